@@ -1,0 +1,65 @@
+"""Turning one MQTT message from a hub into stored readings and a signed acknowledgement."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from centre.store import CentreStore, now_utc
+from hub.keys import KeyFileError, ed25519_public
+from hub.sync.envelope import Ack, EnvelopeError, open_batch, read_header, sign_ack
+from hub.sync.uplink import ack_topic
+
+log = logging.getLogger(__name__)
+BATCH_TOPIC = re.compile(r"^dho/v1/hub/([a-z0-9][a-z0-9-]{2,62})/batch$")
+
+
+@dataclass(frozen=True)
+class Reply:
+    topic: str
+    payload: bytes
+
+
+class Ingest:
+    def __init__(
+        self,
+        store: CentreStore,
+        encryption_keys: dict[str, X25519PrivateKey],
+        signing_key: Ed25519PrivateKey,
+    ) -> None:
+        self.store = store
+        self.encryption_keys = encryption_keys
+        self.signing_key = signing_key
+
+    def handle(self, topic: str, payload: bytes) -> Reply | None:
+        """Store a batch and return the ack to publish, or log and record why it was refused."""
+        hub_id = None
+        try:
+            match = BATCH_TOPIC.match(topic)
+            if match is None:
+                raise EnvelopeError(f"message on unexpected topic {topic}")
+            hub_id = match.group(1)
+            header, _ = read_header(payload)
+            if header.hub_id != hub_id:
+                raise EnvelopeError(f"batch names hub {header.hub_id} but came on {hub_id}'s topic")
+            enrolled = self.store.hub_signing_key(hub_id)
+            if enrolled is None:
+                raise EnvelopeError(f"hub {hub_id} is not enrolled at this centre")
+            batch = open_batch(payload, self.encryption_keys, ed25519_public(enrolled))
+        except (EnvelopeError, KeyFileError) as exc:
+            log.error("rejected message on %s: %s", topic, exc)
+            self.store.reject(topic, hub_id, str(exc))
+            return None
+        new = self.store.store_batch(hub_id, header.batch_id, batch.items)
+        log.info("stored batch %s from %s: seq %d..%d, %d new of %d", header.batch_id, hub_id,
+                 header.seq_first, header.seq_last, new, header.count)
+        ack = Ack(
+            hub_id=hub_id, batch_id=header.batch_id, seq_first=header.seq_first,
+            seq_last=header.seq_last, highest_contiguous=self.store.highest_contiguous(hub_id),
+            centre_time=now_utc(),
+        )
+        return Reply(ack_topic(hub_id), sign_ack(ack, self.signing_key))

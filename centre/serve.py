@@ -1,0 +1,52 @@
+"""`centre serve`: the ingest worker. paho's loop runs in this thread, so does the store."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from types import FrameType
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from centre.config import CentreConfig
+from centre.ingest import Ingest
+from centre.store import CentreStore
+from hub.keys import load_encryption_key, load_signing_key
+from hub.sync.envelope import key_id
+
+log = logging.getLogger(__name__)
+
+
+def serve(config: CentreConfig) -> None:
+    encryption_key = load_encryption_key(config.encryption_key_path)
+    ingest = Ingest(
+        CentreStore(config.db_path),
+        {key_id(encryption_key.public_key()): encryption_key},
+        load_signing_key(config.signing_key_path),
+    )
+    subscription = f"$share/{config.share_group}/dho/v1/hub/+/batch"
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{config.centre_id}-ingest",
+                         protocol=mqtt.MQTTv5)
+
+    def on_connect(c: mqtt.Client, _u: object, _f: object, reason: object, _p: object) -> None:
+        log.info("centre connected to broker: %s; subscribing %s", reason, subscription)
+        c.subscribe(subscription, qos=1)
+
+    def on_message(c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        reply = ingest.handle(msg.topic, bytes(msg.payload))
+        if reply is not None:
+            c.publish(reply.topic, reply.payload, qos=1)
+
+    client.on_connect = on_connect
+    client.on_message = on_message
+    client.reconnect_delay_set(1, 30)
+
+    def stop(_sig: int, _frame: FrameType | None) -> None:
+        client.disconnect()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    client.connect_async(config.mqtt.host, config.mqtt.port, config.mqtt.keepalive_s)
+    log.info("centre %s serving on %s:%d", config.centre_id, config.mqtt.host, config.mqtt.port)
+    client.loop_forever(retry_first_connection=True)

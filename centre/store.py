@@ -1,0 +1,99 @@
+"""The centre's store: enrolled hubs, readings (idempotent on hub id + sequence), rejections."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS hubs (
+        hub_id TEXT PRIMARY KEY, signing_key TEXT NOT NULL, enrolled_at TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS readings (
+        hub_id TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL,
+        characteristic TEXT NOT NULL, device_address TEXT NOT NULL, device_time TEXT,
+        received_at TEXT NOT NULL, raw_hex TEXT NOT NULL, values_json TEXT NOT NULL,
+        batch_id TEXT NOT NULL, stored_at TEXT NOT NULL,
+        PRIMARY KEY (hub_id, seq))""",
+    """CREATE TABLE IF NOT EXISTS rejections (
+        id INTEGER PRIMARY KEY, at TEXT NOT NULL, topic TEXT NOT NULL, hub_id TEXT,
+        reason TEXT NOT NULL)""",
+]
+
+
+def now_utc() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class CentreStore:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, isolation_level=None, timeout=10)
+        self.db = sqlite_utils.Database(conn)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        for statement in SCHEMA:
+            self.db.execute(statement)
+
+    def enrol(self, hub_id: str, signing_key: str) -> None:
+        self.db.execute(
+            "INSERT INTO hubs (hub_id, signing_key, enrolled_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (hub_id) DO UPDATE SET signing_key = excluded.signing_key",
+            [hub_id, signing_key, now_utc()],
+        )
+
+    def hub_signing_key(self, hub_id: str) -> str | None:
+        row = self.db.execute("SELECT signing_key FROM hubs WHERE hub_id = ?", [hub_id]).fetchone()
+        return row[0] if row else None
+
+    def store_batch(self, hub_id: str, batch_id: str, items: list[dict[str, Any]]) -> int:
+        """Store every item once; a re-sent item changes nothing. Returns how many were new."""
+        at = now_utc()
+        conn = self.db.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            new = 0
+            for item in items:
+                cursor = conn.execute(
+                    "INSERT INTO readings (hub_id, seq, kind, characteristic, device_address,"
+                    " device_time, received_at, raw_hex, values_json, batch_id, stored_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    [hub_id, item["seq"], item["kind"], item["characteristic"],
+                     item["device_address"], item.get("device_time"), item["received_at"],
+                     item["raw_hex"], json.dumps(item["values"]), batch_id, at],
+                )
+                new += cursor.rowcount
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return new
+
+    def highest_contiguous(self, hub_id: str) -> int:
+        """The highest n such that every sequence number 1..n of this hub is stored."""
+        row = self.db.execute(
+            "SELECT min(s) FROM (SELECT 0 AS s UNION ALL SELECT seq FROM readings"
+            " WHERE hub_id = ?) WHERE s + 1 NOT IN (SELECT seq FROM readings WHERE hub_id = ?)",
+            [hub_id, hub_id],
+        ).fetchone()
+        return int(row[0])
+
+    def reject(self, topic: str, hub_id: str | None, reason: str) -> None:
+        self.db.execute("INSERT INTO rejections (at, topic, hub_id, reason) VALUES (?, ?, ?, ?)",
+                        [now_utc(), topic, hub_id, reason])
+
+    def readings(self) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            "SELECT hub_id, seq, kind, device_address, device_time, received_at, values_json,"
+            " batch_id, stored_at FROM readings ORDER BY hub_id, seq").fetchall()
+        keys = ("hub_id", "seq", "kind", "device_address", "device_time", "received_at",
+                "values", "batch_id", "stored_at")
+        return [dict(zip(keys, (*r[:6], json.loads(r[6]), *r[7:]), strict=True)) for r in rows]
+
+    def rejections(self) -> list[dict[str, Any]]:
+        rows = self.db.execute("SELECT at, topic, hub_id, reason FROM rejections ORDER BY id")
+        return [dict(zip(("at", "topic", "hub_id", "reason"), r, strict=True)) for r in rows]

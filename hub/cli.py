@@ -1,0 +1,140 @@
+"""`hub`: the command on the Raspberry Pi (daemon, patient screen, technician tools)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from hub.config import ConfigError, HubConfig, load_config
+from hub.keys import KeyFileError
+from hub.store import StoreError
+
+DEFAULT_CONFIG = Path(os.environ.get("DHO_HUB_CONFIG", "/etc/dho-hub/hub.toml"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=os.environ.get("DHO_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        result: int = args.func(args)
+        return result
+    except (ConfigError, KeyFileError, StoreError) as exc:
+        print(f"hub: {exc}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hub", description=__doc__)
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG,
+                        help="hub config file (default: %(default)s, or $DHO_HUB_CONFIG)")
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    p = sub.add_parser("run", help="run the hub daemon (the only writer of the reading store)")
+    p.set_defaults(func=_run)
+
+    p = sub.add_parser("ui", help="run the patient screen")
+    p.add_argument("--lang", choices=["nb", "en"], help="language (default: from config)")
+    p.set_defaults(func=_ui)
+
+    p = sub.add_parser("readings", help="list stored readings with their sync state")
+    p.add_argument("--json", action="store_true", help="print JSON (one array)")
+    p.set_defaults(func=_readings)
+
+    p = sub.add_parser("decode", help="decode characteristic values: decode UUID HEX [HEX...]; "
+                       "with no arguments, reads 'UUID HEX' lines from stdin")
+    p.add_argument("uuid", nargs="?")
+    p.add_argument("hex", nargs="*")
+    p.set_defaults(func=_decode)
+
+    p = sub.add_parser("init", help="provision this hub: write config and a new signing key")
+    p.add_argument("--hub-id", required=True)
+    p.add_argument("--state-dir", type=Path, required=True)
+    p.add_argument("--centre-encryption-key", required=True)
+    p.add_argument("--centre-signing-key", required=True)
+    p.add_argument("--mqtt-host", default="localhost")
+    p.add_argument("--mqtt-port", type=int, default=1883)
+    p.add_argument("--adapter", default="hci0")
+    p.set_defaults(func=_init)
+    return parser
+
+
+def _config(args: argparse.Namespace) -> HubConfig:
+    return load_config(args.config)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from hub.daemon import run
+
+    run(_config(args))
+    return 0
+
+
+def _ui(args: argparse.Namespace) -> int:
+    from hub.ui.app import run
+
+    config = _config(args)
+    run(config.socket_path, args.lang or config.language)
+    return 0
+
+
+def _readings(args: argparse.Namespace) -> int:
+    from hub import ipc
+    from hub.store import ReadingStore
+
+    config = _config(args)
+    try:
+        rows = asyncio.run(ipc.request(config.socket_path, "readings"))["readings"]
+    except ipc.DaemonUnavailable:
+        if not config.db_path.exists():
+            raise StoreError(
+                f"no reading store at {config.db_path}: has `hub run` started?"
+            ) from None
+        rows = [r.to_json() for r in ReadingStore(config.db_path, readonly=True).all()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        for r in rows:
+            state = "synced" if r["synced"] else "waiting"
+            print(f"{r['seq']:>6} {r['kind']:<16} {r['received_at']} {state:<8} "
+                  f"{json.dumps(r['values'])}")
+    return 0
+
+
+def _decode(args: argparse.Namespace) -> int:
+    from hub.devices import ParseError, decode
+
+    if args.uuid is None:
+        pairs = [line.split(None, 1) for line in sys.stdin if line.strip()]
+        items = [(p[0], p[1].strip() if len(p) > 1 else "") for p in pairs]
+    else:
+        items = [(args.uuid, h) for h in args.hex]
+    failed = 0
+    for uuid, text in items:
+        try:
+            data = bytes.fromhex(text.replace(":", "").replace(" ", ""))
+            print(json.dumps(decode(uuid, data)))
+        except ValueError as exc:  # ParseError is a ValueError too
+            kind = "cannot decode" if isinstance(exc, ParseError) else "not hex"
+            print(json.dumps({"error": f"{kind}: {exc}", "uuid": uuid, "hex": text}))
+            failed += 1
+    return 1 if failed else 0
+
+
+def _init(args: argparse.Namespace) -> int:
+    from hub.provision import init_hub
+
+    public = init_hub(args.config, args.hub_id, args.state_dir, args.centre_encryption_key,
+                      args.centre_signing_key, args.mqtt_host, args.mqtt_port, args.adapter)
+    print(json.dumps({"hub_id": args.hub_id, "signing_key": public}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

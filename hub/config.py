@@ -1,0 +1,121 @@
+"""The hub's configuration file (TOML), validated with pydantic."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from hub.keys import ed25519_public, x25519_public
+
+HUB_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{2,62}$"
+
+
+class ConfigError(ValueError):
+    """A configuration file that cannot be used, with the path and the offending setting."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MqttSettings(Strict):
+    host: str = "localhost"
+    port: int = Field(default=1883, ge=1, le=65535)
+    keepalive_s: int = Field(default=30, ge=5)
+
+
+class CentreKeys(Strict):
+    """The follow-up centre's public keys, installed at provisioning time."""
+
+    encryption_key: str
+    signing_key: str
+
+    def check(self) -> None:
+        x25519_public(self.encryption_key, "centre.encryption_key")
+        ed25519_public(self.signing_key, "centre.signing_key")
+
+
+class SyncSettings(Strict):
+    batch_max: int = Field(default=100, ge=1, le=10_000)
+    ack_timeout_s: float = Field(default=10.0, gt=0)
+
+
+class BluetoothSettings(Strict):
+    adapter: str = "hci0"
+    scan_window_s: float = Field(default=10.0, gt=0)
+    connect_timeout_s: float = Field(default=15.0, gt=0)
+    max_session_s: float = Field(default=120.0, gt=0)
+    # End a session when the device has sent nothing for this long.
+    quiet_disconnect_s: float = Field(default=5.0, gt=0)
+
+
+class HubConfig(Strict):
+    hub_id: str = Field(pattern=HUB_ID_PATTERN)
+    state_dir: Path
+    language: Literal["nb", "en"] = "nb"
+    mqtt: MqttSettings = MqttSettings()
+    centre: CentreKeys
+    sync: SyncSettings = SyncSettings()
+    bluetooth: BluetoothSettings = BluetoothSettings()
+
+    @property
+    def db_path(self) -> Path:
+        return self.state_dir / "hub.sqlite"
+
+    @property
+    def socket_path(self) -> Path:
+        return self.state_dir / "hub.sock"
+
+    @property
+    def signing_key_path(self) -> Path:
+        return self.state_dir / "keys" / "hub-signing.pem"
+
+
+def load_config(path: Path) -> HubConfig:
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read hub config {path}: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"hub config {path} is not valid TOML: {exc}") from exc
+    try:
+        config = HubConfig.model_validate(data)
+        config.centre.check()
+    except ValidationError as exc:
+        raise ConfigError(f"hub config {path} is invalid:\n{explain(exc)}") from exc
+    except ValueError as exc:
+        raise ConfigError(f"hub config {path}: {exc}") from exc
+    return config
+
+
+def explain(exc: ValidationError) -> str:
+    return "\n".join(
+        f"  {'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in exc.errors()
+    )
+
+
+def to_toml(data: dict[str, object]) -> str:
+    """Write a config dict (scalars and one level of tables) as TOML."""
+    lines: list[str] = []
+    tables: list[tuple[str, dict[str, object]]] = []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            tables.append((key, value))
+        else:
+            lines.append(f"{key} = {_toml_value(value)}")
+    for name, table in tables:
+        lines.append(f"\n[{name}]")
+        lines.extend(f"{k} = {_toml_value(v)}" for k, v in table.items())
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'

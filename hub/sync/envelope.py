@@ -1,0 +1,197 @@
+"""Batch envelopes: signed by the hub (Ed25519), then sealed to the centre (HPKE, RFC 9180).
+
+Pure functions over bytes and keys; no I/O. Wire format (docs/protocol.md):
+
+    b"DHO1" || uint32_be(len(header)) || header || hpke_enc || ciphertext
+
+`header` is canonical JSON (sorted keys, no spaces) that travels in clear for routing, and is
+bound into the HPKE key schedule as `info`, so changing one byte of it makes the open fail.
+The sealed plaintext is `ed25519_signature(64) || body`; the signature covers the header too,
+so a valid body cannot be replayed under another header.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.hpke import AEAD, KDF, KEM, Suite
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+MAGIC = b"DHO1"
+VERSION = 1
+SUITE_NAME = "DHKEM-X25519-HKDF-SHA256/HKDF-SHA256/ChaCha20-Poly1305"
+INFO_CONTEXT = b"no.dho.hub/v1/batch\x00"
+SIGNATURE_CONTEXT = b"no.dho.hub/v1/batch-signature\x00"
+ACK_CONTEXT = b"no.dho.hub/v1/ack-signature\x00"
+MAX_HEADER = 4096
+_SUITE = Suite(KEM.X25519, KDF.HKDF_SHA256, AEAD.CHACHA20_POLY1305)
+
+
+class EnvelopeError(ValueError):
+    """A batch or acknowledgement that must not be trusted, with the reason in plain words."""
+
+
+def canonical_json(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def key_id(public_key: X25519PublicKey) -> str:
+    """A short stable name for a centre key, so a hub can say which key it sealed to."""
+    raw = public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class BatchHeader:
+    hub_id: str
+    batch_id: str
+    seq_first: int
+    seq_last: int
+    key_id: str
+    created_at: str
+    count: int
+
+    def to_bytes(self) -> bytes:
+        return canonical_json({
+            "v": VERSION, "suite": SUITE_NAME, "hub_id": self.hub_id, "batch_id": self.batch_id,
+            "seq_first": self.seq_first, "seq_last": self.seq_last, "count": self.count,
+            "key_id": self.key_id, "created_at": self.created_at,
+        })
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> BatchHeader:
+        try:
+            obj = json.loads(raw)
+            if obj.get("v") != VERSION or obj.get("suite") != SUITE_NAME:
+                raise EnvelopeError(
+                    f"unsupported envelope version/suite {obj.get('v')!r}/{obj.get('suite')!r}")
+            header = cls(
+                hub_id=str(obj["hub_id"]), batch_id=str(obj["batch_id"]),
+                seq_first=int(obj["seq_first"]), seq_last=int(obj["seq_last"]),
+                key_id=str(obj["key_id"]), created_at=str(obj["created_at"]),
+                count=int(obj["count"]),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            if isinstance(exc, EnvelopeError):
+                raise
+            raise EnvelopeError(f"batch header is not valid: {exc}") from exc
+        if header.to_bytes() != raw:
+            raise EnvelopeError("batch header is not in canonical form")
+        return header
+
+
+@dataclass(frozen=True)
+class OpenedBatch:
+    header: BatchHeader
+    items: list[dict[str, Any]]
+
+
+def seal_batch(
+    header: BatchHeader,
+    items: list[dict[str, Any]],
+    hub_key: Ed25519PrivateKey,
+    centre_key: X25519PublicKey,
+) -> bytes:
+    """Sign the items under the header with the hub key, then seal to the centre."""
+    header_bytes = header.to_bytes()
+    body = canonical_json({"items": items})
+    signature = hub_key.sign(SIGNATURE_CONTEXT + header_bytes + b"\x00" + body)
+    sealed = _SUITE.encrypt(signature + body, centre_key, info=INFO_CONTEXT + header_bytes)
+    return MAGIC + len(header_bytes).to_bytes(4, "big") + header_bytes + sealed
+
+
+def read_header(envelope: bytes) -> tuple[BatchHeader, bytes]:
+    """The clear header of an envelope (unauthenticated until `open_batch` succeeds)."""
+    if len(envelope) < 8 or envelope[:4] != MAGIC:
+        raise EnvelopeError("not a hub batch envelope (bad magic)")
+    size = int.from_bytes(envelope[4:8], "big")
+    if size > MAX_HEADER or len(envelope) < 8 + size:
+        raise EnvelopeError(f"envelope header length {size} does not fit the message")
+    return BatchHeader.from_bytes(envelope[8 : 8 + size]), envelope[8 + size :]
+
+
+def open_batch(
+    envelope: bytes,
+    centre_keys: dict[str, X25519PrivateKey],
+    hub_verify_key: Ed25519PublicKey,
+) -> OpenedBatch:
+    """Open and verify a batch. Raises EnvelopeError saying why it must be rejected."""
+    header, sealed = read_header(envelope)
+    header_bytes = header.to_bytes()
+    private_key = centre_keys.get(header.key_id)
+    if private_key is None:
+        raise EnvelopeError(f"sealed to unknown centre key id {header.key_id}")
+    try:
+        plaintext = _SUITE.decrypt(sealed, private_key, info=INFO_CONTEXT + header_bytes)
+    except (InvalidTag, ValueError) as exc:
+        raise EnvelopeError("envelope does not open: tampered, or header altered") from exc
+    signature, body = plaintext[:64], plaintext[64:]
+    try:
+        hub_verify_key.verify(signature, SIGNATURE_CONTEXT + header_bytes + b"\x00" + body)
+    except InvalidSignature as exc:
+        raise EnvelopeError(f"batch is not signed by the key enrolled for {header.hub_id}") from exc
+    return OpenedBatch(header, _checked_items(header, body))
+
+
+def _checked_items(header: BatchHeader, body: bytes) -> list[dict[str, Any]]:
+    try:
+        items = json.loads(body)["items"]
+        seqs = [int(item["seq"]) for item in items]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise EnvelopeError(f"signed batch body is malformed: {exc}") from exc
+    if len(seqs) != header.count or len(set(seqs)) != len(seqs):
+        raise EnvelopeError("batch item count does not match its header")
+    if seqs and (min(seqs) != header.seq_first or max(seqs) != header.seq_last):
+        raise EnvelopeError("batch sequence numbers do not match its header")
+    return list(items)
+
+
+@dataclass(frozen=True)
+class Ack:
+    """The centre's signed statement that it has stored a batch."""
+
+    hub_id: str
+    batch_id: str
+    seq_first: int
+    seq_last: int
+    highest_contiguous: int
+    centre_time: str
+
+    def to_bytes(self) -> bytes:
+        return canonical_json({
+            "v": VERSION, "hub_id": self.hub_id, "batch_id": self.batch_id,
+            "seq_first": self.seq_first, "seq_last": self.seq_last,
+            "highest_contiguous": self.highest_contiguous, "centre_time": self.centre_time,
+        })
+
+
+def sign_ack(ack: Ack, centre_signing_key: Ed25519PrivateKey) -> bytes:
+    body = ack.to_bytes()
+    return centre_signing_key.sign(ACK_CONTEXT + body) + body
+
+
+def open_ack(message: bytes, centre_verify_key: Ed25519PublicKey, hub_id: str) -> Ack:
+    signature, body = message[:64], message[64:]
+    try:
+        centre_verify_key.verify(signature, ACK_CONTEXT + body)
+    except InvalidSignature as exc:
+        raise EnvelopeError("acknowledgement is not signed by the centre") from exc
+    try:
+        obj = json.loads(body)
+        ack = Ack(
+            hub_id=str(obj["hub_id"]), batch_id=str(obj["batch_id"]),
+            seq_first=int(obj["seq_first"]), seq_last=int(obj["seq_last"]),
+            highest_contiguous=int(obj["highest_contiguous"]),
+            centre_time=str(obj["centre_time"]),
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise EnvelopeError(f"acknowledgement is malformed: {exc}") from exc
+    if ack.hub_id != hub_id:
+        raise EnvelopeError(f"acknowledgement is for hub {ack.hub_id}, not {hub_id}")
+    return ack

@@ -1,0 +1,74 @@
+"""The demo: a simulated home (emulated cuff, BlueZoo, Mosquitto, centre, hub) plus the screen.
+
+    python -m hub.testbed.demo [--lang en] [--every 8] [--headless]
+
+Ctrl-C stops everything it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import shutil
+import signal
+import tempfile
+import time
+from pathlib import Path
+
+from hub.config import load_config
+from hub.testbed.home import SimulatedHome
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="demo", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lang", choices=["nb", "en"], default="nb")
+    parser.add_argument("--every", type=float, default=8.0,
+                        help="seconds between the emulated cuff's measurements")
+    parser.add_argument("--headless", action="store_true",
+                        help="print readings instead of opening the patient screen")
+    parser.add_argument("--keep", action="store_true", help="keep the working folder")
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="dho-demo-", dir="/tmp"))
+    print(f"Starting a simulated home in {workdir} (logs in {workdir / 'logs'}) ...")
+    home = SimulatedHome(workdir)
+    # SIGTERM (e.g. from a terminal closing) takes the same path out as Ctrl-C.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        home.start_centre()
+        home.start_hub()
+        home.start_cuff(args.every)
+        socket_path = load_config(home.hub_config).socket_path
+        if args.headless:
+            _print_readings(home)
+        else:
+            from hub.ui.app import run
+
+            run(socket_path, args.lang)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("Stopping the simulated home ...")
+        home.stop()
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+        print("Stopped.")
+
+
+def _print_readings(home: SimulatedHome) -> None:
+    seen: set[int] = set()
+    print("Headless demo: printing each reading the centre stores. Ctrl-C stops.")
+    while True:
+        time.sleep(1)
+        for process in home.processes:
+            process.check_alive()
+        with contextlib.suppress(RuntimeError):
+            for row in home.centre_readings():
+                if row["seq"] not in seen:
+                    seen.add(row["seq"])
+                    print(f"centre stored seq {row['seq']}: {json.dumps(row['values'])}")
+
+
+if __name__ == "__main__":
+    main()

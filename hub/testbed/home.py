@@ -1,0 +1,98 @@
+"""A provisioned simulated home: BlueZoo, Mosquitto, a centre and a hub, each a real process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from centre.admin import enrol_hub, init_centre, public_keys
+from centre.config import load_centre_config
+from hub.provision import init_hub
+from hub.testbed.bluetooth import SimulatedBluetooth
+from hub.testbed.broker import Broker
+from hub.testbed.processes import Process
+
+
+class SimulatedHome:
+    def __init__(self, workdir: Path, hub_id: str = "hub-sim-0001") -> None:
+        self.workdir = workdir
+        self.hub_id = hub_id
+        self.processes: list[Process] = []
+        self.bluetooth = SimulatedBluetooth(workdir / "bt")
+        try:
+            self.broker = Broker(workdir / "broker")
+        except BaseException:
+            self.bluetooth.stop()
+            raise
+        self.centre_config = workdir / "centre" / "centre.toml"
+        centre = init_centre(self.centre_config, workdir / "centre" / "state", "127.0.0.1",
+                             self.broker.port)
+        keys = public_keys(centre)
+        self.hub_config = workdir / "hub" / "hub.toml"
+        hub_key = init_hub(self.hub_config, hub_id, workdir / "hub" / "state",
+                           keys["encryption_key"], keys["signing_key"], "127.0.0.1",
+                           self.broker.port, adapter="hci0")
+        enrol_hub(centre, hub_id, hub_key)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**self.bluetooth.env, "PYTHONUNBUFFERED": "1"}
+
+    def _start(self, name: str, argv: list[str]) -> Process:
+        process = Process(name, argv, self.workdir / "logs" / f"{name}.log", env=self.env)
+        self.processes.append(process)
+        return process
+
+    def start_centre(self) -> Process:
+        return self._start("centre", [sys.executable, "-m", "centre.cli", "--config",
+                                      str(self.centre_config), "serve"])
+
+    def start_hub(self) -> Process:
+        return self._start("hub", [sys.executable, "-m", "hub.cli", "--config",
+                                   str(self.hub_config), "run"])
+
+    def start_cuff(self, every: float) -> Process:
+        return self._start("cuff", [sys.executable, "-m", "hub.devices.sim", "cuff",
+                                    "--adapter", "hci1", "--every", str(every)])
+
+    def hub_cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "hub.cli", "--config", str(self.hub_config),
+                               *args], capture_output=True, text=True, timeout=30,
+                              env={**os.environ, **self.env})
+
+    def centre_cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "centre.cli", "--config",
+                               str(self.centre_config), *args], capture_output=True, text=True,
+                              timeout=30, env={**os.environ, **self.env})
+
+    def hub_readings(self) -> list[dict[str, Any]]:
+        result = self.hub_cli("readings", "--json")
+        if result.returncode != 0:
+            raise RuntimeError(f"hub readings failed: {result.stderr}")
+        rows: list[dict[str, Any]] = json.loads(result.stdout)
+        return rows
+
+    def centre_readings(self) -> list[dict[str, Any]]:
+        result = self.centre_cli("readings", "--json")
+        if result.returncode != 0:
+            raise RuntimeError(f"centre readings failed: {result.stderr}")
+        rows: list[dict[str, Any]] = json.loads(result.stdout)
+        return rows
+
+    def centre_rejections(self) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = json.loads(self.centre_cli("rejections").stdout)
+        return rows
+
+    @property
+    def centre_state(self) -> Path:
+        return load_centre_config(self.centre_config).state_dir
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+        self.broker.stop()
+        self.bluetooth.stop()

@@ -1,0 +1,197 @@
+"""The patient's touchscreen: the latest measurements in large digits and whether they were sent.
+
+A separate process from the hub daemon; it only asks the daemon for its status over the local
+socket, so a crash or restart of either side never loses a measurement.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Button, Digits, Static
+
+from hub.ipc import DaemonUnavailable, request
+from hub.ui.i18n import DEFAULT_LANGUAGE, Catalogue, other_language
+from hub.ui.present import ReadingView, present_status
+
+log = logging.getLogger(__name__)
+
+REQUEST_TIMEOUT = 3.0
+
+
+class Text(Static):
+    """A Static that never interprets markup: text from the daemon is shown as it is."""
+
+    def __init__(self, content: str = "", **kwargs: Any) -> None:
+        super().__init__(content, markup=False, **kwargs)
+
+
+class ReadingCard(Vertical):
+    """One kind of measurement: title, big digits, when it was measured and whether it was sent."""
+
+    def __init__(self, view: ReadingView) -> None:
+        super().__init__(id=f"{view.slug}-card", classes="card")
+        self._view = view
+
+    def compose(self) -> ComposeResult:
+        slug = self._view.slug
+        yield Text(id=f"{slug}-title", classes="card-title")
+        with Horizontal(id=f"{slug}-row", classes="value-row"):
+            yield Digits(id=f"{slug}-value", classes="value")
+            yield Text(id=f"{slug}-unit", classes="unit")
+            yield Text(id=f"{slug}-pulse-label", classes="pulse-label")
+            yield Digits(id=f"{slug}-pulse", classes="value")
+            yield Text(id=f"{slug}-pulse-unit", classes="unit")
+        yield Text(id=f"{slug}-note", classes="note")
+        yield Text(id=f"{slug}-time", classes="time")
+        yield Text(id=f"{slug}-sync", classes="sync-state")
+
+    def on_mount(self) -> None:
+        self._render_view()
+
+    def show(self, view: ReadingView) -> None:
+        if view != self._view:
+            self._view = view
+            self._render_view()
+
+    def _render_view(self) -> None:
+        view, slug = self._view, self._view.slug
+        self.query_one(f"#{slug}-title", Text).update(view.title)
+        self.query_one(f"#{slug}-row").display = view.value is not None or view.pulse is not None
+        self._set_digits(f"#{slug}-value", view.value)
+        self._set_text(f"#{slug}-unit", view.unit if view.value is not None else "")
+        self._set_text(f"#{slug}-pulse-label", view.pulse_label if view.pulse else "")
+        self._set_digits(f"#{slug}-pulse", view.pulse)
+        self._set_text(f"#{slug}-pulse-unit", view.pulse_unit if view.pulse else "")
+        self._set_text(f"#{slug}-note", "\n".join(n for n in (view.note, view.pulse_note) if n))
+        self._set_text(f"#{slug}-time", view.measured)
+        sync = self.query_one(f"#{slug}-sync", Text)
+        sync.update(view.sync)
+        sync.set_class(view.synced, "synced").set_class(not view.synced, "waiting")
+
+    def _set_digits(self, selector: str, value: str | None) -> None:
+        digits = self.query_one(selector, Digits)
+        digits.update(value or "")
+        digits.display = value is not None
+
+    def _set_text(self, selector: str, text: str) -> None:
+        widget = self.query_one(selector, Text)
+        widget.update(text)
+        widget.display = bool(text)
+
+
+class PatientScreenApp(App[None]):
+    """Polls the daemon's status and shows it to the patient; needs no keyboard."""
+
+    CSS_PATH = "patient.tcss"
+    ENABLE_COMMAND_PALETTE = False
+    AUTO_FOCUS: ClassVar[str | None] = None  # a focus ring means nothing on a touchscreen
+    # Technicians (and the demo) stop the screen with Ctrl-C; systemd restarts it on the kiosk.
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+c", "quit", show=False, priority=True)
+    ]
+
+    def __init__(
+        self, socket_path: Path, language: str = DEFAULT_LANGUAGE, poll_interval: float = 1.0
+    ) -> None:
+        super().__init__()
+        self.socket_path = socket_path
+        self.poll_interval = poll_interval
+        self.catalogue = Catalogue(language)
+        self._status: Mapping[str, Any] | None = None  # last good answer, kept while daemon is down
+        self._daemon_ok: bool | None = None  # None until the first answer or failure
+        self._render_lock = asyncio.Lock()  # the poller and the language button both re-render
+
+    @property
+    def language(self) -> str:
+        return self.catalogue.language
+
+    def compose(self) -> ComposeResult:
+        yield Text(id="title")
+        yield Text(id="daemon-state")
+        with VerticalScroll(id="readings"):
+            yield Text(id="no-readings")
+        with Horizontal(id="footer"):
+            yield Button("", id="lang-toggle")
+
+    async def on_mount(self) -> None:
+        await self._render()
+        self.run_worker(self._poll_forever(), name="poll", group="poll", exclusive=True)
+
+    async def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "lang-toggle":
+            self.catalogue = Catalogue(other_language(self.language))
+            await self._render()
+
+    async def _poll_forever(self) -> None:
+        while True:
+            try:
+                await self.poll_once()
+            except Exception:
+                # The patient's screen must outlive any bad answer; say the hub is not answering.
+                log.exception("status poll failed")
+                self._daemon_ok = False
+                await self._render()
+            await asyncio.sleep(self.poll_interval)
+
+    async def poll_once(self) -> None:
+        """Ask the daemon for its status once and show the answer."""
+        try:
+            status = await request(self.socket_path, "status", timeout=REQUEST_TIMEOUT)
+        except DaemonUnavailable as exc:
+            if self._daemon_ok is not False:
+                log.warning("%s", exc)
+            self._daemon_ok = False
+        else:
+            if status.get("ok") is True:
+                self._status, self._daemon_ok = status, True
+            else:
+                log.warning("daemon refused status: %r", status.get("error"))
+                self._daemon_ok = False
+        await self._render()
+
+    async def _render(self) -> None:
+        async with self._render_lock:
+            cat = self.catalogue
+            self.title = cat.translate("app.title")
+            self.query_one("#title", Text).update(self.title)
+            self.query_one("#lang-toggle", Button).label = cat.translate("lang.toggle")
+            banner = self.query_one("#daemon-state", Text)
+            down = self._daemon_ok is False
+            banner.update(cat.translate("daemon.down" if down else "daemon.connecting"))
+            banner.display = self._daemon_ok is not True
+
+            views: tuple[ReadingView, ...] = ()
+            if self._status is not None:
+                views = present_status(self._status, datetime.now(UTC), cat).readings
+            no_readings = self.query_one("#no-readings", Text)
+            no_readings.update(
+                f"{cat.translate('readings.none')}\n\n{cat.translate('readings.none_hint')}"
+            )
+            # Before the first answer we do not know whether there are readings: say nothing.
+            no_readings.display = self._status is not None and not views
+            await self._show_cards(views)
+
+    async def _show_cards(self, views: tuple[ReadingView, ...]) -> None:
+        container = self.query_one("#readings", VerticalScroll)
+        cards = list(container.query(ReadingCard))
+        if [card.id for card in cards] == [f"{v.slug}-card" for v in views]:
+            for card, view in zip(cards, views, strict=True):
+                card.show(view)
+            return
+        # A new kind or a new order (newest first): rebuild; it happens once per new measurement.
+        await container.remove_children(ReadingCard)
+        await container.mount_all(ReadingCard(view) for view in views)
+
+
+def run(socket_path: Path, language: str) -> None:
+    """Run the patient's screen in the current terminal until it is closed."""
+    PatientScreenApp(socket_path, language).run()

@@ -1,0 +1,208 @@
+"""How the daemon's status answer becomes the words and digits on the patient's screen.
+
+Pure functions without Textual, so the rules that matter to the patient (a failed measurement is
+never shown as a number; times are Norwegian wall-clock times) are tested without a terminal.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from hub.ui.i18n import Catalogue
+
+log = logging.getLogger(__name__)
+
+OSLO = ZoneInfo("Europe/Oslo")
+# IEEE 11073 special values the device decoders pass through as strings: no measurement was made.
+FAILED_VALUES = frozenset({"NaN", "NRes", "+INF", "-INF", "Reserved"})
+# A device clock this far ahead of the hub's receipt time is wrong rather than early.
+MAX_CLOCK_AHEAD = timedelta(minutes=5)
+# Devices whose clock was never set report dates around 2000; such a time would mislead.
+EARLIEST_PLAUSIBLE = datetime(2020, 1, 1, tzinfo=UTC)
+# Short, readable widget-id prefixes for the kinds we know; others get a sanitised kind name.
+SLUGS = {"blood_pressure": "bp"}
+
+
+@dataclass(frozen=True)
+class ReadingView:
+    """Everything one reading card shows, already translated."""
+
+    kind: str
+    slug: str  # stable prefix for the card's widget ids, e.g. "bp" -> #bp-value
+    title: str
+    value: str | None  # text for the big digits; None when there is no number to show
+    unit: str
+    note: str  # shown instead of the digits (failed measurement, kind without digits)
+    pulse: str | None
+    pulse_label: str
+    pulse_unit: str
+    pulse_note: str  # e.g. "the pulse could not be measured"; "" when nothing to say
+    measured: str  # "Målt kl. 10.40"; "" when the reading carries no usable time
+    sync: str
+    synced: bool
+
+    @property
+    def failed(self) -> bool:
+        return self.value is None
+
+
+@dataclass(frozen=True)
+class StatusView:
+    readings: tuple[ReadingView, ...]
+    pending: int
+
+
+def measured_number(value: object) -> float | None:
+    """The value as a finite number, or None when it is missing or not a real measurement."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def is_failed(value: object) -> bool:
+    """True for a value that is present but is no number: NaN, NRes, +INF, -INF, Reserved, junk."""
+    return value is not None and measured_number(value) is None
+
+
+def format_number(value: float, cat: Catalogue, decimals: int = 0) -> str:
+    """Round half up (as people do, unlike round()) and use the language's decimal separator."""
+    scaled = math.floor(value * 10**decimals + 0.5)
+    if decimals == 0:
+        return str(scaled)
+    sign = "-" if scaled < 0 else ""
+    whole, frac = divmod(abs(scaled), 10**decimals)
+    return f"{sign}{whole}{cat.translate('number.decimal')}{frac:0{decimals}d}"
+
+
+def parse_time(text: object) -> datetime | None:
+    """An ISO 8601 time as an aware datetime; a naive one is taken as Norwegian wall-clock time,
+    because the hub sets the devices' clocks to local time."""
+    if not isinstance(text, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=OSLO) if moment.tzinfo is None else moment
+
+
+def measured_at(reading: Mapping[str, Any]) -> datetime | None:
+    """When the patient measured: the device's time if plausible, else when the hub received it."""
+    received = parse_time(reading.get("received_at"))
+    device = parse_time(reading.get("device_time"))
+    if device is None or device < EARLIEST_PLAUSIBLE:
+        return received
+    if received is not None and device > received + MAX_CLOCK_AHEAD:
+        return received
+    return device
+
+
+def format_clock(moment: datetime, cat: Catalogue) -> str:
+    """Oslo wall-clock time: "10.40" in bokmål, "10:40" in English."""
+    local = moment.astimezone(OSLO)
+    return cat.translate("time", hour=local.hour, minute=local.minute)
+
+
+def format_when(moment: datetime, now: datetime, cat: Catalogue) -> str:
+    """When, relative to `now` in Oslo: "kl. 10.40", "i går kl. 10.40", "20. november kl. 10.40"."""
+    local = moment.astimezone(OSLO)
+    today = now.astimezone(OSLO).date()
+    time = format_clock(moment, cat)
+    if local.date() == today:
+        return cat.translate("when.today", time=time)
+    if local.date() == today - timedelta(days=1):
+        return cat.translate("when.yesterday", time=time)
+    month = cat.translate(f"month.{local.month}")
+    key = "when.date" if local.year == today.year else "when.date_year"
+    return cat.translate(key, day=local.day, month=month, year=local.year, time=time)
+
+
+def slug_for(kind: str) -> str:
+    """A widget-id prefix for `kind` that is valid in Textual ids and never starts with a digit."""
+    if kind in SLUGS:
+        return SLUGS[kind]
+    return "kind-" + (re.sub(r"[^a-z0-9]+", "-", kind.lower()).strip("-") or "unknown")
+
+
+def sync_text(reading: Mapping[str, Any], now: datetime, cat: Catalogue) -> str:
+    if reading.get("synced") is not True:
+        return cat.translate("sync.waiting")
+    synced_at = parse_time(reading.get("synced_at"))
+    if synced_at is None:
+        return cat.translate("sync.sent_untimed")
+    return cat.translate("sync.sent", when=format_when(synced_at, now, cat))
+
+
+def _blood_pressure(values: Mapping[str, Any], cat: Catalogue) -> tuple[str | None, str, str]:
+    """(digits, unit, note) for a blood pressure measurement."""
+    systolic = measured_number(values.get("systolic"))
+    diastolic = measured_number(values.get("diastolic"))
+    unit = values.get("unit")
+    unit = unit if isinstance(unit, str) and unit else cat.translate("unit.mmhg")
+    if systolic is None or diastolic is None:
+        return None, unit, cat.translate("reading.failed")
+    decimals = 1 if unit == "kPa" else 0  # 1 kPa is 7.5 mmHg: whole kPa would hide too much
+    digits = f"{format_number(systolic, cat, decimals)}/{format_number(diastolic, cat, decimals)}"
+    return digits, unit, ""
+
+
+def _pulse(raw: object, cat: Catalogue) -> tuple[str | None, str]:
+    """(digits, note) for a pulse rate that may be missing (device did not measure it)."""
+    pulse = measured_number(raw)
+    if pulse is not None:
+        return format_number(pulse, cat), ""
+    return None, cat.translate("pulse.failed") if is_failed(raw) else ""
+
+
+def present_reading(reading: Mapping[str, Any], now: datetime, cat: Catalogue) -> ReadingView:
+    kind = str(reading.get("kind"))
+    raw_values = reading.get("values")
+    values: Mapping[str, Any] = raw_values if isinstance(raw_values, Mapping) else {}
+    if kind == "blood_pressure":
+        value, unit, note = _blood_pressure(values, cat)
+    else:
+        # No display rules for this kind yet: say that it arrived rather than guess at fields.
+        value, unit, note = None, "", cat.translate("reading.received")
+    title_key = f"kind.{kind}" if cat.has(f"kind.{kind}") else "kind.unknown"
+    pulse, pulse_note = _pulse(values.get("pulse_rate"), cat)
+    moment = measured_at(reading)
+    return ReadingView(
+        kind=kind,
+        slug=slug_for(kind),
+        title=cat.translate(title_key),
+        value=value,
+        unit=unit,
+        note=note,
+        pulse=pulse,
+        pulse_label=cat.translate("pulse.label"),
+        pulse_unit=cat.translate("pulse.unit"),
+        pulse_note=pulse_note,
+        measured=cat.translate("measured", when=format_when(moment, now, cat)) if moment else "",
+        sync=sync_text(reading, now, cat),
+        synced=reading.get("synced") is True,
+    )
+
+
+def present_status(status: Mapping[str, Any], now: datetime, cat: Catalogue) -> StatusView:
+    """The screen's content for one status answer; malformed readings are skipped, not fatal."""
+    raw = status.get("readings")
+    views: dict[str, ReadingView] = {}
+    for reading in raw if isinstance(raw, list) else []:
+        if not isinstance(reading, Mapping) or not isinstance(reading.get("kind"), str):
+            log.warning("ignoring malformed reading %r", reading)
+            continue
+        view = present_reading(reading, now, cat)
+        # The daemon sends the newest first; one card per kind keeps widget ids unique.
+        views.setdefault(view.slug, view)
+    pending = status.get("pending")
+    return StatusView(
+        readings=tuple(views.values()),
+        pending=pending if isinstance(pending, int) and not isinstance(pending, bool) else 0,
+    )

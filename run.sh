@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# ./run.sh demo | test | check — installs what is missing, then runs.
+#   demo   a simulated home: emulated cuff, BlueZoo, Mosquitto, centre, hub, patient screen
+#   test   the test suite (real BlueZoo, Mosquitto and SQLite)
+#   check  ruff and mypy
+set -euo pipefail
+cd "$(dirname "$0")"
+VENV=${VENV:-.venv}
+
+sudo_() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+need_debian_packages() {
+    local missing=()
+    command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+    command -v dbus-daemon >/dev/null || missing+=(dbus)
+    command -v python3 >/dev/null || missing+=(python3)
+    python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "Installing Debian packages: ${missing[*]}"
+        sudo_ apt-get update -qq
+        sudo_ env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+    fi
+    # The Debian package starts a system broker on 1883; ours start on free ports, so it can stay.
+}
+
+need_venv() {
+    if [ ! -x "$VENV/bin/python" ]; then
+        python3 -m venv "$VENV"
+    fi
+    if [ ! -f "$VENV/.installed" ] || [ pyproject.toml -nt "$VENV/.installed" ]; then
+        "$VENV/bin/python" -m pip install -q --upgrade pip
+        "$VENV/bin/python" -m pip install -q -e '.[test]'
+        touch "$VENV/.installed"
+    fi
+}
+
+cmd=${1:-}
+shift || true
+case "$cmd" in
+    demo)  need_debian_packages; need_venv; exec "$VENV/bin/python" -m hub.testbed.demo "$@" ;;
+    test)  need_debian_packages; need_venv; exec "$VENV/bin/python" -m pytest "$@" ;;
+    check) need_venv; "$VENV/bin/ruff" check . && "$VENV/bin/mypy" ;;
+    *) echo "usage: ./run.sh demo|test|check" >&2; exit 2 ;;
+esac

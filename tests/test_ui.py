@@ -1,0 +1,501 @@
+"""The patient's screen: pure presentation rules, then the Textual app against a real socket."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import shutil
+import string
+import tempfile
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.app import App
+from textual.pilot import Pilot
+from textual.widget import Widget
+from textual.widgets import Button, Digits, Static
+
+from hub.ipc import serve
+from hub.ui import i18n
+from hub.ui.app import PatientScreenApp, run
+from hub.ui.i18n import Catalogue, load_messages, other_language, translate
+from hub.ui.present import (
+    FAILED_VALUES,
+    OSLO,
+    format_clock,
+    format_when,
+    is_failed,
+    measured_at,
+    present_reading,
+    present_status,
+    slug_for,
+)
+
+NB = Catalogue("nb")
+EN = Catalogue("en")
+# 2026-11-22 is winter time in Oslo (UTC+1).
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+# The en dash is the typography we want on screen.
+WAITING_NB = "Venter på nett – målingen er trygt lagret"  # noqa: RUF001
+WAITING_EN = "Waiting for the network – the measurement is safely stored"  # noqa: RUF001
+
+
+def bp_reading(**changes: Any) -> dict[str, Any]:
+    """A blood pressure reading as the daemon sends it; `changes` override fields or values."""
+    reading: dict[str, Any] = {
+        "kind": "blood_pressure",
+        "seq": 12,
+        "device_time": None,
+        "received_at": "2026-11-22T10:40:03+00:00",
+        "values": {
+            "type": "blood_pressure_measurement",
+            "systolic": 128.0,
+            "diastolic": 82.0,
+            "mean_arterial_pressure": 97.0,
+            "unit": "mmHg",
+            "pulse_rate": 70.0,
+            "measurement_status": None,
+            "timestamp": None,
+            "user_id": 1,
+        },
+        "synced": False,
+        "synced_at": None,
+    }
+    for key, value in changes.items():
+        if key in reading["values"]:
+            reading["values"][key] = value
+        else:
+            reading[key] = value
+    return reading
+
+
+# --- catalogues ---------------------------------------------------------------------------------
+
+
+def placeholders(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+def test_catalogues_have_the_same_keys() -> None:
+    assert set(load_messages("nb")) == set(load_messages("en"))
+
+
+def test_catalogues_use_the_same_placeholders() -> None:
+    nb, en = load_messages("nb"), load_messages("en")
+    for key in nb:
+        assert placeholders(nb[key]) == placeholders(en[key]), key
+
+
+def test_missing_key_in_english_falls_back_to_bokmaal(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = load_messages
+    fake = {"nb": real("nb"), "en": {k: v for k, v in real("en").items() if k != "readings.none"}}
+    monkeypatch.setattr(i18n, "load_messages", fake.__getitem__)
+    cat = Catalogue("en")
+    assert cat.translate("readings.none") == "Ingen målinger ennå"
+    assert cat.translate("app.title") == "My measurements"
+
+
+def test_unknown_key_shows_the_key_instead_of_crashing() -> None:
+    assert NB.translate("no.such.key") == "no.such.key"
+
+
+def test_unknown_language_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown language"):
+        Catalogue("de")
+
+
+def test_translate_and_language_toggle() -> None:
+    assert translate("readings.none") == "Ingen målinger ennå"
+    assert translate("measured", language="en", when="at 10:40") == "Measured at 10:40"
+    assert other_language("nb") == "en"
+    assert other_language("en") == "nb"
+
+
+# --- failed values ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [*sorted(FAILED_VALUES), float("nan"), float("inf"), "junk"])
+def test_special_values_are_failed(value: object) -> None:
+    assert is_failed(value)
+
+
+@pytest.mark.parametrize("value", [None, 0, 70, 128.0])
+def test_numbers_and_absence_are_not_failed(value: object) -> None:
+    assert not is_failed(value)
+
+
+def test_a_bool_is_not_a_measurement() -> None:
+    assert is_failed(True)
+
+
+# --- blood pressure -----------------------------------------------------------------------------
+
+
+def test_blood_pressure_in_norwegian() -> None:
+    view = present_reading(bp_reading(), NOW, NB)
+    assert (view.slug, view.title, view.value, view.unit) == ("bp", "Blodtrykk", "128/82", "mmHg")
+    assert (view.pulse_label, view.pulse, view.pulse_note) == ("Puls", "70", "")
+    assert view.note == ""
+    assert view.measured == "Målt kl. 11.40"  # 10:40 UTC is 11.40 in Oslo in November
+    assert view.sync == WAITING_NB
+    assert not view.synced
+
+
+def test_blood_pressure_in_english() -> None:
+    view = present_reading(bp_reading(), NOW, EN)
+    assert (view.title, view.value, view.pulse_label) == ("Blood pressure", "128/82", "Pulse")
+    assert view.measured == "Measured at 11:40"
+    assert view.sync == WAITING_EN
+
+
+def test_synced_reading_says_when_it_was_sent() -> None:
+    reading = bp_reading(synced=True, synced_at="2026-11-22T10:42:05+00:00")
+    assert present_reading(reading, NOW, NB).sync == "Sendt til oppfølgingstjenesten kl. 11.42"
+    assert present_reading(reading, NOW, EN).sync == "Sent to the follow-up service at 11:42"
+    assert present_reading(reading, NOW, NB).synced
+
+
+def test_synced_without_time_still_says_sent() -> None:
+    view = present_reading(bp_reading(synced=True, synced_at=None), NOW, NB)
+    assert view.sync == "Sendt til oppfølgingstjenesten"
+
+
+@pytest.mark.parametrize("field", ["systolic", "diastolic"])
+@pytest.mark.parametrize("special", sorted(FAILED_VALUES))
+def test_failed_pressure_is_never_shown_as_a_number(field: str, special: str) -> None:
+    view = present_reading(bp_reading(**{field: special}), NOW, NB)
+    assert view.failed
+    assert view.value is None
+    assert view.note == "Målingen mislyktes. Prøv å måle på nytt."
+    assert special not in repr(view)
+
+
+@pytest.mark.parametrize("special", sorted(FAILED_VALUES))
+def test_failed_pulse_is_said_in_words(special: str) -> None:
+    view = present_reading(bp_reading(pulse_rate=special), NOW, EN)
+    assert view.value == "128/82"
+    assert view.pulse is None
+    assert view.pulse_note == "The pulse could not be measured"
+
+
+def test_absent_pulse_is_simply_not_shown() -> None:
+    view = present_reading(bp_reading(pulse_rate=None), NOW, NB)
+    assert (view.pulse, view.pulse_note) == (None, "")
+
+
+def test_values_round_half_up() -> None:
+    view = present_reading(bp_reading(systolic=127.5, diastolic=81.4, pulse_rate=69.5), NOW, NB)
+    assert (view.value, view.pulse) == ("128/81", "70")
+
+
+def test_kpa_keeps_one_decimal_with_the_languages_separator() -> None:
+    reading = bp_reading(systolic=17.1, diastolic=10.94, unit="kPa")
+    assert present_reading(reading, NOW, NB).value == "17,1/10,9"
+    assert present_reading(reading, NOW, EN).value == "17.1/10.9"
+
+
+# --- times --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("utc", "oslo"),
+    [
+        # Spring forward on 2026-03-29 at 01:00 UTC: 02.00 CET becomes 03.00 CEST.
+        ("2026-03-29T00:30:00+00:00", "01.30"),
+        ("2026-03-29T01:30:00+00:00", "03.30"),
+        # Fall back on 2026-10-25 at 01:00 UTC: 03.00 CEST becomes 02.00 CET, 02.30 happens twice.
+        ("2026-10-25T00:30:00+00:00", "02.30"),
+        ("2026-10-25T01:30:00+00:00", "02.30"),
+        ("2026-07-01T22:15:00+00:00", "00.15"),
+        ("2026-12-31T23:59:00+00:00", "00.59"),
+    ],
+)
+def test_oslo_clock_across_dst(utc: str, oslo: str) -> None:
+    assert format_clock(datetime.fromisoformat(utc), NB) == oslo
+    assert format_clock(datetime.fromisoformat(utc), EN) == oslo.replace(".", ":")
+
+
+def test_when_today_yesterday_and_earlier() -> None:
+    now = datetime(2026, 3, 29, 10, 0, tzinfo=UTC)
+    today = datetime(2026, 3, 29, 6, 5, tzinfo=UTC)
+    # 22:30 UTC on the 28th is already the 28th at 23.30 in Oslo (still winter time).
+    yesterday = datetime(2026, 3, 28, 22, 30, tzinfo=UTC)
+    earlier = datetime(2026, 3, 20, 8, 0, tzinfo=UTC)
+    last_year = datetime(2025, 12, 24, 17, 0, tzinfo=UTC)
+    assert format_when(today, now, NB) == "kl. 08.05"
+    assert format_when(yesterday, now, NB) == "i går kl. 23.30"
+    assert format_when(earlier, now, NB) == "20. mars kl. 09.00"
+    assert format_when(last_year, now, NB) == "24. desember 2025 kl. 18.00"
+    assert format_when(today, now, EN) == "at 08:05"
+    assert format_when(yesterday, now, EN) == "yesterday at 23:30"
+    assert format_when(earlier, now, EN) == "on 20 March at 09:00"
+
+
+def test_midnight_in_oslo_decides_today_not_utc() -> None:
+    now = datetime(2026, 11, 22, 23, 30, tzinfo=UTC)  # already the 23rd in Oslo
+    assert format_when(now - timedelta(minutes=20), now, NB) == "kl. 00.10"
+    assert format_when(now - timedelta(hours=2), now, NB) == "i går kl. 22.30"
+
+
+def test_naive_device_time_is_norwegian_wall_clock() -> None:
+    reading = bp_reading(device_time="2026-11-22T11:38:00")
+    assert measured_at(reading) == datetime(2026, 11, 22, 11, 38, tzinfo=OSLO)
+    assert present_reading(reading, NOW, NB).measured == "Målt kl. 11.38"
+
+
+@pytest.mark.parametrize("device_time", ["2000-01-01T00:05:00", "2026-11-22T15:00:00", "nonsense"])
+def test_implausible_device_time_falls_back_to_receipt(device_time: str) -> None:
+    reading = bp_reading(device_time=device_time)
+    assert measured_at(reading) == datetime(2026, 11, 22, 10, 40, 3, tzinfo=UTC)
+
+
+def test_reading_without_any_time_has_no_time_line() -> None:
+    assert present_reading(bp_reading(received_at=None), NOW, NB).measured == ""
+
+
+# --- whole status -------------------------------------------------------------------------------
+
+
+def test_status_skips_malformed_and_duplicate_readings() -> None:
+    status = {
+        "ok": True,
+        "pending": 3,
+        "readings": [
+            bp_reading(),
+            "junk",
+            {"values": {}},
+            bp_reading(systolic=200.0),  # an older one of the same kind
+            {"kind": "9 weird kind!", "received_at": "2026-11-22T09:00:00+00:00", "synced": True},
+        ],
+    }
+    view = present_status(status, NOW, NB)
+    assert [r.slug for r in view.readings] == ["bp", "kind-9-weird-kind"]
+    assert view.readings[0].value == "128/82"
+    other = view.readings[1]
+    assert (other.title, other.value, other.note) == ("Måling", None, "Måling mottatt")
+    assert view.pending == 3
+
+
+def test_status_without_readings() -> None:
+    assert present_status({"ok": True}, NOW, NB).readings == ()
+    assert present_status({"ok": True, "readings": None, "pending": "x"}, NOW, NB).pending == 0
+
+
+def test_slugs_are_valid_widget_ids() -> None:
+    assert slug_for("blood_pressure") == "bp"
+    assert slug_for("weight_scale") == "kind-weight-scale"
+    assert slug_for("!!!") == "kind-unknown"
+
+
+# --- the app against a real unix socket ---------------------------------------------------------
+
+
+class FakeDaemon:
+    """Answers "status" on a real unix socket with whatever `status` currently holds."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.status: dict[str, Any] = {
+            "ok": True,
+            "hub_id": "hub-0001",
+            "readings": [],
+            "pending": 0,
+        }
+        self.server: asyncio.Server | None = None
+
+    async def handle(self, req: dict[str, Any]) -> dict[str, Any]:
+        if req.get("op") != "status":
+            return {"ok": False, "error": f"unknown op {req.get('op')!r}"}
+        return copy.deepcopy(self.status)
+
+    async def start(self) -> None:
+        self.server = await serve(self.path, self.handle)
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+            self.server = None
+
+
+@pytest.fixture
+def sock_path() -> Iterator[Path]:
+    # Short on purpose: AF_UNIX paths are limited to 108 bytes, pytest's tmp_path can be longer.
+    directory = Path(tempfile.mkdtemp(prefix="ui-", dir="/tmp"))
+    yield directory / "hub.sock"
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+async def daemon(sock_path: Path) -> AsyncIterator[FakeDaemon]:
+    fake = FakeDaemon(sock_path)
+    yield fake
+    await fake.stop()
+
+
+def shown(app: App[Any], selector: str) -> str:
+    """The text a widget shows, or "" when it (or a container around it) is hidden or absent."""
+    found = app.query(selector)
+    if not found:
+        return ""
+    widget = found.first()
+    node: Any = widget
+    while isinstance(node, Widget):
+        if not node.display:
+            return ""
+        node = node.parent
+    if isinstance(widget, Digits):
+        return widget.value
+    if isinstance(widget, Button):
+        return str(widget.label)
+    return str(widget.content) if isinstance(widget, Static) else ""
+
+
+def screen_text(app: App[Any]) -> str:
+    texts = (shown(app, f"#{w.id}") for w in app.query("*") if w.id)
+    return "\n".join(t for t in texts if t)
+
+
+async def wait_until(pilot: Pilot[None], condition: Callable[[], bool], what: str) -> None:
+    """Let the app run until `condition` holds; fail with what the screen shows after ~5 s."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5.0
+    while not condition():
+        if loop.time() > deadline:
+            pytest.fail(f"still waiting for {what}; the screen shows:\n{screen_text(pilot.app)}")
+        await pilot.pause(0.05)
+
+
+def oslo_hhmm(moment: datetime, sep: str = ".") -> str:
+    return moment.astimezone(OSLO).strftime(f"%H{sep}%M")
+
+
+async def test_shows_waiting_then_sent(daemon: FakeDaemon, sock_path: Path) -> None:
+    received = datetime.now(UTC) - timedelta(minutes=2)
+    daemon.status["readings"] = [bp_reading(received_at=received.isoformat())]
+    await daemon.start()
+    app = PatientScreenApp(sock_path, poll_interval=0.1)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: shown(app, "#bp-value") == "128/82", "the blood pressure")
+        assert shown(app, "#bp-unit") == "mmHg"
+        assert (shown(app, "#bp-pulse-label"), shown(app, "#bp-pulse")) == ("Puls", "70")
+        assert shown(app, "#bp-time") == f"Målt kl. {oslo_hhmm(received)}"
+        assert shown(app, "#bp-sync") == WAITING_NB
+        assert shown(app, "#daemon-state") == ""
+        assert shown(app, "#no-readings") == ""
+
+        synced_at = datetime.now(UTC)
+        daemon.status["readings"] = [
+            bp_reading(
+                received_at=received.isoformat(), synced=True, synced_at=synced_at.isoformat()
+            )
+        ]
+        expected = f"Sendt til oppfølgingstjenesten kl. {oslo_hhmm(synced_at)}"
+        await wait_until(pilot, lambda: shown(app, "#bp-sync") == expected, "the sent message")
+        assert app.query_one("#bp-sync").has_class("synced")
+
+
+async def test_no_readings_yet(daemon: FakeDaemon, sock_path: Path) -> None:
+    await daemon.start()
+    app = PatientScreenApp(sock_path, poll_interval=0.1)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(
+            pilot, lambda: "Ingen målinger ennå" in shown(app, "#no-readings"), "the calm message"
+        )
+        assert shown(app, "#daemon-state") == ""
+        assert not app.query("#bp-card")
+
+
+async def test_daemon_down_then_recovers(daemon: FakeDaemon, sock_path: Path) -> None:
+    daemon.status["readings"] = [bp_reading(received_at=datetime.now(UTC).isoformat())]
+    app = PatientScreenApp(sock_path, poll_interval=0.1)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(
+            pilot, lambda: "Huben svarer ikke" in shown(app, "#daemon-state"), "the down message"
+        )
+        assert "Målingene dine er trygge" in shown(app, "#daemon-state")
+        # We do not know yet whether there are readings, so we do not claim there are none.
+        assert shown(app, "#no-readings") == ""
+
+        await daemon.start()
+        await wait_until(pilot, lambda: shown(app, "#bp-value") == "128/82", "the reading")
+        await wait_until(pilot, lambda: shown(app, "#daemon-state") == "", "the banner to go")
+
+        # Down again: say so, and keep showing the last reading rather than an empty screen.
+        await daemon.stop()
+        await wait_until(
+            pilot, lambda: "Huben svarer ikke" in shown(app, "#daemon-state"), "the down message"
+        )
+        assert shown(app, "#bp-value") == "128/82"
+
+
+async def test_refusing_daemon_counts_as_not_answering(daemon: FakeDaemon, sock_path: Path) -> None:
+    daemon.status = {"ok": False, "error": "database locked"}
+    await daemon.start()
+    app = PatientScreenApp(sock_path, poll_interval=0.1)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(
+            pilot, lambda: "Huben svarer ikke" in shown(app, "#daemon-state"), "the down message"
+        )
+
+
+async def test_failed_measurement_on_screen(daemon: FakeDaemon, sock_path: Path) -> None:
+    daemon.status["readings"] = [
+        bp_reading(systolic="NRes", pulse_rate="NaN", received_at=datetime.now(UTC).isoformat())
+    ]
+    await daemon.start()
+    app = PatientScreenApp(sock_path, poll_interval=0.1)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: "mislyktes" in shown(app, "#bp-note"), "the failure note")
+        assert "Pulsen kunne ikke måles" in shown(app, "#bp-note")
+        assert shown(app, "#bp-value") == ""
+        assert shown(app, "#bp-pulse") == ""
+
+
+async def test_language_toggle(daemon: FakeDaemon, sock_path: Path) -> None:
+    synced_at = datetime.now(UTC)
+    daemon.status["readings"] = [
+        bp_reading(received_at=synced_at.isoformat(), synced=True, synced_at=synced_at.isoformat())
+    ]
+    await daemon.start()
+    app = PatientScreenApp(sock_path, poll_interval=0.1)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: shown(app, "#bp-title") == "Blodtrykk", "the reading")
+        button = app.query_one("#lang-toggle", Button)
+        assert str(button.label) == "English"
+        assert button.size.height >= 3  # a touch target an unsteady finger can hit
+
+        await pilot.click("#lang-toggle")
+        await wait_until(pilot, lambda: shown(app, "#bp-title") == "Blood pressure", "English")
+        assert (
+            shown(app, "#bp-sync")
+            == f"Sent to the follow-up service at {oslo_hhmm(synced_at, ':')}"
+        )
+        assert shown(app, "#bp-pulse-label") == "Pulse"
+        assert shown(app, "#title") == "My measurements"
+        assert str(button.label) == "Norsk"
+
+        # A pressed button ignores taps for a moment (which also absorbs a trembling double tap).
+        await wait_until(pilot, lambda: not button.has_class("-active"), "the button to be ready")
+        await pilot.click("#lang-toggle")
+        await wait_until(pilot, lambda: shown(app, "#bp-title") == "Blodtrykk", "bokmål again")
+        assert shown(app, "#bp-sync").startswith("Sendt til oppfølgingstjenesten kl. ")
+
+
+async def test_starts_in_english_when_asked(daemon: FakeDaemon, sock_path: Path) -> None:
+    await daemon.start()
+    app = PatientScreenApp(sock_path, language="en", poll_interval=0.1)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(
+            pilot, lambda: "No measurements yet" in shown(app, "#no-readings"), "English"
+        )
+
+
+def test_run_starts_the_app(monkeypatch: pytest.MonkeyPatch, sock_path: Path) -> None:
+    started: list[PatientScreenApp] = []
+    monkeypatch.setattr(PatientScreenApp, "run", lambda self: started.append(self))
+    run(sock_path, "en")
+    assert [(a.socket_path, a.language) for a in started] == [(sock_path, "en")]
