@@ -1,0 +1,67 @@
+"""Through a real Mosquitto, a running centre refuses forged batches, logs why, stores nothing."""
+
+from __future__ import annotations
+
+import paho.mqtt.client as mqtt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from paho.mqtt.enums import CallbackAPIVersion
+
+from hub.config import load_config
+from hub.keys import load_signing_key
+from hub.store import StoredReading
+from hub.sync.uplink import batch_topic, build_envelope
+from hub.testbed.home import SimulatedHome
+from tests.conftest import eventually
+
+READING = StoredReading(
+    seq=1, kind="blood_pressure", characteristic="00002a35-0000-1000-8000-00805f9b34fb",
+    device_address="00:BB:00:00:00:02", device_time="2026-11-22T10:40:00",
+    received_at="2026-11-22T10:40:01.000+00:00", raw_hex="1e80005200610000",
+    values={"systolic": 128.0}, synced_at=None)
+
+
+def publish(home: SimulatedHome, topic: str, payload: bytes) -> None:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="intruder",
+                         protocol=mqtt.MQTTv5)
+    client.connect("127.0.0.1", home.broker.port)
+    client.loop_start()
+    client.publish(topic, payload, qos=1).wait_for_publish(10)
+    client.disconnect()
+    client.loop_stop()
+
+
+async def test_tampered_foreign_and_unknown_batches_are_rejected(home: SimulatedHome) -> None:
+    centre = home.start_centre()
+    config = load_config(home.hub_config)
+    hub_key = load_signing_key(config.signing_key_path)
+    await eventually(lambda: "subscribing" in centre.tail(), what="the centre to subscribe")
+    topic = batch_topic(config.hub_id)
+
+    _, good = build_envelope(config, [READING], hub_key)
+    tampered = bytearray(good)
+    tampered[-5] ^= 0x40
+    _, unknown_signer = build_envelope(config, [READING], Ed25519PrivateKey.generate())
+    stranger = config.model_copy(update={"hub_id": "hub-stranger"})
+    _, unenrolled = build_envelope(stranger, [READING], Ed25519PrivateKey.generate())
+
+    publish(home, topic, bytes(tampered))
+    publish(home, topic, unknown_signer)
+    publish(home, batch_topic("hub-stranger"), unenrolled)
+    publish(home, batch_topic("hub-stranger"), good)  # a real batch replayed on another topic
+    publish(home, topic, b"not an envelope at all")
+
+    rejections = await eventually(lambda: len(r := home.centre_rejections()) >= 5 and r,
+                                  what="five rejections")
+    reasons = [r["reason"] for r in rejections]
+    assert "does not open" in reasons[0]
+    assert f"not signed by the key enrolled for {config.hub_id}" in reasons[1]
+    assert "hub-stranger is not enrolled" in reasons[2]
+    assert f"names hub {config.hub_id} but came on hub-stranger's topic" in reasons[3]
+    assert "bad magic" in reasons[4]
+    assert home.centre_readings() == []
+    log = centre.tail(60)
+    assert log.count("rejected message on") == 5
+
+    publish(home, topic, good)  # the genuine batch is still accepted afterwards
+    rows = await eventually(lambda: home.centre_readings(), what="the genuine batch")
+    assert [(r["hub_id"], r["seq"]) for r in rows] == [(config.hub_id, 1)]

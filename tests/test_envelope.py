@@ -1,0 +1,137 @@
+"""Batch envelopes and acknowledgements: pure functions, byte-level tampering."""
+
+from __future__ import annotations
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from hub.sync.envelope import (
+    Ack,
+    BatchHeader,
+    EnvelopeError,
+    key_id,
+    open_ack,
+    open_batch,
+    read_header,
+    seal_batch,
+    sign_ack,
+)
+
+HUB_KEY = Ed25519PrivateKey.generate()
+CENTRE_KEY = X25519PrivateKey.generate()
+CENTRE_SIGNING = Ed25519PrivateKey.generate()
+ITEMS = [{"seq": 7, "kind": "blood_pressure", "values": {"systolic": 128.0}},
+         {"seq": 8, "kind": "blood_pressure", "values": {"systolic": 131.0}}]
+
+
+def header(**changes: object) -> BatchHeader:
+    fields: dict[str, object] = dict(
+        hub_id="hub-0001", batch_id="b-1", seq_first=7, seq_last=8, count=2,
+        key_id=key_id(CENTRE_KEY.public_key()), created_at="2026-11-22T10:00:00.000+00:00")
+    fields.update(changes)
+    return BatchHeader(**fields)  # type: ignore[arg-type]
+
+
+def sealed(h: BatchHeader | None = None, items: list[dict[str, object]] | None = None,
+           hub_key: Ed25519PrivateKey = HUB_KEY) -> bytes:
+    return seal_batch(h or header(), items if items is not None else ITEMS, hub_key,
+                      CENTRE_KEY.public_key())
+
+
+def open_(envelope: bytes) -> list[dict[str, object]]:
+    keys = {key_id(CENTRE_KEY.public_key()): CENTRE_KEY}
+    return open_batch(envelope, keys, HUB_KEY.public_key()).items
+
+
+def test_round_trip() -> None:
+    assert open_(sealed()) == ITEMS
+
+
+def test_header_travels_in_clear_but_body_does_not() -> None:
+    envelope = sealed()
+    h, _ = read_header(envelope)
+    assert h == header()
+    assert b"systolic" not in envelope and b"128" not in envelope
+
+
+@pytest.mark.parametrize("offset", [0, 31, 32, 100, -1])  # HPKE enc, ciphertext, tag
+def test_any_flipped_sealed_byte_is_rejected(offset: int) -> None:
+    envelope = bytearray(sealed())
+    sealed_start = 8 + int.from_bytes(envelope[4:8], "big")
+    envelope[offset if offset < 0 else sealed_start + offset] ^= 0x01
+    with pytest.raises(EnvelopeError, match="does not open"):
+        open_(bytes(envelope))
+
+
+def test_altered_header_is_rejected() -> None:
+    envelope = sealed()
+    forged = envelope.replace(b'"seq_last":8', b'"seq_last":9')
+    assert forged != envelope
+    with pytest.raises(EnvelopeError):
+        open_(forged)
+
+
+def test_batch_signed_by_another_key_is_rejected() -> None:
+    with pytest.raises(EnvelopeError, match="not signed by the key enrolled for hub-0001"):
+        open_(sealed(hub_key=Ed25519PrivateKey.generate()))
+
+
+def test_sealed_to_another_centre_key_is_rejected() -> None:
+    other = X25519PrivateKey.generate()
+    envelope = seal_batch(header(), ITEMS, HUB_KEY, other.public_key())
+    with pytest.raises(EnvelopeError, match="does not open"):
+        open_(envelope)  # key id names our key, but the ciphertext was made for another
+
+
+def test_unknown_key_id_is_rejected() -> None:
+    with pytest.raises(EnvelopeError, match="unknown centre key id"):
+        open_(sealed(header(key_id="0000000000000000")))
+
+
+def test_items_must_match_header() -> None:
+    with pytest.raises(EnvelopeError, match="count"):
+        open_(sealed(items=ITEMS[:1]))
+    with pytest.raises(EnvelopeError, match="sequence numbers"):
+        open_(sealed(header(seq_first=6)))
+
+
+@pytest.mark.parametrize("garbage", [
+    b"", b"DHO1", b"XXXX\x00\x00\x00\x02{}", b"DHO1\xff\xff\xff\xff",
+    b"DHO1\x00\x00\x00\x02{}", b"DHO1\x00\x00\x00\x04null",
+])
+def test_garbage_is_an_envelope_error(garbage: bytes) -> None:
+    with pytest.raises(EnvelopeError):
+        open_(garbage)
+
+
+def test_non_canonical_header_is_rejected() -> None:
+    envelope = sealed()
+    h, rest = read_header(envelope)
+    spaced = h.to_bytes().replace(b",", b", ")
+    forged = b"DHO1" + len(spaced).to_bytes(4, "big") + spaced + rest
+    with pytest.raises(EnvelopeError, match="canonical"):
+        open_(forged)
+
+
+ACK = Ack(hub_id="hub-0001", batch_id="b-1", seq_first=7, seq_last=8, highest_contiguous=8,
+          centre_time="2026-11-22T10:00:01.000+00:00")
+
+
+def test_ack_round_trip() -> None:
+    assert open_ack(sign_ack(ACK, CENTRE_SIGNING), CENTRE_SIGNING.public_key(), "hub-0001") == ACK
+
+
+def test_forged_ack_is_rejected() -> None:
+    forged = sign_ack(ACK, Ed25519PrivateKey.generate())
+    with pytest.raises(EnvelopeError, match="not signed by the centre"):
+        open_ack(forged, CENTRE_SIGNING.public_key(), "hub-0001")
+    tampered = bytearray(sign_ack(ACK, CENTRE_SIGNING))
+    tampered[-3] ^= 0x01
+    with pytest.raises(EnvelopeError):
+        open_ack(bytes(tampered), CENTRE_SIGNING.public_key(), "hub-0001")
+
+
+def test_ack_for_another_hub_is_rejected() -> None:
+    with pytest.raises(EnvelopeError, match="not hub-0002"):
+        open_ack(sign_ack(ACK, CENTRE_SIGNING), CENTRE_SIGNING.public_key(), "hub-0002")

@@ -1,0 +1,109 @@
+"""The hub's reading store on real files, including a real kill -9 mid-write."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from hub.store import MIGRATIONS, NewReading, ReadingStore, StoreError
+
+
+def reading(systolic: float = 128.0) -> NewReading:
+    return NewReading(kind="blood_pressure", characteristic="00002a35-0000-1000-8000-00805f9b34fb",
+                      device_address="00:BB:00:00:00:02", device_time="2026-11-22T10:40:00",
+                      received_at="2026-11-22T10:40:01.000+00:00", raw_hex="00",
+                      values={"systolic": systolic})
+
+
+def test_sequence_numbers_are_dense_and_survive_reopen(tmp_path: Path) -> None:
+    store = ReadingStore(tmp_path / "hub.sqlite")
+    assert [store.add(reading()) for _ in range(3)] == [1, 2, 3]
+    store.close()
+    store = ReadingStore(tmp_path / "hub.sqlite")
+    assert store.add(reading()) == 4
+    assert [r.seq for r in store.unsynced(10)] == [1, 2, 3, 4]
+
+
+def test_mark_synced_only_touches_the_acknowledged_range(tmp_path: Path) -> None:
+    store = ReadingStore(tmp_path / "hub.sqlite")
+    for _ in range(4):
+        store.add(reading())
+    assert store.mark_synced(2, 3, "2026-11-22T10:41:00+00:00") == 2
+    assert store.mark_synced(2, 3, "2026-11-22T10:42:00+00:00") == 0  # a re-sent ack
+    assert [r.seq for r in store.unsynced(10)] == [1, 4]
+    assert store.pending_count() == 2
+    assert {r.seq: r.synced_at for r in store.all()}[2] == "2026-11-22T10:41:00+00:00"
+
+
+def test_durability_settings(tmp_path: Path) -> None:
+    store = ReadingStore(tmp_path / "hub.sqlite")
+    assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+
+
+def test_newer_schema_is_refused_with_advice(tmp_path: Path) -> None:
+    path = tmp_path / "hub.sqlite"
+    ReadingStore(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    conn.close()
+    with pytest.raises(StoreError, match="newer than this hub software"):
+        ReadingStore(path)
+
+
+def test_unwritable_location_is_a_store_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(StoreError, match="cannot open reading store"):
+        ReadingStore(blocker / "hub.sqlite")
+
+
+def test_readonly_view_sees_committed_rows_and_cannot_write(tmp_path: Path) -> None:
+    path = tmp_path / "hub.sqlite"
+    writer = ReadingStore(path)
+    writer.add(reading(131.0))
+    view = ReadingStore(path, readonly=True)
+    assert [r.values["systolic"] for r in view.all()] == [131.0]
+    with pytest.raises(StoreError):
+        view.add(reading())
+
+
+WRITER = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from hub.store import NewReading, ReadingStore
+    store = ReadingStore(Path(sys.argv[1]))
+    n = 0
+    while True:
+        n += 1
+        seq = store.add(NewReading("blood_pressure", "2a35", "dev", None, "t", "00",
+                                   {"systolic": float(n)}))
+        print(seq, flush=True)
+""")
+
+
+def test_kill_9_loses_no_committed_reading(tmp_path: Path) -> None:
+    path = tmp_path / "hub.sqlite"
+    for _ in range(3):
+        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path)],
+                                stdout=subprocess.PIPE, text=True)
+        assert proc.stdout is not None
+        acknowledged = [int(proc.stdout.readline()) for _ in range(50)]
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()
+        seqs = [r.seq for r in ReadingStore(path, readonly=True).all()]
+        assert set(acknowledged) <= set(seqs), "a reading reported stored was lost"
+        assert seqs == list(range(1, len(seqs) + 1)), "sequence numbers must stay dense"
+    store = ReadingStore(path)
+    assert store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    last = len(store.all())
+    assert store.add(reading()) == last + 1  # never reused after a crash
