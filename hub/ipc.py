@@ -14,6 +14,7 @@ from typing import Any
 
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 MAX_REQUEST = 64 * 1024
+MAX_ANSWER = 256 * 1024 * 1024  # a technician's full listing of a long-offline hub
 
 
 class DaemonUnavailable(ConnectionError):
@@ -24,7 +25,8 @@ async def request(socket_path: Path, op: str, timeout: float = 3.0, **args: Any)
     """Send one request to the daemon and return its answer."""
     try:
         async with asyncio.timeout(timeout):
-            reader, writer = await asyncio.open_unix_connection(str(socket_path))
+            reader, writer = await asyncio.open_unix_connection(
+                str(socket_path), limit=MAX_ANSWER)
             try:
                 writer.write(json.dumps({"op": op, **args}).encode() + b"\n")
                 await writer.drain()

@@ -34,6 +34,7 @@ def _v1(db: sqlite_utils.Database) -> None:
             received_at TEXT NOT NULL,
             raw_hex TEXT NOT NULL,
             values_json TEXT NOT NULL,
+            stored_at TEXT NOT NULL,
             synced_at TEXT
         )"""
     )
@@ -65,6 +66,7 @@ class StoredReading:
     received_at: str
     raw_hex: str
     values: dict[str, Any]
+    stored_at: str
     synced_at: str | None
 
     def to_json(self) -> dict[str, Any]:
@@ -72,13 +74,14 @@ class StoredReading:
             "seq": self.seq, "kind": self.kind, "characteristic": self.characteristic,
             "device_address": self.device_address, "device_time": self.device_time,
             "received_at": self.received_at, "raw_hex": self.raw_hex, "values": self.values,
-            "synced": self.synced_at is not None, "synced_at": self.synced_at,
+            "stored_at": self.stored_at, "synced": self.synced_at is not None,
+            "synced_at": self.synced_at,
         }
 
     def to_wire(self) -> dict[str, Any]:
         """What the centre receives for this reading (sync state is the hub's own business)."""
         wire = self.to_json()
-        del wire["synced"], wire["synced_at"]
+        del wire["stored_at"], wire["synced"], wire["synced_at"]
         return wire
 
 
@@ -130,10 +133,11 @@ class ReadingStore:
                 ).fetchone()[0]
                 self.db.execute(
                     "INSERT INTO readings (seq, kind, characteristic, device_address, device_time,"
-                    " received_at, raw_hex, values_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    " received_at, raw_hex, values_json, stored_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [seq, reading.kind, reading.characteristic, reading.device_address,
                      reading.device_time, reading.received_at, reading.raw_hex,
-                     json.dumps(reading.values)],
+                     json.dumps(reading.values), now_utc()],
                 )
         except sqlite3.Error as exc:
             raise StoreError(f"could not store reading in {self.path}: {exc}") from exc
@@ -169,11 +173,11 @@ class ReadingStore:
     def _select(self, tail: str, params: list[Any]) -> list[StoredReading]:
         rows = self.db.execute(
             "SELECT seq, kind, characteristic, device_address, device_time, received_at,"
-            f" raw_hex, values_json, synced_at FROM readings {tail}",
+            f" raw_hex, values_json, stored_at, synced_at FROM readings {tail}",
             params,
         ).fetchall()
         return [
-            StoredReading(r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7]), r[8])
+            StoredReading(r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7]), r[8], r[9])
             for r in rows
         ]
 

@@ -9,6 +9,7 @@ import asyncio
 import collections
 import contextlib
 import logging
+import time
 from dataclasses import dataclass
 
 from dbus_fast import BusType, Message
@@ -41,6 +42,7 @@ class EmulatedCuff:
                                            on_read=lambda: FEATURES)
         self.pending: collections.deque[bytes] = collections.deque()
         self.delivered: list[bytes] = []
+        self.sent_at: list[float] = []  # wall-clock time of each indication, for benchmarks
         self._wake = asyncio.Event()  # a new measurement
         self._tasks: list[asyncio.Task[None]] = []
         self._bus: MessageBus | None = None
@@ -71,6 +73,7 @@ class EmulatedCuff:
         while True:
             await self.measurement.subscribed.wait()
             while self.pending and self.measurement.notifying:
+                self.sent_at.append(time.time())
                 if await self.measurement.send(self.pending[0]):
                     self.delivered.append(self.pending.popleft())
             self._wake.clear()
