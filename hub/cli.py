@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import os
@@ -90,7 +89,7 @@ def _readings(args: argparse.Namespace) -> int:
 
     config = _config(args)
     try:
-        rows = asyncio.run(ipc.request(config.socket_path, "readings"))["readings"]
+        rows = ipc.request_blocking(config.socket_path, "readings", timeout=30)["readings"]
     except ipc.DaemonUnavailable:
         if not config.db_path.exists():
             raise StoreError(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,23 @@ async def request(socket_path: Path, op: str, timeout: float = 3.0, **args: Any)
         raise DaemonUnavailable(f"hub daemon closed {socket_path} without answering")
     answer: dict[str, Any] = json.loads(line)
     return answer
+
+
+def request_blocking(socket_path: Path, op: str, timeout: float = 3.0) -> dict[str, Any]:
+    """`request` for callers without an event loop (technician tools, test harness)."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(str(socket_path))
+            sock.sendall(json.dumps({"op": op}).encode() + b"\n")
+            with sock.makefile("rb") as answer:
+                line = answer.readline(MAX_ANSWER)
+    except OSError as exc:
+        raise DaemonUnavailable(f"hub daemon not answering on {socket_path}: {exc}") from exc
+    if not line:
+        raise DaemonUnavailable(f"hub daemon closed {socket_path} without answering")
+    result: dict[str, Any] = json.loads(line)
+    return result
 
 
 async def serve(socket_path: Path, handler: Handler) -> asyncio.Server:

@@ -3,6 +3,7 @@ Mosquitto, to the centre; nothing of bleak, paho or sqlite is mocked."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 
@@ -54,18 +55,13 @@ async def test_indicated_value_reaches_centre_and_hub_shows_it_synced(
 
     socket_path = load_config(home.hub_config).socket_path
 
-    async def hub_status_synced() -> dict[str, Any] | None:
-        status = await ipc.request(socket_path, "status")
+    def synced_status() -> dict[str, Any] | None:
+        # What the patient screen asks the daemon for.
+        status = ipc.request_blocking(socket_path, "status")
         latest = status["readings"]
         return status if latest and latest[0]["synced"] else None
 
-    status = None
-    for _ in range(100):
-        status = await hub_status_synced()
-        if status:
-            break
-        await __import__("asyncio").sleep(0.1)
-    assert status is not None, "hub never showed the reading as synced"
+    status = await eventually(synced_status, what="the hub to show the reading synced")
     assert status["pending"] == 0
     assert status["readings"][0]["values"]["systolic"] == 128.0
     hub_rows = home.hub_readings()
@@ -96,5 +92,5 @@ async def test_reading_taken_while_broker_is_down_arrives_exactly_once(
 
     assert [(r["seq"], r["values"]["systolic"]) for r in rows] == [(1, 141.0), (2, 139.0)]
     # Give any duplicate delivery time to land, then check again: still exactly once.
-    await __import__("asyncio").sleep(2)
+    await asyncio.sleep(2)
     assert [r["seq"] for r in home.centre_readings()] == [1, 2]

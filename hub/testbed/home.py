@@ -11,10 +11,12 @@ from typing import Any
 
 from centre.admin import enrol_hub, init_centre, public_keys
 from centre.config import load_centre_config
+from hub import ipc
+from hub.config import load_config
 from hub.provision import init_hub
 from hub.testbed.bluetooth import SimulatedBluetooth
 from hub.testbed.broker import Broker
-from hub.testbed.processes import Process
+from hub.testbed.processes import Process, wait_until
 
 
 class SimulatedHome:
@@ -52,8 +54,20 @@ class SimulatedHome:
                                       str(self.centre_config), "serve"])
 
     def start_hub(self) -> Process:
-        return self._start("hub", [sys.executable, "-m", "hub.cli", "--config",
-                                   str(self.hub_config), "run"])
+        """Start the hub daemon and return once it answers on its socket."""
+        hub = self._start("hub", [sys.executable, "-m", "hub.cli", "--config",
+                                  str(self.hub_config), "run"])
+        socket_path = load_config(self.hub_config).socket_path
+
+        def answering() -> bool:
+            hub.check_alive()
+            try:
+                return bool(ipc.request_blocking(socket_path, "status", timeout=1.0)["ok"])
+            except ipc.DaemonUnavailable:
+                return False
+
+        wait_until(answering, 30, "the hub daemon to answer on its socket", interval=0.1)
+        return hub
 
     def start_cuff(self, every: float) -> Process:
         return self._start("cuff", [sys.executable, "-m", "hub.devices.sim", "cuff",
