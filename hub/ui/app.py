@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.css.query import NoMatches
 from textual.widgets import Button, Digits, Static
 
 from hub.ipc import DaemonUnavailable, request
@@ -159,6 +160,13 @@ class PatientScreenApp(App[None]):
         await self._render()
 
     async def _render(self) -> None:
+        try:
+            await self._render_now()
+        except NoMatches:
+            # The widgets are gone only while the app is closing: nothing left to show.
+            log.debug("screen closed before a render finished")
+
+    async def _render_now(self) -> None:
         async with self._render_lock:
             cat = self.catalogue
             self.title = cat.translate("app.title")
