@@ -8,9 +8,17 @@ import contextlib
 import logging
 import random
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from hub.devices.blood_pressure import build_blood_pressure_measurement
 from hub.devices.sim.cuff import EmulatedCuff
+
+OSLO = ZoneInfo("Europe/Oslo")
+
+
+def local_now() -> datetime:
+    """Cuffs keep Norwegian wall-clock time without a zone; so does the emulator."""
+    return datetime.now(OSLO).replace(tzinfo=None, microsecond=0)
 
 
 def plausible_measurement(rng: random.Random) -> bytes:
@@ -18,7 +26,7 @@ def plausible_measurement(rng: random.Random) -> bytes:
     diastolic = rng.randint(65, 95)
     return build_blood_pressure_measurement(
         systolic, diastolic, round(diastolic + (systolic - diastolic) / 3),
-        timestamp=datetime.now().replace(microsecond=0), pulse_rate=rng.randint(55, 95),
+        timestamp=local_now(), pulse_rate=rng.randint(55, 95),
         user_id=1, measurement_status=[],
     )
 
