@@ -26,6 +26,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, KeyFileError) as exc:
         print(f"centre: {exc}", file=sys.stderr)
         return 2
+    except FileExistsError as exc:
+        print(f"centre: {exc.filename} exists already; centre keys are never overwritten.",
+              file=sys.stderr)
+        return 2
 
 
 def _parser() -> argparse.ArgumentParser:

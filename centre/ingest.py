@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from centre.store import CentreStore, now_utc
+from centre.store import CentreStore, SequenceConflict, now_utc
 from hub.keys import KeyFileError, ed25519_public
 from hub.sync.envelope import Ack, EnvelopeError, open_batch, read_header, sign_ack
 from hub.sync.uplink import ack_topic
@@ -54,7 +54,12 @@ class Ingest:
             log.error("rejected message on %s: %s", topic, exc)
             self.store.reject(topic, hub_id, str(exc))
             return None
-        new = self.store.store_batch(hub_id, header.batch_id, batch.items)
+        try:
+            new = self.store.store_batch(hub_id, header.batch_id, batch.items)
+        except SequenceConflict as exc:
+            log.error("rejected batch %s on %s: %s", header.batch_id, topic, exc)
+            self.store.reject(topic, hub_id, str(exc))
+            return None
         log.info("stored batch %s from %s: seq %d..%d, %d new of %d", header.batch_id, hub_id,
                  header.seq_first, header.seq_last, new, header.count)
         ack = Ack(

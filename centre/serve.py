@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 from types import FrameType
 
@@ -26,7 +27,9 @@ def serve(config: CentreConfig) -> None:
         load_signing_key(config.signing_key_path),
     )
     subscription = f"$share/{config.share_group}/dho/v1/hub/+/batch"
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{config.centre_id}-ingest",
+    # A client id of its own per worker: workers share the load through the shared subscription.
+    client = mqtt.Client(CallbackAPIVersion.VERSION2,
+                         client_id=f"{config.centre_id}-ingest-{os.getpid()}",
                          protocol=mqtt.MQTTv5)
 
     def on_connect(c: mqtt.Client, _u: object, _f: object, reason: object, _p: object) -> None:

@@ -25,6 +25,10 @@ SCHEMA = [
 ]
 
 
+class SequenceConflict(ValueError):
+    """A hub reused a sequence number for a different reading."""
+
+
 def now_utc() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
@@ -51,7 +55,12 @@ class CentreStore:
         return row[0] if row else None
 
     def store_batch(self, hub_id: str, batch_id: str, items: list[dict[str, Any]]) -> int:
-        """Store every item once; a re-sent item changes nothing. Returns how many were new."""
+        """Store every item once; a re-sent item changes nothing. Returns how many were new.
+
+        Raises SequenceConflict, storing nothing, when a sequence number already holds a
+        different reading (a hub re-installed under a used id): acknowledging that batch would
+        make the hub discard readings the centre never got.
+        """
         at = now_utc()
         conn = self.db.conn
         conn.execute("BEGIN IMMEDIATE")
@@ -66,12 +75,25 @@ class CentreStore:
                      item["device_address"], item.get("device_time"), item["received_at"],
                      item["raw_hex"], json.dumps(item["values"]), batch_id, at],
                 )
+                if cursor.rowcount == 0:
+                    self._check_same(conn, hub_id, item)
                 new += cursor.rowcount
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         return new
+
+    @staticmethod
+    def _check_same(conn: sqlite3.Connection, hub_id: str, item: dict[str, Any]) -> None:
+        held = conn.execute(
+            "SELECT received_at, raw_hex, characteristic FROM readings"
+            " WHERE hub_id = ? AND seq = ?", [hub_id, item["seq"]]).fetchone()
+        if tuple(held) != (item["received_at"], item["raw_hex"], item["characteristic"]):
+            raise SequenceConflict(
+                f"hub {hub_id} sent a different reading under sequence number {item['seq']},"
+                " which the centre already holds: was the hub re-installed under a used id?"
+                " Enrol it under a new hub id")
 
     def highest_contiguous(self, hub_id: str) -> int:
         """The highest n such that every sequence number 1..n of this hub is stored."""

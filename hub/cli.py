@@ -27,6 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, KeyFileError, StoreError) as exc:
         print(f"hub: {exc}", file=sys.stderr)
         return 2
+    except FileExistsError as exc:
+        print(f"hub: {exc.filename} exists already; a hub identity is never overwritten. "
+              "Remove it by hand only if this hub is being reset for a new patient.",
+              file=sys.stderr)
+        return 2
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -79,8 +84,22 @@ def _ui(args: argparse.Namespace) -> int:
     from hub.ui.app import run
 
     config = _config(args)
+    # The screen owns the terminal: log to a file, not over the patient's display.
+    root = logging.getLogger()
+    for handler in root.handlers[:]:
+        root.removeHandler(handler)
+    root.addHandler(_ui_log_handler(config.state_dir / "ui.log"))
     run(config.socket_path, args.lang or config.language)
     return 0
+
+
+def _ui_log_handler(path: Path) -> logging.Handler:
+    try:
+        handler = logging.FileHandler(path)
+    except OSError:  # a read-only state dir (the kiosk unit's sandbox): keep the screen clean
+        return logging.NullHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    return handler
 
 
 def _readings(args: argparse.Namespace) -> int:

@@ -42,6 +42,10 @@ def to_reading(ind: Indication) -> NewReading | None:
     )
 
 
+class DaemonFailure(RuntimeError):
+    """One of the daemon's parts stopped; the daemon exits so that it is restarted whole."""
+
+
 class HubDaemon:
     def __init__(self, config: HubConfig) -> None:
         self.config = config
@@ -62,9 +66,14 @@ class HubDaemon:
         log.info("hub %s running (store %s)", self.config.hub_id, self.config.db_path)
         tasks = [asyncio.create_task(t) for t in
                  (watcher.run(), self._store_incoming(uplink), uplink.run())]
+        stopping = asyncio.create_task(stop.wait())
         try:
-            await stop.wait()
+            done, _ = await asyncio.wait([stopping, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            for task in done - {stopping}:
+                # A part that dies must take the daemon down, so systemd restarts all of it.
+                raise DaemonFailure(f"hub task ended unexpectedly: {task.exception()!r}")
         finally:
+            stopping.cancel()
             for task in tasks:
                 task.cancel()
             server.close()

@@ -60,7 +60,7 @@ def request_blocking(socket_path: Path, op: str, timeout: float = 3.0) -> dict[s
 
 
 async def serve(socket_path: Path, handler: Handler) -> asyncio.Server:
-    """Serve requests on `socket_path` (owner-only) until the returned server is closed."""
+    """Serve requests on `socket_path` (owner and group) until the returned server is closed."""
     socket_path.unlink(missing_ok=True)
 
     async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

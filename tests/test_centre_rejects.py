@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import paho.mqtt.client as mqtt
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from paho.mqtt.enums import CallbackAPIVersion
 
@@ -65,3 +68,16 @@ async def test_tampered_foreign_and_unknown_batches_are_rejected(home: Simulated
     publish(home, topic, good)  # the genuine batch is still accepted afterwards
     rows = await eventually(lambda: home.centre_readings(), what="the genuine batch")
     assert [(r["hub_id"], r["seq"]) for r in rows] == [(config.hub_id, 1)]
+
+
+def test_reused_sequence_number_is_refused_not_acknowledged(tmp_path: Path) -> None:
+    from centre.store import CentreStore, SequenceConflict
+
+    store = CentreStore(tmp_path / "centre.sqlite")
+    first = READING.to_wire()
+    assert store.store_batch("hub-0001", "b-1", [first]) == 1
+    assert store.store_batch("hub-0001", "b-2", [first]) == 0  # the same reading re-sent: fine
+    other = {**first, "raw_hex": "1e90005a006a0000", "received_at": "2026-12-01T08:00:00+00:00"}
+    with pytest.raises(SequenceConflict, match="re-installed under a used id"):
+        store.store_batch("hub-0001", "b-3", [other])
+    assert [r["seq"] for r in store.readings()] == [1]

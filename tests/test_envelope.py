@@ -21,8 +21,16 @@ from hub.sync.envelope import (
 HUB_KEY = Ed25519PrivateKey.generate()
 CENTRE_KEY = X25519PrivateKey.generate()
 CENTRE_SIGNING = Ed25519PrivateKey.generate()
-ITEMS = [{"seq": 7, "kind": "blood_pressure", "values": {"systolic": 128.0}},
-         {"seq": 8, "kind": "blood_pressure", "values": {"systolic": 131.0}}]
+
+
+def item(seq: int, systolic: float) -> dict[str, object]:
+    return {"seq": seq, "kind": "blood_pressure", "characteristic": "2a35",
+            "device_address": "00:BB:00:00:00:02", "device_time": None,
+            "received_at": "2026-11-22T10:00:00.000+00:00", "raw_hex": "00",
+            "values": {"systolic": systolic}}
+
+
+ITEMS = [item(7, 128.0), item(8, 131.0)]
 
 
 def header(**changes: object) -> BatchHeader:
@@ -103,6 +111,12 @@ def test_items_must_match_header() -> None:
 def test_garbage_is_an_envelope_error(garbage: bytes) -> None:
     with pytest.raises(EnvelopeError):
         open_(garbage)
+
+
+def test_item_missing_a_field_is_rejected_not_crashing() -> None:
+    broken = [item(7, 128.0), {k: v for k, v in item(8, 131.0).items() if k != "raw_hex"}]
+    with pytest.raises(EnvelopeError, match="item 8 lacks raw_hex"):
+        open_(sealed(items=broken))
 
 
 def test_non_canonical_header_is_rejected() -> None:

@@ -30,6 +30,8 @@ INFO_CONTEXT = b"no.dho.hub/v1/batch\x00"
 SIGNATURE_CONTEXT = b"no.dho.hub/v1/batch-signature\x00"
 ACK_CONTEXT = b"no.dho.hub/v1/ack-signature\x00"
 MAX_HEADER = 4096
+ITEM_FIELDS = frozenset({"seq", "kind", "characteristic", "device_address", "device_time",
+                         "received_at", "raw_hex", "values"})
 _SUITE = Suite(KEM.X25519, KDF.HKDF_SHA256, AEAD.CHACHA20_POLY1305)
 
 
@@ -143,7 +145,11 @@ def _checked_items(header: BatchHeader, body: bytes) -> list[dict[str, Any]]:
     try:
         items = json.loads(body)["items"]
         seqs = [int(item["seq"]) for item in items]
-    except (ValueError, KeyError, TypeError) as exc:
+        for item in items:
+            missing = ITEM_FIELDS - item.keys()
+            if missing:
+                raise KeyError(f"item {item['seq']} lacks {', '.join(sorted(missing))}")
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise EnvelopeError(f"signed batch body is malformed: {exc}") from exc
     if len(seqs) != header.count or len(set(seqs)) != len(seqs):
         raise EnvelopeError("batch item count does not match its header")
