@@ -20,7 +20,7 @@ from paho.mqtt.properties import Properties
 from hub.config import HubConfig
 from hub.keys import ed25519_public, x25519_public
 from hub.store import ReadingStore, StoredReading, now_utc
-from hub.sync.envelope import Ack, BatchHeader, EnvelopeError, key_id, open_ack, seal_batch
+from hub.sync.envelope import BatchHeader, EnvelopeError, key_id, open_ack, seal_batch
 
 log = logging.getLogger(__name__)
 SESSION_EXPIRY_S = 7 * 24 * 3600
@@ -133,7 +133,7 @@ class Uplink:
                 continue
             await self._send(readings)
 
-    async def _send(self, readings: list[StoredReading]) -> Ack | None:
+    async def _send(self, readings: list[StoredReading]) -> None:
         header, envelope = build_envelope(self.config, readings, self.hub_key)
         self._awaiting = header.batch_id
         self._acked.clear()
@@ -141,12 +141,11 @@ class Uplink:
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             log.warning("publish of batch %s failed (rc=%s); retrying", header.batch_id, info.rc)
             await asyncio.sleep(1.0)
-            return None
+            return
         if not await self._wait(self._acked, self.config.sync.ack_timeout_s):
             log.warning("no acknowledgement for batch %s (seq %d..%d) within %.0f s; resending",
                         header.batch_id, header.seq_first, header.seq_last,
                         self.config.sync.ack_timeout_s)
-        return None
 
     @staticmethod
     async def _wait(event: asyncio.Event, timeout: float) -> bool:
