@@ -50,14 +50,9 @@ class Ingest:
             if enrolled is None:
                 raise EnvelopeError(f"hub {hub_id} is not enrolled at this centre")
             batch = open_batch(payload, self.encryption_keys, ed25519_public(enrolled))
-        except (EnvelopeError, KeyFileError) as exc:
-            log.error("rejected message on %s: %s", topic, exc)
-            self.store.reject(topic, hub_id, str(exc))
-            return None
-        try:
             new = self.store.store_batch(hub_id, header.batch_id, batch.items)
-        except SequenceConflict as exc:
-            log.error("rejected batch %s on %s: %s", header.batch_id, topic, exc)
+        except (EnvelopeError, KeyFileError, SequenceConflict) as exc:
+            log.error("rejected message on %s: %s", topic, exc)
             self.store.reject(topic, hub_id, str(exc))
             return None
         log.info("stored batch %s from %s: seq %d..%d, %d new of %d", header.batch_id, hub_id,

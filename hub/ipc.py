@@ -29,17 +29,14 @@ async def request(socket_path: Path, op: str, timeout: float = 3.0, **args: Any)
             reader, writer = await asyncio.open_unix_connection(
                 str(socket_path), limit=MAX_ANSWER)
             try:
-                writer.write(json.dumps({"op": op, **args}).encode() + b"\n")
+                writer.write(_encode(op, args))
                 await writer.drain()
                 line = await reader.readline()
             finally:
                 writer.close()
     except (OSError, TimeoutError) as exc:
         raise DaemonUnavailable(f"hub daemon not answering on {socket_path}: {exc}") from exc
-    if not line:
-        raise DaemonUnavailable(f"hub daemon closed {socket_path} without answering")
-    answer: dict[str, Any] = json.loads(line)
-    return answer
+    return _decode(line, socket_path)
 
 
 def request_blocking(socket_path: Path, op: str, timeout: float = 3.0) -> dict[str, Any]:
@@ -48,15 +45,23 @@ def request_blocking(socket_path: Path, op: str, timeout: float = 3.0) -> dict[s
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(timeout)
             sock.connect(str(socket_path))
-            sock.sendall(json.dumps({"op": op}).encode() + b"\n")
+            sock.sendall(_encode(op, {}))
             with sock.makefile("rb") as answer:
                 line = answer.readline(MAX_ANSWER)
     except OSError as exc:
         raise DaemonUnavailable(f"hub daemon not answering on {socket_path}: {exc}") from exc
+    return _decode(line, socket_path)
+
+
+def _encode(op: str, args: dict[str, Any]) -> bytes:
+    return json.dumps({"op": op, **args}).encode() + b"\n"
+
+
+def _decode(line: bytes, socket_path: Path) -> dict[str, Any]:
     if not line:
         raise DaemonUnavailable(f"hub daemon closed {socket_path} without answering")
-    result: dict[str, Any] = json.loads(line)
-    return result
+    answer: dict[str, Any] = json.loads(line)
+    return answer
 
 
 async def serve(socket_path: Path, handler: Handler) -> asyncio.Server:
