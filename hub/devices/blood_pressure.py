@@ -18,19 +18,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, TypeAlias
+from typing import Literal, TypeAlias
 
 from hub.devices.errors import ParseError, RawBytes
-from hub.devices.gatt_time import DATE_TIME_LENGTH, decode_date_time_at, encode_date_time
+from hub.devices.fields import FieldReader, JsonDict, optional_number_json, timestamp_json
+from hub.devices.gatt_time import encode_date_time
 from hub.devices.ieee11073 import Number, SpecialValue, encode_sfloat, number_to_json
-from hub.devices.ieee11073 import decode_sfloat as _decode_sfloat
 
 BLOOD_PRESSURE_MEASUREMENT = "Blood Pressure Measurement (0x2A35)"
 INTERMEDIATE_CUFF_PRESSURE = "Intermediate Cuff Pressure (0x2A36)"
 BLOOD_PRESSURE_FEATURE = "Blood Pressure Feature (0x2A49)"
 
 Unit: TypeAlias = Literal["mmHg", "kPa"]
-JsonDict: TypeAlias = dict[str, Any]
 
 UNKNOWN_USER = 0xFF
 """GSS: User ID 0xFF means "unknown user". Kept as 255 (not None) so that "device says it does
@@ -111,14 +110,6 @@ def encode_measurement_status(names: Iterable[str]) -> int:
     return raw
 
 
-def _timestamp_json(value: datetime | None) -> str | None:
-    return value.isoformat(timespec="seconds") if value is not None else None
-
-
-def _optional_number_json(value: Number | None) -> float | str | None:
-    return None if value is None else number_to_json(value)
-
-
 @dataclass(frozen=True, slots=True)
 class BloodPressureMeasurement:
     """A decoded 0x2A35 value. Pressures are in ``unit``; pulse rate is beats per minute.
@@ -144,8 +135,8 @@ class BloodPressureMeasurement:
             "diastolic": number_to_json(self.diastolic),
             "mean_arterial_pressure": number_to_json(self.mean_arterial_pressure),
             "unit": self.unit,
-            "timestamp": _timestamp_json(self.timestamp),
-            "pulse_rate": _optional_number_json(self.pulse_rate),
+            "timestamp": timestamp_json(self.timestamp),
+            "pulse_rate": optional_number_json(self.pulse_rate),
             "user_id": self.user_id,
             "measurement_status": (
                 None if self.measurement_status is None else list(self.measurement_status)
@@ -170,8 +161,8 @@ class IntermediateCuffPressure:
             "type": "intermediate_cuff_pressure",
             "cuff_pressure": number_to_json(self.cuff_pressure),
             "unit": self.unit,
-            "timestamp": _timestamp_json(self.timestamp),
-            "pulse_rate": _optional_number_json(self.pulse_rate),
+            "timestamp": timestamp_json(self.timestamp),
+            "pulse_rate": optional_number_json(self.pulse_rate),
             "user_id": self.user_id,
             "measurement_status": (
                 None if self.measurement_status is None else list(self.measurement_status)
@@ -190,35 +181,6 @@ class BloodPressureFeature:
         return {"type": "blood_pressure_feature", "features": list(self.features)}
 
 
-class _Reader:
-    """Walks a flags-driven value, turning any shortfall into a ParseError naming the field."""
-
-    def __init__(self, data: bytes, characteristic: str) -> None:
-        self.data = data
-        self.characteristic = characteristic
-        self.pos = 0
-
-    def take(self, size: int, field: str, what: str, *, flagged: bool) -> bytes:
-        start, end, length = self.pos, self.pos + size, len(self.data)
-        if end > length:
-            if flagged:
-                message = (
-                    f"flags 0x{self.data[0]:02x} promise {what} at byte {start} "
-                    f"but the value is only {length} bytes long"
-                )
-            else:
-                message = (
-                    f"{what} needs bytes {start}-{end - 1} but the value is only {length} "
-                    f"bytes long (at least {_MIN_LENGTH} are required)"
-                )
-            raise ParseError(self.characteristic, field, message, self.data)
-        self.pos = end
-        return self.data[start:end]
-
-    def sfloat(self, field: str, what: str, *, flagged: bool = False) -> Number:
-        return _decode_sfloat(self.take(2, field, what, flagged=flagged))
-
-
 @dataclass(frozen=True, slots=True)
 class _Parsed:
     compound: tuple[Number, Number, Number]
@@ -232,16 +194,8 @@ class _Parsed:
 
 def _parse_flagged(data: RawBytes, characteristic: str, compound: tuple[str, str, str]) -> _Parsed:
     """Shared 0x2A35 / 0x2A36 walk; ``compound`` names the three SFLOAT fields for errors."""
-    data = bytes(data)
-    if not data:
-        raise ParseError(
-            characteristic,
-            "flags",
-            f"the value is empty; at least {_MIN_LENGTH} bytes (flags + 3 SFLOATs) are required",
-            data,
-        )
-    reader = _Reader(data, characteristic)
-    flags = reader.take(1, "flags", "flags", flagged=False)[0]
+    reader = FieldReader(data, characteristic, min_length=_MIN_LENGTH)
+    flags = reader.uint(1, "flags", "flags")
     first, second, third = (
         reader.sfloat(name, f"{name.replace('_', ' ')} (SFLOAT)") for name in compound
     )
@@ -250,9 +204,7 @@ def _parse_flagged(data: RawBytes, characteristic: str, compound: tuple[str, str
     user_id: int | None = None
     status: tuple[str, ...] | None = None
     if flags & _FLAG_TIMESTAMP:
-        at = reader.pos
-        reader.take(DATE_TIME_LENGTH, "timestamp", "a time stamp (7 bytes)", flagged=True)
-        timestamp = decode_date_time_at(data, at, characteristic=characteristic, field="timestamp")
+        timestamp = reader.date_time("timestamp", flagged=True)
     if flags & _FLAG_PULSE_RATE:
         pulse_rate = reader.sfloat("pulse_rate", "a pulse rate (2 bytes)", flagged=True)
     if flags & _FLAG_USER_ID:
@@ -267,7 +219,7 @@ def _parse_flagged(data: RawBytes, characteristic: str, compound: tuple[str, str
         pulse_rate=pulse_rate,
         user_id=user_id,
         measurement_status=status,
-        trailing_bytes=len(data) - reader.pos,
+        trailing_bytes=reader.remaining,
     )
 
 

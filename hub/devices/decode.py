@@ -11,12 +11,12 @@ from hub.devices.blood_pressure import (
     BLOOD_PRESSURE_FEATURE,
     BLOOD_PRESSURE_MEASUREMENT,
     INTERMEDIATE_CUFF_PRESSURE,
-    JsonDict,
     parse_blood_pressure_feature,
     parse_blood_pressure_measurement,
     parse_intermediate_cuff_pressure,
 )
 from hub.devices.errors import ParseError, RawBytes
+from hub.devices.fields import JsonDict
 
 # Bluetooth Base UUID 0000xxxx-0000-1000-8000-00805F9B34FB: 16-bit UUIDs live in bits 96-111.
 _BASE_UUID = uuid.UUID("00000000-0000-1000-8000-00805f9b34fb").int
