@@ -17,12 +17,30 @@ SCHEMA = [
         hub_id TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL,
         characteristic TEXT NOT NULL, device_address TEXT NOT NULL, device_time TEXT,
         received_at TEXT NOT NULL, raw_hex TEXT NOT NULL, values_json TEXT NOT NULL,
+        measured_at TEXT NOT NULL, time_source TEXT NOT NULL, clock_correction_s REAL,
+        hub_clock_synced INTEGER NOT NULL, outcome TEXT NOT NULL, problems_json TEXT NOT NULL,
         batch_id TEXT NOT NULL, stored_at TEXT NOT NULL,
         PRIMARY KEY (hub_id, seq))""",
     """CREATE TABLE IF NOT EXISTS rejections (
         id INTEGER PRIMARY KEY, at TEXT NOT NULL, topic TEXT NOT NULL, hub_id TEXT,
         reason TEXT NOT NULL)""",
 ]
+
+
+# Wire item fields stored as they come (see hub/sync/envelope.py ITEM_FIELDS).
+_ITEM_COLUMNS = (
+    "seq",
+    "kind",
+    "characteristic",
+    "device_address",
+    "device_time",
+    "received_at",
+    "raw_hex",
+    "measured_at",
+    "time_source",
+    "clock_correction_s",
+    "outcome",
+)
 
 
 class SequenceConflict(ValueError):
@@ -67,13 +85,19 @@ class CentreStore:
         try:
             new = 0
             for item in items:
+                columns = {
+                    "hub_id": hub_id,
+                    **{name: item[name] for name in _ITEM_COLUMNS},
+                    "hub_clock_synced": int(bool(item["hub_clock_synced"])),
+                    "values_json": json.dumps(item["values"]),
+                    "problems_json": json.dumps(item["problems"]),
+                    "batch_id": batch_id,
+                    "stored_at": at,
+                }
                 cursor = conn.execute(
-                    "INSERT INTO readings (hub_id, seq, kind, characteristic, device_address,"
-                    " device_time, received_at, raw_hex, values_json, batch_id, stored_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                    [hub_id, item["seq"], item["kind"], item["characteristic"],
-                     item["device_address"], item.get("device_time"), item["received_at"],
-                     item["raw_hex"], json.dumps(item["values"]), batch_id, at],
+                    f"INSERT INTO readings ({', '.join(columns)})"
+                    f" VALUES ({', '.join('?' * len(columns))}) ON CONFLICT DO NOTHING",
+                    list(columns.values()),
                 )
                 if cursor.rowcount == 0:
                     self._check_same(conn, hub_id, item)
@@ -109,12 +133,34 @@ class CentreStore:
                         [now_utc(), topic, hub_id, reason])
 
     def readings(self) -> list[dict[str, Any]]:
+        keys = (
+            "hub_id",
+            "seq",
+            "kind",
+            "device_address",
+            "device_time",
+            "measured_at",
+            "time_source",
+            "clock_correction_s",
+            "hub_clock_synced",
+            "received_at",
+            "outcome",
+            "problems_json",
+            "values_json",
+            "batch_id",
+            "stored_at",
+        )
         rows = self.db.execute(
-            "SELECT hub_id, seq, kind, device_address, device_time, received_at, values_json,"
-            " batch_id, stored_at FROM readings ORDER BY hub_id, seq").fetchall()
-        keys = ("hub_id", "seq", "kind", "device_address", "device_time", "received_at",
-                "values", "batch_id", "stored_at")
-        return [dict(zip(keys, (*r[:6], json.loads(r[6]), *r[7:]), strict=True)) for r in rows]
+            f"SELECT {', '.join(keys)} FROM readings ORDER BY hub_id, seq"
+        ).fetchall()
+        out = []
+        for row in rows:
+            reading = dict(zip(keys, row, strict=True))
+            reading["hub_clock_synced"] = bool(reading["hub_clock_synced"])
+            reading["problems"] = json.loads(reading.pop("problems_json"))
+            reading["values"] = json.loads(reading.pop("values_json"))
+            out.append(reading)
+        return out
 
     def rejections(self) -> list[dict[str, Any]]:
         rows = self.db.execute("SELECT at, topic, hub_id, reason FROM rejections ORDER BY id")

@@ -41,8 +41,40 @@ def _v1(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX readings_unsynced ON readings (seq) WHERE synced_at IS NULL")
 
 
+def _v2(db: sqlite_utils.Database) -> None:
+    """Issue 3: when a reading was taken, whether it succeeded, re-sent records, known devices."""
+    for column in (
+        "measured_at TEXT",
+        "time_source TEXT NOT NULL DEFAULT 'hub_received'",
+        "clock_correction_s REAL",
+        "hub_clock_synced INTEGER NOT NULL DEFAULT 0",
+        "outcome TEXT NOT NULL DEFAULT 'ok'",
+        "problems_json TEXT NOT NULL DEFAULT '[]'",
+        "record_key TEXT",
+    ):
+        db.execute(f"ALTER TABLE readings ADD COLUMN {column}")
+    db.execute("UPDATE readings SET measured_at = received_at")
+    # A record a device sends again (same device, stamp, sequence number, bytes) is stored once.
+    db.execute(
+        "CREATE UNIQUE INDEX readings_record_key ON readings (record_key)"
+        " WHERE record_key IS NOT NULL"
+    )
+    db.execute(
+        """CREATE TABLE devices (
+            address TEXT PRIMARY KEY,
+            profile TEXT NOT NULL,
+            name TEXT,
+            paired_at TEXT NOT NULL,
+            bonded INTEGER NOT NULL,
+            last_connected_at TEXT,
+            clock_set_at TEXT,
+            battery_level INTEGER
+        )"""
+    )
+
+
 # Append only: a hub in the field upgrades through every step in order.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
 
 
 @dataclass(frozen=True)
@@ -54,6 +86,13 @@ class NewReading:
     received_at: str
     raw_hex: str
     values: dict[str, Any]
+    measured_at: str | None = None  # None: the receive time is all the hub knows
+    time_source: str = "hub_received"
+    clock_correction_s: float | None = None
+    hub_clock_synced: bool = False
+    outcome: str = "ok"
+    problems: tuple[str, ...] = ()
+    record_key: str | None = None  # None: the device gives nothing to recognise a re-send by
 
 
 @dataclass(frozen=True)
@@ -68,13 +107,31 @@ class StoredReading:
     values: dict[str, Any]
     stored_at: str
     synced_at: str | None
+    measured_at: str
+    time_source: str
+    clock_correction_s: float | None
+    hub_clock_synced: bool
+    outcome: str
+    problems: tuple[str, ...]
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "seq": self.seq, "kind": self.kind, "characteristic": self.characteristic,
-            "device_address": self.device_address, "device_time": self.device_time,
-            "received_at": self.received_at, "raw_hex": self.raw_hex, "values": self.values,
-            "stored_at": self.stored_at, "synced": self.synced_at is not None,
+            "seq": self.seq,
+            "kind": self.kind,
+            "characteristic": self.characteristic,
+            "device_address": self.device_address,
+            "device_time": self.device_time,
+            "measured_at": self.measured_at,
+            "time_source": self.time_source,
+            "clock_correction_s": self.clock_correction_s,
+            "hub_clock_synced": self.hub_clock_synced,
+            "received_at": self.received_at,
+            "outcome": self.outcome,
+            "problems": list(self.problems),
+            "raw_hex": self.raw_hex,
+            "values": self.values,
+            "stored_at": self.stored_at,
+            "synced": self.synced_at is not None,
             "synced_at": self.synced_at,
         }
 
@@ -83,6 +140,32 @@ class StoredReading:
         wire = self.to_json()
         del wire["stored_at"], wire["synced"], wire["synced_at"]
         return wire
+
+
+@dataclass(frozen=True)
+class KnownDevice:
+    """A device a technician paired with this hub; the hub takes readings from no other."""
+
+    address: str
+    profile: str
+    name: str | None
+    paired_at: str
+    bonded: bool
+    last_connected_at: str | None = None
+    clock_set_at: str | None = None
+    battery_level: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "address": self.address,
+            "profile": self.profile,
+            "name": self.name,
+            "paired_at": self.paired_at,
+            "bonded": self.bonded,
+            "last_connected_at": self.last_connected_at,
+            "clock_set_at": self.clock_set_at,
+            "battery_level": self.battery_level,
+        }
 
 
 def now_utc() -> str:
@@ -124,24 +207,92 @@ class ReadingStore:
         self.db.conn.execute("BEGIN IMMEDIATE")
         return _Commit(self.db.conn)
 
-    def add(self, reading: NewReading) -> int:
-        """Commit one reading and return its per-hub sequence number."""
+    def add(self, reading: NewReading) -> int | None:
+        """Commit one reading and return its per-hub sequence number.
+
+        Returns None, storing nothing and taking no sequence number, when a reading with the
+        same record key (a record the device sent before) is already stored.
+        """
+        r = reading
         try:
             with self._transaction():
+                if r.record_key is not None and self.db.execute(
+                    "SELECT 1 FROM readings WHERE record_key = ?", [r.record_key]
+                ).fetchone():
+                    return None
                 seq: int = self.db.execute(
                     "UPDATE hub_sequence SET last = last + 1 WHERE id = 1 RETURNING last"
                 ).fetchone()[0]
                 self.db.execute(
                     "INSERT INTO readings (seq, kind, characteristic, device_address, device_time,"
-                    " received_at, raw_hex, values_json, stored_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [seq, reading.kind, reading.characteristic, reading.device_address,
-                     reading.device_time, reading.received_at, reading.raw_hex,
-                     json.dumps(reading.values), now_utc()],
+                    " received_at, raw_hex, values_json, stored_at, measured_at, time_source,"
+                    " clock_correction_s, hub_clock_synced, outcome, problems_json, record_key)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        seq,
+                        r.kind,
+                        r.characteristic,
+                        r.device_address,
+                        r.device_time,
+                        r.received_at,
+                        r.raw_hex,
+                        json.dumps(r.values),
+                        now_utc(),
+                        r.measured_at or r.received_at,
+                        r.time_source,
+                        r.clock_correction_s,
+                        int(r.hub_clock_synced),
+                        r.outcome,
+                        json.dumps(list(r.problems)),
+                        r.record_key,
+                    ],
                 )
         except sqlite3.Error as exc:
             raise StoreError(f"could not store reading in {self.path}: {exc}") from exc
         return seq
+
+    def last_record_number(self, device_address: str, kind: str) -> int | None:
+        """The highest device record (sequence) number stored from this device, if any."""
+        row = self.db.execute(
+            "SELECT max(json_extract(values_json, '$.sequence_number')) FROM readings"
+            " WHERE device_address = ? AND kind = ?",
+            [device_address, kind],
+        ).fetchone()
+        return None if row[0] is None else int(row[0])
+
+    def save_device(self, device: KnownDevice) -> None:
+        with self._transaction():
+            self.db.execute(
+                "INSERT INTO devices (address, profile, name, paired_at, bonded)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (address) DO UPDATE SET"
+                " profile = excluded.profile, name = excluded.name,"
+                " paired_at = excluded.paired_at, bonded = excluded.bonded",
+                [device.address, device.profile, device.name, device.paired_at,
+                 int(device.bonded)],
+            )
+
+    def forget_device(self, address: str) -> bool:
+        with self._transaction():
+            cursor = self.db.execute("DELETE FROM devices WHERE address = ?", [address])
+        return cursor.rowcount > 0
+
+    def note_connection(
+        self, address: str, at: str, clock_set: bool, battery_level: int | None
+    ) -> None:
+        with self._transaction():
+            self.db.execute(
+                "UPDATE devices SET last_connected_at = ?,"
+                " clock_set_at = CASE WHEN ? THEN ? ELSE clock_set_at END,"
+                " battery_level = coalesce(?, battery_level) WHERE address = ?",
+                [at, int(clock_set), at, battery_level, address],
+            )
+
+    def devices(self) -> list[KnownDevice]:
+        rows = self.db.execute(
+            "SELECT address, profile, name, paired_at, bonded, last_connected_at, clock_set_at,"
+            " battery_level FROM devices ORDER BY paired_at"
+        ).fetchall()
+        return [KnownDevice(r[0], r[1], r[2], r[3], bool(r[4]), *r[5:]) for r in rows]
 
     def unsynced(self, limit: int) -> list[StoredReading]:
         return self._select("WHERE synced_at IS NULL ORDER BY seq LIMIT ?", [limit])
@@ -173,11 +324,30 @@ class ReadingStore:
     def _select(self, tail: str, params: list[Any]) -> list[StoredReading]:
         rows = self.db.execute(
             "SELECT seq, kind, characteristic, device_address, device_time, received_at,"
-            f" raw_hex, values_json, stored_at, synced_at FROM readings {tail}",
+            " raw_hex, values_json, stored_at, synced_at, measured_at, time_source,"
+            " clock_correction_s, hub_clock_synced, outcome, problems_json"
+            f" FROM readings {tail}",
             params,
         ).fetchall()
         return [
-            StoredReading(r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7]), r[8], r[9])
+            StoredReading(
+                seq=r[0],
+                kind=r[1],
+                characteristic=r[2],
+                device_address=r[3],
+                device_time=r[4],
+                received_at=r[5],
+                raw_hex=r[6],
+                values=json.loads(r[7]),
+                stored_at=r[8],
+                synced_at=r[9],
+                measured_at=r[10],
+                time_source=r[11],
+                clock_correction_s=r[12],
+                hub_clock_synced=bool(r[13]),
+                outcome=r[14],
+                problems=tuple(json.loads(r[15])),
+            )
             for r in rows
         ]
 

@@ -20,7 +20,9 @@ READING = StoredReading(
     seq=1, kind="blood_pressure", characteristic="00002a35-0000-1000-8000-00805f9b34fb",
     device_address="00:BB:00:00:00:02", device_time="2026-11-22T10:40:00",
     received_at="2026-11-22T10:40:01.000+00:00", raw_hex="1e80005200610000",
-    values={"systolic": 128.0}, stored_at="2026-11-22T10:40:01.002+00:00", synced_at=None)
+    values={"systolic": 128.0}, stored_at="2026-11-22T10:40:01.002+00:00", synced_at=None,
+    measured_at="2026-11-22T09:40:00+00:00", time_source="device", clock_correction_s=None,
+    hub_clock_synced=True, outcome="ok", problems=())
 
 
 def publish(home: SimulatedHome, topic: str, payload: bytes) -> None:

@@ -27,7 +27,9 @@ def item(seq: int, systolic: float) -> dict[str, object]:
     return {"seq": seq, "kind": "blood_pressure", "characteristic": "2a35",
             "device_address": "00:BB:00:00:00:02", "device_time": None,
             "received_at": "2026-11-22T10:00:00.000+00:00", "raw_hex": "00",
-            "values": {"systolic": systolic}}
+            "values": {"systolic": systolic}, "measured_at": "2026-11-22T10:00:00+00:00",
+            "time_source": "hub_received", "clock_correction_s": None, "hub_clock_synced": True,
+            "outcome": "ok", "problems": []}
 
 
 ITEMS = [item(7, 128.0), item(8, 131.0)]

@@ -107,3 +107,70 @@ def test_kill_9_loses_no_committed_reading(tmp_path: Path) -> None:
     assert store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     last = len(store.all())
     assert store.add(reading()) == last + 1  # never reused after a crash
+
+
+def test_resent_record_is_stored_once_and_takes_no_sequence_number(tmp_path: Path) -> None:
+    store = ReadingStore(tmp_path / "hub.sqlite")
+    first = NewReading(**{**reading().__dict__, "record_key": "00:BB|2a35|2026-11-22T10:40|ab"})
+    assert store.add(first) == 1
+    assert store.add(first) is None
+    assert store.add(reading()) == 2  # no key: nothing to recognise it by, so it is kept
+    assert [r.seq for r in store.all()] == [1, 2]
+
+
+def test_outcome_and_timing_round_trip(tmp_path: Path) -> None:
+    store = ReadingStore(tmp_path / "hub.sqlite")
+    store.add(NewReading(**{
+        **reading().__dict__, "outcome": "failed", "problems": ("systolic_NaN",),
+        "measured_at": "2026-11-22T09:40:00+00:00", "time_source": "device_corrected",
+        "clock_correction_s": 3600.0, "hub_clock_synced": True}))
+    (row,) = store.all()
+    wire = row.to_wire()
+    assert (wire["outcome"], wire["problems"], wire["measured_at"], wire["time_source"]) == (
+        "failed", ["systolic_NaN"], "2026-11-22T09:40:00+00:00", "device_corrected")
+    assert (wire["clock_correction_s"], wire["hub_clock_synced"]) == (3600.0, True)
+    assert "synced" not in wire
+
+
+def test_last_record_number_per_device(tmp_path: Path) -> None:
+    store = ReadingStore(tmp_path / "hub.sqlite")
+    assert store.last_record_number("00:BB", "glucose") is None
+    for n in (3, 9, 4):
+        store.add(NewReading(**{**reading().__dict__, "kind": "glucose", "device_address": "00:BB",
+                                "values": {"sequence_number": n}}))
+    assert store.last_record_number("00:BB", "glucose") == 9
+    assert store.last_record_number("00:CC", "glucose") is None
+
+
+def test_known_devices(tmp_path: Path) -> None:
+    from hub.store import KnownDevice
+
+    store = ReadingStore(tmp_path / "hub.sqlite")
+    store.save_device(KnownDevice("00:BB", "blood_pressure", "cuff", "2026-11-22T10:00:00Z", True))
+    store.note_connection("00:BB", "2026-11-22T11:00:00Z", clock_set=True, battery_level=80)
+    store.note_connection("00:BB", "2026-11-22T12:00:00Z", clock_set=False, battery_level=None)
+    (device,) = store.devices()
+    assert (device.last_connected_at, device.clock_set_at, device.battery_level) == (
+        "2026-11-22T12:00:00Z", "2026-11-22T11:00:00Z", 80)
+    assert store.forget_device("00:BB") and store.devices() == []
+    assert not store.forget_device("00:BB")
+
+
+def test_v1_database_upgrades_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "hub.sqlite"
+    conn = sqlite3.connect(path, isolation_level=None)
+    import sqlite_utils
+
+    MIGRATIONS[0](sqlite_utils.Database(conn))
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute("UPDATE hub_sequence SET last = 1")
+    conn.execute(
+        "INSERT INTO readings (seq, kind, characteristic, device_address, received_at, raw_hex,"
+        " values_json, stored_at) VALUES (1, 'blood_pressure', '2a35', '00:BB',"
+        " '2026-11-22T10:00:00+00:00', '00', '{}', '2026-11-22T10:00:00+00:00')")
+    conn.close()
+    store = ReadingStore(path)
+    (old,) = store.all()
+    assert (old.measured_at, old.outcome, old.time_source) == (
+        "2026-11-22T10:00:00+00:00", "ok", "hub_received")
+    assert store.add(reading()) == 2

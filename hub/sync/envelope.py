@@ -30,8 +30,24 @@ INFO_CONTEXT = b"no.dho.hub/v1/batch\x00"
 SIGNATURE_CONTEXT = b"no.dho.hub/v1/batch-signature\x00"
 ACK_CONTEXT = b"no.dho.hub/v1/ack-signature\x00"
 MAX_HEADER = 4096
-ITEM_FIELDS = frozenset({"seq", "kind", "characteristic", "device_address", "device_time",
-                         "received_at", "raw_hex", "values"})
+ITEM_FIELDS = frozenset(
+    {
+        "seq",
+        "kind",
+        "characteristic",
+        "device_address",
+        "device_time",
+        "measured_at",
+        "time_source",
+        "clock_correction_s",
+        "hub_clock_synced",
+        "received_at",
+        "outcome",
+        "problems",
+        "raw_hex",
+        "values",
+    }
+)
 _SUITE = Suite(KEM.X25519, KDF.HKDF_SHA256, AEAD.CHACHA20_POLY1305)
 
 
