@@ -8,12 +8,17 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from hub.config import ConfigError, HubConfig, load_config
 from hub.keys import KeyFileError
 from hub.store import StoreError
 
 DEFAULT_CONFIG = Path(os.environ.get("DHO_HUB_CONFIG", "/etc/dho-hub/hub.toml"))
+
+
+class DaemonRefused(RuntimeError):
+    """The daemon is not running or answered a technician's request with an error."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result: int = args.func(args)
         return result
-    except (ConfigError, KeyFileError, StoreError) as exc:
+    except (ConfigError, KeyFileError, StoreError, DaemonRefused) as exc:
         print(f"hub: {exc}", file=sys.stderr)
         return 2
     except FileExistsError as exc:
@@ -57,6 +62,25 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("hex", nargs="*")
     p.set_defaults(func=_decode)
 
+    p = sub.add_parser(
+        "pair",
+        help="pair a health device with this hub (put the device in pairing mode first)",
+    )
+    p.add_argument("--address", help="the device's Bluetooth address (default: the first new "
+                   "health device that advertises)")
+    p.add_argument("--passkey", type=_passkey, help="the 6-digit PIN the device shows, for "
+                   "meters that ask for one")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds to look for it")
+    p.set_defaults(func=_pair)
+
+    p = sub.add_parser("devices", help="list the devices paired with this hub")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_devices)
+
+    p = sub.add_parser("forget", help="unpair a device (before it goes to another patient)")
+    p.add_argument("address")
+    p.set_defaults(func=_forget)
+
     p = sub.add_parser("init", help="provision this hub: write config and a new signing key")
     p.add_argument("--hub-id", required=True)
     p.add_argument("--state-dir", type=Path, required=True)
@@ -67,6 +91,53 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--adapter", default="hci0")
     p.set_defaults(func=_init)
     return parser
+
+
+def _passkey(text: str) -> int:
+    if not (text.isdigit() and len(text) <= 6):
+        raise argparse.ArgumentTypeError("the passkey is the (up to) 6 digits the device shows")
+    return int(text)
+
+
+def _ask_daemon(
+    args: argparse.Namespace, op: str, wait_s: float, **params: object
+) -> dict[str, Any]:
+    from hub import ipc
+
+    config = _config(args)
+    try:
+        answer = ipc.request_blocking(config.socket_path, op, timeout=wait_s, **params)
+    except ipc.DaemonUnavailable as exc:
+        raise DaemonRefused(f"{exc}; start it first (systemctl start dho-hub)") from None
+    if not answer.get("ok"):
+        raise DaemonRefused(answer.get("error", "the hub daemon refused"))
+    return answer
+
+
+def _pair(args: argparse.Namespace) -> int:
+    answer = _ask_daemon(args, "pair", args.timeout + 30, address=args.address,
+                         passkey=args.passkey, scan_s=args.timeout)
+    print(json.dumps(answer["device"]))
+    return 0
+
+
+def _devices(args: argparse.Namespace) -> int:
+    devices = _ask_daemon(args, "devices", 10)["devices"]
+    if args.json:
+        print(json.dumps(devices, indent=2))
+        return 0
+    for d in devices:
+        battery = "?" if d["battery_level"] is None else d["battery_level"]
+        print(f"{d['address']}  {d['profile']:<16} {d['name'] or '-':<24} "
+              f"last seen {d['last_connected_at'] or 'never'}  "
+              f"clock set {d['clock_set_at'] or 'never'}  battery {battery} %")
+    return 0
+
+
+def _forget(args: argparse.Namespace) -> int:
+    _ask_daemon(args, "forget", 30, address=args.address)
+    print(f"{args.address.upper()} is no longer paired with this hub")
+    return 0
 
 
 def _config(args: argparse.Namespace) -> HubConfig:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from hub.keys import ed25519_public, x25519_public
 
@@ -52,10 +53,32 @@ class BluetoothSettings(Strict):
     quiet_disconnect_s: float = Field(default=5.0, gt=0)
 
 
+class ClockSettings(Strict):
+    # The home's time zone: device clocks keep its wall-clock time without a zone.
+    timezone: str = "Europe/Oslo"
+    # Whether the hub's own clock can be trusted: asked of the kernel (NTP sync status), or
+    # fixed for a bench or a site with another time source.
+    source: Literal["kernel", "assume_synchronised", "assume_unsynchronised"] = "kernel"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; use e.g. 'Europe/Oslo'") from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
 class HubConfig(Strict):
     hub_id: str = Field(pattern=HUB_ID_PATTERN)
     state_dir: Path
     language: Literal["nb", "en"] = "nb"
+    clock: ClockSettings = ClockSettings()
     mqtt: MqttSettings = MqttSettings()
     centre: CentreKeys
     sync: SyncSettings = SyncSettings()

@@ -7,38 +7,80 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import signal
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from hub import ipc
 from hub.config import HubConfig
 from hub.devices import ParseError, decode
+from hub.devices.decode import short_uuid
+from hub.devices.driver import DeviceValue, SessionEnded
+from hub.devices.outcome import assess
 from hub.devices.profiles import kind_of
-from hub.devices.session import DeviceWatcher, Indication
+from hub.devices.session import DeviceWatcher, PairingError
+from hub.devices.timing import resolve_time
 from hub.keys import load_signing_key
 from hub.store import NewReading, ReadingStore, StoreError
 from hub.sync.uplink import Uplink
 
 log = logging.getLogger(__name__)
 
+PAIR_TIMEOUT_S = 60.0
 
-def to_reading(ind: Indication) -> NewReading | None:
-    """Decode a device value into a reading to store; None (logged, with raw hex) if garbage."""
-    kind = kind_of(ind.characteristic)
+
+def record_key(value: DeviceValue, values: dict[str, Any]) -> str | None:
+    """What identifies a record if the device sends it again: device, characteristic, the
+    device's record number or time stamp, and the bytes. None when nothing identifies it."""
+    number, stamp = values.get("sequence_number"), values.get("timestamp")
+    if number is None and stamp is None:
+        return None
+    digest = hashlib.sha256(value.data).hexdigest()[:16]
+    char = short_uuid(value.characteristic)
+    return f"{value.device_address}|{char}|{number}|{stamp}|{digest}"
+
+
+def to_reading(value: DeviceValue, zone: ZoneInfo) -> NewReading | None:
+    """Decode, assess and time a device value; None (logged, with raw hex) if unreadable."""
+    kind = kind_of(value.characteristic)
     if kind is None:
         log.warning("value from %s on unexpected characteristic %s: %s",
-                    ind.device_address, ind.characteristic, ind.data.hex())
+                    value.device_address, value.characteristic, value.data.hex())
         return None
     try:
-        values = decode(ind.characteristic, ind.data)
+        values = decode(value.characteristic, value.data)
     except ParseError as exc:
-        log.error("unreadable value from %s: %s", ind.device_address, exc)
+        log.error("unreadable value from %s: %s", value.device_address, exc)
         return None
+    assessment = assess(kind, values)
+    stamp = values.get("timestamp")
+    timing = resolve_time(
+        datetime.fromisoformat(stamp) if stamp else None,
+        datetime.fromisoformat(value.received_at),
+        zone,
+        value.clock,
+        hub_clock_synced=value.hub_clock_synced,
+        device_clock_unset=bool(values.get("device_clock_not_set")),
+    )
     return NewReading(
-        kind=kind, characteristic=ind.characteristic, device_address=ind.device_address,
-        device_time=values.get("timestamp"), received_at=ind.received_at,
-        raw_hex=ind.data.hex(), values=values,
+        kind=kind,
+        characteristic=value.characteristic,
+        device_address=value.device_address,
+        device_time=timing.device_time,
+        received_at=value.received_at,
+        raw_hex=value.data.hex(),
+        values=values,
+        measured_at=timing.measured_at,
+        time_source=timing.time_source,
+        clock_correction_s=timing.clock_correction_s,
+        hub_clock_synced=timing.hub_clock_synced,
+        outcome=assessment.outcome,
+        problems=assessment.problems,
+        record_key=record_key(value, values),
     )
 
 
@@ -51,12 +93,20 @@ class HubDaemon:
         self.config = config
         self.store = ReadingStore(config.db_path)
         self.hub_key = load_signing_key(config.signing_key_path)
-        self.incoming: asyncio.Queue[Indication] = asyncio.Queue()
+        self.incoming: asyncio.Queue[DeviceValue | SessionEnded] = asyncio.Queue()
 
     async def run(self) -> None:
         uplink = Uplink(self.config, self.store, self.hub_key)
         self.uplink = uplink
-        watcher = DeviceWatcher(self.config.bluetooth, self.incoming.put_nowait)
+        self.watcher = watcher = DeviceWatcher(
+            self.config.bluetooth,
+            self.config.clock.zone,
+            self.config.clock.source,
+            known=lambda: {d.address: d for d in self.store.devices()},
+            last_record_number=self.store.last_record_number,
+            on_event=self.incoming.put_nowait,
+        )
+        await watcher.start_agent()
         server = await ipc.serve(self.config.socket_path, self.handle_request)
         uplink.start()
         stop = asyncio.Event()
@@ -84,20 +134,32 @@ class HubDaemon:
 
     async def _store_incoming(self, uplink: Uplink) -> None:
         while True:
-            ind = await self.incoming.get()
-            reading = to_reading(ind)
+            event = await self.incoming.get()
+            if isinstance(event, SessionEnded):
+                await self._retrying(lambda e=event: self.store.note_connection(  # type: ignore[misc]
+                    e.device_address, e.at, e.clock_written, e.battery_level))
+                continue
+            reading = to_reading(event, self.config.clock.zone)
             if reading is None:
                 continue
-            while True:
-                try:
-                    seq = self.store.add(reading)
-                    break
-                except StoreError as exc:
-                    # Keep the value in memory and retry; never drop it.
-                    log.error("%s; retrying in 5 s", exc)
-                    await asyncio.sleep(5)
-            log.info("stored %s seq %d from %s", reading.kind, seq, reading.device_address)
+            seq = await self._retrying(lambda r=reading: self.store.add(r))  # type: ignore[misc]
+            if seq is None:
+                log.info("%s record from %s was stored before; not stored again",
+                         reading.kind, reading.device_address)
+                continue
+            log.info("stored %s seq %d from %s (%s)", reading.kind, seq, reading.device_address,
+                     reading.outcome)
             uplink.wake.set()
+
+    @staticmethod
+    async def _retrying(write: Callable[[], Any]) -> Any:
+        while True:
+            try:
+                return write()
+            except StoreError as exc:
+                # Keep the value in memory and retry; never drop it.
+                log.error("%s; retrying in 5 s", exc)
+                await asyncio.sleep(5)
 
     async def handle_request(self, req: dict[str, Any]) -> dict[str, Any]:
         op = req.get("op")
@@ -111,7 +173,32 @@ class HubDaemon:
             }
         if op == "readings":
             return {"ok": True, "readings": [r.to_json() for r in self.store.all()]}
+        if op == "devices":
+            return {"ok": True, "devices": [d.to_json() for d in self.store.devices()]}
+        if op == "pair":
+            return await self._pair(req)
+        if op == "forget":
+            return await self._forget(req)
         return {"ok": False, "error": f"unknown op {op!r}"}
+
+    async def _pair(self, req: dict[str, Any]) -> dict[str, Any]:
+        address, passkey = req.get("address"), req.get("passkey")
+        if passkey is not None and not (isinstance(passkey, int) and 0 <= passkey <= 999999):
+            return {"ok": False, "error": "the passkey is the 6 digits the device shows"}
+        timeout = float(req.get("scan_s") or PAIR_TIMEOUT_S)
+        try:
+            device = await self.watcher.pair(address, passkey, timeout)
+        except PairingError as exc:
+            return {"ok": False, "error": str(exc)}
+        self.store.save_device(device)
+        return {"ok": True, "device": device.to_json()}
+
+    async def _forget(self, req: dict[str, Any]) -> dict[str, Any]:
+        address = str(req.get("address", "")).upper()
+        if not self.store.forget_device(address):
+            return {"ok": False, "error": f"{address} is not a device of this hub"}
+        await self.watcher.forget(address)
+        return {"ok": True, "address": address}
 
     @staticmethod
     def _status_reading(r: Any) -> dict[str, Any]:

@@ -39,13 +39,15 @@ async def request(socket_path: Path, op: str, timeout: float = 3.0, **args: Any)
     return _decode(line, socket_path)
 
 
-def request_blocking(socket_path: Path, op: str, timeout: float = 3.0) -> dict[str, Any]:
+def request_blocking(
+    socket_path: Path, op: str, timeout: float = 3.0, **args: Any
+) -> dict[str, Any]:
     """`request` for callers without an event loop (technician tools, test harness)."""
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(timeout)
             sock.connect(str(socket_path))
-            sock.sendall(_encode(op, {}))
+            sock.sendall(_encode(op, args))
             with sock.makefile("rb") as answer:
                 line = answer.readline(MAX_ANSWER)
     except OSError as exc:

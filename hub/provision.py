@@ -20,6 +20,7 @@ def init_hub(
     mqtt_port: int = 1883,
     adapter: str = "hci0",
     language: str = "nb",
+    clock_source: str = "kernel",
 ) -> str:
     """Write the hub config and a new signing key; return the public key to enrol at the centre."""
     config = HubConfig.model_validate({
@@ -27,6 +28,7 @@ def init_hub(
         "mqtt": {"host": mqtt_host, "port": mqtt_port},
         "centre": {"encryption_key": centre_encryption_key, "signing_key": centre_signing_key},
         "bluetooth": {"adapter": adapter},
+        "clock": {"source": clock_source},
     })
     config.centre.check()
     key = Ed25519PrivateKey.generate()

@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from hub.devices.sim.device import EmulatedDevice
+from hub.testbed.bluetooth import DEVICE_ADAPTERS
 from hub.testbed.home import SimulatedHome
 
 
@@ -43,6 +45,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
     outcome = yield
     report = outcome.get_result()  # type: ignore[attr-defined]
     setattr(item, f"rep_{report.when}", report)
+
+
+async def pair(home: SimulatedHome, device: EmulatedDevice, passkey: int | None = None
+               ) -> dict[str, Any]:
+    """Pair an emulated device (running on this test's event loop) as a technician would."""
+    address = DEVICE_ADAPTERS[device.adapter]
+    return await asyncio.to_thread(home.pair, address, passkey)
 
 
 async def eventually(check: Callable[[], Any], timeout: float = 30.0, what: str = "") -> Any:

@@ -526,7 +526,7 @@ def test_decode_dispatches_each_characteristic() -> None:
     "uuid",
     [
         "2a37",  # Heart Rate Measurement: valid, but not ours
-        "2a08",  # Date Time is parsed inside 0x2A35, not exposed on its own
+        "2a37",  # Heart Rate Measurement: not a profile the hub reads
         "00002a35-0000-1000-8000-00805f9b34fc",  # vendor UUID, not the Bluetooth base
         "zzzz",
         "2a_3",
@@ -717,3 +717,29 @@ def test_bpm_timestamp_unknown_encoding() -> None:
 def test_bpm_builder_rejects_bad_input(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         build_blood_pressure_measurement(120, 80, 93, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("uuid", "value", "type_"),
+    [
+        ("2a5e", "00" "6200" "4800", "plx_spot_check"),
+        ("2a5f", "00" "6200" "4800", "plx_continuous"),
+        ("2a60", "0000", "plx_features"),
+        ("2a9d", "00" "b036", "weight_measurement"),
+        ("2a9e", "00000000", "weight_scale_feature"),
+        ("2a9c", "0000" "6400", "body_composition_measurement"),
+        ("2a1c", "00" "720100fe", "temperature_measurement"),
+        ("2a1d", "02", "temperature_type"),
+        ("2a18", "00" "0100" "ea070b160a2800", "glucose_measurement"),
+        ("2a34", "00" "0100", "glucose_measurement_context"),
+        ("2a51", "0000", "glucose_feature"),
+        ("2a52", "06000101", "racp_response"),
+        ("2a2b", "ea070b160a28000100" "00", "current_time"),
+        ("2a08", "ea070b160a2800", "date_time"),
+        ("2a19", "57", "battery_level"),
+    ],
+)
+def test_decode_dispatches_every_profile_characteristic(uuid: str, value: str, type_: str) -> None:
+    # Minimal values built from each characteristic's GSS layout; the per-profile test files
+    # hold the cited vectors. This checks the dispatch table reaches every parser.
+    assert decode(uuid, bytes.fromhex(value))["type"] == type_

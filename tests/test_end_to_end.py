@@ -12,7 +12,7 @@ from hub.config import load_config
 from hub.devices.blood_pressure import build_blood_pressure_measurement
 from hub.devices.sim.cuff import EmulatedCuff
 from hub.testbed.home import SimulatedHome
-from tests.conftest import eventually
+from tests.conftest import eventually, pair
 
 MEASURED_AT = datetime(2026, 11, 22, 10, 40, 0)
 
@@ -36,6 +36,7 @@ async def test_indicated_value_reaches_centre_and_hub_shows_it_synced(
     cuff = EmulatedCuff()
     await cuff.start()
     try:
+        await pair(home, cuff)
         cuff.take_measurement(cuff_value(128, 82, 70))
         rows = await eventually(lambda: at_centre(home, 1), what="the reading at the centre")
     finally:
@@ -76,6 +77,7 @@ async def test_reading_taken_while_broker_is_down_arrives_exactly_once(
     cuff = EmulatedCuff()
     await cuff.start()
     try:
+        await pair(home, cuff)
         cuff.take_measurement(cuff_value(141, 91, 77))
         cuff.take_measurement(cuff_value(139, 88, 75))
         stored = await eventually(

@@ -7,6 +7,17 @@ import uuid
 from collections.abc import Callable
 from typing import Protocol
 
+from hub.devices import (
+    battery,
+    body_composition,
+    current_time,
+    gatt_time,
+    glucose,
+    pulse_oximeter,
+    racp,
+    thermometer,
+    weight,
+)
 from hub.devices.blood_pressure import (
     BLOOD_PRESSURE_FEATURE,
     BLOOD_PRESSURE_MEASUREMENT,
@@ -32,6 +43,15 @@ _PARSERS: dict[int, tuple[str, Callable[[bytes], _ToJson]]] = {
     0x2A35: (BLOOD_PRESSURE_MEASUREMENT, parse_blood_pressure_measurement),
     0x2A36: (INTERMEDIATE_CUFF_PRESSURE, parse_intermediate_cuff_pressure),
     0x2A49: (BLOOD_PRESSURE_FEATURE, parse_blood_pressure_feature),
+    **pulse_oximeter.PARSERS,
+    **weight.PARSERS,
+    **body_composition.PARSERS,
+    **thermometer.PARSERS,
+    **glucose.PARSERS,
+    **racp.PARSERS,
+    **current_time.PARSERS,
+    **gatt_time.PARSERS,
+    **battery.PARSERS,
 }
 
 

@@ -7,7 +7,10 @@ Reserved for Future Use, which we reject rather than guess at.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from hub.devices.errors import ParseError, RawBytes
 
@@ -90,3 +93,28 @@ def encode_date_time(value: datetime | None) -> bytes:
     return value.year.to_bytes(2, "little") + bytes(
         (value.month, value.day, value.hour, value.minute, value.second)
     )
+
+
+@dataclass(frozen=True, slots=True)
+class DateTimeValue:
+    """A Date Time (0x2A08) read as a characteristic of its own; None when the date is not known.
+
+    The value must be exactly 7 bytes (parse_date_time), so there is no ``trailing_bytes``.
+    """
+
+    timestamp: datetime | None
+
+    def to_json(self) -> dict[str, Any]:
+        # Same form as fields.timestamp_json, which cannot be imported here: fields imports us.
+        timestamp = None if self.timestamp is None else self.timestamp.isoformat(timespec="seconds")
+        return {"type": "date_time", "timestamp": timestamp}
+
+
+def parse_date_time_value(data: RawBytes) -> DateTimeValue:
+    """parse_date_time wrapped in a to_json() value for decode(). Raises ParseError (only)."""
+    return DateTimeValue(parse_date_time(data))
+
+
+PARSERS: dict[int, tuple[str, Callable[[bytes], Any]]] = {
+    0x2A08: (DATE_TIME, parse_date_time_value),
+}

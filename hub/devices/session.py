@@ -1,136 +1,269 @@
-"""Device sessions over bleak: find a known health device, subscribe, hand every value on.
+"""Device sessions over bleak: pair a technician's device, then connect to it whenever it
+advertises, run its driver, always disconnect.
 
-The shell around the pure parsers. Runs unchanged on real BlueZ and on BlueZoo.
+The imperative shell around the drivers. Runs unchanged on real BlueZ and on BlueZoo. Only
+devices paired with this hub are ever connected: a neighbour's cuff is not our patient's.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from bleak import BleakClient, BleakScanner
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
 from bleak.exc import BleakError
+from dbus_fast import BusType
+from dbus_fast.aio import MessageBus
 
+from hub.clock import ClockSource, hub_clock_synchronised
 from hub.config import BluetoothSettings
-from hub.devices.profiles import PROFILES, Profile
-from hub.store import now_utc
+from hub.devices.agent import (
+    JUST_WORKS,
+    PASSKEY_ENTRY,
+    AgentError,
+    AgentRegistration,
+    PairingAgent,
+    remove_bond,
+)
+from hub.devices.driver import BleakLink, DeviceValue, SessionContext, SessionEnded
+from hub.devices.drivers import DRIVERS, set_clock
+from hub.devices.profiles import BY_NAME, Profile, profile_for_services
+from hub.devices.quirks import model_for, quirks_for
+from hub.store import KnownDevice, now_utc
 
 log = logging.getLogger(__name__)
 
+OnEvent = Callable[[DeviceValue | SessionEnded], None]
+_TRANSIENT = (BleakError, TimeoutError, OSError, EOFError)
+
+
+class PairingError(RuntimeError):
+    """Pairing did not complete; the message says what the technician can do."""
+
 
 @dataclass(frozen=True)
-class Indication:
-    """One value exactly as a device sent it, with the hub's receive time."""
-
-    device_address: str
-    characteristic: str
-    data: bytes
-    received_at: str
-
-
-OnValue = Callable[[Indication], None]
-
-
-def _profile_for(adv: AdvertisementData) -> Profile | None:
-    uuids = {u.lower() for u in adv.service_uuids}
-    return next((p for p in PROFILES if p.service_uuid in uuids), None)
+class Sighting:
+    device: BLEDevice
+    name: str | None
+    profile: Profile
 
 
 class DeviceWatcher:
-    """Scan, connect when a known device advertises, receive, disconnect; forever."""
+    """Scan for this hub's devices, run a session with each one that advertises; forever."""
 
-    def __init__(self, settings: BluetoothSettings, on_value: OnValue) -> None:
+    def __init__(
+        self,
+        settings: BluetoothSettings,
+        zone: ZoneInfo,
+        clock_source: ClockSource,
+        known: Callable[[], dict[str, KnownDevice]],
+        last_record_number: Callable[[str, str], int | None],
+        on_event: OnEvent,
+    ) -> None:
         self.settings = settings
-        self.on_value = on_value
+        self.zone = zone
+        self.clock_source = clock_source
+        self.known = known
+        self.last_record_number = last_record_number
+        self.on_event = on_event
+        self.agent = PairingAgent(lambda address: address in self.known())
+        self._registration: AgentRegistration | None = None
         self._backoff = 1.0
-        self._activity = asyncio.Event()
+        self._radio = asyncio.Lock()  # one scan or connection at a time on the adapter
+        self._pairing_wanted = asyncio.Event()
+
+    async def start_agent(self) -> None:
+        bus = await MessageBus(bus_type=BusType.SYSTEM).connect()
+        self._registration = AgentRegistration(bus, self.agent)
+        await self._registration.register(JUST_WORKS)
 
     async def run(self) -> None:
         while True:
-            found = await self._scan()
-            if found is None:
+            if self._pairing_wanted.is_set():
+                await asyncio.sleep(0.1)  # let the technician's pairing take the radio
                 continue
-            device, profile = found
-            try:
-                await self._session(device, profile)
-                self._backoff = 1.0
-            except (BleakError, TimeoutError, OSError) as exc:
-                log.warning("session with %s (%s) failed: %s; retrying in %.0f s",
-                            device.address, profile.name, exc, self._backoff)
-                await asyncio.sleep(self._backoff)
-                self._backoff = min(self._backoff * 2, 30.0)
+            async with self._radio:
+                sighting = await self._scan_for_known()
+                if sighting is None:
+                    continue
+                try:
+                    await self._session(sighting)
+                    self._backoff = 1.0
+                    continue
+                except _TRANSIENT as exc:
+                    log.warning("session with %s (%s) failed: %s; retrying in %.0f s",
+                                sighting.device.address, sighting.profile.title, exc,
+                                self._backoff)
+            await asyncio.sleep(self._backoff)
+            self._backoff = min(self._backoff * 2, 30.0)
 
-    async def _scan(self) -> tuple[BLEDevice, Profile] | None:
-        found: dict[str, Profile] = {}
+    async def _scan(
+        self,
+        wanted: Callable[[BLEDevice, AdvertisementData], Profile | None],
+        timeout: float,
+        *,
+        interruptible: bool = True,
+    ) -> Sighting | None:
+        """Scan until ``wanted`` names a profile; a technician's pairing request interrupts."""
+        found: list[Sighting] = []
 
-        def wanted(_: BLEDevice, adv: AdvertisementData) -> bool:
-            profile = _profile_for(adv)
+        def match(device: BLEDevice, adv: AdvertisementData) -> bool:
+            profile = wanted(device, adv)
             if profile is not None:
-                found["profile"] = profile
+                found.append(Sighting(device, adv.local_name or device.name, profile))
             return profile is not None
 
         try:
-            device = await BleakScanner.find_device_by_filter(
-                wanted, timeout=self.settings.scan_window_s,
-                bluez={"adapter": self.settings.adapter},
+            scan = asyncio.ensure_future(
+                BleakScanner.find_device_by_filter(
+                    match, timeout=timeout, bluez={"adapter": self.settings.adapter}
+                )
             )
+            interrupt = asyncio.ensure_future(
+                self._pairing_wanted.wait() if interruptible else asyncio.Event().wait()
+            )
+            await asyncio.wait([scan, interrupt], return_when=asyncio.FIRST_COMPLETED)
+            interrupt.cancel()
+            if not scan.done():
+                scan.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await scan
+                return None
+            device = scan.result()
         except (BleakError, OSError) as exc:
             log.warning("scan on %s failed: %s", self.settings.adapter, exc)
             await asyncio.sleep(self._backoff)
             return None
-        return (device, found["profile"]) if device is not None else None
+        return found[-1] if device is not None and found else None
 
-    async def _session(self, device: BLEDevice, profile: Profile) -> None:
-        disconnected = asyncio.Event()
-        self._activity = asyncio.Event()
+    async def _scan_for_known(self) -> Sighting | None:
+        known = self.known()
+
+        def wanted(device: BLEDevice, _: AdvertisementData) -> Profile | None:
+            paired = known.get(device.address.upper())
+            return BY_NAME.get(paired.profile) if paired is not None else None
+
+        if not known:
+            await asyncio.sleep(min(self.settings.scan_window_s, 2.0))
+            return None
+        return await self._scan(wanted, self.settings.scan_window_s)
+
+    def _client(self, device: BLEDevice, disconnected: asyncio.Event) -> BleakClient:
         # A fresh client per connection: bleak clients are not reusable across links.
-        client = BleakClient(
+        return BleakClient(
             device,
             disconnected_callback=lambda _: disconnected.set(),
             timeout=self.settings.connect_timeout_s,
             bluez={"adapter": self.settings.adapter},
         )
-        log.info("connecting to %s %s", profile.name, device.address)
+
+    def _context(self, sighting: Sighting, disconnected: asyncio.Event) -> SessionContext:
+        address = sighting.device.address.upper()
+        kind = next(iter(sighting.profile.kinds.values()))
+        return SessionContext(
+            address,
+            quirks_for(sighting.name),
+            self.zone,
+            hub_clock_synced=hub_clock_synchronised(self.clock_source),
+            emit=self.on_event,
+            last_record_number=self.last_record_number(address, kind),
+            quiet_s=self.settings.quiet_disconnect_s,
+            max_s=self.settings.max_session_s,
+            disconnected=disconnected,
+        )
+
+    async def _session(self, sighting: Sighting) -> None:
+        device = sighting.device
+        disconnected = asyncio.Event()
+        client = self._client(device, disconnected)
+        log.info("connecting to %s %s (%s)", sighting.profile.title, device.address,
+                 sighting.name)
+        await client.connect()
+        ctx = self._context(sighting, disconnected)
         try:
-            await client.connect()
-            for uuid in profile.subscribe:
-                await client.start_notify(uuid, self._receiver(device.address, uuid))
-            await self._until_done(disconnected)
+            link = BleakLink(client, ctx.address)
+            if ctx.quirks.bond_before_discovery:
+                await link.pair()
+            await DRIVERS[sighting.profile.name].run(link, ctx)
         finally:
-            await client.disconnect()
+            with contextlib.suppress(*_TRANSIENT):
+                await client.disconnect()
+            self.on_event(
+                SessionEnded(ctx.address, now_utc(), ctx.clock.clock_written, ctx.battery_level)
+            )
         log.info("session with %s ended", device.address)
 
-    async def _until_done(self, disconnected: asyncio.Event) -> None:
-        """Wait until the device drops the link, goes quiet, or the session runs too long.
+    async def pair(self, address: str | None, passkey: int | None, timeout: float) -> KnownDevice:
+        """Find a device in pairing mode (``address``, or the first health device that is not
+        ours yet), bond with it and set its clock. The caller stores the result."""
+        self._pairing_wanted.set()
+        try:
+            async with self._radio:
+                return await self._pair(address.upper() if address else None, passkey, timeout)
+        finally:
+            self._pairing_wanted.clear()
 
-        Devices that hold stored records send them right after subscription; a quiet link is
-        one the hub should free so the device can sleep (and other hubs or phones can connect).
-        """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.settings.max_session_s
-        while not disconnected.is_set():
-            self._activity.clear()
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                log.info("session reached %.0f s; disconnecting", self.settings.max_session_s)
-                return
-            quiet = min(self.settings.quiet_disconnect_s, remaining)
-            done, _ = await asyncio.wait(
-                [asyncio.ensure_future(disconnected.wait()),
-                 asyncio.ensure_future(self._activity.wait())],
-                timeout=quiet, return_when=asyncio.FIRST_COMPLETED)
-            for fut in _:
-                fut.cancel()
-            if not done:
-                return
+    async def _pair(self, address: str | None, passkey: int | None, timeout: float) -> KnownDevice:
+        known = self.known()
 
-    def _receiver(self, address: str, uuid: str) -> Callable[[object, bytearray], None]:
-        def receive(_: object, data: bytearray) -> None:
-            self._activity.set()
-            self.on_value(Indication(address, uuid, bytes(data), now_utc()))
+        def wanted(device: BLEDevice, adv: AdvertisementData) -> Profile | None:
+            if address is not None and device.address.upper() != address:
+                return None
+            if address is None and device.address.upper() in known:
+                return None
+            return profile_for_services(set(adv.service_uuids))
 
-        return receive
+        sighting = await self._scan(wanted, timeout, interruptible=False)
+        if sighting is None:
+            raise PairingError(
+                f"no {'device ' + address if address else 'new health device'} advertised "
+                f"within {timeout:.0f} s: put it in pairing mode (see its manual) and try again"
+            )
+        found = sighting.device.address.upper()
+        registration = self._registration
+        if registration is None:
+            raise PairingError("the pairing agent is not registered with BlueZ")
+        self.agent.expect(found, passkey)
+        try:
+            if passkey is not None:
+                await registration.register(PASSKEY_ENTRY)
+            await self._bond(sighting)
+        except (*_TRANSIENT, AgentError) as exc:
+            raise PairingError(f"pairing with {found} failed: {exc}") from exc
+        finally:
+            self.agent.done(found)
+            if passkey is not None:
+                with contextlib.suppress(AgentError):
+                    await registration.register(JUST_WORKS)
+        model = model_for(sighting.name)
+        log.info("paired %s %s (%s)", sighting.profile.title, found, model or sighting.name)
+        return KnownDevice(found, sighting.profile.name, sighting.name, now_utc(), bonded=True)
+
+    async def _bond(self, sighting: Sighting) -> None:
+        disconnected = asyncio.Event()
+        client = self._client(sighting.device, disconnected)
+        await client.connect()
+        ctx = self._context(sighting, disconnected)
+        try:
+            await BleakLink(client, ctx.address).pair()
+            # A&D sets the clock on the pairing connection; so does everyone else here.
+            await set_clock(BleakLink(client, ctx.address), ctx)
+        finally:
+            with contextlib.suppress(*_TRANSIENT):
+                await client.disconnect()
+
+    async def forget(self, address: str) -> None:
+        """Remove BlueZ's bond so the device can be given to the next patient."""
+        if self._registration is None:
+            return
+        async with self._radio:
+            try:
+                await remove_bond(self._registration.bus, self.settings.adapter, address)
+            except AgentError as exc:
+                log.info("no bond to remove for %s: %s", address, exc)

@@ -1,4 +1,5 @@
-"""BlueZ's D-Bus API served by BlueZoo on a private bus: hci0 for the hub, hci1 for devices."""
+"""BlueZ's D-Bus API served by BlueZoo on a private bus: hci0 for the hub, hci1-hci5 for
+emulated devices (BlueZoo gives a device its adapter's address, so one device per adapter)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from hub.testbed.processes import Process, TestbedError, wait_until
 
 HUB_ADAPTER_ADDRESS = "00:AA:00:00:00:01"
 DEVICE_ADAPTER_ADDRESS = "00:BB:00:00:00:02"
+# hciN -> address, for the emulated devices.
+DEVICE_ADAPTERS = {f"hci{n}": f"00:BB:00:00:00:{n + 1:02X}" for n in range(1, 6)}
 
 
 class SimulatedBluetooth:
@@ -29,7 +32,8 @@ class SimulatedBluetooth:
             "bluezoo",
             [sys.executable, "-m", "hub.testbed.bluezoo_fixed",
              "--auto-enable", f"--scan-interval={scan_interval}",
-             "-a", HUB_ADAPTER_ADDRESS, "-a", DEVICE_ADAPTER_ADDRESS],
+             "-a", HUB_ADAPTER_ADDRESS,
+             *(arg for address in DEVICE_ADAPTERS.values() for arg in ("-a", address))],
             workdir / "bluezoo.log", env={"DBUS_SYSTEM_BUS_ADDRESS": self.address},
         )
         wait_until(self._adapters_ready, 15, "BlueZoo's adapters")
@@ -40,7 +44,8 @@ class SimulatedBluetooth:
 
     def _adapters_ready(self) -> bool:
         self.bluezoo.check_alive()
-        return "Adding adapter[1]" in self.bluezoo.log_path.read_text(errors="replace")
+        last = f"Adding adapter[{len(DEVICE_ADAPTERS)}]"
+        return last in self.bluezoo.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
         self.bluezoo.stop()

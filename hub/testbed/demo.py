@@ -1,6 +1,6 @@
-"""The demo: a simulated home (emulated cuff, BlueZoo, Mosquitto, centre, hub) plus the screen.
+"""The demo: a simulated home (emulated devices, BlueZoo, Mosquitto, centre, hub) plus the screen.
 
-    python -m hub.testbed.demo [--lang en] [--every 8] [--headless]
+    python -m hub.testbed.demo [--lang en] [--every 8] [--headless] [--devices cuff ...]
 
 Ctrl-C stops everything it started.
 """
@@ -17,7 +17,11 @@ import time
 from pathlib import Path
 
 from hub.config import load_config
+from hub.devices.sim.__main__ import KINDS
+from hub.testbed.bluetooth import DEVICE_ADAPTERS
 from hub.testbed.home import SimulatedHome
+
+DEMO_DEVICES = ["cuff"]
 
 
 def main() -> None:
@@ -29,6 +33,8 @@ def main() -> None:
     parser.add_argument("--headless", action="store_true",
                         help="print readings instead of opening the patient screen")
     parser.add_argument("--keep", action="store_true", help="keep the working folder")
+    parser.add_argument("--devices", nargs="+", choices=sorted(KINDS), default=DEMO_DEVICES,
+                        help="emulated devices in the home (default: %(default)s)")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="dho-demo-", dir="/tmp"))
     print(f"Starting a simulated home in {workdir} (logs in {workdir / 'logs'}) ...")
@@ -38,7 +44,12 @@ def main() -> None:
     try:
         home.start_centre()
         home.start_hub()
-        home.start_cuff(args.every)
+        for kind in args.devices:
+            home.start_device(kind, KINDS[kind][2], args.every)
+        for kind in args.devices:
+            # What the technician does at installation: pair each device with the hub.
+            device = home.pair(DEVICE_ADAPTERS[KINDS[kind][2]])
+            print(f"paired {kind}: {device['address']} ({device['profile']})")
         socket_path = load_config(home.hub_config).socket_path
         if args.headless:
             _print_readings(home)

@@ -37,7 +37,9 @@ class SimulatedHome:
         self.hub_config = workdir / "hub" / "hub.toml"
         hub_key = init_hub(self.hub_config, hub_id, workdir / "hub" / "state",
                            keys["encryption_key"], keys["signing_key"], "127.0.0.1",
-                           self.broker.port, adapter="hci0")
+                           self.broker.port, adapter="hci0",
+                           # The bench's own clock stands in for an NTP-synchronised hub.
+                           clock_source="assume_synchronised")
         enrol_hub(centre, hub_id, hub_key)
 
     @property
@@ -69,13 +71,27 @@ class SimulatedHome:
         wait_until(answering, 30, "the hub daemon to answer on its socket", interval=0.1)
         return hub
 
-    def start_cuff(self, every: float) -> Process:
-        return self._start("cuff", [sys.executable, "-m", "hub.devices.sim", "cuff",
-                                    "--adapter", "hci1", "--every", str(every)])
+    def start_device(self, kind: str, adapter: str, every: float) -> Process:
+        return self._start(kind, [sys.executable, "-m", "hub.devices.sim", kind,
+                                  "--adapter", adapter, "--every", str(every)])
 
-    def hub_cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def pair(self, address: str | None = None, passkey: int | None = None,
+             timeout: float = 30.0) -> dict[str, Any]:
+        """What a technician does: `hub pair` with the device in pairing mode."""
+        args = ["pair", "--timeout", str(timeout)]
+        if address:
+            args += ["--address", address]
+        if passkey is not None:
+            args += ["--passkey", str(passkey)]
+        result = self.hub_cli(*args, timeout=timeout + 40)
+        if result.returncode != 0:
+            raise RuntimeError(f"hub pair failed: {result.stderr.strip()}")
+        device: dict[str, Any] = json.loads(result.stdout)
+        return device
+
+    def hub_cli(self, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "hub.cli", "--config", str(self.hub_config),
-                               *args], capture_output=True, text=True, timeout=30,
+                               *args], capture_output=True, text=True, timeout=timeout,
                               env={**os.environ, **self.env})
 
     def centre_cli(self, *args: str) -> subprocess.CompletedProcess[str]:

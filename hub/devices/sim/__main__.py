@@ -1,58 +1,51 @@
-"""Run an emulated device: `python -m hub.devices.sim cuff --adapter hci1 --every 8`."""
+"""Run an emulated device: `python -m hub.devices.sim cuff --adapter hci1 --every 8`.
+
+Each kind is an ``EmulatedDevice`` subclass with a ``demo_measurement(rng)`` that takes a
+plausible measurement on the device's own clock.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import importlib
 import logging
 import random
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
-from hub.devices.blood_pressure import build_blood_pressure_measurement
-from hub.devices.sim.cuff import EmulatedCuff
-
-OSLO = ZoneInfo("Europe/Oslo")
-
-
-def local_now() -> datetime:
-    """Cuffs keep Norwegian wall-clock time without a zone; so does the emulator."""
-    return datetime.now(OSLO).replace(tzinfo=None, microsecond=0)
+# kind -> (module, class, adapter the demo and tests give it)
+KINDS = {
+    "cuff": ("hub.devices.sim.cuff", "EmulatedCuff", "hci1"),
+    "oximeter": ("hub.devices.sim.oximeter", "EmulatedOximeter", "hci2"),
+    "scale": ("hub.devices.sim.scale", "EmulatedScale", "hci3"),
+    "thermometer": ("hub.devices.sim.thermometer", "EmulatedThermometer", "hci4"),
+    "glucose": ("hub.devices.sim.glucose_meter", "EmulatedGlucoseMeter", "hci5"),
+}
 
 
-def plausible_measurement(rng: random.Random) -> bytes:
-    systolic = rng.randint(115, 165)
-    diastolic = rng.randint(65, 95)
-    return build_blood_pressure_measurement(
-        systolic, diastolic, round(diastolic + (systolic - diastolic) / 3),
-        timestamp=local_now(), pulse_rate=rng.randint(55, 95),
-        user_id=1, measurement_status=[],
-    )
-
-
-async def run_cuff(adapter: str, every: float) -> None:
-    cuff = EmulatedCuff(adapter=adapter)
-    await cuff.start()
+async def run_device(kind: str, adapter: str, every: float) -> None:
+    module, cls, _ = KINDS[kind]
+    device = getattr(importlib.import_module(module), cls)(adapter=adapter)
+    await device.start()
     rng = random.Random()
     try:
         while True:
             await asyncio.sleep(every)
-            cuff.take_measurement(plausible_measurement(rng))
-            logging.info("cuff measured; %d waiting to be sent", len(cuff.pending))
+            device.demo_measurement(rng)
+            logging.info("%s measured; %d waiting to be sent", kind, len(device.pending))
     finally:
-        await cuff.stop()
+        await device.stop()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m hub.devices.sim")
-    parser.add_argument("device", choices=["cuff"])
-    parser.add_argument("--adapter", default="hci1")
+    parser.add_argument("device", choices=sorted(KINDS))
+    parser.add_argument("--adapter", help="BlueZ adapter (default: the kind's own)")
     parser.add_argument("--every", type=float, default=8.0, help="seconds between measurements")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_cuff(args.adapter, args.every))
+        asyncio.run(run_device(args.device, args.adapter or KINDS[args.device][2], args.every))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ signatures from the annotations at runtime.
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from dbus_fast import BusType, DBusError, Message, MessageType, Variant
@@ -80,6 +80,8 @@ class GattService(ServiceInterface):
 
 ReadHandler = Callable[[], bytes]
 WriteHandler = Callable[[bytes], None]
+# Runs before every read, write and subscription; raises DBusError to refuse (e.g. "bond first").
+Guard = Callable[[], Awaitable[None]]
 
 
 class GattCharacteristic(ServiceInterface):
@@ -92,8 +94,10 @@ class GattCharacteristic(ServiceInterface):
         flags: Sequence[str],
         on_read: ReadHandler | None = None,
         on_write: WriteHandler | None = None,
+        guard: Guard | None = None,
     ) -> None:
         super().__init__("org.bluez.GattCharacteristic1")
+        self._guard = guard
         self._uuid = uuid
         self._service_path = service_path
         self._flags = list(flags)
@@ -109,20 +113,27 @@ class GattCharacteristic(ServiceInterface):
     def notifying(self) -> bool:
         return self._notifying
 
+    async def _check(self) -> None:
+        if self._guard is not None:
+            await self._guard()
+
     @method()
-    def ReadValue(self, options: DBusDict) -> DBusBytes:
+    async def ReadValue(self, options: DBusDict) -> DBusBytes:
         if self._on_read is None:
             raise DBusError("org.bluez.Error.NotPermitted", "read not permitted")
+        await self._check()
         return self._on_read()
 
     @method()
-    def WriteValue(self, value: DBusBytes, options: DBusDict) -> None:
+    async def WriteValue(self, value: DBusBytes, options: DBusDict) -> None:
         if self._on_write is None:
             raise DBusError("org.bluez.Error.NotPermitted", "write not permitted")
+        await self._check()
         self._on_write(bytes(value))
 
     @method()
-    def StartNotify(self) -> None:
+    async def StartNotify(self) -> None:
+        await self._check()
         self._set_notifying(True)
 
     @method()
@@ -190,46 +201,59 @@ class GattCharacteristic(ServiceInterface):
 
 @dataclass
 class Peripheral:
-    """One emulated device: a GATT application plus its advertisement on one adapter."""
+    """One emulated device: a GATT application (one or more services) plus its advertisement.
+
+    The first service added is the one advertised, as health devices do.
+    """
 
     name: str
     adapter: str
-    service_uuid: str
     base_path: str
-    characteristics: dict[str, GattCharacteristic] = field(default_factory=dict)
+    services: dict[str, list[GattCharacteristic]] = field(default_factory=dict)
     _bus: MessageBus | None = None
+    advertisement: Advertisement | None = None
 
-    def __post_init__(self) -> None:
-        self.advertisement = Advertisement(self.name, [self.service_uuid])
+    def add_service(self, uuid: str) -> None:
+        self.services.setdefault(uuid, [])
+        if self.advertisement is None:
+            self.advertisement = Advertisement(self.name, [uuid])
 
-    @property
-    def service_path(self) -> str:
-        return f"{self.base_path}/service0"
+    def _service_path(self, index: int) -> str:
+        return f"{self.base_path}/service{index}"
 
     def add_characteristic(
         self,
+        service_uuid: str,
         uuid: str,
         flags: Sequence[str],
         on_read: ReadHandler | None = None,
         on_write: WriteHandler | None = None,
+        guard: Guard | None = None,
     ) -> GattCharacteristic:
-        char = GattCharacteristic(uuid, self.service_path, flags, on_read, on_write)
-        self.characteristics[uuid] = char
+        self.add_service(service_uuid)
+        index = list(self.services).index(service_uuid)
+        char = GattCharacteristic(
+            uuid, self._service_path(index), flags, on_read, on_write, guard
+        )
+        self.services[service_uuid].append(char)
         return char
 
     async def start(self, bus: MessageBus | None = None) -> None:
         """Export the objects and register them with the adapter's managers."""
+        assert self.advertisement is not None, "add a service first"
         self._bus = bus or await MessageBus(bus_type=BusType.SYSTEM).connect()
-        self._bus.export(self.service_path, GattService(self.service_uuid))
-        for index, char in enumerate(self.characteristics.values()):
-            self._bus.export(f"{self.service_path}/char{index}", char)
+        for index, (uuid, chars) in enumerate(self.services.items()):
+            path = self._service_path(index)
+            self._bus.export(path, GattService(uuid))
+            for number, char in enumerate(chars):
+                self._bus.export(f"{path}/char{number}", char)
         self._bus.export(f"{self.base_path}/adv0", self.advertisement)
         adapter_path = f"/org/bluez/{self.adapter}"
         await self._call(adapter_path, "org.bluez.GattManager1", "RegisterApplication",
                          self.base_path)
         await self._call(adapter_path, "org.bluez.LEAdvertisingManager1",
                          "RegisterAdvertisement", f"{self.base_path}/adv0")
-        log.info("%s advertising %s on %s", self.name, self.service_uuid, self.adapter)
+        log.info("%s advertising %s on %s", self.name, next(iter(self.services)), self.adapter)
 
     async def stop(self) -> None:
         if self._bus is not None:
@@ -245,4 +269,3 @@ class Peripheral:
         if reply is None or reply.message_type == MessageType.ERROR:
             detail = reply.body if reply is not None else "no reply"
             raise RuntimeError(f"{interface}.{member} on {path} failed: {detail}")
-

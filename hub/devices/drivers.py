@@ -1,0 +1,243 @@
+"""Drivers for the Bluetooth SIG health profiles, one per profile, sharing the clock steps.
+
+Every session: set the device clock first (some devices allow it only right after connecting),
+read the battery level, subscribe to the measurements, then either wait until the device goes
+quiet (it pushes its stored records) or, for glucose meters, download records through the Record
+Access Control Point. The order and timings that differ per model come from ``ctx.quirks``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from bleak.exc import BleakError
+
+from hub.devices import racp
+from hub.devices.battery import parse_battery_level
+from hub.devices.current_time import encode_current_time, parse_current_time
+from hub.devices.driver import Driver, GattLink, SessionContext
+from hub.devices.errors import ParseError
+from hub.devices.gatt_time import encode_date_time, parse_date_time
+from hub.devices.profiles import (
+    BATTERY_LEVEL,
+    BY_NAME,
+    CURRENT_TIME,
+    DATE_TIME,
+    GLUCOSE,
+    PLX_CONTINUOUS,
+    PLX_SPOT_CHECK,
+    RECORD_ACCESS_CONTROL_POINT,
+    Profile,
+)
+from hub.devices.pulse_oximeter import parse_plx_continuous
+from hub.devices.timing import ClockCheck, device_clock_offset
+
+log = logging.getLogger(__name__)
+
+RACP_TIMEOUT_S = 30.0
+TIME_NOTIFICATION_WAIT_S = 5.0
+_ADJUST_REASON = ("manual_time_update",)
+
+
+async def _read_device_clock(link: GattLink, uuid: str) -> bytes | None:
+    if not link.can(uuid, "read"):
+        return None
+    try:
+        return await link.read(uuid)
+    except BleakError as exc:
+        log.info("%s: could not read its clock: %s", link.address, exc)
+        return None
+
+
+def _device_now(uuid: str, raw: bytes | None, address: str) -> datetime | None:
+    if raw is None:
+        return None
+    try:
+        if uuid == CURRENT_TIME:
+            return parse_current_time(raw).timestamp
+        return parse_date_time(raw)
+    except ParseError as exc:
+        log.warning("%s: unreadable clock value: %s", address, exc)
+        return None
+
+
+async def _wait_for_time_notification(link: GattLink, ctx: SessionContext) -> None:
+    """Omron: the cuff notifies its Current Time and accepts a write only after that."""
+    if not link.can(CURRENT_TIME, "notify"):
+        return
+    arrived = asyncio.Event()
+    await link.subscribe(CURRENT_TIME, lambda _: arrived.set())
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(arrived.wait(), TIME_NOTIFICATION_WAIT_S)
+
+
+async def set_clock(link: GattLink, ctx: SessionContext) -> bool:
+    """Measure the device clock's error, then set it. Returns True when the clock was written.
+
+    The error (before the write) corrects the stamps of records the device stored under its
+    wrong clock; a hub that is itself unsynchronised neither measures nor writes.
+    """
+    quirks = ctx.quirks
+    if quirks.clock_write == "never":
+        return False
+    uuid = next((u for u in (CURRENT_TIME, DATE_TIME) if link.can(u, "write")), None)
+    if uuid is None:
+        return False
+    if not ctx.hub_clock_synced:
+        log.warning("%s: hub clock not synchronised; leaving the device clock alone",
+                    link.address)
+        return False
+    if quirks.clock_write == "after_time_notification":
+        await _wait_for_time_notification(link, ctx)
+    device_now = _device_now(uuid, await _read_device_clock(link, uuid), link.address)
+    now = ctx.hub_local_now()
+    offset = device_clock_offset(device_now, now)
+    ctx.clock = ClockCheck(offset=offset, clock_written=False)
+    value = encode_current_time(now, _ADJUST_REASON) if uuid == CURRENT_TIME else (
+        encode_date_time(now.replace(microsecond=0)))
+    await link.write(uuid, value)
+    ctx.clock = ClockCheck(offset=offset, clock_written=True)
+    elapsed = asyncio.get_running_loop().time() - ctx.started
+    deadline = quirks.time_write_deadline_s
+    if deadline is not None and elapsed > deadline:
+        log.warning("%s: clock written %.0f ms after connecting, later than the model's %.0f ms",
+                    link.address, elapsed * 1000, deadline * 1000)
+    log.info("%s: clock set to %s (%.0f ms after connecting; device was off by %s)",
+             link.address, now.isoformat(timespec="seconds"), elapsed * 1000, offset or "<2 min")
+    return True
+
+
+async def read_battery(link: GattLink, ctx: SessionContext) -> None:
+    if not link.can(BATTERY_LEVEL, "read"):
+        return
+    try:
+        ctx.battery_level = parse_battery_level(await link.read(BATTERY_LEVEL)).battery_level
+    except (BleakError, ParseError) as exc:
+        log.info("%s: no battery level: %s", link.address, exc)
+
+
+async def start_session(link: GattLink, ctx: SessionContext) -> bool:
+    written = await set_clock(link, ctx)
+    await read_battery(link, ctx)
+    return written
+
+
+@dataclass(frozen=True)
+class PushProfileDriver:
+    """Blood pressure, weight, body composition, thermometer: the device pushes its records."""
+
+    profile: Profile
+
+    async def run(self, link: GattLink, ctx: SessionContext) -> None:
+        await start_session(link, ctx)
+        subscribed = [u for u in self.profile.subscribe if link.has(u)]
+        if not subscribed:
+            raise BleakError(f"{link.address} offers none of {self.profile.title}'s measurements")
+        for uuid in subscribed:
+            await link.subscribe(uuid, ctx.receiver(uuid))
+        await ctx.until_quiet()
+
+
+@dataclass(frozen=True)
+class PulseOximeterDriver:
+    """Spot-check records are stored as sent. A continuous-only oximeter is sampled for
+    ``continuous_window_s`` and its last valid sample is stored: one reading, not a stream."""
+
+    async def run(self, link: GattLink, ctx: SessionContext) -> None:
+        await start_session(link, ctx)
+        if link.has(PLX_SPOT_CHECK) or ctx.quirks.spot_check_only:
+            await link.subscribe(PLX_SPOT_CHECK, ctx.receiver(PLX_SPOT_CHECK))
+            await ctx.until_quiet()
+            return
+        last_valid: list[bytes] = []
+
+        def sample(data: bytes) -> None:
+            ctx.touch()
+            try:
+                value = parse_plx_continuous(data)
+            except ParseError as exc:
+                log.warning("%s: unreadable continuous sample: %s", link.address, exc)
+                return
+            if isinstance(value.spo2, float) and isinstance(value.pulse_rate, float):
+                last_valid[:] = [data]
+
+        await link.subscribe(PLX_CONTINUOUS, sample)
+        window = min(ctx.quirks.continuous_window_s, ctx.remaining_s())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(_until_disconnected(ctx), window)
+        if last_valid:
+            ctx.emit(PLX_CONTINUOUS, last_valid[0])
+        else:
+            log.warning("%s: no valid SpO2 sample in %.0f s", link.address, window)
+
+
+async def _until_disconnected(ctx: SessionContext) -> None:
+    while not ctx.disconnected:
+        await asyncio.sleep(0.2)
+
+
+class RacpFailed(BleakError):
+    """The meter answered the record request with an error or not at all."""
+
+
+@dataclass(frozen=True)
+class GlucoseDriver:
+    """Download the records this hub has not stored yet through the RACP (0x2A52)."""
+
+    async def run(self, link: GattLink, ctx: SessionContext) -> None:
+        await start_session(link, ctx)
+        for uuid in GLUCOSE.subscribe:
+            if link.has(uuid):
+                await link.subscribe(uuid, ctx.receiver(uuid))
+        if not link.has(RECORD_ACCESS_CONTROL_POINT):
+            await ctx.until_quiet()  # a meter that pushes records by itself
+            return
+        responses: asyncio.Queue[racp.RacpResponse] = asyncio.Queue()
+
+        def on_racp(data: bytes) -> None:
+            ctx.touch()
+            try:
+                responses.put_nowait(racp.parse_racp_response(data))
+            except ParseError as exc:
+                log.warning("%s: unreadable RACP answer: %s", link.address, exc)
+
+        await link.subscribe(RECORD_ACCESS_CONTROL_POINT, on_racp)
+        last = ctx.last_record_number
+        request = racp.report_all() if last is None else racp.report_newer_than(last)
+        log.info("%s: asking for glucose records %s", link.address,
+                 "(all)" if last is None else f"after #{last}")
+        await link.write(RECORD_ACCESS_CONTROL_POINT, request)
+        answer = await self._response(responses, ctx)
+        if answer.response_code == racp.ResponseCode.NO_RECORDS_FOUND:
+            log.info("%s: no new glucose records", link.address)
+        elif answer.response_code != racp.ResponseCode.SUCCESS:
+            raise RacpFailed(f"{link.address}: record request answered "
+                             f"{racp.response_code_name(answer.response_code or 0)}")
+
+    @staticmethod
+    async def _response(
+        responses: asyncio.Queue[racp.RacpResponse], ctx: SessionContext
+    ) -> racp.RacpResponse:
+        timeout = min(RACP_TIMEOUT_S, ctx.remaining_s())
+        try:
+            while True:
+                answer = await asyncio.wait_for(responses.get(), timeout)
+                if answer.op_code == racp.OpCode.RESPONSE_CODE:
+                    return answer
+        except TimeoutError:
+            raise RacpFailed(f"{ctx.address}: no answer to the record request in "
+                             f"{timeout:.0f} s") from None
+
+
+DRIVERS: dict[str, Driver] = {
+    "blood_pressure": PushProfileDriver(BY_NAME["blood_pressure"]),
+    "weight_scale": PushProfileDriver(BY_NAME["weight_scale"]),
+    "body_composition": PushProfileDriver(BY_NAME["body_composition"]),
+    "thermometer": PushProfileDriver(BY_NAME["thermometer"]),
+    "pulse_oximeter": PulseOximeterDriver(),
+    "glucose": GlucoseDriver(),
+}
