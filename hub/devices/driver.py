@@ -171,6 +171,10 @@ _NEEDS_BOND_ERRORS = frozenset(
 _NEEDS_BOND_WORDS = ("authentication", "encryption", "0x05", "0x0f", "0x08")
 
 
+class StaleBond(BleakError):
+    """The device refused the hub's bond; it was removed so the next session pairs again."""
+
+
 def needs_bond(exc: BleakError) -> bool:
     text = str(exc).lower()
     if isinstance(exc, BleakDBusError) and exc.dbus_error in _NEEDS_BOND_ERRORS:
@@ -209,7 +213,17 @@ class BleakLink:
                 raise
             log.info("%s refused %s without a bond (%s); bonding", self.address, what, exc)
             await self.pair()
+        try:
             return await op()  # type: ignore[misc]
+        except BleakError as exc:
+            if not needs_bond(exc):
+                raise
+            # BlueZ holds a bond the device no longer has (it was reset, or rotates its keys):
+            # remove ours so the next connection pairs afresh (hass-omron issue 20, PR 83).
+            log.warning("%s refuses our bond (%s); removing it to pair again", self.address, exc)
+            await self.client.unpair()
+            raise StaleBond(f"{self.address} had forgotten its bond; it is paired again on "
+                            "the next connection") from exc
 
     async def read(self, uuid: str) -> bytes:
         data = await self._bonded(f"reading {uuid}", lambda: self.client.read_gatt_char(uuid))

@@ -12,7 +12,7 @@ from typing import Any
 from centre.admin import enrol_hub, init_centre, public_keys
 from centre.config import load_centre_config
 from hub import ipc
-from hub.config import load_config
+from hub.config import load_config, to_toml
 from hub.provision import init_hub
 from hub.testbed.bluetooth import SimulatedBluetooth
 from hub.testbed.broker import Broker
@@ -41,6 +41,17 @@ class SimulatedHome:
                            # The bench's own clock stands in for an NTP-synchronised hub.
                            clock_source="assume_synchronised")
         enrol_hub(centre, hub_id, hub_key)
+        # Emulated devices go quiet at once when done; a short quiet period keeps tests brisk.
+        self.configure_hub(bluetooth={"adapter": "hci0", "quiet_disconnect_s": 2.0,
+                                      "scan_window_s": 5.0})
+
+    def configure_hub(self, **sections: dict[str, Any]) -> None:
+        """Change settings in the hub's config file (before the daemon starts)."""
+        data = load_config(self.hub_config).model_dump(mode="json")
+        for name, values in sections.items():
+            data[name] = {**data.get(name, {}), **values}
+        self.hub_config.write_text(to_toml(data))
+        load_config(self.hub_config)
 
     @property
     def env(self) -> dict[str, str]:

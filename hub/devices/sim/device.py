@@ -95,8 +95,13 @@ class EmulatedDevice:
         self.delivered: list[bytes] = []
         self.sent_at: list[float] = []  # wall-clock time of each send, for benchmarks
         self.connections = 0
+        self._sent_this_connection = 0
         self._news = False
+        # Fresh out of the box a device waits in pairing mode, advertising, for a technician.
+        self.pairing_mode = True
         self._centrals: set[str] = set()  # device object paths of connected centrals
+        self._forgotten: set[str] = set()  # centrals' bonds this device no longer holds
+        self.address = ""
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._bus: MessageBus | None = None
@@ -136,11 +141,22 @@ class EmulatedDevice:
     async def start(self) -> None:
         self._bus = await MessageBus(bus_type=BusType.SYSTEM).connect()
         self._bus.add_message_handler(self._on_signal)
-        await self._bus.call(Message(
-            destination="org.freedesktop.DBus", path="/org/freedesktop/DBus",
-            interface="org.freedesktop.DBus", member="AddMatch", signature="s",
-            body=[f"type='signal',sender='{BLUEZ}',interface='org.freedesktop.DBus.Properties',"
-                  f"member='PropertiesChanged',path_namespace='/org/bluez/{self.adapter}'"]))
+        for rule in (
+            f"type='signal',sender='{BLUEZ}',interface='org.freedesktop.DBus.Properties',"
+            f"member='PropertiesChanged',path_namespace='/org/bluez/{self.adapter}'",
+            f"type='signal',sender='{BLUEZ}',interface='org.freedesktop.DBus.ObjectManager',"
+            "member='InterfacesRemoved'",
+        ):
+            await self._bus.call(Message(
+                destination="org.freedesktop.DBus", path="/org/freedesktop/DBus",
+                interface="org.freedesktop.DBus", member="AddMatch", signature="s",
+                body=[rule]))
+        reply = await self._bus.call(Message(
+            destination=BLUEZ, path=f"/org/bluez/{self.adapter}",
+            interface="org.freedesktop.DBus.Properties", member="Get", signature="ss",
+            body=["org.bluez.Adapter1", "Address"]))
+        assert reply is not None and reply.message_type != MessageType.ERROR, reply
+        self.address = reply.body[0].value
         await self.peripheral.start(self._bus)
         self._tasks = [asyncio.create_task(self._transfer_loop()),
                        asyncio.create_task(self._advertise_loop())]
@@ -199,34 +215,58 @@ class EmulatedDevice:
         if not await self._bonded():
             raise DBusError("org.bluez.Error.NotPermitted", "Insufficient Authentication")
 
-    async def _bonded(self) -> bool:
+    async def _links(self) -> dict[str, dict[str, object]]:
+        """The centrals' views of this device (``/org/bluez/hciX/dev_<our address>``).
+
+        BlueZoo 1.0.2 does not keep the peripheral's own view of a link up to date once the
+        central removes and re-discovers the device, so the bond is read from the central's
+        side of the link, which is what link encryption would prove over the air.
+        """
         assert self._bus is not None
-        for path in list(self._centrals):
-            reply = await self._bus.call(Message(
-                destination=BLUEZ, path=path, interface="org.freedesktop.DBus.Properties",
-                member="Get", signature="ss", body=["org.bluez.Device1", "Paired"]))
-            if reply is not None and reply.message_type != MessageType.ERROR and (
-                    reply.body[0].value):
-                return True
-        return False
+        reply = await self._bus.call(Message(
+            destination=BLUEZ, path="/", interface="org.freedesktop.DBus.ObjectManager",
+            member="GetManagedObjects"))
+        if reply is None or reply.message_type == MessageType.ERROR:
+            return {}
+        mine = f"/dev_{self.address.replace(':', '_')}"
+        return {path: interfaces["org.bluez.Device1"]
+                for path, interfaces in reply.body[0].items()
+                if path.endswith(mine) and "org.bluez.Device1" in interfaces}
+
+    async def _bonded(self) -> bool:
+        links = await self._links()
+        return any(
+            props["Connected"].value and props["Paired"].value  # type: ignore[attr-defined]
+            and path not in self._forgotten
+            for path, props in links.items()
+        )
+
+    async def forget_bonds(self) -> None:
+        """Lose every bond, as a cuff does after a reset or an LTK rotation (Omron HEM-7380T1):
+        the bond a hub holds goes stale until the hub removes it and pairs again."""
+        self._forgotten.update(
+            path for path, props in (await self._links()).items()
+            if props["Paired"].value  # type: ignore[attr-defined]
+        )
 
     # --- transfer ---------------------------------------------------------------------------
 
     async def send_records(self, channel: GattCharacteristic) -> None:
         """Send what is stored, as the behaviour says; called once a hub has subscribed."""
         b = self.behaviour
-        sent = 0
         if b.garbage_first and channel.notifying:
             await channel.send(GARBAGE)
         records = list(self.pending)
         for record in records:
-            if not channel.notifying or (b.drop_after is not None and sent >= b.drop_after):
+            if not channel.notifying or (
+                b.drop_after is not None and self._sent_this_connection >= b.drop_after
+            ):
                 return  # a dropped link: the rest waits for the next connection
             if b.send_interval_s:
                 await asyncio.sleep(b.send_interval_s)
             self.sent_at.append(time.time())
             if await channel.send(record):
-                sent += 1
+                self._sent_this_connection += 1
                 self.delivered.append(record)
                 if not b.keeps_records:
                     self.pending.popleft()
@@ -237,6 +277,7 @@ class EmulatedDevice:
         while True:
             await channel.subscribed.wait()
             self.connections += 1
+            self._sent_this_connection = 0
             await self.send_records(channel)
             # Wait for the next subscription (a new connection) or a new measurement.
             while channel.notifying:
@@ -251,11 +292,15 @@ class EmulatedDevice:
         # a scanner that missed one advertisement sees the next.
         assert self.peripheral.advertisement is not None
         while True:
-            if self.has_news and not self._centrals:
+            if (self.has_news or self.pairing_mode) and not self._centrals:
                 self.peripheral.advertisement.announce_news()
             await asyncio.sleep(1.0)
 
     def _on_signal(self, msg: Message) -> None:
+        if msg.member == "InterfacesRemoved":
+            # A hub dropped the bond this device had forgotten: it may pair afresh.
+            self._forgotten.discard(msg.body[0])
+            return
         path = msg.path or ""
         if msg.member != "PropertiesChanged" or not path.startswith(
                 f"/org/bluez/{self.adapter}/dev_"):
@@ -266,6 +311,7 @@ class EmulatedDevice:
             return
         if connected.value:
             self._centrals.add(path)
+            self.pairing_mode = False
             return
         # A central that went away leaves no subscription behind, as on a real link.
         self._centrals.discard(path)
