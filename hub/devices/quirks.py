@@ -90,18 +90,18 @@ REGISTRY: tuple[QuirkRule, ...] = (
 DEFAULT = Quirks()
 
 
+def _rule_for(local_name: str | None) -> QuirkRule | None:
+    # Case-blind: Omron advertises "BLEsmart_" in pairing mode and "BLESmart_" in transfer mode.
+    name = (local_name or "").casefold()
+    return next((r for r in REGISTRY if name.startswith(r.name_prefix.casefold())), None)
+
+
 def quirks_for(local_name: str | None) -> Quirks:
     """The quirks of the model that advertises ``local_name``; the SIG defaults otherwise."""
-    if local_name:
-        for rule in REGISTRY:
-            if local_name.startswith(rule.name_prefix):
-                return rule.quirks
-    return DEFAULT
+    rule = _rule_for(local_name)
+    return rule.quirks if rule else DEFAULT
 
 
 def model_for(local_name: str | None) -> str | None:
-    if local_name:
-        for rule in REGISTRY:
-            if local_name.startswith(rule.name_prefix):
-                return rule.model
-    return None
+    rule = _rule_for(local_name)
+    return rule.model if rule else None
