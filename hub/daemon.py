@@ -204,7 +204,8 @@ class HubDaemon:
     def _status_reading(r: Any) -> dict[str, Any]:
         full = r.to_json()
         return {k: full[k] for k in
-                ("kind", "seq", "device_time", "received_at", "values", "synced", "synced_at")}
+                ("kind", "seq", "device_time", "measured_at", "time_source", "received_at",
+                 "outcome", "problems", "values", "synced", "synced_at")}
 
 
 def run(config: HubConfig) -> None:

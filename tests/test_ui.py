@@ -252,6 +252,14 @@ def test_implausible_device_time_falls_back_to_receipt(device_time: str) -> None
     assert measured_at(reading) == datetime(2026, 11, 22, 10, 40, 3, tzinfo=UTC)
 
 
+def test_daemons_measured_at_wins_over_the_device_stamp() -> None:
+    # The cuff's clock had reset to 2000; the daemon corrected the stamp at connect.
+    reading = bp_reading(device_time="2000-01-01T00:05:00",
+                         measured_at="2026-11-22T10:38:00+00:00")
+    assert measured_at(reading) == datetime(2026, 11, 22, 10, 38, tzinfo=UTC)
+    assert present_reading(reading, NOW, NB).measured == "Målt kl. 11.38"
+
+
 def test_reading_without_any_time_has_no_time_line() -> None:
     assert present_reading(bp_reading(received_at=None), NOW, NB).measured == ""
 

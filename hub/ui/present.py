@@ -94,7 +94,12 @@ def parse_time(text: object) -> datetime | None:
 
 
 def measured_at(reading: Mapping[str, Any]) -> datetime | None:
-    """When the patient measured: the device's time if plausible, else when the hub received it."""
+    """When the patient measured: the daemon's ``measured_at`` (its clock rules, including a
+    correction of the device clock, see docs/devices.md); for a reading without one, the
+    device's time if plausible, else when the hub received it."""
+    decided = parse_time(reading.get("measured_at"))
+    if decided is not None:
+        return decided
     received = parse_time(reading.get("received_at"))
     device = parse_time(reading.get("device_time"))
     if device is None or device < EARLIEST_PLAUSIBLE:
