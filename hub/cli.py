@@ -191,8 +191,11 @@ def _readings(args: argparse.Namespace) -> int:
     else:
         for r in rows:
             state = "synced" if r["synced"] else "waiting"
-            print(f"{r['seq']:>6} {r['kind']:<16} {r['received_at']} {state:<8} "
-                  f"{json.dumps(r['values'])}")
+            outcome = r.get("outcome", "ok")
+            if r.get("problems"):
+                outcome += " (" + ", ".join(r["problems"]) + ")"
+            print(f"{r['seq']:>6} {r['kind']:<16} measured {r.get('measured_at')} "
+                  f"[{r.get('time_source')}] {state:<8} {outcome} {json.dumps(r['values'])}")
     return 0
 
 

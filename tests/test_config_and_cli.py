@@ -90,3 +90,31 @@ def test_decode_reads_stdin_lines() -> None:
     assert first["features"][:3] == ["body_movement_detection", "cuff_fit_detection",
                                      "irregular_pulse_detection"]
     assert second["error"].startswith("not hex")
+
+
+def test_readings_without_daemon_lists_outcome_and_time_source(tmp_path: Path) -> None:
+    from hub.config import load_config
+    from hub.store import NewReading, ReadingStore
+
+    config = provisioned(tmp_path)
+    store = ReadingStore(load_config(config).db_path)
+    store.add(NewReading(
+        kind="blood_pressure", characteristic="00002a35-0000-1000-8000-00805f9b34fb",
+        device_address="00:BB:00:00:00:02", device_time="2000-01-01T00:05:00",
+        received_at="2026-11-22T10:40:01.000+00:00", raw_hex="00", values={"systolic": "NaN"},
+        measured_at="2026-11-22T10:40:01+00:00", time_source="hub_received", outcome="failed",
+        problems=("systolic_NaN",)))
+    store.close()
+    result = hub("--config", str(config), "readings")
+    assert result.returncode == 0, result.stderr
+    assert "[hub_received]" in result.stdout and "failed (systolic_NaN)" in result.stdout
+
+
+def test_technician_commands_need_the_daemon(tmp_path: Path) -> None:
+    config = provisioned(tmp_path)
+    for args in (["pair"], ["devices"], ["forget", "00:BB:00:00:00:02"]):
+        result = hub("--config", str(config), *args)
+        assert result.returncode == 2
+        assert "not answering" in result.stderr and "start it first" in result.stderr
+    result = hub("--config", str(config), "pair", "--passkey", "12a456")
+    assert result.returncode == 2 and "6 digits" in result.stderr
