@@ -22,6 +22,7 @@ from pathlib import Path
 
 from hub.devices.blood_pressure import build_blood_pressure_measurement
 from hub.devices.sim.cuff import EmulatedCuff
+from hub.testbed.bluetooth import DEVICE_ADAPTERS
 from hub.testbed.home import SimulatedHome
 
 
@@ -39,6 +40,7 @@ async def measure(home: SimulatedHome, n: int, interval: float) -> tuple[list[fl
     cuff = EmulatedCuff()
     await cuff.start()
     try:
+        await asyncio.to_thread(home.pair, DEVICE_ADAPTERS[cuff.adapter])
         for i in range(n):
             cuff.take_measurement(build_blood_pressure_measurement(
                 100 + i % 80, 60 + i % 30, 80, pulse_rate=60 + i % 40))
