@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # ./run.sh demo | test | check — installs what is missing, then runs.
-#   demo   a simulated home: emulated cuff, BlueZoo, Mosquitto, centre, hub, patient screen
+#   demo   a simulated home: emulated devices, BlueZoo, Mosquitto, centre, hub, patient screen
 #   test   the test suite (real BlueZoo, Mosquitto and SQLite)
 #   check  ruff and mypy
 set -euo pipefail

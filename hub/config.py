@@ -51,6 +51,9 @@ class BluetoothSettings(Strict):
     max_session_s: float = Field(default=120.0, gt=0)
     # End a session when the device has sent nothing for this long.
     quiet_disconnect_s: float = Field(default=5.0, gt=0)
+    # Sample continuous-only pulse oximeters this long instead of the model's own window
+    # (quirks.continuous_window_s); unset keeps the model's.
+    continuous_window_s: float | None = Field(default=None, gt=0)
 
 
 class ClockSettings(Strict):
@@ -127,11 +130,11 @@ def to_toml(data: dict[str, object]) -> str:
     for key, value in data.items():
         if isinstance(value, dict):
             tables.append((key, value))
-        else:
+        elif value is not None:  # TOML has no null: an unset optional setting is left out
             lines.append(f"{key} = {_toml_value(value)}")
     for name, table in tables:
         lines.append(f"\n[{name}]")
-        lines.extend(f"{k} = {_toml_value(v)}" for k, v in table.items())
+        lines.extend(f"{k} = {_toml_value(v)}" for k, v in table.items() if v is not None)
     return "\n".join(lines) + "\n"
 
 

@@ -4,9 +4,11 @@ and the hub and centre as processes."""
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +54,38 @@ async def pair(home: SimulatedHome, device: EmulatedDevice, passkey: int | None 
     """Pair an emulated device (running on this test's event loop) as a technician would."""
     address = DEVICE_ADAPTERS[device.adapter]
     return await asyncio.to_thread(home.pair, address, passkey)
+
+
+async def readings(home: SimulatedHome, n: int) -> list[dict[str, Any]]:
+    """Wait until the hub has stored at least ``n`` readings; return them all."""
+    rows: list[dict[str, Any]] = await eventually(
+        lambda: len(r := home.hub_readings()) >= n and r, what=f"{n} readings at the hub"
+    )
+    return rows
+
+
+def devices(home: SimulatedHome) -> list[dict[str, Any]]:
+    """`hub devices --json`: what the technician sees of the paired devices."""
+    listing: list[dict[str, Any]] = json.loads(home.hub_cli("devices", "--json").stdout)
+    return listing
+
+
+async def session_noted(home: SimulatedHome, after: str | None = None) -> str:
+    """Wait until the hub notes a session with the first device ending (later than ``after``);
+    return when it ended."""
+    at: str = await eventually(
+        lambda: (t := devices(home)[0]["last_connected_at"]) and (after is None or t > after) and t,
+        what="the session end to be noted",
+    )
+    return at
+
+
+def hub_log(home: SimulatedHome) -> str:
+    return next(p for p in home.processes if p.name == "hub").log_path.read_text()
+
+
+def close_to_now(iso: str, within: timedelta = timedelta(minutes=1)) -> bool:
+    return abs(datetime.fromisoformat(iso) - datetime.now(UTC)) < within
 
 
 async def eventually(check: Callable[[], Any], timeout: float = 30.0, what: str = "") -> Any:

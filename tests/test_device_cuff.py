@@ -5,8 +5,7 @@ values, garbage, dropped links and a neighbour's cuff."""
 from __future__ import annotations
 
 import asyncio
-import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from hub.devices.blood_pressure import build_blood_pressure_measurement
@@ -15,7 +14,7 @@ from hub.devices.sim.cuff import EmulatedCuff
 from hub.devices.sim.device import Behaviour, DeviceClock, local_now
 from hub.testbed.bluetooth import DEVICE_ADAPTERS
 from hub.testbed.home import SimulatedHome
-from tests.conftest import eventually, pair
+from tests.conftest import close_to_now, devices, eventually, hub_log, pair, readings
 
 CUFF = DEVICE_ADAPTERS["hci1"]
 
@@ -29,24 +28,12 @@ async def started(home: SimulatedHome, **behaviour: Any) -> EmulatedCuff:
     return cuff
 
 
-async def readings(home: SimulatedHome, n: int) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = await eventually(
-        lambda: len(r := home.hub_readings()) >= n and r, what=f"{n} readings at the hub"
-    )
-    return rows
 
 
-def devices(home: SimulatedHome) -> list[dict[str, Any]]:
-    listing: list[dict[str, Any]] = json.loads(home.hub_cli("devices", "--json").stdout)
-    return listing
 
 
-def hub_log(home: SimulatedHome) -> str:
-    return next(p for p in home.processes if p.name == "hub").log_path.read_text()
 
 
-def close_to_now(iso: str, within: timedelta = timedelta(minutes=1)) -> bool:
-    return abs(datetime.fromisoformat(iso) - datetime.now(UTC)) < within
 
 
 async def test_pairing_records_the_device_and_sets_its_clock(home: SimulatedHome) -> None:

@@ -5,6 +5,7 @@ The same drivers run over bleak and BlueZoo in tests/test_device_*.py."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -141,12 +142,23 @@ async def test_deadline_missed_is_logged(caplog: pytest.LogCaptureFixture) -> No
     assert "later than the model's 100 ms" in caplog.text
 
 
-def racp_answering(link: ScriptedLink, answer: bytes, records: list[bytes]) -> None:
+def racp_answering(link: ScriptedLink, answer: bytes, records: list[bytes],
+                   count: bytes | None = None) -> None:
+    """Answer a count request with ``count`` (default: the number of records), a report with
+    the records and then ``answer``."""
+    link.requests = []  # type: ignore[attr-defined]
+
     def on_write(uuid: str, data: bytes) -> None:
-        if uuid == RECORD_ACCESS_CONTROL_POINT:
-            for record in records:
-                link.handlers[GLUCOSE](record)
-            link.handlers[RECORD_ACCESS_CONTROL_POINT](answer)
+        if uuid != RECORD_ACCESS_CONTROL_POINT:
+            return
+        link.requests.append(data)  # type: ignore[attr-defined]
+        if data[0] == racp.OpCode.REPORT_NUMBER_OF_STORED_RECORDS:
+            reply = count or racp.build_number_of_records_response(len(records))
+            link.handlers[RECORD_ACCESS_CONTROL_POINT](reply)
+            return
+        for record in records:
+            link.handlers[GLUCOSE](record)
+        link.handlers[RECORD_ACCESS_CONTROL_POINT](answer)
 
     link.on_write = on_write
 
@@ -155,16 +167,21 @@ GLUCOSE_CHARS = {GLUCOSE: {"notify"}, sig_uuid(0x2A34): {"notify"},
                  RECORD_ACCESS_CONTROL_POINT: {"write", "indicate"}}
 
 
-@pytest.mark.parametrize(("last", "expected"), [(None, racp.report_all()),
-                                                (41, racp.report_newer_than(41))])
-async def test_glucose_driver_asks_for_what_the_hub_has_not_stored(
-    last: int | None, expected: bytes
+@pytest.mark.parametrize(
+    ("last", "expected"),
+    [
+        (None, [racp.report_number_of_records(), racp.report_all()]),
+        (41, [racp.report_number_of_records_newer_than(41), racp.report_newer_than(41)]),
+    ],
+)
+async def test_glucose_driver_counts_then_asks_for_what_the_hub_has_not_stored(
+    last: int | None, expected: list[bytes]
 ) -> None:
     link = ScriptedLink(GLUCOSE_CHARS)
     racp_answering(link, racp.build_response_code(1, racp.ResponseCode.SUCCESS), [b"\x01"])
     ctx, values = context(last=last)
     await DRIVERS["glucose"].run(link, ctx)
-    assert link.written == expected
+    assert link.requests == expected  # type: ignore[attr-defined]
     assert [v.characteristic for v in values] == [GLUCOSE]  # records stored as they came
     subscribed = [u for op, u in link.log if op == "subscribe"]
     assert subscribed == [GLUCOSE, sig_uuid(0x2A34), RECORD_ACCESS_CONTROL_POINT]
@@ -176,11 +193,30 @@ async def test_glucose_no_records_is_fine_an_error_is_not() -> None:
     ctx, values = context(last=7)
     await DRIVERS["glucose"].run(link, ctx)
     assert values == []
+    assert len(link.requests) == 1  # type: ignore[attr-defined]  # counted 0: no report asked
     link = ScriptedLink(GLUCOSE_CHARS)
     racp_answering(link, racp.build_response_code(1, racp.ResponseCode.OPERATOR_NOT_SUPPORTED),
-                   [])
+                   [], count=racp.build_number_of_records_response(1))
     with pytest.raises(RacpFailed, match="operator_not_supported"):
         await DRIVERS["glucose"].run(link, context()[0])
+
+
+async def test_meter_that_will_not_count_is_still_asked_and_a_shortfall_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    link = ScriptedLink(GLUCOSE_CHARS)
+    not_counting = racp.build_response_code(4, racp.ResponseCode.OP_CODE_NOT_SUPPORTED)
+    racp_answering(link, racp.build_response_code(1, racp.ResponseCode.SUCCESS), [b"\x01"],
+                   count=not_counting)
+    ctx, values = context()
+    await DRIVERS["glucose"].run(link, ctx)
+    assert len(values) == 1 and "does not count its records" in caplog.text
+    link = ScriptedLink(GLUCOSE_CHARS)
+    racp_answering(link, racp.build_response_code(1, racp.ResponseCode.SUCCESS), [b"\x01"],
+                   count=racp.build_number_of_records_response(3))
+    await DRIVERS["glucose"].run(link, context()[0])
+    assert "promised 3 glucose records but sent 1" in caplog.text
 
 
 async def test_continuous_oximeter_stores_one_reading_the_last_valid_sample() -> None:

@@ -64,6 +64,19 @@ def test_clock_offset_measured_at_connect_corrects_stored_records() -> None:
     assert t.clock_correction_s == offset.total_seconds()
 
 
+def test_record_stamped_after_the_clock_was_set_is_not_corrected_again() -> None:
+    # A thermometer measuring while connected: the hub found its clock in 2000 and set it at
+    # 11:40:00; this record was stamped by the clock the hub set.
+    written_at = datetime(2026, 11, 22, 11, 40, 0)
+    clock = ClockCheck(offset=written_at - datetime(2000, 1, 4), clock_written=True,
+                       written_at=written_at)
+    t = resolve(datetime(2026, 11, 22, 11, 40, 20), clock)
+    assert (t.time_source, t.clock_correction_s) == ("device", None)
+    assert t.measured_at == "2026-11-22T10:40:20+00:00"
+    old = resolve(datetime(2000, 1, 3, 23, 0), clock)  # stamped before, by the wrong clock
+    assert old.time_source == "device_corrected"
+
+
 def test_small_drift_is_no_correction() -> None:
     hub_now = datetime(2026, 11, 22, 11, 40, 30)
     assert device_clock_offset(hub_now - timedelta(seconds=90), hub_now) is None
@@ -121,7 +134,7 @@ def test_oximeter_invalid_measurement_fails_and_low_perfusion_flags() -> None:
 
 def test_glucose_beyond_meter_range_is_kept_flagged_strip_error_fails() -> None:
     high = assess("glucose", {"glucose_concentration": 0.006,
-                              "sensor_status": ["sensor_result_higher_than_device_can_process"]})
+                              "sensor_status": ["sensor_result_too_high"]})
     assert high.outcome == "flagged"
     strip = assess("glucose", {"glucose_concentration": 0.006,
                                "sensor_status": ["strip_insertion_error"]})

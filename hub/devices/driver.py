@@ -209,10 +209,13 @@ class BleakLink:
         try:
             return await op()  # type: ignore[misc]
         except BleakError as exc:
-            if self.paired_now or not needs_bond(exc):
+            if not needs_bond(exc):
                 raise
-            log.info("%s refused %s without a bond (%s); bonding", self.address, what, exc)
-            await self.pair()
+            # Already bonded on this link (bond_before_discovery) yet refused: the retry below
+            # fails too and the stale bond is removed, or such a device is never read again.
+            if not self.paired_now:
+                log.info("%s refused %s without a bond (%s); bonding", self.address, what, exc)
+                await self.pair()
         try:
             return await op()  # type: ignore[misc]
         except BleakError as exc:

@@ -19,7 +19,7 @@ from bleak.exc import BleakError
 from hub.devices import racp
 from hub.devices.battery import parse_battery_level
 from hub.devices.current_time import encode_current_time, parse_current_time
-from hub.devices.driver import Driver, GattLink, SessionContext
+from hub.devices.driver import Driver, GattLink, SessionContext, StaleBond
 from hub.devices.errors import ParseError
 from hub.devices.gatt_time import encode_date_time, parse_date_time
 from hub.devices.profiles import (
@@ -32,6 +32,7 @@ from hub.devices.profiles import (
     PLX_SPOT_CHECK,
     RECORD_ACCESS_CONTROL_POINT,
     Profile,
+    sig_uuid,
 )
 from hub.devices.pulse_oximeter import parse_plx_continuous
 from hub.devices.timing import ClockCheck, device_clock_offset
@@ -39,6 +40,7 @@ from hub.devices.timing import ClockCheck, device_clock_offset
 log = logging.getLogger(__name__)
 
 RACP_TIMEOUT_S = 30.0
+GLUCOSE_MEASUREMENT = sig_uuid(0x2A18)
 TIME_NOTIFICATION_WAIT_S = 5.0
 _ADJUST_REASON = ("manual_time_update",)
 
@@ -48,6 +50,8 @@ async def _read_device_clock(link: GattLink, uuid: str) -> bytes | None:
         return None
     try:
         return await link.read(uuid)
+    except StaleBond:
+        raise  # the session must end so the next one pairs afresh
     except BleakError as exc:
         log.info("%s: could not read its clock: %s", link.address, exc)
         return None
@@ -100,7 +104,7 @@ async def set_clock(link: GattLink, ctx: SessionContext) -> bool:
     value = encode_current_time(now, _ADJUST_REASON) if uuid == CURRENT_TIME else (
         encode_date_time(now.replace(microsecond=0)))
     await link.write(uuid, value)
-    ctx.clock = ClockCheck(offset=offset, clock_written=True)
+    ctx.clock = ClockCheck(offset=offset, clock_written=True, written_at=now)
     elapsed = asyncio.get_running_loop().time() - ctx.started
     deadline = quirks.time_write_deadline_s
     if deadline is not None and elapsed > deadline:
@@ -116,6 +120,8 @@ async def read_battery(link: GattLink, ctx: SessionContext) -> None:
         return
     try:
         ctx.battery_level = parse_battery_level(await link.read(BATTERY_LEVEL)).battery_level
+    except StaleBond:
+        raise
     except (BleakError, ParseError) as exc:
         log.info("%s: no battery level: %s", link.address, exc)
 
@@ -186,13 +192,22 @@ class RacpFailed(BleakError):
 
 @dataclass(frozen=True)
 class GlucoseDriver:
-    """Download the records this hub has not stored yet through the RACP (0x2A52)."""
+    """Download the records this hub has not stored yet through the RACP (0x2A52): ask how many
+    there are, ask for them (all the first time, then those after the last stored sequence
+    number), and check that as many arrived as the meter promised."""
 
     async def run(self, link: GattLink, ctx: SessionContext) -> None:
         await start_session(link, ctx)
+        received = [0]
+
+        def on_measurement(data: bytes) -> None:
+            received[0] += 1
+            ctx.emit(GLUCOSE_MEASUREMENT, data)
+
         for uuid in GLUCOSE.subscribe:
             if link.has(uuid):
-                await link.subscribe(uuid, ctx.receiver(uuid))
+                handler = on_measurement if uuid == GLUCOSE_MEASUREMENT else ctx.receiver(uuid)
+                await link.subscribe(uuid, handler)
         if not link.has(RECORD_ACCESS_CONTROL_POINT):
             await ctx.until_quiet()  # a meter that pushes records by itself
             return
@@ -207,27 +222,74 @@ class GlucoseDriver:
 
         await link.subscribe(RECORD_ACCESS_CONTROL_POINT, on_racp)
         last = ctx.last_record_number
+        which = "(all)" if last is None else f"after #{last}"
+        promised = await self._count(link, ctx, responses, last)
+        if promised == 0:
+            log.info("%s: no new glucose records %s", link.address, which)
+            return
+        log.info("%s: asking for glucose records %s (%s promised)", link.address, which,
+                 "?" if promised is None else promised)
         request = racp.report_all() if last is None else racp.report_newer_than(last)
-        log.info("%s: asking for glucose records %s", link.address,
-                 "(all)" if last is None else f"after #{last}")
-        await link.write(RECORD_ACCESS_CONTROL_POINT, request)
-        answer = await self._response(responses, ctx)
+        answer = await self._ask(link, ctx, responses, request)
         if answer.response_code == racp.ResponseCode.NO_RECORDS_FOUND:
             log.info("%s: no new glucose records", link.address)
-        elif answer.response_code != racp.ResponseCode.SUCCESS:
+            return
+        if answer.response_code != racp.ResponseCode.SUCCESS:
             raise RacpFailed(f"{link.address}: record request answered "
                              f"{racp.response_code_name(answer.response_code or 0)}")
+        # Notifications may trail the response on a busy link: collect them before leaving.
+        await ctx.until_quiet()
+        if promised is not None and received[0] < promised:
+            log.warning("%s: meter promised %d glucose records but sent %d", link.address,
+                        promised, received[0])
+
+    async def _count(
+        self,
+        link: GattLink,
+        ctx: SessionContext,
+        responses: asyncio.Queue[racp.RacpResponse],
+        last: int | None,
+    ) -> int | None:
+        """How many records the meter holds for us; None if it will not say."""
+        request = (racp.report_number_of_records() if last is None
+                   else racp.report_number_of_records_newer_than(last))
+        answer = await self._ask(link, ctx, responses, request)
+        if answer.op_code == racp.OpCode.NUMBER_OF_STORED_RECORDS_RESPONSE:
+            return answer.number_of_records
+        if answer.response_code == racp.ResponseCode.NO_RECORDS_FOUND:
+            return 0
+        log.info("%s: meter does not count its records (%s)", link.address,
+                 racp.response_code_name(answer.response_code or 0))
+        return None
 
     @staticmethod
-    async def _response(
-        responses: asyncio.Queue[racp.RacpResponse], ctx: SessionContext
+    async def _ask(
+        link: GattLink,
+        ctx: SessionContext,
+        responses: asyncio.Queue[racp.RacpResponse],
+        request: bytes,
     ) -> racp.RacpResponse:
+        """Write one RACP request and return the answer to it.
+
+        Answers are matched to the request: a stale value (BlueZ may hand over the
+        characteristic's last value when a new connection subscribes) is not taken for one.
+        """
+        while not responses.empty():
+            responses.get_nowait()
+        op_code = request[0]
+        await link.write(RECORD_ACCESS_CONTROL_POINT, request)
         timeout = min(RACP_TIMEOUT_S, ctx.remaining_s())
         try:
-            while True:
-                answer = await asyncio.wait_for(responses.get(), timeout)
-                if answer.op_code == racp.OpCode.RESPONSE_CODE:
-                    return answer
+            async with asyncio.timeout(timeout):
+                while True:
+                    answer = await responses.get()
+                    if answer.request_op_code == op_code or (
+                        op_code == racp.OpCode.REPORT_NUMBER_OF_STORED_RECORDS
+                        and answer.op_code == racp.OpCode.NUMBER_OF_STORED_RECORDS_RESPONSE
+                    ):
+                        return answer
+                    log.info("%s: ignoring RACP answer %s to another request", ctx.address,
+                             answer.to_json())
         except TimeoutError:
             raise RacpFailed(f"{ctx.address}: no answer to the record request in "
                              f"{timeout:.0f} s") from None

@@ -87,8 +87,8 @@ RULES: dict[str, Rules] = {
         flagging=frozenset(
             {
                 "device_battery_low",
-                "sensor_result_higher_than_device_can_process",
-                "sensor_result_lower_than_device_can_process",
+                "sensor_result_too_high",  # higher than the device can process
+                "sensor_result_too_low",  # lower than the device can process
                 "sensor_temperature_too_high",
                 "sensor_temperature_too_low",
                 "time_fault",

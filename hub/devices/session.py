@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo
 
 from bleak import BleakClient, BleakScanner
@@ -166,9 +166,12 @@ class DeviceWatcher:
     def _context(self, sighting: Sighting, disconnected: asyncio.Event) -> SessionContext:
         address = sighting.device.address.upper()
         kind = next(iter(sighting.profile.kinds.values()))
+        quirks = quirks_for(sighting.name)
+        if self.settings.continuous_window_s is not None:
+            quirks = replace(quirks, continuous_window_s=self.settings.continuous_window_s)
         return SessionContext(
             address,
-            quirks_for(sighting.name),
+            quirks,
             self.zone,
             hub_clock_synced=hub_clock_synchronised(self.clock_source),
             emit=self.on_event,

@@ -42,6 +42,16 @@ class ClockCheck:
 
     offset: timedelta | None = None
     clock_written: bool = False
+    # Hub local time (naive) when the hub set the clock: stamps from then on are the new clock's.
+    written_at: datetime | None = None
+
+    def stamped_after_write(self, device_time: datetime) -> bool:
+        """A stamp at or after the write came from the clock the hub set, not the wrong one.
+
+        (For a clock that ran ahead, a record taken within the error before connecting is
+        indistinguishable and is taken as the new clock's; it is then at most that error off.)
+        """
+        return self.written_at is not None and device_time >= self.written_at - CLOCK_TOLERANCE
 
 
 @dataclass(frozen=True)
@@ -88,7 +98,7 @@ def resolve_time(
 
     if device_time is None:
         return result(received_at, "hub_received", None)
-    if clock.offset is not None:
+    if clock.offset is not None and not clock.stamped_after_write(device_time):
         corrected = (device_time + clock.offset).replace(tzinfo=zone)
         if corrected <= received_local + FUTURE_TOLERANCE:
             return result(corrected, "device_corrected", clock.offset)

@@ -21,7 +21,7 @@ from hub.devices.sim.__main__ import KINDS
 from hub.testbed.bluetooth import DEVICE_ADAPTERS
 from hub.testbed.home import SimulatedHome
 
-DEMO_DEVICES = ["cuff"]
+DEMO_DEVICES = list(KINDS)  # a home with every kind of device the hub reads
 
 
 def main() -> None:
