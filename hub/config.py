@@ -51,6 +51,8 @@ class BluetoothSettings(Strict):
     max_session_s: float = Field(default=120.0, gt=0)
     # End a session when the device has sent nothing for this long.
     quiet_disconnect_s: float = Field(default=5.0, gt=0)
+    # Devices connected at the same time (BlueZ and most controllers handle several LE links).
+    max_connections: int = Field(default=3, ge=1, le=10)
     # Sample continuous-only pulse oximeters this long instead of the model's own window
     # (quirks.continuous_window_s); unset keeps the model's.
     continuous_window_s: float | None = Field(default=None, gt=0)

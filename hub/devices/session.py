@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 
 OnEvent = Callable[[DeviceValue | SessionEnded], None]
 _TRANSIENT = (BleakError, TimeoutError, OSError, EOFError)
+GATHER_S = 0.5  # after the first paired device is seen, listen this long for others
 
 
 class PairingError(RuntimeError):
@@ -55,7 +57,10 @@ class Sighting:
 
 
 class DeviceWatcher:
-    """Scan for this hub's devices, run a session with each one that advertises; forever."""
+    """Scan for this hub's devices, run a session with each one that advertises; forever.
+
+    The radio lock serialises scanning with pairing and forgetting; sessions run beside scans.
+    """
 
     def __init__(
         self,
@@ -74,8 +79,11 @@ class DeviceWatcher:
         self.on_event = on_event
         self.agent = PairingAgent(lambda address: address in self.known())
         self._registration: AgentRegistration | None = None
-        self._backoff = 1.0
+        self._backoff: dict[str, float] = {}  # address -> next retry delay after a failure
+        self._sessions: dict[str, asyncio.Task[None]] = {}  # address -> its running session
+        self._failures: list[BaseException] = []
         self._radio = asyncio.Lock()  # one scan or connection at a time on the adapter
+        self._last_served: dict[str, float] = {}  # address -> loop time its last session ended
         self._pairing_wanted = asyncio.Event()
 
     async def start_agent(self) -> None:
@@ -84,24 +92,54 @@ class DeviceWatcher:
         await self._registration.register(JUST_WORKS)
 
     async def run(self) -> None:
-        while True:
-            if self._pairing_wanted.is_set():
-                await asyncio.sleep(0.1)  # let the technician's pairing take the radio
-                continue
-            async with self._radio:
-                sighting = await self._scan_for_known()
-                if sighting is None:
+        """Keep scanning; give every paired device that advertises a session of its own.
+
+        Sessions run side by side (up to ``bluetooth.max_connections``): a cuff whose radio is
+        on for seconds after a measurement must not wait for a 30 s oximeter stream.
+        """
+        try:
+            while True:
+                self._raise_failures()
+                if self._pairing_wanted.is_set():
+                    await asyncio.sleep(0.1)  # let the technician's pairing take the radio
                     continue
-                try:
-                    await self._session(sighting)
-                    self._backoff = 1.0
+                free = self.settings.max_connections - len(self._sessions)
+                if free <= 0:
+                    await asyncio.sleep(0.2)
                     continue
-                except _TRANSIENT as exc:
-                    log.warning("session with %s (%s) failed: %s; retrying in %.0f s",
-                                sighting.device.address, sighting.profile.title, exc,
-                                self._backoff)
-            await asyncio.sleep(self._backoff)
-            self._backoff = min(self._backoff * 2, 30.0)
+                async with self._radio:
+                    sightings = await self._scan_for_known()
+                for sighting in sightings[:free]:
+                    address = sighting.device.address.upper()
+                    task = asyncio.create_task(self._session_with_retry(sighting))
+                    self._sessions[address] = task
+                    task.add_done_callback(functools.partial(self._ended, address))
+        finally:
+            for task in list(self._sessions.values()):
+                task.cancel()
+
+    def _ended(self, address: str, task: asyncio.Task[None]) -> None:
+        self._sessions.pop(address, None)
+        if not task.cancelled() and task.exception() is not None:
+            self._failures.append(task.exception())  # type: ignore[arg-type]
+
+    def _raise_failures(self) -> None:
+        # A session that died of something unexpected takes the daemon down (and systemd
+        # restarts it), as any other part of the daemon would.
+        if self._failures:
+            raise self._failures[0]
+
+    async def _session_with_retry(self, sighting: Sighting) -> None:
+        address = sighting.device.address.upper()
+        try:
+            await self._session(sighting)
+            self._backoff.pop(address, None)
+        except _TRANSIENT as exc:
+            delay = self._backoff.get(address, 1.0)
+            log.warning("session with %s (%s) failed: %s; retrying in %.0f s",
+                        address, sighting.profile.title, exc, delay)
+            self._backoff[address] = min(delay * 2, 30.0)
+            await asyncio.sleep(delay)  # the device stays busy: no new session before then
 
     async def _scan(
         self,
@@ -109,50 +147,59 @@ class DeviceWatcher:
         timeout: float,
         *,
         interruptible: bool = True,
-    ) -> Sighting | None:
-        """Scan until ``wanted`` names a profile; a technician's pairing request interrupts."""
-        found: list[Sighting] = []
+        gather_s: float = 0.0,
+    ) -> list[Sighting]:
+        """Scan until ``wanted`` names a profile, then ``gather_s`` longer for others that
+        advertise at the same moment. A technician's pairing request interrupts."""
+        found: dict[str, Sighting] = {}
+        first = asyncio.Event()
 
-        def match(device: BLEDevice, adv: AdvertisementData) -> bool:
+        def seen(device: BLEDevice, adv: AdvertisementData) -> None:
             profile = wanted(device, adv)
             if profile is not None:
-                found.append(Sighting(device, adv.local_name or device.name, profile))
-            return profile is not None
-
-        try:
-            scan = asyncio.ensure_future(
-                BleakScanner.find_device_by_filter(
-                    match, timeout=timeout, bluez={"adapter": self.settings.adapter}
+                found[device.address.upper()] = Sighting(
+                    device, adv.local_name or device.name, profile
                 )
-            )
-            interrupt = asyncio.ensure_future(
-                self._pairing_wanted.wait() if interruptible else asyncio.Event().wait()
-            )
-            await asyncio.wait([scan, interrupt], return_when=asyncio.FIRST_COMPLETED)
-            interrupt.cancel()
-            if not scan.done():
-                scan.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await scan
-                return None
-            device = scan.result()
+                first.set()
+
+        waits = [first.wait()] + ([self._pairing_wanted.wait()] if interruptible else [])
+        futures = [asyncio.ensure_future(w) for w in waits]
+        try:
+            async with BleakScanner(
+                detection_callback=seen, bluez={"adapter": self.settings.adapter}
+            ):
+                await asyncio.wait(futures, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                if interruptible and self._pairing_wanted.is_set():
+                    return []
+                if found and gather_s:
+                    await asyncio.sleep(gather_s)
         except (BleakError, OSError) as exc:
             log.warning("scan on %s failed: %s", self.settings.adapter, exc)
-            await asyncio.sleep(self._backoff)
-            return None
-        return found[-1] if device is not None and found else None
+            await asyncio.sleep(1.0)
+            return []
+        finally:
+            for future in futures:
+                future.cancel()
+        return list(found.values())
 
-    async def _scan_for_known(self) -> Sighting | None:
+    async def _scan_for_known(self) -> list[Sighting]:
+        """Paired devices advertising now that have no session; least recently served first,
+        so that one that always advertises first cannot starve the others."""
         known = self.known()
 
         def wanted(device: BLEDevice, _: AdvertisementData) -> Profile | None:
-            paired = known.get(device.address.upper())
-            return BY_NAME.get(paired.profile) if paired is not None else None
+            address = device.address.upper()
+            paired = known.get(address)
+            if paired is None or address in self._sessions:
+                return None
+            return BY_NAME.get(paired.profile)
 
         if not known:
             await asyncio.sleep(min(self.settings.scan_window_s, 2.0))
-            return None
-        return await self._scan(wanted, self.settings.scan_window_s)
+            return []
+        sightings = await self._scan(wanted, self.settings.scan_window_s, gather_s=GATHER_S)
+        return sorted(sightings,
+                      key=lambda s: self._last_served.get(s.device.address.upper(), 0.0))
 
     def _client(self, device: BLEDevice, disconnected: asyncio.Event) -> BleakClient:
         # A fresh client per connection: bleak clients are not reusable across links.
@@ -197,6 +244,7 @@ class DeviceWatcher:
         finally:
             with contextlib.suppress(*_TRANSIENT):
                 await client.disconnect()
+            self._last_served[ctx.address] = asyncio.get_running_loop().time()
             self.on_event(
                 SessionEnded(ctx.address, now_utc(), ctx.clock.clock_written, ctx.battery_level)
             )
@@ -222,7 +270,8 @@ class DeviceWatcher:
                 return None
             return profile_for_services(set(adv.service_uuids))
 
-        sighting = await self._scan(wanted, timeout, interruptible=False)
+        sightings = await self._scan(wanted, timeout, interruptible=False)
+        sighting = sightings[0] if sightings else None
         if sighting is None:
             raise PairingError(
                 f"no {'device ' + address if address else 'new health device'} advertised "
