@@ -4,7 +4,6 @@ and the hub and centre as processes."""
 from __future__ import annotations
 
 import asyncio
-import json
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -66,8 +65,7 @@ async def readings(home: SimulatedHome, n: int) -> list[dict[str, Any]]:
 
 def devices(home: SimulatedHome) -> list[dict[str, Any]]:
     """`hub devices --json`: what the technician sees of the paired devices."""
-    listing: list[dict[str, Any]] = json.loads(home.hub_cli("devices", "--json").stdout)
-    return listing
+    return home.hub_devices()
 
 
 async def session_noted(home: SimulatedHome, after: str | None = None) -> str:

@@ -4,6 +4,7 @@ Mosquitto, to the centre; nothing of bleak, paho or sqlite is mocked."""
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import datetime
 from typing import Any
 
@@ -67,6 +68,10 @@ async def test_indicated_value_reaches_centre_and_hub_shows_it_synced(
     assert status["readings"][0]["values"]["systolic"] == 128.0
     hub_rows = home.hub_readings()
     assert [(r["seq"], r["synced"]) for r in hub_rows] == [(1, True)]
+    # The technician's command shows the same.
+    listing = json.loads(home.hub_cli("readings", "--json").stdout)
+    assert listing == hub_rows
+    assert json.loads(home.hub_cli("devices", "--json").stdout) == home.hub_devices()
 
 
 async def test_reading_taken_while_broker_is_down_arrives_exactly_once(

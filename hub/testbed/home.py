@@ -111,11 +111,21 @@ class SimulatedHome:
                               timeout=30, env={**os.environ, **self.env})
 
     def hub_readings(self) -> list[dict[str, Any]]:
-        result = self.hub_cli("readings", "--json")
-        if result.returncode != 0:
-            raise RuntimeError(f"hub readings failed: {result.stderr}")
-        rows: list[dict[str, Any]] = json.loads(result.stdout)
+        """What `hub readings --json` prints, asked of the daemon's socket directly (a test
+        polls this many times; starting the CLI each time costs a Python start-up)."""
+        rows: list[dict[str, Any]] = self._ask_hub("readings")["readings"]
         return rows
+
+    def hub_devices(self) -> list[dict[str, Any]]:
+        """What `hub devices --json` prints (asked of the daemon's socket)."""
+        devices: list[dict[str, Any]] = self._ask_hub("devices")["devices"]
+        return devices
+
+    def _ask_hub(self, op: str) -> dict[str, Any]:
+        answer = ipc.request_blocking(load_config(self.hub_config).socket_path, op, timeout=30)
+        if not answer.get("ok"):
+            raise RuntimeError(f"hub {op} failed: {answer}")
+        return answer
 
     def centre_readings(self) -> list[dict[str, Any]]:
         result = self.centre_cli("readings", "--json")
