@@ -20,8 +20,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, TypeAlias
 
-from hub.devices.errors import ParseError, RawBytes
-from hub.devices.fields import FieldReader, JsonDict, optional_number_json, timestamp_json
+from hub.devices.errors import RawBytes
+from hub.devices.fields import (
+    FieldReader,
+    JsonDict,
+    feature_bits,
+    optional_number_json,
+    timestamp_json,
+)
 from hub.devices.gatt_time import encode_date_time
 from hub.devices.ieee11073 import Number, SpecialValue, encode_sfloat, number_to_json
 
@@ -262,17 +268,9 @@ def parse_intermediate_cuff_pressure(data: RawBytes) -> IntermediateCuffPressure
 
 def parse_blood_pressure_feature(data: RawBytes) -> BloodPressureFeature:
     """Parse a 0x2A49 value (uint16 bit field). Raises ParseError (only) when it is too short."""
-    data = bytes(data)
-    if len(data) < 2:
-        raise ParseError(
-            BLOOD_PRESSURE_FEATURE,
-            "features",
-            f"the feature bit field needs 2 bytes but the value is only {len(data)} bytes long",
-            data,
-        )
-    bits = int.from_bytes(data[:2], "little")
+    bits, trailing = feature_bits(data, BLOOD_PRESSURE_FEATURE, 2)
     features = tuple(name for bit, name in enumerate(FEATURE_NAMES) if bits & (1 << bit))
-    return BloodPressureFeature(features=features, trailing_bytes=len(data) - 2)
+    return BloodPressureFeature(features=features, trailing_bytes=trailing)
 
 
 def _build_flagged(

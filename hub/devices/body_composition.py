@@ -43,6 +43,7 @@ from hub.devices.fields import (
     FieldReader,
     JsonDict,
     bits_from_names,
+    feature_bits,
     names_from_bits,
     timestamp_json,
 )
@@ -260,15 +261,7 @@ def parse_body_composition_measurement(data: RawBytes) -> BodyCompositionMeasure
 
 def parse_body_composition_feature(data: RawBytes) -> BodyCompositionFeature:
     """Parse a 0x2A9B value (uint32). Raises ParseError (only) when it is too short."""
-    data = bytes(data)
-    if len(data) < 4:
-        raise ParseError(
-            BODY_COMPOSITION_FEATURE,
-            "features",
-            f"the feature bit field needs 4 bytes but the value is only {len(data)} bytes long",
-            data,
-        )
-    bits = int.from_bytes(data[:4], "little")
+    bits, trailing = feature_bits(data, BODY_COMPOSITION_FEATURE, 4)
     mass_si, mass_lb = resolution_from_code(
         bits >> _MASS_RESOLUTION_SHIFT & 0xF, WEIGHT_RESOLUTIONS
     )
@@ -281,7 +274,7 @@ def parse_body_composition_feature(data: RawBytes) -> BodyCompositionFeature:
         mass_resolution_lb=mass_lb,
         height_resolution=height_si,
         height_resolution_in=height_in,
-        trailing_bytes=len(data) - 4,
+        trailing_bytes=trailing,
     )
 
 

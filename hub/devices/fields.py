@@ -83,6 +83,20 @@ class FieldReader:
         return decode_date_time_at(self.data, at, characteristic=self.characteristic, field=field)
 
 
+def feature_bits(data: RawBytes, characteristic: str, size: int) -> tuple[int, int]:
+    """A Feature characteristic's bit field of ``size`` bytes: (bits, trailing byte count)."""
+    data = bytes(data)
+    if len(data) < size:
+        raise ParseError(
+            characteristic,
+            "features",
+            f"the feature bit field needs {size} bytes but the value is only {len(data)} bytes "
+            "long",
+            data,
+        )
+    return int.from_bytes(data[:size], "little"), len(data) - size
+
+
 def timestamp_json(value: datetime | None) -> str | None:
     """ISO-8601 without zone (device clocks carry none), or None."""
     return value.isoformat(timespec="seconds") if value is not None else None

@@ -53,6 +53,7 @@ from hub.devices.fields import (
     FieldReader,
     JsonDict,
     bits_from_names,
+    feature_bits,
     names_from_bits,
     optional_number_json,
     timestamp_json,
@@ -563,16 +564,8 @@ class GlucoseFeature:
 
 def parse_glucose_feature(data: RawBytes) -> GlucoseFeature:
     """Parse a 0x2A51 value (uint16 bit field). Raises ParseError (only) when it is too short."""
-    data = bytes(data)
-    if len(data) < 2:
-        raise ParseError(
-            GLUCOSE_FEATURE,
-            "features",
-            f"the feature bit field needs 2 bytes but the value is only {len(data)} bytes long",
-            data,
-        )
-    bits = int.from_bytes(data[:2], "little")
-    return GlucoseFeature(names_from_bits(bits, FEATURE_NAMES), trailing_bytes=len(data) - 2)
+    bits, trailing = feature_bits(data, GLUCOSE_FEATURE, 2)
+    return GlucoseFeature(names_from_bits(bits, FEATURE_NAMES), trailing_bytes=trailing)
 
 
 def build_glucose_feature(features: Iterable[str]) -> bytes:

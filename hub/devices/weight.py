@@ -35,11 +35,12 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Final, Literal, TypeAlias
 
-from hub.devices.errors import ParseError, RawBytes
+from hub.devices.errors import RawBytes
 from hub.devices.fields import (
     FieldReader,
     JsonDict,
     bits_from_names,
+    feature_bits,
     names_from_bits,
     timestamp_json,
 )
@@ -247,15 +248,7 @@ def parse_weight_measurement(data: RawBytes) -> WeightMeasurement:
 
 def parse_weight_scale_feature(data: RawBytes) -> WeightScaleFeature:
     """Parse a 0x2A9E value (uint32). Raises ParseError (only) when it is too short."""
-    data = bytes(data)
-    if len(data) < 4:
-        raise ParseError(
-            WEIGHT_SCALE_FEATURE,
-            "features",
-            f"the feature bit field needs 4 bytes but the value is only {len(data)} bytes long",
-            data,
-        )
-    bits = int.from_bytes(data[:4], "little")
+    bits, trailing = feature_bits(data, WEIGHT_SCALE_FEATURE, 4)
     weight_si, weight_lb = resolution_from_code(
         bits >> _WEIGHT_RESOLUTION_SHIFT & 0xF, WEIGHT_RESOLUTIONS
     )
@@ -268,7 +261,7 @@ def parse_weight_scale_feature(data: RawBytes) -> WeightScaleFeature:
         weight_resolution_lb=weight_lb,
         height_resolution=height_si,
         height_resolution_in=height_in,
-        trailing_bytes=len(data) - 4,
+        trailing_bytes=trailing,
     )
 
 
