@@ -390,6 +390,28 @@ def _device_status_bytes(names: Iterable[str]) -> bytes:
     return encode_device_and_sensor_status(names).to_bytes(_DEVICE_STATUS_SIZE, "little")
 
 
+def _status_tail(
+    flag_bits: tuple[int, int, int],
+    measurement_status: Iterable[str] | None,
+    device_and_sensor_status: Iterable[str] | None,
+    pulse_amplitude_index: Number | None,
+    pulse_amplitude_index_exponent: int,
+) -> tuple[int, bytes]:
+    """The fields both PLX measurements end with, and the flags (in each one's own bits)."""
+    status_flag, device_flag, pai_flag = flag_bits
+    flags, body = 0, b""
+    if measurement_status is not None:
+        flags |= status_flag
+        body += _status_bytes(measurement_status)
+    if device_and_sensor_status is not None:
+        flags |= device_flag
+        body += _device_status_bytes(device_and_sensor_status)
+    if pulse_amplitude_index is not None:
+        flags |= pai_flag
+        body += encode_sfloat(pulse_amplitude_index, pulse_amplitude_index_exponent)
+    return flags, body
+
+
 def build_plx_spot_check(
     spo2: Number,
     pulse_rate: Number,
@@ -417,16 +439,14 @@ def build_plx_spot_check(
     if timestamp is not None or timestamp_unknown:
         flags |= _SPOT_TIMESTAMP
         body += encode_date_time(timestamp)
-    if measurement_status is not None:
-        flags |= _SPOT_STATUS
-        body += _status_bytes(measurement_status)
-    if device_and_sensor_status is not None:
-        flags |= _SPOT_DEVICE_STATUS
-        body += _device_status_bytes(device_and_sensor_status)
-    if pulse_amplitude_index is not None:
-        flags |= _SPOT_PAI
-        body += encode_sfloat(pulse_amplitude_index, pulse_amplitude_index_exponent)
-    return bytes((flags,)) + body
+    tail_flags, tail = _status_tail(
+        (_SPOT_STATUS, _SPOT_DEVICE_STATUS, _SPOT_PAI),
+        measurement_status,
+        device_and_sensor_status,
+        pulse_amplitude_index,
+        pulse_amplitude_index_exponent,
+    )
+    return bytes((flags | tail_flags,)) + body + tail
 
 
 def build_plx_continuous(
@@ -464,16 +484,14 @@ def build_plx_continuous(
         flags |= flag
         body += encode_sfloat(pair_spo2, spo2_exponent)
         body += encode_sfloat(pair_pulse_rate, pulse_rate_exponent)
-    if measurement_status is not None:
-        flags |= _CONT_STATUS
-        body += _status_bytes(measurement_status)
-    if device_and_sensor_status is not None:
-        flags |= _CONT_DEVICE_STATUS
-        body += _device_status_bytes(device_and_sensor_status)
-    if pulse_amplitude_index is not None:
-        flags |= _CONT_PAI
-        body += encode_sfloat(pulse_amplitude_index, pulse_amplitude_index_exponent)
-    return bytes((flags,)) + body
+    tail_flags, tail = _status_tail(
+        (_CONT_STATUS, _CONT_DEVICE_STATUS, _CONT_PAI),
+        measurement_status,
+        device_and_sensor_status,
+        pulse_amplitude_index,
+        pulse_amplitude_index_exponent,
+    )
+    return bytes((flags | tail_flags,)) + body + tail
 
 
 def build_plx_features(
