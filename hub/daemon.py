@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
 import signal
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from hub import ipc
@@ -29,6 +30,7 @@ from hub.store import NewReading, ReadingStore, StoreError
 from hub.sync.uplink import Uplink
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 PAIR_TIMEOUT_S = 60.0
 
@@ -136,13 +138,14 @@ class HubDaemon:
         while True:
             event = await self.incoming.get()
             if isinstance(event, SessionEnded):
-                await self._retrying(lambda e=event: self.store.note_connection(  # type: ignore[misc]
-                    e.device_address, e.at, e.clock_written, e.battery_level))
+                await self._retrying(functools.partial(
+                    self.store.note_connection,
+                    event.device_address, event.at, event.clock_written, event.battery_level))
                 continue
             reading = to_reading(event, self.config.clock.zone)
             if reading is None:
                 continue
-            seq = await self._retrying(lambda r=reading: self.store.add(r))  # type: ignore[misc]
+            seq = await self._retrying(functools.partial(self.store.add, reading))
             if seq is None:
                 log.info("%s record from %s was stored before; not stored again",
                          reading.kind, reading.device_address)
@@ -152,7 +155,7 @@ class HubDaemon:
             uplink.wake.set()
 
     @staticmethod
-    async def _retrying(write: Callable[[], Any]) -> Any:
+    async def _retrying(write: Callable[[], T]) -> T:
         while True:
             try:
                 return write()

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 from bleak import BleakClient
@@ -26,6 +26,7 @@ from hub.devices.timing import ClockCheck
 from hub.store import now_utc
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -205,9 +206,9 @@ class BleakLink:
         await self.client.pair()
         self.paired_now = True
 
-    async def _bonded(self, what: str, op: Callable[[], object]) -> object:
+    async def _bonded(self, what: str, op: Callable[[], Awaitable[T]]) -> T:
         try:
-            return await op()  # type: ignore[misc]
+            return await op()
         except BleakError as exc:
             if not needs_bond(exc):
                 raise
@@ -217,7 +218,7 @@ class BleakLink:
                 log.info("%s refused %s without a bond (%s); bonding", self.address, what, exc)
                 await self.pair()
         try:
-            return await op()  # type: ignore[misc]
+            return await op()
         except BleakError as exc:
             if not needs_bond(exc):
                 raise
@@ -230,7 +231,7 @@ class BleakLink:
 
     async def read(self, uuid: str) -> bytes:
         data = await self._bonded(f"reading {uuid}", lambda: self.client.read_gatt_char(uuid))
-        return bytes(data)  # type: ignore[call-overload]
+        return bytes(data)
 
     async def write(self, uuid: str, data: bytes) -> None:
         await self._bonded(

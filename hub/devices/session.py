@@ -120,8 +120,9 @@ class DeviceWatcher:
 
     def _ended(self, address: str, task: asyncio.Task[None]) -> None:
         self._sessions.pop(address, None)
-        if not task.cancelled() and task.exception() is not None:
-            self._failures.append(task.exception())  # type: ignore[arg-type]
+        failure = None if task.cancelled() else task.exception()
+        if failure is not None:
+            self._failures.append(failure)
 
     def _raise_failures(self) -> None:
         # A session that died of something unexpected takes the daemon down (and systemd
