@@ -260,6 +260,18 @@ def test_daemons_measured_at_wins_over_the_device_stamp() -> None:
     assert present_reading(reading, NOW, NB).measured == "Målt kl. 11.38"
 
 
+def test_glucose_context_is_detail_not_a_card_of_its_own() -> None:
+    status = {"readings": [
+        {"kind": "glucose_context", "seq": 3, "received_at": "2026-11-22T10:40:03+00:00",
+         "values": {"type": "glucose_measurement_context", "meal": "preprandial"}},
+        {"kind": "glucose", "seq": 2, "received_at": "2026-11-22T10:40:03+00:00",
+         "values": {"type": "glucose_measurement", "glucose_concentration": 0.00105}},
+    ], "pending": 0}
+    view = present_status(status, NOW, NB)
+    assert [r.kind for r in view.readings] == ["glucose"]
+    assert view.readings[0].title == "Blodsukker"
+
+
 def test_reading_without_any_time_has_no_time_line() -> None:
     assert present_reading(bp_reading(received_at=None), NOW, NB).measured == ""
 

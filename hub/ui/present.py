@@ -26,6 +26,9 @@ FAILED_VALUES = frozenset({"NaN", "NRes", "+INF", "-INF", "Reserved"})
 MAX_CLOCK_AHEAD = timedelta(minutes=5)
 # Devices whose clock was never set report dates around 2000; such a time would mislead.
 EARLIEST_PLAUSIBLE = datetime(2020, 1, 1, tzinfo=UTC)
+# Kinds that add detail to another reading (a glucose record's meal and medication context)
+# rather than being a measurement the patient took: no card of their own.
+DETAIL_KINDS = frozenset({"glucose_context"})
 # Short, readable widget-id prefixes for the kinds we know; others get a sanitised kind name.
 SLUGS = {"blood_pressure": "bp"}
 
@@ -202,6 +205,8 @@ def present_status(status: Mapping[str, Any], now: datetime, cat: Catalogue) -> 
     for reading in raw if isinstance(raw, list) else []:
         if not isinstance(reading, Mapping) or not isinstance(reading.get("kind"), str):
             log.warning("ignoring malformed reading %r", reading)
+            continue
+        if reading["kind"] in DETAIL_KINDS:
             continue
         view = present_reading(reading, now, cat)
         # The daemon sends the newest first; one card per kind keeps widget ids unique.
