@@ -252,10 +252,13 @@ class ReadingStore:
         return seq
 
     def last_record_number(self, device_address: str, kind: str) -> int | None:
-        """The highest device record (sequence) number stored from this device, if any."""
+        """The device record (sequence) number up to which every record from this device is
+        stored, counting from the lowest stored; None if none is. A record lost in a transfer
+        leaves a gap, and the hub asks again from there (re-sent records are stored once)."""
         row = self.db.execute(
-            "SELECT max(json_extract(values_json, '$.sequence_number')) FROM readings"
-            " WHERE device_address = ? AND kind = ?",
+            "WITH numbers AS (SELECT DISTINCT json_extract(values_json, '$.sequence_number') AS n"
+            " FROM readings WHERE device_address = ? AND kind = ? AND n IS NOT NULL)"
+            " SELECT min(n) FROM numbers WHERE n + 1 NOT IN (SELECT n FROM numbers)",
             [device_address, kind],
         ).fetchone()
         return None if row[0] is None else int(row[0])
