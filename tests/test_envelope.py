@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from hub.sync.envelope import (
+    ACK_CONTEXT,
     Ack,
     BatchHeader,
     EnvelopeError,
+    acknowledged_ranges,
+    canonical_json,
     key_id,
     open_ack,
     open_batch,
@@ -151,3 +156,35 @@ def test_forged_ack_is_rejected() -> None:
 def test_ack_for_another_hub_is_rejected() -> None:
     with pytest.raises(EnvelopeError, match="not hub-0002"):
         open_ack(sign_ack(ACK, CENTRE_SIGNING), CENTRE_SIGNING.public_key(), "hub-0002")
+
+
+def _signed_body(body: dict[str, object]) -> bytes:
+    raw = canonical_json(body)
+    return CENTRE_SIGNING.sign(ACK_CONTEXT + raw) + raw
+
+
+def test_ack_of_an_unknown_version_is_rejected() -> None:
+    body = json.loads(ACK.to_bytes())
+    body["v"] = 99
+    with pytest.raises(EnvelopeError, match="version 99 is not understood"):
+        open_ack(_signed_body(body), CENTRE_SIGNING.public_key(), "hub-0001")
+
+
+@pytest.mark.parametrize(
+    "change", [{"seq_first": 0}, {"seq_first": 9}, {"highest_contiguous": -1}]
+)
+def test_ack_with_impossible_ranges_is_rejected(change: dict[str, int]) -> None:
+    body = {**json.loads(ACK.to_bytes()), **change}
+    with pytest.raises(EnvelopeError, match="impossible"):
+        open_ack(_signed_body(body), CENTRE_SIGNING.public_key(), "hub-0001")
+
+
+def test_ack_covers_its_batch_and_everything_up_to_highest_contiguous() -> None:
+    # The ack for 7..8 says the centre holds 1..8: batches whose own ack was lost are synced too.
+    assert acknowledged_ranges(ACK) == [(7, 8), (1, 8)]
+    gap = Ack(hub_id="hub-0001", batch_id="b-2", seq_first=12, seq_last=14,
+              highest_contiguous=8, centre_time="2026-11-22T10:00:02.000+00:00")
+    assert acknowledged_ranges(gap) == [(12, 14), (1, 8)]
+    first = Ack(hub_id="hub-0001", batch_id="b-0", seq_first=3, seq_last=4,
+                highest_contiguous=0, centre_time="2026-11-22T10:00:00.000+00:00")
+    assert acknowledged_ranges(first) == [(3, 4)]

@@ -206,6 +206,11 @@ def open_ack(message: bytes, centre_verify_key: Ed25519PublicKey, hub_id: str) -
         raise EnvelopeError("acknowledgement is not signed by the centre") from exc
     try:
         obj = json.loads(body)
+        if obj.get("v") != VERSION:
+            raise EnvelopeError(
+                f"acknowledgement version {obj.get('v')!r} is not understood (this hub speaks "
+                f"{VERSION}): update the hub software"
+            )
         ack = Ack(
             hub_id=str(obj["hub_id"]), batch_id=str(obj["batch_id"]),
             seq_first=int(obj["seq_first"]), seq_last=int(obj["seq_last"]),
@@ -216,4 +221,20 @@ def open_ack(message: bytes, centre_verify_key: Ed25519PublicKey, hub_id: str) -
         raise EnvelopeError(f"acknowledgement is malformed: {exc}") from exc
     if ack.hub_id != hub_id:
         raise EnvelopeError(f"acknowledgement is for hub {ack.hub_id}, not {hub_id}")
+    if not (1 <= ack.seq_first <= ack.seq_last and ack.highest_contiguous >= 0):
+        raise EnvelopeError(
+            f"acknowledgement ranges are impossible: seq {ack.seq_first}..{ack.seq_last}, "
+            f"highest contiguous {ack.highest_contiguous}"
+        )
     return ack
+
+
+def acknowledged_ranges(ack: Ack) -> list[tuple[int, int]]:
+    """The sequence ranges an ack proves the centre holds: the batch, and 1..highest contiguous.
+
+    The second covers batches whose own ack was lost, so they are not sent again.
+    """
+    ranges = [(ack.seq_first, ack.seq_last)]
+    if ack.highest_contiguous >= 1:
+        ranges.append((1, ack.highest_contiguous))
+    return ranges

@@ -20,7 +20,14 @@ from paho.mqtt.properties import Properties
 from hub.config import HubConfig
 from hub.keys import ed25519_public, x25519_public
 from hub.store import ReadingStore, StoredReading, now_utc
-from hub.sync.envelope import BatchHeader, EnvelopeError, key_id, open_ack, seal_batch
+from hub.sync.envelope import (
+    BatchHeader,
+    EnvelopeError,
+    acknowledged_ranges,
+    key_id,
+    open_ack,
+    seal_batch,
+)
 
 log = logging.getLogger(__name__)
 SESSION_EXPIRY_S = 7 * 24 * 3600
@@ -114,7 +121,9 @@ class Uplink:
         except EnvelopeError as exc:
             log.error("rejected acknowledgement: %s", exc)
             return
-        changed = self.store.mark_synced(ack.seq_first, ack.seq_last, now_utc())
+        at = now_utc()
+        changed = sum(self.store.mark_synced(first, last, at)
+                      for first, last in acknowledged_ranges(ack))
         self.last_ack_at = ack.centre_time
         log.info("centre acknowledged seq %d..%d (%d newly synced)",
                  ack.seq_first, ack.seq_last, changed)
