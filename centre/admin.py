@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -9,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from centre.config import CentreConfig, load_centre_config
 from centre.store import CentreStore
-from hub.config import to_toml
+from hub.config import HUB_ID_PATTERN, to_toml
 from hub.keys import (
     ed25519_public,
     load_encryption_key,
@@ -17,6 +18,10 @@ from hub.keys import (
     public_text,
     write_private_key,
 )
+
+
+class EnrolmentError(ValueError):
+    """A hub cannot be enrolled as asked; says what to fix."""
 
 
 def init_centre(config_path: Path, state_dir: Path, mqtt_host: str, mqtt_port: int) -> CentreConfig:
@@ -38,5 +43,10 @@ def public_keys(config: CentreConfig) -> dict[str, str]:
 
 
 def enrol_hub(config: CentreConfig, hub_id: str, hub_signing_key: str) -> None:
+    if not re.fullmatch(HUB_ID_PATTERN, hub_id):
+        raise EnrolmentError(
+            f"hub id {hub_id!r} is not valid: lower-case letters, digits and '-', 3-63 "
+            "characters, starting with a letter or digit (as `hub init` requires)"
+        )
     ed25519_public(hub_signing_key, f"signing key of {hub_id}")
     CentreStore(config.db_path).enrol(hub_id, hub_signing_key)

@@ -9,6 +9,7 @@ import os
 import sys
 from pathlib import Path
 
+from centre.admin import EnrolmentError
 from centre.config import load_centre_config
 from hub.config import ConfigError
 from hub.keys import KeyFileError
@@ -23,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result: int = args.func(args)
         return result
-    except (ConfigError, KeyFileError) as exc:
+    except (ConfigError, KeyFileError, EnrolmentError) as exc:
         print(f"centre: {exc}", file=sys.stderr)
         return 2
     except FileExistsError as exc:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from centre.store import CentreStore, SequenceConflict, now_utc
+from centre.store import CentreStore, ReplayedBatch, SequenceConflict, now_utc
 from hub.keys import KeyFileError, ed25519_public
 from hub.sync.envelope import Ack, EnvelopeError, open_batch, read_header, sign_ack
 from hub.sync.uplink import ack_topic
@@ -51,7 +51,7 @@ class Ingest:
                 raise EnvelopeError(f"hub {hub_id} is not enrolled at this centre")
             batch = open_batch(payload, self.encryption_keys, ed25519_public(enrolled))
             new = self.store.store_batch(hub_id, header.batch_id, batch.items)
-        except (EnvelopeError, KeyFileError, SequenceConflict) as exc:
+        except (EnvelopeError, KeyFileError, SequenceConflict, ReplayedBatch) as exc:
             log.error("rejected message on %s: %s", topic, exc)
             self.store.reject(topic, hub_id, str(exc))
             return None

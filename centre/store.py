@@ -24,7 +24,14 @@ SCHEMA = [
     """CREATE TABLE IF NOT EXISTS rejections (
         id INTEGER PRIMARY KEY, at TEXT NOT NULL, topic TEXT NOT NULL, hub_id TEXT,
         reason TEXT NOT NULL)""",
+    # Every batch accepted, so that the same batch arriving again is recognised as a replay.
+    """CREATE TABLE IF NOT EXISTS batches (
+        hub_id TEXT NOT NULL, batch_id TEXT NOT NULL, stored_at TEXT NOT NULL,
+        PRIMARY KEY (hub_id, batch_id))""",
 ]
+
+REJECTIONS_KEPT = 10_000
+"""The rejections table keeps the newest this many: a misconfigured hub re-sends forever."""
 
 
 # Wire item fields stored as they come (see hub/sync/envelope.py ITEM_FIELDS).
@@ -45,6 +52,10 @@ _ITEM_COLUMNS = (
 
 class SequenceConflict(ValueError):
     """A hub reused a sequence number for a different reading."""
+
+
+class ReplayedBatch(ValueError):
+    """A batch the centre accepted before arrived again (a replay, or the broker's redelivery)."""
 
 
 def now_utc() -> str:
@@ -77,12 +88,23 @@ class CentreStore:
 
         Raises SequenceConflict, storing nothing, when a sequence number already holds a
         different reading (a hub re-installed under a used id): acknowledging that batch would
-        make the hub discard readings the centre never got.
+        make the hub discard readings the centre never got. Raises ReplayedBatch, storing
+        nothing, for a batch id accepted before (a hub re-sends under a new batch id).
         """
         at = now_utc()
         conn = self.db.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
+            seen = conn.execute(
+                "INSERT INTO batches (hub_id, batch_id, stored_at) VALUES (?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
+                [hub_id, batch_id, at],
+            )
+            if seen.rowcount == 0:
+                raise ReplayedBatch(
+                    f"batch {batch_id} from {hub_id} was accepted before (a replay, or the broker "
+                    "delivering it twice); not stored or acknowledged again"
+                )
             new = 0
             for item in items:
                 columns = {
@@ -131,6 +153,10 @@ class CentreStore:
     def reject(self, topic: str, hub_id: str | None, reason: str) -> None:
         self.db.execute("INSERT INTO rejections (at, topic, hub_id, reason) VALUES (?, ?, ?, ?)",
                         [now_utc(), topic, hub_id, reason])
+        self.db.execute(
+            "DELETE FROM rejections WHERE id <= (SELECT max(id) FROM rejections) - ?",
+            [REJECTIONS_KEPT],
+        )
 
     def readings(self) -> list[dict[str, Any]]:
         keys = (
