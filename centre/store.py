@@ -18,7 +18,8 @@ SCHEMA = [
         characteristic TEXT NOT NULL, device_address TEXT NOT NULL, device_time TEXT,
         received_at TEXT NOT NULL, raw_hex TEXT NOT NULL, values_json TEXT NOT NULL,
         measured_at TEXT NOT NULL, time_source TEXT NOT NULL, clock_correction_s REAL,
-        hub_clock_synced INTEGER NOT NULL, outcome TEXT NOT NULL, problems_json TEXT NOT NULL,
+        hub_clock_synced INTEGER NOT NULL, hub_clock_offset_s REAL, outcome TEXT NOT NULL,
+        problems_json TEXT NOT NULL,
         batch_id TEXT NOT NULL, stored_at TEXT NOT NULL,
         PRIMARY KEY (hub_id, seq))""",
     """CREATE TABLE IF NOT EXISTS rejections (
@@ -46,6 +47,7 @@ _ITEM_COLUMNS = (
     "measured_at",
     "time_source",
     "clock_correction_s",
+    "hub_clock_offset_s",
     "outcome",
 )
 
@@ -169,6 +171,7 @@ class CentreStore:
             "time_source",
             "clock_correction_s",
             "hub_clock_synced",
+            "hub_clock_offset_s",
             "received_at",
             "outcome",
             "problems_json",

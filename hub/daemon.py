@@ -46,8 +46,13 @@ def record_key(value: DeviceValue, values: dict[str, Any]) -> str | None:
     return f"{value.device_address}|{char}|{number}|{stamp}|{digest}"
 
 
-def to_reading(value: DeviceValue, zone: ZoneInfo) -> NewReading | None:
-    """Decode, assess and time a device value; None (logged, with raw hex) if unreadable."""
+def to_reading(
+    value: DeviceValue, zone: ZoneInfo, hub_clock_offset_s: float | None = None
+) -> NewReading | None:
+    """Decode, assess and time a device value; None (logged, with raw hex) if unreadable.
+
+    ``hub_clock_offset_s`` is the hub clock's error as last estimated from a centre ack.
+    """
     kind = kind_of(value.characteristic)
     if kind is None:
         log.warning("value from %s on unexpected characteristic %s: %s",
@@ -83,6 +88,7 @@ def to_reading(value: DeviceValue, zone: ZoneInfo) -> NewReading | None:
         outcome=assessment.outcome,
         problems=assessment.problems,
         record_key=record_key(value, values),
+        hub_clock_offset_s=hub_clock_offset_s,
     )
 
 
@@ -142,7 +148,7 @@ class HubDaemon:
                     self.store.note_connection,
                     event.device_address, event.at, event.clock_written, event.battery_level))
                 continue
-            reading = to_reading(event, self.config.clock.zone)
+            reading = to_reading(event, self.config.clock.zone, uplink.clock_offset_s)
             if reading is None:
                 continue
             seq = await self._retrying(functools.partial(self.store.add, reading))
@@ -173,6 +179,7 @@ class HubDaemon:
                 "pending": self.store.pending_count(),
                 "broker_connected": self.uplink.ready.is_set(),
                 "last_ack_at": self.uplink.last_ack_at,
+                "hub_clock_offset_s": self.uplink.clock_offset_s,
             }
         if op == "readings":
             return {"ok": True, "readings": [r.to_json() for r in self.store.all()]}

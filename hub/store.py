@@ -73,8 +73,13 @@ def _v2(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v3(db: sqlite_utils.Database) -> None:
+    """Issue 4: the hub's clock error as estimated from the centre's acks, per reading."""
+    db.execute("ALTER TABLE readings ADD COLUMN hub_clock_offset_s REAL")
+
+
 # Append only: a hub in the field upgrades through every step in order.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3]
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,7 @@ class NewReading:
     outcome: str = "ok"
     problems: tuple[str, ...] = ()
     record_key: str | None = None  # None: the device gives nothing to recognise a re-send by
+    hub_clock_offset_s: float | None = None  # centre clock minus hub clock, from the last ack
 
 
 @dataclass(frozen=True)
@@ -113,6 +119,7 @@ class StoredReading:
     hub_clock_synced: bool
     outcome: str
     problems: tuple[str, ...]
+    hub_clock_offset_s: float | None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -125,6 +132,7 @@ class StoredReading:
             "time_source": self.time_source,
             "clock_correction_s": self.clock_correction_s,
             "hub_clock_synced": self.hub_clock_synced,
+            "hub_clock_offset_s": self.hub_clock_offset_s,
             "received_at": self.received_at,
             "outcome": self.outcome,
             "problems": list(self.problems),
@@ -226,8 +234,9 @@ class ReadingStore:
                 self.db.execute(
                     "INSERT INTO readings (seq, kind, characteristic, device_address, device_time,"
                     " received_at, raw_hex, values_json, stored_at, measured_at, time_source,"
-                    " clock_correction_s, hub_clock_synced, outcome, problems_json, record_key)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " clock_correction_s, hub_clock_synced, outcome, problems_json, record_key,"
+                    " hub_clock_offset_s)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [
                         seq,
                         r.kind,
@@ -245,6 +254,7 @@ class ReadingStore:
                         r.outcome,
                         json.dumps(list(r.problems)),
                         r.record_key,
+                        r.hub_clock_offset_s,
                     ],
                 )
         except sqlite3.Error as exc:
@@ -328,7 +338,7 @@ class ReadingStore:
         rows = self.db.execute(
             "SELECT seq, kind, characteristic, device_address, device_time, received_at,"
             " raw_hex, values_json, stored_at, synced_at, measured_at, time_source,"
-            " clock_correction_s, hub_clock_synced, outcome, problems_json"
+            " clock_correction_s, hub_clock_synced, outcome, problems_json, hub_clock_offset_s"
             f" FROM readings {tail}",
             params,
         ).fetchall()
@@ -350,6 +360,7 @@ class ReadingStore:
                 hub_clock_synced=bool(r[13]),
                 outcome=r[14],
                 problems=tuple(json.loads(r[15])),
+                hub_clock_offset_s=r[16],
             )
             for r in rows
         ]

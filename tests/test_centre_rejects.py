@@ -22,7 +22,7 @@ READING = StoredReading(
     received_at="2026-11-22T10:40:01.000+00:00", raw_hex="1e80005200610000",
     values={"systolic": 128.0}, stored_at="2026-11-22T10:40:01.002+00:00", synced_at=None,
     measured_at="2026-11-22T09:40:00+00:00", time_source="device", clock_correction_s=None,
-    hub_clock_synced=True, outcome="ok", problems=())
+    hub_clock_synced=True, outcome="ok", problems=(), hub_clock_offset_s=None)
 
 
 def publish(home: SimulatedHome, topic: str, payload: bytes) -> None:

@@ -101,3 +101,27 @@ async def test_reading_taken_while_broker_is_down_arrives_exactly_once(
     # Give any duplicate delivery time to land, then check again: still exactly once.
     await asyncio.sleep(2)
     assert [r["seq"] for r in home.centre_readings()] == [1, 2]
+
+
+async def test_hub_learns_its_clock_error_from_acks_and_records_it(home: SimulatedHome) -> None:
+    home.start_centre()
+    home.start_hub()
+    cuff = EmulatedCuff()
+    await cuff.start()
+    try:
+        await pair(home, cuff)
+        cuff.take_measurement(cuff_value(130, 85, 72))
+        await eventually(lambda: at_centre(home, 1), what="the first reading at the centre")
+        await eventually(lambda: home.hub_readings()[0]["synced"], what="the first ack")
+        cuff.take_measurement(build_blood_pressure_measurement(
+            131, 86, 101, timestamp=MEASURED_AT.replace(minute=41), pulse_rate=73))
+        rows = await eventually(lambda: at_centre(home, 2), what="the second reading")
+    finally:
+        await cuff.stop()
+    first, second = rows
+    assert first["hub_clock_offset_s"] is None  # no ack had come back yet
+    # Hub and centre share this machine's clock: the estimate is within the round trip.
+    assert second["hub_clock_offset_s"] is not None
+    assert abs(second["hub_clock_offset_s"]) < 1.0
+    status = ipc.request_blocking(load_config(home.hub_config).socket_path, "status")
+    assert abs(status["hub_clock_offset_s"]) < 1.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -15,6 +16,7 @@ from hub.sync.envelope import (
     EnvelopeError,
     acknowledged_ranges,
     canonical_json,
+    clock_offset_s,
     key_id,
     open_ack,
     open_batch,
@@ -34,6 +36,7 @@ def item(seq: int, systolic: float) -> dict[str, object]:
             "received_at": "2026-11-22T10:00:00.000+00:00", "raw_hex": "00",
             "values": {"systolic": systolic}, "measured_at": "2026-11-22T10:00:00+00:00",
             "time_source": "hub_received", "clock_correction_s": None, "hub_clock_synced": True,
+            "hub_clock_offset_s": -0.25,
             "outcome": "ok", "problems": []}
 
 
@@ -188,3 +191,13 @@ def test_ack_covers_its_batch_and_everything_up_to_highest_contiguous() -> None:
     first = Ack(hub_id="hub-0001", batch_id="b-0", seq_first=3, seq_last=4,
                 highest_contiguous=0, centre_time="2026-11-22T10:00:00.000+00:00")
     assert acknowledged_ranges(first) == [(3, 4)]
+
+
+def test_clock_offset_is_taken_at_the_round_trips_midpoint() -> None:
+    sent = datetime(2026, 11, 22, 10, 0, 0, tzinfo=UTC)
+    acked = sent + timedelta(milliseconds=200)
+    # The centre stamped 10:00:00.100 by its clock; the hub's midpoint is the same: no offset.
+    assert clock_offset_s(sent, acked, sent + timedelta(milliseconds=100)) == 0.0
+    # A hub that booted without network, 3 days behind the centre.
+    assert clock_offset_s(sent, acked, sent + timedelta(days=3, milliseconds=100)) == 259200.0
+    assert clock_offset_s(sent, acked, sent - timedelta(seconds=5)) == -5.1

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
@@ -41,6 +42,7 @@ ITEM_FIELDS = frozenset(
         "time_source",
         "clock_correction_s",
         "hub_clock_synced",
+        "hub_clock_offset_s",
         "received_at",
         "outcome",
         "problems",
@@ -227,6 +229,17 @@ def open_ack(message: bytes, centre_verify_key: Ed25519PublicKey, hub_id: str) -
             f"highest contiguous {ack.highest_contiguous}"
         )
     return ack
+
+
+def clock_offset_s(sent_at: datetime, acked_at: datetime, centre_time: datetime) -> float:
+    """How far the hub's clock is behind the centre's, in seconds (negative: ahead).
+
+    The centre stamped its ack somewhere between the hub's publish and the ack's arrival; the
+    midpoint is the best guess, wrong by at most half the round trip. (A Raspberry Pi has no
+    real-time clock: after a power cut without network its clock may be days behind.)
+    """
+    midpoint = sent_at + (acked_at - sent_at) / 2
+    return (centre_time - midpoint).total_seconds()
 
 
 def acknowledged_ranges(ack: Ack) -> list[tuple[int, int]]:

@@ -10,6 +10,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -24,6 +25,7 @@ from hub.sync.envelope import (
     BatchHeader,
     EnvelopeError,
     acknowledged_ranges,
+    clock_offset_s,
     key_id,
     open_ack,
     seal_batch,
@@ -71,7 +73,10 @@ class Uplink:
         self.ready = asyncio.Event()  # connected and subscribed to our ack topic
         self._acked = asyncio.Event()
         self._awaiting: str | None = None
+        self._sent_at: datetime | None = None
         self.last_ack_at: str | None = None
+        # Centre clock minus hub clock, from the last ack of the batch in flight; None until then.
+        self.clock_offset_s: float | None = None
         self._loop = asyncio.get_running_loop()
         self._client = self._make_client()
 
@@ -128,6 +133,10 @@ class Uplink:
         log.info("centre acknowledged seq %d..%d (%d newly synced)",
                  ack.seq_first, ack.seq_last, changed)
         if ack.batch_id == self._awaiting:
+            if self._sent_at is not None:
+                self.clock_offset_s = clock_offset_s(
+                    self._sent_at, datetime.now(UTC), datetime.fromisoformat(ack.centre_time)
+                )
             self._acked.set()
         self.on_synced()
 
@@ -145,6 +154,7 @@ class Uplink:
     async def _send(self, readings: list[StoredReading]) -> None:
         header, envelope = build_envelope(self.config, readings, self.hub_key)
         self._awaiting = header.batch_id
+        self._sent_at = datetime.now(UTC)
         self._acked.clear()
         info = self._client.publish(batch_topic(self.config.hub_id), envelope, qos=1)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
