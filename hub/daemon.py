@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 PAIR_TIMEOUT_S = 60.0
+STORE_RETRY_S = 5.0
 
 
 def record_key(value: DeviceValue, values: dict[str, Any]) -> str | None:
@@ -102,6 +103,7 @@ class HubDaemon:
         self.store = ReadingStore(config.db_path)
         self.hub_key = load_signing_key(config.signing_key_path)
         self.incoming: asyncio.Queue[DeviceValue | SessionEnded] = asyncio.Queue()
+        self.store_problem: str | None = None  # why the last write failed, until one succeeds
 
     async def run(self) -> None:
         uplink = Uplink(self.config, self.store, self.hub_key)
@@ -160,15 +162,21 @@ class HubDaemon:
                      reading.outcome)
             uplink.wake.set()
 
-    @staticmethod
-    async def _retrying(write: Callable[[], T]) -> T:
+    async def _retrying(self, write: Callable[[], T]) -> T:
         while True:
             try:
-                return write()
+                result = write()
             except StoreError as exc:
-                # Keep the value in memory and retry; never drop it.
-                log.error("%s; retrying in 5 s", exc)
-                await asyncio.sleep(5)
+                # Keep the value in memory and retry; never drop it. The screen and the
+                # technician see the problem through `status` until a write succeeds again.
+                self.store_problem = str(exc)
+                log.error("%s; retrying in %.0f s", exc, STORE_RETRY_S)
+                await asyncio.sleep(STORE_RETRY_S)
+                continue
+            if self.store_problem is not None:
+                log.info("reading store writable again")
+                self.store_problem = None
+            return result
 
     async def handle_request(self, req: dict[str, Any]) -> dict[str, Any]:
         op = req.get("op")
@@ -180,6 +188,8 @@ class HubDaemon:
                 "broker_connected": self.uplink.ready.is_set(),
                 "last_ack_at": self.uplink.last_ack_at,
                 "hub_clock_offset_s": self.uplink.clock_offset_s,
+                "store_problem": self.store_problem,
+                "waiting_in_memory": self.incoming.qsize(),
             }
         if op == "readings":
             return {"ok": True, "readings": [r.to_json() for r in self.store.all()]}
@@ -200,12 +210,19 @@ class HubDaemon:
             device = await self.watcher.pair(address, passkey, timeout)
         except PairingError as exc:
             return {"ok": False, "error": str(exc)}
-        self.store.save_device(device)
+        try:
+            self.store.save_device(device)
+        except StoreError as exc:
+            return {"ok": False, "error": f"paired, but not recorded: {exc}; pair it again"}
         return {"ok": True, "device": device.to_json()}
 
     async def _forget(self, req: dict[str, Any]) -> dict[str, Any]:
         address = str(req.get("address", "")).upper()
-        if not self.store.forget_device(address):
+        try:
+            known = self.store.forget_device(address)
+        except StoreError as exc:
+            return {"ok": False, "error": str(exc)}
+        if not known:
             return {"ok": False, "error": f"{address} is not a device of this hub"}
         await self.watcher.forget(address)
         return {"ok": True, "address": address}

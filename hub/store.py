@@ -6,9 +6,10 @@ before anything else happens to it; sync only ever reads committed rows.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -206,14 +207,30 @@ class ReadingStore:
                 f"(v{len(MIGRATIONS)}); install the newer version again"
             )
         for version, step in enumerate(MIGRATIONS[current:], start=current + 1):
-            with self._transaction():
+            with self._transaction(f"upgrade to schema v{version}"):
                 step(self.db)
                 self.db.execute(f"PRAGMA user_version = {version}")
 
-    def _transaction(self) -> _Commit:
-        # BEGIN IMMEDIATE so the sequence number is taken under the write lock.
-        self.db.conn.execute("BEGIN IMMEDIATE")
-        return _Commit(self.db.conn)
+    @contextlib.contextmanager
+    def _transaction(self, what: str = "write to") -> Iterator[None]:
+        """One write transaction; any SQLite failure becomes a StoreError saying what to check.
+
+        BEGIN IMMEDIATE so that a sequence number is taken under the write lock.
+        """
+        conn = self.db.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise StoreError(f"could not {what} {self.path}: {_explain(exc)}") from exc
 
     def add(self, reading: NewReading) -> int | None:
         """Commit one reading and return its per-hub sequence number.
@@ -222,43 +239,40 @@ class ReadingStore:
         same record key (a record the device sent before) is already stored.
         """
         r = reading
-        try:
-            with self._transaction():
-                if r.record_key is not None and self.db.execute(
-                    "SELECT 1 FROM readings WHERE record_key = ?", [r.record_key]
-                ).fetchone():
-                    return None
-                seq: int = self.db.execute(
-                    "UPDATE hub_sequence SET last = last + 1 WHERE id = 1 RETURNING last"
-                ).fetchone()[0]
-                self.db.execute(
-                    "INSERT INTO readings (seq, kind, characteristic, device_address, device_time,"
-                    " received_at, raw_hex, values_json, stored_at, measured_at, time_source,"
-                    " clock_correction_s, hub_clock_synced, outcome, problems_json, record_key,"
-                    " hub_clock_offset_s)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        seq,
-                        r.kind,
-                        r.characteristic,
-                        r.device_address,
-                        r.device_time,
-                        r.received_at,
-                        r.raw_hex,
-                        json.dumps(r.values),
-                        now_utc(),
-                        r.measured_at or r.received_at,
-                        r.time_source,
-                        r.clock_correction_s,
-                        int(r.hub_clock_synced),
-                        r.outcome,
-                        json.dumps(list(r.problems)),
-                        r.record_key,
-                        r.hub_clock_offset_s,
-                    ],
-                )
-        except sqlite3.Error as exc:
-            raise StoreError(f"could not store reading in {self.path}: {exc}") from exc
+        with self._transaction("store a reading in"):
+            if r.record_key is not None and self.db.execute(
+                "SELECT 1 FROM readings WHERE record_key = ?", [r.record_key]
+            ).fetchone():
+                return None
+            seq: int = self.db.execute(
+                "UPDATE hub_sequence SET last = last + 1 WHERE id = 1 RETURNING last"
+            ).fetchone()[0]
+            self.db.execute(
+                "INSERT INTO readings (seq, kind, characteristic, device_address, device_time,"
+                " received_at, raw_hex, values_json, stored_at, measured_at, time_source,"
+                " clock_correction_s, hub_clock_synced, outcome, problems_json, record_key,"
+                " hub_clock_offset_s)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    seq,
+                    r.kind,
+                    r.characteristic,
+                    r.device_address,
+                    r.device_time,
+                    r.received_at,
+                    r.raw_hex,
+                    json.dumps(r.values),
+                    now_utc(),
+                    r.measured_at or r.received_at,
+                    r.time_source,
+                    r.clock_correction_s,
+                    int(r.hub_clock_synced),
+                    r.outcome,
+                    json.dumps(list(r.problems)),
+                    r.record_key,
+                    r.hub_clock_offset_s,
+                ],
+            )
         return seq
 
     def last_record_number(self, device_address: str, kind: str) -> int | None:
@@ -274,7 +288,7 @@ class ReadingStore:
         return None if row[0] is None else int(row[0])
 
     def save_device(self, device: KnownDevice) -> None:
-        with self._transaction():
+        with self._transaction("record the paired device in"):
             self.db.execute(
                 "INSERT INTO devices (address, profile, name, paired_at, bonded)"
                 " VALUES (?, ?, ?, ?, ?) ON CONFLICT (address) DO UPDATE SET"
@@ -285,14 +299,14 @@ class ReadingStore:
             )
 
     def forget_device(self, address: str) -> bool:
-        with self._transaction():
+        with self._transaction("forget the device in"):
             cursor = self.db.execute("DELETE FROM devices WHERE address = ?", [address])
         return cursor.rowcount > 0
 
     def note_connection(
         self, address: str, at: str, clock_set: bool, battery_level: int | None
     ) -> None:
-        with self._transaction():
+        with self._transaction("note the connection in"):
             self.db.execute(
                 "UPDATE devices SET last_connected_at = ?,"
                 " clock_set_at = CASE WHEN ? THEN ? ELSE clock_set_at END,"
@@ -312,7 +326,7 @@ class ReadingStore:
 
     def mark_synced(self, seq_first: int, seq_last: int, at: str) -> int:
         """Mark readings in [seq_first, seq_last] synced; returns how many changed."""
-        with self._transaction():
+        with self._transaction("mark readings synced in"):
             cursor = self.db.execute(
                 "UPDATE readings SET synced_at = ? WHERE seq BETWEEN ? AND ?"
                 " AND synced_at IS NULL",
@@ -369,12 +383,10 @@ class ReadingStore:
         self.db.conn.close()
 
 
-class _Commit:
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-
-    def __enter__(self) -> sqlite3.Connection:
-        return self.conn
-
-    def __exit__(self, exc_type: object, *_: object) -> None:
-        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+def _explain(exc: sqlite3.Error) -> str:
+    if getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL":
+        return (
+            f"{exc}: the disk is full. Readings wait in memory and are stored as soon as "
+            "space is freed"
+        )
+    return str(exc)

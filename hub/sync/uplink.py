@@ -20,7 +20,7 @@ from paho.mqtt.properties import Properties
 
 from hub.config import HubConfig
 from hub.keys import ed25519_public, x25519_public
-from hub.store import ReadingStore, StoredReading, now_utc
+from hub.store import ReadingStore, StoredReading, StoreError, now_utc
 from hub.sync.envelope import (
     BatchHeader,
     EnvelopeError,
@@ -127,8 +127,13 @@ class Uplink:
             log.error("rejected acknowledgement: %s", exc)
             return
         at = now_utc()
-        changed = sum(self.store.mark_synced(first, last, at)
-                      for first, last in acknowledged_ranges(ack))
+        try:
+            changed = sum(self.store.mark_synced(first, last, at)
+                          for first, last in acknowledged_ranges(ack))
+        except StoreError as exc:
+            # Not marked: the readings go out again and the centre, holding them, acks again.
+            log.error("acknowledgement not recorded: %s", exc)
+            return
         self.last_ack_at = ack.centre_time
         log.info("centre acknowledged seq %d..%d (%d newly synced)",
                  ack.seq_first, ack.seq_last, changed)
