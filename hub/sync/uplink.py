@@ -7,6 +7,7 @@ so the store is only ever touched from the daemon's single thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from hub.sync.envelope import (
     BatchHeader,
     EnvelopeError,
     acknowledged_ranges,
+    canonical_json,
     clock_offset_s,
     key_id,
     open_ack,
@@ -41,6 +43,16 @@ def batch_topic(hub_id: str) -> str:
 
 def ack_topic(hub_id: str) -> str:
     return f"dho/v1/hub/{hub_id}/ack"
+
+
+def status_topic(hub_id: str) -> str:
+    return f"dho/v1/hub/{hub_id}/status"
+
+
+def status_payload(hub_id: str, state: str) -> bytes:
+    """Retained presence: "online" on connect; "offline" when the hub stops, or, as its will,
+    when the broker loses it (power cut, crash, network gone)."""
+    return canonical_json({"v": 1, "hub_id": hub_id, "state": state, "at": now_utc()})
 
 
 def build_envelope(
@@ -88,6 +100,9 @@ class Uplink:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.reconnect_delay_set(1, 30)
+        hub_id = self.config.hub_id
+        client.will_set(status_topic(hub_id), status_payload(hub_id, "offline"), qos=1,
+                        retain=True)
         return client
 
     def start(self) -> None:
@@ -99,6 +114,13 @@ class Uplink:
         self._client.loop_start()
 
     def stop(self) -> None:
+        # A clean disconnect does not send the will: say "offline" ourselves.
+        hub_id = self.config.hub_id
+        if self.ready.is_set():
+            info = self._client.publish(status_topic(hub_id), status_payload(hub_id, "offline"),
+                                        qos=1, retain=True)
+            with contextlib.suppress(RuntimeError, ValueError):
+                info.wait_for_publish(2.0)
         self._client.disconnect()
         self._client.loop_stop()
 
@@ -107,7 +129,10 @@ class Uplink:
                     _p: object) -> None:
         log.info("broker connection: %s", reason)
         if not getattr(reason, "is_failure", False):
-            client.subscribe(ack_topic(self.config.hub_id), qos=1)
+            hub_id = self.config.hub_id
+            client.publish(status_topic(hub_id), status_payload(hub_id, "online"), qos=1,
+                           retain=True)
+            client.subscribe(ack_topic(hub_id), qos=1)
 
     def _on_subscribe(self, *_: object) -> None:
         self._loop.call_soon_threadsafe(self.ready.set)
