@@ -62,7 +62,7 @@ from hub.devices.weight import (
     check_user_id,
     code_from_resolution,
     encode_scaled,
-    resolution_from_code,
+    resolutions_from_bits,
     scaled,
     units_from_flag,
 )
@@ -262,11 +262,8 @@ def parse_body_composition_measurement(data: RawBytes) -> BodyCompositionMeasure
 def parse_body_composition_feature(data: RawBytes) -> BodyCompositionFeature:
     """Parse a 0x2A9B value (uint32). Raises ParseError (only) when it is too short."""
     bits, trailing = feature_bits(data, BODY_COMPOSITION_FEATURE, 4)
-    mass_si, mass_lb = resolution_from_code(
-        bits >> _MASS_RESOLUTION_SHIFT & 0xF, WEIGHT_RESOLUTIONS
-    )
-    height_si, height_in = resolution_from_code(
-        bits >> _HEIGHT_RESOLUTION_SHIFT & 0x7, HEIGHT_RESOLUTIONS
+    mass_si, mass_lb, height_si, height_in = resolutions_from_bits(
+        bits, _MASS_RESOLUTION_SHIFT, _HEIGHT_RESOLUTION_SHIFT
     )
     return BodyCompositionFeature(
         features=names_from_bits(bits, FEATURE_NAMES),

@@ -263,6 +263,18 @@ def _read_pai(reader: FieldReader) -> Number:
     return reader.sfloat("pulse_amplitude_index", "a pulse amplitude index (2 bytes)", flagged=True)
 
 
+def _read_tail(
+    reader: FieldReader, flags: int, flag_bits: tuple[int, int, int]
+) -> tuple[tuple[str, ...] | None, tuple[str, ...] | None, Number | None]:
+    """The fields both PLX measurements end with (status, device status, PAI), each present
+    when its flag (in each measurement's own bits) is set; the twin of _status_tail."""
+    status_flag, device_flag, pai_flag = flag_bits
+    status = _read_status(reader) if flags & status_flag else None
+    device_status = _read_device_status(reader) if flags & device_flag else None
+    pai = _read_pai(reader) if flags & pai_flag else None
+    return status, device_status, pai
+
+
 def parse_plx_spot_check(data: RawBytes) -> PlxSpotCheckMeasurement:
     """Parse a 0x2A5E value. Raises ParseError (only) when it is malformed."""
     reader = FieldReader(data, PLX_SPOT_CHECK, min_length=_MIN_LENGTH)
@@ -270,17 +282,11 @@ def parse_plx_spot_check(data: RawBytes) -> PlxSpotCheckMeasurement:
     spo2 = reader.sfloat("spo2", "SpO2 (SFLOAT)")
     pulse_rate = reader.sfloat("pulse_rate", "pulse rate (SFLOAT)")
     timestamp: datetime | None = None
-    status: tuple[str, ...] | None = None
-    device_status: tuple[str, ...] | None = None
-    pai: Number | None = None
     if flags & _SPOT_TIMESTAMP:
         timestamp = reader.date_time("timestamp", flagged=True)
-    if flags & _SPOT_STATUS:
-        status = _read_status(reader)
-    if flags & _SPOT_DEVICE_STATUS:
-        device_status = _read_device_status(reader)
-    if flags & _SPOT_PAI:
-        pai = _read_pai(reader)
+    status, device_status, pai = _read_tail(
+        reader, flags, (_SPOT_STATUS, _SPOT_DEVICE_STATUS, _SPOT_PAI)
+    )
     return PlxSpotCheckMeasurement(
         spo2=spo2,
         pulse_rate=pulse_rate,
@@ -303,9 +309,6 @@ def parse_plx_continuous(data: RawBytes) -> PlxContinuousMeasurement:
     pulse_rate_fast: Number | None = None
     spo2_slow: Number | None = None
     pulse_rate_slow: Number | None = None
-    status: tuple[str, ...] | None = None
-    device_status: tuple[str, ...] | None = None
-    pai: Number | None = None
     if flags & _CONT_FAST:
         spo2_fast = reader.sfloat("spo2_fast", "SpO2PR-Fast SpO2 (2 bytes)", flagged=True)
         pulse_rate_fast = reader.sfloat(
@@ -316,12 +319,9 @@ def parse_plx_continuous(data: RawBytes) -> PlxContinuousMeasurement:
         pulse_rate_slow = reader.sfloat(
             "pulse_rate_slow", "SpO2PR-Slow pulse rate (2 bytes)", flagged=True
         )
-    if flags & _CONT_STATUS:
-        status = _read_status(reader)
-    if flags & _CONT_DEVICE_STATUS:
-        device_status = _read_device_status(reader)
-    if flags & _CONT_PAI:
-        pai = _read_pai(reader)
+    status, device_status, pai = _read_tail(
+        reader, flags, (_CONT_STATUS, _CONT_DEVICE_STATUS, _CONT_PAI)
+    )
     return PlxContinuousMeasurement(
         spo2=spo2,
         pulse_rate=pulse_rate,

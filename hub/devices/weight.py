@@ -139,6 +139,16 @@ def resolution_from_code(
     return RESERVED, RESERVED
 
 
+def resolutions_from_bits(
+    bits: int, mass_shift: int, height_shift: int
+) -> tuple[Resolution, Resolution, Resolution, Resolution]:
+    """(mass kg, mass lb, height m, height in) steps from a scale Feature's 4-bit mass and 3-bit
+    height resolution codes at the given bit positions (0x2A9E and 0x2A9B place them apart)."""
+    mass = resolution_from_code(bits >> mass_shift & 0xF, WEIGHT_RESOLUTIONS)
+    height = resolution_from_code(bits >> height_shift & 0x7, HEIGHT_RESOLUTIONS)
+    return (*mass, *height)
+
+
 def code_from_resolution(
     value: float | None, table: dict[int, tuple[float, float]], what: str
 ) -> int:
@@ -249,11 +259,8 @@ def parse_weight_measurement(data: RawBytes) -> WeightMeasurement:
 def parse_weight_scale_feature(data: RawBytes) -> WeightScaleFeature:
     """Parse a 0x2A9E value (uint32). Raises ParseError (only) when it is too short."""
     bits, trailing = feature_bits(data, WEIGHT_SCALE_FEATURE, 4)
-    weight_si, weight_lb = resolution_from_code(
-        bits >> _WEIGHT_RESOLUTION_SHIFT & 0xF, WEIGHT_RESOLUTIONS
-    )
-    height_si, height_in = resolution_from_code(
-        bits >> _HEIGHT_RESOLUTION_SHIFT & 0x7, HEIGHT_RESOLUTIONS
+    weight_si, weight_lb, height_si, height_in = resolutions_from_bits(
+        bits, _WEIGHT_RESOLUTION_SHIFT, _HEIGHT_RESOLUTION_SHIFT
     )
     return WeightScaleFeature(
         features=names_from_bits(bits & 0x7, FEATURE_NAMES),
