@@ -4,6 +4,7 @@ and the hub and centre as processes."""
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -53,6 +54,11 @@ async def pair(home: SimulatedHome, device: EmulatedDevice, passkey: int | None 
     """Pair an emulated device (running on this test's event loop) as a technician would."""
     address = DEVICE_ADAPTERS[device.adapter]
     return await asyncio.to_thread(home.pair, address, passkey)
+
+
+def strict_json(value: dict[str, Any]) -> str:
+    """JSON that refuses float NaN/inf: proves parsers emit the special-value strings instead."""
+    return json.dumps(value, allow_nan=False)
 
 
 async def readings(home: SimulatedHome, n: int) -> list[dict[str, Any]]:

@@ -47,6 +47,7 @@ from hub.devices.blood_pressure import (
 from hub.devices.decode import short_uuid
 from hub.devices.gatt_time import encode_date_time, parse_date_time
 from hub.devices.ieee11073 import SpecialValue
+from tests.conftest import strict_json
 
 # --- vectors -------------------------------------------------------------------------------
 
@@ -98,10 +99,6 @@ ICP_KEYS = {
     "measurement_status",
 }
 
-
-def _strict_json(value: dict[str, Any]) -> str:
-    # allow_nan=False proves no float NaN/inf leaks out instead of the special-value strings.
-    return json.dumps(value, allow_nan=False)
 
 
 # --- Blood Pressure Measurement 0x2A35 -----------------------------------------------------
@@ -162,7 +159,7 @@ def test_bpm_to_json_full() -> None:
     assert set(out) == BPM_KEYS
     assert out["timestamp"] == "2026-11-22T10:42:00"
     assert out["measurement_status"] == ["irregular_pulse_detected", "pulse_rate_within_range"]
-    assert json.loads(_strict_json(out)) == out
+    assert json.loads(strict_json(out)) == out
 
 
 @pytest.mark.parametrize(
@@ -262,7 +259,7 @@ def test_bpm_special_values() -> None:
         "NRes",
     )
     assert out["pulse_rate"] == "+INF"
-    _strict_json(out)
+    strict_json(out)
     reserved = parse_blood_pressure_measurement(bytes.fromhex("04780050005d000108"))
     assert reserved.pulse_rate is SpecialValue.RESERVED
     assert reserved.to_json()["pulse_rate"] == "Reserved"
@@ -589,7 +586,7 @@ def test_any_bytes_decode_or_parse_error(uuid: str, data: bytes) -> None:
         out = decode(uuid, data)
     except ParseError:
         return
-    json.loads(_strict_json(out))
+    json.loads(strict_json(out))
 
 
 @given(data=st.binary(min_size=7, max_size=40))
@@ -666,7 +663,7 @@ def test_bpm_round_trip(args: dict[str, Any], trailing: bytes) -> None:
         trailing_bytes=len(trailing),
     )
     assert decode("2a35", data) == parsed.to_json()
-    _strict_json(parsed.to_json())
+    strict_json(parsed.to_json())
 
 
 @given(args=_measurement_args())

@@ -47,6 +47,7 @@ from hub.devices.body_composition import (
     parse_body_composition_measurement,
 )
 from hub.devices.weight import HEIGHT_RESOLUTIONS, WEIGHT_RESOLUTIONS
+from tests.conftest import strict_json
 
 BCM_KEYS = [
     "type",
@@ -98,9 +99,6 @@ BVP_IMPERIAL = bytes.fromhex("ffaf" + _ALL_FIELDS)
 # body water mass, impedance).
 BF720 = bytes.fromhex("9803" + "a601" + "7a1a" + "3001" + "5826" + "e01c" + "1211")
 
-
-def _strict_json(value: dict[str, Any]) -> str:
-    return json.dumps(value, allow_nan=False)
 
 
 # --- Body Composition Measurement 0x2A9C: vectors ---------------------------------------------
@@ -261,7 +259,7 @@ def test_measurement_unsuccessful_bvp() -> None:
     assert m == BodyCompositionMeasurement(None, "kg", measurement_unsuccessful=True)
     out = m.to_json()
     assert (out["body_fat_percentage"], out["measurement_unsuccessful"]) == (None, True)
-    _strict_json(out)
+    strict_json(out)
 
 
 def test_measurement_unsuccessful_with_time_and_user() -> None:
@@ -460,7 +458,7 @@ def test_any_bytes_parse_or_parse_error(data: bytes) -> None:
     else:
         out = m.to_json()
         assert list(out) == BCM_KEYS
-        json.loads(_strict_json(out))
+        json.loads(strict_json(out))
 
 
 @given(data=st.binary(min_size=4, max_size=48), flags=st.integers(0, 0xFFFF))
@@ -515,7 +513,7 @@ def test_round_trip(case: tuple[float | None, dict[str, Any]], trailing: bytes) 
         **kwargs,
     )
     assert parsed == expected
-    _strict_json(parsed.to_json())
+    strict_json(parsed.to_json())
 
 
 def test_builder_reproduces_peer_vectors() -> None:
@@ -709,7 +707,7 @@ def test_feature(raw: int, expected: BodyCompositionFeature) -> None:
     out = parsed.to_json()
     assert list(out) == FEATURE_KEYS
     assert out["type"] == "body_composition_feature"
-    _strict_json(out)
+    strict_json(out)
 
 
 @pytest.mark.parametrize("length", range(4))

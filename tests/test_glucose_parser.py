@@ -54,6 +54,7 @@ from hub.devices.glucose import (
     parse_glucose_measurement_context,
 )
 from hub.devices.ieee11073 import SpecialValue
+from tests.conftest import strict_json
 
 # --- vectors -------------------------------------------------------------------------------
 
@@ -118,10 +119,6 @@ CTX_KEYS = [
 ]
 
 
-def _strict_json(value: dict[str, Any]) -> str:
-    # allow_nan=False proves no float NaN/inf leaks out instead of the special-value strings.
-    return json.dumps(value, allow_nan=False)
-
 
 # --- Glucose Measurement 0x2A18 ------------------------------------------------------------
 
@@ -169,7 +166,7 @@ def test_measurement_json_nordic() -> None:
         ],
         "context_information_follows": True,
     }
-    assert json.loads(_strict_json(out)) == out
+    assert json.loads(strict_json(out)) == out
 
 
 def test_measurement_invalid_nordic() -> None:
@@ -361,7 +358,7 @@ def test_measurement_special_concentration() -> None:
         m = parse_glucose_measurement(data)
         assert m.glucose_concentration is special
         assert m.to_json()["glucose_concentration"] == text
-        _strict_json(m.to_json())
+        strict_json(m.to_json())
 
 
 @pytest.mark.parametrize(
@@ -423,7 +420,7 @@ def test_context_full_nordic() -> None:
     assert list(out) == CTX_KEYS
     assert out["medication_unit"] == "L"
     assert "extended_flags" not in out
-    _strict_json(out)
+    strict_json(out)
 
 
 def test_context_empty_nordic() -> None:
@@ -583,7 +580,7 @@ def test_context_special_values() -> None:
     out = c.to_json()
     assert (out["carbohydrate"], out["medication"], out["hba1c"]) == ("NaN", "+INF", "NRes")
     assert out["medication_id"] == "reserved"  # 0 is RFU
-    _strict_json(out)
+    strict_json(out)
 
 
 # --- Glucose Feature 0x2A51 ----------------------------------------------------------------
@@ -660,7 +657,7 @@ def test_any_bytes_parse_or_parse_error(parser: Callable[[bytes], Any], data: by
     except ParseError as err:
         assert data.hex() in str(err) or not data
         return
-    json.loads(_strict_json(out))
+    json.loads(strict_json(out))
 
 
 @given(flags=st.integers(0, 0xFF), rest=st.binary(max_size=30))
@@ -677,7 +674,7 @@ def test_measurement_fuzz_structured(flags: int, rest: bytes) -> None:
             "sensor_status",
         }
         return
-    json.loads(_strict_json(out))
+    json.loads(strict_json(out))
 
 
 @given(flags=st.integers(0, 0xFF), rest=st.binary(max_size=30))
@@ -687,7 +684,7 @@ def test_context_fuzz_structured(flags: int, rest: bytes) -> None:
     except ParseError as err:
         assert err.field is not None
         return
-    json.loads(_strict_json(out))
+    json.loads(strict_json(out))
 
 
 # --- properties: encoder round trips -------------------------------------------------------
@@ -762,7 +759,7 @@ def test_measurement_round_trip(args: dict[str, Any], trailing: bytes) -> None:
         context_information_follows=args["context_information_follows"],
         trailing_bytes=len(trailing),
     )
-    _strict_json(parsed.to_json())
+    strict_json(parsed.to_json())
 
 
 @st.composite
@@ -815,7 +812,7 @@ def test_context_round_trip(args: dict[str, Any], trailing: bytes) -> None:
         extended_flags=args.get("extended_flags"),
         trailing_bytes=len(trailing),
     )
-    _strict_json(parsed.to_json())
+    strict_json(parsed.to_json())
 
 
 @given(features=st.sets(st.sampled_from(_named(FEATURE_NAMES))))

@@ -51,6 +51,7 @@ from hub.devices.pulse_oximeter import (
     parse_plx_features,
     parse_plx_spot_check,
 )
+from tests.conftest import strict_json
 
 # --- vectors -------------------------------------------------------------------------------
 
@@ -109,10 +110,6 @@ FEATURE_KEYS = [
 ]
 
 
-def _strict_json(value: dict[str, Any]) -> str:
-    # allow_nan=False proves no float NaN/inf leaks out instead of the special-value strings.
-    return json.dumps(value, allow_nan=False)
-
 
 # --- PLX Spot-Check Measurement 0x2A5E -----------------------------------------------------
 
@@ -140,7 +137,7 @@ def test_spot_full_spezi() -> None:
         "pulse_amplitude_index": 8.7,
         "device_clock_not_set": False,
     }
-    assert json.loads(_strict_json(out)) == out
+    assert json.loads(strict_json(out)) == out
 
 
 def test_spot_full_spezi_builder_reproduces_bytes() -> None:
@@ -312,7 +309,7 @@ def test_spot_special_values() -> None:
     assert m.pulse_amplitude_index is SpecialValue.NAN
     out = m.to_json()
     assert (out["spo2"], out["pulse_rate"], out["pulse_amplitude_index"]) == ("NaN", "NRes", "NaN")
-    _strict_json(out)
+    strict_json(out)
     other = parse_plx_spot_check(bytes.fromhex("00" + "fe07" + "0208")).to_json()
     assert (other["spo2"], other["pulse_rate"]) == ("+INF", "-INF")
     reserved = parse_plx_spot_check(bytes.fromhex("00" + "0108" + "4000")).to_json()
@@ -382,7 +379,7 @@ def test_cont_full_spezi() -> None:
     )
     out = m.to_json()
     assert list(out) == CONT_KEYS
-    assert json.loads(_strict_json(out)) == out
+    assert json.loads(strict_json(out)) == out
     assert (
         build_plx_continuous(
             99,
@@ -479,7 +476,7 @@ def test_cont_special_values() -> None:
     assert (out["spo2"], out["pulse_rate"]) == ("NaN", "NaN")
     assert (out["spo2_fast"], out["pulse_rate_fast"]) == ("+INF", "-INF")
     assert out["pulse_amplitude_index"] == "NRes"
-    _strict_json(out)
+    strict_json(out)
 
 
 # --- status bit fields ---------------------------------------------------------------------
@@ -591,7 +588,7 @@ def test_features_full_spezi() -> None:
     )
     out = f.to_json()
     assert list(out) == FEATURE_KEYS
-    _strict_json(out)
+    strict_json(out)
     assert (
         build_plx_features(
             ["spo2pr_slow", "multiple_bonds"],
@@ -719,7 +716,7 @@ def test_any_bytes_parse_or_parse_error(parser: Callable[[bytes], Any], data: by
         assert err.field is not None
         assert data.hex() in str(err) or not data
         return
-    json.loads(_strict_json(out))
+    json.loads(strict_json(out))
 
 
 @pytest.mark.parametrize("parser", ALL_PARSERS, ids=lambda p: p.__name__)
@@ -815,7 +812,7 @@ def test_spot_round_trip(
     )
     out = parsed.to_json()
     assert list(out) == SPOT_KEYS
-    _strict_json(out)
+    strict_json(out)
 
 
 @st.composite
@@ -854,7 +851,7 @@ def test_cont_round_trip(data: st.DataObject, trailing: bytes) -> None:
     )
     out = parsed.to_json()
     assert list(out) == CONT_KEYS
-    _strict_json(out)
+    strict_json(out)
 
 
 @given(

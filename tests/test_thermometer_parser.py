@@ -43,6 +43,7 @@ from hub.devices.thermometer import (
     parse_temperature_type,
     temperature_type_name,
 )
+from tests.conftest import strict_json
 
 # --- vectors -------------------------------------------------------------------------------
 
@@ -75,10 +76,6 @@ GSS_TYPE_NAMES = {
     9: "tympanum",
 }
 
-
-def _strict_json(value: dict[str, Any]) -> str:
-    # allow_nan=False proves no float NaN/inf leaks out instead of the special-value strings.
-    return json.dumps(value, allow_nan=False)
 
 
 # --- Temperature Measurement 0x2A1C --------------------------------------------------------
@@ -203,7 +200,7 @@ def test_special_values(float_hex: str, special: SpecialValue, json_form: str) -
     m = parse_temperature_measurement(bytes.fromhex("00" + float_hex))
     assert m.temperature is special
     assert m.to_json()["temperature"] == json_form
-    _strict_json(m.to_json())
+    strict_json(m.to_json())
 
 
 def test_sfloat_nan_pattern_is_not_special_as_float() -> None:
@@ -318,7 +315,7 @@ def test_any_bytes_parse_or_parse_error(parser: Callable[[bytes], Any], data: by
     except ParseError as err:
         assert data.hex() in str(err) or not data
         return
-    json.loads(_strict_json(out))
+    json.loads(strict_json(out))
 
 
 @given(data=st.binary(min_size=1, max_size=20), flags=st.integers(0, 255))
@@ -391,7 +388,7 @@ def test_builder_round_trip(args: dict[str, Any], trailing: bytes) -> None:
         intermediate=args["intermediate"],
         trailing_bytes=len(trailing),
     )
-    _strict_json(parsed.to_json())
+    strict_json(parsed.to_json())
 
 
 def test_builder_reproduces_nordic_vector() -> None:

@@ -41,6 +41,7 @@ from hub.devices.current_time import (
 )
 from hub.devices.errors import ParseError
 from hub.devices.gatt_time import DATE_TIME, DateTimeValue, parse_date_time_value
+from tests.conftest import strict_json
 
 # --- vectors -------------------------------------------------------------------------------
 
@@ -68,9 +69,6 @@ CT_PHD = bytes.fromhex("da070c120f170600c000")
 
 CT_KEYS = ["type", "timestamp", "day_of_week", "fractions256", "adjust_reason"]
 
-
-def _strict_json(value: dict[str, Any]) -> str:
-    return json.dumps(value, allow_nan=False)
 
 
 # --- Current Time 0x2A2B -------------------------------------------------------------------
@@ -266,7 +264,7 @@ def test_current_time_round_trip(dt: datetime, reasons: set[str], trailing: byte
     assert ct.exact_timestamp is not None
     assert timedelta(0) <= dt - ct.exact_timestamp < timedelta(seconds=1 / 256)
     assert encode_current_time(ct.exact_timestamp, reasons) == data
-    _strict_json(ct.to_json())
+    strict_json(ct.to_json())
 
 
 # --- Battery Level 0x2A19 ------------------------------------------------------------------
@@ -384,7 +382,7 @@ def test_any_bytes_parse_or_parse_error(parser: Callable[[bytes], Any], data: by
     except ParseError as err:
         assert data.hex() in str(err) or not data
         return
-    json.loads(_strict_json(out))
+    json.loads(strict_json(out))
 
 
 @given(data=st.binary(min_size=10, max_size=12))

@@ -48,6 +48,7 @@ from hub.devices.weight import (
     parse_weight_measurement,
     parse_weight_scale_feature,
 )
+from tests.conftest import strict_json
 
 WM_KEYS = [
     "type",
@@ -76,9 +77,6 @@ BF720 = bytes.fromhex("0e" + "f446" + "ea07081610" + "3301" + "02" + "3a01" + "a
 # BMI and height.
 RONAN_FULL_IMPERIAL = bytes.fromhex("1f543de7070c190e1e2d03f500a802")
 
-
-def _strict_json(value: dict[str, Any]) -> str:
-    return json.dumps(value, allow_nan=False)
 
 
 # --- Weight Measurement 0x2A9D: vectors ------------------------------------------------------
@@ -186,7 +184,7 @@ def test_measurement_unsuccessful(flags: int, unit: str) -> None:
     assert out["weight"] is None
     assert out["measurement_unsuccessful"] is True
     assert out["unit"] == unit
-    _strict_json(out)
+    strict_json(out)
 
 
 def test_measurement_unsuccessful_with_time_and_user() -> None:
@@ -334,7 +332,7 @@ def test_any_bytes_parse_or_parse_error(data: bytes) -> None:
     else:
         out = m.to_json()
         assert list(out) == WM_KEYS
-        json.loads(_strict_json(out))
+        json.loads(strict_json(out))
 
 
 @given(data=st.binary(min_size=3, max_size=40), flags=st.integers(0, 0xFF))
@@ -389,7 +387,7 @@ def test_round_trip(case: tuple[dict[str, Any], WeightMeasurement], trailing: by
     data = build_weight_measurement(weight, **kwargs)
     parsed = parse_weight_measurement(data + trailing)
     assert parsed == dataclasses.replace(expected, trailing_bytes=len(trailing))
-    _strict_json(parsed.to_json())
+    strict_json(parsed.to_json())
 
 
 def test_builder_rounds_half_up_to_resolution() -> None:
@@ -465,7 +463,7 @@ def test_feature(raw: int, expected: WeightScaleFeature) -> None:
     out = parsed.to_json()
     assert list(out) == FEATURE_KEYS
     assert out["type"] == "weight_scale_feature"
-    _strict_json(out)
+    strict_json(out)
 
 
 @pytest.mark.parametrize("code", range(16))
