@@ -1,52 +1,177 @@
-"""Setting up a centre and enrolling hubs."""
+"""Setting up a centre, its broker, and enrolling hubs."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from centre.config import CentreConfig, load_centre_config
 from centre.store import CentreStore
 from hub.config import HUB_ID_PATTERN, to_toml
+from hub.enrolment import EnrolmentBundle, fingerprint, seal_bundle
 from hub.keys import (
-    ed25519_public,
     load_encryption_key,
     load_signing_key,
     public_text,
     write_private_key,
+    write_secret,
 )
+from hub.pki import Identity, issue, new_ca
+from hub.store import now_utc
 
 
 class EnrolmentError(ValueError):
     """A hub cannot be enrolled as asked; says what to fix."""
 
 
-def init_centre(config_path: Path, state_dir: Path, mqtt_host: str, mqtt_port: int) -> CentreConfig:
-    config = CentreConfig.model_validate(
-        {"state_dir": state_dir, "mqtt": {"host": mqtt_host, "port": mqtt_port}})
+def init_centre(
+    config_path: Path,
+    state_dir: Path,
+    mqtt_host: str,
+    mqtt_port: int,
+    hub_broker_host: str,
+    hub_broker_port: int,
+) -> CentreConfig:
+    """Write the centre's keys, its CA and the ingest workers' client certificate."""
+    config = CentreConfig.model_validate({
+        "state_dir": state_dir,
+        "mqtt": {"host": mqtt_host, "port": mqtt_port},
+        "hub_broker": {"host": hub_broker_host, "port": hub_broker_port},
+    })
     write_private_key(config.encryption_key_path, X25519PrivateKey.generate())
     write_private_key(config.signing_key_path, Ed25519PrivateKey.generate())
+    ca = new_ca(f"DHO centre CA ({config.centre_id})")
+    write_secret(config.ca_key_path, ca.key_pem)
+    write_secret(config.ca_cert_path, ca.cert_pem, mode=0o644)
+    ingest = issue(ca, config.ingest_name)
+    write_secret(config.ingest_key_path, ingest.key_pem)
+    write_secret(config.ingest_cert_path, ingest.cert_pem, mode=0o644)
     config_path.parent.mkdir(parents=True, exist_ok=True)
     config_path.write_text(to_toml(config.model_dump(mode="json")))
     return load_centre_config(config_path)
 
 
+def load_ca(config: CentreConfig) -> Identity:
+    try:
+        return Identity(config.ca_cert_path.read_bytes(), config.ca_key_path.read_bytes())
+    except OSError as exc:
+        raise EnrolmentError(f"cannot read the centre CA: {exc}") from exc
+
+
 def public_keys(config: CentreConfig) -> dict[str, str]:
-    """What a hub needs to know of this centre."""
+    """What a hub needs to know of this centre, and the fingerprint technicians compare."""
     enc = load_encryption_key(config.encryption_key_path)
-    sig = load_signing_key(config.signing_key_path)
-    return {"encryption_key": public_text(enc.public_key()),
-            "signing_key": public_text(sig.public_key())}
+    sig = public_text(load_signing_key(config.signing_key_path).public_key())
+    return {"encryption_key": public_text(enc.public_key()), "signing_key": sig,
+            "fingerprint": fingerprint(sig)}
 
 
-def enrol_hub(config: CentreConfig, hub_id: str, hub_signing_key: str) -> None:
+def enrol_hub(config: CentreConfig, hub_id: str) -> bytes:
+    """Make the hub's identity (signing key, TLS client certificate), record its public signing
+    key, and return the signed bundle that `hub provision --bundle` installs."""
     if not re.fullmatch(HUB_ID_PATTERN, hub_id):
         raise EnrolmentError(
             f"hub id {hub_id!r} is not valid: lower-case letters, digits and '-', 3-63 "
-            "characters, starting with a letter or digit (as `hub init` requires)"
+            "characters, starting with a letter or digit"
         )
-    ed25519_public(hub_signing_key, f"signing key of {hub_id}")
-    CentreStore(config.db_path).enrol(hub_id, hub_signing_key)
+    centre_signing = load_signing_key(config.signing_key_path)
+    keys = public_keys(config)
+    hub_key = Ed25519PrivateKey.generate()
+    mqtt = issue(load_ca(config), hub_id)
+    bundle = EnrolmentBundle(
+        hub_id=hub_id, issued_at=now_utc(),
+        broker_host=config.hub_broker.host, broker_port=config.hub_broker.port,
+        centre_encryption_key=keys["encryption_key"], centre_signing_key=keys["signing_key"],
+        hub_signing_key_pem=hub_key.private_bytes(
+            Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode(),
+        mqtt_ca_pem=config.ca_cert_path.read_text(),
+        mqtt_cert_pem=mqtt.cert_pem.decode(), mqtt_key_pem=mqtt.key_pem.decode(),
+    )
+    sealed = seal_bundle(bundle, centre_signing)
+    CentreStore(config.db_path).enrol(hub_id, public_text(hub_key.public_key()))
+    return sealed
+
+
+@dataclass(frozen=True)
+class BrokerFiles:
+    conf: Path
+    hub_acl: Path
+    centre_acl: Path
+
+
+HUB_ACL = """\
+# Written by `centre broker-config`. Each hub, known by its certificate's name (%u), may
+# publish batches and its presence, and read its acks and downlink: its own topics only.
+pattern write dho/v1/hub/%u/batch
+pattern write dho/v1/hub/%u/status
+pattern read dho/v1/hub/%u/ack
+pattern read dho/v1/hub/%u/down/#
+"""
+
+
+def centre_acl(config: CentreConfig) -> str:
+    return (
+        "# Written by `centre broker-config`: the centre's ingest workers.\n"
+        f"user {config.ingest_name}\n"
+        "topic read dho/v1/hub/+/batch\n"
+        "topic read dho/v1/hub/+/status\n"
+        "topic write dho/v1/hub/+/ack\n"
+        "topic write dho/v1/hub/+/down/#\n"
+    )
+
+
+def broker_config(
+    config: CentreConfig,
+    out_dir: Path,
+    *,
+    hub_bind: str = "0.0.0.0",
+    centre_bind: str = "127.0.0.1",
+    persistence_dir: Path | None = None,
+    run_as: str | None = None,
+) -> BrokerFiles:
+    """Write a Mosquitto configuration with two TLS listeners and their ACLs.
+
+    Hubs: client certificate required, its name is the user name and replaces the client id
+    (so one hub cannot take over another's session), confined by pattern ACLs. The centre's
+    workers: their own listener, so that several may connect under one certificate name.
+    """
+    if config.hub_broker.port == config.mqtt.port:
+        raise EnrolmentError(
+            f"hub_broker.port and mqtt.port are both {config.mqtt.port}: hubs and the centre's "
+            "workers need listeners of their own")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    broker = issue(load_ca(config), f"broker.{config.centre_id}",
+                   server_names=tuple(dict.fromkeys(
+                       (config.hub_broker.host, config.mqtt.host, "localhost"))))
+    ca = out_dir / "ca.crt"
+    cert, key = out_dir / "broker.crt", out_dir / "broker.key"
+    for path in (ca, cert, key):
+        path.unlink(missing_ok=True)
+    write_secret(ca, config.ca_cert_path.read_bytes(), mode=0o644)
+    write_secret(cert, broker.cert_pem, mode=0o644)
+    write_secret(key, broker.key_pem)
+    files = BrokerFiles(out_dir / "mosquitto.conf", out_dir / "acl-hubs", out_dir / "acl-centre")
+    files.hub_acl.write_text(HUB_ACL)
+    files.centre_acl.write_text(centre_acl(config))
+    tls = (f"cafile {ca}\ncertfile {cert}\nkeyfile {key}\nrequire_certificate true\n"
+           "use_identity_as_username true\ntls_version tlsv1.2\nallow_anonymous false\n")
+    persistence = (f"persistence true\npersistence_location {persistence_dir}/\n"
+                   "autosave_interval 60\n" if persistence_dir else "persistence false\n")
+    files.conf.write_text(
+        "# Written by `centre broker-config`; see docs/security.md.\n"
+        + (f"user {run_as}\n" if run_as else "")
+        + "per_listener_settings true\n" + persistence
+        + "max_queued_messages 10000\nmessage_size_limit 16777216\n"
+        "persistent_client_expiration 14d\n"
+        "log_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\n"
+        f"\n# Hubs\nlistener {config.hub_broker.port} {hub_bind}\n{tls}"
+        f"use_username_as_clientid true\nacl_file {files.hub_acl}\n"
+        f"\n# The centre's ingest workers\nlistener {config.mqtt.port} {centre_bind}\n{tls}"
+        f"acl_file {files.centre_acl}\n"
+    )
+    return files

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import os
@@ -38,17 +39,31 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG,
                         help="centre config file (default: %(default)s, or $DHO_CENTRE_CONFIG)")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
-    p = sub.add_parser("init", help="create the centre's keys and config")
+    p = sub.add_parser("init", help="create the centre's keys, CA and config")
     p.add_argument("--state-dir", type=Path, required=True)
-    p.add_argument("--mqtt-host", default="localhost")
-    p.add_argument("--mqtt-port", type=int, default=1883)
+    p.add_argument("--mqtt-host", default="localhost",
+                   help="the broker as the centre's workers reach it")
+    p.add_argument("--mqtt-port", type=int, default=8884)
+    p.add_argument("--hub-broker-host", required=True,
+                   help="the broker as hubs reach it (goes into every enrolment bundle)")
+    p.add_argument("--hub-broker-port", type=int, default=8883)
     p.set_defaults(func=_init)
-    p = sub.add_parser("public-keys", help="print the public keys a hub must be given")
+    p = sub.add_parser("public-keys", help="print the centre's public keys and fingerprint")
     p.set_defaults(func=_public_keys)
-    p = sub.add_parser("enrol", help="enrol a hub's signing key: enrol HUB_ID SIGNING_KEY")
+    p = sub.add_parser("enrol", help="enrol a hub: issue its identity and write its bundle")
     p.add_argument("hub_id")
-    p.add_argument("signing_key")
+    p.add_argument("--out", type=Path, required=True,
+                   help="where to write the bundle (a secret: it holds the hub's keys)")
     p.set_defaults(func=_enrol)
+    p = sub.add_parser("broker-config",
+                       help="write a Mosquitto config, certificates and ACLs for this centre")
+    p.add_argument("--out", type=Path, required=True, help="directory, e.g. /etc/mosquitto/dho")
+    p.add_argument("--hub-bind", default="0.0.0.0", help="address of the hubs' listener")
+    p.add_argument("--centre-bind", default="127.0.0.1",
+                   help="address of the centre workers' listener")
+    p.add_argument("--persistence-dir", type=Path, help="Mosquitto's persistence directory")
+    p.add_argument("--user", help="the user Mosquitto runs as (default: its own)")
+    p.set_defaults(func=_broker_config)
     p = sub.add_parser("serve", help="receive batches, store them, acknowledge")
     p.set_defaults(func=_serve)
     p = sub.add_parser("readings", help="print the readings the centre holds")
@@ -62,7 +77,8 @@ def _parser() -> argparse.ArgumentParser:
 def _init(args: argparse.Namespace) -> int:
     from centre.admin import init_centre, public_keys
 
-    config = init_centre(args.config, args.state_dir, args.mqtt_host, args.mqtt_port)
+    config = init_centre(args.config, args.state_dir, args.mqtt_host, args.mqtt_port,
+                         args.hub_broker_host, args.hub_broker_port)
     print(json.dumps(public_keys(config)))
     return 0
 
@@ -75,9 +91,27 @@ def _public_keys(args: argparse.Namespace) -> int:
 
 
 def _enrol(args: argparse.Namespace) -> int:
-    from centre.admin import enrol_hub
+    from centre.admin import enrol_hub, public_keys
+    from hub.keys import write_secret
 
-    enrol_hub(load_centre_config(args.config), args.hub_id, args.signing_key)
+    config = load_centre_config(args.config)
+    if args.out.exists():  # before enrolling: a key recorded for a bundle never written is lost
+        raise FileExistsError(errno.EEXIST, "exists", str(args.out))
+    bundle = enrol_hub(config, args.hub_id)
+    write_secret(args.out, bundle)
+    print(json.dumps({"hub_id": args.hub_id, "bundle": str(args.out),
+                      "centre_fingerprint": public_keys(config)["fingerprint"]}))
+    return 0
+
+
+def _broker_config(args: argparse.Namespace) -> int:
+    from centre.admin import broker_config
+
+    files = broker_config(load_centre_config(args.config), args.out, hub_bind=args.hub_bind,
+                          centre_bind=args.centre_bind, persistence_dir=args.persistence_dir,
+                          run_as=args.user)
+    print(json.dumps({"conf": str(files.conf), "hub_acl": str(files.hub_acl),
+                      "centre_acl": str(files.centre_acl)}))
     return 0
 
 

@@ -5,15 +5,18 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
 from hub.config import ConfigError, MqttSettings, Strict, explain
 
 
 class CentreConfig(Strict):
-    centre_id: str = "centre"
+    centre_id: str = Field(default="centre", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
     state_dir: Path
-    mqtt: MqttSettings = MqttSettings()
+    # The broker's listener for the centre's own workers (keep it on the centre's network).
+    mqtt: MqttSettings = MqttSettings(port=8884)
+    # The broker's listener for hubs, as the hubs reach it: written into enrolment bundles.
+    hub_broker: MqttSettings = MqttSettings()
     # MQTT v5 shared subscription group, so several ingest workers can share the load.
     share_group: str = "ingest"
 
@@ -28,6 +31,28 @@ class CentreConfig(Strict):
     @property
     def signing_key_path(self) -> Path:
         return self.state_dir / "keys" / "centre-signing.pem"
+
+    @property
+    def ca_cert_path(self) -> Path:
+        return self.state_dir / "keys" / "ca.crt"
+
+    @property
+    def ca_key_path(self) -> Path:
+        return self.state_dir / "keys" / "ca.key"
+
+    @property
+    def ingest_name(self) -> str:
+        """The ingest workers' certificate name. The dot keeps it out of the hub-id pattern,
+        so no hub can ever be enrolled under it."""
+        return f"ingest.{self.centre_id}"
+
+    @property
+    def ingest_cert_path(self) -> Path:
+        return self.state_dir / "keys" / "ingest.crt"
+
+    @property
+    def ingest_key_path(self) -> Path:
+        return self.state_dir / "keys" / "ingest.key"
 
 
 def load_centre_config(path: Path) -> CentreConfig:

@@ -8,13 +8,13 @@ import signal
 from types import FrameType
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 
 from centre.config import CentreConfig
 from centre.ingest import Ingest
 from centre.store import CentreStore
 from hub.keys import load_encryption_key, load_signing_key
 from hub.sync.envelope import key_id
+from hub.sync.tls import client_context, mqtt_client
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +28,8 @@ def serve(config: CentreConfig) -> None:
     )
     subscription = f"$share/{config.share_group}/dho/v1/hub/+/batch"
     # A client id of its own per worker: workers share the load through the shared subscription.
-    client = mqtt.Client(CallbackAPIVersion.VERSION2,
-                         client_id=f"{config.centre_id}-ingest-{os.getpid()}",
-                         protocol=mqtt.MQTTv5)
+    client = mqtt_client(f"{config.ingest_name}-{os.getpid()}", client_context(
+        config.ca_cert_path, config.ingest_cert_path, config.ingest_key_path))
 
     def on_connect(c: mqtt.Client, _u: object, _f: object, reason: object, _p: object) -> None:
         log.info("centre connected to broker: %s; subscribing %s", reason, subscription)

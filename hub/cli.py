@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from hub.config import ConfigError, HubConfig, load_config
+from hub.enrolment import BundleError
 from hub.keys import KeyFileError
 from hub.store import StoreError
 
@@ -29,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result: int = args.func(args)
         return result
-    except (ConfigError, KeyFileError, StoreError, DaemonRefused) as exc:
+    except (ConfigError, KeyFileError, StoreError, DaemonRefused, BundleError) as exc:
         print(f"hub: {exc}", file=sys.stderr)
         return 2
     except FileExistsError as exc:
@@ -81,15 +82,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("address")
     p.set_defaults(func=_forget)
 
-    p = sub.add_parser("init", help="provision this hub: write config and a new signing key")
-    p.add_argument("--hub-id", required=True)
+    p = sub.add_parser("provision", help="make this hub itself: install the enrolment "
+                       "bundle from `centre enrol` (keys, certificates, centre, broker)")
+    p.add_argument("--bundle", type=Path, required=True)
     p.add_argument("--state-dir", type=Path, required=True)
-    p.add_argument("--centre-encryption-key", required=True)
-    p.add_argument("--centre-signing-key", required=True)
-    p.add_argument("--mqtt-host", default="localhost")
-    p.add_argument("--mqtt-port", type=int, default=1883)
+    p.add_argument("--centre-key", metavar="FINGERPRINT",
+                   help="the centre's key fingerprint, as `centre enrol` printed it: the "
+                   "bundle is refused if it comes from another centre")
     p.add_argument("--adapter", default="hci0")
-    p.set_defaults(func=_init)
+    p.add_argument("--language", choices=["nb", "en"], default="nb")
+    p.set_defaults(func=_provision)
     return parser
 
 
@@ -219,12 +221,13 @@ def _decode(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _init(args: argparse.Namespace) -> int:
-    from hub.provision import init_hub
+def _provision(args: argparse.Namespace) -> int:
+    from hub.provision import provision
 
-    public = init_hub(args.config, args.hub_id, args.state_dir, args.centre_encryption_key,
-                      args.centre_signing_key, args.mqtt_host, args.mqtt_port, args.adapter)
-    print(json.dumps({"hub_id": args.hub_id, "signing_key": public}))
+    bundle = provision(args.config, args.bundle, args.state_dir, expected_centre=args.centre_key,
+                       adapter=args.adapter, language=args.language)
+    print(json.dumps({"hub_id": bundle.hub_id, "config": str(args.config),
+                      "broker": f"{bundle.broker_host}:{bundle.broker_port}"}))
     return 0
 
 

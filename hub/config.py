@@ -23,8 +23,11 @@ class Strict(BaseModel):
 
 
 class MqttSettings(Strict):
+    """Where the broker is. The connection is always MQTT v5 over TLS 1.2 or newer, with the
+    client certificate from the enrolment bundle."""
+
     host: str = "localhost"
-    port: int = Field(default=1883, ge=1, le=65535)
+    port: int = Field(default=8883, ge=1, le=65535)
     keepalive_s: int = Field(default=30, ge=5)
 
 
@@ -100,6 +103,19 @@ class HubConfig(Strict):
     @property
     def signing_key_path(self) -> Path:
         return self.state_dir / "keys" / "hub-signing.pem"
+
+    @property
+    def mqtt_ca_path(self) -> Path:
+        """The centre CA's certificate: the broker's certificate must be issued by it."""
+        return self.state_dir / "keys" / "mqtt-ca.crt"
+
+    @property
+    def mqtt_cert_path(self) -> Path:
+        return self.state_dir / "keys" / "mqtt-client.crt"
+
+    @property
+    def mqtt_key_path(self) -> Path:
+        return self.state_dir / "keys" / "mqtt-client.key"
 
 
 def load_config(path: Path) -> HubConfig:

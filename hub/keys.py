@@ -25,13 +25,18 @@ class KeyFileError(ValueError):
 
 def write_private_key(path: Path, key: PrivateKey) -> None:
     """Write `key` to a new file readable by its owner only; never overwrite an identity."""
-    pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    write_secret(path, key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+
+
+def write_secret(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Write a new file with `mode` (owner-only by default), synced; never overwrite one."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     with os.fdopen(fd, "wb") as f:
-        f.write(pem)
+        f.write(data)
         f.flush()
         os.fsync(f.fileno())
+    os.chmod(path, mode)  # the umask must not widen or narrow it
 
 
 def _load_private_key(path: Path) -> object:

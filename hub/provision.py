@@ -1,39 +1,54 @@
-"""Provisioning a hub: its own signing identity plus the centre's public keys and broker."""
+"""Provisioning a hub from the centre's enrolment bundle: identity, centre keys, broker."""
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hub.config import ConfigError, HubConfig, load_config, to_toml
+from hub.enrolment import BundleError, EnrolmentBundle, open_bundle
+from hub.keys import write_secret
 
-from hub.config import HubConfig, load_config, to_toml
-from hub.keys import public_text, write_private_key
 
-
-def init_hub(
+def provision(
     config_path: Path,
-    hub_id: str,
+    bundle_path: Path,
     state_dir: Path,
-    centre_encryption_key: str,
-    centre_signing_key: str,
-    mqtt_host: str = "localhost",
-    mqtt_port: int = 1883,
+    *,
+    expected_centre: str | None = None,
     adapter: str = "hci0",
     language: str = "nb",
     clock_source: str = "kernel",
-) -> str:
-    """Write the hub config and a new signing key; return the public key to enrol at the centre."""
+) -> EnrolmentBundle:
+    """Check the bundle, then install it: nothing is written from a bundle that does not verify.
+
+    Key files are created 0600 and never overwritten (a hub being reused for a new patient is
+    reset first, see docs/operations.md)."""
+    try:
+        raw = bundle_path.read_bytes()
+    except OSError as exc:
+        raise BundleError(f"cannot read enrolment bundle {bundle_path}: {exc}") from exc
+    bundle = open_bundle(raw, expected_centre)
     config = HubConfig.model_validate({
-        "hub_id": hub_id, "state_dir": state_dir, "language": language,
-        "mqtt": {"host": mqtt_host, "port": mqtt_port},
-        "centre": {"encryption_key": centre_encryption_key, "signing_key": centre_signing_key},
+        "hub_id": bundle.hub_id, "state_dir": state_dir, "language": language,
+        "mqtt": {"host": bundle.broker_host, "port": bundle.broker_port},
+        "centre": {"encryption_key": bundle.centre_encryption_key,
+                   "signing_key": bundle.centre_signing_key},
         "bluetooth": {"adapter": adapter},
         "clock": {"source": clock_source},
     })
     config.centre.check()
-    key = Ed25519PrivateKey.generate()
-    write_private_key(config.signing_key_path, key)
-    config_path.parent.mkdir(parents=True, exist_ok=True)
-    config_path.write_text(to_toml(config.model_dump(mode="json")))
-    load_config(config_path)  # what we wrote must load
-    return public_text(key.public_key())
+    for path in (config.signing_key_path, config.mqtt_ca_path, config.mqtt_cert_path,
+                 config.mqtt_key_path, config_path):
+        if path.exists():
+            raise FileExistsError(errno.EEXIST, "exists", str(path))
+    write_secret(config.mqtt_ca_path, bundle.mqtt_ca_pem.encode())
+    write_secret(config.mqtt_cert_path, bundle.mqtt_cert_pem.encode())
+    write_secret(config.mqtt_key_path, bundle.mqtt_key_pem.encode())
+    write_secret(config.signing_key_path, bundle.hub_signing_key_pem.encode())
+    write_secret(config_path, to_toml(config.model_dump(mode="json")).encode(), mode=0o644)
+    try:
+        load_config(config_path)
+    except ConfigError as exc:  # what we wrote must load
+        raise BundleError(f"the written config does not load: {exc}") from exc
+    return bundle

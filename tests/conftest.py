@@ -56,6 +56,27 @@ async def pair(home: SimulatedHome, device: EmulatedDevice, passkey: int | None 
     return await asyncio.to_thread(home.pair, address, passkey)
 
 
+def provisioned_hub(folder: Path, hub_id: str) -> Path:
+    """A centre (once per folder) enrols `hub_id` and the hub is provisioned from the bundle;
+    returns the hub's config path."""
+    from centre.admin import enrol_hub, init_centre
+    from centre.config import load_centre_config
+    from hub.keys import write_secret
+    from hub.provision import provision
+
+    centre_toml = folder / "centre" / "centre.toml"
+    if centre_toml.exists():
+        centre = load_centre_config(centre_toml)
+    else:
+        centre = init_centre(centre_toml, folder / "centre" / "state", "127.0.0.1", 8884,
+                             "127.0.0.1", 8883)
+    bundle = folder / hub_id / "bundle.json"
+    write_secret(bundle, enrol_hub(centre, hub_id))
+    config = folder / hub_id / "hub.toml"
+    provision(config, bundle, folder / hub_id / "state")
+    return config
+
+
 def strict_json(value: dict[str, Any]) -> str:
     """JSON that refuses float NaN/inf: proves parsers emit the special-value strings instead."""
     return json.dumps(value, allow_nan=False)

@@ -63,11 +63,12 @@ def test_enrolling_an_invalid_hub_id_says_why(tmp_path: Path) -> None:
     from centre.admin import init_centre
 
     config = tmp_path / "centre.toml"
-    init_centre(config, tmp_path / "state", "127.0.0.1", 1883)
+    init_centre(config, tmp_path / "state", "127.0.0.1", 8884, "127.0.0.1", 8883)
     result = subprocess.run(
         [sys.executable, "-m", "centre.cli", "--config", str(config), "enrol", "Hub 1",
-         public_text(HUB_KEY.public_key())],
+         "--out", str(tmp_path / "bundle.json")],
         capture_output=True, text=True, timeout=60,
     )
     assert result.returncode == 2
     assert "hub id 'Hub 1' is not valid" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "bundle.json").exists()

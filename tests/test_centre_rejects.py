@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from paho.mqtt.enums import CallbackAPIVersion
 
 from hub.config import load_config
 from hub.keys import load_signing_key
@@ -26,11 +24,12 @@ READING = StoredReading(
 
 
 def publish(home: SimulatedHome, topic: str, payload: bytes) -> None:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="intruder",
-                         protocol=mqtt.MQTTv5)
-    client.connect("127.0.0.1", home.broker.port)
+    """Publish as the hub whose topic it is: the broker lets nobody else (test_broker_acl.py),
+    so these are what a hub that is compromised or misbehaving could send."""
+    client = home.mqtt_client(topic.split("/")[3])
     client.loop_start()
-    client.publish(topic, payload, qos=1).wait_for_publish(10)
+    info = client.publish(topic, payload, qos=1)
+    info.wait_for_publish(10)
     client.disconnect()
     client.loop_stop()
 

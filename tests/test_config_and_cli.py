@@ -10,15 +10,13 @@ from pathlib import Path
 import pytest
 
 from hub.config import ConfigError, load_config
-from hub.provision import init_hub
+from tests.conftest import provisioned_hub
 
 KEY = "A" * 43 + "="  # 32 zero-ish bytes in base64
 
 
 def provisioned(tmp_path: Path) -> Path:
-    config = tmp_path / "hub.toml"
-    init_hub(config, "hub-0001", tmp_path / "state", KEY, KEY)
-    return config
+    return provisioned_hub(tmp_path, "hub-0001")
 
 
 def test_provisioned_config_loads_and_key_is_owner_only(tmp_path: Path) -> None:

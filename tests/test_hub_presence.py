@@ -8,7 +8,6 @@ import queue
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 
 from hub.sync.uplink import status_topic
 from hub.testbed.home import SimulatedHome
@@ -17,10 +16,10 @@ from tests.conftest import eventually
 
 def watch_status(home: SimulatedHome) -> tuple[mqtt.Client, queue.Queue[dict[str, Any]]]:
     seen: queue.Queue[dict[str, Any]] = queue.Queue()
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="nurse-dashboard",
-                         protocol=mqtt.MQTTv5)
+    # The centre's side sees every hub's presence (its ACL allows reading status topics).
+    client = home.mqtt_client(home.centre.ingest_name, client_id="nurse-dashboard",
+                              centre_side=True)
     client.on_message = lambda _c, _u, msg: seen.put(json.loads(msg.payload))
-    client.connect("127.0.0.1", home.broker.port)
     client.subscribe(status_topic(home.hub_id), qos=1)
     client.loop_start()
     return client, seen

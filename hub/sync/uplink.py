@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -32,6 +31,7 @@ from hub.sync.envelope import (
     open_ack,
     seal_batch,
 )
+from hub.sync.tls import client_context, mqtt_client
 
 log = logging.getLogger(__name__)
 SESSION_EXPIRY_S = 7 * 24 * 3600
@@ -93,8 +93,9 @@ class Uplink:
         self._client = self._make_client()
 
     def _make_client(self) -> mqtt.Client:
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.config.hub_id,
-                             protocol=mqtt.MQTTv5)
+        config = self.config
+        client = mqtt_client(config.hub_id, client_context(
+            config.mqtt_ca_path, config.mqtt_cert_path, config.mqtt_key_path))
         client.on_connect = self._on_connect
         client.on_subscribe = self._on_subscribe
         client.on_disconnect = self._on_disconnect

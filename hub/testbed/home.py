@@ -9,14 +9,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from centre.admin import enrol_hub, init_centre, public_keys
+import paho.mqtt.client as mqtt
+
+from centre.admin import broker_config, enrol_hub, init_centre, load_ca, public_keys
 from centre.config import load_centre_config
 from hub import ipc
 from hub.config import load_config, to_toml
-from hub.provision import init_hub
+from hub.keys import write_secret
+from hub.pki import issue
+from hub.provision import provision
+from hub.sync.tls import client_context, mqtt_client
 from hub.testbed.bluetooth import SimulatedBluetooth
 from hub.testbed.broker import Broker
-from hub.testbed.processes import Process, wait_until
+from hub.testbed.processes import Process, free_port, wait_until
 
 
 class SimulatedHome:
@@ -24,23 +29,27 @@ class SimulatedHome:
         self.workdir = workdir
         self.hub_id = hub_id
         self.processes: list[Process] = []
+        self.centre_config = workdir / "centre" / "centre.toml"
+        hub_port, centre_port = free_port(), free_port()
+        self.centre = init_centre(self.centre_config, workdir / "centre" / "state",
+                                  "127.0.0.1", centre_port, "127.0.0.1", hub_port)
+        # What the centre's operator does: a broker with TLS listeners and ACLs for it.
+        broker_files = broker_config(self.centre, workdir / "broker", hub_bind="127.0.0.1",
+                                     run_as="root" if os.geteuid() == 0 else None)
         self.bluetooth = SimulatedBluetooth(workdir / "bt")
         try:
-            self.broker = Broker(workdir / "broker")
+            self.broker = Broker(workdir / "broker", broker_files.conf, hub_port, centre_port)
         except BaseException:
             self.bluetooth.stop()
             raise
-        self.centre_config = workdir / "centre" / "centre.toml"
-        centre = init_centre(self.centre_config, workdir / "centre" / "state", "127.0.0.1",
-                             self.broker.port)
-        keys = public_keys(centre)
         self.hub_config = workdir / "hub" / "hub.toml"
-        hub_key = init_hub(self.hub_config, hub_id, workdir / "hub" / "state",
-                           keys["encryption_key"], keys["signing_key"], "127.0.0.1",
-                           self.broker.port, adapter="hci0",
-                           # The bench's own clock stands in for an NTP-synchronised hub.
-                           clock_source="assume_synchronised")
-        enrol_hub(centre, hub_id, hub_key)
+        # What the technician does: `centre enrol`, then `hub provision --bundle` on the hub.
+        self.bundle = workdir / "hub" / "bundle.json"
+        write_secret(self.bundle, enrol_hub(self.centre, hub_id))
+        provision(self.hub_config, self.bundle, workdir / "hub" / "state",
+                  expected_centre=public_keys(self.centre)["fingerprint"], adapter="hci0",
+                  # The bench's own clock stands in for an NTP-synchronised hub.
+                  clock_source="assume_synchronised")
         # Emulated devices go quiet at once when done; a short quiet period keeps tests brisk.
         self.configure_hub(bluetooth={"adapter": "hci0", "quiet_disconnect_s": 2.0,
                                       "scan_window_s": 5.0})
@@ -137,6 +146,24 @@ class SimulatedHome:
     def centre_rejections(self) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = json.loads(self.centre_cli("rejections").stdout)
         return rows
+
+    def mqtt_client(self, name: str, client_id: str | None = None,
+                    centre_side: bool = False) -> mqtt.Client:
+        """A connected MQTT v5 client with a certificate for `name` from the centre's CA: a
+        hub (on the hubs' listener) or, with `centre_side`, a centre worker."""
+        identity = issue(load_ca(self.centre), name)
+        folder = self.workdir / "clients" / f"{name}-{os.urandom(4).hex()}"
+        write_secret(folder / "client.crt", identity.cert_pem)
+        write_secret(folder / "client.key", identity.key_pem)
+        context = client_context(self.centre.ca_cert_path, folder / "client.crt",
+                                 folder / "client.key")
+        client = mqtt_client(client_id or name, context)
+        port = self.broker.centre_port if centre_side else self.broker.port
+        client.connect("127.0.0.1", port)
+        return client
+
+    def broker_log(self) -> str:
+        return (self.workdir / "broker" / "mosquitto.log").read_text(errors="replace")
 
     @property
     def centre_state(self) -> Path:

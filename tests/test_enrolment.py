@@ -1,0 +1,148 @@
+"""Enrolment: `centre enrol` issues a hub's identity as a signed bundle, `hub provision` installs
+it owner-only, and a bundle that does not verify installs nothing."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from hub.enrolment import BundleError, EnrolmentBundle, fingerprint, open_bundle, seal_bundle
+from hub.keys import public_text
+from hub.pki import issue, new_ca
+
+
+def run(tool: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", f"{tool}.cli", *args], capture_output=True,
+                          text=True, timeout=60)
+
+
+@pytest.fixture
+def centre(tmp_path: Path) -> Path:
+    config = tmp_path / "centre.toml"
+    result = run("centre", "--config", str(config), "init", "--state-dir",
+                 str(tmp_path / "centre"), "--hub-broker-host", "mqtt.example.org")
+    assert result.returncode == 0, result.stderr
+    return config
+
+
+def enrol(centre: Path, hub_id: str, out: Path) -> dict[str, str]:
+    result = run("centre", "--config", str(centre), "enrol", hub_id, "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    printed: dict[str, str] = json.loads(result.stdout)
+    return printed
+
+
+def provision(tmp_path: Path, bundle: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return run("hub", "--config", str(tmp_path / "hub" / "hub.toml"), "provision", "--bundle",
+               str(bundle), "--state-dir", str(tmp_path / "hub" / "state"), *extra)
+
+
+def test_enrol_then_provision_installs_identity_owner_only(tmp_path: Path, centre: Path) -> None:
+    printed = enrol(centre, "hub-0042", tmp_path / "bundle.json")
+    assert (tmp_path / "bundle.json").stat().st_mode & 0o777 == 0o600
+    result = provision(tmp_path, tmp_path / "bundle.json", "--centre-key",
+                       printed["centre_fingerprint"])
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["broker"] == "mqtt.example.org:8883"
+    keys = tmp_path / "hub" / "state" / "keys"
+    for name in ("hub-signing.pem", "mqtt-ca.crt", "mqtt-client.crt", "mqtt-client.key"):
+        assert (keys / name).stat().st_mode & 0o777 == 0o600, name
+    toml = (tmp_path / "hub" / "hub.toml").read_text()
+    assert 'hub_id = "hub-0042"' in toml and "PRIVATE" not in toml
+    # The centre recorded the hub's signing key: the one in the bundle.
+    from centre.config import load_centre_config
+    from centre.store import CentreStore
+    from hub.keys import load_signing_key
+
+    hub_key = load_signing_key(keys / "hub-signing.pem")
+    store = CentreStore(load_centre_config(centre).db_path)
+    assert store.hub_signing_key("hub-0042") == public_text(hub_key.public_key())
+    # Provisioning again never overwrites the identity.
+    again = provision(tmp_path, tmp_path / "bundle.json")
+    assert again.returncode == 2 and "never overwritten" in again.stderr
+
+
+def test_altered_bundle_is_refused_and_nothing_is_written(tmp_path: Path, centre: Path) -> None:
+    enrol(centre, "hub-0042", tmp_path / "bundle.json")
+    outer = json.loads((tmp_path / "bundle.json").read_text())
+    outer["bundle"]["broker_host"] = "evil.example.org"  # send the hub's data elsewhere
+    altered = tmp_path / "altered.json"
+    altered.write_text(json.dumps(outer))
+    result = provision(tmp_path, altered)
+    assert result.returncode == 2
+    assert "signature does not verify" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "hub").exists()
+
+
+def test_bundle_from_another_centre_is_refused_when_the_fingerprint_is_given(
+    tmp_path: Path, centre: Path
+) -> None:
+    enrol(centre, "hub-0042", tmp_path / "bundle.json")
+    result = provision(tmp_path, tmp_path / "bundle.json", "--centre-key", "0123456789abcdef")
+    assert result.returncode == 2 and "not 0123456789abcdef" in result.stderr
+    assert not (tmp_path / "hub").exists()
+
+
+def test_garbage_is_not_a_bundle(tmp_path: Path) -> None:
+    (tmp_path / "b.json").write_text("{not json")
+    result = provision(tmp_path, tmp_path / "b.json")
+    assert result.returncode == 2 and "not an enrolment bundle" in result.stderr
+
+
+def _bundle(hub_id: str, signer: Ed25519PrivateKey, cert_cn: str | None = None,
+            other_ca: bool = False) -> EnrolmentBundle:
+    from cryptography.hazmat.primitives.serialization import (
+        Encoding,
+        NoEncryption,
+        PrivateFormat,
+    )
+
+    ca = new_ca("test CA")
+    leaf = issue(new_ca("someone else's CA") if other_ca else ca, cert_cn or hub_id)
+    hub_key = Ed25519PrivateKey.generate()
+    return EnrolmentBundle(
+        hub_id=hub_id, issued_at="2026-11-22T10:00:00.000+00:00", broker_host="localhost",
+        broker_port=8883, centre_encryption_key=base64.b64encode(bytes(32)).decode(),
+        centre_signing_key=public_text(signer.public_key()),
+        hub_signing_key_pem=hub_key.private_bytes(
+            Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode(),
+        mqtt_ca_pem=ca.cert_pem.decode(), mqtt_cert_pem=leaf.cert_pem.decode(),
+        mqtt_key_pem=leaf.key_pem.decode())
+
+
+def test_open_bundle_checks_certificate_name_issuer_and_signer() -> None:
+    signer = Ed25519PrivateKey.generate()
+    good = open_bundle(seal_bundle(_bundle("hub-0001", signer), signer))
+    assert good.hub_id == "hub-0001"
+    assert open_bundle(seal_bundle(_bundle("hub-0001", signer), signer),
+                       fingerprint(public_text(signer.public_key()))).hub_id == "hub-0001"
+    with pytest.raises(BundleError, match="names 'hub-0002', not this hub 'hub-0001'"):
+        open_bundle(seal_bundle(_bundle("hub-0001", signer, cert_cn="hub-0002"), signer))
+    with pytest.raises(BundleError, match="not issued by the centre's CA"):
+        open_bundle(seal_bundle(_bundle("hub-0001", signer, other_ca=True), signer))
+    # A forger re-signs with a key of their own: consistent, but not the pinned centre.
+    forger = Ed25519PrivateKey.generate()
+    with pytest.raises(BundleError, match="made by another centre, or forged"):
+        open_bundle(seal_bundle(_bundle("hub-0001", forger), forger),
+                    fingerprint(public_text(signer.public_key())))
+    with pytest.raises(BundleError, match="names another centre signing key"):
+        seal_bundle(_bundle("hub-0001", signer), forger)
+
+
+def test_broker_config_writes_listeners_and_acls(tmp_path: Path, centre: Path) -> None:
+    out = tmp_path / "mosquitto"
+    result = run("centre", "--config", str(centre), "broker-config", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    conf = (out / "mosquitto.conf").read_text()
+    assert "listener 8883 0.0.0.0" in conf and "listener 8884 127.0.0.1" in conf
+    assert conf.count("require_certificate true") == 2
+    assert "use_username_as_clientid true" in conf and "tls_version tlsv1.2" in conf
+    assert "pattern write dho/v1/hub/%u/batch" in (out / "acl-hubs").read_text()
+    assert "user ingest.centre" in (out / "acl-centre").read_text()
+    assert (out / "broker.key").stat().st_mode & 0o777 == 0o600
