@@ -7,15 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from centre.config import CentreConfig, load_centre_config
+from centre.keyring import create_key, current_key
 from centre.store import CentreStore
 from hub.config import HUB_ID_PATTERN, to_toml
 from hub.enrolment import EnrolmentBundle, fingerprint, seal_bundle
 from hub.keys import (
-    load_encryption_key,
     load_signing_key,
     public_text,
     write_private_key,
@@ -36,6 +35,7 @@ def init_centre(
     mqtt_port: int,
     hub_broker_host: str,
     hub_broker_port: int,
+    suite: str = "x25519",
 ) -> CentreConfig:
     """Write the centre's keys, its CA and the ingest workers' client certificate."""
     config = CentreConfig.model_validate({
@@ -43,7 +43,7 @@ def init_centre(
         "mqtt": {"host": mqtt_host, "port": mqtt_port},
         "hub_broker": {"host": hub_broker_host, "port": hub_broker_port},
     })
-    write_private_key(config.encryption_key_path, X25519PrivateKey.generate())
+    create_key(config.keyring_dir, suite)
     write_private_key(config.signing_key_path, Ed25519PrivateKey.generate())
     ca = new_ca(f"DHO centre CA ({config.centre_id})")
     write_secret(config.ca_key_path, ca.key_pem)
@@ -65,10 +65,10 @@ def load_ca(config: CentreConfig) -> Identity:
 
 def public_keys(config: CentreConfig) -> dict[str, str]:
     """What a hub needs to know of this centre, and the fingerprint technicians compare."""
-    enc = load_encryption_key(config.encryption_key_path)
+    enc = current_key(config.keyring_dir).public
     sig = public_text(load_signing_key(config.signing_key_path).public_key())
-    return {"encryption_key": public_text(enc.public_key()), "signing_key": sig,
-            "fingerprint": fingerprint(sig)}
+    return {"encryption_key": enc.text, "encryption_suite": enc.suite,
+            "encryption_key_id": enc.key_id, "signing_key": sig, "fingerprint": fingerprint(sig)}
 
 
 def enrol_hub(config: CentreConfig, hub_id: str) -> bytes:
@@ -86,7 +86,8 @@ def enrol_hub(config: CentreConfig, hub_id: str) -> bytes:
     bundle = EnrolmentBundle(
         hub_id=hub_id, issued_at=now_utc(),
         broker_host=config.hub_broker.host, broker_port=config.hub_broker.port,
-        centre_encryption_key=keys["encryption_key"], centre_signing_key=keys["signing_key"],
+        centre_encryption_key=keys["encryption_key"],
+        centre_encryption_suite=keys["encryption_suite"], centre_signing_key=keys["signing_key"],
         hub_signing_key_pem=hub_key.private_bytes(
             Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode(),
         mqtt_ca_pem=config.ca_cert_path.read_text(),

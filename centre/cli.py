@@ -47,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--hub-broker-host", required=True,
                    help="the broker as hubs reach it (goes into every enrolment bundle)")
     p.add_argument("--hub-broker-port", type=int, default=8883)
+    p.add_argument("--suite", choices=["x25519", "mlkem768-x25519"], default="x25519",
+                   help="HPKE suite of the centre's encryption key (mlkem768-x25519: hybrid "
+                   "post-quantum)")
     p.set_defaults(func=_init)
     p = sub.add_parser("public-keys", help="print the centre's public keys and fingerprint")
     p.set_defaults(func=_public_keys)
@@ -78,7 +81,7 @@ def _init(args: argparse.Namespace) -> int:
     from centre.admin import init_centre, public_keys
 
     config = init_centre(args.config, args.state_dir, args.mqtt_host, args.mqtt_port,
-                         args.hub_broker_host, args.hub_broker_port)
+                         args.hub_broker_host, args.hub_broker_port, args.suite)
     print(json.dumps(public_keys(config)))
     return 0
 

@@ -25,8 +25,9 @@ class CentreConfig(Strict):
         return self.state_dir / "centre.sqlite"
 
     @property
-    def encryption_key_path(self) -> Path:
-        return self.state_dir / "keys" / "centre-encryption.pem"
+    def keyring_dir(self) -> Path:
+        """The centre's encryption keys (centre/keyring.py)."""
+        return self.state_dir / "keys" / "encryption"
 
     @property
     def signing_key_path(self) -> Path:

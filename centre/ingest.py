@@ -7,11 +7,13 @@ import re
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from centre.keyring import Keyring
 from centre.store import CentreStore, ReplayedBatch, SequenceConflict, now_utc
 from hub.keys import KeyFileError, ed25519_public
-from hub.sync.envelope import Ack, EnvelopeError, open_batch, read_header, sign_ack
+from hub.sync.batch import open_batch
+from hub.sync.envelope import Ack, EnvelopeError, read_header, sign_ack
+from hub.sync.suites import CentreKeyPair
 from hub.sync.uplink import ack_topic
 
 log = logging.getLogger(__name__)
@@ -28,11 +30,11 @@ class Ingest:
     def __init__(
         self,
         store: CentreStore,
-        encryption_keys: dict[str, X25519PrivateKey],
+        keyring: Keyring | dict[str, CentreKeyPair],
         signing_key: Ed25519PrivateKey,
     ) -> None:
         self.store = store
-        self.encryption_keys = encryption_keys
+        self.keyring = keyring
         self.signing_key = signing_key
 
     def handle(self, topic: str, payload: bytes) -> Reply | None:
@@ -49,7 +51,8 @@ class Ingest:
             enrolled = self.store.hub_signing_key(hub_id)
             if enrolled is None:
                 raise EnvelopeError(f"hub {hub_id} is not enrolled at this centre")
-            batch = open_batch(payload, self.encryption_keys, ed25519_public(enrolled))
+            keys = self.keyring if isinstance(self.keyring, dict) else self.keyring.keys()
+            batch = open_batch(payload, keys, ed25519_public(enrolled))
             new = self.store.store_batch(hub_id, header.batch_id, batch.items)
         except (EnvelopeError, KeyFileError, SequenceConflict, ReplayedBatch) as exc:
             log.error("rejected message on %s: %s", topic, exc)

@@ -11,19 +11,18 @@ import paho.mqtt.client as mqtt
 
 from centre.config import CentreConfig
 from centre.ingest import Ingest
+from centre.keyring import Keyring
 from centre.store import CentreStore
-from hub.keys import load_encryption_key, load_signing_key
-from hub.sync.envelope import key_id
+from hub.keys import load_signing_key
 from hub.sync.tls import client_context, mqtt_client
 
 log = logging.getLogger(__name__)
 
 
 def serve(config: CentreConfig) -> None:
-    encryption_key = load_encryption_key(config.encryption_key_path)
     ingest = Ingest(
         CentreStore(config.db_path),
-        {key_id(encryption_key.public_key()): encryption_key},
+        Keyring(config.keyring_dir),
         load_signing_key(config.signing_key_path),
     )
     subscription = f"$share/{config.share_group}/dho/v1/hub/+/batch"

@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from hub.keys import ed25519_public, x25519_public
+from hub.keys import ed25519_public
+from hub.sync.suites import CentreKey, centre_key
 
 HUB_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{2,62}$"
 
@@ -35,16 +36,33 @@ class CentreKeys(Strict):
     """The follow-up centre's public keys, installed at provisioning time."""
 
     encryption_key: str
+    # The HPKE suite of the encryption key: "x25519", or the post-quantum hybrid
+    # "mlkem768-x25519" (hub/sync/suites.py).
+    encryption_suite: str = "x25519"
     signing_key: str
 
     def check(self) -> None:
-        x25519_public(self.encryption_key, "centre.encryption_key")
+        _ = self.encryption
         ed25519_public(self.signing_key, "centre.signing_key")
+
+    @property
+    def encryption(self) -> CentreKey:
+        return centre_key(self.encryption_suite, self.encryption_key, "centre.encryption_key")
 
 
 class SyncSettings(Strict):
-    batch_max: int = Field(default=100, ge=1, le=10_000)
+    # A batch goes out when it is full (items or bytes), when its oldest item has waited
+    # batch_max_age_s, or at once if an item is urgent (outside the care plan's limits).
+    batch_max: int = Field(default=200, ge=1, le=10_000)
+    batch_max_bytes: int = Field(default=256 * 1024, ge=1024, le=8 * 1024 * 1024)
+    batch_max_age_s: float = Field(default=2.0, ge=0)
+    # Batches sent and not yet acknowledged, at most; more keeps a long backlog draining fast.
+    window: int = Field(default=8, ge=1, le=64)
     ack_timeout_s: float = Field(default=10.0, gt=0)
+    # Plaintext kept for the patient screen; the sealed copy waits in the outbox regardless.
+    plaintext_days: float = Field(default=7.0, gt=0)
+    # The outbox's share of the SD card; an alarm is raised at 80 % and nothing is dropped.
+    outbox_budget_mb: float = Field(default=256.0, gt=0)
 
 
 class BluetoothSettings(Strict):

@@ -12,7 +12,7 @@ import hashlib
 import logging
 import signal
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -27,6 +27,7 @@ from hub.devices.session import DeviceWatcher, PairingError
 from hub.devices.timing import resolve_time
 from hub.keys import load_signing_key
 from hub.store import NewReading, ReadingStore, StoreError
+from hub.sync.sealing import ItemSealer
 from hub.sync.uplink import Uplink
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,17 @@ T = TypeVar("T")
 
 PAIR_TIMEOUT_S = 60.0
 STORE_RETRY_S = 5.0
+HOUSEKEEPING_S = 60.0
+
+
+def outbox_alarm(outbox_bytes: int, budget_mb: float) -> str | None:
+    """`near_full` from 80 % of the budget, `over_budget` past it; None below."""
+    share = outbox_bytes / (budget_mb * 1024 * 1024)
+    if share >= 1.0:
+        return "over_budget"
+    if share >= 0.8:
+        return "near_full"
+    return None
 
 
 def record_key(value: DeviceValue, values: dict[str, Any]) -> str | None:
@@ -100,8 +112,10 @@ class DaemonFailure(RuntimeError):
 class HubDaemon:
     def __init__(self, config: HubConfig) -> None:
         self.config = config
-        self.store = ReadingStore(config.db_path)
+        self.sealer = ItemSealer(config.hub_id, config.centre.encryption)
+        self.store = ReadingStore(config.db_path, sealer=self.sealer)
         self.hub_key = load_signing_key(config.signing_key_path)
+        self.outbox_alarm: str | None = None
         self.incoming: asyncio.Queue[DeviceValue | SessionEnded] = asyncio.Queue()
         self.store_problem: str | None = None  # why the last write failed, until one succeeds
 
@@ -124,8 +138,12 @@ class HubDaemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         log.info("hub %s running (store %s)", self.config.hub_id, self.config.db_path)
+        sealed = await self._retrying(self.store.seal_backlog)
+        if sealed:
+            log.info("sealed %d readings stored by an older hub version", sealed)
         tasks = [asyncio.create_task(t) for t in
-                 (watcher.run(), self._store_incoming(uplink), uplink.run())]
+                 (watcher.run(), self._store_incoming(uplink), uplink.run(),
+                  self._housekeeping(uplink))]
         stopping = asyncio.create_task(stop.wait())
         try:
             done, _ = await asyncio.wait([stopping, *tasks], return_when=asyncio.FIRST_COMPLETED)
@@ -162,6 +180,27 @@ class HubDaemon:
                      reading.outcome)
             uplink.wake.set()
 
+    async def _housekeeping(self, uplink: Uplink) -> None:
+        """Delete plaintext past the screen's window; watch the outbox's share of the disk."""
+        sync = self.config.sync
+        while True:
+            cutoff = datetime.now(UTC) - timedelta(days=sync.plaintext_days)
+            pruned = await self._retrying(functools.partial(
+                self.store.prune_plaintext, cutoff.isoformat(timespec="milliseconds")))
+            if pruned:
+                log.info("deleted the plaintext of %d readings older than %g days (their "
+                         "sealed copies stay until the centre has them)", pruned,
+                         sync.plaintext_days)
+            alarm = outbox_alarm(self.store.outbox_bytes(), sync.outbox_budget_mb)
+            if alarm != self.outbox_alarm:
+                self.outbox_alarm = alarm
+                if alarm:
+                    log.error("outbox %s: %d readings wait for the centre (budget %g MB). "
+                              "Nothing is dropped; check the hub's network and the centre",
+                              alarm, self.store.pending_count(), sync.outbox_budget_mb)
+                uplink.set_alarm(alarm)
+            await asyncio.sleep(HOUSEKEEPING_S)
+
     async def _retrying(self, write: Callable[[], T]) -> T:
         while True:
             try:
@@ -189,6 +228,7 @@ class HubDaemon:
                 "last_ack_at": self.uplink.last_ack_at,
                 "hub_clock_offset_s": self.uplink.clock_offset_s,
                 "store_problem": self.store_problem,
+                "outbox_alarm": self.outbox_alarm,
                 "waiting_in_memory": self.incoming.qsize(),
             }
         if op == "readings":

@@ -35,7 +35,8 @@ class EnrolmentBundle:
     issued_at: str
     broker_host: str
     broker_port: int
-    centre_encryption_key: str  # base64 raw X25519 public key
+    centre_encryption_key: str  # base64 of the raw public key (hub/sync/suites.py)
+    centre_encryption_suite: str
     centre_signing_key: str  # base64 raw Ed25519 public key
     hub_signing_key_pem: str  # PKCS#8 PEM, the hub's own Ed25519 key
     mqtt_ca_pem: str

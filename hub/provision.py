@@ -33,6 +33,7 @@ def provision(
         "hub_id": bundle.hub_id, "state_dir": state_dir, "language": language,
         "mqtt": {"host": bundle.broker_host, "port": bundle.broker_port},
         "centre": {"encryption_key": bundle.centre_encryption_key,
+                   "encryption_suite": bundle.centre_encryption_suite,
                    "signing_key": bundle.centre_signing_key},
         "bluetooth": {"adapter": adapter},
         "clock": {"source": clock_source},

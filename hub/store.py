@@ -7,6 +7,7 @@ before anything else happens to it; sync only ever reads committed rows.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -16,6 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import sqlite_utils
+
+from hub.sync.batch import SealedItem
+from hub.sync.sealing import ItemSealer, SealedSegment
 
 
 class StoreError(RuntimeError):
@@ -79,8 +83,49 @@ def _v3(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE readings ADD COLUMN hub_clock_offset_s REAL")
 
 
+def _v4(db: sqlite_utils.Database) -> None:
+    """Issue 4: the outbox holds readings sealed to the centre; plaintext is only kept for the
+    patient screen's window. Re-sent records are recognised by a digest that outlives it."""
+    db.execute(
+        """CREATE TABLE outbox_segments (
+            segment_id TEXT PRIMARY KEY,
+            centre_key_id TEXT NOT NULL,
+            suite TEXT NOT NULL,
+            sealed_key BLOB NOT NULL,
+            created_at TEXT NOT NULL
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE outbox (
+            seq INTEGER PRIMARY KEY,
+            segment_id TEXT NOT NULL REFERENCES outbox_segments (segment_id),
+            sealed BLOB NOT NULL,
+            priority INTEGER NOT NULL,
+            stored_at TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX outbox_lane ON outbox (priority, seq)")
+    db.execute("ALTER TABLE readings ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0")
+    db.execute("CREATE TABLE record_digests (digest TEXT PRIMARY KEY)")
+    keys = [row[0] for row in db.execute(
+        "SELECT record_key FROM readings WHERE record_key IS NOT NULL").fetchall()]
+    db.conn.executemany("INSERT OR IGNORE INTO record_digests (digest) VALUES (?)",
+                        [(_digest(k),) for k in keys])
+    db.execute("DROP INDEX readings_record_key")
+    db.execute("UPDATE readings SET record_key = NULL")
+    # Readings stored unsealed before the upgrade and not yet sent: sealed by the daemon at start.
+    db.execute("CREATE INDEX readings_unsealed ON readings (seq) WHERE sealed = 0")
+
+
 # Append only: a hub in the field upgrades through every step in order.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4]
+
+URGENT, ROUTINE = 0, 1  # outbox lanes: urgent items (outside the care plan's limits) go first
+
+
+def _digest(record_key: str) -> str:
+    """What identifies a re-sent record without saying anything about it."""
+    return hashlib.sha256(record_key.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -100,6 +145,26 @@ class NewReading:
     problems: tuple[str, ...] = ()
     record_key: str | None = None  # None: the device gives nothing to recognise a re-send by
     hub_clock_offset_s: float | None = None  # centre clock minus hub clock, from the last ack
+    priority: int = ROUTINE
+
+    def stored(self, seq: int, stored_at: str) -> StoredReading:
+        return StoredReading(
+            seq=seq, kind=self.kind, characteristic=self.characteristic,
+            device_address=self.device_address, device_time=self.device_time,
+            received_at=self.received_at, raw_hex=self.raw_hex, values=self.values,
+            stored_at=stored_at, synced_at=None, measured_at=self.measured_at or self.received_at,
+            time_source=self.time_source, clock_correction_s=self.clock_correction_s,
+            hub_clock_synced=self.hub_clock_synced, outcome=self.outcome,
+            problems=self.problems, hub_clock_offset_s=self.hub_clock_offset_s,
+        )
+
+
+@dataclass(frozen=True)
+class OutboxItem(SealedItem):
+    """A reading as it waits to be sent: sealed, with its lane."""
+
+    priority: int
+    stored_at: str
 
 
 @dataclass(frozen=True)
@@ -182,8 +247,13 @@ def now_utc() -> str:
 
 
 class ReadingStore:
-    def __init__(self, path: Path, readonly: bool = False) -> None:
-        """Open the store; `readonly` is for technician tools beside the running daemon."""
+    def __init__(self, path: Path, readonly: bool = False,
+                 sealer: ItemSealer | None = None) -> None:
+        """Open the store; `readonly` is for technician tools beside the running daemon.
+
+        `sealer` seals each reading into the outbox as it is stored; without one (tests, tools)
+        readings are stored unsealed and `seal_backlog` seals them later."""
+        self.sealer = sealer
         try:
             if readonly:
                 conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
@@ -233,16 +303,19 @@ class ReadingStore:
             raise StoreError(f"could not {what} {self.path}: {_explain(exc)}") from exc
 
     def add(self, reading: NewReading) -> int | None:
-        """Commit one reading and return its per-hub sequence number.
+        """Commit one reading, sealed into the outbox in the same transaction, and return its
+        per-hub sequence number.
 
         Returns None, storing nothing and taking no sequence number, when a reading with the
         same record key (a record the device sent before) is already stored.
         """
         r = reading
+        stored_at = now_utc()
         with self._transaction("store a reading in"):
             if r.record_key is not None and self.db.execute(
-                "SELECT 1 FROM readings WHERE record_key = ?", [r.record_key]
-            ).fetchone():
+                "INSERT INTO record_digests (digest) VALUES (?) ON CONFLICT DO NOTHING",
+                [_digest(r.record_key)],
+            ).rowcount == 0:
                 return None
             seq: int = self.db.execute(
                 "UPDATE hub_sequence SET last = last + 1 WHERE id = 1 RETURNING last"
@@ -250,9 +323,9 @@ class ReadingStore:
             self.db.execute(
                 "INSERT INTO readings (seq, kind, characteristic, device_address, device_time,"
                 " received_at, raw_hex, values_json, stored_at, measured_at, time_source,"
-                " clock_correction_s, hub_clock_synced, outcome, problems_json, record_key,"
+                " clock_correction_s, hub_clock_synced, outcome, problems_json,"
                 " hub_clock_offset_s)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     seq,
                     r.kind,
@@ -262,18 +335,44 @@ class ReadingStore:
                     r.received_at,
                     r.raw_hex,
                     json.dumps(r.values),
-                    now_utc(),
+                    stored_at,
                     r.measured_at or r.received_at,
                     r.time_source,
                     r.clock_correction_s,
                     int(r.hub_clock_synced),
                     r.outcome,
                     json.dumps(list(r.problems)),
-                    r.record_key,
                     r.hub_clock_offset_s,
                 ],
             )
+            if self.sealer is not None:
+                self._seal(r.stored(seq, stored_at), r.priority)
         return seq
+
+    def _seal(self, reading: StoredReading, priority: int) -> None:
+        """Put a reading into the outbox, sealed (inside the caller's transaction)."""
+        assert self.sealer is not None
+        segment, sealed = self.sealer.seal(reading.seq, reading.to_wire())
+        self.db.execute(
+            "INSERT INTO outbox_segments (segment_id, centre_key_id, suite, sealed_key,"
+            " created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            [segment.segment_id, segment.centre_key_id, segment.suite, segment.sealed_key,
+             now_utc()],
+        )
+        self.db.execute(
+            "INSERT INTO outbox (seq, segment_id, sealed, priority, stored_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [reading.seq, segment.segment_id, sealed, priority, reading.stored_at],
+        )
+        self.db.execute("UPDATE readings SET sealed = 1 WHERE seq = ?", [reading.seq])
+
+    def seal_backlog(self) -> int:
+        """Seal readings stored before this hub sealed at rest (schema v3 and older)."""
+        backlog = self._select("WHERE sealed = 0 AND synced_at IS NULL ORDER BY seq", [])
+        with self._transaction("seal stored readings in"):
+            for reading in backlog:
+                self._seal(reading, ROUTINE)
+        return len(backlog)
 
     def last_record_number(self, device_address: str, kind: str) -> int | None:
         """The device record (sequence) number up to which every record from this device is
@@ -321,18 +420,67 @@ class ReadingStore:
         ).fetchall()
         return [KnownDevice(r[0], r[1], r[2], r[3], bool(r[4]), *r[5:]) for r in rows]
 
-    def unsynced(self, limit: int) -> list[StoredReading]:
-        return self._select("WHERE synced_at IS NULL ORDER BY seq LIMIT ?", [limit])
+    def outbox(self, limit: int, max_bytes: int, skip: frozenset[int] = frozenset()
+               ) -> tuple[list[OutboxItem], bool]:
+        """The next items to send: urgent ones first, then by sequence number; at most `limit`
+        items and (beyond the first) `max_bytes` of sealed payload. `skip`: items in flight.
+        Also says whether more items wait beyond these (the batch is full)."""
+        rows = self.db.execute(
+            "SELECT seq, segment_id, sealed, priority, stored_at FROM outbox"
+            " ORDER BY priority, seq LIMIT ?", [limit + len(skip) + 1]
+        ).fetchall()
+        items: list[OutboxItem] = []
+        size = 0
+        for row in rows:
+            if row[0] in skip:
+                continue
+            size += len(row[2])
+            if len(items) >= limit or (items and size > max_bytes):
+                return items, True
+            items.append(OutboxItem(*row))
+        return items, False
+
+    def segments(self, segment_ids: set[str]) -> list[SealedSegment]:
+        marks = ",".join("?" * len(segment_ids))
+        rows = self.db.execute(
+            "SELECT segment_id, centre_key_id, suite, sealed_key FROM outbox_segments"
+            f" WHERE segment_id IN ({marks})", sorted(segment_ids)
+        ).fetchall()
+        return [SealedSegment(*row) for row in rows]
 
     def mark_synced(self, seq_first: int, seq_last: int, at: str) -> int:
-        """Mark readings in [seq_first, seq_last] synced; returns how many changed."""
+        """The centre holds [seq_first, seq_last]: drop those items from the outbox and note it
+        on the patient's plaintext. Returns how many outbox items were newly acknowledged."""
         with self._transaction("mark readings synced in"):
             cursor = self.db.execute(
+                "DELETE FROM outbox WHERE seq BETWEEN ? AND ?", [seq_first, seq_last])
+            self.db.execute(
                 "UPDATE readings SET synced_at = ? WHERE seq BETWEEN ? AND ?"
                 " AND synced_at IS NULL",
                 [at, seq_first, seq_last],
             )
+            self.db.execute(
+                "DELETE FROM outbox_segments WHERE segment_id NOT IN"
+                " (SELECT DISTINCT segment_id FROM outbox) AND segment_id != ?",
+                [self.sealer.current_segment_id if self.sealer else ""],
+            )
         return cursor.rowcount
+
+    def prune_plaintext(self, stored_before: str) -> int:
+        """Delete the plaintext of readings stored before `stored_before` (the patient screen's
+        window has passed); their sealed copies stay in the outbox until acknowledged."""
+        with self._transaction("delete old plaintext from"):
+            cursor = self.db.execute(
+                "DELETE FROM readings WHERE stored_at < ?"
+                " AND (sealed = 1 OR synced_at IS NOT NULL)",
+                [stored_before],
+            )
+        return cursor.rowcount
+
+    def outbox_bytes(self) -> int:
+        size: int = self.db.execute(
+            "SELECT coalesce(sum(length(sealed)), 0) FROM outbox").fetchone()[0]
+        return size
 
     def all(self) -> list[StoredReading]:
         return self._select("ORDER BY seq", [])
@@ -343,8 +491,10 @@ class ReadingStore:
         )
 
     def pending_count(self) -> int:
+        """Readings the centre has not acknowledged (sealed or still to be sealed)."""
         count: int = self.db.execute(
-            "SELECT count(*) FROM readings WHERE synced_at IS NULL"
+            "SELECT (SELECT count(*) FROM outbox)"
+            " + (SELECT count(*) FROM readings WHERE sealed = 0 AND synced_at IS NULL)"
         ).fetchone()[0]
         return count
 

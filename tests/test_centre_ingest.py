@@ -9,33 +9,26 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 import centre.store
 from centre.ingest import Ingest
 from centre.store import CentreStore
 from hub.keys import public_text
-from hub.sync.envelope import BatchHeader, key_id, seal_batch
-from tests.test_envelope import item
+from tests.test_envelope import CENTRE, HUB_KEY, header, item, sealed
 
-HUB_KEY = Ed25519PrivateKey.generate()
-CENTRE_KEY = X25519PrivateKey.generate()
 TOPIC = "dho/v1/hub/hub-0001/batch"
 
 
 def envelope(batch_id: str) -> bytes:
-    header = BatchHeader(hub_id="hub-0001", batch_id=batch_id, seq_first=1, seq_last=2, count=2,
-                         key_id=key_id(CENTRE_KEY.public_key()),
-                         created_at="2026-11-22T10:00:00.000+00:00")
-    return seal_batch(header, [item(1, 128.0), item(2, 131.0)], HUB_KEY, CENTRE_KEY.public_key())
+    return sealed(header(batch_id=batch_id, seq_first=1, seq_last=2),
+                  [item(1, 128.0), item(2, 131.0)])
 
 
 @pytest.fixture
 def ingest(tmp_path: Path) -> Ingest:
     store = CentreStore(tmp_path / "centre.sqlite")
     store.enrol("hub-0001", public_text(HUB_KEY.public_key()))
-    return Ingest(store, {key_id(CENTRE_KEY.public_key()): CENTRE_KEY},
-                  Ed25519PrivateKey.generate())
+    return Ingest(store, {CENTRE.public.key_id: CENTRE}, Ed25519PrivateKey.generate())
 
 
 def test_a_batch_arriving_again_is_refused_as_a_replay(ingest: Ingest) -> None:

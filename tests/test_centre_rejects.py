@@ -7,10 +7,12 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from hub.config import load_config
+from hub.config import HubConfig, load_config
 from hub.keys import load_signing_key
 from hub.store import StoredReading
-from hub.sync.uplink import batch_topic, build_envelope
+from hub.sync.batch import SealedItem, build_batch
+from hub.sync.sealing import ItemSealer
+from hub.sync.uplink import batch_topic
 from hub.testbed.home import SimulatedHome
 from tests.conftest import eventually
 
@@ -21,6 +23,19 @@ READING = StoredReading(
     values={"systolic": 128.0}, stored_at="2026-11-22T10:40:01.002+00:00", synced_at=None,
     measured_at="2026-11-22T09:40:00+00:00", time_source="device", clock_correction_s=None,
     hub_clock_synced=True, outcome="ok", problems=(), hub_clock_offset_s=None)
+
+
+def build_envelope(config: HubConfig, readings: list[StoredReading],
+                   hub_key: Ed25519PrivateKey) -> tuple[object, bytes]:
+    """A batch as the hub's store and uplink make it: each reading sealed, then the batch."""
+    sealer = ItemSealer(config.hub_id, config.centre.encryption)
+    items, segments = [], {}
+    for reading in readings:
+        segment, blob = sealer.seal(reading.seq, reading.to_wire())
+        items.append(SealedItem(reading.seq, segment.segment_id, blob))
+        segments[segment.segment_id] = segment.public()
+    return build_batch(config.hub_id, items, list(segments.values()), hub_key,
+                       config.centre.encryption, "2026-11-22T10:40:02.000+00:00")
 
 
 def publish(home: SimulatedHome, topic: str, payload: bytes) -> None:

@@ -109,6 +109,7 @@ def _bundle(hub_id: str, signer: Ed25519PrivateKey, cert_cn: str | None = None,
     return EnrolmentBundle(
         hub_id=hub_id, issued_at="2026-11-22T10:00:00.000+00:00", broker_host="localhost",
         broker_port=8883, centre_encryption_key=base64.b64encode(bytes(32)).decode(),
+        centre_encryption_suite="x25519",
         centre_signing_key=public_text(signer.public_key()),
         hub_signing_key_pem=hub_key.private_bytes(
             Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode(),

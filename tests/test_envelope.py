@@ -9,6 +9,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from hub.sync.batch import SealedItem, batch_body, build_batch, open_batch
 from hub.sync.envelope import (
     ACK_CONTEXT,
     Ack,
@@ -17,17 +18,18 @@ from hub.sync.envelope import (
     acknowledged_ranges,
     canonical_json,
     clock_offset_s,
-    key_id,
     open_ack,
-    open_batch,
     read_header,
-    seal_batch,
+    seal_envelope,
     sign_ack,
 )
+from hub.sync.sealing import ItemSealer, SealedSegment
+from hub.sync.suites import CentreKeyPair, x25519_pair
 
 HUB_KEY = Ed25519PrivateKey.generate()
-CENTRE_KEY = X25519PrivateKey.generate()
+CENTRE = x25519_pair(X25519PrivateKey.generate())
 CENTRE_SIGNING = Ed25519PrivateKey.generate()
+CREATED = "2026-11-22T10:00:00.000+00:00"
 
 
 def item(seq: int, systolic: float) -> dict[str, object]:
@@ -43,27 +45,46 @@ def item(seq: int, systolic: float) -> dict[str, object]:
 ITEMS = [item(7, 128.0), item(8, 131.0)]
 
 
+def seal_items(items: list[dict[str, object]], hub_id: str = "hub-0001",
+               centre: CentreKeyPair = CENTRE) -> tuple[list[SealedItem], list[SealedSegment]]:
+    """Items as the hub's store seals them when it stores them."""
+    sealer = ItemSealer(hub_id, centre.public)
+    sealed_items, segments = [], {}
+    for it in items:
+        segment, blob = sealer.seal(int(it["seq"]), it)  # type: ignore[call-overload]
+        sealed_items.append(SealedItem(int(it["seq"]), segment.segment_id, blob))  # type: ignore[call-overload]
+        segments[segment.segment_id] = segment.public()
+    return sealed_items, list(segments.values())
+
+
 def header(**changes: object) -> BatchHeader:
     fields: dict[str, object] = dict(
         hub_id="hub-0001", batch_id="b-1", seq_first=7, seq_last=8, count=2,
-        key_id=key_id(CENTRE_KEY.public_key()), created_at="2026-11-22T10:00:00.000+00:00")
+        key_id=CENTRE.public.key_id, created_at=CREATED)
     fields.update(changes)
     return BatchHeader(**fields)  # type: ignore[arg-type]
 
 
 def sealed(h: BatchHeader | None = None, items: list[dict[str, object]] | None = None,
            hub_key: Ed25519PrivateKey = HUB_KEY) -> bytes:
-    return seal_batch(h or header(), items if items is not None else ITEMS, hub_key,
-                      CENTRE_KEY.public_key())
+    """A batch under a header of the test's choosing (build_batch makes its own)."""
+    h = h or header()
+    body = batch_body(*seal_items(items if items is not None else ITEMS, h.hub_id))
+    return seal_envelope(h, body, hub_key, CENTRE.public)
 
 
-def open_(envelope: bytes) -> list[dict[str, object]]:
-    keys = {key_id(CENTRE_KEY.public_key()): CENTRE_KEY}
-    return open_batch(envelope, keys, HUB_KEY.public_key()).items
+def open_(envelope: bytes, keyring: dict[str, CentreKeyPair] | None = None
+          ) -> list[dict[str, object]]:
+    return open_batch(envelope, keyring or {CENTRE.public.key_id: CENTRE},
+                      HUB_KEY.public_key()).items
 
 
 def test_round_trip() -> None:
     assert open_(sealed()) == ITEMS
+    header_, envelope = build_batch("hub-0001", *seal_items(ITEMS), HUB_KEY, CENTRE.public,
+                                    CREATED)
+    assert (header_.seq_first, header_.seq_last, header_.count) == (7, 8, 2)
+    assert open_(envelope) == ITEMS
 
 
 def test_header_travels_in_clear_but_body_does_not() -> None:
@@ -96,15 +117,19 @@ def test_batch_signed_by_another_key_is_rejected() -> None:
 
 
 def test_sealed_to_another_centre_key_is_rejected() -> None:
-    other = X25519PrivateKey.generate()
-    envelope = seal_batch(header(), ITEMS, HUB_KEY, other.public_key())
+    other = x25519_pair(X25519PrivateKey.generate())
+    with pytest.raises(EnvelopeError, match="another centre key"):
+        seal_envelope(header(), b"{}", HUB_KEY, other.public)
+    # A forger who rewrites the key id: the ciphertext was made for another key.
+    envelope = seal_envelope(header(key_id=other.public.key_id), b"{}", HUB_KEY, other.public)
+    envelope = envelope.replace(other.public.key_id.encode(), CENTRE.public.key_id.encode())
     with pytest.raises(EnvelopeError, match="does not open"):
-        open_(envelope)  # key id names our key, but the ciphertext was made for another
+        open_(envelope)
 
 
 def test_unknown_key_id_is_rejected() -> None:
     with pytest.raises(EnvelopeError, match="unknown centre key id"):
-        open_(sealed(header(key_id="0000000000000000")))
+        open_(sealed(), keyring={"0000000000000000": CENTRE})
 
 
 def test_items_must_match_header() -> None:

@@ -11,8 +11,21 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from hub.store import MIGRATIONS, NewReading, ReadingStore, StoreError
+from hub.store import MIGRATIONS, URGENT, NewReading, ReadingStore, StoreError
+from hub.sync.sealing import ItemSealer, open_item, open_segment
+from hub.sync.suites import x25519_pair
+
+CENTRE = x25519_pair(X25519PrivateKey.generate())
+
+
+def sealing_store(path: Path) -> ReadingStore:
+    return ReadingStore(path, sealer=ItemSealer("hub-0001", CENTRE.public))
+
+
+def outbox_seqs(store: ReadingStore) -> list[int]:
+    return [i.seq for i in store.outbox(1000, 1 << 30)[0]]
 
 
 def reading(systolic: float = 128.0) -> NewReading:
@@ -23,21 +36,21 @@ def reading(systolic: float = 128.0) -> NewReading:
 
 
 def test_sequence_numbers_are_dense_and_survive_reopen(tmp_path: Path) -> None:
-    store = ReadingStore(tmp_path / "hub.sqlite")
+    store = sealing_store(tmp_path / "hub.sqlite")
     assert [store.add(reading()) for _ in range(3)] == [1, 2, 3]
     store.close()
-    store = ReadingStore(tmp_path / "hub.sqlite")
+    store = sealing_store(tmp_path / "hub.sqlite")
     assert store.add(reading()) == 4
-    assert [r.seq for r in store.unsynced(10)] == [1, 2, 3, 4]
+    assert outbox_seqs(store) == [1, 2, 3, 4]
 
 
 def test_mark_synced_only_touches_the_acknowledged_range(tmp_path: Path) -> None:
-    store = ReadingStore(tmp_path / "hub.sqlite")
+    store = sealing_store(tmp_path / "hub.sqlite")
     for _ in range(4):
         store.add(reading())
     assert store.mark_synced(2, 3, "2026-11-22T10:41:00+00:00") == 2
     assert store.mark_synced(2, 3, "2026-11-22T10:42:00+00:00") == 0  # a re-sent ack
-    assert [r.seq for r in store.unsynced(10)] == [1, 4]
+    assert outbox_seqs(store) == [1, 4]
     assert store.pending_count() == 2
     assert {r.seq: r.synced_at for r in store.all()}[2] == "2026-11-22T10:41:00+00:00"
 
@@ -79,8 +92,12 @@ def test_readonly_view_sees_committed_rows_and_cannot_write(tmp_path: Path) -> N
 WRITER = textwrap.dedent("""
     import sys
     from pathlib import Path
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
     from hub.store import NewReading, ReadingStore
-    store = ReadingStore(Path(sys.argv[1]))
+    from hub.sync.sealing import ItemSealer
+    from hub.sync.suites import x25519_pair
+    sealer = ItemSealer("hub-0001", x25519_pair(X25519PrivateKey.generate()).public)
+    store = ReadingStore(Path(sys.argv[1]), sealer=sealer)
     n = 0
     while True:
         n += 1
@@ -100,9 +117,12 @@ def test_kill_9_loses_no_committed_reading(tmp_path: Path) -> None:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         proc.stdout.close()
-        seqs = [r.seq for r in ReadingStore(path, readonly=True).all()]
+        view = ReadingStore(path, readonly=True)
+        seqs = [r.seq for r in view.all()]
         assert set(acknowledged) <= set(seqs), "a reading reported stored was lost"
         assert seqs == list(range(1, len(seqs) + 1)), "sequence numbers must stay dense"
+        assert outbox_seqs(view) == seqs, "every stored reading is sealed in the same commit"
+        view.close()
     store = ReadingStore(path)
     assert store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     last = len(store.all())
@@ -178,3 +198,85 @@ def test_v1_database_upgrades_in_place(tmp_path: Path) -> None:
     assert (old.measured_at, old.outcome, old.time_source) == (
         "2026-11-22T10:00:00+00:00", "ok", "hub_received")
     assert store.add(reading()) == 2
+
+
+def test_outbox_holds_only_sealed_items_the_centre_can_open(tmp_path: Path) -> None:
+    store = sealing_store(tmp_path / "hub.sqlite")
+    store.add(reading(141.0))
+    (item,), more = store.outbox(10, 1 << 20)
+    assert not more and b"141" not in item.sealed and b"systolic" not in item.sealed
+    (segment,) = store.segments({item.segment_id})
+    key = open_segment("hub-0001", segment, CENTRE.private)
+    opened = open_item(key, "hub-0001", item.segment_id, 1, item.sealed)
+    assert opened["values"] == {"systolic": 141.0} and opened == store.all()[0].to_wire()
+    # Nothing in the file itself says 141 outside the plaintext window's table.
+    store.prune_plaintext("9999-01-01T00:00:00+00:00")
+    store.close()
+    assert b"systolic" not in (tmp_path / "hub.sqlite").read_bytes()
+
+
+def test_urgent_items_go_first_and_batches_respect_size(tmp_path: Path) -> None:
+    store = sealing_store(tmp_path / "hub.sqlite")
+    for _ in range(3):
+        store.add(reading())
+    store.add(NewReading(**{**reading(190.0).__dict__, "priority": URGENT}))
+    assert outbox_seqs(store) == [4, 1, 2, 3]
+    first, more = store.outbox(2, 1 << 20)
+    assert [i.seq for i in first] == [4, 1] and more
+    one_item = len(first[0].sealed)
+    by_size, more = store.outbox(10, one_item * 2 + 1)
+    assert [i.seq for i in by_size] == [4, 1] and more
+    skipping, more = store.outbox(10, 1 << 20, skip=frozenset({4, 1}))
+    assert [i.seq for i in skipping] == [2, 3] and not more
+
+
+def test_plaintext_is_pruned_but_sealed_copies_and_resend_memory_stay(tmp_path: Path) -> None:
+    store = sealing_store(tmp_path / "hub.sqlite")
+    keyed = NewReading(**{**reading().__dict__, "record_key": "00:BB|2a35|2026-11-22T10:40|ab"})
+    assert store.add(keyed) == 1
+    assert store.prune_plaintext("2000-01-01T00:00:00+00:00") == 0  # nothing that old
+    assert store.prune_plaintext("9999-01-01T00:00:00+00:00") == 1
+    assert store.all() == [] and outbox_seqs(store) == [1] and store.pending_count() == 1
+    assert store.add(keyed) is None  # the device re-sends it: still recognised
+    assert store.mark_synced(1, 1, "2026-11-22T10:41:00+00:00") == 1
+    assert store.pending_count() == 0
+
+
+def test_acknowledged_segments_are_dropped_but_the_current_one_kept(tmp_path: Path) -> None:
+    sealer = ItemSealer("hub-0001", CENTRE.public, segment_items=2)
+    store = ReadingStore(tmp_path / "hub.sqlite", sealer=sealer)
+    for _ in range(3):
+        store.add(reading())
+    count = "SELECT count(*) FROM outbox_segments"
+    assert store.db.execute(count).fetchone()[0] == 2
+    store.mark_synced(1, 3, "2026-11-22T10:41:00+00:00")
+    ids = [r[0] for r in store.db.execute("SELECT segment_id FROM outbox_segments").fetchall()]
+    assert ids == [sealer.current_segment_id]
+
+
+def test_v3_readings_not_yet_sent_are_sealed_after_the_upgrade(tmp_path: Path) -> None:
+    import sqlite_utils
+
+    path = tmp_path / "hub.sqlite"
+    conn = sqlite3.connect(path, isolation_level=None)
+    db = sqlite_utils.Database(conn)
+    for step in MIGRATIONS[:3]:
+        step(db)
+    conn.execute("PRAGMA user_version = 3")
+    for seq, synced in ((1, "2026-11-22T10:01:00+00:00"), (2, None)):
+        conn.execute(
+            "INSERT INTO readings (seq, kind, characteristic, device_address, received_at,"
+            " raw_hex, values_json, stored_at, synced_at, measured_at, record_key)"
+            " VALUES (?, 'blood_pressure', '2a35', '00:BB', '2026-11-22T10:00:00+00:00', '00',"
+            " '{}', '2026-11-22T10:00:00+00:00', ?, '2026-11-22T10:00:00+00:00', ?)",
+            [seq, synced, f"key-{seq}"])
+    conn.execute("UPDATE hub_sequence SET last = 2")
+    conn.close()
+    store = sealing_store(path)
+    assert store.pending_count() == 1 and outbox_seqs(store) == []
+    assert store.seal_backlog() == 1
+    assert outbox_seqs(store) == [2] and store.pending_count() == 1
+    assert store.seal_backlog() == 0
+    # Record keys became digests: re-sent records are still recognised.
+    assert store.add(NewReading(**{**reading().__dict__, "record_key": "key-1"})) is None
+    assert store.add(reading()) == 3

@@ -7,12 +7,12 @@ Pure functions over bytes and keys; no I/O. Wire format (docs/protocol.md):
 `header` is canonical JSON (sorted keys, no spaces) that travels in clear for routing, and is
 bound into the HPKE key schedule as `info`, so changing one byte of it makes the open fail.
 The sealed plaintext is `ed25519_signature(64) || body`; the signature covers the header too,
-so a valid body cannot be replayed under another header.
+so a valid body cannot be replayed under another header. What the body holds is
+`hub/sync/batch.py`'s business.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,13 +20,11 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
-from cryptography.hazmat.primitives.hpke import AEAD, KDF, KEM, Suite
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from hub.sync.suites import SUITES, CentreKey, CentreKeyPair, suite_for
 
 MAGIC = b"DHO1"
 VERSION = 1
-SUITE_NAME = "DHKEM-X25519-HKDF-SHA256/HKDF-SHA256/ChaCha20-Poly1305"
 INFO_CONTEXT = b"no.dho.hub/v1/batch\x00"
 SIGNATURE_CONTEXT = b"no.dho.hub/v1/batch-signature\x00"
 ACK_CONTEXT = b"no.dho.hub/v1/ack-signature\x00"
@@ -50,7 +48,6 @@ ITEM_FIELDS = frozenset(
         "values",
     }
 )
-_SUITE = Suite(KEM.X25519, KDF.HKDF_SHA256, AEAD.CHACHA20_POLY1305)
 
 
 class EnvelopeError(ValueError):
@@ -59,12 +56,6 @@ class EnvelopeError(ValueError):
 
 def canonical_json(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def key_id(public_key: X25519PublicKey) -> str:
-    """A short stable name for a centre key, so a hub can say which key it sealed to."""
-    raw = public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
-    return hashlib.sha256(raw).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -76,10 +67,11 @@ class BatchHeader:
     key_id: str
     created_at: str
     count: int
+    suite: str = "x25519"
 
     def to_bytes(self) -> bytes:
         return canonical_json({
-            "v": VERSION, "suite": SUITE_NAME, "hub_id": self.hub_id, "batch_id": self.batch_id,
+            "v": VERSION, "suite": self.suite, "hub_id": self.hub_id, "batch_id": self.batch_id,
             "seq_first": self.seq_first, "seq_last": self.seq_last, "count": self.count,
             "key_id": self.key_id, "created_at": self.created_at,
         })
@@ -88,14 +80,14 @@ class BatchHeader:
     def from_bytes(cls, raw: bytes) -> BatchHeader:
         try:
             obj = json.loads(raw)
-            if obj.get("v") != VERSION or obj.get("suite") != SUITE_NAME:
+            if obj.get("v") != VERSION or obj.get("suite") not in SUITES:
                 raise EnvelopeError(
                     f"unsupported envelope version/suite {obj.get('v')!r}/{obj.get('suite')!r}")
             header = cls(
                 hub_id=str(obj["hub_id"]), batch_id=str(obj["batch_id"]),
                 seq_first=int(obj["seq_first"]), seq_last=int(obj["seq_last"]),
                 key_id=str(obj["key_id"]), created_at=str(obj["created_at"]),
-                count=int(obj["count"]),
+                count=int(obj["count"]), suite=str(obj["suite"]),
             )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             if isinstance(exc, EnvelopeError):
@@ -106,28 +98,21 @@ class BatchHeader:
         return header
 
 
-@dataclass(frozen=True)
-class OpenedBatch:
-    header: BatchHeader
-    items: list[dict[str, Any]]
-
-
-def seal_batch(
-    header: BatchHeader,
-    items: list[dict[str, Any]],
-    hub_key: Ed25519PrivateKey,
-    centre_key: X25519PublicKey,
+def seal_envelope(
+    header: BatchHeader, body: bytes, hub_key: Ed25519PrivateKey, centre: CentreKey
 ) -> bytes:
-    """Sign the items under the header with the hub key, then seal to the centre."""
+    """Sign the body under the header with the hub key, then seal to the centre."""
+    if (header.key_id, header.suite) != (centre.key_id, centre.suite):
+        raise EnvelopeError("the header names another centre key than the one sealed to")
     header_bytes = header.to_bytes()
-    body = canonical_json({"items": items})
     signature = hub_key.sign(SIGNATURE_CONTEXT + header_bytes + b"\x00" + body)
-    sealed = _SUITE.encrypt(signature + body, centre_key, info=INFO_CONTEXT + header_bytes)
+    sealed = suite_for(centre.suite).encrypt(signature + body, centre.public_key,
+                                             info=INFO_CONTEXT + header_bytes)
     return MAGIC + len(header_bytes).to_bytes(4, "big") + header_bytes + sealed
 
 
 def read_header(envelope: bytes) -> tuple[BatchHeader, bytes]:
-    """The clear header of an envelope (unauthenticated until `open_batch` succeeds)."""
+    """The clear header of an envelope (unauthenticated until `open_envelope` succeeds)."""
     if len(envelope) < 8 or envelope[:4] != MAGIC:
         raise EnvelopeError("not a hub batch envelope (bad magic)")
     size = int.from_bytes(envelope[4:8], "big")
@@ -136,19 +121,22 @@ def read_header(envelope: bytes) -> tuple[BatchHeader, bytes]:
     return BatchHeader.from_bytes(envelope[8 : 8 + size]), envelope[8 + size :]
 
 
-def open_batch(
+def open_envelope(
     envelope: bytes,
-    centre_keys: dict[str, X25519PrivateKey],
+    keyring: dict[str, CentreKeyPair],
     hub_verify_key: Ed25519PublicKey,
-) -> OpenedBatch:
-    """Open and verify a batch. Raises EnvelopeError saying why it must be rejected."""
+) -> tuple[BatchHeader, bytes]:
+    """Open and verify the outer layer; returns the header and the signed body."""
     header, sealed = read_header(envelope)
     header_bytes = header.to_bytes()
-    private_key = centre_keys.get(header.key_id)
-    if private_key is None:
+    pair = keyring.get(header.key_id)
+    if pair is None:
         raise EnvelopeError(f"sealed to unknown centre key id {header.key_id}")
+    if pair.public.suite != header.suite:
+        raise EnvelopeError(f"centre key {header.key_id} is not a {header.suite} key")
     try:
-        plaintext = _SUITE.decrypt(sealed, private_key, info=INFO_CONTEXT + header_bytes)
+        plaintext = suite_for(header.suite).decrypt(sealed, pair.private,
+                                                    info=INFO_CONTEXT + header_bytes)
     except (InvalidTag, ValueError) as exc:
         raise EnvelopeError("envelope does not open: tampered, or header altered") from exc
     signature, body = plaintext[:64], plaintext[64:]
@@ -156,24 +144,7 @@ def open_batch(
         hub_verify_key.verify(signature, SIGNATURE_CONTEXT + header_bytes + b"\x00" + body)
     except InvalidSignature as exc:
         raise EnvelopeError(f"batch is not signed by the key enrolled for {header.hub_id}") from exc
-    return OpenedBatch(header, _checked_items(header, body))
-
-
-def _checked_items(header: BatchHeader, body: bytes) -> list[dict[str, Any]]:
-    try:
-        items = json.loads(body)["items"]
-        seqs = [int(item["seq"]) for item in items]
-        for item in items:
-            missing = ITEM_FIELDS - item.keys()
-            if missing:
-                raise KeyError(f"item {item['seq']} lacks {', '.join(sorted(missing))}")
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise EnvelopeError(f"signed batch body is malformed: {exc}") from exc
-    if len(seqs) != header.count or len(set(seqs)) != len(seqs):
-        raise EnvelopeError("batch item count does not match its header")
-    if seqs and (min(seqs) != header.seq_first or max(seqs) != header.seq_last):
-        raise EnvelopeError("batch sequence numbers do not match its header")
-    return list(items)
+    return header, body
 
 
 @dataclass(frozen=True)

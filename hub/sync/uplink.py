@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
@@ -19,17 +19,15 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from hub.config import HubConfig
-from hub.keys import ed25519_public, x25519_public
-from hub.store import ReadingStore, StoredReading, StoreError, now_utc
+from hub.keys import ed25519_public
+from hub.store import URGENT, OutboxItem, ReadingStore, StoreError, now_utc
+from hub.sync.batch import build_batch
 from hub.sync.envelope import (
-    BatchHeader,
     EnvelopeError,
     acknowledged_ranges,
     canonical_json,
     clock_offset_s,
-    key_id,
     open_ack,
-    seal_batch,
 )
 from hub.sync.tls import client_context, mqtt_client
 
@@ -49,23 +47,29 @@ def status_topic(hub_id: str) -> str:
     return f"dho/v1/hub/{hub_id}/status"
 
 
-def status_payload(hub_id: str, state: str) -> bytes:
+def status_payload(hub_id: str, state: str, alarm: str | None = None) -> bytes:
     """Retained presence: "online" on connect; "offline" when the hub stops, or, as its will,
-    when the broker loses it (power cut, crash, network gone)."""
-    return canonical_json({"v": 1, "hub_id": hub_id, "state": state, "at": now_utc()})
+    when the broker loses it (power cut, crash, network gone). `alarm` says the outbox is
+    filling up ("near_full", "over_budget")."""
+    return canonical_json({"v": 1, "hub_id": hub_id, "state": state, "at": now_utc(),
+                           "alarm": alarm})
 
 
-def build_envelope(
-    config: HubConfig, readings: list[StoredReading], hub_key: Ed25519PrivateKey
-) -> tuple[BatchHeader, bytes]:
-    centre_key = x25519_public(config.centre.encryption_key)
-    header = BatchHeader(
-        hub_id=config.hub_id, batch_id=str(uuid.uuid4()),
-        seq_first=readings[0].seq, seq_last=readings[-1].seq, count=len(readings),
-        key_id=key_id(centre_key), created_at=now_utc(),
-    )
-    items = [r.to_wire() for r in readings]
-    return header, seal_batch(header, items, hub_key, centre_key)
+@dataclass(frozen=True)
+class InFlight:
+    seqs: frozenset[int]
+    sent_at: datetime
+    deadline: float  # loop time
+
+
+def batch_is_due(items: list[OutboxItem], more: bool, max_age_s: float, now: datetime) -> bool:
+    """Send now if anything is urgent, the batch is full, or its oldest item has waited long
+    enough; otherwise let it fill (fewer, larger messages save power and airtime)."""
+    if more or any(item.priority == URGENT for item in items):
+        return True
+    oldest = datetime.fromisoformat(min(item.stored_at for item in items))
+    waited = (now - oldest).total_seconds()
+    return waited >= max_age_s or waited < 0  # < 0: the clock was set back; do not wait on it
 
 
 class Uplink:
@@ -84,8 +88,9 @@ class Uplink:
         self.wake = asyncio.Event()
         self.ready = asyncio.Event()  # connected and subscribed to our ack topic
         self._acked = asyncio.Event()
-        self._awaiting: str | None = None
-        self._sent_at: datetime | None = None
+        self._in_flight: dict[str, InFlight] = {}
+        self.alarm: str | None = None
+        self.centre = config.centre.encryption
         self.last_ack_at: str | None = None
         # Centre clock minus hub clock, from the last ack of the batch in flight; None until then.
         self.clock_offset_s: float | None = None
@@ -125,14 +130,22 @@ class Uplink:
         self._client.disconnect()
         self._client.loop_stop()
 
+    def set_alarm(self, alarm: str | None) -> None:
+        """Tell the centre (retained status) that the outbox is filling up, or no longer is."""
+        self.alarm = alarm
+        if self.ready.is_set():
+            hub_id = self.config.hub_id
+            self._client.publish(status_topic(hub_id), status_payload(hub_id, "online", alarm),
+                                 qos=1, retain=True)
+
     # paho thread -> asyncio loop
     def _on_connect(self, client: mqtt.Client, _u: object, _f: object, reason: object,
                     _p: object) -> None:
         log.info("broker connection: %s", reason)
         if not getattr(reason, "is_failure", False):
             hub_id = self.config.hub_id
-            client.publish(status_topic(hub_id), status_payload(hub_id, "online"), qos=1,
-                           retain=True)
+            client.publish(status_topic(hub_id), status_payload(hub_id, "online", self.alarm),
+                           qos=1, retain=True)
             client.subscribe(ack_topic(hub_id), qos=1)
 
     def _on_subscribe(self, *_: object) -> None:
@@ -141,7 +154,13 @@ class Uplink:
     def _on_disconnect(self, _c: object, _u: object, _f: object, reason: object,
                        _p: object) -> None:
         log.warning("broker connection lost: %s", reason)
-        self._loop.call_soon_threadsafe(self.ready.clear)
+        self._loop.call_soon_threadsafe(self._lost)
+
+    def _lost(self) -> None:
+        # Whatever was in flight may never be acknowledged: send it again after reconnecting
+        # (the centre stores each sequence number once).
+        self.ready.clear()
+        self._in_flight.clear()
 
     def _on_message(self, _c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
         self._loop.call_soon_threadsafe(self._handle_ack, bytes(msg.payload))
@@ -163,39 +182,64 @@ class Uplink:
         self.last_ack_at = ack.centre_time
         log.info("centre acknowledged seq %d..%d (%d newly synced)",
                  ack.seq_first, ack.seq_last, changed)
-        if ack.batch_id == self._awaiting:
-            if self._sent_at is not None:
-                self.clock_offset_s = clock_offset_s(
-                    self._sent_at, datetime.now(UTC), datetime.fromisoformat(ack.centre_time)
-                )
-            self._acked.set()
+        flight = self._in_flight.pop(ack.batch_id, None)
+        if flight is not None:
+            self.clock_offset_s = clock_offset_s(
+                flight.sent_at, datetime.now(UTC), datetime.fromisoformat(ack.centre_time))
+        self._acked.set()
         self.on_synced()
 
     async def run(self) -> None:
-        """Send the oldest unsynced readings until the centre has acknowledged all of them."""
+        """Send the outbox, up to `sync.window` batches awaiting their acks at once, until the
+        centre has acknowledged every item."""
+        sync = self.config.sync
         while True:
             await self.ready.wait()
-            readings = self.store.unsynced(self.config.sync.batch_max)
-            if not readings:
-                self.wake.clear()
-                await self._wait(self.wake, 5.0)
+            self._expire()
+            if len(self._in_flight) >= sync.window:
+                self._acked.clear()
+                await self._wait(self._acked, self._next_deadline())
                 continue
-            await self._send(readings)
+            skip = frozenset().union(*(f.seqs for f in self._in_flight.values()))
+            items, more = self.store.outbox(sync.batch_max, sync.batch_max_bytes, skip)
+            if not items:
+                self.wake.clear()
+                await self._wait(self.wake, min(5.0, self._next_deadline()))
+                continue
+            if not batch_is_due(items, more, sync.batch_max_age_s, datetime.now(UTC)):
+                self.wake.clear()
+                await self._wait(self.wake, min(sync.batch_max_age_s, self._next_deadline()))
+                continue
+            self._send(items)
 
-    async def _send(self, readings: list[StoredReading]) -> None:
-        header, envelope = build_envelope(self.config, readings, self.hub_key)
-        self._awaiting = header.batch_id
-        self._sent_at = datetime.now(UTC)
-        self._acked.clear()
+    def _expire(self) -> None:
+        now = self._loop.time()
+        for batch_id, flight in list(self._in_flight.items()):
+            if now >= flight.deadline:
+                del self._in_flight[batch_id]
+                log.warning("no acknowledgement for batch %s (%d items) within %.0f s; its items "
+                            "go out again", batch_id, len(flight.seqs),
+                            self.config.sync.ack_timeout_s)
+
+    def _next_deadline(self) -> float:
+        if not self._in_flight:
+            return self.config.sync.ack_timeout_s
+        soonest = min(f.deadline for f in self._in_flight.values())
+        return max(0.05, soonest - self._loop.time())
+
+    def _send(self, items: list[OutboxItem]) -> None:
+        segments = self.store.segments({item.segment_id for item in items})
+        header, envelope = build_batch(self.config.hub_id, items, segments, self.hub_key,
+                                       self.centre, now_utc())
         info = self._client.publish(batch_topic(self.config.hub_id), envelope, qos=1)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             log.warning("publish of batch %s failed (rc=%s); retrying", header.batch_id, info.rc)
-            await asyncio.sleep(1.0)
             return
-        if not await self._wait(self._acked, self.config.sync.ack_timeout_s):
-            log.warning("no acknowledgement for batch %s (seq %d..%d) within %.0f s; resending",
-                        header.batch_id, header.seq_first, header.seq_last,
-                        self.config.sync.ack_timeout_s)
+        self._in_flight[header.batch_id] = InFlight(
+            frozenset(item.seq for item in items), datetime.now(UTC),
+            self._loop.time() + self.config.sync.ack_timeout_s)
+        log.debug("sent batch %s: %d items, %d bytes", header.batch_id, len(items),
+                  len(envelope))
 
     @staticmethod
     async def _wait(event: asyncio.Event, timeout: float) -> bool:

@@ -1,0 +1,167 @@
+"""Draining a long outage: N buffered readings to the centre, with acknowledgements.
+
+    .venv/bin/python bench/drain.py [--readings 100000]
+
+A simulated home (BlueZoo, Mosquitto with TLS and ACLs, centre, hub daemon; every part a real
+process). The hub's store is filled with N sealed readings while the centre is down; then the
+centre and the hub start, and the clock runs until the hub's outbox is empty (every reading
+acknowledged) and the centre holds all N.
+
+Baseline, in the same run and against the same broker: plain paho, over TLS with a hub
+certificate, publishing the same number of messages of the same sizes at QoS 1 and waiting for
+every PUBACK (no store, no crypto, no centre). Prints readings per second for both, the ratio,
+and the hub daemon's peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sqlite3
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from hub import ipc
+from hub.config import load_config
+from hub.devices.blood_pressure import build_blood_pressure_measurement
+from hub.keys import load_signing_key
+from hub.store import NewReading, OutboxItem, ReadingStore
+from hub.sync.batch import build_batch
+from hub.sync.sealing import ItemSealer
+from hub.sync.uplink import batch_topic
+from hub.testbed.home import SimulatedHome
+
+
+def fill(home: SimulatedHome, n: int) -> None:
+    """What an outage leaves behind: n readings stored and sealed, none sent."""
+    config = load_config(home.hub_config)
+    store = ReadingStore(config.db_path, sealer=ItemSealer(config.hub_id,
+                                                           config.centre.encryption))
+    store.db.execute("PRAGMA synchronous=OFF")  # filling is set-up, not what is measured
+    for i in range(n):
+        data = build_blood_pressure_measurement(100 + i % 80, 60 + i % 30, 80,
+                                                pulse_rate=60 + i % 40)
+        store.add(NewReading(
+            kind="blood_pressure", characteristic="00002a35-0000-1000-8000-00805f9b34fb",
+            device_address="00:BB:00:00:00:02", device_time=None,
+            received_at="2026-11-22T10:40:01.000+00:00", raw_hex=data.hex(),
+            values={"systolic": 100.0 + i % 80, "diastolic": 60.0 + i % 30,
+                    "mean_arterial_pressure": 80.0, "unit": "mmHg",
+                    "pulse_rate": 60.0 + i % 40},
+            measured_at="2026-11-22T10:40:01.000+00:00", hub_clock_synced=True))
+    store.close()
+
+
+def message_sizes(home: SimulatedHome) -> list[int]:
+    """The sizes of the batches the hub will send, cut by the same rules as its outbox."""
+    config = load_config(home.hub_config)
+    store = ReadingStore(config.db_path, readonly=True)
+    rows = store.db.execute(
+        "SELECT seq, segment_id, sealed, priority, stored_at FROM outbox ORDER BY priority, seq"
+    ).fetchall()
+    segments = store.segments({r[1] for r in rows})
+    key = load_signing_key(config.signing_key_path)
+    sizes, batch, size = [], [], 0
+    for row in [*rows, None]:
+        if row is None or len(batch) >= config.sync.batch_max or (
+                batch and size + len(row[2]) > config.sync.batch_max_bytes):
+            _, envelope = build_batch(config.hub_id, batch, segments, key,
+                                      config.centre.encryption, "2026-11-22T10:40:02.000+00:00")
+            sizes.append(len(envelope))
+            batch, size = [], 0
+        if row is not None:
+            batch.append(OutboxItem(*row))
+            size += len(row[2])
+    store.close()
+    return sizes
+
+
+def baseline(home: SimulatedHome, sizes: list[int]) -> float:
+    """Seconds for plain paho to publish messages of these sizes at QoS 1, all PUBACKed."""
+    client = home.mqtt_client("hub-bench-baseline")
+    done = threading.Event()
+    acked = 0
+
+    def on_publish(*_: object) -> None:
+        nonlocal acked
+        acked += 1
+        if acked == len(sizes):
+            done.set()
+
+    client.on_publish = on_publish
+    client.loop_start()
+    payloads = [os.urandom(size) for size in sizes]
+    topic = batch_topic("hub-bench-baseline")
+    start = time.perf_counter()
+    for payload in payloads:
+        client.publish(topic, payload, qos=1)
+    if not done.wait(600):
+        raise SystemExit(f"baseline: only {acked} of {len(sizes)} PUBACKs")
+    elapsed = time.perf_counter() - start
+    client.loop_stop()
+    client.disconnect()
+    return elapsed
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def drain(home: SimulatedHome, n: int) -> tuple[float, float]:
+    """Seconds from the hub answering until everything is acknowledged; hub peak RSS (MB)."""
+    socket_path = load_config(home.hub_config).socket_path
+    home.start_centre()
+    hub = home.start_hub()
+    start = time.perf_counter()
+    while True:
+        status = ipc.request_blocking(socket_path, "status", timeout=30)
+        if status["pending"] == 0:
+            break
+        hub.check_alive()
+        if time.perf_counter() - start > 1800:
+            raise SystemExit(f"drain: {status['pending']} still pending after 30 min")
+        time.sleep(0.1)
+    elapsed = time.perf_counter() - start
+    rss = peak_rss_mb(hub.pid)
+    db = sqlite3.connect(home.centre_state / "centre.sqlite")
+    held = db.execute("SELECT count(*), count(DISTINCT seq) FROM readings").fetchone()
+    db.close()
+    if held != (n, n):
+        raise SystemExit(f"the centre holds {held[0]} rows ({held[1]} distinct) of {n}")
+    return elapsed, rss
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--readings", type=int, default=100_000)
+    args = parser.parse_args()
+    n = args.readings
+    workdir = Path(tempfile.mkdtemp(prefix="dho-bench-", dir="/tmp"))
+    home = SimulatedHome(workdir)
+    os.environ.update(home.bluetooth.env)
+    try:
+        fill(home, n)
+        sizes = message_sizes(home)
+        base_s = baseline(home, sizes)
+        hub_s, rss = drain(home, n)
+    finally:
+        home.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    config_note = f"{len(sizes)} messages, mean {sum(sizes) / len(sizes) / 1024:.1f} KiB"
+    print(f"readings: {n} ({config_note})")
+    for name, seconds in (("baseline (plain paho, QoS 1, same sizes)", base_s),
+                          ("hub drain (store, seal, sign, centre ack)", hub_s)):
+        print(f"{name:<42} {seconds:7.2f} s  {n / seconds:9.0f} readings/s")
+    print(f"ratio hub / baseline: {base_s / hub_s:.2f}   (target >= 0.8)")
+    print(f"hub daemon peak RSS: {rss:.1f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""The centre's encryption keys: one current key that hubs seal to, and older ones kept so that
+readings sealed before a rotation still open.
+
+Files: `<state_dir>/keys/encryption/<key_id>.json` (0600), one per key, and `current`, naming the
+current key id. A key file holds the suite and the private key material (PKCS#8 PEM for X25519,
+the 64-byte ML-KEM seed in base64 for the hybrid).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric import mlkem
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    load_pem_private_key,
+)
+
+from hub.keys import KeyFileError, write_secret
+from hub.store import now_utc
+from hub.sync.suites import SUITES, CentreKeyPair, hybrid_pair, x25519_pair
+
+
+def _pem(key: X25519PrivateKey) -> str:
+    return key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode()
+
+
+def create_key(folder: Path, suite: str, make_current: bool = True) -> CentreKeyPair:
+    if suite not in SUITES:
+        raise KeyFileError(f"unknown encryption suite {suite!r}; choose {', '.join(SUITES)}")
+    classic = X25519PrivateKey.generate()
+    record: dict[str, str] = {"suite": suite, "created_at": now_utc(), "x25519": _pem(classic)}
+    if suite == "x25519":
+        pair = x25519_pair(classic)
+    else:
+        pq = mlkem.MLKEM768PrivateKey.generate()
+        record["mlkem768_seed"] = base64.b64encode(pq.private_bytes_raw()).decode()
+        pair = hybrid_pair(pq, classic)
+    record["key_id"] = pair.public.key_id
+    write_secret(folder / f"{pair.public.key_id}.json", json.dumps(record, indent=2).encode())
+    if make_current:
+        _set_current(folder, pair.public.key_id)
+    return pair
+
+
+def _set_current(folder: Path, key_id: str) -> None:
+    tmp = folder / "current.tmp"
+    tmp.write_text(key_id + "\n")
+    os.replace(tmp, folder / "current")  # atomic: serve never sees a half-written name
+
+
+def _load(path: Path) -> CentreKeyPair:
+    try:
+        record = json.loads(path.read_text())
+        classic = load_pem_private_key(record["x25519"].encode(), password=None)
+        if not isinstance(classic, X25519PrivateKey):
+            raise ValueError("the x25519 part is not an X25519 key")
+        if record["suite"] == "x25519":
+            pair = x25519_pair(classic)
+        elif record["suite"] == "mlkem768-x25519":
+            seed = base64.b64decode(record["mlkem768_seed"], validate=True)
+            pair = hybrid_pair(mlkem.MLKEM768PrivateKey.from_seed_bytes(seed), classic)
+        else:
+            raise ValueError(f"unknown suite {record['suite']!r}")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise KeyFileError(f"cannot read centre encryption key {path}: {exc}") from exc
+    if pair.public.key_id != record.get("key_id", pair.public.key_id) or (
+            path.stem != pair.public.key_id):
+        raise KeyFileError(f"{path} does not hold the key its name says")
+    return pair
+
+
+def load_keyring(folder: Path) -> dict[str, CentreKeyPair]:
+    """Every key the centre can open with, by key id."""
+    pairs = [_load(path) for path in sorted(folder.glob("*.json"))]
+    if not pairs:
+        raise KeyFileError(f"no centre encryption keys in {folder}: run `centre init` first")
+    return {pair.public.key_id: pair for pair in pairs}
+
+
+def current_key(folder: Path) -> CentreKeyPair:
+    try:
+        key_id = (folder / "current").read_text().strip()
+    except OSError as exc:
+        raise KeyFileError(f"no current centre encryption key in {folder}: {exc}") from exc
+    return _load(folder / f"{key_id}.json")
+
+
+class Keyring:
+    """The keys on disk, read again when a rotation has changed them (serve keeps running)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._stamp: tuple[int, ...] = ()
+        self._keys: dict[str, CentreKeyPair] = {}
+
+    def keys(self) -> dict[str, CentreKeyPair]:
+        try:
+            stamp = tuple(p.stat().st_mtime_ns for p in sorted(self.folder.iterdir()))
+        except OSError as exc:
+            raise KeyFileError(f"cannot read centre keys in {self.folder}: {exc}") from exc
+        if stamp != self._stamp:
+            self._keys, self._stamp = load_keyring(self.folder), stamp
+        return self._keys
