@@ -105,6 +105,7 @@ def _v4(db: sqlite_utils.Database) -> None:
         )"""
     )
     db.execute("CREATE INDEX outbox_lane ON outbox (priority, seq)")
+    db.execute("CREATE INDEX outbox_segment ON outbox (segment_id)")
     db.execute("ALTER TABLE readings ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0")
     db.execute("CREATE TABLE record_digests (digest TEXT PRIMARY KEY)")
     keys = [row[0] for row in db.execute(
@@ -460,8 +461,8 @@ class ReadingStore:
                 [at, seq_first, seq_last],
             )
             self.db.execute(
-                "DELETE FROM outbox_segments WHERE segment_id NOT IN"
-                " (SELECT DISTINCT segment_id FROM outbox) AND segment_id != ?",
+                "DELETE FROM outbox_segments WHERE segment_id != ? AND NOT EXISTS"
+                " (SELECT 1 FROM outbox WHERE outbox.segment_id = outbox_segments.segment_id)",
                 [self.sealer.current_segment_id if self.sealer else ""],
             )
         return cursor.rowcount

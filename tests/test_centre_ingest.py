@@ -65,3 +65,15 @@ def test_enrolling_an_invalid_hub_id_says_why(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "hub id 'Hub 1' is not valid" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "bundle.json").exists()
+
+
+def test_highest_contiguous_walks_past_a_filled_gap(tmp_path: Path) -> None:
+    store = CentreStore(tmp_path / "centre.sqlite")
+    assert store.highest_contiguous("hub-0001") == 0
+    store.store_batch("hub-0001", "b-1", [item(n, 120.0) for n in range(1, 1501) if n != 1201])
+    assert store.highest_contiguous("hub-0001") == 1200
+    store.store_batch("hub-0001", "b-2", [item(1201, 120.0)])
+    assert store.highest_contiguous("hub-0001") == 1500
+    # Another worker's store (its own memory of the watermark) agrees.
+    assert CentreStore(tmp_path / "centre.sqlite").highest_contiguous("hub-0001") == 1500
+    assert store.highest_contiguous("hub-0002") == 0

@@ -213,12 +213,13 @@ def clock_offset_s(sent_at: datetime, acked_at: datetime, centre_time: datetime)
     return (centre_time - midpoint).total_seconds()
 
 
-def acknowledged_ranges(ack: Ack) -> list[tuple[int, int]]:
+def acknowledged_ranges(ack: Ack, already_through: int = 0) -> list[tuple[int, int]]:
     """The sequence ranges an ack proves the centre holds: the batch, and 1..highest contiguous.
 
-    The second covers batches whose own ack was lost, so they are not sent again.
+    The second covers batches whose own ack was lost, so they are not sent again. What the hub
+    has marked before (1..`already_through`) is left out, so a long drain stays linear.
     """
     ranges = [(ack.seq_first, ack.seq_last)]
-    if ack.highest_contiguous >= 1:
-        ranges.append((1, ack.highest_contiguous))
+    if ack.highest_contiguous > already_through:
+        ranges.append((already_through + 1, ack.highest_contiguous))
     return ranges

@@ -90,6 +90,8 @@ class Uplink:
         self._acked = asyncio.Event()
         self._in_flight: dict[str, InFlight] = {}
         self.alarm: str | None = None
+        # Everything up to here is marked synced already: later acks need not touch it again.
+        self._synced_through = 0
         self.centre = config.centre.encryption
         self.last_ack_at: str | None = None
         # Centre clock minus hub clock, from the last ack of the batch in flight; None until then.
@@ -174,7 +176,8 @@ class Uplink:
         at = now_utc()
         try:
             changed = sum(self.store.mark_synced(first, last, at)
-                          for first, last in acknowledged_ranges(ack))
+                          for first, last in acknowledged_ranges(ack, self._synced_through))
+            self._synced_through = max(self._synced_through, ack.highest_contiguous)
         except StoreError as exc:
             # Not marked: the readings go out again and the centre, holding them, acks again.
             log.error("acknowledgement not recorded: %s", exc)
