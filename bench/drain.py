@@ -26,33 +26,12 @@ from pathlib import Path
 
 from hub import ipc
 from hub.config import load_config
-from hub.devices.blood_pressure import build_blood_pressure_measurement
 from hub.keys import load_signing_key
-from hub.store import NewReading, OutboxItem, ReadingStore
+from hub.store import OutboxItem, ReadingStore
 from hub.sync.batch import build_batch
-from hub.sync.sealing import ItemSealer
 from hub.sync.uplink import batch_topic
 from hub.testbed.home import SimulatedHome
-
-
-def fill(home: SimulatedHome, n: int) -> None:
-    """What an outage leaves behind: n readings stored and sealed, none sent."""
-    config = load_config(home.hub_config)
-    store = ReadingStore(config.db_path, sealer=ItemSealer(config.hub_id,
-                                                           config.centre.encryption))
-    store.db.execute("PRAGMA synchronous=OFF")  # filling is set-up, not what is measured
-    for i in range(n):
-        data = build_blood_pressure_measurement(100 + i % 80, 60 + i % 30, 80,
-                                                pulse_rate=60 + i % 40)
-        store.add(NewReading(
-            kind="blood_pressure", characteristic="00002a35-0000-1000-8000-00805f9b34fb",
-            device_address="00:BB:00:00:00:02", device_time=None,
-            received_at="2026-11-22T10:40:01.000+00:00", raw_hex=data.hex(),
-            values={"systolic": 100.0 + i % 80, "diastolic": 60.0 + i % 30,
-                    "mean_arterial_pressure": 80.0, "unit": "mmHg",
-                    "pulse_rate": 60.0 + i % 40},
-            measured_at="2026-11-22T10:40:01.000+00:00", hub_clock_synced=True))
-    store.close()
+from hub.testbed.outage import fill_outbox
 
 
 def message_sizes(home: SimulatedHome, batch_max: int | None = None) -> list[int]:
@@ -155,7 +134,7 @@ def main() -> None:
     home = SimulatedHome(workdir)
     os.environ.update(home.bluetooth.env)
     try:
-        fill(home, n)
+        fill_outbox(home.hub_config, n)
         sizes = message_sizes(home)
         base_s = baseline(home, sizes)
         single = message_sizes(home, batch_max=1)

@@ -115,6 +115,22 @@ async def _bluez_call(bus: MessageBus, path: str, interface: str, member: str, s
         raise AgentError(f"{interface}.{member} failed: {reply and reply.error_name}: {detail}")
 
 
+async def drop_link(bus: MessageBus, adapter: str, address: str) -> bool:
+    """Disconnect a device BlueZ still holds a link to; True if it was connected.
+
+    After the hub daemon is killed, bluetoothd keeps the link it had open: the device, still
+    connected, does not advertise, and a new daemon (which connects on advertisements) would
+    never hear from it again."""
+    path = f"/org/bluez/{adapter}/dev_{address.upper().replace(':', '_')}"
+    reply = await bus.call(Message(
+        destination="org.bluez", path=path, interface="org.freedesktop.DBus.Properties",
+        member="Get", signature="ss", body=["org.bluez.Device1", "Connected"]))
+    if reply is None or reply.message_type == MessageType.ERROR or not reply.body[0].value:
+        return False
+    await _bluez_call(bus, path, "org.bluez.Device1", "Disconnect", "", [])
+    return True
+
+
 class AgentRegistration:
     """Keeps the agent registered with BlueZ under the capability the moment needs."""
 

@@ -30,6 +30,7 @@ from hub.devices.agent import (
     AgentError,
     AgentRegistration,
     PairingAgent,
+    drop_link,
     remove_bond,
 )
 from hub.devices.driver import BleakLink, DeviceValue, SessionContext, SessionEnded
@@ -90,6 +91,13 @@ class DeviceWatcher:
         bus = await MessageBus(bus_type=BusType.SYSTEM).connect()
         self._registration = AgentRegistration(bus, self.agent)
         await self._registration.register(JUST_WORKS)
+        for address in self.known():
+            try:
+                if await drop_link(bus, self.settings.adapter, address):
+                    log.info("%s was still connected from before this start: disconnected it "
+                             "so that it advertises again", address)
+            except AgentError as exc:
+                log.warning("could not disconnect %s left over from before: %s", address, exc)
 
     async def run(self) -> None:
         """Keep scanning; give every paired device that advertises a session of its own.

@@ -213,7 +213,7 @@ class Uplink:
                 self.wake.clear()
                 await self._wait(self.wake, min(sync.batch_max_age_s, self._next_deadline()))
                 continue
-            self._send(items)
+            await self._send(items)
 
     def _expire(self) -> None:
         now = self._loop.time()
@@ -230,19 +230,22 @@ class Uplink:
         soonest = min(f.deadline for f in self._in_flight.values())
         return max(0.05, soonest - self._loop.time())
 
-    def _send(self, items: list[OutboxItem]) -> None:
+    async def _send(self, items: list[OutboxItem]) -> None:
         segments = self.store.segments({item.segment_id for item in items})
         header, envelope = build_batch(self.config.hub_id, items, segments, self.hub_key,
                                        self.centre, now_utc())
         info = self._client.publish(batch_topic(self.config.hub_id), envelope, qos=1)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            # Not connected (any more): give the connection callbacks their turn, then retry.
             log.warning("publish of batch %s failed (rc=%s); retrying", header.batch_id, info.rc)
+            await asyncio.sleep(1.0)
             return
         self._in_flight[header.batch_id] = InFlight(
             frozenset(item.seq for item in items), datetime.now(UTC),
             self._loop.time() + self.config.sync.ack_timeout_s)
         log.debug("sent batch %s: %d items, %d bytes", header.batch_id, len(items),
                   len(envelope))
+        await asyncio.sleep(0)  # acks, disconnects and the socket's requests run between sends
 
     @staticmethod
     async def _wait(event: asyncio.Event, timeout: float) -> bool:
