@@ -10,8 +10,11 @@ import os
 import sys
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from centre.admin import EnrolmentError
 from centre.config import load_centre_config
+from centre.downlink import DownlinkError
 from hub.config import ConfigError
 from hub.keys import KeyFileError
 
@@ -25,7 +28,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result: int = args.func(args)
         return result
-    except (ConfigError, KeyFileError, EnrolmentError) as exc:
+    except (ConfigError, KeyFileError, EnrolmentError, DownlinkError) as exc:
+        print(f"centre: {exc}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:
+        print(f"centre: not a valid document: {exc}", file=sys.stderr)
         print(f"centre: {exc}", file=sys.stderr)
         return 2
     except FileExistsError as exc:
@@ -67,6 +74,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--persistence-dir", type=Path, help="Mosquitto's persistence directory")
     p.add_argument("--user", help="the user Mosquitto runs as (default: its own)")
     p.set_defaults(func=_broker_config)
+    p = sub.add_parser("send-care-plan", help="sign and send a hub its care plan (JSON file: "
+                       "schedule, thresholds, questionnaire, centre_phone)")
+    p.add_argument("hub_id")
+    p.add_argument("file", type=Path)
+    p.set_defaults(func=_send_care_plan)
+    p = sub.add_parser("send-message", help="send the patient at a hub a message")
+    p.add_argument("hub_id")
+    p.add_argument("text")
+    p.set_defaults(func=_send_message)
+    p = sub.add_parser("rotate-key", help="make a new encryption key and tell every hub")
+    p.add_argument("--suite", choices=["x25519", "mlkem768-x25519"], default="x25519")
+    p.set_defaults(func=_rotate_key)
     p = sub.add_parser("serve", help="receive batches, store them, acknowledge")
     p.set_defaults(func=_serve)
     p = sub.add_parser("readings", help="print the readings the centre holds")
@@ -115,6 +134,38 @@ def _broker_config(args: argparse.Namespace) -> int:
                           run_as=args.user)
     print(json.dumps({"conf": str(files.conf), "hub_acl": str(files.hub_acl),
                       "centre_acl": str(files.centre_acl)}))
+    return 0
+
+
+def _send(config_path: Path, hub_id: str, doc_type: str, content: dict[str, object]) -> int:
+    from centre.downlink import issue, publish
+
+    config = load_centre_config(config_path)
+    outgoing = issue(config, hub_id, doc_type, content)
+    publish(config, [outgoing])
+    print(json.dumps({"hub_id": hub_id, "type": doc_type, "version": outgoing.version}))
+    return 0
+
+
+def _send_care_plan(args: argparse.Namespace) -> int:
+    try:
+        content = json.loads(args.file.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read care plan {args.file}: {exc}") from exc
+    return _send(args.config, args.hub_id, "care_plan", content)
+
+
+def _send_message(args: argparse.Namespace) -> int:
+    return _send(args.config, args.hub_id, "message", {"text": args.text})
+
+
+def _rotate_key(args: argparse.Namespace) -> int:
+    from centre.downlink import publish, rotate_key
+
+    config = load_centre_config(args.config)
+    key_id, notices = rotate_key(config, args.suite)
+    publish(config, notices)
+    print(json.dumps({"key_id": key_id, "suite": args.suite, "hubs_told": len(notices)}))
     return 0
 
 

@@ -29,6 +29,11 @@ SCHEMA = [
     """CREATE TABLE IF NOT EXISTS batches (
         hub_id TEXT NOT NULL, batch_id TEXT NOT NULL, stored_at TEXT NOT NULL,
         PRIMARY KEY (hub_id, batch_id))""",
+    # Every document sent to a hub (care plans, messages, key notices), by version.
+    """CREATE TABLE IF NOT EXISTS downlink (
+        hub_id TEXT NOT NULL, doc_type TEXT NOT NULL, version INTEGER NOT NULL,
+        issued_at TEXT NOT NULL, content_json TEXT NOT NULL,
+        PRIMARY KEY (hub_id, doc_type, version))""",
 ]
 
 REJECTIONS_KEPT = 10_000
@@ -164,6 +169,28 @@ class CentreStore:
             break
         self._contiguous[hub_id] = through
         return through
+
+    def record_document(self, hub_id: str, doc_type: str, issued_at: str,
+                        content: dict[str, Any]) -> int:
+        """Give the next document of a type for a hub its version (one more than the last)."""
+        conn = self.db.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version: int = conn.execute(
+                "SELECT coalesce(max(version), 0) + 1 FROM downlink"
+                " WHERE hub_id = ? AND doc_type = ?", [hub_id, doc_type]).fetchone()[0]
+            conn.execute(
+                "INSERT INTO downlink (hub_id, doc_type, version, issued_at, content_json)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [hub_id, doc_type, version, issued_at, json.dumps(content)])
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return version
+
+    def enrolled_hubs(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT hub_id FROM hubs ORDER BY hub_id")]
 
     def reject(self, topic: str, hub_id: str | None, reason: str) -> None:
         self.db.execute("INSERT INTO rejections (at, topic, hub_id, reason) VALUES (?, ?, ?, ?)",

@@ -25,9 +25,19 @@ from hub.devices.outcome import assess
 from hub.devices.profiles import kind_of
 from hub.devices.session import DeviceWatcher, PairingError
 from hub.devices.timing import resolve_time
-from hub.keys import load_signing_key
-from hub.store import NewReading, ReadingStore, StoreError
+from hub.keys import ed25519_public, load_signing_key
+from hub.store import ROUTINE, URGENT, NewReading, ReadingStore, StoreError
+from hub.sync.downlink import TOPIC as DOWNLINK_TOPIC
+from hub.sync.downlink import (
+    AlreadyHeld,
+    CarePlan,
+    CentreKeyNotice,
+    open_document,
+    outside_limits,
+)
+from hub.sync.envelope import EnvelopeError
 from hub.sync.sealing import ItemSealer
+from hub.sync.suites import centre_key
 from hub.sync.uplink import Uplink
 
 log = logging.getLogger(__name__)
@@ -60,11 +70,13 @@ def record_key(value: DeviceValue, values: dict[str, Any]) -> str | None:
 
 
 def to_reading(
-    value: DeviceValue, zone: ZoneInfo, hub_clock_offset_s: float | None = None
+    value: DeviceValue, zone: ZoneInfo, hub_clock_offset_s: float | None = None,
+    plan: CarePlan | None = None,
 ) -> NewReading | None:
     """Decode, assess and time a device value; None (logged, with raw hex) if unreadable.
 
-    ``hub_clock_offset_s`` is the hub clock's error as last estimated from a centre ack.
+    ``hub_clock_offset_s`` is the hub clock's error as last estimated from a centre ack. A value
+    outside the care plan's limits is flagged and goes out in the urgent lane.
     """
     kind = kind_of(value.characteristic)
     if kind is None:
@@ -77,6 +89,7 @@ def to_reading(
         log.error("unreadable value from %s: %s", value.device_address, exc)
         return None
     assessment = assess(kind, values)
+    beyond = outside_limits(kind, values, plan) if assessment.outcome != "failed" else ()
     stamp = values.get("timestamp")
     timing = resolve_time(
         datetime.fromisoformat(stamp) if stamp else None,
@@ -98,10 +111,11 @@ def to_reading(
         time_source=timing.time_source,
         clock_correction_s=timing.clock_correction_s,
         hub_clock_synced=timing.hub_clock_synced,
-        outcome=assessment.outcome,
-        problems=assessment.problems,
+        outcome="flagged" if beyond else assessment.outcome,
+        problems=assessment.problems + beyond,
         record_key=record_key(value, values),
         hub_clock_offset_s=hub_clock_offset_s,
+        priority=URGENT if beyond else ROUTINE,
     )
 
 
@@ -115,12 +129,20 @@ class HubDaemon:
         self.sealer = ItemSealer(config.hub_id, config.centre.encryption)
         self.store = ReadingStore(config.db_path, sealer=self.sealer)
         self.hub_key = load_signing_key(config.signing_key_path)
+        self.centre_verify = ed25519_public(config.centre.signing_key)
         self.outbox_alarm: str | None = None
+        self.downlink_refused: str | None = None  # why the last document was refused
+        notice = self.store.document("centre_key")
+        if notice is not None:  # the centre rotated its key after this hub was provisioned
+            self.sealer.centre = centre_key(notice["encryption_suite"], notice["encryption_key"])
+        plan = self.store.document("care_plan")
+        self.care_plan = CarePlan.model_validate(plan) if plan is not None else None
         self.incoming: asyncio.Queue[DeviceValue | SessionEnded] = asyncio.Queue()
         self.store_problem: str | None = None  # why the last write failed, until one succeeds
 
     async def run(self) -> None:
-        uplink = Uplink(self.config, self.store, self.hub_key)
+        uplink = Uplink(self.config, self.store, self.hub_key, on_downlink=self._downlink)
+        uplink.centre = self.sealer.centre
         self.uplink = uplink
         self.watcher = watcher = DeviceWatcher(
             self.config.bluetooth,
@@ -168,7 +190,8 @@ class HubDaemon:
                     self.store.note_connection,
                     event.device_address, event.at, event.clock_written, event.battery_level))
                 continue
-            reading = to_reading(event, self.config.clock.zone, uplink.clock_offset_s)
+            reading = to_reading(event, self.config.clock.zone, uplink.clock_offset_s,
+                                 self.care_plan)
             if reading is None:
                 continue
             seq = await self._retrying(functools.partial(self.store.add, reading))
@@ -176,9 +199,43 @@ class HubDaemon:
                 log.info("%s record from %s was stored before; not stored again",
                          reading.kind, reading.device_address)
                 continue
-            log.info("stored %s seq %d from %s (%s)", reading.kind, seq, reading.device_address,
-                     reading.outcome)
+            log.info("stored %s seq %d from %s (%s%s)", reading.kind, seq,
+                     reading.device_address, reading.outcome,
+                     ", urgent" if reading.priority == URGENT else "")
             uplink.wake.set()
+
+    def _downlink(self, topic: str, payload: bytes) -> None:
+        """A document from the centre: checked, kept, then used; or refused and logged."""
+        match = DOWNLINK_TOPIC.match(topic)
+        if match is None or match.group(1) != self.config.hub_id:
+            log.error("refused message on unexpected topic %s", topic)
+            return
+        doc_type = match.group(2)
+        try:
+            doc = open_document(payload, self.centre_verify, self.config.hub_id,
+                                self.store.held_version(doc_type))
+        except AlreadyHeld as exc:
+            log.debug("%s", exc)
+            return
+        except EnvelopeError as exc:
+            self.downlink_refused = f"{doc_type}: {exc}"
+            log.error("refused %s from the centre: %s", doc_type, exc)
+            return
+        content = doc.content.model_dump(mode="json")
+        try:
+            self.store.save_document(doc_type, doc.version, doc.issued_at, content)
+        except StoreError as exc:
+            # Not kept, not used: the retained copy comes again on the next connection.
+            log.error("%s version %d not kept: %s", doc_type, doc.version, exc)
+            return
+        if isinstance(doc.content, CarePlan):
+            self.care_plan = doc.content
+        elif isinstance(doc.content, CentreKeyNotice):
+            key = centre_key(doc.content.encryption_suite, doc.content.encryption_key)
+            # New readings and batches are sealed to the new key; readings sealed before stay
+            # as they are (the centre keeps its old keys to open them).
+            self.sealer.centre = self.uplink.centre = key
+        log.info("took %s version %d from the centre", doc_type, doc.version)
 
     async def _housekeeping(self, uplink: Uplink) -> None:
         """Delete plaintext past the screen's window; watch the outbox's share of the disk."""
@@ -229,6 +286,12 @@ class HubDaemon:
                 "hub_clock_offset_s": self.uplink.clock_offset_s,
                 "store_problem": self.store_problem,
                 "outbox_alarm": self.outbox_alarm,
+                "care_plan": (None if self.care_plan is None
+                              else self.care_plan.model_dump(mode="json")),
+                "care_plan_version": self.store.held_version("care_plan"),
+                "messages": self.store.patient_messages(),
+                "centre_key_id": self.sealer.centre.key_id,
+                "downlink_refused": self.downlink_refused,
                 "waiting_in_memory": self.incoming.qsize(),
             }
         if op == "readings":

@@ -118,8 +118,29 @@ def _v4(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX readings_unsealed ON readings (seq) WHERE sealed = 0")
 
 
+def _v5(db: sqlite_utils.Database) -> None:
+    """Issue 4: what the centre sent (care plan, centre key), and messages for the patient."""
+    db.execute(
+        """CREATE TABLE downlink (
+            doc_type TEXT PRIMARY KEY,
+            version INTEGER NOT NULL,
+            issued_at TEXT NOT NULL,
+            content_json TEXT NOT NULL,
+            received_at TEXT NOT NULL
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE patient_messages (
+            version INTEGER PRIMARY KEY,
+            text TEXT NOT NULL,
+            issued_at TEXT NOT NULL,
+            received_at TEXT NOT NULL
+        )"""
+    )
+
+
 # Append only: a hub in the field upgrades through every step in order.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5]
 
 URGENT, ROUTINE = 0, 1  # outbox lanes: urgent items (outside the care plan's limits) go first
 
@@ -477,6 +498,39 @@ class ReadingStore:
                 [stored_before],
             )
         return cursor.rowcount
+
+    def held_version(self, doc_type: str) -> int:
+        row = self.db.execute("SELECT version FROM downlink WHERE doc_type = ?",
+                              [doc_type]).fetchone()
+        return int(row[0]) if row else 0
+
+    def save_document(self, doc_type: str, version: int, issued_at: str,
+                      content: dict[str, Any]) -> None:
+        """Keep the newest document of a type from the centre; messages are all kept."""
+        at = now_utc()
+        with self._transaction("keep what the centre sent in"):
+            self.db.execute(
+                "INSERT INTO downlink (doc_type, version, issued_at, content_json, received_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (doc_type) DO UPDATE SET"
+                " version = excluded.version, issued_at = excluded.issued_at,"
+                " content_json = excluded.content_json, received_at = excluded.received_at",
+                [doc_type, version, issued_at, json.dumps(content), at])
+            if doc_type == "message":
+                self.db.execute(
+                    "INSERT INTO patient_messages (version, text, issued_at, received_at)"
+                    " VALUES (?, ?, ?, ?)", [version, content["text"], issued_at, at])
+
+    def document(self, doc_type: str) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT content_json FROM downlink WHERE doc_type = ?",
+                              [doc_type]).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def patient_messages(self, limit: int = 20) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            "SELECT version, text, issued_at, received_at FROM patient_messages"
+            " ORDER BY version DESC LIMIT ?", [limit]).fetchall()
+        return [dict(zip(("version", "text", "issued_at", "received_at"), r, strict=True))
+                for r in rows]
 
     def outbox_bytes(self) -> int:
         size: int = self.db.execute(

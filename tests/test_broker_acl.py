@@ -45,7 +45,7 @@ def test_hub_may_publish_its_own_batches_but_not_another_hubs(
     assert puback(hub_a, status_topic("hub-bbbb")) == NOT_AUTHORISED
     # Nor may it forge the centre's side: acks and downlink.
     assert puback(hub_a, ack_topic("hub-aaaa")) == NOT_AUTHORISED
-    assert puback(hub_a, "dho/v1/hub/hub-aaaa/down/careplan") == NOT_AUTHORISED
+    assert puback(hub_a, "dho/v1/hub/hub-aaaa/down/care_plan") == NOT_AUTHORISED
 
 
 def received(client: mqtt.Client, *topics: str) -> queue.Queue[str]:
@@ -73,11 +73,11 @@ def test_hub_cannot_read_another_hubs_downlink_acks_or_batches(
     centre = home.mqtt_client(home.centre.ingest_name, centre_side=True)
     try:
         own = received(hub_b, "dho/v1/hub/hub-bbbb/down/#", ack_topic("hub-bbbb"))
-        for topic in ("dho/v1/hub/hub-bbbb/down/careplan", ack_topic("hub-bbbb")):
+        for topic in ("dho/v1/hub/hub-bbbb/down/care_plan", ack_topic("hub-bbbb")):
             assert puback(centre, topic) < 128
         assert puback(hub_b, batch_topic("hub-bbbb")) < 128
         assert sorted(own.get(timeout=10) for _ in range(2)) == [
-            ack_topic("hub-bbbb"), "dho/v1/hub/hub-bbbb/down/careplan"]
+            ack_topic("hub-bbbb"), "dho/v1/hub/hub-bbbb/down/care_plan"]
         with pytest.raises(queue.Empty):
             spy.get(timeout=1.0)
     finally:

@@ -79,11 +79,13 @@ class Uplink:
         store: ReadingStore,
         hub_key: Ed25519PrivateKey,
         on_synced: Callable[[], None] = lambda: None,
+        on_downlink: Callable[[str, bytes], None] = lambda _t, _p: None,
     ) -> None:
         self.config = config
         self.store = store
         self.hub_key = hub_key
         self.on_synced = on_synced
+        self.on_downlink = on_downlink
         self.centre_verify = ed25519_public(config.centre.signing_key)
         self.wake = asyncio.Event()
         self.ready = asyncio.Event()  # connected and subscribed to our ack topic
@@ -148,7 +150,7 @@ class Uplink:
             hub_id = self.config.hub_id
             client.publish(status_topic(hub_id), status_payload(hub_id, "online", self.alarm),
                            qos=1, retain=True)
-            client.subscribe(ack_topic(hub_id), qos=1)
+            client.subscribe([(ack_topic(hub_id), 1), (f"dho/v1/hub/{hub_id}/down/+", 1)])
 
     def _on_subscribe(self, *_: object) -> None:
         self._loop.call_soon_threadsafe(self.ready.set)
@@ -165,7 +167,10 @@ class Uplink:
         self._in_flight.clear()
 
     def _on_message(self, _c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
-        self._loop.call_soon_threadsafe(self._handle_ack, bytes(msg.payload))
+        if msg.topic == ack_topic(self.config.hub_id):
+            self._loop.call_soon_threadsafe(self._handle_ack, bytes(msg.payload))
+        else:
+            self._loop.call_soon_threadsafe(self.on_downlink, msg.topic, bytes(msg.payload))
 
     def _handle_ack(self, payload: bytes) -> None:
         try:
