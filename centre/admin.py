@@ -167,7 +167,8 @@ def broker_config(
         "# Written by `centre broker-config`; see docs/security.md.\n"
         + (f"user {run_as}\n" if run_as else "")
         + "per_listener_settings true\n" + persistence
-        + "max_queued_messages 10000\nmessage_size_limit 16777216\n"
+        + "max_queued_messages 10000\nmax_queued_bytes 268435456\n"
+        "message_size_limit 16777216\n"
         "persistent_client_expiration 14d\n"
         "log_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\n"
         f"\n# Hubs\nlistener {config.hub_broker.port} {hub_bind}\n{tls}"

@@ -87,6 +87,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--suite", choices=["x25519", "mlkem768-x25519"], default="x25519")
     p.set_defaults(func=_rotate_key)
     p = sub.add_parser("serve", help="receive batches, store them, acknowledge")
+    p.add_argument("--worker", type=int, default=1,
+                   help="this worker's number; run several (1, 2, ...) to share the load")
     p.set_defaults(func=_serve)
     p = sub.add_parser("readings", help="print the readings the centre holds")
     p.add_argument("--json", action="store_true")
@@ -172,7 +174,7 @@ def _rotate_key(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from centre.serve import serve
 
-    serve(load_centre_config(args.config))
+    serve(load_centre_config(args.config), args.worker)
     return 0
 
 

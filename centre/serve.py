@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
 from types import FrameType
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from centre.config import CentreConfig
 from centre.ingest import Ingest
@@ -19,7 +20,11 @@ from hub.sync.tls import client_context, mqtt_client
 log = logging.getLogger(__name__)
 
 
-def serve(config: CentreConfig) -> None:
+SESSION_EXPIRY_S = 7 * 24 * 3600
+
+
+def serve(config: CentreConfig, worker: int = 1) -> None:
+    """Run ingest worker number `worker` (each worker of a centre needs its own number)."""
     ingest = Ingest(
         CentreStore(config.db_path),
         Keyring(config.keyring_dir),
@@ -27,7 +32,9 @@ def serve(config: CentreConfig) -> None:
     )
     subscription = f"$share/{config.share_group}/dho/v1/hub/+/batch"
     # A client id of its own per worker: workers share the load through the shared subscription.
-    client = mqtt_client(f"{config.ingest_name}-{os.getpid()}", client_context(
+    # The id is stable and the session persistent, so batches that arrive while a worker
+    # restarts wait for it at the broker.
+    client = mqtt_client(f"{config.ingest_name}-{worker}", client_context(
         config.ca_cert_path, config.ingest_cert_path, config.ingest_key_path))
 
     def on_connect(c: mqtt.Client, _u: object, _f: object, reason: object, _p: object) -> None:
@@ -48,6 +55,10 @@ def serve(config: CentreConfig) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    client.connect_async(config.mqtt.host, config.mqtt.port, config.mqtt.keepalive_s)
-    log.info("centre %s serving on %s:%d", config.centre_id, config.mqtt.host, config.mqtt.port)
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = SESSION_EXPIRY_S
+    client.connect_async(config.mqtt.host, config.mqtt.port, config.mqtt.keepalive_s,
+                         clean_start=False, properties=props)
+    log.info("centre %s worker %d serving on %s:%d", config.centre_id, worker, config.mqtt.host,
+             config.mqtt.port)
     client.loop_forever(retry_first_connection=True)

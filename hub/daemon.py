@@ -46,6 +46,7 @@ T = TypeVar("T")
 PAIR_TIMEOUT_S = 60.0
 STORE_RETRY_S = 5.0
 HOUSEKEEPING_S = 60.0
+HOUSEKEEPING_MIN_S = 5.0  # woken by acks, but no more often than this (it sums the outbox)
 
 
 def outbox_alarm(outbox_bytes: int, budget_mb: float) -> str | None:
@@ -141,7 +142,9 @@ class HubDaemon:
         self.store_problem: str | None = None  # why the last write failed, until one succeeds
 
     async def run(self) -> None:
-        uplink = Uplink(self.config, self.store, self.hub_key, on_downlink=self._downlink)
+        self._acks_arrived = asyncio.Event()
+        uplink = Uplink(self.config, self.store, self.hub_key, on_downlink=self._downlink,
+                        on_synced=self._acks_arrived.set)
         uplink.centre = self.sealer.centre
         self.uplink = uplink
         self.watcher = watcher = DeviceWatcher(
@@ -241,6 +244,7 @@ class HubDaemon:
         """Delete plaintext past the screen's window; watch the outbox's share of the disk."""
         sync = self.config.sync
         while True:
+            self._acks_arrived.clear()
             cutoff = datetime.now(UTC) - timedelta(days=sync.plaintext_days)
             pruned = await self._retrying(functools.partial(
                 self.store.prune_plaintext, cutoff.isoformat(timespec="milliseconds")))
@@ -256,7 +260,11 @@ class HubDaemon:
                               "Nothing is dropped; check the hub's network and the centre",
                               alarm, self.store.pending_count(), sync.outbox_budget_mb)
                 uplink.set_alarm(alarm)
-            await asyncio.sleep(HOUSEKEEPING_S)
+            await asyncio.sleep(HOUSEKEEPING_MIN_S)
+            with contextlib.suppress(TimeoutError):
+                # An alarm clears soon after the outbox drains; otherwise check every minute.
+                await asyncio.wait_for(self._acks_arrived.wait(),
+                                       HOUSEKEEPING_S - HOUSEKEEPING_MIN_S)
 
     async def _retrying(self, write: Callable[[], T]) -> T:
         while True:

@@ -139,3 +139,17 @@ async def test_centre_down_while_100000_readings_pile_up_then_a_full_drain(
     assert status["pending"] == n and status["broker_connected"]
     home.start_centre()
     assert_exactly_once(await drained(home, n, timeout=300), n)
+
+
+async def test_two_centre_workers_share_a_drain_through_the_shared_subscription(
+    home: SimulatedHome,
+) -> None:
+    n = 5_000
+    fill_outbox(home.hub_config, n)
+    workers = [home.start_centre(1), home.start_centre(2)]
+    await eventually(lambda: all("subscribing" in w.tail() for w in workers),
+                     what="both workers to subscribe")
+    home.start_hub()
+    assert_exactly_once(await drained(home, n), n)
+    for worker in workers:
+        assert worker.tail(400).count("stored batch") > 0, f"{worker.name} got no batch"

@@ -304,6 +304,15 @@ def test_status_without_readings() -> None:
     assert present_status({"ok": True, "readings": None, "pending": "x"}, NOW, NB).pending == 0
 
 
+def test_a_filling_outbox_is_told_to_the_patient_with_the_centres_number() -> None:
+    assert present_status({"ok": True, "outbox_alarm": None}, NOW, NB).alarm == ""
+    plain = present_status({"ok": True, "outbox_alarm": "near_full"}, NOW, NB).alarm
+    assert "trygt lagret" in plain and "Ring oppfølgingstjenesten" in plain
+    with_phone = present_status({"ok": True, "outbox_alarm": "over_budget",
+                                 "care_plan": {"centre_phone": "+47 55 00 00 00"}}, NOW, EN)
+    assert "on +47 55 00 00 00" in with_phone.alarm and "safely stored" in with_phone.alarm
+
+
 def test_slugs_are_valid_widget_ids() -> None:
     assert slug_for("blood_pressure") == "bp"
     assert slug_for("weight_scale") == "kind-weight-scale"

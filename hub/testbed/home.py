@@ -71,9 +71,10 @@ class SimulatedHome:
         self.processes.append(process)
         return process
 
-    def start_centre(self) -> Process:
-        return self._start("centre", [sys.executable, "-m", "centre.cli", "--config",
-                                      str(self.centre_config), "serve"])
+    def start_centre(self, worker: int = 1) -> Process:
+        name = "centre" if worker == 1 else f"centre-{worker}"
+        return self._start(name, [sys.executable, "-m", "centre.cli", "--config",
+                                  str(self.centre_config), "serve", "--worker", str(worker)])
 
     def start_hub(self) -> Process:
         """Start the hub daemon and return once it answers on its socket."""

@@ -118,6 +118,7 @@ class PatientScreenApp(App[None]):
     def compose(self) -> ComposeResult:
         yield Text(id="title")
         yield Text(id="daemon-state")
+        yield Text(id="outbox-alarm")
         with VerticalScroll(id="readings"):
             yield Text(id="no-readings")
         with Horizontal(id="footer"):
@@ -178,8 +179,13 @@ class PatientScreenApp(App[None]):
             banner.display = self._daemon_ok is not True
 
             views: tuple[ReadingView, ...] = ()
+            alarm = ""
             if self._status is not None:
-                views = present_status(self._status, datetime.now(UTC), cat).readings
+                shown = present_status(self._status, datetime.now(UTC), cat)
+                views, alarm = shown.readings, shown.alarm
+            alarm_banner = self.query_one("#outbox-alarm", Text)
+            alarm_banner.update(alarm)
+            alarm_banner.display = bool(alarm)
             no_readings = self.query_one("#no-readings", Text)
             no_readings.update(
                 f"{cat.translate('readings.none')}\n\n{cat.translate('readings.none_hint')}"

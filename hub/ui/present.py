@@ -60,6 +60,7 @@ class ReadingView:
 class StatusView:
     readings: tuple[ReadingView, ...]
     pending: int
+    alarm: str = ""  # the outbox is filling up: readings are not getting through; "" if not
 
 
 def measured_number(value: object) -> float | None:
@@ -215,4 +216,17 @@ def present_status(status: Mapping[str, Any], now: datetime, cat: Catalogue) -> 
     return StatusView(
         readings=tuple(views.values()),
         pending=pending if isinstance(pending, int) and not isinstance(pending, bool) else 0,
+        alarm=alarm_text(status, cat),
     )
+
+
+def alarm_text(status: Mapping[str, Any], cat: Catalogue) -> str:
+    """What the patient is told when the hub's outbox fills up (nothing is lost, but nobody at
+    the centre is seeing the measurements): with the centre's number if the care plan has it."""
+    if not status.get("outbox_alarm"):
+        return ""
+    plan = status.get("care_plan")
+    phone = plan.get("centre_phone") if isinstance(plan, Mapping) else None
+    if isinstance(phone, str) and phone:
+        return cat.translate("outbox.alarm_phone", phone=phone)
+    return cat.translate("outbox.alarm")
