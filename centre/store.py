@@ -57,6 +57,13 @@ _ITEM_COLUMNS = (
 )
 
 
+_INSERT_READING = (
+    f"INSERT INTO readings (hub_id, {', '.join(_ITEM_COLUMNS)}, hub_clock_synced, values_json,"
+    f" problems_json, batch_id, stored_at) VALUES ({', '.join('?' * (len(_ITEM_COLUMNS) + 6))})"
+    " ON CONFLICT DO NOTHING"
+)
+
+
 class SequenceConflict(ValueError):
     """A hub reused a sequence number for a different reading."""
 
@@ -113,25 +120,17 @@ class CentreStore:
                     f"batch {batch_id} from {hub_id} was accepted before (a replay, or the broker "
                     "delivering it twice); not stored or acknowledged again"
                 )
-            new = 0
-            for item in items:
-                columns = {
-                    "hub_id": hub_id,
-                    **{name: item[name] for name in _ITEM_COLUMNS},
-                    "hub_clock_synced": int(bool(item["hub_clock_synced"])),
-                    "values_json": json.dumps(item["values"]),
-                    "problems_json": json.dumps(item["problems"]),
-                    "batch_id": batch_id,
-                    "stored_at": at,
-                }
-                cursor = conn.execute(
-                    f"INSERT INTO readings ({', '.join(columns)})"
-                    f" VALUES ({', '.join('?' * len(columns))}) ON CONFLICT DO NOTHING",
-                    list(columns.values()),
-                )
-                if cursor.rowcount == 0:
+            before = conn.total_changes
+            conn.executemany(_INSERT_READING, [
+                (hub_id, *(item[name] for name in _ITEM_COLUMNS),
+                 int(bool(item["hub_clock_synced"])), json.dumps(item["values"]),
+                 json.dumps(item["problems"]), batch_id, at)
+                for item in items
+            ])
+            new = conn.total_changes - before
+            if new < len(items):  # some were held already: each must be the same reading
+                for item in items:
                     self._check_same(conn, hub_id, item)
-                new += cursor.rowcount
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")

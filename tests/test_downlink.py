@@ -75,6 +75,11 @@ def _signed(body: dict[str, object]) -> bytes:
      "malformed"),
     ({"content": {"colour": "red"}}, "malformed"),
     ({"version": "three"}, "malformed"),
+    ({"type": "centre_key", "content": {"encryption_key": "AAAA", "encryption_suite": "x25519"}},
+     "must be 32 bytes"),
+    ({"type": "centre_key",
+      "content": {"encryption_key": "A" * 43 + "=", "encryption_suite": "rsa"}},
+     "unknown encryption suite"),
 ])
 def test_signed_but_malformed_documents_are_refused(change: dict[str, object],
                                                     expected: str) -> None:

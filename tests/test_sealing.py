@@ -107,3 +107,12 @@ def test_bad_centre_keys_say_what_is_wrong(suite: str, text: str, expected: str)
     with pytest.raises(KeyFileError, match=expected):
         centre_key(suite, text)
 
+
+
+def test_item_associated_data_is_the_canonical_json_of_its_place() -> None:
+    from hub.sync.envelope import canonical_json
+    from hub.sync.sealing import ITEM_AD, _item_ad
+
+    for seq in (1, 17, 2**40):
+        assert _item_ad("hub-0001", "seg-ø", seq) == ITEM_AD + canonical_json(
+            {"hub_id": "hub-0001", "segment": "seg-ø", "seq": seq})

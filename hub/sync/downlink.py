@@ -20,9 +20,11 @@ from typing import Any, Literal
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from hub.keys import KeyFileError
 from hub.sync.envelope import EnvelopeError, canonical_json
+from hub.sync.suites import centre_key
 
 DOWNLINK_CONTEXT = b"no.dho.centre/v1/downlink\x00"
 VERSION = 1
@@ -69,6 +71,15 @@ class PatientMessage(_Frozen):
 class CentreKeyNotice(_Frozen):
     encryption_key: str
     encryption_suite: str
+
+    @model_validator(mode="after")
+    def _usable(self) -> CentreKeyNotice:
+        # A key the hub cannot seal to must be refused before it is kept, not at the next start.
+        try:
+            centre_key(self.encryption_suite, self.encryption_key)
+        except KeyFileError as exc:
+            raise ValueError(str(exc)) from exc
+        return self
 
 
 CONTENT: dict[str, type[_Frozen]] = {
