@@ -19,7 +19,7 @@ from hub.sync.downlink import CarePlan, Document, downlink_topic, sign_document
 from hub.testbed.home import SimulatedHome
 from hub.testbed.outage import fill_outbox
 from tests.conftest import eventually, pair
-from tests.test_faults import assert_exactly_once, centre_rows, drained, hub_status
+from tests.test_faults import assert_exactly_once, centre_rows, drained
 
 PLAN = {"thresholds": {"blood_pressure": {"systolic": {"min": 90, "max": 160}}},
         "schedule": [{"kind": "blood_pressure", "times": ["08:00", "20:00"]}],
@@ -56,7 +56,7 @@ async def test_care_plan_reaches_the_hub_and_readings_beyond_it_go_out_at_once(
     home.start_centre()
     home.start_hub()
     assert send_care_plan(home, PLAN, short_tmp)["version"] == 1
-    status = await eventually(lambda: (s := hub_status(home))["care_plan_version"] == 1 and s,
+    status = await eventually(lambda: (s := home.hub_status())["care_plan_version"] == 1 and s,
                               what="the care plan at the hub")
     assert status["care_plan"]["centre_phone"] == "+47 55 00 00 00"
     assert status["care_plan"]["thresholds"]["blood_pressure"]["systolic"]["max"] == 160
@@ -65,7 +65,7 @@ async def test_care_plan_reaches_the_hub_and_readings_beyond_it_go_out_at_once(
     try:
         await pair(home, cuff)
         cuff.take_measurement(build_blood_pressure_measurement(128, 82, 97))
-        await eventually(lambda: hub_status(home)["pending"] == 1, what="the routine reading")
+        await eventually(lambda: home.hub_status()["pending"] == 1, what="the routine reading")
         await asyncio.sleep(3)
         assert centre_rows(home) == [], "a routine reading waits for its batch to fill"
         cuff.take_measurement(build_blood_pressure_measurement(178, 96, 123))
@@ -87,19 +87,19 @@ async def test_forged_and_replayed_care_plans_are_refused(
     topic = downlink_topic(home.hub_id, "care_plan")
     first = issue(home.centre, home.hub_id, "care_plan", PLAN)  # recorded and signed, not sent
     send_care_plan(home, {**PLAN, "centre_phone": "+47 22 22 22 22"}, short_tmp)  # version 2
-    await eventually(lambda: hub_status(home)["care_plan_version"] == 2, what="version 2")
+    await eventually(lambda: home.hub_status()["care_plan_version"] == 2, what="version 2")
 
     # Someone with access to the broker sends a plan with no limits, signed with their own key.
     forged = Document("care_plan", home.hub_id, 99, "2026-11-22T10:00:00.000+00:00",
                       CarePlan(centre_phone="+47 99 99 99 99"))
     publish_as_centre(home, topic, sign_document(forged, Ed25519PrivateKey.generate()))
-    status = await eventually(lambda: (s := hub_status(home))["downlink_refused"] and s,
+    status = await eventually(lambda: (s := home.hub_status())["downlink_refused"] and s,
                               what="the forged plan to be refused")
     assert "not signed by the centre" in status["downlink_refused"]
     # The genuine but older version 1, replayed.
     publish_as_centre(home, topic, first.payload)
     status = await eventually(
-        lambda: "not newer" in ((s := hub_status(home))["downlink_refused"] or "") and s,
+        lambda: "not newer" in ((s := home.hub_status())["downlink_refused"] or "") and s,
         what="the replayed plan to be refused")
     assert status["care_plan_version"] == 2
     assert status["care_plan"]["centre_phone"] == "+47 22 22 22 22"
@@ -110,7 +110,7 @@ async def test_a_message_for_the_patient_arrives(home: SimulatedHome) -> None:
     home.start_hub()
     result = home.centre_cli("send-message", home.hub_id, "Husk å ta blodtrykket i kveld.")
     assert result.returncode == 0, result.stderr
-    status = await eventually(lambda: (s := hub_status(home))["messages"] and s,
+    status = await eventually(lambda: (s := home.hub_status())["messages"] and s,
                               what="the message at the hub")
     assert status["messages"][0]["text"] == "Husk å ta blodtrykket i kveld."
     refused = home.centre_cli("send-message", "hub-nobody", "hei")
@@ -121,12 +121,12 @@ async def test_key_rotation_loses_no_reading_sealed_to_the_old_key(home: Simulat
     n = 3_000
     fill_outbox(home.hub_config, n)  # sealed to the first centre key
     home.start_hub()  # the centre is down: batches go out and wait for acks that do not come
-    old_key = hub_status(home)["centre_key_id"]
+    old_key = home.hub_status()["centre_key_id"]
     result = home.centre_cli("rotate-key", "--suite", "mlkem768-x25519")
     assert result.returncode == 0, result.stderr
     new_key = json.loads(result.stdout)["key_id"]
     assert new_key != old_key and json.loads(result.stdout)["hubs_told"] == 1
-    await eventually(lambda: hub_status(home)["centre_key_id"] == new_key,
+    await eventually(lambda: home.hub_status()["centre_key_id"] == new_key,
                      what="the hub to take the new centre key")
     home.start_centre()
     assert_exactly_once(await drained(home, n), n)

@@ -10,11 +10,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hub.config import HubConfig, load_config
 from hub.keys import load_signing_key
 from hub.store import StoredReading
-from hub.sync.batch import SealedItem, build_batch
-from hub.sync.sealing import ItemSealer
+from hub.sync.batch import build_batch
 from hub.sync.uplink import batch_topic
 from hub.testbed.home import SimulatedHome
 from tests.conftest import eventually
+from tests.test_envelope import seal_items
 
 READING = StoredReading(
     seq=1, kind="blood_pressure", characteristic="00002a35-0000-1000-8000-00805f9b34fb",
@@ -28,14 +28,9 @@ READING = StoredReading(
 def build_envelope(config: HubConfig, readings: list[StoredReading],
                    hub_key: Ed25519PrivateKey) -> tuple[object, bytes]:
     """A batch as the hub's store and uplink make it: each reading sealed, then the batch."""
-    sealer = ItemSealer(config.hub_id, config.centre.encryption)
-    items, segments = [], {}
-    for reading in readings:
-        segment, blob = sealer.seal(reading.seq, reading.to_wire())
-        items.append(SealedItem(reading.seq, segment.segment_id, blob))
-        segments[segment.segment_id] = segment.public()
-    return build_batch(config.hub_id, items, list(segments.values()), hub_key,
-                       config.centre.encryption, "2026-11-22T10:40:02.000+00:00")
+    sealed = seal_items([r.to_wire() for r in readings], config.hub_id, config.centre.encryption)
+    return build_batch(config.hub_id, *sealed, hub_key, config.centre.encryption,
+                       "2026-11-22T10:40:02.000+00:00")
 
 
 def publish(home: SimulatedHome, topic: str, payload: bytes) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -24,7 +25,7 @@ from hub.sync.envelope import (
     sign_ack,
 )
 from hub.sync.sealing import ItemSealer, SealedSegment
-from hub.sync.suites import CentreKeyPair, x25519_pair
+from hub.sync.suites import CentreKey, CentreKeyPair, x25519_pair
 
 HUB_KEY = Ed25519PrivateKey.generate()
 CENTRE = x25519_pair(X25519PrivateKey.generate())
@@ -45,14 +46,14 @@ def item(seq: int, systolic: float) -> dict[str, object]:
 ITEMS = [item(7, 128.0), item(8, 131.0)]
 
 
-def seal_items(items: list[dict[str, object]], hub_id: str = "hub-0001",
-               centre: CentreKeyPair = CENTRE) -> tuple[list[SealedItem], list[SealedSegment]]:
+def seal_items(items: list[dict[str, Any]], hub_id: str = "hub-0001",
+               centre: CentreKey = CENTRE.public) -> tuple[list[SealedItem], list[SealedSegment]]:
     """Items as the hub's store seals them when it stores them."""
-    sealer = ItemSealer(hub_id, centre.public)
+    sealer = ItemSealer(hub_id, centre)
     sealed_items, segments = [], {}
     for it in items:
-        segment, blob = sealer.seal(int(it["seq"]), it)  # type: ignore[call-overload]
-        sealed_items.append(SealedItem(int(it["seq"]), segment.segment_id, blob))  # type: ignore[call-overload]
+        segment, blob = sealer.seal(int(it["seq"]), it)
+        sealed_items.append(SealedItem(int(it["seq"]), segment.segment_id, blob))
         segments[segment.segment_id] = segment.public()
     return sealed_items, list(segments.values())
 

@@ -8,11 +8,9 @@ import asyncio
 import random
 import sqlite3
 from datetime import datetime, timedelta
-from typing import Any
 
 import pytest
 
-from hub import ipc
 from hub.config import load_config
 from hub.devices.blood_pressure import build_blood_pressure_measurement
 from hub.devices.sim.cuff import EmulatedCuff
@@ -40,10 +38,6 @@ def centre_rows(home: SimulatedHome) -> list[tuple[int, str]]:
         db.close()
 
 
-def hub_status(home: SimulatedHome) -> dict[str, Any]:
-    return ipc.request_blocking(load_config(home.hub_config).socket_path, "status", timeout=30)
-
-
 def assert_exactly_once(rows: list[tuple[int, str]], n: int) -> None:
     seqs = [seq for seq, _ in rows]
     assert seqs == list(range(1, n + 1)), "every sequence number once, none missing"
@@ -52,7 +46,7 @@ def assert_exactly_once(rows: list[tuple[int, str]], n: int) -> None:
 
 async def drained(home: SimulatedHome, n: int, timeout: float = 180) -> list[tuple[int, str]]:
     rows: list[tuple[int, str]] = await eventually(
-        lambda: len(r := centre_rows(home)) >= n and hub_status(home)["pending"] == 0 and r,
+        lambda: len(r := centre_rows(home)) >= n and home.hub_status()["pending"] == 0 and r,
         timeout=timeout, what=f"{n} readings at the centre and an empty outbox")
     return rows
 
@@ -98,7 +92,7 @@ async def test_broker_restarted_during_a_drain(home: SimulatedHome) -> None:
                      what="the drain to be under way")
     home.broker.stop()
     await asyncio.sleep(2)
-    assert hub_status(home)["pending"] > 0
+    assert home.hub_status()["pending"] > 0
     home.broker.start()  # same ports: hub and centre reconnect on their own
     assert_exactly_once(await drained(home, n), n)
 
@@ -135,7 +129,7 @@ async def test_centre_down_while_100000_readings_pile_up_then_a_full_drain(
     home.start_hub()
     # The hub sends into the void (no centre subscribed) and waits for acks that never come.
     await asyncio.sleep(5)
-    status = hub_status(home)
+    status = home.hub_status()
     assert status["pending"] == n and status["broker_connected"]
     home.start_centre()
     assert_exactly_once(await drained(home, n, timeout=300), n)

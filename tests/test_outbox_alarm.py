@@ -13,7 +13,7 @@ from hub.sync.uplink import status_topic
 from hub.testbed.home import SimulatedHome
 from hub.testbed.outage import fill_outbox
 from tests.conftest import eventually
-from tests.test_faults import assert_exactly_once, drained, hub_status
+from tests.test_faults import assert_exactly_once, drained
 
 
 def test_alarm_levels() -> None:
@@ -37,7 +37,7 @@ async def test_a_full_outbox_raises_the_alarm_everywhere_and_loses_nothing(
     watcher.loop_start()
     try:
         hub = home.start_hub()  # the centre is down: nothing is acknowledged
-        status = await eventually(lambda: (s := hub_status(home))["outbox_alarm"] and s,
+        status = await eventually(lambda: (s := home.hub_status())["outbox_alarm"] and s,
                                   what="the outbox alarm in the hub's status")
         assert status["outbox_alarm"] == "over_budget" and status["pending"] == n
 
@@ -52,7 +52,7 @@ async def test_a_full_outbox_raises_the_alarm_everywhere_and_loses_nothing(
         assert "outbox over_budget" in hub.tail(80)
         home.start_centre()
         assert_exactly_once(await drained(home, n), n)
-        await eventually(lambda: hub_status(home)["outbox_alarm"] is None,
+        await eventually(lambda: home.hub_status()["outbox_alarm"] is None,
                          what="the alarm to clear")
         await eventually(lambda: centre_told(None), what="the centre to hear it cleared")
     finally:

@@ -68,7 +68,7 @@ def test_the_sealer_starts_a_new_segment_after_its_quota_and_on_a_new_centre_key
 def test_hybrid_post_quantum_suite_round_trip() -> None:
     hybrid_key = centre_key("mlkem768-x25519", HYBRID.public.text)
     assert hybrid_key.key_id == HYBRID.public.key_id and len(hybrid_key.raw) == 1184 + 32
-    sealed_items, segments = seal_items(ITEMS, centre=HYBRID)
+    sealed_items, segments = seal_items(ITEMS, centre=HYBRID.public)
     h, envelope = build_batch("hub-0001", sealed_items, segments, HUB_KEY, HYBRID.public, CREATED)
     assert h.suite == "mlkem768-x25519"
     assert open_batch(envelope, {HYBRID.public.key_id: HYBRID}, HUB_KEY.public_key()).items == ITEMS
@@ -77,8 +77,8 @@ def test_hybrid_post_quantum_suite_round_trip() -> None:
 def test_rotation_items_sealed_to_the_old_key_open_in_a_batch_sealed_to_the_new() -> None:
     # Items stored before the rotation stay sealed to the old key in the outbox; the batch that
     # finally carries them is sealed to the new one. The centre keeps both keys.
-    old_items, old_segments = seal_items([item(1, 120.0)], centre=CENTRE)
-    new_items, new_segments = seal_items([item(2, 121.0)], centre=HYBRID)
+    old_items, old_segments = seal_items([item(1, 120.0)], centre=CENTRE.public)
+    new_items, new_segments = seal_items([item(2, 121.0)], centre=HYBRID.public)
     _, envelope = build_batch("hub-0001", [*old_items, *new_items], old_segments + new_segments,
                               HUB_KEY, HYBRID.public, CREATED)
     both = {CENTRE.public.key_id: CENTRE, HYBRID.public.key_id: HYBRID}

@@ -22,6 +22,7 @@ from hub.config import HubConfig
 from hub.keys import ed25519_public
 from hub.store import URGENT, OutboxItem, ReadingStore, StoreError, now_utc
 from hub.sync.batch import build_batch
+from hub.sync.downlink import downlink_topic
 from hub.sync.envelope import (
     EnvelopeError,
     acknowledged_ranges,
@@ -150,7 +151,7 @@ class Uplink:
             hub_id = self.config.hub_id
             client.publish(status_topic(hub_id), status_payload(hub_id, "online", self.alarm),
                            qos=1, retain=True)
-            client.subscribe([(ack_topic(hub_id), 1), (f"dho/v1/hub/{hub_id}/down/+", 1)])
+            client.subscribe([(ack_topic(hub_id), 1), (downlink_topic(hub_id, "+"), 1)])
 
     def _on_subscribe(self, *_: object) -> None:
         self._loop.call_soon_threadsafe(self.ready.set)

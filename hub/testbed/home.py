@@ -126,6 +126,10 @@ class SimulatedHome:
         rows: list[dict[str, Any]] = self._ask_hub("readings")["readings"]
         return rows
 
+    def hub_status(self) -> dict[str, Any]:
+        """What the patient screen polls (asked of the daemon's socket)."""
+        return self._ask_hub("status")
+
     def hub_devices(self) -> list[dict[str, Any]]:
         """What `hub devices --json` prints (asked of the daemon's socket)."""
         devices: list[dict[str, Any]] = self._ask_hub("devices")["devices"]
