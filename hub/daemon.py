@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from hub import ipc
+from hub.answers import AnswerError, to_answer_reading
 from hub.config import HubConfig
 from hub.devices import ParseError, decode
 from hub.devices.decode import short_uuid
@@ -26,7 +27,7 @@ from hub.devices.profiles import kind_of
 from hub.devices.session import DeviceWatcher, PairingError
 from hub.devices.timing import resolve_time
 from hub.keys import ed25519_public, load_signing_key
-from hub.store import ROUTINE, URGENT, NewReading, ReadingStore, StoreError
+from hub.store import ROUTINE, URGENT, NewReading, ReadingStore, StoreError, now_utc
 from hub.sync.downlink import TOPIC as DOWNLINK_TOPIC
 from hub.sync.downlink import (
     AlreadyHeld,
@@ -310,7 +311,23 @@ class HubDaemon:
             return await self._pair(req)
         if op == "forget":
             return await self._forget(req)
+        if op == "answer":
+            return self._answer(req)
         return {"ok": False, "error": f"unknown op {op!r}"}
+
+    def _answer(self, req: dict[str, Any]) -> dict[str, Any]:
+        """Store the patient's answers: a sequence number, sealed, like any reading."""
+        try:
+            reading = to_answer_reading(req.get("response"), now_utc())
+            seq = self.store.add(reading)
+        except (AnswerError, StoreError) as exc:
+            # The screen keeps the answers and tries again; nothing was stored.
+            return {"ok": False, "error": str(exc)}
+        if seq is None:
+            return {"ok": True, "seq": None, "stored_before": True}
+        log.info("stored questionnaire response seq %d", seq)
+        self.uplink.wake.set()
+        return {"ok": True, "seq": seq, "stored_before": False}
 
     async def _pair(self, req: dict[str, Any]) -> dict[str, Any]:
         address, passkey = req.get("address"), req.get("passkey")

@@ -126,6 +126,12 @@ class SimulatedHome:
         rows: list[dict[str, Any]] = self._ask_hub("readings")["readings"]
         return rows
 
+    def ask_hub(self, op: str, **params: object) -> dict[str, Any]:
+        """Any request to the daemon's socket, answer as given (`ok` may be false)."""
+        answer: dict[str, Any] = ipc.request_blocking(
+            load_config(self.hub_config).socket_path, op, timeout=30, **params)
+        return answer
+
     def hub_status(self) -> dict[str, Any]:
         """What the patient screen polls (asked of the daemon's socket)."""
         return self._ask_hub("status")

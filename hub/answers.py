@@ -1,0 +1,66 @@
+"""A patient's questionnaire answers (a FHIR R4 QuestionnaireResponse) as an item for the outbox.
+
+The answers take the same road as a device reading: a per-hub sequence number in the transaction
+that stores them, sealed at once, sent, acknowledged. The patient screen hands them to the daemon
+(`{"op": "answer"}` on `hub.sock`), which is the only writer of the store. Pure; no I/O.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from hub.store import NewReading
+from hub.sync.envelope import canonical_json
+
+KIND = "questionnaire_response"
+CHARACTERISTIC = "fhir:QuestionnaireResponse"  # not a GATT characteristic: where it came from
+SOURCE = "hub-screen"
+STATUSES = frozenset({"in-progress", "completed", "amended", "entered-in-error", "stopped"})
+MAX_BYTES = 64 * 1024
+
+
+class AnswerError(ValueError):
+    """Answers the hub cannot accept, and why (the screen keeps them and says so)."""
+
+
+def to_answer_reading(response: object, received_at: str) -> NewReading:
+    """Check the QuestionnaireResponse and make the item to store. `id` (set by the screen,
+    unique per filled-in questionnaire) makes a re-sent answer recognisable: stored once."""
+    if not isinstance(response, dict) or response.get("resourceType") != "QuestionnaireResponse":
+        raise AnswerError("not a FHIR QuestionnaireResponse (resourceType)")
+    try:
+        size = len(json.dumps(response, allow_nan=False))
+    except ValueError as exc:
+        raise AnswerError(f"the answers are not plain JSON: {exc}") from exc
+    if size > MAX_BYTES:
+        raise AnswerError(f"the answers are larger than {MAX_BYTES} bytes")
+    for field in ("id", "questionnaire", "authored"):
+        if not isinstance(response.get(field), str) or not response[field]:
+            raise AnswerError(f"QuestionnaireResponse.{field} is missing")
+    if response.get("status") not in STATUSES:
+        raise AnswerError(f"QuestionnaireResponse.status {response.get('status')!r} is not one "
+                          f"of {', '.join(sorted(STATUSES))}")
+    if not isinstance(response.get("item", []), list):
+        raise AnswerError("QuestionnaireResponse.item must be a list")
+    authored = _utc(response["authored"])
+    received = datetime.fromisoformat(received_at)
+    raw = canonical_json(response)  # as for a device: the bytes received, kept as hex
+    return NewReading(
+        kind=KIND, characteristic=CHARACTERISTIC, device_address=SOURCE, device_time=None,
+        received_at=received_at, raw_hex=raw.hex(), values=json.loads(raw),
+        # When the patient answered, by the hub's own clock (the screen runs on it); a time
+        # after receipt is not believed.
+        measured_at=min(authored, received).isoformat(timespec="seconds"),
+        time_source="hub_received", record_key=f"{KIND}|{response['id']}",
+    )
+
+
+def _utc(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise AnswerError(f"QuestionnaireResponse.authored {text!r} is not a date-time") from exc
+    if moment.tzinfo is None:
+        raise AnswerError("QuestionnaireResponse.authored needs a time zone (FHIR dateTime)")
+    return moment.astimezone(UTC)
