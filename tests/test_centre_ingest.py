@@ -43,6 +43,17 @@ def test_a_batch_arriving_again_is_refused_as_a_replay(ingest: Ingest) -> None:
     assert [r["seq"] for r in ingest.store.readings()] == [1, 2]
 
 
+def test_a_batch_sealed_to_a_key_the_centre_no_longer_has_is_refused_and_logged(
+    ingest: Ingest, caplog: pytest.LogCaptureFixture,
+) -> None:
+    ingest.keyring = {}  # the key was deleted (or never was this centre's)
+    assert ingest.handle(TOPIC, envelope("b-1")) is None
+    (rejection,) = ingest.store.rejections()
+    assert f"sealed to unknown centre key id {CENTRE.public.key_id}" in rejection["reason"]
+    assert "sealed to unknown centre key id" in caplog.text
+    assert ingest.store.readings() == []
+
+
 def test_rejections_keep_only_the_newest(ingest: Ingest, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(centre.store, "REJECTIONS_KEPT", 3)
     for n in range(6):
