@@ -1,0 +1,211 @@
+"""Asking a questionnaire: which items are on, what is missing, the score, and the FHIR R4
+QuestionnaireResponse to store (pure; no I/O, no Textual).
+
+Answers are a mapping from linkId to one value: bool, int, float, str (strings and dates as
+YYYY-MM-DD) or a Coding. An answer to an item that is not enabled counts as no answer: it is
+neither scored, nor required, nor put in the response, nor able to enable other items.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from hub.questionnaire.model import (
+    AnswerOption,
+    AnswerValue,
+    Coding,
+    EnableWhen,
+    Item,
+    Questionnaire,
+)
+
+Answers = Mapping[str, AnswerValue]
+SCORE_EXTENSION = "urn:dho:questionnaire-total-score"
+DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+class AnswerInvalid(ValueError):
+    """An answer that does not fit its question (the screen should never offer one)."""
+
+
+class AnswersIncomplete(ValueError):
+    """Required questions are still unanswered."""
+
+
+def check_answer(item: Item, value: object) -> AnswerValue:
+    """The value if it fits the question, else AnswerInvalid saying why."""
+    ok = {
+        "boolean": isinstance(value, bool),
+        "integer": isinstance(value, int) and not isinstance(value, bool),
+        "decimal": isinstance(value, int | float) and not isinstance(value, bool),
+        "string": isinstance(value, str) and bool(value.strip()),
+        "date": isinstance(value, str) and bool(DATE.match(value)),
+        "choice": _option_for(item, value) is not None,
+    }.get(item.type, False)
+    if not ok:
+        raise AnswerInvalid(f"{value!r} is not an answer to {item.link_id} ({item.type})")
+    return value  # type: ignore[return-value]
+
+
+def _option_for(item: Item, value: object) -> AnswerOption | None:
+    for option in item.options:
+        if isinstance(option.value, Coding) and isinstance(value, Coding):
+            if option.value.matches(value):
+                return option
+        elif type(option.value) is type(value) and option.value == value:
+            return option
+    return None
+
+
+def enabled_items(q: Questionnaire, answers: Answers) -> dict[str, Item]:
+    """Every enabled item by linkId, in document order. A child of a disabled group is
+    disabled; an enableWhen cycle disables the items in it."""
+    memo: dict[str, bool] = {}
+
+    def on(item: Item, parent_on: bool, visiting: frozenset[str]) -> bool:
+        if not parent_on or item.link_id in visiting:
+            return False
+        if item.link_id not in memo:
+            memo[item.link_id] = _conditions_hold(item, visiting | {item.link_id})
+        return memo[item.link_id]
+
+    def _conditions_hold(item: Item, visiting: frozenset[str]) -> bool:
+        if not item.enable_when:
+            return True
+        results = [_holds(c, visiting) for c in item.enable_when]
+        return all(results) if item.enable_behavior == "all" else any(results)
+
+    def _holds(condition: EnableWhen, visiting: frozenset[str]) -> bool:
+        target = q.by_link_id[condition.question]
+        parent_chain_on = all(on(a, True, visiting) for a in _ancestors(q, target))
+        answer = answers.get(target.link_id) if (
+            parent_chain_on and on(target, True, visiting)) else None
+        return condition_holds(condition, answer)
+
+    found: dict[str, Item] = {}
+
+    def walk(items: tuple[Item, ...], parent_on: bool) -> None:
+        for item in items:
+            state = on(item, parent_on, frozenset())
+            if state:
+                found[item.link_id] = item
+            walk(item.items, state)
+
+    walk(q.items, True)
+    return found
+
+
+def _ancestors(q: Questionnaire, target: Item) -> list[Item]:
+    chain: list[Item] = []
+
+    def find(items: tuple[Item, ...], trail: list[Item]) -> bool:
+        for item in items:
+            if item is target:
+                chain.extend(trail)
+                return True
+            if find(item.items, [*trail, item]):
+                return True
+        return False
+
+    find(q.items, [])
+    return chain
+
+
+def condition_holds(condition: EnableWhen, answer: AnswerValue | None) -> bool:
+    """One enableWhen against the answer (None: unanswered or not enabled). Without an answer
+    only `exists = false` holds, as SDC and R5 make explicit."""
+    if condition.operator == "exists":
+        return (answer is not None) == condition.answer
+    if answer is None:
+        return False
+    expected = condition.answer
+    if isinstance(expected, Coding) or isinstance(answer, Coding):
+        same = isinstance(expected, Coding) and isinstance(answer, Coding) and \
+            expected.matches(answer)
+        return {"=": same, "!=": not same}.get(condition.operator, False)
+    if condition.operator in ("=", "!="):
+        same = answer == expected and isinstance(answer, bool) == isinstance(expected, bool)
+        return same if condition.operator == "=" else not same
+    if isinstance(answer, bool) or isinstance(expected, bool) or \
+            isinstance(answer, str) != isinstance(expected, str):
+        return False  # ordered comparison of a yes/no, or of a number with a text
+    left, right = answer, expected
+    return {">": left > right, "<": left < right,  # type: ignore[operator]
+            ">=": left >= right, "<=": left <= right}[condition.operator]  # type: ignore[operator]
+
+
+def questions(q: Questionnaire, answers: Answers) -> list[Item]:
+    """What the screen asks (and shows), in order: enabled questions and display items."""
+    return [item for item in enabled_items(q, answers).values() if item.type != "group"]
+
+
+def missing_required(q: Questionnaire, answers: Answers) -> list[str]:
+    return [link_id for link_id, item in enabled_items(q, answers).items()
+            if item.required and item.is_question and answers.get(link_id) is None]
+
+
+def score(q: Questionnaire, answers: Answers) -> float | None:
+    """The sum of the chosen options' ordinal scores; None if no chosen option carries one."""
+    total, scored = 0.0, False
+    for link_id, item in enabled_items(q, answers).items():
+        option = _option_for(item, answers.get(link_id)) if item.type == "choice" else None
+        if option is not None and option.score is not None:
+            total, scored = total + option.score, True
+    return total if scored else None
+
+
+def build_response(
+    q: Questionnaire, answers: Answers, response_id: str, authored: str,
+    status: str = "completed",
+) -> dict[str, Any]:
+    """A FHIR R4 QuestionnaireResponse of the enabled, answered items (groups kept as groups).
+    A completed response needs every required question answered."""
+    if status == "completed" and (missing := missing_required(q, answers)):
+        raise AnswersIncomplete(f"required questions unanswered: {', '.join(missing)}")
+    enabled = enabled_items(q, answers)
+    for link_id, value in answers.items():
+        if link_id in enabled and value is not None:
+            check_answer(enabled[link_id], value)
+    response: dict[str, Any] = {
+        "resourceType": "QuestionnaireResponse", "id": response_id,
+        "questionnaire": q.canonical, "status": status, "authored": authored,
+        "item": _response_items(q.items, answers, enabled),
+    }
+    if q.language:
+        response["language"] = q.language
+    total = score(q, answers)
+    if total is not None:
+        response["extension"] = [{"url": SCORE_EXTENSION, "valueDecimal": total}]
+    return response
+
+
+def _response_items(items: tuple[Item, ...], answers: Answers, enabled: dict[str, Item]
+                    ) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for item in items:
+        if item.link_id not in enabled:
+            continue
+        entry: dict[str, Any] = {"linkId": item.link_id}
+        if item.text:
+            entry["text"] = item.text
+        if item.type == "group":
+            children = _response_items(item.items, answers, enabled)
+            if children:
+                out.append({**entry, "item": children})
+        elif item.is_question and answers.get(item.link_id) is not None:
+            out.append({**entry, "answer": [_answer_json(item, answers[item.link_id])]})
+    return out
+
+
+def _answer_json(item: Item, value: AnswerValue) -> dict[str, Any]:
+    if isinstance(value, Coding):
+        option = _option_for(item, value)
+        return {"valueCoding": (option.value if option and isinstance(option.value, Coding)
+                                else value).to_fhir()}
+    key = {"boolean": "valueBoolean", "integer": "valueInteger", "decimal": "valueDecimal",
+           "date": "valueDate", "string": "valueString"}.get(item.type)
+    if key is None:  # a choice with string or integer options
+        key = "valueInteger" if isinstance(value, int) else "valueString"
+    return {key: value}
