@@ -7,7 +7,7 @@ import asyncio
 import json
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ import pytest
 from hub.devices.sim.device import EmulatedDevice
 from hub.testbed.bluetooth import DEVICE_ADAPTERS
 from hub.testbed.home import SimulatedHome
+from tests.ui_support import FakeDaemon
 
 
 @pytest.fixture
@@ -54,6 +55,22 @@ async def pair(home: SimulatedHome, device: EmulatedDevice, passkey: int | None 
     """Pair an emulated device (running on this test's event loop) as a technician would."""
     address = DEVICE_ADAPTERS[device.adapter]
     return await asyncio.to_thread(home.pair, address, passkey)
+
+
+@pytest.fixture
+def sock_path() -> Iterator[Path]:
+    # Short on purpose: AF_UNIX paths are limited to 108 bytes, pytest's tmp_path can be longer.
+    directory = Path(tempfile.mkdtemp(prefix="ui-", dir="/tmp"))
+    yield directory / "hub.sock"
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+async def daemon(sock_path: Path) -> AsyncIterator[FakeDaemon]:
+    """A stand-in for the hub daemon on a real unix socket, for the patient screen's tests."""
+    fake = FakeDaemon(sock_path)
+    yield fake
+    await fake.stop()
 
 
 def provisioned_hub(folder: Path, hub_id: str) -> Path:

@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import copy
-import shutil
 import string
-import tempfile
-from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.app import App
-from textual.pilot import Pilot
-from textual.widget import Widget
-from textual.widgets import Button, Digits, Static
+from textual.widgets import Button
 
-from hub.ipc import serve
 from hub.ui import i18n
 from hub.ui.app import PatientScreenApp, run
 from hub.ui.i18n import Catalogue, load_messages, other_language, translate
@@ -33,6 +24,7 @@ from hub.ui.present import (
     present_status,
     slug_for,
 )
+from tests.ui_support import FakeDaemon, shown, wait_until
 
 NB = Catalogue("nb")
 EN = Catalogue("en")
@@ -320,82 +312,6 @@ def test_slugs_are_valid_widget_ids() -> None:
 
 
 # --- the app against a real unix socket ---------------------------------------------------------
-
-
-class FakeDaemon:
-    """Answers "status" on a real unix socket with whatever `status` currently holds."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.status: dict[str, Any] = {
-            "ok": True,
-            "hub_id": "hub-0001",
-            "readings": [],
-            "pending": 0,
-        }
-        self.server: asyncio.Server | None = None
-
-    async def handle(self, req: dict[str, Any]) -> dict[str, Any]:
-        if req.get("op") != "status":
-            return {"ok": False, "error": f"unknown op {req.get('op')!r}"}
-        return copy.deepcopy(self.status)
-
-    async def start(self) -> None:
-        self.server = await serve(self.path, self.handle)
-
-    async def stop(self) -> None:
-        if self.server is not None:
-            self.server.close()
-            await self.server.wait_closed()
-            self.server = None
-
-
-@pytest.fixture
-def sock_path() -> Iterator[Path]:
-    # Short on purpose: AF_UNIX paths are limited to 108 bytes, pytest's tmp_path can be longer.
-    directory = Path(tempfile.mkdtemp(prefix="ui-", dir="/tmp"))
-    yield directory / "hub.sock"
-    shutil.rmtree(directory, ignore_errors=True)
-
-
-@pytest.fixture
-async def daemon(sock_path: Path) -> AsyncIterator[FakeDaemon]:
-    fake = FakeDaemon(sock_path)
-    yield fake
-    await fake.stop()
-
-
-def shown(app: App[Any], selector: str) -> str:
-    """The text a widget shows, or "" when it (or a container around it) is hidden or absent."""
-    found = app.query(selector)
-    if not found:
-        return ""
-    widget = found.first()
-    node: Any = widget
-    while isinstance(node, Widget):
-        if not node.display:
-            return ""
-        node = node.parent
-    if isinstance(widget, Digits):
-        return widget.value
-    if isinstance(widget, Button):
-        return str(widget.label)
-    return str(widget.content) if isinstance(widget, Static) else ""
-
-
-def screen_text(app: App[Any]) -> str:
-    texts = (shown(app, f"#{w.id}") for w in app.query("*") if w.id)
-    return "\n".join(t for t in texts if t)
-
-
-async def wait_until(pilot: Pilot[None], condition: Callable[[], bool], what: str) -> None:
-    """Let the app run until `condition` holds; fail with what the screen shows after ~5 s."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 5.0
-    while not condition():
-        if loop.time() > deadline:
-            pytest.fail(f"still waiting for {what}; the screen shows:\n{screen_text(pilot.app)}")
-        await pilot.pause(0.05)
 
 
 def oslo_hhmm(moment: datetime, sep: str = ".") -> str:

@@ -20,8 +20,11 @@ from textual.css.query import NoMatches
 from textual.widgets import Button, Digits, Static
 
 from hub.ipc import DaemonUnavailable, request
+from hub.questionnaire.model import Questionnaire
+from hub.ui.flow import QuestionnaireError, Walk, questionnaire_for
 from hub.ui.i18n import DEFAULT_LANGUAGE, Catalogue, other_language
 from hub.ui.present import ReadingView, present_status
+from hub.ui.questionnaire_screen import QuestionnaireScreen
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +113,7 @@ class PatientScreenApp(App[None]):
         self._status: Mapping[str, Any] | None = None  # last good answer, kept while daemon is down
         self._daemon_ok: bool | None = None  # None until the first answer or failure
         self._render_lock = asyncio.Lock()  # the poller and the language button both re-render
+        self._questionnaire: Questionnaire | None = None
 
     @property
     def language(self) -> str:
@@ -122,6 +126,7 @@ class PatientScreenApp(App[None]):
         with VerticalScroll(id="readings"):
             yield Text(id="no-readings")
         with Horizontal(id="footer"):
+            yield Button("", id="questionnaire-start")
             yield Button("", id="lang-toggle")
 
     async def on_mount(self) -> None:
@@ -132,6 +137,18 @@ class PatientScreenApp(App[None]):
         if event.button.id == "lang-toggle":
             self.catalogue = Catalogue(other_language(self.language))
             await self._render()
+        elif event.button.id == "questionnaire-start" and self._questionnaire is not None:
+            walk = Walk(self._questionnaire)
+            await self.push_screen(QuestionnaireScreen(walk, self.catalogue, self.socket_path))
+
+    def _take_questionnaire(self, status: Mapping[str, Any]) -> None:
+        """The care plan's questionnaire, or the last good one if the new one is broken."""
+        try:
+            found = questionnaire_for(dict(status), self.language)
+        except QuestionnaireError as exc:
+            log.error("care plan questionnaire refused, keeping the last good one: %s", exc)
+            return
+        self._questionnaire = found
 
     async def _poll_forever(self) -> None:
         while True:
@@ -155,6 +172,7 @@ class PatientScreenApp(App[None]):
         else:
             if status.get("ok") is True:
                 self._status, self._daemon_ok = status, True
+                self._take_questionnaire(status)
             else:
                 log.warning("daemon refused status: %r", status.get("error"))
                 self._daemon_ok = False
@@ -173,6 +191,11 @@ class PatientScreenApp(App[None]):
             self.title = cat.translate("app.title")
             self.query_one("#title", Text).update(self.title)
             self.query_one("#lang-toggle", Button).label = cat.translate("lang.toggle")
+            if self._status is not None:
+                self._take_questionnaire(self._status)  # in the language now chosen
+            start = self.query_one("#questionnaire-start", Button)
+            start.label = cat.translate("q.start")
+            start.display = self._questionnaire is not None
             banner = self.query_one("#daemon-state", Text)
             down = self._daemon_ok is False
             banner.update(cat.translate("daemon.down" if down else "daemon.connecting"))

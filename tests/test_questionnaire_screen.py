@@ -1,0 +1,167 @@
+"""Pilot tests: a patient taps through the daily questionnaires by touch alone, branches open and
+close, the answers reach the daemon once, and a refusal is retried with the same answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
+from textual.pilot import Pilot
+
+from hub.ui.app import PatientScreenApp
+from tests.ui_support import FakeDaemon, shown, wait_until
+
+TOUCHSCREEN = (100, 30)  # a 7" 800x480 panel with the kiosk font
+
+
+def with_plan(daemon: FakeDaemon, url: str) -> None:
+    daemon.status["care_plan"] = {"questionnaire": {"resourceType": "Questionnaire",
+                                                    "url": url}}
+
+
+async def tap(pilot: Pilot[None], selector: str, expect: str | None = None) -> None:
+    """Press a button as a finger would, after waiting for it (and the question) to show."""
+    app = pilot.app
+    if expect is not None:
+        await wait_until(pilot, lambda: expect in shown(app, "#q-text"), f"question {expect!r}")
+    await wait_until(pilot, lambda: bool(shown(app, selector)), f"button {selector}")
+    assert await pilot.click(selector), f"{selector} could not be pressed"
+    # As a person taps: a Button ignores presses for 0.2 s after one (Textual's active
+    # effect), which also swallows the double taps of a shaking hand.
+    await pilot.pause(0.25)
+
+
+def answers_of(response: dict[str, Any]) -> dict[str, Any]:
+    """linkId -> the answer's value, through groups."""
+    found: dict[str, Any] = {}
+
+    def walk(items: list[dict[str, Any]]) -> None:
+        for item in items:
+            if "answer" in item:
+                (value,) = item["answer"][0].values()
+                found[item["linkId"]] = value.get("code") if isinstance(value, dict) else value
+            walk(item.get("item", []))
+
+    walk(response["item"])
+    return found
+
+
+async def test_copd_check_by_touch_in_bokmal_with_every_branch(daemon: FakeDaemon,
+                                                                sock_path: Any) -> None:
+    with_plan(daemon, "urn:dho:questionnaire:copd-daily")
+    await daemon.start()
+    app = PatientScreenApp(sock_path, "nb", poll_interval=0.05)
+    async with app.run_test(size=TOUCHSCREEN) as pilot:
+        await wait_until(pilot, lambda: shown(app, "#questionnaire-start") ==
+                         "Svar på dagens spørsmål", "the questionnaire button")
+        await tap(pilot, "#questionnaire-start")
+        assert shown(app, "#q-progress") == "Spørsmål 1 av 5"
+        await tap(pilot, "#option-3", "Hvordan er pusten")  # Mye verre: opens a question
+        assert shown(app, "#q-progress") == "Spørsmål 2 av 6"
+        await tap(pilot, "#answer-no", "sitter stille")
+        await tap(pilot, "#q-back", "Hoster du")  # back: the earlier answer is kept
+        await tap(pilot, "#answer-yes", "sitter stille")
+        await tap(pilot, "#answer-yes", "Hoster du")
+        await tap(pilot, "#answer-yes", "mer slim")
+        await tap(pilot, "#option-2", "farge")  # green or brown
+        await tap(pilot, "#answer-yes", "anfallsmedisin")
+        for _ in range(5):
+            await tap(pilot, "#q-plus", "Hvor mange ganger")
+        await tap(pilot, "#q-minus")
+        assert shown(app, "#q-number") == "4"
+        await tap(pilot, "#q-number-ok")
+        await tap(pilot, "#q-display-ok", "Ring oppfølgingstjenesten i dag")  # >= 4 opened it
+        await tap(pilot, "#q-skip", "noe annet")
+        await wait_until(pilot, lambda: "Takk!" in shown(app, "#q-text"), "the thank-you")
+        await tap(pilot, "#q-done")
+        await wait_until(pilot, lambda: bool(shown(app, "#questionnaire-start")), "home again")
+    (response,) = daemon.answers
+    QuestionnaireResponse.model_validate(response)
+    assert response["questionnaire"] == "urn:dho:questionnaire:copd-daily|1"
+    assert answers_of(response) == {
+        "breath": "much-worse", "breath-rest": True, "cough": True, "sputum": True,
+        "sputum-colour": "green", "rescue": True, "rescue-count": 4}
+    assert response["extension"][0]["valueDecimal"] == 4.0
+
+
+async def test_heart_failure_check_in_english_at_80x24(daemon: FakeDaemon,
+                                                        sock_path: Any) -> None:
+    with_plan(daemon, "urn:dho:questionnaire:heart-failure-daily")
+    await daemon.start()
+    app = PatientScreenApp(sock_path, "en", poll_interval=0.05)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await tap(pilot, "#questionnaire-start")
+        await tap(pilot, "#answer-no", "lying flat")
+        await tap(pilot, "#option-0", "ankles")
+        await tap(pilot, "#answer-yes", "gained more than 2 kg")
+        await tap(pilot, "#answer-yes", "dizzy")  # opens "Have you fallen?"
+        await tap(pilot, "#answer-no", "fallen")
+        await tap(pilot, "#option-1", "energy")
+        await wait_until(pilot, lambda: "Thank you" in shown(app, "#q-text"), "the thank-you")
+    (response,) = daemon.answers
+    assert response["language"] == "en"
+    assert answers_of(response) == {"breath-lying": False, "ankles": "no", "weight-gain": True,
+                                    "dizzy": True, "fall": False, "energy": "tired"}
+
+
+async def test_answers_the_daemon_could_not_store_are_kept_and_sent_again(
+    daemon: FakeDaemon, sock_path: Any,
+) -> None:
+    with_plan(daemon, "urn:dho:questionnaire:heart-failure-daily")
+    daemon.answer_reply = {"ok": False, "error": "the disk is full"}
+    await daemon.start()
+    app = PatientScreenApp(sock_path, "en", poll_interval=0.05)
+    async with app.run_test(size=TOUCHSCREEN) as pilot:
+        await tap(pilot, "#questionnaire-start")
+        for selector in ("#answer-no", "#option-0", "#answer-no", "#answer-no", "#option-0"):
+            await tap(pilot, selector)
+        await wait_until(pilot, lambda: "could not be saved" in shown(app, "#q-text"),
+                         "the failure")
+        daemon.answer_reply = {"ok": True, "seq": 9, "stored_before": False}
+        await tap(pilot, "#q-retry")
+        await wait_until(pilot, lambda: "Thank you" in shown(app, "#q-text"), "the thank-you")
+    first, again = daemon.answers
+    assert first == again  # same id: the daemon stores it once however often it comes
+
+
+async def test_cancel_goes_home_and_a_broken_questionnaire_is_not_offered(
+    daemon: FakeDaemon, sock_path: Any,
+) -> None:
+    with_plan(daemon, "urn:dho:questionnaire:copd-daily")
+    await daemon.start()
+    app = PatientScreenApp(sock_path, "nb", poll_interval=0.05)
+    async with app.run_test(size=TOUCHSCREEN) as pilot:
+        await tap(pilot, "#questionnaire-start")
+        await tap(pilot, "#q-cancel", "Hvordan er pusten")
+        await wait_until(pilot, lambda: bool(shown(app, "#questionnaire-start")), "home")
+        assert daemon.answers == []
+        # A new care plan with a questionnaire that cannot be asked: the last good one stays.
+        daemon.status["care_plan"] = {"questionnaire": {"resourceType": "Questionnaire",
+                                                        "url": "urn:x", "item": []}}
+        await pilot.pause(0.3)
+        assert shown(app, "#questionnaire-start") == "Svar på dagens spørsmål"
+        daemon.status["care_plan"] = {}
+        await wait_until(pilot, lambda: shown(app, "#questionnaire-start") == "",
+                         "no questionnaire without one in the care plan")
+
+
+def test_the_walk_recounts_as_branches_open_and_can_step_back_from_the_end() -> None:
+    from hub.questionnaire import load_shipped
+    from hub.questionnaire.model import Coding
+    from hub.ui.flow import Walk, questionnaire_for
+
+    q = load_shipped("heart-failure-daily", "en")
+    walk = Walk(q)
+    assert (walk.current.link_id if walk.current else None, walk.position) == (
+        "breath-lying", (1, 5))
+    walk = walk.answer(True)  # opens "pillows"
+    assert walk.position == (2, 6) and walk.current is not None
+    walk = walk.answer(2).answer(Coding(None, "no")).answer(False).answer(False)
+    walk = walk.answer(Coding(None, "usual"))
+    assert walk.finished and walk.missing == []
+    back = walk.step(-1)
+    assert back.current is not None and back.current.link_id == "energy"
+    assert questionnaire_for({"care_plan": None}, "nb") is None
+    assert questionnaire_for({"care_plan": {"questionnaire": {
+        "resourceType": "Questionnaire", "url": "urn:dho:questionnaire:copd-daily"}}},
+        "nn") is not None  # a language without its own version gets bokmål
