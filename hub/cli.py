@@ -50,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_run)
 
     p = sub.add_parser("ui", help="run the patient screen")
-    p.add_argument("--lang", choices=["nb", "en"], help="language (default: from config)")
+    p.add_argument("--lang", choices=["nb", "nn", "en"], help="language (default: from config)")
     p.set_defaults(func=_ui)
 
     p = sub.add_parser("readings", help="list stored readings with their sync state")
@@ -90,7 +90,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="the centre's key fingerprint, as `centre enrol` printed it: the "
                    "bundle is refused if it comes from another centre")
     p.add_argument("--adapter", default="hci0")
-    p.add_argument("--language", choices=["nb", "en"], default="nb")
+    p.add_argument("--language", choices=["nb", "nn", "en"], default="nb")
     p.set_defaults(func=_provision)
     return parser
 

@@ -103,7 +103,7 @@ class ClockSettings(Strict):
 class HubConfig(Strict):
     hub_id: str = Field(pattern=HUB_ID_PATTERN)
     state_dir: Path
-    language: Literal["nb", "en"] = "nb"
+    language: Literal["nb", "nn", "en"] = "nb"
     clock: ClockSettings = ClockSettings()
     mqtt: MqttSettings = MqttSettings()
     centre: CentreKeys

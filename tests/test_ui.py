@@ -71,14 +71,23 @@ def placeholders(template: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(template) if name}
 
 
-def test_catalogues_have_the_same_keys() -> None:
-    assert set(load_messages("nb")) == set(load_messages("en"))
+@pytest.mark.parametrize("language", ["nn", "en"])
+def test_catalogues_have_the_same_keys(language: str) -> None:
+    assert set(load_messages(language)) == set(load_messages("nb"))
 
 
-def test_catalogues_use_the_same_placeholders() -> None:
-    nb, en = load_messages("nb"), load_messages("en")
+@pytest.mark.parametrize("language", ["nn", "en"])
+def test_catalogues_use_the_same_placeholders(language: str) -> None:
+    nb, other = load_messages("nb"), load_messages(language)
     for key in nb:
-        assert placeholders(nb[key]) == placeholders(en[key]), key
+        assert placeholders(nb[key]) == placeholders(other[key]), key
+
+
+def test_nynorsk_is_its_own_language() -> None:
+    nn = Catalogue("nn")
+    assert nn.translate("app.title") == "Målingane mine"
+    assert nn.translate("q.progress", n=2, total=5) == "Spørsmål 2 av 5"
+    assert nn.translate("sync.waiting") != Catalogue("nb").translate("sync.waiting")
 
 
 def test_missing_key_in_english_falls_back_to_bokmaal(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -102,7 +111,8 @@ def test_unknown_language_is_refused() -> None:
 def test_translate_and_language_toggle() -> None:
     assert translate("readings.none") == "Ingen målinger ennå"
     assert translate("measured", language="en", when="at 10:40") == "Measured at 10:40"
-    assert other_language("nb") == "en"
+    assert other_language("nb") == "nn"
+    assert other_language("nn") == "en"
     assert other_language("en") == "nb"
 
 
@@ -410,9 +420,14 @@ async def test_language_toggle(daemon: FakeDaemon, sock_path: Path) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: shown(app, "#bp-title") == "Blodtrykk", "the reading")
         button = app.query_one("#lang-toggle", Button)
-        assert str(button.label) == "English"
+        assert str(button.label) == "Nynorsk"  # the button names the language it switches to
         assert button.size.height >= 3  # a touch target an unsteady finger can hit
 
+        await pilot.click("#lang-toggle")
+        await wait_until(pilot, lambda: shown(app, "#title") == "Målingane mine", "nynorsk")
+        assert shown(app, "#bp-sync").startswith("Sendt til oppfølgingstenesta kl. ")
+        assert str(button.label) == "English"
+        await wait_until(pilot, lambda: not button.has_class("-active"), "the button to be ready")
         await pilot.click("#lang-toggle")
         await wait_until(pilot, lambda: shown(app, "#bp-title") == "Blood pressure", "English")
         assert (
@@ -421,7 +436,7 @@ async def test_language_toggle(daemon: FakeDaemon, sock_path: Path) -> None:
         )
         assert shown(app, "#bp-pulse-label") == "Pulse"
         assert shown(app, "#title") == "My measurements"
-        assert str(button.label) == "Norsk"
+        assert str(button.label) == "Norsk (bokmål)"
 
         # A pressed button ignores taps for a moment (which also absorbs a trembling double tap).
         await wait_until(pilot, lambda: not button.has_class("-active"), "the button to be ready")

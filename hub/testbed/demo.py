@@ -27,7 +27,7 @@ DEMO_DEVICES = list(KINDS)  # a home with every kind of device the hub reads
 def main() -> None:
     parser = argparse.ArgumentParser(prog="demo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--lang", choices=["nb", "en"], default="nb")
+    parser.add_argument("--lang", choices=["nb", "nn", "en"], default="nb")
     parser.add_argument("--every", type=float, default=8.0,
                         help="seconds between the emulated cuff's measurements")
     parser.add_argument("--headless", action="store_true",

@@ -1,4 +1,6 @@
-"""Message catalogues for the patient's screen: every patient-facing string lives in locale/*.json.
+"""Message catalogues for the patient's screen: every patient-facing string lives in a gettext
+catalogue, `locale/<language>/LC_MESSAGES/patient.po` (msgid: the message key; msgstr: a
+str.format template). Translators edit them with any .po tool.
 
 Bokmål is the default and the reference catalogue; another language falls back to it key by key,
 so a string missing from a translation still shows something a Norwegian patient can read.
@@ -6,15 +8,16 @@ so a string missing from a translation still shows something a Norwegian patient
 
 from __future__ import annotations
 
-import json
 import logging
 from functools import cache
 from importlib import resources
 
+import polib
+
 log = logging.getLogger(__name__)
 
 DEFAULT_LANGUAGE = "nb"
-LANGUAGES = ("nb", "en")
+LANGUAGES = ("nb", "nn", "en")  # the order the language button steps through
 
 
 @cache
@@ -22,9 +25,11 @@ def load_messages(language: str) -> dict[str, str]:
     """The raw catalogue of `language` (key -> str.format template)."""
     if language not in LANGUAGES:
         raise ValueError(f"unknown language {language!r}; expected one of {LANGUAGES}")
-    text = resources.files("hub.ui").joinpath("locale", f"{language}.json").read_text("utf-8")
-    messages: dict[str, str] = json.loads(text)
-    return messages
+    path = resources.files("hub.ui").joinpath("locale", language, "LC_MESSAGES", "patient.po")
+    catalogue = polib.pofile(path.read_text("utf-8"))
+    # Untranslated or fuzzy entries fall back to bokmål rather than show a guess.
+    return {entry.msgid: entry.msgstr for entry in catalogue
+            if entry.msgstr and not entry.fuzzy and not entry.obsolete}
 
 
 class Catalogue:
