@@ -1,4 +1,5 @@
-"""A patient's questionnaire answers (a FHIR R4 QuestionnaireResponse) as an item for the outbox.
+"""What the patient does on the screen, as items for the outbox: questionnaire answers (a FHIR R4
+QuestionnaireResponse), and receipts for the centre's messages.
 
 The answers take the same road as a device reading: a per-hub sequence number in the transaction
 that stores them, sealed at once, sent, acknowledged. The patient screen hands them to the daemon
@@ -64,3 +65,17 @@ def _utc(text: str) -> datetime:
     if moment.tzinfo is None:
         raise AnswerError("QuestionnaireResponse.authored needs a time zone (FHIR dateTime)")
     return moment.astimezone(UTC)
+
+
+RECEIPT_KIND = "message_receipt"
+
+
+def to_receipt_reading(message_version: int, read_at: str) -> NewReading:
+    """The centre learns that the patient read message `message_version` (sent once)."""
+    values = {"message_version": message_version, "read_at": read_at}
+    return NewReading(
+        kind=RECEIPT_KIND, characteristic="dho:message-receipt", device_address=SOURCE,
+        device_time=None, received_at=read_at, raw_hex=canonical_json(values).hex(),
+        values=values, measured_at=read_at, time_source="hub_received",
+        record_key=f"{RECEIPT_KIND}|{message_version}",
+    )

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from hub import ipc
-from hub.answers import AnswerError, to_answer_reading
+from hub.answers import AnswerError, to_answer_reading, to_receipt_reading
 from hub.config import HubConfig
 from hub.devices import ParseError, decode
 from hub.devices.decode import short_uuid
@@ -313,7 +313,25 @@ class HubDaemon:
             return await self._forget(req)
         if op == "answer":
             return self._answer(req)
+        if op == "message_read":
+            return self._message_read(req)
         return {"ok": False, "error": f"unknown op {op!r}"}
+
+    def _message_read(self, req: dict[str, Any]) -> dict[str, Any]:
+        """The patient read a message: note it, and send the centre a receipt (once)."""
+        version = req.get("version")
+        if not isinstance(version, int) or isinstance(version, bool):
+            return {"ok": False, "error": "which message? (version)"}
+        at = now_utc()
+        try:
+            if not any(m["version"] == version for m in self.store.patient_messages(1000)):
+                return {"ok": False, "error": f"there is no message {version}"}
+            self.store.add(to_receipt_reading(version, at))  # stored once per message
+            self.store.mark_message_read(version, at)
+        except StoreError as exc:
+            return {"ok": False, "error": str(exc)}
+        self.uplink.wake.set()
+        return {"ok": True, "version": version}
 
     def _answer(self, req: dict[str, Any]) -> dict[str, Any]:
         """Store the patient's answers: a sequence number, sealed, like any reading."""

@@ -139,8 +139,13 @@ def _v5(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v6(db: sqlite_utils.Database) -> None:
+    """Issue 5: when the patient read each message (a receipt goes back to the centre)."""
+    db.execute("ALTER TABLE patient_messages ADD COLUMN read_at TEXT")
+
+
 # Append only: a hub in the field upgrades through every step in order.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]
 
 URGENT, ROUTINE = 0, 1  # outbox lanes: urgent items (outside the care plan's limits) go first
 
@@ -526,11 +531,19 @@ class ReadingStore:
         return json.loads(row[0]) if row else None
 
     def patient_messages(self, limit: int = 20) -> list[dict[str, Any]]:
+        keys = ("version", "text", "issued_at", "received_at", "read_at")
         rows = self.db.execute(
-            "SELECT version, text, issued_at, received_at FROM patient_messages"
-            " ORDER BY version DESC LIMIT ?", [limit]).fetchall()
-        return [dict(zip(("version", "text", "issued_at", "received_at"), r, strict=True))
-                for r in rows]
+            f"SELECT {', '.join(keys)} FROM patient_messages ORDER BY version DESC LIMIT ?",
+            [limit]).fetchall()
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    def mark_message_read(self, version: int, at: str) -> bool:
+        """Note when the patient read a message; False if there is no such message."""
+        with self._transaction("note a message read in"):
+            cursor = self.db.execute(
+                "UPDATE patient_messages SET read_at = coalesce(read_at, ?) WHERE version = ?",
+                [at, version])
+        return cursor.rowcount > 0
 
     def outbox_bytes(self) -> int:
         size: int = self.db.execute(

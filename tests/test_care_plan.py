@@ -113,8 +113,17 @@ async def test_a_message_for_the_patient_arrives(home: SimulatedHome) -> None:
     status = await eventually(lambda: (s := home.hub_status())["messages"] and s,
                               what="the message at the hub")
     assert status["messages"][0]["text"] == "Husk å ta blodtrykket i kveld."
+    assert status["messages"][0]["read_at"] is None
     refused = home.centre_cli("send-message", "hub-nobody", "hei")
     assert refused.returncode == 2 and "not enrolled" in refused.stderr
+    # The patient reads it (pressing twice): the centre gets one receipt.
+    for _ in range(2):
+        assert home.ask_hub("message_read", version=1) == {"ok": True, "version": 1}
+    assert home.ask_hub("message_read", version=7)["error"] == "there is no message 7"
+    assert home.hub_status()["messages"][0]["read_at"] is not None
+    rows = await eventually(lambda: (r := home.centre_readings()) and r, what="the receipt")
+    (receipt,) = rows
+    assert receipt["kind"] == "message_receipt" and receipt["values"]["message_version"] == 1
 
 
 async def test_key_rotation_loses_no_reading_sealed_to_the_old_key(home: SimulatedHome) -> None:

@@ -37,6 +37,12 @@ class FakeDaemon:
         if req.get("op") == "answer":
             self.answers.append(req["response"])
             return dict(self.answer_reply)
+        if req.get("op") == "message_read":  # as the daemon: noted, and shown read from now on
+            for message in self.status.get("messages", []):
+                if message["version"] == req.get("version"):
+                    message["read_at"] = "2026-11-22T10:00:00.000+00:00"
+                    return {"ok": True, "version": message["version"]}
+            return {"ok": False, "error": "there is no such message"}
         if req.get("op") != "status":
             return {"ok": False, "error": f"unknown op {req.get('op')!r}"}
         return copy.deepcopy(self.status)

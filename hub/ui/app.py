@@ -25,6 +25,7 @@ from hub.ui.flow import QuestionnaireError, Walk, questionnaire_for
 from hub.ui.i18n import DEFAULT_LANGUAGE, Catalogue, other_language
 from hub.ui.present import ReadingView, present_status
 from hub.ui.questionnaire_screen import QuestionnaireScreen
+from hub.ui.today import MessageView, newest_message, tasks_view
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +115,8 @@ class PatientScreenApp(App[None]):
         self._daemon_ok: bool | None = None  # None until the first answer or failure
         self._render_lock = asyncio.Lock()  # the poller and the language button both re-render
         self._questionnaire: Questionnaire | None = None
+        self._message: MessageView | None = None
+        self._read_here: set[int] = set()  # read on this screen, before the daemon's next answer
 
     @property
     def language(self) -> str:
@@ -123,6 +126,13 @@ class PatientScreenApp(App[None]):
         yield Text(id="title")
         yield Text(id="daemon-state")
         yield Text(id="outbox-alarm")
+        with Vertical(id="message-box"):
+            yield Text(id="message-title")
+            yield Text(id="message-text")
+            yield Button("", id="message-read")
+        with Vertical(id="today"):
+            yield Text(id="tasks-due")
+            yield Text(id="tasks-rest")
         with VerticalScroll(id="readings"):
             yield Text(id="no-readings")
         with Horizontal(id="footer"):
@@ -137,9 +147,25 @@ class PatientScreenApp(App[None]):
         if event.button.id == "lang-toggle":
             self.catalogue = Catalogue(other_language(self.language))
             await self._render()
+        elif event.button.id == "message-read" and self._message is not None:
+            await self._mark_read(self._message.version)
         elif event.button.id == "questionnaire-start" and self._questionnaire is not None:
             walk = Walk(self._questionnaire)
             await self.push_screen(QuestionnaireScreen(walk, self.catalogue, self.socket_path))
+
+    async def _mark_read(self, version: int) -> None:
+        """Tell the daemon (which sends the centre a receipt); the next poll shows it read."""
+        try:
+            answer = await request(self.socket_path, "message_read", timeout=REQUEST_TIMEOUT,
+                                   version=version)
+        except DaemonUnavailable as exc:
+            log.warning("message %d not marked read: %s", version, exc)
+            return
+        if not answer.get("ok"):
+            log.warning("message %d not marked read: %s", version, answer.get("error"))
+            return
+        self._read_here.add(version)
+        await self._render()
 
     def _take_questionnaire(self, status: Mapping[str, Any]) -> None:
         """The care plan's questionnaire, or the last good one if the new one is broken."""
@@ -209,6 +235,7 @@ class PatientScreenApp(App[None]):
             alarm_banner = self.query_one("#outbox-alarm", Text)
             alarm_banner.update(alarm)
             alarm_banner.display = bool(alarm)
+            self._render_today(cat)
             no_readings = self.query_one("#no-readings", Text)
             no_readings.update(
                 f"{cat.translate('readings.none')}\n\n{cat.translate('readings.none_hint')}"
@@ -216,6 +243,27 @@ class PatientScreenApp(App[None]):
             # Before the first answer we do not know whether there are readings: say nothing.
             no_readings.display = self._status is not None and not views
             await self._show_cards(views)
+
+    def _render_today(self, cat: Catalogue) -> None:
+        status = self._status or {}
+        now = datetime.now(UTC)
+        tasks = tasks_view(status, now, cat)
+        due = "\n".join(t.text for t in tasks if t.state == "due")
+        rest = "\n".join(t.text for t in tasks if t.state != "due")
+        for selector, text in (("#tasks-due", due), ("#tasks-rest", rest)):
+            widget = self.query_one(selector, Text)
+            widget.update(text)
+            widget.display = bool(text)
+        self.query_one("#today").display = bool(tasks)
+        message = newest_message(status)
+        self._message = message
+        unread = message is not None and not message.read and \
+            message.version not in self._read_here
+        self.query_one("#message-box").display = unread
+        if message is not None:
+            self.query_one("#message-title", Text).update(cat.translate("message.title"))
+            self.query_one("#message-text", Text).update(message.text)
+            self.query_one("#message-read", Button).label = cat.translate("message.read")
 
     async def _show_cards(self, views: tuple[ReadingView, ...]) -> None:
         container = self.query_one("#readings", VerticalScroll)

@@ -26,9 +26,10 @@ FAILED_VALUES = frozenset({"NaN", "NRes", "+INF", "-INF", "Reserved"})
 MAX_CLOCK_AHEAD = timedelta(minutes=5)
 # Devices whose clock was never set report dates around 2000; such a time would mislead.
 EARLIEST_PLAUSIBLE = datetime(2020, 1, 1, tzinfo=UTC)
-# Kinds that add detail to another reading (a glucose record's meal and medication context)
-# rather than being a measurement the patient took: no card of their own.
-DETAIL_KINDS = frozenset({"glucose_context"})
+# Kinds that are no measurement of their own: a glucose record's meal and medication context
+# (detail of another reading), the patient's questionnaire answers and message receipts (shown
+# as done tasks). No card of their own.
+DETAIL_KINDS = frozenset({"glucose_context", "questionnaire_response", "message_receipt"})
 # Short, readable widget-id prefixes for the kinds we know; others get a sanitised kind name.
 SLUGS = {"blood_pressure": "bp"}
 

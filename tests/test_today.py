@@ -1,0 +1,89 @@
+"""Today's tasks from the care plan (done, due, later) and the centre's message with its read
+receipt: the pure rules, and the home screen by touch."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time
+from pathlib import Path
+from typing import Any
+
+from hub.ui.app import PatientScreenApp
+from hub.ui.i18n import Catalogue
+from hub.ui.today import newest_message, task_state, tasks_view
+from tests.ui_support import FakeDaemon, shown, wait_until
+
+NB = Catalogue("nb")
+DASH = "\N{EN DASH}"  # as the catalogues write it
+
+
+def oslo(hour: int, minute: int = 0) -> datetime:
+    # 22 November: Oslo is UTC+1.
+    return datetime(2026, 11, 22, hour - 1, minute, tzinfo=UTC)
+
+
+def test_a_task_is_later_before_its_time_due_after_it_and_done_once_measured() -> None:
+    times = [time(8, 0), time(20, 0)]
+    assert task_state(times, None, oslo(7)) == ("later", time(8, 0))
+    assert task_state(times, None, oslo(9)) == ("due", time(8, 0))
+    assert task_state(times, oslo(8, 30), oslo(9)) == ("later", time(20, 0))
+    assert task_state(times, oslo(8, 30), oslo(21)) == ("due", time(20, 0))
+    assert task_state(times, oslo(20, 5), oslo(21)) == ("done", None)
+    # Measured early in the evening slot (after 14.00, halfway): the evening task is done.
+    assert task_state(times, oslo(15), oslo(21)) == ("done", None)
+    assert task_state(times, datetime(2026, 11, 21, 20, tzinfo=UTC), oslo(9)) == (
+        "due", time(8, 0))  # yesterday's reading does not count
+
+
+def status(**extra: Any) -> dict[str, Any]:
+    return {"ok": True, "pending": 0, "readings": [], **extra}
+
+
+PLAN = {"schedule": [{"kind": "weight", "times": ["08:00"]},
+                     {"kind": "blood_pressure", "times": ["08:00", "20:00"]},
+                     {"kind": "questionnaire", "times": ["09:00"]},
+                     {"kind": "weight", "times": ["nonsense"]}]}
+
+
+def test_tasks_put_what_is_due_first_and_count_answers_and_only_good_readings() -> None:
+    readings = [
+        {"kind": "weight", "measured_at": oslo(7, 50).isoformat(), "outcome": "ok"},
+        {"kind": "blood_pressure", "measured_at": oslo(8, 5).isoformat(), "outcome": "failed"},
+        {"kind": "questionnaire_response", "measured_at": oslo(9, 10).isoformat()},
+    ]
+    tasks = tasks_view(status(care_plan=PLAN, readings=readings), oslo(10), NB)
+    assert [(t.kind, t.state) for t in tasks] == [
+        ("blood_pressure", "due"), ("weight", "done"), ("questionnaire", "done")]
+    assert tasks[0].text == f"Nå: Mål blodtrykket {DASH} kl. 08.00"
+    assert tasks[1].text == f"✓ Vei deg {DASH} gjort i dag"
+    english = tasks_view(status(care_plan=PLAN, readings=readings), oslo(10), Catalogue("en"))
+    assert english[0].text == f"Now: Measure your blood pressure {DASH} at 08:00"
+    assert tasks_view(status(), oslo(10), NB) == ()
+
+
+def test_the_newest_message_and_whether_it_was_read() -> None:
+    messages = [{"version": 2, "text": "Ny", "read_at": None},
+                {"version": 1, "text": "Gammel", "read_at": "2026-11-21T10:00:00+00:00"}]
+    newest = newest_message(status(messages=messages))
+    assert newest is not None and (newest.version, newest.text, newest.read) == (2, "Ny", False)
+    assert newest_message(status()) is None
+
+
+async def test_home_shows_the_due_task_and_the_message_until_it_is_read(
+    daemon: FakeDaemon, sock_path: Path,
+) -> None:
+    now = datetime.now(UTC)
+    daemon.status["care_plan"] = {"schedule": [
+        {"kind": "blood_pressure", "times": ["00:00"]}]}  # due all day, never measured here
+    daemon.status["messages"] = [{"version": 3, "text": "Husk å veie deg i morgen.",
+                                  "read_at": None, "issued_at": now.isoformat(),
+                                  "received_at": now.isoformat()}]
+    await daemon.start()
+    app = PatientScreenApp(sock_path, "nb", poll_interval=0.05)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: shown(app, "#tasks-due") ==
+                         f"Nå: Mål blodtrykket {DASH} kl. 00.00", "the due task")
+        assert shown(app, "#message-text") == "Husk å veie deg i morgen."
+        assert shown(app, "#message-read") == "Jeg har lest meldingen"
+        await pilot.click("#message-read")
+        await wait_until(pilot, lambda: shown(app, "#message-text") == "", "the message to go")
+    assert daemon.status["messages"][0]["read_at"] is not None
