@@ -459,3 +459,29 @@ def test_run_starts_the_app(monkeypatch: pytest.MonkeyPatch, sock_path: Path) ->
     monkeypatch.setattr(PatientScreenApp, "run", lambda self: started.append(self))
     run(sock_path, "en")
     assert [(a.socket_path, a.language) for a in started] == [(sock_path, "en")]
+
+
+@pytest.mark.parametrize(("kind", "values", "digits", "unit"), [
+    ("spo2", {"spo2": 96.0, "pulse_rate": 71.0}, "96", "%"),
+    ("weight", {"weight": 75.35, "unit": "kg"}, "75,4", "kg"),
+    ("weight", {"weight": 166.0, "unit": "lb"}, "166,0", "lb"),
+    ("body_composition", {"body_fat_percentage": 23.4}, "23,4", "%"),
+    ("temperature", {"temperature": 37.85, "unit": "C"}, "37,9", "°C"),
+    ("glucose", {"glucose_concentration": 0.0055, "unit": "mol/L"}, "5,5", "mmol/L"),
+    ("glucose", {"glucose_concentration": 0.00099, "unit": "kg/L"}, "5,5", "mmol/L"),
+])
+def test_every_measured_kind_shows_its_number(kind: str, values: dict[str, Any], digits: str,
+                                              unit: str) -> None:
+    view = present_reading({"kind": kind, "values": values,
+                            "received_at": "2026-11-22T11:00:00+00:00"}, NOW, NB)
+    assert (view.value, view.unit, view.note) == (digits, unit, "")
+
+
+@pytest.mark.parametrize(("kind", "values"), [
+    ("spo2", {"spo2": "NaN"}), ("weight", {"weight": 70.0, "measurement_unsuccessful": True}),
+    ("temperature", {"temperature": "NRes", "unit": "C"}), ("glucose", {"unit": "mol/L"}),
+])
+def test_a_failed_measurement_of_any_kind_is_never_a_number(kind: str,
+                                                            values: dict[str, Any]) -> None:
+    view = present_reading({"kind": kind, "values": values}, NOW, NB)
+    assert view.value is None and view.note == "Målingen mislyktes. Prøv å måle på nytt."

@@ -163,6 +163,37 @@ def _blood_pressure(values: Mapping[str, Any], cat: Catalogue) -> tuple[str | No
     return digits, unit, ""
 
 
+def _number_rule(field: str, decimals: int, unit_of: Any, scale: Any = None) -> Any:
+    """A display rule for a kind shown as one number: (digits, unit, note)."""
+
+    def rule(values: Mapping[str, Any], cat: Catalogue) -> tuple[str | None, str, str]:
+        unit = unit_of(values)
+        number = measured_number(values.get(field))
+        if number is None or values.get("measurement_unsuccessful") is True:
+            return None, unit, cat.translate("reading.failed")
+        if scale is not None:
+            number = scale(number, values)
+        return format_number(number, cat, decimals), unit, ""
+
+    return rule
+
+
+def _mmol_per_l(value: float, values: Mapping[str, Any]) -> float:
+    """Glucose as Norway reads it: mol/L x 1000; kg/L is 100 000 mg/dL over 18.016 (g/mol / 10)."""
+    return value * 1000 if values.get("unit") == "mol/L" else value * 100_000 / 18.016
+
+
+DISPLAY_RULES: dict[str, Any] = {
+    "blood_pressure": _blood_pressure,
+    "spo2": _number_rule("spo2", 0, lambda v: "%"),
+    "weight": _number_rule("weight", 1, lambda v: v.get("unit") or "kg"),
+    "body_composition": _number_rule("body_fat_percentage", 1, lambda v: "%"),
+    "temperature": _number_rule("temperature", 1,
+                                lambda v: "°F" if v.get("unit") == "F" else "°C"),
+    "glucose": _number_rule("glucose_concentration", 1, lambda v: "mmol/L", _mmol_per_l),
+}
+
+
 def _pulse(raw: object, cat: Catalogue) -> tuple[str | None, str]:
     """(digits, note) for a pulse rate that may be missing (device did not measure it)."""
     pulse = measured_number(raw)
@@ -175,8 +206,9 @@ def present_reading(reading: Mapping[str, Any], now: datetime, cat: Catalogue) -
     kind = str(reading.get("kind"))
     raw_values = reading.get("values")
     values: Mapping[str, Any] = raw_values if isinstance(raw_values, Mapping) else {}
-    if kind == "blood_pressure":
-        value, unit, note = _blood_pressure(values, cat)
+    rule = DISPLAY_RULES.get(kind)
+    if rule is not None:
+        value, unit, note = rule(values, cat)
     else:
         # No display rules for this kind yet: say that it arrived rather than guess at fields.
         value, unit, note = None, "", cat.translate("reading.received")
