@@ -47,7 +47,8 @@ T = TypeVar("T")
 PAIR_TIMEOUT_S = 60.0
 STORE_RETRY_S = 5.0
 HOUSEKEEPING_S = 60.0
-HOUSEKEEPING_MIN_S = 5.0  # woken by acks, but no more often than this (it sums the outbox)
+HOUSEKEEPING_MIN_S = 5.0
+TREND_DAYS = 14  # woken by acks, but no more often than this (it sums the outbox)
 
 
 def outbox_alarm(outbox_bytes: int, budget_mb: float) -> str | None:
@@ -301,6 +302,9 @@ class HubDaemon:
                 "messages": self.store.patient_messages(),
                 "centre_key_id": self.sealer.centre.key_id,
                 "downlink_refused": self.downlink_refused,
+                "history": [
+                    {"kind": r.kind, "measured_at": r.measured_at, "values": r.values}
+                    for r in self.store.history(self._trend_start())],
                 "waiting_in_memory": self.incoming.qsize(),
             }
         if op == "readings":
@@ -316,6 +320,11 @@ class HubDaemon:
         if op == "message_read":
             return self._message_read(req)
         return {"ok": False, "error": f"unknown op {op!r}"}
+
+    @staticmethod
+    def _trend_start() -> str:
+        """The screen's trends look back 14 days (as far as the plaintext window allows)."""
+        return (datetime.now(UTC) - timedelta(days=TREND_DAYS)).isoformat(timespec="seconds")
 
     def _message_read(self, req: dict[str, Any]) -> dict[str, Any]:
         """The patient read a message: note it, and send the centre a receipt (once)."""

@@ -553,6 +553,12 @@ class ReadingStore:
     def all(self) -> list[StoredReading]:
         return self._select("ORDER BY seq", [])
 
+    def history(self, measured_since: str, limit: int = 400) -> list[StoredReading]:
+        """Good readings measured since then (for the screen's trends), oldest first."""
+        return self._select(
+            "WHERE measured_at >= ? AND outcome != 'failed' ORDER BY measured_at LIMIT ?",
+            [measured_since, limit])
+
     def latest_per_kind(self) -> list[StoredReading]:
         return self._select(
             "WHERE seq IN (SELECT max(seq) FROM readings GROUP BY kind) ORDER BY seq DESC", []

@@ -66,6 +66,8 @@ async def test_indicated_value_reaches_centre_and_hub_shows_it_synced(
     status = await eventually(synced_status, what="the hub to show the reading synced")
     assert status["pending"] == 0
     assert status["readings"][0]["values"]["systolic"] == 128.0
+    # The screen's 14-day trend comes from the same answer.
+    assert [h["values"]["systolic"] for h in status["history"]] == [128.0]
     hub_rows = home.hub_readings()
     assert [(r["seq"], r["synced"]) for r in hub_rows] == [(1, True)]
     # The technician's command shows the same.

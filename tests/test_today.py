@@ -3,7 +3,7 @@ receipt: the pure rules, and the home screen by touch."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -87,3 +87,22 @@ async def test_home_shows_the_due_task_and_the_message_until_it_is_read(
         await pilot.click("#message-read")
         await wait_until(pilot, lambda: shown(app, "#message-text") == "", "the message to go")
     assert daemon.status["messages"][0]["read_at"] is not None
+
+
+async def test_a_card_draws_the_fourteen_day_trend(daemon: FakeDaemon, sock_path: Path) -> None:
+    from textual.widgets import Sparkline
+
+    now = datetime.now(UTC)
+    days = [now - timedelta(days=n) for n in (2, 1, 0)]
+    daemon.status["readings"] = [{"kind": "weight", "seq": 3, "measured_at": now.isoformat(),
+                                  "received_at": now.isoformat(), "outcome": "ok",
+                                  "values": {"weight": 81.2, "unit": "kg"}, "synced": False}]
+    daemon.status["history"] = [{"kind": "weight", "measured_at": d.isoformat(),
+                                 "values": {"weight": w}} for d, w in zip(days, (80.1, 80.9, 81.2),
+                                                                          strict=True)]
+    await daemon.start()
+    app = PatientScreenApp(sock_path, "nb", poll_interval=0.05)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: shown(app, "#kind-weight-value") == "81,2", "the weight")
+        line = app.screen.query_one("#kind-weight-trend", Sparkline)
+        assert line.display and list(line.data or []) == [80.1, 80.9, 81.2]

@@ -485,3 +485,21 @@ def test_a_failed_measurement_of_any_kind_is_never_a_number(kind: str,
                                                             values: dict[str, Any]) -> None:
     view = present_reading({"kind": kind, "values": values}, NOW, NB)
     assert view.value is None and view.note == "Målingen mislyktes. Prøv å måle på nytt."
+
+
+def test_trend_keeps_the_last_value_of_each_of_fourteen_days() -> None:
+    from hub.ui.present import trend
+
+    def entry(day: int, hour: int, systolic: object,
+              kind: str = "blood_pressure") -> dict[str, Any]:
+        return {"kind": kind, "measured_at": f"2026-11-{day:02d}T{hour:02d}:00:00+00:00",
+                "values": {"systolic": systolic}}
+
+    history = [entry(5, 8, 190.0),  # 18 days before NOW: outside the 14
+               entry(9, 8, 150.0), entry(20, 7, 140.0), entry(20, 19, 135.0),
+               entry(21, 8, "NaN"), entry(22, 8, 130.0), entry(22, 9, 999.0, "weight")]
+    assert trend("blood_pressure", history, NOW) == (150.0, 135.0, 130.0)
+    assert trend("weight", history, NOW) == ()  # no weight field in these values
+    assert trend("blood_pressure", None, NOW) == ()
+    view = present_reading(bp_reading(), NOW, NB, history)
+    assert view.trend == (150.0, 135.0, 130.0)

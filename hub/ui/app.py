@@ -17,7 +17,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.css.query import NoMatches
-from textual.widgets import Button, Digits, Static
+from textual.widgets import Button, Digits, Sparkline, Static
 
 from hub.ipc import DaemonUnavailable, request
 from hub.questionnaire.model import Questionnaire
@@ -55,6 +55,7 @@ class ReadingCard(Vertical):
             yield Text(id=f"{slug}-pulse-label", classes="pulse-label")
             yield Digits(id=f"{slug}-pulse", classes="value")
             yield Text(id=f"{slug}-pulse-unit", classes="unit")
+        yield Sparkline([], id=f"{slug}-trend", classes="trend")
         yield Text(id=f"{slug}-note", classes="note")
         yield Text(id=f"{slug}-time", classes="time")
         yield Text(id=f"{slug}-sync", classes="sync-state")
@@ -78,6 +79,9 @@ class ReadingCard(Vertical):
         self._set_text(f"#{slug}-pulse-unit", view.pulse_unit if view.pulse else "")
         self._set_text(f"#{slug}-note", "\n".join(n for n in (view.note, view.pulse_note) if n))
         self._set_text(f"#{slug}-time", view.measured)
+        sparkline = self.query_one(f"#{slug}-trend", Sparkline)
+        sparkline.data = list(view.trend)
+        sparkline.display = len(view.trend) >= 2  # one point is no trend
         sync = self.query_one(f"#{slug}-sync", Text)
         sync.update(view.sync)
         sync.set_class(view.synced, "synced").set_class(not view.synced, "waiting")

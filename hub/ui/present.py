@@ -51,6 +51,7 @@ class ReadingView:
     measured: str  # "Målt kl. 10.40"; "" when the reading carries no usable time
     sync: str
     synced: bool
+    trend: tuple[float, ...] = ()  # the last 14 days, one value a day: a sparkline
 
     @property
     def failed(self) -> bool:
@@ -194,6 +195,29 @@ DISPLAY_RULES: dict[str, Any] = {
 }
 
 
+TREND_FIELDS = {"blood_pressure": "systolic", "spo2": "spo2", "weight": "weight",
+                "body_composition": "body_fat_percentage", "temperature": "temperature",
+                "glucose": "glucose_concentration"}
+
+
+def trend(kind: str, history: object, now: datetime, days: int = 14) -> tuple[float, ...]:
+    """The last value of each of the past `days` days (Oslo dates) that had one, oldest first:
+    for blood pressure the systolic value."""
+    field = TREND_FIELDS.get(kind)
+    by_day: dict[Any, float] = {}
+    first_day = now.astimezone(OSLO).date() - timedelta(days=days - 1)
+    for entry in history if isinstance(history, list) else []:
+        if not isinstance(entry, Mapping) or entry.get("kind") != kind or field is None:
+            continue
+        values = entry.get("values")
+        number = measured_number(values.get(field)) if isinstance(values, Mapping) else None
+        moment = parse_time(entry.get("measured_at"))
+        if number is None or moment is None or moment.astimezone(OSLO).date() < first_day:
+            continue
+        by_day[moment.astimezone(OSLO).date()] = number  # history comes oldest first
+    return tuple(by_day[day] for day in sorted(by_day))
+
+
 def _pulse(raw: object, cat: Catalogue) -> tuple[str | None, str]:
     """(digits, note) for a pulse rate that may be missing (device did not measure it)."""
     pulse = measured_number(raw)
@@ -202,7 +226,8 @@ def _pulse(raw: object, cat: Catalogue) -> tuple[str | None, str]:
     return None, cat.translate("pulse.failed") if is_failed(raw) else ""
 
 
-def present_reading(reading: Mapping[str, Any], now: datetime, cat: Catalogue) -> ReadingView:
+def present_reading(reading: Mapping[str, Any], now: datetime, cat: Catalogue,
+                    history: object = None) -> ReadingView:
     kind = str(reading.get("kind"))
     raw_values = reading.get("values")
     values: Mapping[str, Any] = raw_values if isinstance(raw_values, Mapping) else {}
@@ -229,6 +254,7 @@ def present_reading(reading: Mapping[str, Any], now: datetime, cat: Catalogue) -
         measured=cat.translate("measured", when=format_when(moment, now, cat)) if moment else "",
         sync=sync_text(reading, now, cat),
         synced=reading.get("synced") is True,
+        trend=trend(kind, history, now),
     )
 
 
@@ -242,7 +268,7 @@ def present_status(status: Mapping[str, Any], now: datetime, cat: Catalogue) -> 
             continue
         if reading["kind"] in DETAIL_KINDS:
             continue
-        view = present_reading(reading, now, cat)
+        view = present_reading(reading, now, cat, status.get("history"))
         # The daemon sends the newest first; one card per kind keeps widget ids unique.
         views.setdefault(view.slug, view)
     pending = status.get("pending")
