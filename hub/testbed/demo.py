@@ -50,6 +50,7 @@ def main() -> None:
             # What the technician does at installation: pair each device with the hub.
             device = home.pair(DEVICE_ADAPTERS[KINDS[kind][2]])
             print(f"paired {kind}: {device['address']} ({device['profile']})")
+        _send_care_plan(home, workdir)
         socket_path = load_config(home.hub_config).socket_path
         if args.headless:
             _print_readings(home)
@@ -65,6 +66,27 @@ def main() -> None:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
         print("Stopped.")
+
+
+DEMO_PLAN = {
+    "schedule": [{"kind": "blood_pressure", "times": ["08:00", "20:00"]},
+                 {"kind": "spo2", "times": ["08:00"]},
+                 {"kind": "weight", "times": ["07:30"]},
+                 {"kind": "questionnaire", "times": ["09:00"]}],
+    "thresholds": {"blood_pressure": {"systolic": {"min": 90, "max": 160}},
+                   "spo2": {"spo2": {"min": 92}}},
+    "questionnaire": {"resourceType": "Questionnaire",
+                      "url": "urn:dho:questionnaire:copd-daily"},
+    "centre_phone": "+47 55 00 00 00",
+}
+
+
+def _send_care_plan(home: SimulatedHome, workdir: Path) -> None:
+    """What the nurse does: a care plan with a schedule, limits and the daily COPD check."""
+    path = workdir / "care-plan.json"
+    path.write_text(json.dumps(DEMO_PLAN))
+    result = home.centre_cli("send-care-plan", home.hub_id, str(path))
+    print("care plan sent" if result.returncode == 0 else f"care plan: {result.stderr.strip()}")
 
 
 def _print_readings(home: SimulatedHome) -> None:
