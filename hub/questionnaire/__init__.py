@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from importlib import resources
 
@@ -10,6 +11,7 @@ from hub.questionnaire.model import Questionnaire, QuestionnaireError, parse_que
 SHIPPED = ("copd-daily", "heart-failure-daily")
 
 
+@functools.cache  # the screen asks every second; the files do not change while it runs
 def load_shipped(name: str, language: str) -> Questionnaire:
     """One of the questionnaires in `data/`, in "nb" or "en" (same url, version and linkIds)."""
     if name not in SHIPPED:

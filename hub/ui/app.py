@@ -202,7 +202,6 @@ class PatientScreenApp(App[None]):
         else:
             if status.get("ok") is True:
                 self._status, self._daemon_ok = status, True
-                self._take_questionnaire(status)
             else:
                 log.warning("daemon refused status: %r", status.get("error"))
                 self._daemon_ok = False
