@@ -503,3 +503,17 @@ def test_trend_keeps_the_last_value_of_each_of_fourteen_days() -> None:
     assert trend("blood_pressure", None, NOW) == ()
     view = present_reading(bp_reading(), NOW, NB, history)
     assert view.trend == (150.0, 135.0, 130.0)
+
+
+def test_a_value_beyond_the_care_plan_says_what_to_do_with_the_centres_number() -> None:
+    high = bp_reading(systolic=178.0)
+    high["outcome"], high["problems"] = "flagged", ["systolic_above_care_plan"]
+    view = present_status({"ok": True, "readings": [high],
+                           "care_plan": {"centre_phone": "+47 55 00 00 00"}}, NOW, NB).readings[0]
+    assert view.value == "178/82"
+    assert view.note == ("Verdien er høyere enn grensen i planen din. Ring oppfølgingstjenesten "
+                         "på +47 55 00 00 00.")
+    low = {"kind": "spo2", "values": {"spo2": 88.0}, "problems": ["spo2_below_care_plan"]}
+    assert present_reading(low, NOW, EN).note == (
+        "This is lower than the limit in your plan. Call the follow-up service.")
+    assert present_reading(bp_reading(), NOW, NB, phone="+47 1").note == ""

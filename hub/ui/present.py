@@ -226,14 +226,26 @@ def _pulse(raw: object, cat: Catalogue) -> tuple[str | None, str]:
     return None, cat.translate("pulse.failed") if is_failed(raw) else ""
 
 
+def limit_advice(problems: object, phone: object, cat: Catalogue) -> str:
+    """What to do about a value beyond the care plan's limits, in plain words ("" if none)."""
+    codes = problems if isinstance(problems, list) else []
+    for side in ("above", "below"):
+        if any(isinstance(c, str) and c.endswith(f"_{side}_care_plan") for c in codes):
+            if isinstance(phone, str) and phone:
+                return cat.translate(f"limit.{side}_phone", phone=phone)
+            return cat.translate(f"limit.{side}")
+    return ""
+
+
 def present_reading(reading: Mapping[str, Any], now: datetime, cat: Catalogue,
-                    history: object = None) -> ReadingView:
+                    history: object = None, phone: object = None) -> ReadingView:
     kind = str(reading.get("kind"))
     raw_values = reading.get("values")
     values: Mapping[str, Any] = raw_values if isinstance(raw_values, Mapping) else {}
     rule = DISPLAY_RULES.get(kind)
     if rule is not None:
         value, unit, note = rule(values, cat)
+        note = note or limit_advice(reading.get("problems"), phone, cat)
     else:
         # No display rules for this kind yet: say that it arrived rather than guess at fields.
         value, unit, note = None, "", cat.translate("reading.received")
@@ -268,7 +280,9 @@ def present_status(status: Mapping[str, Any], now: datetime, cat: Catalogue) -> 
             continue
         if reading["kind"] in DETAIL_KINDS:
             continue
-        view = present_reading(reading, now, cat, status.get("history"))
+        plan = status.get("care_plan")
+        phone = plan.get("centre_phone") if isinstance(plan, Mapping) else None
+        view = present_reading(reading, now, cat, status.get("history"), phone)
         # The daemon sends the newest first; one card per kind keeps widget ids unique.
         views.setdefault(view.slug, view)
     pending = status.get("pending")
