@@ -34,10 +34,10 @@ class Outgoing:
     version: int
 
 
-def issue(config: CentreConfig, hub_id: str, doc_type: str, content: dict[str, Any]
-          ) -> Outgoing:
+def issue(config: CentreConfig, hub_id: str, doc_type: str, content: dict[str, Any],
+          store: CentreStore | None = None) -> Outgoing:
     """Check, number, record and sign one document for one hub."""
-    store = CentreStore(config.db_path)
+    store = store or CentreStore(config.db_path)
     if store.hub_signing_key(hub_id) is None:
         raise DownlinkError(f"hub {hub_id} is not enrolled at this centre")
     model = CONTENT[doc_type].model_validate(content)  # refuse what a hub would refuse
@@ -79,5 +79,6 @@ def rotate_key(config: CentreConfig, suite: str) -> tuple[str, list[Outgoing]]:
     sealed to them before the hubs heard of the new one still have to open."""
     pair = create_key(config.keyring_dir, suite)
     content = {"encryption_key": pair.public.text, "encryption_suite": pair.public.suite}
-    hubs = CentreStore(config.db_path).enrolled_hubs()
-    return pair.public.key_id, [issue(config, hub, "centre_key", content) for hub in hubs]
+    store = CentreStore(config.db_path)
+    return pair.public.key_id, [issue(config, hub, "centre_key", content, store)
+                                for hub in store.enrolled_hubs()]

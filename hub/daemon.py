@@ -26,7 +26,7 @@ from hub.devices.outcome import assess
 from hub.devices.profiles import kind_of
 from hub.devices.session import DeviceWatcher, PairingError
 from hub.devices.timing import resolve_time
-from hub.keys import ed25519_public, load_signing_key
+from hub.keys import load_signing_key
 from hub.store import ROUTINE, URGENT, NewReading, ReadingStore, StoreError, now_utc
 from hub.sync.downlink import TOPIC as DOWNLINK_TOPIC
 from hub.sync.downlink import (
@@ -47,8 +47,8 @@ T = TypeVar("T")
 PAIR_TIMEOUT_S = 60.0
 STORE_RETRY_S = 5.0
 HOUSEKEEPING_S = 60.0
-HOUSEKEEPING_MIN_S = 5.0
-TREND_DAYS = 14  # woken by acks, but no more often than this (it sums the outbox)
+HOUSEKEEPING_MIN_S = 5.0  # woken by acks, but no more often than this (it sums the outbox)
+TREND_DAYS = 14
 
 
 def outbox_alarm(outbox_bytes: int, budget_mb: float) -> str | None:
@@ -132,7 +132,6 @@ class HubDaemon:
         self.sealer = ItemSealer(config.hub_id, config.centre.encryption)
         self.store = ReadingStore(config.db_path, sealer=self.sealer)
         self.hub_key = load_signing_key(config.signing_key_path)
-        self.centre_verify = ed25519_public(config.centre.signing_key)
         self.outbox_alarm: str | None = None
         self.downlink_refused: str | None = None  # why the last document was refused
         notice = self.store.document("centre_key")
@@ -147,7 +146,6 @@ class HubDaemon:
         self._acks_arrived = asyncio.Event()
         uplink = Uplink(self.config, self.store, self.hub_key, on_downlink=self._downlink,
                         on_synced=self._acks_arrived.set)
-        uplink.centre = self.sealer.centre
         self.uplink = uplink
         self.watcher = watcher = DeviceWatcher(
             self.config.bluetooth,
@@ -217,7 +215,7 @@ class HubDaemon:
             return
         doc_type = match.group(2)
         try:
-            doc = open_document(payload, self.centre_verify, self.config.hub_id,
+            doc = open_document(payload, self.uplink.centre_verify, self.config.hub_id,
                                 self.store.held_version(doc_type))
         except AlreadyHeld as exc:
             log.debug("%s", exc)
@@ -239,7 +237,7 @@ class HubDaemon:
             key = centre_key(doc.content.encryption_suite, doc.content.encryption_key)
             # New readings and batches are sealed to the new key; readings sealed before stay
             # as they are (the centre keeps its old keys to open them).
-            self.sealer.centre = self.uplink.centre = key
+            self.sealer.centre = key
         log.info("took %s version %d from the centre", doc_type, doc.version)
 
     async def _housekeeping(self, uplink: Uplink) -> None:

@@ -30,6 +30,7 @@ from hub.sync.envelope import (
     clock_offset_s,
     open_ack,
 )
+from hub.sync.suites import CentreKey
 from hub.sync.tls import client_context, mqtt_client
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,6 @@ class Uplink:
         self.alarm: str | None = None
         # Everything up to here is marked synced already: later acks need not touch it again.
         self._synced_through = 0
-        self.centre = config.centre.encryption
         self.last_ack_at: str | None = None
         # Centre clock minus hub clock, from the last ack of the batch in flight; None until then.
         self.clock_offset_s: float | None = None
@@ -134,6 +134,13 @@ class Uplink:
                 info.wait_for_publish(2.0)
         self._client.disconnect()
         self._client.loop_stop()
+
+    @property
+    def centre(self) -> CentreKey:
+        """The key batches are sealed to: the one new readings are sealed to, which changes
+        when the centre rotates its key."""
+        sealer = self.store.sealer
+        return sealer.centre if sealer is not None else self.config.centre.encryption
 
     def set_alarm(self, alarm: str | None) -> None:
         """Tell the centre (retained status) that the outbox is filling up, or no longer is."""
