@@ -21,12 +21,13 @@ from hub.answers import AnswerError, to_answer_reading, to_receipt_reading
 from hub.config import HubConfig
 from hub.devices import ParseError, decode
 from hub.devices.decode import short_uuid
-from hub.devices.driver import DeviceValue, SessionEnded
+from hub.devices.driver import DeviceProgress, DeviceValue, SessionEnded, SessionStarted
 from hub.devices.outcome import assess
 from hub.devices.profiles import kind_of
 from hub.devices.session import DeviceWatcher, PairingError
 from hub.devices.timing import resolve_time
 from hub.keys import load_signing_key
+from hub.live import LiveBoard, progressed, result_stored, session_ended, session_started
 from hub.store import ROUTINE, URGENT, NewReading, ReadingStore, StoreError, now_utc
 from hub.sync.downlink import TOPIC as DOWNLINK_TOPIC
 from hub.sync.downlink import (
@@ -43,12 +44,14 @@ from hub.sync.uplink import Uplink
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+DeviceEvent = DeviceValue | DeviceProgress | SessionStarted | SessionEnded
 
 PAIR_TIMEOUT_S = 60.0
 STORE_RETRY_S = 5.0
 HOUSEKEEPING_S = 60.0
 HOUSEKEEPING_MIN_S = 5.0  # woken by acks, but no more often than this (it sums the outbox)
 TREND_DAYS = 14
+LIVE_WAIT_MAX_S = 30.0  # the longest a screen's "live" request is held open
 
 
 def outbox_alarm(outbox_bytes: int, budget_mb: float) -> str | None:
@@ -122,6 +125,16 @@ def to_reading(
     )
 
 
+STATUS_FIELDS = ("kind", "seq", "device_time", "measured_at", "time_source", "received_at",
+                 "outcome", "problems", "values", "synced", "synced_at")
+
+
+def status_reading(r: Any) -> dict[str, Any]:
+    """A stored reading as the screen sees it (no raw bytes, no store internals)."""
+    full = r.to_json()
+    return {k: full[k] for k in STATUS_FIELDS}
+
+
 class DaemonFailure(RuntimeError):
     """One of the daemon's parts stopped; the daemon exits so that it is restarted whole."""
 
@@ -139,7 +152,8 @@ class HubDaemon:
             self.sealer.centre = centre_key(notice["encryption_suite"], notice["encryption_key"])
         plan = self.store.document("care_plan")
         self.care_plan = CarePlan.model_validate(plan) if plan is not None else None
-        self.incoming: asyncio.Queue[DeviceValue | SessionEnded] = asyncio.Queue()
+        self.incoming: asyncio.Queue[DeviceEvent] = asyncio.Queue()
+        self.live = LiveBoard()  # what the devices are doing now, for the measuring screen
         self.store_problem: str | None = None  # why the last write failed, until one succeeds
 
     async def run(self) -> None:
@@ -188,10 +202,18 @@ class HubDaemon:
     async def _store_incoming(self, uplink: Uplink) -> None:
         while True:
             event = await self.incoming.get()
+            if isinstance(event, SessionStarted):
+                await self.live.apply(session_started, event.device_address, event.profile,
+                                      event.at)
+                continue
+            if isinstance(event, DeviceProgress):
+                await self._show_progress(event)
+                continue
             if isinstance(event, SessionEnded):
                 await self._retrying(functools.partial(
                     self.store.note_connection,
                     event.device_address, event.at, event.clock_written, event.battery_level))
+                await self.live.apply(session_ended, event.device_address, event.at)
                 continue
             reading = to_reading(event, self.config.clock.zone, uplink.clock_offset_s,
                                  self.care_plan)
@@ -206,6 +228,17 @@ class HubDaemon:
                      reading.device_address, reading.outcome,
                      ", urgent" if reading.priority == URGENT else "")
             uplink.wake.set()
+            await self.live.apply(result_stored, reading.device_address,
+                                  status_reading(reading.stored(seq, now_utc())))
+
+    async def _show_progress(self, event: DeviceProgress) -> None:
+        """An in-progress value goes to the screen only; an unreadable one is skipped."""
+        try:
+            values = decode(event.characteristic, event.data)
+        except ParseError as exc:
+            log.warning("unreadable progress value from %s: %s", event.device_address, exc)
+            return
+        await self.live.apply(progressed, event.device_address, values)
 
     def _downlink(self, topic: str, payload: bytes) -> None:
         """A document from the centre: checked, kept, then used; or refused and logged."""
@@ -287,7 +320,7 @@ class HubDaemon:
         if op == "status":
             return {
                 "ok": True, "hub_id": self.config.hub_id,
-                "readings": [self._status_reading(r) for r in self.store.latest_per_kind()],
+                "readings": [status_reading(r) for r in self.store.latest_per_kind()],
                 "pending": self.store.pending_count(),
                 "broker_connected": self.uplink.ready.is_set(),
                 "last_ack_at": self.uplink.last_ack_at,
@@ -317,6 +350,11 @@ class HubDaemon:
             return self._answer(req)
         if op == "message_read":
             return self._message_read(req)
+        if op == "live":
+            wait_s = req.get("wait_s", 0)
+            wait_s = min(float(wait_s), LIVE_WAIT_MAX_S) if isinstance(
+                wait_s, int | float) and not isinstance(wait_s, bool) and wait_s > 0 else 0.0
+            return await self.live.newer_than(req.get("boot"), req.get("version"), wait_s)
         return {"ok": False, "error": f"unknown op {op!r}"}
 
     @staticmethod
@@ -379,13 +417,6 @@ class HubDaemon:
             return {"ok": False, "error": f"{address} is not a device of this hub"}
         await self.watcher.forget(address)
         return {"ok": True, "address": address}
-
-    @staticmethod
-    def _status_reading(r: Any) -> dict[str, Any]:
-        full = r.to_json()
-        return {k: full[k] for k in
-                ("kind", "seq", "device_time", "measured_at", "time_source", "received_at",
-                 "outcome", "problems", "values", "synced", "synced_at")}
 
 
 def run(config: HubConfig) -> None:

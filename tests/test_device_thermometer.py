@@ -233,7 +233,7 @@ async def test_a_slow_thermometer_still_delivers_everything(home: SimulatedHome)
     assert all(r["outcome"] == "ok" for r in rows)
 
 
-async def test_intermediate_temperatures_are_neither_subscribed_to_nor_stored(
+async def test_intermediate_temperatures_reach_the_screen_but_are_not_stored(
     home: SimulatedHome,
 ) -> None:
     thermometer = await started(home)
@@ -242,14 +242,19 @@ async def test_intermediate_temperatures_are_neither_subscribed_to_nor_stored(
         await readings(home, 1)
         await session_noted(home)
         rows = home.hub_readings()
+        live = home.ask_hub("live")
     finally:
         await thermometer.stop()
-    # The thermometer streamed its intermediate values in the session (it streams once the hub
-    # has subscribed to 0x2A1C), but the hub never subscribed to 0x2A1E: they reached nobody.
+    # The hub follows 0x2A1E before it subscribes to 0x2A1C (which starts the stream), so every
+    # intermediate value reaches the measuring screen's state ...
     assert thermometer.connections == 1
     assert len(thermometer.intermediate_streamed) == 4
-    assert thermometer.intermediate_delivered == []
-    assert not thermometer.intermediate.subscribed.is_set()
+    assert thermometer.intermediate_delivered == thermometer.intermediate_streamed
+    (session,) = live["sessions"]
+    assert session["profile"] == "thermometer" and session["progress_count"] == 4
+    assert session["progress"] == {"temperature": 37.8, "unit": "C"}
+    assert [r["values"]["temperature"] for r in session["results"]] == [37.9]
+    # ... and only the finished measurement is stored.
     (row,) = rows
     assert row["values"]["temperature"] == 37.9
     assert row["values"]["type"] == "temperature_measurement"

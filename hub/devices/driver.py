@@ -42,6 +42,25 @@ class DeviceValue:
 
 
 @dataclass(frozen=True)
+class SessionStarted:
+    """A paired device is connected: the patient is measuring (or has just measured)."""
+
+    device_address: str
+    profile: str  # the profile's stable name, e.g. "blood_pressure"
+    at: str
+
+
+@dataclass(frozen=True)
+class DeviceProgress:
+    """A value a device sends while it measures (Intermediate Cuff Pressure): shown, not stored."""
+
+    device_address: str
+    characteristic: str
+    data: bytes
+    received_at: str
+
+
+@dataclass(frozen=True)
 class SessionEnded:
     """A connection is over: the daemon notes it against the known device."""
 
@@ -86,6 +105,7 @@ class SessionContext:
         *,
         hub_clock_synced: bool,
         emit: Callable[[DeviceValue], None],
+        progress: Callable[[DeviceProgress], None] = lambda _: None,
         last_record_number: int | None,
         quiet_s: float,
         max_s: float,
@@ -99,6 +119,7 @@ class SessionContext:
         self.clock = ClockCheck()
         self.battery_level: int | None = None
         self._emit = emit
+        self._progress = progress
         self._quiet_s = quiet_s
         self._max_s = max_s
         self._disconnected = disconnected
@@ -123,6 +144,14 @@ class SessionContext:
 
     def receiver(self, characteristic: str) -> Callable[[bytes], None]:
         return lambda data: self.emit(characteristic, data)
+
+    def show_progress(self, characteristic: str, data: bytes) -> None:
+        """Hand an in-progress value to the daemon for the patient's screen; never stored."""
+        self._activity.set()  # a cuff inflating is not a quiet link
+        self._progress(DeviceProgress(self.address, characteristic, bytes(data), now_utc()))
+
+    def progress_receiver(self, characteristic: str) -> Callable[[bytes], None]:
+        return lambda data: self.show_progress(characteristic, data)
 
     def touch(self) -> None:
         """Something arrived that is not stored (a control point answer): not quiet yet."""

@@ -132,6 +132,16 @@ async def start_session(link: GattLink, ctx: SessionContext) -> bool:
     return written
 
 
+async def _follow_progress(link: GattLink, ctx: SessionContext, uuid: str) -> None:
+    """Subscribe to in-progress values; without them the screen only waits for the result."""
+    try:
+        await link.subscribe(uuid, ctx.progress_receiver(uuid))
+    except StaleBond:
+        raise
+    except BleakError as exc:
+        log.info("%s: no progress values (%s): %s", link.address, uuid, exc)
+
+
 @dataclass(frozen=True)
 class PushProfileDriver:
     """Blood pressure, weight, body composition, thermometer: the device pushes its records."""
@@ -143,6 +153,10 @@ class PushProfileDriver:
         subscribed = [u for u in self.profile.subscribe if link.has(u)]
         if not subscribed:
             raise BleakError(f"{link.address} offers none of {self.profile.title}'s measurements")
+        # Progress first: a device may start measuring once its results are subscribed to.
+        for uuid in self.profile.progress:
+            if link.can(uuid, "notify"):
+                await _follow_progress(link, ctx, uuid)
         for uuid in subscribed:
             await link.subscribe(uuid, ctx.receiver(uuid))
         await ctx.until_quiet()

@@ -34,6 +34,8 @@ class Profile:
     title: str
     service_uuid: str
     kinds: dict[str, str]
+    # Values sent while a measurement runs, for the screen only (subscribed when offered).
+    progress: tuple[str, ...] = ()
 
     @property
     def subscribe(self) -> tuple[str, ...]:
@@ -45,6 +47,7 @@ BLOOD_PRESSURE = Profile(
     title="blood pressure monitor",
     service_uuid=sig_uuid(0x1810),
     kinds={sig_uuid(0x2A35): "blood_pressure"},
+    progress=(sig_uuid(0x2A36),),  # Intermediate Cuff Pressure
 )
 PULSE_OXIMETER = Profile(
     name="pulse_oximeter",
@@ -69,6 +72,7 @@ THERMOMETER = Profile(
     title="thermometer",
     service_uuid=sig_uuid(0x1809),
     kinds={sig_uuid(0x2A1C): "temperature"},
+    progress=(sig_uuid(0x2A1E),),  # Intermediate Temperature
 )
 GLUCOSE = Profile(
     name="glucose",

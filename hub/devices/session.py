@@ -33,7 +33,14 @@ from hub.devices.agent import (
     drop_link,
     remove_bond,
 )
-from hub.devices.driver import BleakLink, DeviceValue, SessionContext, SessionEnded
+from hub.devices.driver import (
+    BleakLink,
+    DeviceProgress,
+    DeviceValue,
+    SessionContext,
+    SessionEnded,
+    SessionStarted,
+)
 from hub.devices.drivers import DRIVERS, set_clock
 from hub.devices.profiles import BY_NAME, Profile, profile_for_services
 from hub.devices.quirks import model_for, quirks_for
@@ -41,7 +48,8 @@ from hub.store import KnownDevice, now_utc
 
 log = logging.getLogger(__name__)
 
-OnEvent = Callable[[DeviceValue | SessionEnded], None]
+DeviceEvent = DeviceValue | DeviceProgress | SessionStarted | SessionEnded
+OnEvent = Callable[[DeviceEvent], None]
 _TRANSIENT = (BleakError, TimeoutError, OSError, EOFError)
 GATHER_S = 0.5  # after the first paired device is seen, listen this long for others
 
@@ -231,6 +239,7 @@ class DeviceWatcher:
             self.zone,
             hub_clock_synced=hub_clock_synchronised(self.clock_source),
             emit=self.on_event,
+            progress=self.on_event,
             last_record_number=self.last_record_number(address, kind),
             quiet_s=self.settings.quiet_disconnect_s,
             max_s=self.settings.max_session_s,
@@ -246,6 +255,7 @@ class DeviceWatcher:
         await client.connect()
         ctx = self._context(sighting, disconnected)
         try:
+            self.on_event(SessionStarted(ctx.address, sighting.profile.name, now_utc()))
             link = BleakLink(client, ctx.address)
             if ctx.quirks.bond_before_discovery:
                 await link.pair()

@@ -6,12 +6,15 @@ all (one confirmed at a time) once a hub subscribes. (BlueZoo cannot carry a per
 disconnect to the central, so the hub ends the session when the cuff goes quiet.)
 """
 
+import asyncio
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from hub.devices.blood_pressure import (
     build_blood_pressure_feature,
     build_blood_pressure_measurement,
+    build_intermediate_cuff_pressure,
 )
 from hub.devices.profiles import sig_uuid
 from hub.devices.sim.device import EmulatedDevice
@@ -20,6 +23,7 @@ from hub.devices.sim.gatt import GattCharacteristic
 BLOOD_PRESSURE_SERVICE = sig_uuid(0x1810)
 BLOOD_PRESSURE_MEASUREMENT = sig_uuid(0x2A35)
 BLOOD_PRESSURE_FEATURE = sig_uuid(0x2A49)
+INTERMEDIATE_CUFF_PRESSURE = sig_uuid(0x2A36)
 FEATURES = build_blood_pressure_feature(
     ["body_movement_detection", "cuff_fit_detection", "irregular_pulse_detection"]
 )
@@ -34,6 +38,7 @@ class EmulatedCuff(EmulatedDevice):
     def build(self) -> None:
         self.peripheral.add_service(BLOOD_PRESSURE_SERVICE)
         self.measurement = self.characteristic(BLOOD_PRESSURE_MEASUREMENT, ["indicate"])
+        self.cuff_pressure = self.characteristic(INTERMEDIATE_CUFF_PRESSURE, ["notify"])
         self.characteristic(BLOOD_PRESSURE_FEATURE, ["read"], on_read=lambda: FEATURES)
 
     @property
@@ -60,6 +65,29 @@ class EmulatedCuff(EmulatedDevice):
         )
         self.take_measurement(value)
         return value
+
+    async def measure_live(
+        self,
+        systolic: float,
+        diastolic: float,
+        pulse: float,
+        pressures: Sequence[float],
+        interval_s: float = 0.2,
+        status: tuple[str, ...] = ("pulse_rate_within_range",),
+    ) -> bytes:
+        """Measure with a hub watching, as cuffs that connect when the patient presses start:
+        advertise, wait for the hub to follow the cuff pressure, inflate and deflate through
+        ``pressures`` (Intermediate Cuff Pressure), then indicate the result."""
+        self._news = True  # advertise now, before there is a stored record
+        await self.cuff_pressure.subscribed.wait()
+        exponent = -1 if self.unit == "kPa" else 0
+        for pressure in pressures:
+            value = build_intermediate_cuff_pressure(
+                pressure, unit=self.unit, exponent=exponent,  # type: ignore[arg-type]
+                timestamp=self.clock.now())
+            await self.cuff_pressure.send(value)
+            await asyncio.sleep(interval_s)
+        return self.measure(systolic, diastolic, pulse, status)
 
     def demo_measurement(self, rng: random.Random) -> None:
         systolic, diastolic = rng.randint(115, 165), rng.randint(65, 95)
