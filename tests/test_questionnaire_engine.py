@@ -232,7 +232,16 @@ def broken(change: Any) -> dict[str, Any]:
      "linkId 'a' is used twice"),
     (questionnaire({"linkId": "a", "type": "attachment"}),
      "item type 'attachment' cannot be asked"),
-    (questionnaire({"linkId": "a", "type": "choice"}), "a choice needs answer options"),
+    (questionnaire({"linkId": "a", "type": "choice", "required": True}),
+     "a required choice needs answer options"),
+    (questionnaire({"linkId": "a", "type": "integer", "answerOption": [{"valueInteger": 1}]}),
+     "answer options on a 'integer' item are not supported"),
+    (questionnaire({"linkId": "a", "type": "display", "item": [
+        {"linkId": "b", "type": "boolean"}]}), "a display item cannot have nested items"),
+    (questionnaire({"linkId": "a", "type": "choice",
+                    "answerValueSet": "http://example.org/ValueSet/elsewhere"}),
+     "'http://example.org/ValueSet/elsewhere' is not a contained ValueSet nor one built in "
+     r"\(http://hl7.org/fhir/ValueSet/yesnodontknow\)"),
     (questionnaire({"linkId": "a", "type": "boolean", "enableWhen": [
         {"question": "nope", "operator": "=", "answerBoolean": True}]}),
      "'nope' is not a question here"),
@@ -270,3 +279,55 @@ def test_a_score_of_zero_counts_and_scores_may_sit_on_the_coding() -> None:
     assert score(q, {"a": Coding(None, "none")}) == 0.0
     assert score(q, {"a": Coding(None, "lots")}) == 3.0
     assert score(q, {"a": Coding(None, "unscored")}) is None
+
+
+def test_items_nested_under_a_question_go_under_its_answer_in_the_response() -> None:
+    q = parse_questionnaire(questionnaire(
+        {"linkId": "pain", "type": "boolean", "text": "Pain?", "item": [
+            {"linkId": "where", "type": "string", "text": "Where?"},
+            {"linkId": "how", "type": "group", "item": [
+                {"linkId": "score", "type": "integer", "text": "How bad (0-10)?"}]}]},
+        {"linkId": "done", "type": "display", "text": "Thanks"}))
+    assert asked(q, {}) == ["pain", "where", "score", "done"]  # each after its parent
+    response = valid_fhir(build_response(q, {"pain": True, "score": 6}, "r", AUTHORED))
+    assert response["item"] == [{"linkId": "pain", "text": "Pain?", "answer": [
+        {"valueBoolean": True, "item": [{"linkId": "how", "item": [
+            {"linkId": "score", "text": "How bad (0-10)?", "answer": [{"valueInteger": 6}]}]}]}]}]
+    # No answer to hang them on: the nested answers stay under the question's item.
+    unanswered = valid_fhir(build_response(q, {"where": "knee"}, "r", AUTHORED))
+    assert unanswered["item"] == [{"linkId": "pain", "text": "Pain?", "item": [
+        {"linkId": "where", "text": "Where?", "answer": [{"valueString": "knee"}]}]}]
+
+
+def test_a_known_value_set_by_canonical_url_and_labels_for_items_without_text() -> None:
+    q = parse_questionnaire(questionnaire(
+        {"linkId": "a", "type": "choice", "prefix": "1.",
+         "answerValueSet": "http://hl7.org/fhir/ValueSet/yesnodontknow|4.0.1",
+         "code": [{"code": "ANG"}, {"system": "urn:s", "code": "x", "display": "Angina"}]},
+        {"linkId": "b", "type": "boolean", "code": [{"code": "SMOKER"}]},
+        {"linkId": "c", "type": "boolean", "text": "Smoke?", "code": [{"display": "no code"}]},
+        {"linkId": "d", "type": "boolean", "code": "not a list"}))
+    yes, no, unknown = q.by_link_id["a"].options
+    assert [o.label_key for o in (yes, no, unknown)] == ["q.yes", "q.no", "q.dont_know"]
+    assert yes.value == Coding("http://terminology.hl7.org/CodeSystem/v2-0136", "Y", "Yes")
+    assert [i.label for i in q.by_link_id.values()] == ["1. Angina", "SMOKER", "Smoke?", "d"]
+    response = valid_fhir(build_response(q, {"a": unknown.value}, "r", AUTHORED))
+    assert response["item"][0] == {"linkId": "a", "answer": [{"valueCoding": {
+        "system": "http://terminology.hl7.org/CodeSystem/data-absent-reason",
+        "code": "asked-unknown", "display": "Don't know"}}]}  # no text: none is made up
+
+
+def test_a_choice_nobody_can_answer_is_not_asked_and_an_open_choice_without_options_is_text(
+) -> None:
+    q = parse_questionnaire(questionnaire(
+        {"linkId": "stage", "type": "choice"}, {"linkId": "other", "type": "open-choice"},
+        {"linkId": "after", "type": "display", "enableWhen": [
+            {"question": "stage", "operator": "exists", "answerBoolean": False}]}))
+    stage, other = q.by_link_id["stage"], q.by_link_id["other"]
+    assert not stage.answerable and other.type == "string" and other.answerable
+    assert asked(q, {}) == ["other", "after"]
+    for value in ("T1", Coding(None, "T1")):
+        with pytest.raises(AnswerInvalid):
+            check_answer(stage, value)
+    assert valid_fhir(build_response(q, {"other": "T2"}, "r", AUTHORED))["item"] == [
+        {"linkId": "other", "answer": [{"valueString": "T2"}]}]

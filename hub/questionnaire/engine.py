@@ -137,8 +137,10 @@ def condition_holds(condition: EnableWhen, answer: AnswerValue | None) -> bool:
 
 
 def questions(q: Questionnaire, answers: Answers) -> list[Item]:
-    """What the screen asks (and shows), in order: enabled questions and display items."""
-    return [item for item in enabled_items(q, answers).values() if item.type != "group"]
+    """What the screen asks (and shows), in order: enabled questions and display items. A
+    question nested under another follows it; a choice without options is not asked."""
+    return [item for item in enabled_items(q, answers).values()
+            if item.type != "group" and (item.answerable or not item.is_question)]
 
 
 def missing_required(q: Questionnaire, answers: Answers) -> list[str]:
@@ -160,7 +162,8 @@ def build_response(
     q: Questionnaire, answers: Answers, response_id: str, authored: str,
     status: str = "completed",
 ) -> dict[str, Any]:
-    """A FHIR R4 QuestionnaireResponse of the enabled, answered items (groups kept as groups).
+    """A FHIR R4 QuestionnaireResponse of the enabled, answered items (groups kept as groups;
+    items nested under a question go under its answer, `answer.item`, as R4 has them).
     A completed response needs every required question answered."""
     if status == "completed" and (missing := missing_required(q, answers)):
         raise AnswersIncomplete(f"required questions unanswered: {', '.join(missing)}")
@@ -190,12 +193,14 @@ def _response_items(items: tuple[Item, ...], answers: Answers, enabled: dict[str
         entry: dict[str, Any] = {"linkId": item.link_id}
         if item.text:
             entry["text"] = item.text
-        if item.type == "group":
-            children = _response_items(item.items, answers, enabled)
+        children = _response_items(item.items, answers, enabled)
+        if item.is_question and answers.get(item.link_id) is not None:
+            answer = _answer_json(item, answers[item.link_id])
             if children:
-                out.append({**entry, "item": children})
-        elif item.is_question and answers.get(item.link_id) is not None:
-            out.append({**entry, "answer": [_answer_json(item, answers[item.link_id])]})
+                answer["item"] = children
+            out.append({**entry, "answer": [answer]})
+        elif children:  # a group, or a question left unanswered whose children were answered
+            out.append({**entry, "item": children})
     return out
 
 

@@ -1,11 +1,18 @@
 """A FHIR R4 Questionnaire read into plain, checked data (pure; no I/O, no Textual).
 
 Supported: item types group, display, boolean, choice (and open-choice), integer, decimal,
-string (and text), date; `required`; `enableWhen` with every R4 operator and `enableBehavior`;
-answer options as `answerOption` (valueCoding, valueString, valueInteger, valueDate) or as an
-`answerValueSet` pointing at a contained ValueSet; ordinal scores from the `ordinalValue` or
-`itemWeight` extensions. Anything else in the JSON (other extensions, codes, text) is ignored;
-an item type the engine cannot ask, or a broken reference, is refused with the item's path.
+string (and text), date; items nested under groups and under questions; `required`; `prefix`;
+`enableWhen` with every R4 operator and `enableBehavior`; answer options as `answerOption`
+(valueCoding, valueString, valueInteger, valueDate) or as an `answerValueSet` that is either a
+contained ValueSet or one of the few HL7 value sets built in here (`KNOWN_VALUE_SETS`; the hub
+has no terminology server); ordinal scores from the `ordinalValue` or `itemWeight` extensions.
+
+An item without text is shown by its code's display (or else its code, or else its linkId), as
+questionnaires written for clinicians often are. A choice with no answer options can be answered
+by no one: a required one is refused, an optional one is not asked. An open-choice without
+options is a free-text question. Anything else in the JSON (other extensions, text, meta) is
+ignored; an item type the engine cannot ask, or a broken reference, is refused with the item's
+path.
 """
 
 from __future__ import annotations
@@ -26,6 +33,10 @@ ANSWER_TYPES: dict[str, type | tuple[type, ...]] = {
     "answerBoolean": bool, "answerInteger": int, "answerDecimal": (int, float),
     "answerString": str, "answerDate": str,
 }
+
+
+V2_0136 = "http://terminology.hl7.org/CodeSystem/v2-0136"  # HL7 v2 yes/no indicator
+DATA_ABSENT_REASON = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
 
 
 class QuestionnaireError(ValueError):
@@ -59,12 +70,28 @@ AnswerValue = bool | int | float | str | Coding
 class AnswerOption:
     value: Coding | str | int
     score: float | None = None
+    # A built-in value set's options name a message of the patient screen's catalogues, so
+    # they show in the patient's language whatever language the questionnaire is in.
+    label_key: str | None = None
 
     @property
     def label(self) -> str:
         if isinstance(self.value, Coding):
             return self.value.display or self.value.code
         return str(self.value)
+
+
+# Value sets of the FHIR specification that questionnaires name by canonical URL, expanded here
+# (a version after "|" is ignored). Their displays are the code systems' own (English): they go
+# into the QuestionnaireResponse; the screen shows `label_key` instead.
+KNOWN_VALUE_SETS: dict[str, tuple[AnswerOption, ...]] = {
+    "http://hl7.org/fhir/ValueSet/yesnodontknow": (
+        AnswerOption(Coding(V2_0136, "Y", "Yes"), label_key="q.yes"),
+        AnswerOption(Coding(V2_0136, "N", "No"), label_key="q.no"),
+        AnswerOption(Coding(DATA_ABSENT_REASON, "asked-unknown", "Don't know"),
+                     label_key="q.dont_know"),
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -85,10 +112,25 @@ class Item:
     enable_behavior: str = "all"
     items: tuple[Item, ...] = ()
     path: str = ""  # where it stands in the JSON, for messages
+    prefix: str = ""  # "1.2", "(a)": shown before the text
+    codes: tuple[Coding, ...] = ()
 
     @property
     def is_question(self) -> bool:
         return self.type in QUESTION_TYPES
+
+    @property
+    def answerable(self) -> bool:
+        """A question someone can answer: every one but a choice without options."""
+        return self.is_question and (self.type != "choice" or bool(self.options))
+
+    @property
+    def label(self) -> str:
+        """What the screen shows: the prefix and the text, or for want of text the code's
+        display, the code, the linkId."""
+        shown = self.text or next((c.display for c in self.codes if c.display), None) or (
+            self.codes[0].code if self.codes else self.link_id)
+        return f"{self.prefix} {shown}" if self.prefix else shown
 
 
 @dataclass(frozen=True)
@@ -157,9 +199,17 @@ def _item(raw: Any, path: str, contained: dict[str, Any]) -> Item:
     if kind not in QUESTION_TYPES | {"group", "display"}:
         raise QuestionnaireError(
             f"{path} ({link_id}): item type {raw.get('type')!r} cannot be asked on this screen")
+    if ("answerValueSet" in raw or "answerOption" in raw) and kind != "choice":
+        raise QuestionnaireError(  # R4 allows them; this screen offers options for choices
+            f"{path} ({link_id}): answer options on a {raw.get('type')!r} item are not "
+            "supported here (only on choice and open-choice)")
     options = _options(raw, path, link_id, contained) if kind == "choice" else ()
     if kind == "choice" and not options:
-        raise QuestionnaireError(f"{path} ({link_id}): a choice needs answer options")
+        if raw.get("type") == "open-choice":
+            kind = "string"  # nothing to choose from: the free text open-choice allows
+        elif raw.get("required"):
+            raise QuestionnaireError(f"{path} ({link_id}): a required choice needs answer "
+                                     "options (answerOption or answerValueSet)")
     conditions = tuple(_condition(c, f"{path}.enableWhen[{n}]")
                        for n, c in enumerate(_list(raw, "enableWhen", path)))
     behavior = raw.get("enableBehavior", "all")
@@ -169,9 +219,20 @@ def _item(raw: Any, path: str, contained: dict[str, Any]) -> Item:
         raise QuestionnaireError(f"{path} ({link_id}): enableBehavior {behavior!r}")
     children = tuple(_item(child, f"{path}.item[{n}]", contained)
                      for n, child in enumerate(_list(raw, "item", path)))
+    if kind == "display" and children:
+        raise QuestionnaireError(f"{path} ({link_id}): a display item cannot have nested items")
     return Item(link_id=link_id, type=kind, text=str(raw.get("text", "")),
                 required=bool(raw.get("required", False)), options=options,
-                enable_when=conditions, enable_behavior=behavior, items=children, path=path)
+                enable_when=conditions, enable_behavior=behavior, items=children, path=path,
+                prefix=str(raw.get("prefix", "")), codes=_codes(raw.get("code")))
+
+
+def _codes(raw: Any) -> tuple[Coding, ...]:
+    """The item's codes, for showing an item without text (a malformed one is passed over:
+    the engine does not need them)."""
+    return tuple(Coding(c.get("system"), c["code"], c.get("display"))
+                 for c in (raw if isinstance(raw, list) else [])
+                 if isinstance(c, dict) and isinstance(c.get("code"), str))
 
 
 def _score(extensions: Any) -> float | None:
@@ -217,9 +278,13 @@ def _value_set_options(ref: Any, path: str, link_id: str, contained: dict[str, A
                        ) -> tuple[AnswerOption, ...]:
     value_set = contained.get(ref) if isinstance(ref, str) else None
     if value_set is None:
+        known = KNOWN_VALUE_SETS.get(ref.partition("|")[0]) if isinstance(ref, str) else None
+        if known is not None:
+            return known
         raise QuestionnaireError(
-            f"{path} ({link_id}): answerValueSet {ref!r} is not a contained ValueSet; this hub "
-            "has no terminology server")
+            f"{path} ({link_id}): answerValueSet {ref!r} is not a contained ValueSet nor one "
+            f"built in ({', '.join(sorted(KNOWN_VALUE_SETS))}); this hub has no terminology "
+            "server")
     options = []
     for include in value_set.get("compose", {}).get("include", []):
         for concept in include.get("concept", []):

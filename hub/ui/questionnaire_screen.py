@@ -63,7 +63,7 @@ class QuestionnaireScreen(Screen[bool]):
     def _text(self, item: Item | None) -> str:
         if self.outcome is not None:
             return self.t(f"q.{self.outcome}")
-        return item.text if item is not None else ""
+        return item.label if item is not None else ""
 
     def _answers(self, item: Item | None) -> ComposeResult:
         if self.outcome == "sent":
@@ -77,7 +77,8 @@ class QuestionnaireScreen(Screen[bool]):
             yield Button(self.t("q.no"), id="answer-no", classes="answer")
         elif item.type == "choice":
             for n, option in enumerate(item.options):
-                yield Button(option.label, id=f"option-{n}", classes="answer")
+                label = self.t(option.label_key) if option.label_key else option.label
+                yield Button(label, id=f"option-{n}", classes="answer")
         elif item.type in STEPS:
             self.number = self._start_number(item)
             with Horizontal(id="q-number-row"):
