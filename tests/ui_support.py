@@ -4,6 +4,7 @@ what the screen shows."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +20,8 @@ from hub.ipc import serve
 
 
 class FakeDaemon:
-    """Answers "status" on a real unix socket with whatever `status` currently holds."""
+    """Answers "status" on a real unix socket with whatever `status` currently holds, and
+    "live" with `live_sessions` (held open until they change, as the daemon does)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -32,6 +34,24 @@ class FakeDaemon:
         self.server: asyncio.Server | None = None
         self.answers: list[dict[str, Any]] = []  # what the screen handed over with "answer"
         self.answer_reply: dict[str, Any] = {"ok": True, "seq": 1, "stored_before": False}
+        self.live_sessions: list[dict[str, Any]] = []  # what "live" answers; see set_live
+        self.live_version = 0
+        self._live_changed = asyncio.Condition()
+
+    async def set_live(self, sessions: list[dict[str, Any]]) -> None:
+        """What the devices do now; a screen waiting on "live" hears of it at once."""
+        async with self._live_changed:
+            self.live_sessions = copy.deepcopy(sessions)
+            self.live_version += 1
+            self._live_changed.notify_all()
+
+    async def _live(self, req: dict[str, Any]) -> dict[str, Any]:
+        if req.get("boot") == "fake" and req.get("version") == self.live_version:
+            async with self._live_changed:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._live_changed.wait(), float(req["wait_s"]))
+        return {"ok": True, "boot": "fake", "version": self.live_version,
+                "sessions": copy.deepcopy(self.live_sessions)}
 
     async def handle(self, req: dict[str, Any]) -> dict[str, Any]:
         if req.get("op") == "answer":
@@ -43,6 +63,8 @@ class FakeDaemon:
                     message["read_at"] = "2026-11-22T10:00:00.000+00:00"
                     return {"ok": True, "version": message["version"]}
             return {"ok": False, "error": "there is no such message"}
+        if req.get("op") == "live":
+            return await self._live(req)
         if req.get("op") != "status":
             return {"ok": False, "error": f"unknown op {req.get('op')!r}"}
         return copy.deepcopy(self.status)
@@ -51,6 +73,8 @@ class FakeDaemon:
         self.server = await serve(self.path, self.handle)
 
     async def stop(self) -> None:
+        async with self._live_changed:
+            self._live_changed.notify_all()  # held "live" requests are answered, not cut off
         if self.server is not None:
             self.server.close()
             await self.server.wait_closed()

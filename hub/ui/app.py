@@ -17,84 +17,23 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.css.query import NoMatches
-from textual.widgets import Button, Digits, Sparkline, Static
+from textual.widgets import Button
 
 from hub.ipc import DaemonUnavailable, request
 from hub.questionnaire.model import Questionnaire
 from hub.ui.flow import QuestionnaireError, Walk, questionnaire_for
 from hub.ui.i18n import DEFAULT_LANGUAGE, Catalogue, other_language
+from hub.ui.measuring import measuring_view, session_to_show
+from hub.ui.measuring_screen import MeasuringScreen
 from hub.ui.present import ReadingView, present_status
 from hub.ui.questionnaire_screen import QuestionnaireScreen
 from hub.ui.today import MessageView, newest_message, tasks_view
+from hub.ui.widgets import ReadingCard, Text
 
 log = logging.getLogger(__name__)
 
 REQUEST_TIMEOUT = 3.0
-
-
-class Text(Static):
-    """A Static that never interprets markup: text from the daemon is shown as it is."""
-
-    def __init__(self, content: str = "", **kwargs: Any) -> None:
-        super().__init__(content, markup=False, **kwargs)
-
-
-class ReadingCard(Vertical):
-    """One kind of measurement: title, big digits, when it was measured and whether it was sent."""
-
-    def __init__(self, view: ReadingView) -> None:
-        super().__init__(id=f"{view.slug}-card", classes="card")
-        self._view = view
-
-    def compose(self) -> ComposeResult:
-        slug = self._view.slug
-        yield Text(id=f"{slug}-title", classes="card-title")
-        with Horizontal(id=f"{slug}-row", classes="value-row"):
-            yield Digits(id=f"{slug}-value", classes="value")
-            yield Text(id=f"{slug}-unit", classes="unit")
-            yield Text(id=f"{slug}-pulse-label", classes="pulse-label")
-            yield Digits(id=f"{slug}-pulse", classes="value")
-            yield Text(id=f"{slug}-pulse-unit", classes="unit")
-        yield Sparkline([], id=f"{slug}-trend", classes="trend")
-        yield Text(id=f"{slug}-note", classes="note")
-        yield Text(id=f"{slug}-time", classes="time")
-        yield Text(id=f"{slug}-sync", classes="sync-state")
-
-    def on_mount(self) -> None:
-        self._render_view()
-
-    def show(self, view: ReadingView) -> None:
-        if view != self._view:
-            self._view = view
-            self._render_view()
-
-    def _render_view(self) -> None:
-        view, slug = self._view, self._view.slug
-        self.query_one(f"#{slug}-title", Text).update(view.title)
-        self.query_one(f"#{slug}-row").display = view.value is not None or view.pulse is not None
-        self._set_digits(f"#{slug}-value", view.value)
-        self._set_text(f"#{slug}-unit", view.unit if view.value is not None else "")
-        self._set_text(f"#{slug}-pulse-label", view.pulse_label if view.pulse else "")
-        self._set_digits(f"#{slug}-pulse", view.pulse)
-        self._set_text(f"#{slug}-pulse-unit", view.pulse_unit if view.pulse else "")
-        self._set_text(f"#{slug}-note", "\n".join(n for n in (view.note, view.pulse_note) if n))
-        self._set_text(f"#{slug}-time", view.measured)
-        sparkline = self.query_one(f"#{slug}-trend", Sparkline)
-        sparkline.data = list(view.trend)
-        sparkline.display = len(view.trend) >= 2  # one point is no trend
-        sync = self.query_one(f"#{slug}-sync", Text)
-        sync.update(view.sync)
-        sync.set_class(view.synced, "synced").set_class(not view.synced, "waiting")
-
-    def _set_digits(self, selector: str, value: str | None) -> None:
-        digits = self.query_one(selector, Digits)
-        digits.update(value or "")
-        digits.display = value is not None
-
-    def _set_text(self, selector: str, text: str) -> None:
-        widget = self.query_one(selector, Text)
-        widget.update(text)
-        widget.display = bool(text)
+LIVE_WAIT_S = 20.0  # the daemon holds a `live` request this long when nothing happens
 
 
 class PatientScreenApp(App[None]):
@@ -121,6 +60,8 @@ class PatientScreenApp(App[None]):
         self._questionnaire: Questionnaire | None = None
         self._message: MessageView | None = None
         self._read_here: set[int] = set()  # read on this screen, before the daemon's next answer
+        self._live: list[Any] = []  # the daemon's device sessions (`live`), newest last
+        self._closed_sessions: set[str] = set()  # sessions the patient closed: not shown again
 
     @property
     def language(self) -> str:
@@ -146,6 +87,7 @@ class PatientScreenApp(App[None]):
     async def on_mount(self) -> None:
         await self._render()
         self.run_worker(self._poll_forever(), name="poll", group="poll", exclusive=True)
+        self.run_worker(self._follow_live(), name="live", group="live", exclusive=True)
 
     async def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "lang-toggle":
@@ -207,6 +149,56 @@ class PatientScreenApp(App[None]):
                 self._daemon_ok = False
         await self._render()
 
+    async def _follow_live(self) -> None:
+        """Long-poll the daemon's `live` state: a device connecting brings up the measuring
+        screen at once, and its cuff pressure moves as the cuff sends it."""
+        boot: object = None
+        version: object = None
+        while True:
+            try:
+                answer = await request(self.socket_path, "live", timeout=LIVE_WAIT_S + 5,
+                                       boot=boot, version=version, wait_s=LIVE_WAIT_S)
+            except DaemonUnavailable:
+                answer = {"ok": False}  # the status poll tells the patient
+            if answer.get("ok") is True:
+                boot, version = answer.get("boot"), answer.get("version")
+                sessions = answer.get("sessions")
+                self._live = sessions if isinstance(sessions, list) else []
+            else:
+                boot = version = None
+                self._live = []
+            try:
+                async with self._render_lock:
+                    await self._show_measuring()
+            except NoMatches:
+                log.debug("screen closed before the measuring screen was shown")
+            if answer.get("ok") is not True:
+                await asyncio.sleep(self.poll_interval)
+
+    def _measuring_screen(self) -> MeasuringScreen | None:
+        return next((s for s in self.screen_stack if isinstance(s, MeasuringScreen)), None)
+
+    async def _show_measuring(self) -> None:
+        """Bring up, update or close the measuring screen for what the devices do now."""
+        # A daemon that stopped answering knows nothing of its devices any more.
+        sessions = self._live if self._daemon_ok is not False else []
+        session = session_to_show(sessions, self._closed_sessions, datetime.now(UTC))
+        screen = self._measuring_screen()
+        if session is None:
+            if screen is not None and screen is self.screen:
+                screen.dismiss(screen.view.key)
+            return
+        view = measuring_view(session, self._status, datetime.now(UTC), self.catalogue)
+        done = self.catalogue.translate("measuring.done")
+        if screen is not None:
+            await screen.show(view, done)
+            return
+        await self.push_screen(MeasuringScreen(view, done), self._closed_measuring)
+
+    def _closed_measuring(self, key: str | None) -> None:
+        if key is not None:
+            self._closed_sessions.add(key)
+
     async def _render(self) -> None:
         try:
             await self._render_now()
@@ -239,6 +231,7 @@ class PatientScreenApp(App[None]):
             alarm_banner.update(alarm)
             alarm_banner.display = bool(alarm)
             self._render_today(cat)
+            await self._show_measuring()  # its sync state and language follow the status
             no_readings = self.query_one("#no-readings", Text)
             no_readings.update(
                 f"{cat.translate('readings.none')}\n\n{cat.translate('readings.none_hint')}"

@@ -226,6 +226,37 @@ def _pulse(raw: object, cat: Catalogue) -> tuple[str | None, str]:
     return None, cat.translate("pulse.failed") if is_failed(raw) else ""
 
 
+# What the patient can do about a device's complaint (hub.devices.outcome's problem codes), in
+# the order the advice is given. Codes without advice are for the nurse only.
+_FINGER = ("sensor_displaced", "sensor_unconnected_to_user", "sensor_disconnected",
+           "poor_signal_detected", "inadequate_signal_detected", "low_perfusion_detected",
+           "erratic_signal_detected", "nonpulsatile_signal_detected",
+           "questionable_pulse_detected", "signal_processing_irregularity_detected")
+ADVICE: dict[str, str] = {
+    "cuff_too_loose": "advice.cuff_loose",
+    "improper_measurement_position": "advice.arm_position",
+    "body_movement_detected": "advice.keep_still",
+    **dict.fromkeys(_FINGER, "advice.finger"),
+    "sample_size_insufficient": "advice.more_blood",
+    "strip_insertion_error": "advice.strip",
+    "strip_type_incorrect": "advice.strip",
+    "sensor_malfunction": "advice.device_fault",
+    "sensor_malfunctioning": "advice.device_fault",
+    "general_device_fault": "advice.device_fault",
+    "equipment_malfunction_detected": "advice.device_fault",
+    "sensor_read_interrupted": "advice.device_fault",
+    "irregular_pulse_detected": "advice.irregular_pulse",
+}
+_ADVICE_ORDER = {key: n for n, key in enumerate(dict.fromkeys(ADVICE.values()))}
+
+
+def measurement_advice(problems: object, cat: Catalogue) -> str:
+    """What to do about how the device says the measurement went, one line per advice."""
+    codes = problems if isinstance(problems, list | tuple) else []
+    keys = {ADVICE[c] for c in codes if isinstance(c, str) and c in ADVICE}
+    return "\n".join(cat.translate(k) for k in sorted(keys, key=_ADVICE_ORDER.__getitem__))
+
+
 def limit_advice(problems: object, phone: object, cat: Catalogue) -> str:
     """What to do about a value beyond the care plan's limits, in plain words ("" if none)."""
     codes = problems if isinstance(problems, list) else []
@@ -245,7 +276,9 @@ def present_reading(reading: Mapping[str, Any], now: datetime, cat: Catalogue,
     rule = DISPLAY_RULES.get(kind)
     if rule is not None:
         value, unit, note = rule(values, cat)
-        note = note or limit_advice(reading.get("problems"), phone, cat)
+        problems = reading.get("problems")
+        notes = (note or limit_advice(problems, phone, cat), measurement_advice(problems, cat))
+        note = "\n".join(n for n in notes if n)
     else:
         # No display rules for this kind yet: say that it arrived rather than guess at fields.
         value, unit, note = None, "", cat.translate("reading.received")

@@ -1,0 +1,137 @@
+"""What the measuring screen shows, from the daemon's `live` answer: pure, without Textual.
+
+A device connects: "getting the measurement from the blood pressure monitor". It sends
+in-progress values: the cuff pressure in large digits and what to do meanwhile (sit still). Its
+result is stored: the result in large digits with the care plan's advice and what to do about a
+failed or disturbed measurement. The patient closes it with one button; it also goes away by
+itself a while after the device has gone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from hub.devices.profiles import BY_NAME
+from hub.ui.i18n import Catalogue
+from hub.ui.present import (
+    DETAIL_KINDS,
+    ReadingView,
+    format_number,
+    measured_number,
+    parse_time,
+    present_reading,
+)
+
+# How long a result stays up after the device has gone, if nobody closes it.
+RESULT_SHOWN = timedelta(minutes=2)
+
+Phase = Literal["connecting", "progress", "result", "not_finished"]
+
+
+@dataclass(frozen=True)
+class MeasuringView:
+    key: str  # the session shown; the screen is closed for this key when the patient is done
+    title: str
+    phase: Phase
+    hint: str  # what is happening, or what to do meanwhile
+    progress: str | None  # digits of the in-progress value, e.g. the cuff pressure
+    progress_unit: str
+    result: ReadingView | None  # the newest reading this session stored
+
+
+def _kind(profile: str) -> str:
+    found = BY_NAME.get(profile)
+    return next(iter(found.kinds.values())) if found is not None else "unknown"
+
+
+def _ended_long_ago(session: Mapping[str, Any], now: datetime) -> bool:
+    ended = parse_time(session.get("ended_at"))
+    return ended is not None and now - ended > RESULT_SHOWN
+
+
+def _shown_results(session: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    results = session.get("results")
+    return [r for r in results if isinstance(r, Mapping) and r.get("kind") not in DETAIL_KINDS] \
+        if isinstance(results, list) else []
+
+
+def session_to_show(sessions: object, closed: Iterable[str], now: datetime
+                    ) -> Mapping[str, Any] | None:
+    """The session the measuring screen should show now, or None (the screen goes away).
+
+    The newest one that is connected, or that ended recently having measured something; not
+    one the patient has closed. A device that connected with nothing new is not worth a screen.
+    """
+    closed = set(closed)
+    for session in reversed(sessions if isinstance(sessions, list) else []):
+        if not isinstance(session, Mapping) or session.get("key") in closed:
+            continue
+        if session.get("ended_at") is None:
+            return session
+        measured = _shown_results(session) or session.get("progress")
+        if measured and not _ended_long_ago(session, now):
+            return session
+    return None
+
+
+def _progress_digits(progress: object, cat: Catalogue) -> tuple[str | None, str]:
+    if not isinstance(progress, Mapping):
+        return None, ""
+    pressure = measured_number(progress.get("cuff_pressure"))
+    if pressure is not None:
+        unit = progress.get("unit")
+        decimals = 1 if unit == "kPa" else 0
+        return format_number(pressure, cat, decimals), unit if isinstance(unit, str) else ""
+    temperature = measured_number(progress.get("temperature"))
+    if temperature is not None:
+        return format_number(temperature, cat, 1), "°F" if progress.get("unit") == "F" else "°C"
+    return None, ""
+
+
+def _fresher(result: Mapping[str, Any], readings: object) -> Mapping[str, Any]:
+    """The status answer's copy of the same reading, which knows whether it has been sent."""
+    for reading in readings if isinstance(readings, Sequence) else []:
+        if isinstance(reading, Mapping) and reading.get("seq") == result.get("seq"):
+            return reading
+    return result
+
+
+def measuring_view(session: Mapping[str, Any], status: Mapping[str, Any] | None,
+                   now: datetime, cat: Catalogue) -> MeasuringView:
+    profile = str(session.get("profile"))
+    kind = _kind(profile)
+    device_key = f"device.{profile}" if cat.has(f"device.{profile}") else "device.unknown"
+    title_key = f"kind.{kind}" if cat.has(f"kind.{kind}") else "kind.unknown"
+    key = str(session.get("key"))
+    base = MeasuringView(key=key, title=cat.translate(title_key), phase="connecting",
+                         hint=cat.translate("measuring.connecting",
+                                            device=cat.translate(device_key)),
+                         progress=None, progress_unit="", result=None)
+    results = _shown_results(session)
+    if results:
+        return replace(base, phase="result", hint=cat.translate("measuring.saved"),
+                       result=_result_view(results[-1], status, now, cat))
+    digits, unit = _progress_digits(session.get("progress"), cat)
+    if session.get("ended_at") is not None:
+        return replace(base, phase="not_finished", hint=cat.translate("measuring.not_finished"))
+    if digits is not None:
+        hint_key = f"measuring.progress.{kind}"
+        hint = cat.translate(hint_key if cat.has(hint_key) else "measuring.progress")
+        return replace(base, phase="progress", hint=hint, progress=digits, progress_unit=unit)
+    return base
+
+
+def _result_view(result: Mapping[str, Any], status: Mapping[str, Any] | None, now: datetime,
+                 cat: Catalogue) -> ReadingView:
+    status = status or {}
+    reading = _fresher(result, status.get("readings"))
+    plan = status.get("care_plan")
+    phone = plan.get("centre_phone") if isinstance(plan, Mapping) else None
+    view = present_reading(reading, now, cat, phone=phone)
+    if reading.get("synced") is not True and status.get("broker_connected") is not False:
+        # Just stored and the hub is online: "waiting for the network" would be untrue.
+        view = replace(view, sync=cat.translate("sync.stored"))
+    return view

@@ -1,0 +1,81 @@
+"""The measuring screen: pushed over whatever the patient was doing when a device connects,
+closed with one large button (or by itself a while after the device has gone)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Button, Digits
+
+from hub.ui.measuring import MeasuringView
+from hub.ui.widgets import ReadingCard, Text
+
+
+class MeasuringScreen(Screen[str]):
+    """Dismissed with the key of the session shown, so that it is not shown again."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "done", show=False),  # technicians at a keyboard
+    ]
+
+    def __init__(self, view: MeasuringView, done_label: str) -> None:
+        super().__init__(id="measuring")
+        self.view = view
+        self.done_label = done_label
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="m-body"):
+            yield Text(id="m-title")
+            yield Text(id="m-hint")
+            with Horizontal(id="m-progress-row"):
+                yield Digits(id="m-progress")
+                yield Text(id="m-progress-unit", classes="unit")
+            with Vertical(id="m-result"):
+                pass
+        yield Button(self.done_label, id="m-done")
+
+    async def on_mount(self) -> None:
+        await self._render_view()
+
+    async def show(self, view: MeasuringView, done_label: str) -> None:
+        if (view, done_label) != (self.view, self.done_label):
+            self.view, self.done_label = view, done_label
+            await self._render_view()
+
+    async def _render_view(self) -> None:
+        view = self.view
+        self.query_one("#m-title", Text).update(view.title)
+        self.query_one("#m-hint", Text).update(view.hint)
+        self.query_one("#m-hint").set_class(view.phase == "not_finished", "warning")
+        self.query_one("#m-progress", Digits).update(view.progress or "")
+        self.query_one("#m-progress-unit", Text).update(view.progress_unit)
+        self.query_one("#m-progress-row").display = view.progress is not None
+        self.query_one("#m-done", Button).label = self.done_label
+        await self._show_result()
+
+    async def _show_result(self) -> None:
+        box = self.query_one("#m-result", Vertical)
+        box.display = self.view.result is not None
+        if self.view.result is None:
+            await box.remove_children()
+            return
+        result = replace(self.view.result, trend=())  # the home screen has the trend
+        cards = list(box.query(ReadingCard))
+        if cards and cards[0].id == f"{result.slug}-card":
+            cards[0].show(result)
+        else:
+            await box.remove_children()
+            await box.mount(ReadingCard(result))
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "m-done":
+            event.stop()
+            self.action_done()
+
+    def action_done(self) -> None:
+        self.dismiss(self.view.key)

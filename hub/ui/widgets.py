@@ -1,0 +1,76 @@
+"""Widgets the patient's screens share: plain text, and a reading in large digits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Digits, Sparkline, Static
+
+from hub.ui.present import ReadingView
+
+
+class Text(Static):
+    """A Static that never interprets markup: text from the daemon is shown as it is."""
+
+    def __init__(self, content: str = "", **kwargs: Any) -> None:
+        super().__init__(content, markup=False, **kwargs)
+
+
+class ReadingCard(Vertical):
+    """One kind of measurement: title, big digits, when it was measured and whether it was sent."""
+
+    def __init__(self, view: ReadingView) -> None:
+        super().__init__(id=f"{view.slug}-card", classes="card")
+        self._view = view
+
+    def compose(self) -> ComposeResult:
+        slug = self._view.slug
+        yield Text(id=f"{slug}-title", classes="card-title")
+        with Horizontal(id=f"{slug}-row", classes="value-row"):
+            yield Digits(id=f"{slug}-value", classes="value")
+            yield Text(id=f"{slug}-unit", classes="unit")
+            yield Text(id=f"{slug}-pulse-label", classes="pulse-label")
+            yield Digits(id=f"{slug}-pulse", classes="value")
+            yield Text(id=f"{slug}-pulse-unit", classes="unit")
+        yield Sparkline([], id=f"{slug}-trend", classes="trend")
+        yield Text(id=f"{slug}-note", classes="note")
+        yield Text(id=f"{slug}-time", classes="time")
+        yield Text(id=f"{slug}-sync", classes="sync-state")
+
+    def on_mount(self) -> None:
+        self._render_view()
+
+    def show(self, view: ReadingView) -> None:
+        if view != self._view:
+            self._view = view
+            self._render_view()
+
+    def _render_view(self) -> None:
+        view, slug = self._view, self._view.slug
+        self.query_one(f"#{slug}-title", Text).update(view.title)
+        self.query_one(f"#{slug}-row").display = view.value is not None or view.pulse is not None
+        self._set_digits(f"#{slug}-value", view.value)
+        self._set_text(f"#{slug}-unit", view.unit if view.value is not None else "")
+        self._set_text(f"#{slug}-pulse-label", view.pulse_label if view.pulse else "")
+        self._set_digits(f"#{slug}-pulse", view.pulse)
+        self._set_text(f"#{slug}-pulse-unit", view.pulse_unit if view.pulse else "")
+        self._set_text(f"#{slug}-note", "\n".join(n for n in (view.note, view.pulse_note) if n))
+        self._set_text(f"#{slug}-time", view.measured)
+        sparkline = self.query_one(f"#{slug}-trend", Sparkline)
+        sparkline.data = list(view.trend)
+        sparkline.display = len(view.trend) >= 2  # one point is no trend
+        sync = self.query_one(f"#{slug}-sync", Text)
+        sync.update(view.sync)
+        sync.set_class(view.synced, "synced").set_class(not view.synced, "waiting")
+
+    def _set_digits(self, selector: str, value: str | None) -> None:
+        digits = self.query_one(selector, Digits)
+        digits.update(value or "")
+        digits.display = value is not None
+
+    def _set_text(self, selector: str, text: str) -> None:
+        widget = self.query_one(selector, Text)
+        widget.update(text)
+        widget.display = bool(text)

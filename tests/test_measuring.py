@@ -1,0 +1,264 @@
+"""The measuring screen: a device connects, the cuff pressure moves, the result comes in large
+digits with plain advice, over whatever the patient was doing; and the rules behind it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hub.ui.app import PatientScreenApp
+from hub.ui.i18n import Catalogue
+from hub.ui.measuring import RESULT_SHOWN, measuring_view, session_to_show
+from hub.ui.measuring_screen import MeasuringScreen
+from hub.ui.present import measurement_advice
+from tests.test_questionnaire_screen import TOUCHSCREEN, answers_of, tap, with_plan
+from tests.ui_support import FakeDaemon, screen_text, shown, wait_until
+
+CUFF = "00:BB:00:00:00:02"
+NB, EN = Catalogue("nb"), Catalogue("en")
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds")
+
+
+def session(started: datetime, ended: datetime | None = None, progress: Any = None,
+            results: tuple[dict[str, Any], ...] = (), profile: str = "blood_pressure",
+            address: str = CUFF) -> dict[str, Any]:
+    return {"key": f"{address}@{iso(started)}", "device_address": address, "profile": profile,
+            "started_at": iso(started), "ended_at": None if ended is None else iso(ended),
+            "progress": progress, "progress_count": 1 if progress else 0,
+            "results": list(results)}
+
+
+def bp_result(systolic: float = 142, diastolic: float = 88, seq: int = 5,
+              outcome: str = "ok", problems: tuple[str, ...] = (),
+              measured: datetime | None = None) -> dict[str, Any]:
+    moment = measured or datetime.now(UTC)
+    return {"kind": "blood_pressure", "seq": seq, "device_time": None,
+            "measured_at": iso(moment), "time_source": "device", "received_at": iso(moment),
+            "outcome": outcome, "problems": list(problems),
+            "values": {"systolic": systolic, "diastolic": diastolic, "unit": "mmHg",
+                       "pulse_rate": 71.0},
+            "synced": False, "synced_at": None}
+
+
+# --- what to show (pure) ---------------------------------------------------------------------
+
+NOW = datetime(2026, 11, 22, 9, 40, tzinfo=UTC)
+
+
+def test_connected_device_is_shown_while_the_result_is_fetched() -> None:
+    view = measuring_view(session(NOW), None, NOW, NB)
+    assert (view.phase, view.title) == ("connecting", "Blodtrykk")
+    assert view.hint == "Henter målingen fra blodtrykksmåleren …"
+    assert view.progress is None and view.result is None
+
+
+def test_cuff_pressure_in_large_digits_with_what_to_do_meanwhile() -> None:
+    view = measuring_view(session(NOW, progress={"cuff_pressure": 162.0, "unit": "mmHg"}),
+                          None, NOW, NB)
+    assert (view.phase, view.progress, view.progress_unit) == ("progress", "162", "mmHg")
+    assert "Sitt stille" in view.hint
+    kpa = measuring_view(session(NOW, progress={"cuff_pressure": 21.6, "unit": "kPa"}),
+                         None, NOW, NB)
+    assert (kpa.progress, kpa.progress_unit) == ("21,6", "kPa")
+    fever = measuring_view(session(NOW, profile="thermometer",
+                                   progress={"temperature": 37.54, "unit": "C"}), None, NOW, EN)
+    assert (fever.title, fever.progress, fever.progress_unit) == ("Temperature", "37.5", "°C")
+    assert fever.hint == "Measuring … Keep still."
+
+
+def test_the_result_uses_the_status_copy_that_knows_it_was_sent() -> None:
+    result = bp_result(seq=9, measured=NOW)
+    sent = {**result, "synced": True, "synced_at": iso(NOW + timedelta(seconds=3))}
+    shown_now = measuring_view(session(NOW, results=(result,)), {"readings": []}, NOW, NB)
+    assert shown_now.phase == "result" and shown_now.result is not None
+    assert shown_now.result.value == "142/88"
+    assert shown_now.result.sync.startswith("Lagret")
+    assert shown_now.result.sync.endswith("sendes til oppfølgingstjenesten nå")
+    offline = measuring_view(session(NOW, results=(result,)),
+                             {"readings": [], "broker_connected": False}, NOW, NB)
+    assert offline.result is not None
+    assert offline.result.sync.startswith("Venter på nett")
+    later = measuring_view(session(NOW, results=(result,)), {"readings": [sent]}, NOW, NB)
+    assert later.result is not None and later.result.synced
+    assert later.result.sync.startswith("Sendt til oppfølgingstjenesten kl.")
+
+
+def test_a_value_beyond_the_care_plan_says_whom_to_call() -> None:
+    result = bp_result(181, 95, outcome="flagged", problems=("systolic_above_care_plan",))
+    status = {"readings": [], "care_plan": {"centre_phone": "22 33 44 55"}}
+    view = measuring_view(session(NOW, results=(result,)), status, NOW, NB)
+    assert view.result is not None and view.result.value == "181/95"
+    assert "høyere enn grensen" in view.result.note and "22 33 44 55" in view.result.note
+
+
+@pytest.mark.parametrize(("problems", "says"), [
+    (("cuff_too_loose",), "Mansjetten satt for løst"),
+    (("body_movement_detected",), "Du beveget deg"),
+    (("improper_measurement_position",), "hjertehøyde"),
+    (("systolic_NaN", "cuff_too_loose"), "Målingen mislyktes"),
+])
+def test_a_failed_or_disturbed_measurement_says_what_to_do(problems: tuple[str, ...],
+                                                           says: str) -> None:
+    failed = any(p.endswith("_NaN") for p in problems)
+    result = bp_result("NaN" if failed else 150, 90,  # type: ignore[arg-type]
+                       outcome="failed" if failed else "flagged", problems=problems)
+    view = measuring_view(session(NOW, results=(result,)), None, NOW, NB)
+    assert view.result is not None
+    assert says in view.result.note
+    assert (view.result.value is None) == failed  # a failed value is never shown as a number
+    if "cuff_too_loose" in problems:
+        assert "Fest den stramt" in view.result.note
+
+
+def test_advice_comes_once_each_in_a_fixed_order_and_only_for_known_problems() -> None:
+    advice = measurement_advice(
+        ["body_movement_detected", "cuff_too_loose", "sensor_displaced", "poor_signal_detected",
+         "pulse_rate_NaN", 7], EN)
+    lines = advice.splitlines()
+    assert lines[0].startswith("The cuff was too loose")
+    assert lines[1].startswith("You moved")
+    assert lines[2].startswith("Put your finger")
+    assert len(lines) == 3
+    assert measurement_advice("cuff_too_loose", EN) == ""  # not a list: nothing to say
+
+
+def test_a_session_that_ended_without_a_result_after_measuring_says_so() -> None:
+    view = measuring_view(session(NOW, NOW, progress={"cuff_pressure": 80.0, "unit": "mmHg"}),
+                          None, NOW, NB)
+    assert view.phase == "not_finished"
+    assert view.hint == "Målingen ble ikke fullført. Vent ett minutt og mål igjen."
+
+
+def test_which_session_is_shown() -> None:
+    old = session(NOW - timedelta(minutes=5), NOW - RESULT_SHOWN - timedelta(seconds=1),
+                  results=(bp_result(),))
+    empty = session(NOW - timedelta(minutes=1), NOW - timedelta(seconds=30))
+    recent = session(NOW - timedelta(seconds=40), NOW - timedelta(seconds=20),
+                     results=(bp_result(),), address="00:BB:00:00:00:09")
+    assert session_to_show([old, empty], (), NOW) is None  # long gone, and nothing new
+    assert session_to_show([old, recent, empty], (), NOW) is recent
+    assert session_to_show([old, recent], (recent["key"],), NOW) is None  # closed by the patient
+    connected = session(NOW)
+    assert session_to_show([recent, connected], (), NOW) is connected
+    assert session_to_show("junk", (), NOW) is None
+
+
+# --- on the screen (pilot) -------------------------------------------------------------------
+
+async def test_a_cuff_measurement_from_start_to_result_by_touch(daemon: FakeDaemon,
+                                                               sock_path: Path) -> None:
+    daemon.status["care_plan"] = {"centre_phone": "22 33 44 55"}
+    await daemon.start()
+    app = PatientScreenApp(sock_path, "nb", poll_interval=0.1)
+    started = datetime.now(UTC)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: shown(app, "#lang-toggle") != "", "the home screen")
+        await daemon.set_live([session(started)])
+        await wait_until(pilot, lambda: isinstance(app.screen, MeasuringScreen),
+                         "the measuring screen")
+        assert shown(app, "#m-hint") == "Henter målingen fra blodtrykksmåleren …"
+        for pressure in (60.0, 145.0, 180.0, 120.0):
+            await daemon.set_live([session(started, progress={"cuff_pressure": pressure,
+                                                                "unit": "mmHg"})])
+            digits = f"{pressure:.0f}"
+            await wait_until(pilot, lambda: shown(app, "#m-progress") == digits,  # noqa: B023 (awaited now)
+                             f"the cuff pressure {digits}")
+        assert shown(app, "#m-progress-unit") == "mmHg"
+        assert "Sitt stille" in shown(app, "#m-hint")
+        result = bp_result(168, 97, outcome="flagged",
+                           problems=("systolic_above_care_plan", "body_movement_detected"))
+        await daemon.set_live([session(started, results=(result,))])
+        await wait_until(pilot, lambda: shown(app, "#bp-value") == "168/97", "the result")
+        assert shown(app, "#m-progress") == ""  # the pressure gives way to the result
+        note = shown(app, "#bp-note")
+        assert "Ring oppfølgingstjenesten på 22 33 44 55" in note and "Du beveget deg" in note
+        assert shown(app, "#m-done") == "Ferdig"
+        await tap(pilot, "#m-done")
+        await wait_until(pilot, lambda: not isinstance(app.screen, MeasuringScreen), "home")
+        # Closed is closed: the same session does not come back, even when it ends.
+        await daemon.set_live([session(started, datetime.now(UTC), results=(result,))])
+        await pilot.pause(0.3)
+        assert not isinstance(app.screen, MeasuringScreen)
+
+
+async def test_a_measurement_arriving_during_the_questionnaire_keeps_the_answers(
+    daemon: FakeDaemon, sock_path: Path,
+) -> None:
+    with_plan(daemon, "urn:dho:questionnaire:copd-daily")
+    await daemon.start()
+    app = PatientScreenApp(sock_path, "nb", poll_interval=0.1)
+    async with app.run_test(size=TOUCHSCREEN) as pilot:
+        await wait_until(pilot, lambda: bool(shown(app, "#questionnaire-start")), "the button")
+        await tap(pilot, "#questionnaire-start")
+        await tap(pilot, "#option-3", "Hvordan er pusten")
+        await wait_until(pilot, lambda: "sitter stille" in shown(app, "#q-text"), "question 2")
+        # The scale sends a weight while the patient is answering.
+        await daemon.set_live([session(datetime.now(UTC), profile="weight_scale", results=({
+            "kind": "weight", "seq": 3, "measured_at": iso(datetime.now(UTC)),
+            "outcome": "ok", "problems": [], "values": {"weight": 81.35, "unit": "kg"},
+            "synced": False, "synced_at": None},))])
+        await wait_until(pilot, lambda: shown(app, "#kind-weight-value") == "81,4", "the weight")
+        assert shown(app, "#m-title") == "Vekt"
+        await tap(pilot, "#m-done")
+        # Back where the patient was; the answers given before the weight came are kept.
+        await wait_until(pilot, lambda: "sitter stille" in shown(app, "#q-text"),
+                         "the questionnaire again")
+        assert shown(app, "#q-progress") == "Spørsmål 2 av 6"
+        for question in ("sitter stille", "Hoster du", "mer slim", "anfallsmedisin"):
+            await tap(pilot, "#answer-no", question)
+        await tap(pilot, "#q-skip", "noe annet")
+        await tap(pilot, "#q-done", "Takk!")
+        await wait_until(pilot, lambda: bool(shown(app, "#questionnaire-start")), "home again")
+    (response,) = daemon.answers
+    answers = answers_of(response)
+    assert answers["breath"] == "much-worse"
+    assert (answers["breath-rest"], answers["cough"], answers["rescue"]) == (False,) * 3
+
+
+async def test_the_screen_goes_away_when_a_device_had_nothing_new(daemon: FakeDaemon,
+                                                                  sock_path: Path) -> None:
+    await daemon.start()
+    app = PatientScreenApp(sock_path, "en", poll_interval=0.1)
+    started = datetime.now(UTC)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await daemon.set_live([session(started, profile="pulse_oximeter")])
+        await wait_until(pilot, lambda: isinstance(app.screen, MeasuringScreen), "measuring")
+        assert shown(app, "#m-hint") == "Getting the measurement from the pulse oximeter …"
+        await daemon.set_live([session(started, datetime.now(UTC), profile="pulse_oximeter")])
+        await wait_until(pilot, lambda: not isinstance(app.screen, MeasuringScreen), "home")
+
+
+async def test_an_unfinished_measurement_says_to_try_again_until_closed(
+    daemon: FakeDaemon, sock_path: Path,
+) -> None:
+    await daemon.start()
+    app = PatientScreenApp(sock_path, "nn", poll_interval=0.1)
+    started = datetime.now(UTC)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await daemon.set_live([session(started, datetime.now(UTC),
+                                       progress={"cuff_pressure": 95.0, "unit": "mmHg"})])
+        await wait_until(pilot, lambda: "ikkje fullført" in shown(app, "#m-hint"), "the advice")
+        assert app.screen.query_one("#m-hint").has_class("warning")
+        assert shown(app, "#m-progress") == ""
+        await pilot.press("escape")  # a technician's keyboard works too
+        await wait_until(pilot, lambda: not isinstance(app.screen, MeasuringScreen), "home")
+
+
+async def test_the_daemon_going_away_mid_measurement_closes_the_screen_and_says_so(
+    daemon: FakeDaemon, sock_path: Path,
+) -> None:
+    await daemon.start()
+    app = PatientScreenApp(sock_path, "nb", poll_interval=0.1)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await daemon.set_live([session(datetime.now(UTC))])
+        await wait_until(pilot, lambda: isinstance(app.screen, MeasuringScreen), "measuring")
+        await daemon.stop()
+        await wait_until(pilot, lambda: "Huben svarer ikke" in shown(app, "#daemon-state"),
+                         f"the daemon-down banner; shown:\n{screen_text(app)}")
+        assert not isinstance(app.screen, MeasuringScreen)
