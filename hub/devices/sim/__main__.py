@@ -1,7 +1,7 @@
 """Run an emulated device: `python -m hub.devices.sim cuff --adapter hci1 --every 8`.
 
-Each kind is an ``EmulatedDevice`` subclass with a ``demo_measurement(rng)`` that takes a
-plausible measurement on the device's own clock.
+Each kind is an ``EmulatedDevice`` subclass whose ``demo_session(rng)`` takes a plausible
+measurement on the device's own clock (the cuff with the hub watching its cuff pressure).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ async def run_device(kind: str, adapter: str, every: float) -> None:
     try:
         while True:
             await asyncio.sleep(every)
-            device.demo_measurement(rng)
+            await device.demo_session(rng)
             logging.info("%s measured; %d waiting to be sent", kind, len(device.pending))
     finally:
         await device.stop()

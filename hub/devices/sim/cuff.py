@@ -89,6 +89,14 @@ class EmulatedCuff(EmulatedDevice):
             await asyncio.sleep(interval_s)
         return self.measure(systolic, diastolic, pulse, status)
 
+    async def demo_session(self, rng: random.Random) -> None:
+        """Press start with the hub watching: the screen follows the cuff inflating to about
+        30 mmHg over the systolic pressure and deflating, then shows the result."""
+        systolic, diastolic = rng.randint(115, 165), rng.randint(65, 95)
+        top = systolic + 30
+        pressures = [*range(20, top, 25), top, *range(top - 8, diastolic - 20, -8)]
+        await self.measure_live(systolic, diastolic, rng.randint(55, 95), pressures, 0.4)
+
     def demo_measurement(self, rng: random.Random) -> None:
         systolic, diastolic = rng.randint(115, 165), rng.randint(65, 95)
         self.measure(systolic, diastolic, rng.randint(55, 95))

@@ -13,6 +13,7 @@ import asyncio
 import collections
 import contextlib
 import logging
+import random
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -165,6 +166,13 @@ class EmulatedDevice:
         for task in self._tasks:
             task.cancel()
         await self.peripheral.stop()
+
+    async def demo_session(self, rng: random.Random) -> None:
+        """What the patient does in the demo: by default, measure; the hub fetches it later."""
+        self.demo_measurement(rng)
+
+    def demo_measurement(self, rng: random.Random) -> None:
+        raise NotImplementedError
 
     def take_measurement(self, value: bytes) -> None:
         """Store a finished measurement; it is sent when a hub next subscribes."""
