@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -48,11 +48,13 @@ class PatientScreenApp(App[None]):
     ]
 
     def __init__(
-        self, socket_path: Path, language: str = DEFAULT_LANGUAGE, poll_interval: float = 1.0
+        self, socket_path: Path, language: str = DEFAULT_LANGUAGE, poll_interval: float = 1.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         super().__init__()
         self.socket_path = socket_path
         self.poll_interval = poll_interval
+        self.now = clock  # "today", "yesterday" and due tasks are relative to it
         self.catalogue = Catalogue(language)
         self._status: Mapping[str, Any] | None = None  # last good answer, kept while daemon is down
         self._daemon_ok: bool | None = None  # None until the first answer or failure
@@ -182,13 +184,13 @@ class PatientScreenApp(App[None]):
         """Bring up, update or close the measuring screen for what the devices do now."""
         # A daemon that stopped answering knows nothing of its devices any more.
         sessions = self._live if self._daemon_ok is not False else []
-        session = session_to_show(sessions, self._closed_sessions, datetime.now(UTC))
+        session = session_to_show(sessions, self._closed_sessions, self.now())
         screen = self._measuring_screen()
         if session is None:
             if screen is not None and screen is self.screen:
                 screen.dismiss(screen.view.key)
             return
-        view = measuring_view(session, self._status, datetime.now(UTC), self.catalogue)
+        view = measuring_view(session, self._status, self.now(), self.catalogue)
         done = self.catalogue.translate("measuring.done")
         if screen is not None:
             await screen.show(view, done)
@@ -225,7 +227,7 @@ class PatientScreenApp(App[None]):
             views: tuple[ReadingView, ...] = ()
             alarm = ""
             if self._status is not None:
-                shown = present_status(self._status, datetime.now(UTC), cat)
+                shown = present_status(self._status, self.now(), cat)
                 views, alarm = shown.readings, shown.alarm
             alarm_banner = self.query_one("#outbox-alarm", Text)
             alarm_banner.update(alarm)
@@ -242,7 +244,7 @@ class PatientScreenApp(App[None]):
 
     def _render_today(self, cat: Catalogue) -> None:
         status = self._status or {}
-        now = datetime.now(UTC)
+        now = self.now()
         tasks = tasks_view(status, now, cat)
         due = "\n".join(t.text for t in tasks if t.state == "due")
         rest = "\n".join(t.text for t in tasks if t.state != "due")
