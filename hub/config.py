@@ -59,8 +59,9 @@ class SyncSettings(Strict):
     # Batches sent and not yet acknowledged, at most; more keeps a long backlog draining fast.
     window: int = Field(default=8, ge=1, le=64)
     ack_timeout_s: float = Field(default=10.0, gt=0)
-    # Plaintext kept for the patient screen; the sealed copy waits in the outbox regardless.
-    plaintext_days: float = Field(default=7.0, gt=0)
+    # Plaintext kept for the patient screen (its trends look back 14 days; fewer days give
+    # shorter trends); the sealed copy waits in the outbox regardless.
+    plaintext_days: float = Field(default=14.0, gt=0)
     # The outbox's share of the SD card; an alarm is raised at 80 % and nothing is dropped.
     outbox_budget_mb: float = Field(default=256.0, gt=0)
 

@@ -553,11 +553,15 @@ class ReadingStore:
     def all(self) -> list[StoredReading]:
         return self._select("ORDER BY seq", [])
 
-    def history(self, measured_since: str, limit: int = 400) -> list[StoredReading]:
-        """Good readings measured since then (for the screen's trends), oldest first."""
+    def history(self, measured_since: str) -> list[StoredReading]:
+        """Good readings measured since then (for the screen's trends), oldest first: the last
+        of each kind in each hour, so an oximeter's stream of hundreds cannot crowd out the
+        other days (at most 24 a day per kind)."""
         return self._select(
-            "WHERE measured_at >= ? AND outcome != 'failed' ORDER BY measured_at LIMIT ?",
-            [measured_since, limit])
+            "WHERE seq IN (SELECT max(seq) FROM readings"
+            " WHERE measured_at >= ? AND outcome != 'failed'"
+            " GROUP BY kind, substr(measured_at, 1, 13)) ORDER BY measured_at",
+            [measured_since])
 
     def latest_per_kind(self) -> list[StoredReading]:
         return self._select(

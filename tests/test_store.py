@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -280,3 +281,22 @@ def test_v3_readings_not_yet_sent_are_sealed_after_the_upgrade(tmp_path: Path) -
     # Record keys became digests: re-sent records are still recognised.
     assert store.add(NewReading(**{**reading().__dict__, "record_key": "key-1"})) is None
     assert store.add(reading()) == 3
+
+
+def test_history_keeps_every_day_however_long_one_stream_was(tmp_path: Path) -> None:
+    store = sealing_store(tmp_path / "hub.sqlite")
+    # A morning's oximeter stream: 600 readings within one hour, eleven days ago ...
+    for n in range(600):
+        store.add(replace(reading(), kind="spo2", values={"spo2": 90 + n % 8},
+                          measured_at=f"2026-11-11T08:{n // 60:02d}:{n % 60:02d}.000+00:00"))
+    # ... a failed reading, and one blood pressure a day since, the newest today.
+    store.add(replace(reading(0), outcome="failed", measured_at="2026-11-22T09:30:00+00:00"))
+    for day in range(12, 23):
+        store.add(replace(reading(120 + day), measured_at=f"2026-11-{day}T07:00:00+00:00"))
+    history = store.history("2026-11-08T00:00:00+00:00")
+    spo2 = [r for r in history if r.kind == "spo2"]
+    assert [r.values for r in spo2] == [{"spo2": 90 + 599 % 8}]  # the hour's last
+    pressures = [r.values["systolic"] for r in history if r.kind == "blood_pressure"]
+    assert pressures == [120.0 + day for day in range(12, 23)]  # today included, not the failed
+    assert [r.measured_at for r in history] == sorted(r.measured_at for r in history)
+    assert store.history("2026-11-20T00:00:00+00:00")[0].measured_at.startswith("2026-11-20")
