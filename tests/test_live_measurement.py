@@ -1,17 +1,22 @@
-"""The measuring screen's source end to end: the emulated cuff inflates with the hub watching
+"""The measuring screen end to end: the emulated cuff inflates with the hub watching
 (Intermediate Cuff Pressure over bleak on BlueZoo), the real daemon follows it on its `live`
-long poll, stores only the result, and says the session is over."""
+long poll, stores only the result and says the session is over; and the patient screen shows
+it all."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
+from hub.config import load_config
 from hub.devices.sim.cuff import EmulatedCuff
 from hub.testbed.bluetooth import DEVICE_ADAPTERS
 from hub.testbed.home import SimulatedHome
+from hub.ui.app import PatientScreenApp
+from hub.ui.measuring_screen import MeasuringScreen
 from tests.conftest import eventually, hub_log, readings
 from tests.test_device_cuff import started
+from tests.ui_support import screen_text, shown, wait_until
 
 CUFF = DEVICE_ADAPTERS["hci1"]
 PRESSURES = [20, 60, 110, 160, 185, 170, 150, 130, 105, 90, 70]
@@ -114,3 +119,35 @@ async def test_a_screen_from_before_a_restart_is_answered_at_once(home: Simulate
                                      wait_s=20)
     assert loop.time() - began < 10
     assert answer["boot"] == first["boot"] and answer["version"] == first["version"]
+
+
+async def test_the_patient_screen_follows_the_cuff_from_pressure_to_result(
+    home: SimulatedHome,
+) -> None:
+    cuff: EmulatedCuff = await started(home)
+    app = PatientScreenApp(load_config(home.hub_config).socket_path, "nb", poll_interval=0.2)
+    shown_pressures: list[str] = []
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            measuring = asyncio.create_task(
+                cuff.measure_live(138, 86, 66, PRESSURES, interval_s=0.4))
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 60
+            while shown(app, "#bp-value") != "138/86":
+                assert loop.time() < deadline, f"no result; the screen shows:\n{screen_text(app)}"
+                digits = shown(app, "#m-progress")
+                if digits and (not shown_pressures or shown_pressures[-1] != digits):
+                    shown_pressures.append(digits)
+                await pilot.pause(0.05)
+            await measuring
+            assert isinstance(app.screen, MeasuringScreen)
+            assert shown(app, "#m-title") == "Blodtrykk"
+            await pilot.click("#m-done")
+            await wait_until(pilot, lambda: not isinstance(app.screen, MeasuringScreen), "home")
+            # The home screen has the same reading, from the daemon's store.
+            await wait_until(pilot, lambda: shown(app, "#bp-value") == "138/86", "the card")
+    finally:
+        await cuff.stop()
+    sent = iter(str(p) for p in PRESSURES)
+    assert all(p in sent for p in shown_pressures), shown_pressures  # in the cuff's order
+    assert len(shown_pressures) >= 5, shown_pressures
