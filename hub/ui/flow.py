@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from hub.questionnaire import load_shipped
+from hub.questionnaire import SHIPPED_LANGUAGES, load_shipped
 from hub.questionnaire.engine import (
     build_response,
     check_answer,
@@ -24,7 +24,8 @@ from hub.questionnaire.model import (
     parse_questionnaire,
 )
 
-# Patient screens use the shipped, bilingual version of a questionnaire the care plan names.
+# Patient screens use the shipped version of a questionnaire the care plan names, in the
+# screen's language (bokmål, nynorsk or English).
 SHIPPED_URLS = {
     "urn:dho:questionnaire:copd-daily": "copd-daily",
     "urn:dho:questionnaire:heart-failure-daily": "heart-failure-daily",
@@ -42,7 +43,8 @@ def questionnaire_for(status: dict[str, Any], language: str) -> Questionnaire | 
         return None
     shipped = SHIPPED_URLS.get(str(given.get("url")))
     if shipped is not None:
-        return load_shipped(shipped, language if language in ("nb", "en") else "nb")
+        # A screen language no shipped version is written in gets bokmål.
+        return load_shipped(shipped, language if language in SHIPPED_LANGUAGES else "nb")
     return parse_questionnaire(given)
 
 
