@@ -160,9 +160,9 @@ async def test_a_cuff_measurement_from_start_to_result_by_touch(daemon: FakeDaem
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: shown(app, "#lang-toggle") != "", "the home screen")
         await daemon.set_live([session(started)])
-        await wait_until(pilot, lambda: isinstance(app.screen, MeasuringScreen),
+        await wait_until(pilot, lambda: isinstance(app.screen, MeasuringScreen)
+                         and shown(app, "#m-hint") == "Henter målingen fra blodtrykksmåleren …",
                          "the measuring screen")
-        assert shown(app, "#m-hint") == "Henter målingen fra blodtrykksmåleren …"
         for pressure in (60.0, 145.0, 180.0, 120.0):
             await daemon.set_live([session(started, progress={"cuff_pressure": pressure,
                                                                 "unit": "mmHg"})])
@@ -228,8 +228,8 @@ async def test_the_screen_goes_away_when_a_device_had_nothing_new(daemon: FakeDa
     started = datetime.now(UTC)
     async with app.run_test(size=(80, 24)) as pilot:
         await daemon.set_live([session(started, profile="pulse_oximeter")])
-        await wait_until(pilot, lambda: isinstance(app.screen, MeasuringScreen), "measuring")
-        assert shown(app, "#m-hint") == "Getting the measurement from the pulse oximeter …"
+        await wait_until(pilot, lambda: shown(app, "#m-hint") ==
+                         "Getting the measurement from the pulse oximeter …", "measuring")
         await daemon.set_live([session(started, datetime.now(UTC), profile="pulse_oximeter")])
         await wait_until(pilot, lambda: not isinstance(app.screen, MeasuringScreen), "home")
 
@@ -244,7 +244,7 @@ async def test_an_unfinished_measurement_says_to_try_again_until_closed(
         await daemon.set_live([session(started, datetime.now(UTC),
                                        progress={"cuff_pressure": 95.0, "unit": "mmHg"})])
         await wait_until(pilot, lambda: "ikkje fullført" in shown(app, "#m-hint"), "the advice")
-        assert app.screen.query_one("#m-hint").has_class("warning")
+        assert app.screen.query_one("#m-hint").has_class("warning")  # black on yellow
         assert shown(app, "#m-progress") == ""
         await pilot.press("escape")  # a technician's keyboard works too
         await wait_until(pilot, lambda: not isinstance(app.screen, MeasuringScreen), "home")
@@ -262,3 +262,31 @@ async def test_the_daemon_going_away_mid_measurement_closes_the_screen_and_says_
         await wait_until(pilot, lambda: "Huben svarer ikke" in shown(app, "#daemon-state"),
                          f"the daemon-down banner; shown:\n{screen_text(app)}")
         assert not isinstance(app.screen, MeasuringScreen)
+
+
+@pytest.mark.parametrize(("reply", "a_device"), [
+    ({"ok": True, "boot": "b", "version": 1, "sessions": "junk"}, False),
+    ({"ok": True, "boot": "b", "version": 1,
+      "sessions": [1, "x", {"key": 5, "profile": [], "results": "no", "progress": 7}]}, True),
+    ({"ok": False, "error": "unknown op 'live'"}, False),  # a daemon older than this screen
+])
+async def test_a_broken_live_answer_never_takes_the_screen_down(
+    daemon: FakeDaemon, sock_path: Path, reply: dict[str, Any], a_device: bool,
+) -> None:
+    daemon.live_reply = reply
+    daemon.status["readings"] = [bp_result(131, 85)]
+    await daemon.start()
+    app = PatientScreenApp(sock_path, "nb", poll_interval=0.05)
+    async with app.run_test(size=(80, 24)) as pilot:
+        if a_device:  # an open session of junk is still a device connected: say so plainly
+            await wait_until(pilot, lambda: shown(app, "#m-hint") ==
+                             "Henter målingen fra måleren …", "the junk session")
+            await tap(pilot, "#m-done")
+        else:
+            await pilot.pause(0.5)
+            assert not isinstance(app.screen, MeasuringScreen)
+        # The home screen still works and keeps polling the status.
+        await wait_until(pilot, lambda: shown(app, "#bp-value") == "131/85", "the reading")
+        daemon.status["readings"] = [bp_result(140, 90)]
+        await wait_until(pilot, lambda: shown(app, "#bp-value") == "140/90", "the new reading")
+        assert app.is_running

@@ -24,7 +24,9 @@ async def tap(pilot: Pilot[None], selector: str, expect: str | None = None) -> N
     app = pilot.app
     if expect is not None:
         await wait_until(pilot, lambda: expect in shown(app, "#q-text"), f"question {expect!r}")
-    await wait_until(pilot, lambda: bool(shown(app, selector)), f"button {selector}")
+    # Shown and laid out: a screen just pushed has its widgets before it has their places.
+    await wait_until(pilot, lambda: bool(shown(app, selector))
+                     and app.screen.query_one(selector).region.area > 0, f"button {selector}")
     assert await pilot.click(selector), f"{selector} could not be pressed"
     # As a person taps: a Button ignores presses for 0.2 s after one (Textual's active
     # effect), which also swallows the double taps of a shaking hand.

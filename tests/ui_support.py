@@ -36,6 +36,7 @@ class FakeDaemon:
         self.answer_reply: dict[str, Any] = {"ok": True, "seq": 1, "stored_before": False}
         self.live_sessions: list[dict[str, Any]] = []  # what "live" answers; see set_live
         self.live_version = 0
+        self.live_reply: dict[str, Any] | None = None  # set: "live" answers this instead
         self._live_changed = asyncio.Condition()
 
     async def set_live(self, sessions: list[dict[str, Any]]) -> None:
@@ -46,6 +47,9 @@ class FakeDaemon:
             self._live_changed.notify_all()
 
     async def _live(self, req: dict[str, Any]) -> dict[str, Any]:
+        if self.live_reply is not None:
+            await asyncio.sleep(0.05)  # a broken daemon, but not a busy loop
+            return copy.deepcopy(self.live_reply)
         if req.get("boot") == "fake" and req.get("version") == self.live_version:
             async with self._live_changed:
                 with contextlib.suppress(TimeoutError):

@@ -154,28 +154,34 @@ class PatientScreenApp(App[None]):
     async def _follow_live(self) -> None:
         """Long-poll the daemon's `live` state: a device connecting brings up the measuring
         screen at once, and its cuff pressure moves as the cuff sends it."""
-        boot: object = None
-        version: object = None
+        last: tuple[object, object] = (None, None)  # (boot, version) of the last answer
         while True:
             try:
-                answer = await request(self.socket_path, "live", timeout=LIVE_WAIT_S + 5,
-                                       boot=boot, version=version, wait_s=LIVE_WAIT_S)
-            except DaemonUnavailable:
-                answer = {"ok": False}  # the status poll tells the patient
-            if answer.get("ok") is True:
-                boot, version = answer.get("boot"), answer.get("version")
-                sessions = answer.get("sessions")
-                self._live = sessions if isinstance(sessions, list) else []
-            else:
-                boot = version = None
-                self._live = []
-            try:
-                async with self._render_lock:
-                    await self._show_measuring()
-            except NoMatches:
-                log.debug("screen closed before the measuring screen was shown")
-            if answer.get("ok") is not True:
+                last = await self._follow_live_once(last)
+            except Exception:
+                # As the status poll: the patient's screen must outlive any bad answer.
+                log.exception("live state could not be shown")
+                last = (None, None)
                 await asyncio.sleep(self.poll_interval)
+
+    async def _follow_live_once(self, last: tuple[object, object]) -> tuple[object, object]:
+        boot, version = last
+        try:
+            answer = await request(self.socket_path, "live", timeout=LIVE_WAIT_S + 5,
+                                   boot=boot, version=version, wait_s=LIVE_WAIT_S)
+        except DaemonUnavailable:
+            answer = {"ok": False}  # the status poll tells the patient
+        sessions = answer.get("sessions") if answer.get("ok") is True else None
+        self._live = sessions if isinstance(sessions, list) else []
+        try:
+            async with self._render_lock:
+                await self._show_measuring()
+        except NoMatches:
+            log.debug("screen closed before the measuring screen was shown")
+        if sessions is None:
+            await asyncio.sleep(self.poll_interval)
+            return None, None
+        return answer.get("boot"), answer.get("version")
 
     def _measuring_screen(self) -> MeasuringScreen | None:
         return next((s for s in self.screen_stack if isinstance(s, MeasuringScreen)), None)

@@ -67,7 +67,7 @@ def session_to_show(sessions: object, closed: Iterable[str], now: datetime
     """
     closed = set(closed)
     for session in reversed(sessions if isinstance(sessions, list) else []):
-        if not isinstance(session, Mapping) or session.get("key") in closed:
+        if not isinstance(session, Mapping) or str(session.get("key")) in closed:
             continue
         if session.get("ended_at") is None:
             return session

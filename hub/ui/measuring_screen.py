@@ -16,6 +16,10 @@ from hub.ui.measuring import MeasuringView
 from hub.ui.widgets import ReadingCard, Text
 
 
+def _hint_classes(view: MeasuringView) -> str:
+    return "warning" if view.phase == "not_finished" else ""
+
+
 class MeasuringScreen(Screen[str]):
     """Dismissed with the key of the session shown, so that it is not shown again."""
 
@@ -29,12 +33,13 @@ class MeasuringScreen(Screen[str]):
         self.done_label = done_label
 
     def compose(self) -> ComposeResult:
+        view = self.view  # drawn with its content: no blank frame before on_mount
         with Vertical(id="m-body"):
-            yield Text(id="m-title")
-            yield Text(id="m-hint")
+            yield Text(view.title, id="m-title")
+            yield Text(view.hint, id="m-hint", classes=_hint_classes(view))
             with Horizontal(id="m-progress-row"):
-                yield Digits(id="m-progress")
-                yield Text(id="m-progress-unit", classes="unit")
+                yield Digits(view.progress or "", id="m-progress")
+                yield Text(view.progress_unit, id="m-progress-unit", classes="unit")
             with Vertical(id="m-result"):
                 pass
         yield Button(self.done_label, id="m-done")
@@ -51,7 +56,7 @@ class MeasuringScreen(Screen[str]):
         view = self.view
         self.query_one("#m-title", Text).update(view.title)
         self.query_one("#m-hint", Text).update(view.hint)
-        self.query_one("#m-hint").set_class(view.phase == "not_finished", "warning")
+        self.query_one("#m-hint").set_classes(_hint_classes(view))
         self.query_one("#m-progress", Digits).update(view.progress or "")
         self.query_one("#m-progress-unit", Text).update(view.progress_unit)
         self.query_one("#m-progress-row").display = view.progress is not None
