@@ -106,3 +106,29 @@ async def test_a_card_draws_the_fourteen_day_trend(daemon: FakeDaemon, sock_path
         await wait_until(pilot, lambda: shown(app, "#kind-weight-value") == "81,2", "the weight")
         line = app.screen.query_one("#kind-weight-trend", Sparkline)
         assert line.display and list(line.data or []) == [80.1, 80.9, 81.2]
+
+
+async def test_a_reminder_brings_the_task_forward_at_its_time_and_stops_once_done(
+    daemon: FakeDaemon, sock_path: Path,
+) -> None:
+    now = [oslo(7, 59)]
+    daemon.status.update(care_plan={"schedule": [{"kind": "blood_pressure", "times": ["08:00"]},
+                                                 {"kind": "weight", "times": ["07:00"]}]},
+                         readings=[{"kind": "weight", "measured_at": oslo(7, 5).isoformat(),
+                                    "outcome": "ok", "values": {"weight": 80.0}}])
+    await daemon.start()
+    app = PatientScreenApp(sock_path, "nb", poll_interval=0.05, clock=lambda: now[0])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: "Mål blodtrykket kl. 08.00" in shown(app, "#tasks-rest"),
+                         "the blood pressure for later")
+        assert shown(app, "#tasks-due") == ""
+        now[0] = oslo(8, 0)  # the care plan's time: the reminder
+        await wait_until(pilot, lambda: shown(app, "#tasks-due") ==
+                         f"Nå: Mål blodtrykket {DASH} kl. 08.00", "the reminder")
+        assert app.query_one("#tasks-due").region.y < app.query_one("#tasks-rest").region.y
+        daemon.status["readings"].append({
+            "kind": "blood_pressure", "measured_at": oslo(8, 3).isoformat(), "outcome": "ok",
+            "values": {"systolic": 128.0, "diastolic": 80.0}})
+        now[0] = oslo(8, 4)
+        await wait_until(pilot, lambda: shown(app, "#tasks-due") == "", "the reminder to stop")
+        assert f"✓ Mål blodtrykket {DASH} gjort i dag" in shown(app, "#tasks-rest")
