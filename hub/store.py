@@ -144,8 +144,14 @@ def _v6(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE patient_messages ADD COLUMN read_at TEXT")
 
 
+def _v7(db: sqlite_utils.Database) -> None:
+    """Issue 5: the screen's trends read readings by when they were measured, every second."""
+    db.execute("CREATE INDEX readings_measured ON readings (measured_at)")
+
+
 # Append only: a hub in the field upgrades through every step in order.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    _v1, _v2, _v3, _v4, _v5, _v6, _v7]
 
 URGENT, ROUTINE = 0, 1  # outbox lanes: urgent items (outside the care plan's limits) go first
 

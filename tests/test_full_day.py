@@ -21,9 +21,9 @@ NOW = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)  # 10.30 in Oslo: every morning 
 CUFF, SCALE = "00:BB:00:00:00:02", "00:BB:00:00:00:04"
 WORDS = {
     "nb": {"message": "Jeg har lest meldingen", "due": "Nå:", "done": "gjort i dag",
-           "thanks": "Takk", "done_button": "Ferdig"},
+           "thanks": "Takk", "done_button": "OK"},
     "en": {"message": "I have read the message", "due": "Now:", "done": "done today",
-           "thanks": "Thank you", "done_button": "Done"},
+           "thanks": "Thank you", "done_button": "OK"},
 }
 
 

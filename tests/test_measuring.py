@@ -13,7 +13,7 @@ from hub.ui.app import PatientScreenApp
 from hub.ui.i18n import Catalogue
 from hub.ui.measuring import RESULT_SHOWN, measuring_view, session_to_show
 from hub.ui.measuring_screen import MeasuringScreen
-from hub.ui.present import measurement_advice
+from hub.ui.present import measurement_advice, present_status
 from tests.test_questionnaire_screen import TOUCHSCREEN, answers_of, tap, with_plan
 from tests.ui_support import FakeDaemon, screen_text, shown, wait_until
 
@@ -113,7 +113,28 @@ def test_a_failed_or_disturbed_measurement_says_what_to_do(problems: tuple[str, 
     assert says in view.result.note
     assert (view.result.value is None) == failed  # a failed value is never shown as a number
     if "cuff_too_loose" in problems:
-        assert "Fest den stramt" in view.result.note
+        assert "Fest den stramt rundt overarmen, rett på huden" in view.result.note
+    assert view.hint == ("Det ble ingen måling denne gangen." if failed
+                         else "Målingen er lagret.")
+
+
+def test_advice_to_measure_again_is_for_the_moment_not_for_the_home_card_later() -> None:
+    result = bp_result(150, 90, outcome="flagged", problems=("cuff_too_loose",),
+                       measured=NOW - timedelta(days=1))
+    home = present_status({"readings": [result]}, NOW, NB).readings[0]
+    assert home.value == "150/90" and "Mansjetten" not in home.note
+    failed = bp_result("NaN", 90, outcome="failed",  # type: ignore[arg-type]
+                       problems=("systolic_NaN", "cuff_too_loose"))
+    assert present_status({"readings": [failed]}, NOW, NB).readings[0].note == (
+        "Målingen mislyktes. Prøv å måle på nytt.")
+
+
+def test_a_device_fault_says_whom_to_call_when_the_care_plan_has_a_number() -> None:
+    assert measurement_advice(["general_device_fault"], EN, "55 00 00 00").endswith(
+        "call the follow-up service on 55 00 00 00.")
+    assert measurement_advice(["general_device_fault"], EN).endswith(
+        "call the follow-up service.")
+    assert "{phone}" not in measurement_advice(["cuff_too_loose"], NB, "55 00 00 00")
 
 
 def test_advice_comes_once_each_in_a_fixed_order_and_only_for_known_problems() -> None:
@@ -178,7 +199,7 @@ async def test_a_cuff_measurement_from_start_to_result_by_touch(daemon: FakeDaem
         assert shown(app, "#m-progress") == ""  # the pressure gives way to the result
         note = shown(app, "#bp-note")
         assert "Ring oppfølgingstjenesten på 22 33 44 55" in note and "Du beveget deg" in note
-        assert shown(app, "#m-done") == "Ferdig"
+        assert shown(app, "#m-done") == "OK"
         await tap(pilot, "#m-done")
         await wait_until(pilot, lambda: not isinstance(app.screen, MeasuringScreen), "home")
         # Closed is closed: the same session does not come back, even when it ends.
@@ -290,3 +311,36 @@ async def test_a_broken_live_answer_never_takes_the_screen_down(
         daemon.status["readings"] = [bp_result(140, 90)]
         await wait_until(pilot, lambda: shown(app, "#bp-value") == "140/90", "the new reading")
         assert app.is_running
+
+
+async def test_a_short_hiccup_of_the_daemon_does_not_count_as_closed_by_the_patient(
+    daemon: FakeDaemon, sock_path: Path,
+) -> None:
+    await daemon.start()
+    app = PatientScreenApp(sock_path, "nb", poll_interval=0.05)
+    started = datetime.now(UTC)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await daemon.set_live([session(started)])
+        await wait_until(pilot, lambda: isinstance(app.screen, MeasuringScreen), "measuring")
+        good = daemon.status
+        daemon.status = {"ok": False, "error": "busy"}  # one refused poll: "not answering"
+        await wait_until(pilot, lambda: not isinstance(app.screen, MeasuringScreen), "closed")
+        daemon.status = good
+        await daemon.set_live([session(started, results=(bp_result(133, 83),))])
+        await wait_until(pilot, lambda: shown(app, "#bp-value") == "133/83"
+                         and isinstance(app.screen, MeasuringScreen), "the result after all")
+
+
+async def test_sessions_closed_long_ago_are_forgotten(daemon: FakeDaemon,
+                                                     sock_path: Path) -> None:
+    await daemon.start()
+    app = PatientScreenApp(sock_path, "nb", poll_interval=0.05)
+    first = session(datetime.now(UTC), results=(bp_result(),))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await daemon.set_live([first])
+        await tap(pilot, "#m-done")
+        await wait_until(pilot, lambda: not isinstance(app.screen, MeasuringScreen), "home")
+        assert app._closed_sessions == {first["key"]}
+        # The daemon keeps a few ended sessions; once it drops this one, so does the screen.
+        await daemon.set_live([])
+        await wait_until(pilot, lambda: not app._closed_sessions, "the key forgotten")

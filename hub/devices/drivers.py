@@ -133,12 +133,13 @@ async def start_session(link: GattLink, ctx: SessionContext) -> bool:
 
 
 async def _follow_progress(link: GattLink, ctx: SessionContext, uuid: str) -> None:
-    """Subscribe to in-progress values; without them the screen only waits for the result."""
+    """Subscribe to in-progress values; without them the screen only waits for the result, so
+    no failure here may cost the measurement (a stale bond still ends the session)."""
     try:
         await link.subscribe(uuid, ctx.progress_receiver(uuid))
     except StaleBond:
         raise
-    except BleakError as exc:
+    except (BleakError, TimeoutError, OSError, EOFError) as exc:
         log.info("%s: no progress values (%s): %s", link.address, uuid, exc)
 
 

@@ -173,6 +173,9 @@ class PatientScreenApp(App[None]):
             answer = {"ok": False}  # the status poll tells the patient
         sessions = answer.get("sessions") if answer.get("ok") is True else None
         self._live = sessions if isinstance(sessions, list) else []
+        if sessions is not None:  # a session the daemon no longer holds cannot come back
+            held = {str(s.get("key")) for s in self._live if isinstance(s, Mapping)}
+            self._closed_sessions &= held
         try:
             async with self._render_lock:
                 await self._show_measuring()
@@ -194,7 +197,7 @@ class PatientScreenApp(App[None]):
         screen = self._measuring_screen()
         if session is None:
             if screen is not None and screen is self.screen:
-                screen.dismiss(screen.view.key)
+                screen.dismiss(None)  # gone by itself: not closed by the patient
             return
         view = measuring_view(session, self._status, self.now(), self.catalogue)
         done = self.catalogue.translate("measuring.done")
@@ -239,7 +242,13 @@ class PatientScreenApp(App[None]):
             alarm_banner.update(alarm)
             alarm_banner.display = bool(alarm)
             self._render_today(cat)
-            await self._show_measuring()  # its sync state and language follow the status
+            try:
+                await self._show_measuring()  # its sync state and language follow the status
+            except NoMatches:
+                raise
+            except Exception:
+                # A broken live session is not a daemon that stopped answering.
+                log.exception("measuring screen could not be shown")
             no_readings = self.query_one("#no-readings", Text)
             no_readings.update(
                 f"{cat.translate('readings.none')}\n\n{cat.translate('readings.none_hint')}"

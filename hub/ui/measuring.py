@@ -112,8 +112,10 @@ def measuring_view(session: Mapping[str, Any], status: Mapping[str, Any] | None,
                          progress=None, progress_unit="", result=None)
     results = _shown_results(session)
     if results:
-        return replace(base, phase="result", hint=cat.translate("measuring.saved"),
-                       result=_result_view(results[-1], status, now, cat))
+        newest = results[-1]
+        hint = "measuring.failed" if newest.get("outcome") == "failed" else "measuring.saved"
+        return replace(base, phase="result", hint=cat.translate(hint),
+                       result=_result_view(newest, status, now, cat))
     digits, unit = _progress_digits(session.get("progress"), cat)
     if session.get("ended_at") is not None:
         return replace(base, phase="not_finished", hint=cat.translate("measuring.not_finished"))
@@ -130,7 +132,7 @@ def _result_view(result: Mapping[str, Any], status: Mapping[str, Any] | None, no
     reading = _fresher(result, status.get("readings"))
     plan = status.get("care_plan")
     phone = plan.get("centre_phone") if isinstance(plan, Mapping) else None
-    view = present_reading(reading, now, cat, phone=phone)
+    view = present_reading(reading, now, cat, phone=phone, advice=True)
     if reading.get("synced") is not True and status.get("broker_connected") is not False:
         # Just stored and the hub is online: "waiting for the network" would be untrue.
         view = replace(view, sync=cat.translate("sync.stored"))

@@ -250,11 +250,15 @@ ADVICE: dict[str, str] = {
 _ADVICE_ORDER = {key: n for n, key in enumerate(dict.fromkeys(ADVICE.values()))}
 
 
-def measurement_advice(problems: object, cat: Catalogue) -> str:
+def measurement_advice(problems: object, cat: Catalogue, phone: object = None) -> str:
     """What to do about how the device says the measurement went, one line per advice."""
     codes = problems if isinstance(problems, list | tuple) else []
-    keys = {ADVICE[c] for c in codes if isinstance(c, str) and c in ADVICE}
-    return "\n".join(cat.translate(k) for k in sorted(keys, key=_ADVICE_ORDER.__getitem__))
+    keys = sorted({ADVICE[c] for c in codes if isinstance(c, str) and c in ADVICE},
+                  key=_ADVICE_ORDER.__getitem__)
+    has_phone = isinstance(phone, str) and bool(phone)
+    return "\n".join(
+        cat.translate(f"{k}_phone", phone=phone) if has_phone and cat.has(f"{k}_phone")
+        else cat.translate(k) for k in keys)
 
 
 def limit_advice(problems: object, phone: object, cat: Catalogue) -> str:
@@ -269,7 +273,10 @@ def limit_advice(problems: object, phone: object, cat: Catalogue) -> str:
 
 
 def present_reading(reading: Mapping[str, Any], now: datetime, cat: Catalogue,
-                    history: object = None, phone: object = None) -> ReadingView:
+                    history: object = None, phone: object = None,
+                    advice: bool = False) -> ReadingView:
+    """One reading's card. ``advice``: also say what to do about the device's complaints
+    (measure again ...), which is for the moment of measuring, not for later."""
     kind = str(reading.get("kind"))
     raw_values = reading.get("values")
     values: Mapping[str, Any] = raw_values if isinstance(raw_values, Mapping) else {}
@@ -277,7 +284,8 @@ def present_reading(reading: Mapping[str, Any], now: datetime, cat: Catalogue,
     if rule is not None:
         value, unit, note = rule(values, cat)
         problems = reading.get("problems")
-        notes = (note or limit_advice(problems, phone, cat), measurement_advice(problems, cat))
+        notes = (note or limit_advice(problems, phone, cat),
+                 measurement_advice(problems, cat, phone) if advice else "")
         note = "\n".join(n for n in notes if n)
     else:
         # No display rules for this kind yet: say that it arrived rather than guess at fields.

@@ -74,12 +74,17 @@ class EmulatedCuff(EmulatedDevice):
         pressures: Sequence[float],
         interval_s: float = 0.2,
         status: tuple[str, ...] = ("pulse_rate_within_range",),
+        watcher_wait_s: float | None = None,
     ) -> bytes:
         """Measure with a hub watching, as cuffs that connect when the patient presses start:
         advertise, wait for the hub to follow the cuff pressure, inflate and deflate through
-        ``pressures`` (Intermediate Cuff Pressure), then indicate the result."""
+        ``pressures`` (Intermediate Cuff Pressure), then indicate the result. With no hub
+        within ``watcher_wait_s``, measure unwatched and keep the result for later."""
         self._news = True  # advertise now, before there is a stored record
-        await self.cuff_pressure.subscribed.wait()
+        try:
+            await asyncio.wait_for(self.cuff_pressure.subscribed.wait(), watcher_wait_s)
+        except TimeoutError:
+            return self.measure(systolic, diastolic, pulse, status)
         exponent = -1 if self.unit == "kPa" else 0
         for pressure in pressures:
             value = build_intermediate_cuff_pressure(
@@ -95,7 +100,8 @@ class EmulatedCuff(EmulatedDevice):
         systolic, diastolic = rng.randint(115, 165), rng.randint(65, 95)
         top = systolic + 30
         pressures = [*range(20, top, 25), top, *range(top - 8, diastolic - 20, -8)]
-        await self.measure_live(systolic, diastolic, rng.randint(55, 95), pressures, 0.4)
+        await self.measure_live(systolic, diastolic, rng.randint(55, 95), pressures, 0.4,
+                                watcher_wait_s=60)
 
     def demo_measurement(self, rng: random.Random) -> None:
         systolic, diastolic = rng.randint(115, 165), rng.randint(65, 95)
