@@ -13,17 +13,15 @@ Pure functions and models; no I/O.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from hub.keys import KeyFileError
-from hub.sync.envelope import EnvelopeError, canonical_json
+from hub.sync.envelope import EnvelopeError, canonical_json, open_signed
 from hub.sync.suites import centre_key
 
 DOWNLINK_CONTEXT = b"no.dho.centre/v1/downlink\x00"
@@ -110,16 +108,8 @@ def sign_document(doc: Document, centre_key: Ed25519PrivateKey) -> bytes:
 def open_document(message: bytes, centre_verify: Ed25519PublicKey, hub_id: str,
                   held_version: int) -> Document:
     """The document, if the hub must take it; EnvelopeError saying why not otherwise."""
-    signature, body = message[:64], message[64:]
+    obj = open_signed(message, centre_verify, DOWNLINK_CONTEXT, "downlink document")
     try:
-        centre_verify.verify(signature, DOWNLINK_CONTEXT + body)
-    except InvalidSignature as exc:
-        raise EnvelopeError("downlink document is not signed by the centre") from exc
-    try:
-        obj = json.loads(body)
-        if obj.get("v") != VERSION:
-            raise EnvelopeError(f"downlink version {obj.get('v')!r} is not understood; "
-                                "update the hub software")
         doc_type = str(obj["type"])
         if doc_type not in CONTENT:
             raise EnvelopeError(f"unknown downlink document type {doc_type!r}")

@@ -171,19 +171,30 @@ def sign_ack(ack: Ack, centre_signing_key: Ed25519PrivateKey) -> bytes:
     return centre_signing_key.sign(ACK_CONTEXT + body) + body
 
 
-def open_ack(message: bytes, centre_verify_key: Ed25519PublicKey, hub_id: str) -> Ack:
+def open_signed(message: bytes, centre_verify_key: Ed25519PublicKey, context: bytes,
+                what: str) -> dict[str, Any]:
+    """The JSON object of a message the centre signed (64-byte signature, then the body) under
+    `context`, in a version this hub speaks; EnvelopeError naming `what` otherwise."""
     signature, body = message[:64], message[64:]
     try:
-        centre_verify_key.verify(signature, ACK_CONTEXT + body)
+        centre_verify_key.verify(signature, context + body)
     except InvalidSignature as exc:
-        raise EnvelopeError("acknowledgement is not signed by the centre") from exc
+        raise EnvelopeError(f"{what} is not signed by the centre") from exc
     try:
         obj = json.loads(body)
-        if obj.get("v") != VERSION:
-            raise EnvelopeError(
-                f"acknowledgement version {obj.get('v')!r} is not understood (this hub speaks "
-                f"{VERSION}): update the hub software"
-            )
+    except ValueError as exc:
+        raise EnvelopeError(f"{what} is malformed: {exc}") from exc
+    if not isinstance(obj, dict):
+        raise EnvelopeError(f"{what} is malformed: not a JSON object")
+    if obj.get("v") != VERSION:
+        raise EnvelopeError(f"{what} version {obj.get('v')!r} is not understood (this hub "
+                            f"speaks {VERSION}): update the hub software")
+    return obj
+
+
+def open_ack(message: bytes, centre_verify_key: Ed25519PublicKey, hub_id: str) -> Ack:
+    obj = open_signed(message, centre_verify_key, ACK_CONTEXT, "acknowledgement")
+    try:
         ack = Ack(
             hub_id=str(obj["hub_id"]), batch_id=str(obj["batch_id"]),
             seq_first=int(obj["seq_first"]), seq_last=int(obj["seq_last"]),
