@@ -85,6 +85,7 @@ class CentreStore:
         self.db.execute("PRAGMA synchronous=FULL")
         for statement in SCHEMA:
             self.db.execute(statement)
+        self._add_hub_encryption_columns()
         self._contiguous: dict[str, int] = {}
 
     def enrol(self, hub_id: str, signing_key: str) -> None:
@@ -93,6 +94,29 @@ class CentreStore:
             " ON CONFLICT (hub_id) DO UPDATE SET signing_key = excluded.signing_key",
             [hub_id, signing_key, now_utc()],
         )
+
+    def _add_hub_encryption_columns(self) -> None:
+        """Downlink sealing (issue 11): the key each hub's documents are sealed to. Hubs enrolled
+        before it have none (NULL) and get nothing until they are enrolled again."""
+        have = {row[1] for row in self.db.execute("PRAGMA table_info(hubs)")}
+        for column in ("encryption_key", "encryption_suite"):
+            if column not in have:
+                try:
+                    self.db.execute(f"ALTER TABLE hubs ADD COLUMN {column} TEXT")
+                except sqlite3.OperationalError as exc:  # another process added it just now
+                    if "duplicate column" not in str(exc):
+                        raise
+
+    def set_hub_encryption_key(self, hub_id: str, suite: str, key: str) -> None:
+        """Record the public key a hub's care plans and messages are sealed to."""
+        self.db.execute("UPDATE hubs SET encryption_key = ?, encryption_suite = ?"
+                        " WHERE hub_id = ?", [key, suite, hub_id])
+
+    def hub_encryption_key(self, hub_id: str) -> tuple[str, str] | None:
+        """(suite, base64 public key) of a hub; None if it has none (or is not enrolled)."""
+        row = self.db.execute("SELECT encryption_suite, encryption_key FROM hubs"
+                              " WHERE hub_id = ?", [hub_id]).fetchone()
+        return (row[0], row[1]) if row and row[1] else None
 
     def hub_signing_key(self, hub_id: str) -> str | None:
         row = self.db.execute("SELECT signing_key FROM hubs WHERE hub_id = ?", [hub_id]).fetchone()
