@@ -1,9 +1,13 @@
-"""`centre serve`: the ingest worker. paho's loop runs in this thread, so does the store."""
+"""`centre serve`: the ingest worker. paho's loop runs in this thread, so does the store, and so
+does the systemd watchdog ping (hub/notify.py)."""
 
 from __future__ import annotations
 
 import logging
 import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from types import FrameType
 
 import paho.mqtt.client as mqtt
@@ -15,12 +19,15 @@ from centre.ingest import Ingest
 from centre.keyring import Keyring
 from centre.store import CentreStore
 from hub.keys import load_signing_key
+from hub.notify import Notifier
 from hub.sync.tls import client_context, mqtt_client
 
 log = logging.getLogger(__name__)
 
 
 SESSION_EXPIRY_S = 7 * 24 * 3600
+LOOP_TIMEOUT_S = 1.0  # the loop turns at least this often, to ping the watchdog
+FLUSH_S = 5.0  # on SIGTERM, at most this long to send what is queued
 
 
 def serve(config: CentreConfig, worker: int = 1) -> None:
@@ -37,9 +44,16 @@ def serve(config: CentreConfig, worker: int = 1) -> None:
     client = mqtt_client(f"{config.ingest_name}-{worker}", client_context(
         config.ca_cert_path, config.ingest_cert_path, config.ingest_key_path))
 
+    notifier = Notifier.from_environment()
+    retry = Backoff()
+
     def on_connect(c: mqtt.Client, _u: object, _f: object, reason: object, _p: object) -> None:
         log.info("centre connected to broker: %s; subscribing %s", reason, subscription)
         c.subscribe(subscription, qos=1)
+
+    def on_subscribe(_c: mqtt.Client, _u: object, _m: object, _r: object, _p: object) -> None:
+        retry.reset()
+        notifier.ready()  # taking batches: the worker serves (sent again after a reconnect)
 
     def on_message(c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
         reply = ingest.handle(msg.topic, bytes(msg.payload))
@@ -47,10 +61,14 @@ def serve(config: CentreConfig, worker: int = 1) -> None:
             c.publish(reply.topic, reply.payload, qos=1)
 
     client.on_connect = on_connect
+    client.on_subscribe = on_subscribe
     client.on_message = on_message
-    client.reconnect_delay_set(1, 30)
+    stopping = False
 
     def stop(_sig: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        notifier.stopping()
         client.disconnect()
 
     signal.signal(signal.SIGTERM, stop)
@@ -61,4 +79,49 @@ def serve(config: CentreConfig, worker: int = 1) -> None:
                          clean_start=False, properties=props)
     log.info("centre %s worker %d serving on %s:%d", config.centre_id, worker, config.mqtt.host,
              config.mqtt.port)
-    client.loop_forever(retry_first_connection=True)
+    run_loop(client, notifier, retry, lambda: stopping)
+
+
+@dataclass
+class Backoff:
+    """Seconds to wait before reconnecting: 1, 2, 4 ... 30, back to 1 once subscribed."""
+
+    first_s: float = 1.0
+    most_s: float = 30.0
+    next_s: float = 1.0
+
+    def take(self) -> float:
+        wait, self.next_s = self.next_s, min(self.next_s * 2, self.most_s)
+        return wait
+
+    def reset(self) -> None:
+        self.next_s = self.first_s
+
+
+def run_loop(client: mqtt.Client, notifier: Notifier, retry: Backoff,
+             stopping: Callable[[], bool]) -> None:
+    """paho's network loop in this thread, like `loop_forever`, with the watchdog ping in the
+    same loop: a message whose handling hangs stops the pings and systemd restarts the worker
+    (unacknowledged batches wait at the broker for the next worker)."""
+    _connect(client)
+    while not stopping():
+        notifier.ping_if_due()
+        if client.loop(timeout=LOOP_TIMEOUT_S) == mqtt.MQTT_ERR_SUCCESS:
+            continue
+        wait_until = time.monotonic() + retry.take()
+        while not stopping() and time.monotonic() < wait_until:
+            notifier.ping_if_due()  # waiting to reconnect is not hanging
+            time.sleep(min(LOOP_TIMEOUT_S, max(0.0, wait_until - time.monotonic())))
+        if not stopping():
+            _connect(client)
+    # Send what is queued (acknowledgements, PUBACKs, DISCONNECT) before leaving.
+    deadline = time.monotonic() + FLUSH_S
+    while time.monotonic() < deadline and client.loop(timeout=0.1) == mqtt.MQTT_ERR_SUCCESS:
+        pass
+
+
+def _connect(client: mqtt.Client) -> None:
+    try:
+        client.reconnect()
+    except OSError as exc:
+        log.warning("cannot reach the broker: %s; retrying", exc)

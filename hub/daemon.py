@@ -28,6 +28,7 @@ from hub.devices.session import DeviceWatcher, PairingError
 from hub.devices.timing import resolve_time
 from hub.keys import load_signing_key
 from hub.live import LiveBoard, progressed, result_stored, session_ended, session_started
+from hub.notify import Notifier, keep_pinging
 from hub.store import ROUTINE, URGENT, NewReading, ReadingStore, StoreError, now_utc
 from hub.sync.downlink import TOPIC as DOWNLINK_TOPIC
 from hub.sync.downlink import (
@@ -177,6 +178,9 @@ class HubDaemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         log.info("hub %s running (store %s)", self.config.hub_id, self.config.db_path)
+        notifier = Notifier.from_environment()
+        notifier.ready()  # the socket serves and the uplink runs: systemd may start the screen
+        pings = asyncio.create_task(keep_pinging(notifier))  # stop when this loop is stuck
         sealed = await self._retrying(self.store.seal_backlog)
         if sealed:
             log.info("sealed %d readings stored by an older hub version", sealed)
@@ -190,6 +194,8 @@ class HubDaemon:
                 # A part that dies must take the daemon down, so systemd restarts all of it.
                 raise DaemonFailure(f"hub task ended unexpectedly: {task.exception()!r}")
         finally:
+            notifier.stopping()
+            pings.cancel()
             stopping.cancel()
             for task in tasks:
                 task.cancel()
