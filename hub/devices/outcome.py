@@ -4,12 +4,16 @@ A device reports a failed measurement with a special SFLOAT/FLOAT value ("NaN", 
 "measurement unsuccessful", or status bits. Such a reading is stored with ``outcome`` "failed"
 and never shown or sent as a number; a reading whose number stands but whose device raised a
 concern (body movement, cuff too loose, questionable signal) is "flagged" with the reasons.
+A value no patient can have (systolic below diastolic, SpO2 150 %) fails the reading too: the
+ranges are data in ``plausibility.py``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from hub.devices.plausibility import implausible, special_value
 
 Outcome = Literal["ok", "flagged", "failed"]
 
@@ -120,13 +124,16 @@ def assess(kind: str, values: dict[str, Any]) -> Assessment:
     if values.get("measurement_unsuccessful") is True:
         failed.append("measurement_unsuccessful")
     for name in rules.primary:
-        if isinstance(values.get(name), str):
-            failed.append(f"{name}_{values[name]}")
+        if (special := special_value(values.get(name))) is not None:
+            failed.append(f"{name}_{special}")
         elif name in values and values[name] is None and not failed:
             failed.append(f"{name}_missing")
     for name in rules.secondary:
-        if isinstance(values.get(name), str):
-            flagged.append(f"{name}_{values[name]}")
+        if (special := special_value(values.get(name))) is not None:
+            flagged.append(f"{name}_{special}")
+    impossible = implausible(kind, values)
+    failed += impossible.failed
+    flagged += impossible.flagged
     conditions = _conditions(values)
     failed += sorted(conditions & rules.failing)
     flagged += sorted(conditions & rules.flagging)

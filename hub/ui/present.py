@@ -1,7 +1,8 @@
 """How the daemon's status answer becomes the words and digits on the patient's screen.
 
 Pure functions without Textual, so the rules that matter to the patient (a failed measurement is
-never shown as a number; times are Norwegian wall-clock times) are tested without a terminal.
+never shown as a number, whether the device sent none or the hub found it impossible; times are
+Norwegian wall-clock times) are tested without a terminal.
 """
 
 from __future__ import annotations
@@ -281,8 +282,11 @@ def present_reading(reading: Mapping[str, Any], now: datetime, cat: Catalogue,
     raw_values = reading.get("values")
     values: Mapping[str, Any] = raw_values if isinstance(raw_values, Mapping) else {}
     rule = DISPLAY_RULES.get(kind)
+    failed = reading.get("outcome") == "failed"  # the hub's verdict, whatever the digits say
     if rule is not None:
         value, unit, note = rule(values, cat)
+        if failed:
+            value, note = None, cat.translate("reading.failed")
         problems = reading.get("problems")
         notes = (note or limit_advice(problems, phone, cat),
                  measurement_advice(problems, cat, phone) if advice else "")
@@ -292,6 +296,8 @@ def present_reading(reading: Mapping[str, Any], now: datetime, cat: Catalogue,
         value, unit, note = None, "", cat.translate("reading.received")
     title_key = f"kind.{kind}" if cat.has(f"kind.{kind}") else "kind.unknown"
     pulse, pulse_note = _pulse(values.get("pulse_rate"), cat)
+    if failed:
+        pulse = None  # a failed reading shows no number, not even its pulse
     moment = measured_at(reading)
     return ReadingView(
         kind=kind,
