@@ -22,6 +22,7 @@ from hub.keys import (
 )
 from hub.pki import Identity, issue, new_ca
 from hub.store import now_utc
+from hub.sync.hub_key import new_hub_key
 
 
 class EnrolmentError(ValueError):
@@ -82,6 +83,8 @@ def enrol_hub(config: CentreConfig, hub_id: str) -> bytes:
     centre_signing = load_signing_key(config.signing_key_path)
     keys = public_keys(config)
     hub_key = Ed25519PrivateKey.generate()
+    # The hub's encryption key follows the centre's suite choice (post-quantum if it is).
+    seal_record, seal_pair = new_hub_key(keys["encryption_suite"])
     mqtt = issue(load_ca(config), hub_id)
     bundle = EnrolmentBundle(
         hub_id=hub_id, issued_at=now_utc(),
@@ -90,11 +93,14 @@ def enrol_hub(config: CentreConfig, hub_id: str) -> bytes:
         centre_encryption_suite=keys["encryption_suite"], centre_signing_key=keys["signing_key"],
         hub_signing_key_pem=hub_key.private_bytes(
             Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode(),
+        hub_encryption_key=seal_record,
         mqtt_ca_pem=config.ca_cert_path.read_text(),
         mqtt_cert_pem=mqtt.cert_pem.decode(), mqtt_key_pem=mqtt.key_pem.decode(),
     )
     sealed = seal_bundle(bundle, centre_signing)
-    CentreStore(config.db_path).enrol(hub_id, public_text(hub_key.public_key()))
+    store = CentreStore(config.db_path)
+    store.enrol(hub_id, public_text(hub_key.public_key()))
+    store.set_hub_encryption_key(hub_id, seal_pair.public.suite, seal_pair.public.text)
     return sealed
 
 

@@ -1,13 +1,16 @@
 """Sending hubs what the centre decides: care plans, messages for the patient, new keys.
 
-Each document is numbered in the centre's store, signed with the centre's signing key and
-published with QoS 1 through the centre workers' listener. Care plans and key notices are
+Each document is numbered in the centre's store, signed with the centre's signing key, sealed
+to the hub's own encryption key (recorded at `centre enrol`) and published with QoS 1 through
+the centre workers' listener. A hub enrolled before downlink sealing has no encryption key: it
+is sent nothing until it is enrolled again. Care plans and key notices are
 retained (the newest is what a hub must hold, even if it connects next week); messages wait in
 the hub's persistent session.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -15,10 +18,12 @@ from typing import Any
 from centre.config import CentreConfig
 from centre.keyring import create_key
 from centre.store import CentreStore, now_utc
-from hub.keys import load_signing_key
-from hub.sync.downlink import CONTENT, Document, downlink_topic, sign_document
+from hub.keys import KeyFileError, load_signing_key
+from hub.sync.downlink import CONTENT, Document, downlink_topic, seal_document
+from hub.sync.suites import CentreKey, centre_key
 from hub.sync.tls import client_context, mqtt_client
 
+log = logging.getLogger(__name__)
 RETAINED = {"care_plan", "centre_key"}
 
 
@@ -40,13 +45,28 @@ def issue(config: CentreConfig, hub_id: str, doc_type: str, content: dict[str, A
     store = store or CentreStore(config.db_path)
     if store.hub_signing_key(hub_id) is None:
         raise DownlinkError(f"hub {hub_id} is not enrolled at this centre")
+    hub_key = hub_encryption_key(store, hub_id)
     model = CONTENT[doc_type].model_validate(content)  # refuse what a hub would refuse
     issued_at = now_utc()
     version = store.record_document(hub_id, doc_type, issued_at,
                                     model.model_dump(mode="json", exclude_none=True))
     doc = Document(doc_type, hub_id, version, issued_at, model)
-    payload = sign_document(doc, load_signing_key(config.signing_key_path))
+    payload = seal_document(doc, load_signing_key(config.signing_key_path), hub_key)
     return Outgoing(downlink_topic(hub_id, doc_type), payload, doc_type in RETAINED, version)
+
+
+def hub_encryption_key(store: CentreStore, hub_id: str) -> CentreKey:
+    """The key a hub's documents are sealed to; DownlinkError if the hub has none."""
+    recorded = store.hub_encryption_key(hub_id)
+    if recorded is None:
+        raise DownlinkError(
+            f"hub {hub_id} has no encryption key (it was enrolled before care plans and messages "
+            f"were sealed): nothing can be sent to it. Run `centre enrol {hub_id}` and "
+            "`hub provision` on the hub with the new bundle")
+    try:
+        return centre_key(*recorded, what=f"hub {hub_id}'s encryption key")
+    except KeyFileError as exc:
+        raise DownlinkError(f"{exc}: enrol hub {hub_id} again") from exc
 
 
 def publish(config: CentreConfig, messages: list[Outgoing], timeout_s: float = 30.0) -> None:
@@ -80,5 +100,10 @@ def rotate_key(config: CentreConfig, suite: str) -> tuple[str, list[Outgoing]]:
     pair = create_key(config.keyring_dir, suite)
     content = {"encryption_key": pair.public.text, "encryption_suite": pair.public.suite}
     store = CentreStore(config.db_path)
-    return pair.public.key_id, [issue(config, hub, "centre_key", content, store)
-                                for hub in store.enrolled_hubs()]
+    notices = []
+    for hub in store.enrolled_hubs():
+        try:
+            notices.append(issue(config, hub, "centre_key", content, store))
+        except DownlinkError as exc:  # one hub without a key must not hold back the others
+            log.error("hub %s not told of the new key: %s", hub, exc)
+    return pair.public.key_id, notices

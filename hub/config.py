@@ -124,6 +124,11 @@ class HubConfig(Strict):
         return self.state_dir / "keys" / "hub-signing.pem"
 
     @property
+    def encryption_key_path(self) -> Path:
+        """The hub's own encryption key: care plans and messages are sealed to it."""
+        return self.state_dir / "keys" / "hub-encryption.json"
+
+    @property
     def mqtt_ca_path(self) -> Path:
         """The centre CA's certificate: the broker's certificate must be issued by it."""
         return self.state_dir / "keys" / "mqtt-ca.crt"

@@ -26,7 +26,7 @@ from hub.devices.outcome import assess
 from hub.devices.profiles import kind_of
 from hub.devices.session import DeviceWatcher, PairingError
 from hub.devices.timing import resolve_time
-from hub.keys import load_signing_key
+from hub.keys import KeyFileError, load_signing_key
 from hub.live import LiveBoard, progressed, result_stored, session_ended, session_started
 from hub.notify import Notifier, keep_pinging
 from hub.store import ROUTINE, URGENT, NewReading, ReadingStore, StoreError, now_utc
@@ -37,8 +37,10 @@ from hub.sync.downlink import (
     CentreKeyNotice,
     open_document,
     outside_limits,
+    stored_document,
 )
 from hub.sync.envelope import EnvelopeError
+from hub.sync.hub_key import HubKeyPair, load_hub_key
 from hub.sync.sealing import ItemSealer
 from hub.sync.suites import centre_key
 from hub.sync.uplink import Uplink
@@ -148,14 +150,45 @@ class HubDaemon:
         self.hub_key = load_signing_key(config.signing_key_path)
         self.outbox_alarm: str | None = None
         self.downlink_refused: str | None = None  # why the last document was refused
-        notice = self.store.document("centre_key")
-        if notice is not None:  # the centre rotated its key after this hub was provisioned
-            self.sealer.centre = centre_key(notice["encryption_suite"], notice["encryption_key"])
-        plan = self.store.document("care_plan")
-        self.care_plan = CarePlan.model_validate(plan) if plan is not None else None
+        self.hub_seal_key = self._hub_seal_key()
+        notice = self._stored_document("centre_key")
+        if isinstance(notice, CentreKeyNotice):  # the centre rotated its key since provisioning
+            self.sealer.centre = centre_key(notice.encryption_suite, notice.encryption_key)
+        plan = self._stored_document("care_plan")
+        self.care_plan = plan if isinstance(plan, CarePlan) else None
         self.incoming: asyncio.Queue[DeviceEvent] = asyncio.Queue()
         self.live = LiveBoard()  # what the devices are doing now, for the measuring screen
         self.store_problem: str | None = None  # why the last write failed, until one succeeds
+
+    def _hub_seal_key(self) -> HubKeyPair | None:
+        """The key care plans and messages are sealed to; None (reported) if this hub has none:
+        it then still measures and sends readings, but takes nothing from the centre."""
+        path = self.config.encryption_key_path
+        try:
+            return load_hub_key(path.read_text(), f"hub encryption key {path}")
+        except (OSError, KeyFileError) as exc:
+            self.downlink_refused = (
+                f"{exc}. Care plans and messages cannot be opened: enrol this hub again "
+                "(`centre enrol`, then `hub provision` with the new bundle)")
+            log.error("%s", self.downlink_refused)
+            return None
+
+    def _stored_document(self, doc_type: str) -> object | None:
+        """A kept document, checked again: one that no longer validates (kept by an older hub
+        version, or under another type) is set aside and reported, never stops the start."""
+        try:
+            content = self.store.document(doc_type)
+            return None if content is None else stored_document(doc_type, content)
+        except ValueError as exc:
+            try:
+                version = self.store.set_aside_document(doc_type)
+            except StoreError as store_exc:
+                version, exc = None, ValueError(f"{exc} (not set aside: {store_exc})")
+            self.downlink_refused = (
+                f"{doc_type} version {version} held by this hub was set aside: {exc}. The "
+                f"centre's {doc_type} of that version or newer will be taken when it comes")
+            log.error("%s", self.downlink_refused)
+            return None
 
     async def run(self) -> None:
         self._acks_arrived = asyncio.Event()
@@ -253,9 +286,13 @@ class HubDaemon:
             log.error("refused message on unexpected topic %s", topic)
             return
         doc_type = match.group(2)
+        if self.hub_seal_key is None:
+            log.error("refused %s from the centre: this hub has no encryption key (enrol it "
+                      "again)", doc_type)
+            return
         try:
-            doc = open_document(payload, self.uplink.centre_verify, self.config.hub_id,
-                                self.store.held_version(doc_type))
+            doc = open_document(payload, self.uplink.centre_verify, self.hub_seal_key,
+                                self.config.hub_id, doc_type, self.store.version_floor(doc_type))
         except AlreadyHeld as exc:
             log.debug("%s", exc)
             return

@@ -20,8 +20,10 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from hub.keys import KeyFileError, ed25519_public, public_text
 from hub.pki import CertificateError, Identity, check_identity
 from hub.sync.envelope import canonical_json
+from hub.sync.hub_key import load_hub_key
 
-BUNDLE_VERSION = 1
+# 2: the hub's encryption key (care plans and messages are sealed to it, issue 11).
+BUNDLE_VERSION = 2
 BUNDLE_CONTEXT = b"no.dho.centre/v1/enrolment-bundle\x00"
 
 
@@ -39,6 +41,7 @@ class EnrolmentBundle:
     centre_encryption_suite: str
     centre_signing_key: str  # base64 raw Ed25519 public key
     hub_signing_key_pem: str  # PKCS#8 PEM, the hub's own Ed25519 key
+    hub_encryption_key: str  # the hub's own encryption key record (hub/sync/hub_key.py)
     mqtt_ca_pem: str
     mqtt_cert_pem: str
     mqtt_key_pem: str
@@ -85,6 +88,10 @@ def _parse(raw: bytes) -> tuple[EnrolmentBundle, bytes, bytes]:
         inner: dict[str, Any] = dict(outer["bundle"])
         signature = base64.b64decode(outer["signature"], validate=True)
         version = inner.pop("v")
+        if version == 1:
+            raise BundleError("the bundle was made by an older centre and holds no hub "
+                              "encryption key: update the centre, then `centre enrol` the hub "
+                              "again and provision it from the new bundle")
         if version != BUNDLE_VERSION:
             raise BundleError(f"bundle version {version!r} is not understood by this hub "
                               f"software (it reads {BUNDLE_VERSION})")
@@ -101,6 +108,7 @@ def _check_keys(bundle: EnrolmentBundle) -> None:
         key = load_pem_private_key(bundle.hub_signing_key_pem.encode(), password=None)
         if not isinstance(key, Ed25519PrivateKey):
             raise BundleError("the hub signing key in the bundle is not an Ed25519 key")
+        load_hub_key(bundle.hub_encryption_key, "the hub encryption key in the bundle")
         check_identity(bundle.mqtt_identity, bundle.mqtt_ca_pem.encode(), bundle.hub_id)
     except (ValueError, CertificateError) as exc:
         if isinstance(exc, BundleError):

@@ -39,14 +39,15 @@ def provision(
         "clock": {"source": clock_source},
     })
     config.centre.check()
-    for path in (config.signing_key_path, config.mqtt_ca_path, config.mqtt_cert_path,
-                 config.mqtt_key_path, config_path):
+    for path in (config.signing_key_path, config.encryption_key_path, config.mqtt_ca_path,
+                 config.mqtt_cert_path, config.mqtt_key_path, config_path):
         if path.exists():
             raise FileExistsError(errno.EEXIST, "exists", str(path))
     write_secret(config.mqtt_ca_path, bundle.mqtt_ca_pem.encode())
     write_secret(config.mqtt_cert_path, bundle.mqtt_cert_pem.encode())
     write_secret(config.mqtt_key_path, bundle.mqtt_key_pem.encode())
     write_secret(config.signing_key_path, bundle.hub_signing_key_pem.encode())
+    write_secret(config.encryption_key_path, bundle.hub_encryption_key.encode())
     write_secret(config_path, to_toml(config.model_dump(mode="json")).encode(), mode=0o644)
     try:
         load_config(config_path)

@@ -153,6 +153,7 @@ def _v7(db: sqlite_utils.Database) -> None:
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1, _v2, _v3, _v4, _v5, _v6, _v7]
 
+_SET_ASIDE = "set_aside:"  # downlink rows the daemon stopped using: they no longer validated
 URGENT, ROUTINE = 0, 1  # outbox lanes: urgent items (outside the care plan's limits) go first
 
 
@@ -514,6 +515,27 @@ class ReadingStore:
         row = self.db.execute("SELECT version FROM downlink WHERE doc_type = ?",
                               [doc_type]).fetchone()
         return int(row[0]) if row else 0
+
+    def version_floor(self, doc_type: str) -> int:
+        """What a new document of a type must be newer than: the held version, or, after one
+        was set aside, one less than its version (the centre's genuine document under that
+        number is taken again, older ones are not)."""
+        row = self.db.execute("SELECT version FROM downlink WHERE doc_type = ?",
+                              [_SET_ASIDE + doc_type]).fetchone()
+        return max(self.held_version(doc_type), int(row[0]) - 1 if row else 0)
+
+    def set_aside_document(self, doc_type: str) -> int | None:
+        """Stop using a held document that no longer validates; keep it, renamed, for the
+        technician. Returns its version (None if none was held)."""
+        with self._transaction("set aside a document in"):
+            row = self.db.execute("SELECT version FROM downlink WHERE doc_type = ?",
+                                  [doc_type]).fetchone()
+            if row is None:
+                return None
+            self.db.execute("DELETE FROM downlink WHERE doc_type = ?", [_SET_ASIDE + doc_type])
+            self.db.execute("UPDATE downlink SET doc_type = ? WHERE doc_type = ?",
+                            [_SET_ASIDE + doc_type, doc_type])
+        return int(row[0])
 
     def save_document(self, doc_type: str, version: int, issued_at: str,
                       content: dict[str, Any]) -> None:

@@ -1,6 +1,8 @@
-"""Downlink through the real broker: care plans and messages reach the hub signed and
-versioned, forged and replayed ones are refused, readings beyond the plan's limits go out at
-once, and the centre's key rotates without losing a reading sealed to the old one."""
+"""Downlink through the real broker: care plans and messages reach the hub signed, sealed and
+versioned; forged, replayed and moved ones are refused; what the broker sees of them is
+ciphertext; a kept document that no longer validates never stops the hub from starting;
+readings beyond the plan's limits go out at once, and the centre's key rotates without losing a
+reading sealed to the old one."""
 
 from __future__ import annotations
 
@@ -12,13 +14,17 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from centre.downlink import issue
+from centre.config import load_centre_config
+from centre.downlink import hub_encryption_key, issue
+from centre.store import CentreStore
+from hub.config import load_config
 from hub.devices.blood_pressure import build_blood_pressure_measurement
 from hub.devices.sim.cuff import EmulatedCuff
-from hub.sync.downlink import CarePlan, Document, downlink_topic, sign_document
+from hub.store import ReadingStore
+from hub.sync.downlink import CarePlan, Document, downlink_topic, seal_document
 from hub.testbed.home import SimulatedHome
 from hub.testbed.outage import fill_outbox
-from tests.conftest import eventually, pair
+from tests.conftest import eventually, hub_log, pair
 from tests.test_faults import assert_exactly_once, centre_rows, drained
 
 PLAN = {"thresholds": {"blood_pressure": {"systolic": {"min": 90, "max": 160}}},
@@ -92,7 +98,9 @@ async def test_forged_and_replayed_care_plans_are_refused(
     # Someone with access to the broker sends a plan with no limits, signed with their own key.
     forged = Document("care_plan", home.hub_id, 99, "2026-11-22T10:00:00.000+00:00",
                       CarePlan(centre_phone="+47 99 99 99 99"))
-    publish_as_centre(home, topic, sign_document(forged, Ed25519PrivateKey.generate()))
+    hub_public = hub_encryption_key(CentreStore(home.centre.db_path), home.hub_id)
+    publish_as_centre(home, topic,
+                      seal_document(forged, Ed25519PrivateKey.generate(), hub_public))
     status = await eventually(lambda: (s := home.hub_status())["downlink_refused"] and s,
                               what="the forged plan to be refused")
     assert "not signed by the centre" in status["downlink_refused"]
@@ -140,3 +148,107 @@ async def test_key_rotation_loses_no_reading_sealed_to_the_old_key(home: Simulat
     home.start_centre()
     assert_exactly_once(await drained(home, n), n)
     assert centre_rows(home)[-1][0] == n
+
+
+async def test_a_message_republished_on_the_care_plan_topic_is_refused_and_the_hub_restarts(
+    home: SimulatedHome, short_tmp: Path,
+) -> None:
+    """Finding 3: a genuine message, republished by the broker operator as the care plan."""
+    home.start_centre()
+    hub = home.start_hub()
+    send_care_plan(home, PLAN, short_tmp)
+    await eventually(lambda: home.hub_status()["care_plan_version"] == 1, what="the care plan")
+    message = issue(home.centre, home.hub_id, "message", {"text": "Husk å veie deg."})
+    publish_as_centre(home, downlink_topic(home.hub_id, "care_plan"), message.payload)
+    status = await eventually(lambda: (s := home.hub_status())["downlink_refused"] and s,
+                              what="the moved message to be refused")
+    assert "care_plan does not open" in status["downlink_refused"]
+    assert status["care_plan_version"] == 1 and status["messages"] == []
+    assert status["care_plan"]["centre_phone"] == "+47 55 00 00 00"
+    hub.stop()
+    home.start_hub()  # the retained copy is still the genuine plan: the hub starts and holds it
+    status = home.hub_status()
+    assert status["care_plan_version"] == 1 and status["downlink_refused"] is None
+
+
+async def test_a_kept_document_that_no_longer_validates_is_set_aside_and_the_hub_starts(
+    home: SimulatedHome, short_tmp: Path,
+) -> None:
+    """What finding 3 left in a hub's store (a message kept as care plan version 3), and a
+    centre key notice that no longer parses: the real daemon starts, reports both, and takes
+    the centre's genuine care plan version 3; older versions stay refused."""
+    config = load_config(home.hub_config)
+    store = ReadingStore(config.db_path)
+    store.save_document("care_plan", 3, "2026-11-22T10:00:00.000+00:00",
+                        {"text": "Husk å veie deg."})
+    store.save_document("centre_key", 1, "2026-11-22T10:00:00.000+00:00",
+                        {"encryption_key": "AAAA", "encryption_suite": "x25519"})
+    store.close()
+    home.start_centre()
+    home.start_hub()
+    status = home.hub_status()
+    assert status["care_plan"] is None and status["care_plan_version"] == 0
+    assert "set aside" in status["downlink_refused"]
+    log = hub_log(home)
+    assert "care_plan version 3 held by this hub was set aside" in log
+    assert "centre_key version 1 held by this hub was set aside" in log
+    assert status["centre_key_id"] == config.centre.encryption.key_id  # the provisioned key
+    old = [issue(home.centre, home.hub_id, "care_plan", {**PLAN, "centre_phone": f"+47 {n}"})
+           for n in (1, 2)]
+    send_care_plan(home, PLAN, short_tmp)  # version 3
+    status = await eventually(lambda: (s := home.hub_status())["care_plan_version"] == 3 and s,
+                              what="the genuine care plan version 3")
+    assert status["care_plan"]["centre_phone"] == "+47 55 00 00 00"
+    publish_as_centre(home, downlink_topic(home.hub_id, "care_plan"), old[0].payload)
+    await eventually(lambda: "not newer" in (home.hub_status()["downlink_refused"] or ""),
+                     what="the replayed version 1 to be refused")
+    assert home.hub_status()["care_plan_version"] == 3
+
+
+async def test_the_broker_sees_no_care_plan_or_message_content(
+    home: SimulatedHome, short_tmp: Path,
+) -> None:
+    """Finding 4: a client holding this hub's certificate (stolen, or the broker operator's
+    view of the payload) gets only ciphertext; the hub itself reads both."""
+    home.start_centre()
+    thief = home.mqtt_client(home.hub_id)
+    got: queue.Queue[tuple[str, bytes]] = queue.Queue()
+    thief.on_message = lambda _c, _u, m: got.put((m.topic, bytes(m.payload)))
+    thief.subscribe(f"dho/v1/hub/{home.hub_id}/down/#", qos=1)
+    thief.loop_start()
+    try:
+        send_care_plan(home, {**PLAN, "centre_phone": "+47 91 23 45 67"}, short_tmp)
+        result = home.centre_cli("send-message", home.hub_id, "Blodtrykket ditt var fint i dag.")
+        assert result.returncode == 0, result.stderr
+        seen = dict(got.get(timeout=20) for _ in range(2))
+    finally:
+        thief.loop_stop()
+        thief.disconnect()
+    assert set(seen) == {downlink_topic(home.hub_id, t) for t in ("care_plan", "message")}
+    for payload in seen.values():
+        for secret in ("+47 91 23 45 67", "Blodtrykket", "systolic", "thresholds", "centre_phone",
+                       home.hub_id, '"version"'):
+            assert secret.encode() not in payload, secret
+    home.start_hub()  # the retained plan reaches the hub, which alone can open it
+    status = await eventually(lambda: (s := home.hub_status())["care_plan_version"] == 1 and s,
+                              what="the care plan at the hub")
+    assert status["care_plan"]["centre_phone"] == "+47 91 23 45 67"
+
+
+async def test_a_hub_enrolled_before_sealing_is_sent_nothing_and_still_starts(
+    home: SimulatedHome,
+) -> None:
+    """A hub from before this change has no encryption key: the centre refuses to send it
+    anything with words saying to enrol it again, and the hub runs and says the same."""
+    store = CentreStore(load_centre_config(home.centre_config).db_path)
+    store.db.execute("UPDATE hubs SET encryption_key = NULL, encryption_suite = NULL")
+    refused = home.centre_cli("send-message", home.hub_id, "hei")
+    assert refused.returncode == 2 and "has no encryption key" in refused.stderr
+    assert f"centre enrol {home.hub_id}" in refused.stderr and "Traceback" not in refused.stderr
+    load_config(home.hub_config).encryption_key_path.unlink()
+    home.start_centre()
+    home.start_hub()
+    status = home.hub_status()
+    assert "enrol this hub again" in status["downlink_refused"]
+    await eventually(lambda: home.hub_status()["broker_connected"],
+                     what="the hub, without downlink, still connected for its readings")

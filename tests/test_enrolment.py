@@ -1,5 +1,6 @@
-"""Enrolment: `centre enrol` issues a hub's identity as a signed bundle, `hub provision` installs
-it owner-only, and a bundle that does not verify installs nothing."""
+"""Enrolment: `centre enrol` issues a hub's identity (signing key, encryption key in the centre's
+suite, TLS certificate) as a signed bundle, `hub provision` installs it owner-only, and a bundle
+that does not verify installs nothing."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hub.enrolment import BundleError, EnrolmentBundle, fingerprint, open_bundle, seal_bundle
 from hub.keys import public_text
 from hub.pki import issue, new_ca
+from hub.sync.hub_key import load_hub_key, new_hub_key
 
 
 def run(tool: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -51,7 +53,8 @@ def test_enrol_then_provision_installs_identity_owner_only(tmp_path: Path, centr
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["broker"] == "mqtt.example.org:8883"
     keys = tmp_path / "hub" / "state" / "keys"
-    for name in ("hub-signing.pem", "mqtt-ca.crt", "mqtt-client.crt", "mqtt-client.key"):
+    for name in ("hub-signing.pem", "hub-encryption.json", "mqtt-ca.crt", "mqtt-client.crt",
+                 "mqtt-client.key"):
         assert (keys / name).stat().st_mode & 0o777 == 0o600, name
     toml = (tmp_path / "hub" / "hub.toml").read_text()
     assert 'hub_id = "hub-0042"' in toml and "PRIVATE" not in toml
@@ -63,6 +66,9 @@ def test_enrol_then_provision_installs_identity_owner_only(tmp_path: Path, centr
     hub_key = load_signing_key(keys / "hub-signing.pem")
     store = CentreStore(load_centre_config(centre).db_path)
     assert store.hub_signing_key("hub-0042") == public_text(hub_key.public_key())
+    # And its encryption key (care plans and messages are sealed to it), in the centre's suite.
+    sealing = load_hub_key((keys / "hub-encryption.json").read_text())
+    assert store.hub_encryption_key("hub-0042") == ("x25519", sealing.public.text)
     # Provisioning again never overwrites the identity.
     again = provision(tmp_path, tmp_path / "bundle.json")
     assert again.returncode == 2 and "never overwritten" in again.stderr
@@ -96,7 +102,7 @@ def test_garbage_is_not_a_bundle(tmp_path: Path) -> None:
 
 
 def _bundle(hub_id: str, signer: Ed25519PrivateKey, cert_cn: str | None = None,
-            other_ca: bool = False) -> EnrolmentBundle:
+            other_ca: bool = False, encryption_key: str | None = None) -> EnrolmentBundle:
     from cryptography.hazmat.primitives.serialization import (
         Encoding,
         NoEncryption,
@@ -113,6 +119,7 @@ def _bundle(hub_id: str, signer: Ed25519PrivateKey, cert_cn: str | None = None,
         centre_signing_key=public_text(signer.public_key()),
         hub_signing_key_pem=hub_key.private_bytes(
             Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode(),
+        hub_encryption_key=encryption_key or new_hub_key("x25519")[0],
         mqtt_ca_pem=ca.cert_pem.decode(), mqtt_cert_pem=leaf.cert_pem.decode(),
         mqtt_key_pem=leaf.key_pem.decode())
 
@@ -147,3 +154,40 @@ def test_broker_config_writes_listeners_and_acls(tmp_path: Path, centre: Path) -
     assert "pattern write dho/v1/hub/%u/batch" in (out / "acl-hubs").read_text()
     assert "user ingest.centre" in (out / "acl-centre").read_text()
     assert (out / "broker.key").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_post_quantum_centre_gives_its_hubs_post_quantum_keys(tmp_path: Path) -> None:
+    config = tmp_path / "centre.toml"
+    result = run("centre", "--config", str(config), "init", "--state-dir",
+                 str(tmp_path / "centre"), "--hub-broker-host", "mqtt.example.org",
+                 "--suite", "mlkem768-x25519")
+    assert result.returncode == 0, result.stderr
+    enrol(config, "hub-0042", tmp_path / "bundle.json")
+    assert provision(tmp_path, tmp_path / "bundle.json").returncode == 0
+    sealing = load_hub_key((tmp_path / "hub/state/keys/hub-encryption.json").read_text())
+    assert sealing.public.suite == "mlkem768-x25519"
+
+
+@pytest.mark.parametrize(("key", "expected"), [
+    ("not json", "hub encryption key in the bundle cannot be read"),
+    ('{"suite": "x25519"}', "hub encryption key in the bundle cannot be read"),
+    ('{"suite": "rsa", "x25519": "x"}', "cannot be read"),
+    ("[" * 5000 + "]" * 5000, "cannot be read"),
+    ('{"suite": "x25519", "x25519": 7}', "cannot be read"),
+])
+def test_a_bundle_with_an_unusable_encryption_key_is_refused(key: str, expected: str) -> None:
+    signer = Ed25519PrivateKey.generate()
+    with pytest.raises(BundleError, match=expected):
+        open_bundle(seal_bundle(_bundle("hub-0001", signer, encryption_key=key), signer))
+
+
+def test_a_bundle_from_an_older_centre_says_to_enrol_again(tmp_path: Path) -> None:
+    signer = Ed25519PrivateKey.generate()
+    outer = json.loads(seal_bundle(_bundle("hub-0001", signer), signer))
+    outer["bundle"]["v"] = 1
+    del outer["bundle"]["hub_encryption_key"]
+    (tmp_path / "old.json").write_text(json.dumps(outer))
+    result = provision(tmp_path, tmp_path / "old.json")
+    assert result.returncode == 2 and "holds no hub encryption key" in result.stderr
+    assert "`centre enrol` the hub again" in result.stderr
+    assert not (tmp_path / "hub").exists()
