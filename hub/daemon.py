@@ -29,6 +29,14 @@ from hub.devices.timing import resolve_time
 from hub.keys import KeyFileError, load_signing_key
 from hub.live import LiveBoard, progressed, result_stored, session_ended, session_started
 from hub.notify import Notifier, keep_pinging
+from hub.socket_requests import (
+    ForgetRequest,
+    LiveRequest,
+    MessageReadRequest,
+    PairRequest,
+    RequestRefused,
+    parse,
+)
 from hub.store import ROUTINE, URGENT, NewReading, ReadingStore, StoreError, now_utc
 from hub.sync.downlink import TOPIC as DOWNLINK_TOPIC
 from hub.sync.downlink import (
@@ -394,10 +402,12 @@ class HubDaemon:
         if op == "message_read":
             return self._message_read(req)
         if op == "live":
-            wait_s = req.get("wait_s", 0)
-            wait_s = min(float(wait_s), LIVE_WAIT_MAX_S) if isinstance(
-                wait_s, int | float) and not isinstance(wait_s, bool) and wait_s > 0 else 0.0
-            return await self.live.newer_than(req.get("boot"), req.get("version"), wait_s)
+            try:
+                live = parse(LiveRequest, req)
+            except RequestRefused as exc:
+                return {"ok": False, "error": str(exc)}
+            wait_s = min(live.wait_s, LIVE_WAIT_MAX_S)
+            return await self.live.newer_than(live.boot, live.version, wait_s)
         return {"ok": False, "error": f"unknown op {op!r}"}
 
     @staticmethod
@@ -407,9 +417,10 @@ class HubDaemon:
 
     def _message_read(self, req: dict[str, Any]) -> dict[str, Any]:
         """The patient read a message: note it, and send the centre a receipt (once)."""
-        version = req.get("version")
-        if not isinstance(version, int) or isinstance(version, bool):
-            return {"ok": False, "error": "which message? (version)"}
+        try:
+            version = parse(MessageReadRequest, req).version
+        except RequestRefused as exc:
+            return {"ok": False, "error": str(exc)}
         at = now_utc()
         try:
             if not any(m["version"] == version for m in self.store.patient_messages(1000)):
@@ -436,12 +447,13 @@ class HubDaemon:
         return {"ok": True, "seq": seq, "stored_before": False}
 
     async def _pair(self, req: dict[str, Any]) -> dict[str, Any]:
-        address, passkey = req.get("address"), req.get("passkey")
-        if passkey is not None and not (isinstance(passkey, int) and 0 <= passkey <= 999999):
-            return {"ok": False, "error": "the passkey is the 6 digits the device shows"}
-        timeout = float(req.get("scan_s") or PAIR_TIMEOUT_S)
         try:
-            device = await self.watcher.pair(address, passkey, timeout)
+            args = parse(PairRequest, req)
+        except RequestRefused as exc:
+            return {"ok": False, "error": str(exc)}
+        timeout = PAIR_TIMEOUT_S if args.scan_s is None else args.scan_s
+        try:
+            device = await self.watcher.pair(args.address, args.passkey, timeout)
         except PairingError as exc:
             return {"ok": False, "error": str(exc)}
         try:
@@ -451,7 +463,10 @@ class HubDaemon:
         return {"ok": True, "device": device.to_json()}
 
     async def _forget(self, req: dict[str, Any]) -> dict[str, Any]:
-        address = str(req.get("address", "")).upper()
+        try:
+            address = parse(ForgetRequest, req).address.upper()
+        except RequestRefused as exc:
+            return {"ok": False, "error": str(exc)}
         try:
             known = self.store.forget_device(address)
         except StoreError as exc:

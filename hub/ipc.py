@@ -1,21 +1,37 @@
 """The local socket between the hub daemon (sole database owner) and its clients (the TUI).
 
 Protocol: a Unix stream socket; the client sends one JSON object on one line, the daemon
-answers with one JSON object on one line and closes. See docs/architecture.md.
+answers with one JSON object on one line and closes. See docs/protocol.md ("Local socket").
+Whoever can open the socket is trusted to ask, not to be well-formed: every connection gets one
+answer, a slow or idle one is cut off, and the number of connections is capped.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import math
 import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+log = logging.getLogger(__name__)
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 MAX_REQUEST = 64 * 1024
+MAX_DEPTH = 64  # a questionnaire's nested groups stay far below this
+MAX_INT = 2**63 - 1  # what SQLite stores; no request needs more
 MAX_ANSWER = 256 * 1024 * 1024  # a technician's full listing of a long-offline hub
+# The patient screen holds one long-poll "live" request and a "status" at a time; a technician's
+# tools a few more. The cap stays far below the file limit (1024 by default under systemd).
+MAX_CLIENTS = 32
+READ_TIMEOUT_S = 5.0  # clients send their line at once; an idle connection is cut off
+WRITE_TIMEOUT_S = 60.0  # a client that does not read its answer is cut off
+
+
+class BadRequest(ValueError):
+    """A request line the daemon cannot read, and why."""
 
 
 class DaemonUnavailable(ConnectionError):
@@ -26,8 +42,7 @@ async def request(socket_path: Path, op: str, timeout: float = 3.0, **args: Any)
     """Send one request to the daemon and return its answer."""
     try:
         async with asyncio.timeout(timeout):
-            reader, writer = await asyncio.open_unix_connection(
-                str(socket_path), limit=MAX_ANSWER)
+            reader, writer = await asyncio.open_unix_connection(str(socket_path), limit=MAX_ANSWER)
             try:
                 writer.write(_encode(op, args))
                 await writer.drain()
@@ -66,27 +81,195 @@ def _decode(line: bytes, socket_path: Path) -> dict[str, Any]:
     return answer
 
 
-async def serve(socket_path: Path, handler: Handler) -> asyncio.Server:
-    """Serve requests on `socket_path` (owner and group) until the returned server is closed."""
+def refusal(kind: str, error: str) -> dict[str, Any]:
+    """The answer to a request the socket could not hand to the daemon, or that failed there:
+    `error_kind` is busy, bad_request or internal."""
+    return {"ok": False, "error": error, "error_kind": kind}
+
+
+def parse_request(line: bytes) -> dict[str, Any]:
+    """One request line as a JSON object of finite numbers, valid text and bounded depth."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRequest(
+            f"the request is not UTF-8 text ({exc.reason} at byte {exc.start})"
+        ) from None
+    try:
+        req = json.loads(
+            text, parse_constant=_no_constant, parse_float=_finite_float, parse_int=_bounded_int
+        )
+    except RecursionError:
+        raise BadRequest(f"the request is nested deeper than {MAX_DEPTH} levels") from None
+    except ValueError as exc:  # not JSON, or a number out of range
+        raise BadRequest(f"the request is not JSON: {exc}") from None
+    if not isinstance(req, dict):
+        raise BadRequest(f"the request must be a JSON object, not {type(req).__name__}")
+    _check_tree(req)
+    return req
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:20]} is out of range")
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    value = int(text)
+    if abs(value) > MAX_INT:
+        raise ValueError(f"{text[:20]}... is out of range")
+    return value
+
+
+def _check_tree(req: dict[str, Any]) -> None:
+    """Depth and text validity, walked without recursion (the request may be hostile)."""
+    stack: list[tuple[object, int]] = [(req, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise BadRequest(f"the request is nested deeper than {MAX_DEPTH} levels")
+        if isinstance(value, dict):
+            stack.extend((k, depth) for k in value)
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+        elif isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:  # "\ud800" is valid JSON but not text
+                raise BadRequest(
+                    "the request holds a lone surrogate (\\ud800-\\udfff), which is not text"
+                ) from None
+
+
+async def serve(
+    socket_path: Path,
+    handler: Handler,
+    *,
+    max_clients: int = MAX_CLIENTS,
+    read_timeout: float = READ_TIMEOUT_S,
+) -> asyncio.Server:
+    """Serve requests on `socket_path` (owner and group) until the returned server is closed.
+
+    Every connection gets exactly one answer line: the handler's, or a refusal (busy, too slow,
+    unreadable request, or the handler failed), and is then closed."""
     socket_path.unlink(missing_ok=True)
+    clients = _Clients(max_clients)
 
     async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        admitted = clients.admit()
+        answer: dict[str, Any] | None = None
         try:
-            line = await reader.readuntil(b"\n")
-            req = json.loads(line[:MAX_REQUEST])
-            if not isinstance(req, dict):
-                raise ValueError("request must be a JSON object")
-            answer = await handler(req)
-        except (ValueError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
-            answer = {"ok": False, "error": f"bad request: {exc}"}
-        try:
-            writer.write(json.dumps(answer).encode() + b"\n")
-            await writer.drain()
-        except ConnectionError:
-            pass
+            answer = await _answer(reader, handler, read_timeout) if admitted else _busy(clients)
+            await _send(writer, answer)
+        except asyncio.CancelledError:  # the daemon is stopping: say so, and no traceback
+            if answer is None:
+                writer.write(_encode_answer(STOPPING))
+                writer.close()
         finally:
-            writer.close()
+            if admitted:
+                clients.leave()
 
-    server = await asyncio.start_unix_server(on_client, path=str(socket_path))
+    server = await asyncio.start_unix_server(on_client, path=str(socket_path), limit=MAX_REQUEST)
     socket_path.chmod(0o660)
     return server
+
+
+class _Clients:
+    """How many connections are open; a cap well below the process's file limit, so that
+    idle connections cannot starve the daemon of file descriptors."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap, self.open, self.full = cap, 0, False
+
+    def admit(self) -> bool:
+        if self.open >= self.cap:
+            if not self.full:  # once per crowd, not once per refused connection
+                log.warning(
+                    "%d clients on the hub socket: refusing more until some leave", self.open
+                )
+            self.full = True
+            return False
+        self.open += 1
+        return True
+
+    def leave(self) -> None:
+        self.open -= 1
+        if self.full and self.open < self.cap // 2:
+            log.info("hub socket has room again (%d clients)", self.open)
+            self.full = False
+
+
+STOPPING = refusal("stopping", "the hub daemon is stopping; ask again in a moment")
+
+
+def _busy(clients: _Clients) -> dict[str, Any]:
+    return refusal(
+        "busy",
+        f"the hub is busy: {clients.cap} clients are connected to its socket; "
+        "try again in a few seconds",
+    )
+
+
+async def _answer(
+    reader: asyncio.StreamReader, handler: Handler, read_timeout: float
+) -> dict[str, Any]:
+    """Read one request line and let the handler answer it; any failure becomes a refusal."""
+    op: object = None
+    try:
+        line = await _read_line(reader, read_timeout)
+        req = parse_request(line)
+        op = req.get("op")
+        return await handler(req)
+    except BadRequest as exc:
+        log.warning("refused a request on the hub socket: %s", exc)
+        return refusal("bad_request", f"bad request: {exc}")
+    except Exception as exc:  # the daemon stays up whatever one request does
+        name = type(exc).__name__
+        log.exception("request %.40r failed: %s", op, name)
+        return refusal(
+            "internal",
+            f"the hub daemon failed on this request ({name}); the hub's log has the details",
+        )
+
+
+async def _read_line(reader: asyncio.StreamReader, read_timeout: float) -> bytes:
+    try:
+        async with asyncio.timeout(read_timeout):
+            return await reader.readuntil(b"\n")
+    except TimeoutError:
+        raise BadRequest(f"no complete request line within {read_timeout:g} s") from None
+    except asyncio.LimitOverrunError:
+        # Not read on: the rest of a huge line is dropped with the connection.
+        raise BadRequest(f"the request is larger than {MAX_REQUEST // 1024} KiB") from None
+    except asyncio.IncompleteReadError:
+        raise BadRequest("the connection ended before the request line did") from None
+
+
+def _encode_answer(answer: dict[str, Any]) -> bytes:
+    try:
+        return json.dumps(answer).encode() + b"\n"
+    except (TypeError, ValueError) as exc:
+        log.error("answer could not be encoded: %s: %s", type(exc).__name__, exc)
+        return _encode_answer(CANNOT_ENCODE)
+
+
+CANNOT_ENCODE = refusal(
+    "internal", "the hub daemon could not encode its answer; the hub's log has the details"
+)
+
+
+async def _send(writer: asyncio.StreamWriter, answer: dict[str, Any]) -> None:
+    try:
+        async with asyncio.timeout(WRITE_TIMEOUT_S):
+            writer.write(_encode_answer(answer))
+            writer.close()  # once the answer is out
+            await writer.wait_closed()
+    except (OSError, TimeoutError):
+        writer.transport.abort()  # a client that does not read its answer gives up its place
