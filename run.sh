@@ -13,6 +13,8 @@ need_debian_packages() {
     local missing=()
     command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
     command -v dbus-daemon >/dev/null || missing+=(dbus)
+    # systemd-analyze and systemd-sysusers check the units offline (tests/test_units.py).
+    command -v systemd-analyze >/dev/null || missing+=(systemd)
     command -v python3 >/dev/null || missing+=(python3)
     python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
     if [ ${#missing[@]} -gt 0 ]; then

@@ -91,6 +91,9 @@ def _parser() -> argparse.ArgumentParser:
                    "bundle is refused if it comes from another centre")
     p.add_argument("--adapter", default="hci0")
     p.add_argument("--language", choices=["nb", "nn", "en"], default="nb")
+    p.add_argument("--socket-dir", type=Path, default=Path("/run/dho-hub"),
+                   help="where the daemon's local socket goes (default: %(default)s, the "
+                   "directory dho-hub.service makes for it)")
     p.set_defaults(func=_provision)
     return parser
 
@@ -225,7 +228,8 @@ def _provision(args: argparse.Namespace) -> int:
     from hub.provision import provision
 
     bundle = provision(args.config, args.bundle, args.state_dir, expected_centre=args.centre_key,
-                       adapter=args.adapter, language=args.language)
+                       adapter=args.adapter, language=args.language,
+                       socket_dir=args.socket_dir)
     print(json.dumps({"hub_id": bundle.hub_id, "config": str(args.config),
                       "broker": f"{bundle.broker_host}:{bundle.broker_port}"}))
     return 0

@@ -104,6 +104,9 @@ class ClockSettings(Strict):
 class HubConfig(Strict):
     hub_id: str = Field(pattern=HUB_ID_PATTERN)
     state_dir: Path
+    # Where the daemon's local socket is: the state directory unless set. The units set
+    # /run/dho-hub, which the patient screen's user reaches through the socket group only.
+    socket_dir: Path | None = None
     language: Literal["nb", "nn", "en"] = "nb"
     clock: ClockSettings = ClockSettings()
     mqtt: MqttSettings = MqttSettings()
@@ -117,7 +120,7 @@ class HubConfig(Strict):
 
     @property
     def socket_path(self) -> Path:
-        return self.state_dir / "hub.sock"
+        return (self.socket_dir or self.state_dir) / "hub.sock"
 
     @property
     def signing_key_path(self) -> Path:

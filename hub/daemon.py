@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from hub import ipc
 from hub.answers import AnswerError, to_answer_reading, to_receipt_reading
-from hub.config import HubConfig
+from hub.config import ConfigError, HubConfig
 from hub.devices import ParseError, decode
 from hub.devices.decode import short_uuid
 from hub.devices.driver import DeviceProgress, DeviceValue, SessionEnded, SessionStarted
@@ -212,7 +212,13 @@ class HubDaemon:
             on_event=self.incoming.put_nowait,
         )
         await watcher.start_agent()
-        server = await ipc.serve(self.config.socket_path, self.handle_request)
+        try:
+            server = await ipc.serve(self.config.socket_path, self.handle_request)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot open the hub's local socket {self.config.socket_path}: {exc}; socket_dir "
+                "must be a directory this user may write (dho-hub.service makes /run/dho-hub)"
+            ) from exc
         uplink.start()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

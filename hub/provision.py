@@ -19,6 +19,7 @@ def provision(
     adapter: str = "hci0",
     language: str = "nb",
     clock_source: str = "kernel",
+    socket_dir: Path | None = None,
 ) -> EnrolmentBundle:
     """Check the bundle, then install it: nothing is written from a bundle that does not verify.
 
@@ -30,7 +31,8 @@ def provision(
         raise BundleError(f"cannot read enrolment bundle {bundle_path}: {exc}") from exc
     bundle = open_bundle(raw, expected_centre)
     config = HubConfig.model_validate({
-        "hub_id": bundle.hub_id, "state_dir": state_dir, "language": language,
+        "hub_id": bundle.hub_id, "state_dir": state_dir, "socket_dir": socket_dir,
+        "language": language,
         "mqtt": {"host": bundle.broker_host, "port": bundle.broker_port},
         "centre": {"encryption_key": bundle.centre_encryption_key,
                    "encryption_suite": bundle.centre_encryption_suite,

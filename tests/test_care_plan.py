@@ -20,6 +20,7 @@ from centre.store import CentreStore
 from hub.config import load_config
 from hub.devices.blood_pressure import build_blood_pressure_measurement
 from hub.devices.sim.cuff import EmulatedCuff
+from hub.provision import provision
 from hub.store import ReadingStore
 from hub.sync.downlink import CarePlan, Document, downlink_topic, seal_document
 from hub.testbed.home import SimulatedHome
@@ -252,3 +253,35 @@ async def test_a_hub_enrolled_before_sealing_is_sent_nothing_and_still_starts(
     assert "enrol this hub again" in status["downlink_refused"]
     await eventually(lambda: home.hub_status()["broker_connected"],
                      what="the hub, without downlink, still connected for its readings")
+
+
+async def test_a_hub_enrolled_before_sealing_is_enrolled_again_and_keeps_its_readings(
+    home: SimulatedHome, short_tmp: Path,
+) -> None:
+    """The upgrade path docs/operations.md gives: enrol again, move the keys and config aside,
+    provision into the same state directory. Readings before and after reach the centre once
+    each, and the care plan then arrives sealed."""
+    CentreStore(home.centre.db_path).db.execute(
+        "UPDATE hubs SET encryption_key = NULL, encryption_suite = NULL")
+    config = load_config(home.hub_config)
+    config.encryption_key_path.unlink()
+    fill_outbox(home.hub_config, 20)
+    home.start_centre()
+    hub = home.start_hub()
+    assert_exactly_once(await drained(home, 20), 20)
+    hub.stop()
+    bundle = short_tmp / "again.bundle"
+    result = home.centre_cli("enrol", home.hub_id, "--out", str(bundle))
+    assert result.returncode == 0, result.stderr
+    keys = config.signing_key_path.parent
+    keys.rename(keys.with_name("keys.old"))
+    home.hub_config.rename(home.hub_config.with_name("hub.toml.old"))
+    provision(home.hub_config, bundle, config.state_dir,
+              expected_centre=json.loads(result.stdout)["centre_fingerprint"],
+              clock_source="assume_synchronised")
+    fill_outbox(home.hub_config, 10)  # numbered on from 21 in the same store (same bytes as 1-10)
+    home.start_hub()
+    assert home.hub_status()["downlink_refused"] is None
+    send_care_plan(home, PLAN, short_tmp)
+    await eventually(lambda: home.hub_status()["care_plan_version"] == 1, what="the care plan")
+    assert [seq for seq, _ in await drained(home, 30)] == list(range(1, 31))
