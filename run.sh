@@ -12,6 +12,10 @@ sudo_() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 need_debian_packages() {
     local missing=()
     command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+    # `centre broker-config` builds a broker plugin that checks subscriptions (centre/*.c).
+    command -v cc >/dev/null || missing+=(gcc)
+    [ -f /usr/include/mosquitto_broker.h ] || missing+=(mosquitto-dev)
+    [ -f /usr/include/mosquitto.h ] || missing+=(libmosquitto-dev)
     command -v dbus-daemon >/dev/null || missing+=(dbus)
     # systemd-analyze and systemd-sysusers check the units offline (tests/test_units.py).
     command -v systemd-analyze >/dev/null || missing+=(systemd)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +14,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 
 from centre.config import CentreConfig, load_centre_config
 from centre.keyring import create_key, current_key
+from centre.revocation import add_broker_crl, write_crl
 from centre.store import CentreStore
 from hub.config import HUB_ID_PATTERN, to_toml
 from hub.enrolment import EnrolmentBundle, fingerprint, seal_bundle
@@ -20,7 +24,7 @@ from hub.keys import (
     write_private_key,
     write_secret,
 )
-from hub.pki import Identity, issue, new_ca
+from hub.pki import Identity, issue, new_ca, serial_text
 from hub.store import now_utc
 from hub.sync.hub_key import new_hub_key
 
@@ -54,6 +58,7 @@ def init_centre(
     write_secret(config.ingest_cert_path, ingest.cert_pem, mode=0o644)
     config_path.parent.mkdir(parents=True, exist_ok=True)
     config_path.write_text(to_toml(config.model_dump(mode="json")))
+    write_crl(config, ca)  # empty: the broker needs one to check hubs' certificates against
     return load_centre_config(config_path)
 
 
@@ -101,6 +106,9 @@ def enrol_hub(config: CentreConfig, hub_id: str) -> bytes:
     store = CentreStore(config.db_path)
     store.enrol(hub_id, public_text(hub_key.public_key()))
     store.set_hub_encryption_key(hub_id, seal_pair.public.suite, seal_pair.public.text)
+    # Revocation: this certificate is the hub's now; the one it replaces goes on the CRL.
+    if store.record_certificate(hub_id, serial_text(mqtt.cert)):
+        write_crl(config, load_ca(config))
     return sealed
 
 
@@ -114,11 +122,39 @@ class BrokerFiles:
 HUB_ACL = """\
 # Written by `centre broker-config`. Each hub, known by its certificate's name (%u), may
 # publish batches and its presence, and read its acks and downlink: its own topics only.
+# What it may subscribe to is checked by the plugin (HUB_SUBSCRIPTIONS): Mosquitto's ACL file
+# does not check subscriptions.
 pattern write dho/v1/hub/%u/batch
 pattern write dho/v1/hub/%u/status
 pattern read dho/v1/hub/%u/ack
 pattern read dho/v1/hub/%u/down/#
 """
+
+HUB_SUBSCRIPTIONS = ("dho/v1/hub/%u/ack", "dho/v1/hub/%u/down/+", "dho/v1/hub/%u/down/#")
+"""The only topic filters a hub may subscribe to, exactly (%u: its certificate's name): no
+`$share/...`, no wildcard above its own topics, no other hub's."""
+
+PLUGIN_SOURCE = Path(__file__).with_name("dho_subscribe_acl.c")
+PLUGIN_NEEDS = "the Debian packages gcc, mosquitto-dev and libmosquitto-dev"
+
+
+def build_subscribe_plugin(out_dir: Path) -> Path:
+    """Compile the broker plugin that checks subscriptions (centre/dho_subscribe_acl.c)."""
+    target = out_dir / "dho_subscribe_acl.so"
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        raise EnrolmentError(f"no C compiler to build the broker's subscription check: install "
+                             f"{PLUGIN_NEEDS}")
+    new = target.with_name(f".{target.name}.new")
+    result = subprocess.run(
+        [compiler, "-shared", "-fPIC", "-O2", "-Wall", "-o", str(new), str(PLUGIN_SOURCE)],
+        capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise EnrolmentError(f"cannot build the broker's subscription check (install "
+                             f"{PLUGIN_NEEDS}): {result.stderr.strip()[:800]}")
+    os.chmod(new, 0o644)
+    os.replace(new, target)
+    return target
 
 
 def centre_acl(config: CentreConfig) -> str:
@@ -144,8 +180,10 @@ def broker_config(
     """Write a Mosquitto configuration with two TLS listeners and their ACLs.
 
     Hubs: client certificate required, its name is the user name and replaces the client id
-    (so one hub cannot take over another's session), confined by pattern ACLs. The centre's
-    workers: their own listener, so that several may connect under one certificate name.
+    (so one hub cannot take over another's session), confined by pattern ACLs and, for what
+    it subscribes to, by a plugin built here (HUB_SUBSCRIPTIONS). The centre's workers: their
+    own listener, so that several may connect under one certificate name. Both listeners check
+    the centre CA's revocation list (centre/revocation.py).
     """
     if config.hub_broker.port == config.mqtt.port:
         raise EnrolmentError(
@@ -165,7 +203,10 @@ def broker_config(
     files = BrokerFiles(out_dir / "mosquitto.conf", out_dir / "acl-hubs", out_dir / "acl-centre")
     files.hub_acl.write_text(HUB_ACL)
     files.centre_acl.write_text(centre_acl(config))
+    crl = _broker_crl(config, out_dir)
+    plugin = build_subscribe_plugin(out_dir)
     tls = (f"cafile {ca}\ncertfile {cert}\nkeyfile {key}\nrequire_certificate true\n"
+           f"crlfile {crl}\n"
            "use_identity_as_username true\ntls_version tlsv1.2\nallow_anonymous false\n")
     persistence = (f"persistence true\npersistence_location {persistence_dir}/\n"
                    "autosave_interval 60\n" if persistence_dir else "persistence false\n")
@@ -179,7 +220,22 @@ def broker_config(
         "log_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\n"
         f"\n# Hubs\nlistener {config.hub_broker.port} {hub_bind}\n{tls}"
         f"use_username_as_clientid true\nacl_file {files.hub_acl}\n"
+        f"plugin {plugin}\nplugin_opt_subscribe {' '.join(HUB_SUBSCRIPTIONS)}\n"
         f"\n# The centre's ingest workers\nlistener {config.mqtt.port} {centre_bind}\n{tls}"
         f"acl_file {files.centre_acl}\n"
+        f"plugin {plugin}\nplugin_opt_trusted_user {config.ingest_name}\n"
     )
     return files
+
+
+def _broker_crl(config: CentreConfig, out_dir: Path) -> Path:
+    """The broker's copy of the CRL, in a directory the centre's user may replace it in (so
+    that `centre revoke` and `centre enrol` update it); written now, so it always exists."""
+    crl = out_dir / "crl" / "ca.crl"
+    crl.parent.mkdir(mode=0o755, exist_ok=True)
+    if os.geteuid() == 0:  # run as root: hand the directory to the user that owns the centre
+        owner = config.state_dir.stat()
+        os.chown(crl.parent, owner.st_uid, owner.st_gid)
+    add_broker_crl(config, crl)
+    write_crl(config, load_ca(config))
+    return crl

@@ -13,8 +13,9 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from centre.admin import EnrolmentError
-from centre.config import load_centre_config
+from centre.config import CentreConfig, load_centre_config
 from centre.downlink import DownlinkError
+from centre.revocation import RevocationError
 from hub.config import ConfigError
 from hub.keys import KeyFileError
 
@@ -28,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result: int = args.func(args)
         return result
-    except (ConfigError, KeyFileError, EnrolmentError, DownlinkError) as exc:
+    except (ConfigError, KeyFileError, EnrolmentError, DownlinkError, RevocationError) as exc:
         print(f"centre: {exc}", file=sys.stderr)
         return 2
     except ValidationError as exc:
@@ -65,6 +66,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True,
                    help="where to write the bundle (a secret: it holds the hub's keys)")
     p.set_defaults(func=_enrol)
+    p = sub.add_parser("revoke", help="shut a hub out (stolen, lost, retired): its certificate "
+                       "goes on the broker's revocation list, its batches are refused; it comes "
+                       "back only through `enrol`, under a new certificate")
+    p.add_argument("hub_id")
+    p.set_defaults(func=_revoke)
     p = sub.add_parser("broker-config",
                        help="write a Mosquitto config, certificates and ACLs for this centre")
     p.add_argument("--out", type=Path, required=True, help="directory, e.g. /etc/mosquitto/dho")
@@ -121,10 +127,40 @@ def _enrol(args: argparse.Namespace) -> int:
     config = load_centre_config(args.config)
     if args.out.exists():  # before enrolling: a key recorded for a bundle never written is lost
         raise FileExistsError(errno.EEXIST, "exists", str(args.out))
+    replaces = _current_certificate(config, args.hub_id)
     bundle = enrol_hub(config, args.hub_id)
     write_secret(args.out, bundle)
     print(json.dumps({"hub_id": args.hub_id, "bundle": str(args.out),
-                      "centre_fingerprint": public_keys(config)["fingerprint"]}))
+                      "centre_fingerprint": public_keys(config)["fingerprint"],
+                      **_revoked_note(replaces)}))
+    return 0
+
+
+def _current_certificate(config: CentreConfig, hub_id: str) -> str | None:
+    from centre.store import CentreStore
+
+    return CentreStore(config.db_path).hub_certificate(hub_id)
+
+
+def _revoked_note(serial: str | None) -> dict[str, str]:
+    """What the operator must do after a certificate was revoked."""
+    from centre.revocation import RESTART_BROKER
+
+    if serial is None:
+        return {}
+    return {"revoked_certificate": serial,
+            "then": f"restart the broker ({RESTART_BROKER}): it refuses the revoked "
+                    "certificate from then on and drops a connection that uses it"}
+
+
+def _revoke(args: argparse.Namespace) -> int:
+    from centre.admin import load_ca
+    from centre.revocation import revoke_hub
+
+    config = load_centre_config(args.config)
+    done = revoke_hub(config, load_ca(config), args.hub_id)
+    print(json.dumps({"hub_id": done.hub_id, "crl": [str(p) for p in done.crl_paths],
+                      **_revoked_note(done.serial or "not recorded")}))
     return 0
 
 

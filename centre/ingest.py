@@ -48,6 +48,10 @@ class Ingest:
             header, _ = read_header(payload)
             if header.hub_id != hub_id:
                 raise EnvelopeError(f"batch names hub {header.hub_id} but came on {hub_id}'s topic")
+            # Revocation (`centre revoke`): the store gives a revoked hub no signing key; say why.
+            if self.store.is_revoked(hub_id):
+                raise EnvelopeError(f"hub {hub_id} is revoked at this centre (centre revoke): its "
+                                    "batches are refused until it is enrolled again")
             enrolled = self.store.hub_signing_key(hub_id)
             if enrolled is None:
                 raise EnvelopeError(f"hub {hub_id} is not enrolled at this centre")

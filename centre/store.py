@@ -85,6 +85,7 @@ class CentreStore:
         self.db.execute("PRAGMA synchronous=FULL")
         for statement in SCHEMA:
             self.db.execute(statement)
+        self._add_certificate_columns()
         self._add_hub_encryption_columns()
         self._contiguous: dict[str, int] = {}
 
@@ -119,8 +120,91 @@ class CentreStore:
         return (row[0], row[1]) if row and row[1] else None
 
     def hub_signing_key(self, hub_id: str) -> str | None:
-        row = self.db.execute("SELECT signing_key FROM hubs WHERE hub_id = ?", [hub_id]).fetchone()
+        """The key a hub's batches must be signed with; None if not enrolled or revoked."""
+        row = self.db.execute("SELECT signing_key FROM hubs WHERE hub_id = ?"
+                              " AND revoked_at IS NULL", [hub_id]).fetchone()
         return row[0] if row else None
+
+    # Revocation (issue 11): each hub's current certificate, and every certificate revoked.
+
+    def _add_certificate_columns(self) -> None:
+        """The serial of each hub's current TLS certificate and when the hub was revoked (NULL:
+        not revoked). Hubs enrolled before have no serial recorded (NULL)."""
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS revoked_certificates (serial TEXT PRIMARY KEY,"
+            " hub_id TEXT NOT NULL, revoked_at TEXT NOT NULL, reason TEXT NOT NULL)")
+        have = {row[1] for row in self.db.execute("PRAGMA table_info(hubs)")}
+        for column in ("cert_serial", "revoked_at"):
+            if column not in have:
+                try:
+                    self.db.execute(f"ALTER TABLE hubs ADD COLUMN {column} TEXT")
+                except sqlite3.OperationalError as exc:  # another process added it just now
+                    if "duplicate column" not in str(exc):
+                        raise
+
+    def record_certificate(self, hub_id: str, serial: str) -> str | None:
+        """Make `serial` the hub's certificate (and the hub no longer revoked); the certificate
+        it replaces is revoked, so a copy of the old one (a stolen hub) no longer connects.
+        Returns the replaced serial, if any."""
+        conn = self.db.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = conn.execute("SELECT cert_serial FROM hubs WHERE hub_id = ?",
+                               [hub_id]).fetchone()
+            if row is None:
+                raise KeyError(f"hub {hub_id} is not enrolled")
+            old: str | None = row[0] if row[0] != serial else None
+            if old:
+                conn.execute("INSERT INTO revoked_certificates (serial, hub_id, revoked_at,"
+                             " reason) VALUES (?, ?, ?, 'superseded') ON CONFLICT DO NOTHING",
+                             [old, hub_id, now_utc()])
+            conn.execute("UPDATE hubs SET cert_serial = ?, revoked_at = NULL WHERE hub_id = ?",
+                         [serial, hub_id])
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return old
+
+    def revoke(self, hub_id: str) -> str | None:
+        """Revoke a hub: its batches are refused and its current certificate (serial returned,
+        None if none was recorded) goes on the revocation list. Raises KeyError if the hub id
+        was never enrolled."""
+        conn = self.db.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = conn.execute("SELECT cert_serial, revoked_at FROM hubs WHERE hub_id = ?",
+                               [hub_id]).fetchone()
+            if row is None:
+                raise KeyError(f"hub {hub_id} is not enrolled")
+            at = row[1] or now_utc()
+            if row[0]:
+                conn.execute("INSERT INTO revoked_certificates (serial, hub_id, revoked_at,"
+                             " reason) VALUES (?, ?, ?, 'revoked') ON CONFLICT DO NOTHING",
+                             [row[0], hub_id, at])
+            conn.execute("UPDATE hubs SET revoked_at = ? WHERE hub_id = ?", [at, hub_id])
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        serial: str | None = row[0]
+        return serial
+
+    def is_revoked(self, hub_id: str) -> bool:
+        row = self.db.execute("SELECT revoked_at FROM hubs WHERE hub_id = ?",
+                              [hub_id]).fetchone()
+        return bool(row and row[0])
+
+    def hub_certificate(self, hub_id: str) -> str | None:
+        """The serial of the hub's current certificate (None: not enrolled or not recorded)."""
+        row = self.db.execute("SELECT cert_serial FROM hubs WHERE hub_id = ?",
+                              [hub_id]).fetchone()
+        return row[0] if row else None
+
+    def revoked_certificates(self) -> list[tuple[str, str]]:
+        """(serial, revoked_at) of every certificate revoked, oldest first."""
+        return [(r[0], r[1]) for r in self.db.execute(
+            "SELECT serial, revoked_at FROM revoked_certificates ORDER BY revoked_at, serial")]
 
     def store_batch(self, hub_id: str, batch_id: str, items: list[dict[str, Any]]) -> int:
         """Store every item once; a re-sent item changes nothing. Returns how many were new.

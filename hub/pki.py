@@ -8,6 +8,7 @@ TLS stack on a Raspberry Pi and in Mosquitto handles them, at TLS 1.2 as well as
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -25,6 +26,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 CA_YEARS = 20
 LEAF_YEARS = 10  # a hub lives about five years in the field; reissue on reuse
+# The broker refuses every client once its CRL is past its next update (OpenSSL's CRL check), and
+# the CRL is a local file the centre rewrites on each change: it is valid as long as a leaf.
+CRL_YEARS = LEAF_YEARS
 
 
 class CertificateError(ValueError):
@@ -143,3 +147,42 @@ def check_identity(identity: Identity, ca_cert_pem: bytes, expected_cn: str) -> 
             f"the client certificate names {common_name(cert)!r}, not this hub {expected_cn!r}")
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.public_key() != cert.public_key():
         raise CertificateError("the client key does not belong to the client certificate")
+
+
+def serial_text(cert: x509.Certificate) -> str:
+    """A certificate's serial as upper-case hex, as `openssl x509 -serial` prints it."""
+    return f"{cert.serial_number:X}"
+
+
+@dataclass(frozen=True)
+class Revoked:
+    """A certificate on the revocation list: its serial (hex) and when it was revoked."""
+
+    serial: str
+    revoked_at: datetime
+
+
+def revocation_list(ca: Identity, revoked: Iterable[Revoked], now: datetime | None = None
+                    ) -> bytes:
+    """The CA's certificate revocation list (PEM), signed by the CA, naming `revoked`; an empty
+    list is a valid CRL too (the broker needs one to check against)."""
+    now = now or datetime.now(UTC)
+    ca_key = load_pem_private_key(ca.key_pem, password=None)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise CertificateError("the centre CA key is not an ECDSA key")
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(ca.cert.subject)
+        .last_update(now - timedelta(minutes=5))
+        .next_update(now + timedelta(days=365 * CRL_YEARS))
+        # Increases with every list written, so a newer list is recognisable.
+        .add_extension(x509.CRLNumber(int(now.timestamp() * 1000)), critical=False)
+    )
+    for entry in revoked:
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder()
+            .serial_number(int(entry.serial, 16))
+            .revocation_date(entry.revoked_at)
+            .build()
+        )
+    return builder.sign(ca_key, hashes.SHA256()).public_bytes(Encoding.PEM)

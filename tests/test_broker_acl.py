@@ -18,6 +18,7 @@ from hub.testbed.home import SimulatedHome
 from tests.conftest import eventually
 
 NOT_AUTHORISED = 135
+GRANTED_QOS_1 = 1
 
 
 def puback(client: mqtt.Client, topic: str) -> int:
@@ -62,11 +63,81 @@ def received(client: mqtt.Client, *topics: str) -> queue.Queue[str]:
     return seen
 
 
+def suback(client: mqtt.Client, topic: str) -> int:
+    """Subscribe at QoS 1 and return the broker's SUBACK reason code (MQTT v5)."""
+    codes: queue.Queue[int] = queue.Queue()
+    client.on_subscribe = lambda _c, _u, _mid, reasons, _p: codes.put(reasons[0].value)
+    client.loop_start()
+    client.subscribe(topic, qos=1)
+    return codes.get(timeout=10)
+
+
+# Finding 6 of issue 11: Mosquitto's ACL file grants every subscription, and a hub that joined
+# the ingest workers' shared subscription was handed its turn of every hub's batches, which
+# the read ACL then dropped. The plugin `centre broker-config` builds refuses such subscriptions.
+FORBIDDEN_TO_HUB_AAAA = (
+    "$share/ingest/dho/v1/hub/+/batch",
+    "$share/other/dho/v1/hub/+/batch",
+    "$share/ingest/dho/v1/hub/hub-bbbb/batch",
+    "$share/x/dho/v1/hub/hub-bbbb/ack",
+    "$share/x/dho/v1/hub/hub-aaaa/ack",  # its own acks, but through a share: no
+    "#",
+    "+/#",
+    "dho/#",
+    "$SYS/#",
+    "dho/v1/hub/+/batch",
+    "dho/v1/hub/+/ack",
+    "dho/v1/hub/+/down/#",
+    "dho/v1/hub/hub-bbbb/down/#",
+    "dho/v1/hub/hub-bbbb/down/care_plan",
+    "dho/v1/hub/hub-bbbb/ack",
+    "dho/v1/hub/hub-aaaa/#",
+    "dho/v1/hub/hub-aaaa/batch",
+    "dho/v1/hub/hub-aaaa/status",
+)
+
+
+def test_a_hub_may_subscribe_only_to_its_own_acks_and_downlink(hub_a: mqtt.Client) -> None:
+    codes = {topic: suback(hub_a, topic) for topic in FORBIDDEN_TO_HUB_AAAA}
+    assert codes == dict.fromkeys(FORBIDDEN_TO_HUB_AAAA, NOT_AUTHORISED)
+    # What the hub daemon subscribes to (hub/sync/uplink.py), and its whole downlink.
+    own = ("dho/v1/hub/hub-aaaa/ack", "dho/v1/hub/hub-aaaa/down/+", "dho/v1/hub/hub-aaaa/down/#")
+    assert {topic: suback(hub_a, topic) for topic in own} == dict.fromkeys(own, GRANTED_QOS_1)
+    assert hub_a.is_connected()
+
+
+async def test_a_hub_cannot_take_a_share_of_every_hubs_batches(
+    home: SimulatedHome, hub_a: mqtt.Client
+) -> None:
+    home.start_centre()
+    hub_b = home.mqtt_client("hub-bbbb")
+    try:
+        # The real ingest worker is subscribed once a probe reaches it (a refused non-batch).
+        await eventually(lambda: puback(hub_b, batch_topic("hub-bbbb")) < 128
+                         and home.centre_rejections(), what="the centre to take batches")
+        taken = len(home.centre_rejections())
+        group = home.centre.share_group
+        joined = suback(hub_a, f"$share/{group}/dho/v1/hub/+/batch")
+        spy = received(hub_a, f"$share/{group}/dho/v1/hub/hub-bbbb/batch")
+        sent = 40
+        for _ in range(sent):
+            assert puback(hub_b, batch_topic("hub-bbbb")) < 128
+        # Every one reaches the centre (recorded, as refused non-batches): none went to hub-aaaa.
+        await eventually(lambda: len(home.centre_rejections()) >= taken + sent,
+                         what=f"all {sent} messages at the centre")
+        with pytest.raises(queue.Empty):
+            spy.get(timeout=1.0)
+        assert joined == NOT_AUTHORISED
+    finally:
+        hub_b.loop_stop()
+        hub_b.disconnect()
+
+
 def test_hub_cannot_read_another_hubs_downlink_acks_or_batches(
     home: SimulatedHome, hub_a: mqtt.Client
 ) -> None:
-    # Mosquitto 2.0 grants any SUBSCRIBE and applies the ACL to each message it would deliver,
-    # so what counts is what arrives.
+    # The subscriptions are refused (test above); and were one granted, Mosquitto would still
+    # apply the read ACL to each message it delivers: what counts is what arrives.
     spy = received(hub_a, "dho/v1/hub/hub-bbbb/down/#", ack_topic("hub-bbbb"),
                    "dho/v1/hub/+/batch", "#")
     hub_b = home.mqtt_client("hub-bbbb")
@@ -146,6 +217,9 @@ def test_a_hub_certificate_gets_nothing_on_the_centres_listener(home: SimulatedH
     # a user with no ACL lines at all.
     client = home.mqtt_client("hub-aaaa", centre_side=True)
     try:
+        for topic in (f"$share/{home.centre.share_group}/dho/v1/hub/+/batch", "#",
+                      "dho/v1/hub/+/batch", "dho/v1/hub/hub-aaaa/ack"):
+            assert suback(client, topic) == NOT_AUTHORISED, topic
         spy = received(client, "dho/v1/hub/+/batch", "#")
         assert puback(client, ack_topic("hub-aaaa")) == NOT_AUTHORISED
         hub_b = home.mqtt_client("hub-bbbb")

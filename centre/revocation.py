@@ -1,0 +1,98 @@
+"""Shutting a hub out: its certificate goes on the centre CA's revocation list (CRL), which the
+broker checks at every TLS handshake, and the centre refuses its batches.
+
+The CRL is rewritten from the centre store on every change (`centre revoke`, and `centre enrol`
+of an id enrolled before, which revokes the certificate it replaces), to the centre's own copy
+and to every broker directory `centre broker-config` wrote. The broker reads it when it starts
+and on SIGHUP; a connection it already has stays open until the broker restarts
+(tests/test_revocation.py), so the operator restarts it: `RESTART_BROKER`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from centre.config import CentreConfig
+from centre.store import CentreStore
+from hub.pki import Identity, Revoked, revocation_list
+
+RESTART_BROKER = "systemctl restart mosquitto"
+"""What the operator runs after a revocation (a reload, SIGHUP, re-reads the CRL for new
+connections but leaves a revoked hub that is connected already in place)."""
+
+
+class RevocationError(ValueError):
+    """A hub cannot be revoked as asked; says what to do."""
+
+
+@dataclass(frozen=True)
+class Revocation:
+    hub_id: str
+    serial: str | None  # None: the hub was enrolled before serials were recorded
+    crl_paths: tuple[Path, ...]
+
+
+def centre_crl_path(config: CentreConfig) -> Path:
+    return config.state_dir / "keys" / "ca.crl"
+
+
+def _broker_record(config: CentreConfig) -> Path:
+    """The CRL paths of the brokers `centre broker-config` configured, one a line."""
+    return config.state_dir / "broker-crl-paths"
+
+
+def crl_paths(config: CentreConfig) -> tuple[Path, ...]:
+    try:
+        brokers = _broker_record(config).read_text().splitlines()
+    except FileNotFoundError:
+        brokers = []
+    return tuple(dict.fromkeys([centre_crl_path(config), *(Path(p) for p in brokers if p)]))
+
+
+def add_broker_crl(config: CentreConfig, path: Path) -> None:
+    """Remember a broker's CRL file, so that every later change is written there too."""
+    if path in crl_paths(config):
+        return
+    with _broker_record(config).open("a") as f:
+        f.write(f"{path}\n")
+
+
+def write_crl(config: CentreConfig, ca: Identity) -> tuple[Path, ...]:
+    """Write the CRL naming every certificate revoked so far to each copy; returns the paths."""
+    revoked = [
+        Revoked(serial, datetime.fromisoformat(at))
+        for serial, at in CentreStore(config.db_path).revoked_certificates()
+    ]
+    pem = revocation_list(ca, revoked)
+    paths = crl_paths(config)
+    for path in paths:
+        _replace(path, pem)
+    return paths
+
+
+def _replace(path: Path, data: bytes) -> None:
+    """Write a public file whole or not at all: a broker must never read half a CRL."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    new = path.with_name(f".{path.name}.new")
+    fd = os.open(new, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.chmod(new, 0o644)
+    os.replace(new, path)
+
+
+def revoke_hub(config: CentreConfig, ca: Identity, hub_id: str) -> Revocation:
+    """Refuse the hub's batches from now on and put its certificate on the CRL. It comes back
+    only through `centre enrol`, under a new certificate."""
+    try:
+        serial = CentreStore(config.db_path).revoke(hub_id)
+    except KeyError as exc:
+        raise RevocationError(
+            f"hub {hub_id} is not enrolled at this centre: check the hub id"
+        ) from exc
+    return Revocation(hub_id, serial, write_crl(config, ca))

@@ -1,0 +1,272 @@
+"""Shutting a stolen hub out (issue 11, finding 5). `centre revoke`, and `centre enrol` of an id
+enrolled before, put the certificate on the centre CA's revocation list; the real Mosquitto that
+`centre broker-config` configured refuses it, drops the connection it had once restarted, and
+the centre refuses the hub's batches. The id comes back only under a new certificate."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from centre.admin import enrol_hub, init_centre, load_ca
+from centre.config import CentreConfig
+from centre.ingest import Ingest
+from centre.revocation import RESTART_BROKER, RevocationError, centre_crl_path, revoke_hub
+from centre.store import CentreStore
+from hub.keys import public_text, write_secret
+from hub.pki import Identity, serial_text
+from hub.sync.tls import client_context, mqtt_client
+from hub.sync.uplink import batch_topic, downlink_topic
+from hub.testbed.home import SimulatedHome
+from hub.testbed.processes import wait_until
+from tests.test_broker_acl import never_connects, puback, received
+from tests.test_centre_ingest import B1, B2, TOPIC, envelope
+from tests.test_envelope import CENTRE, HUB_KEY
+
+# --- the centre's record and its CRL (no broker) ---
+
+
+@pytest.fixture
+def centre(tmp_path: Path) -> CentreConfig:
+    return init_centre(
+        tmp_path / "centre.toml", tmp_path / "state", "127.0.0.1", 8884, "127.0.0.1", 8883
+    )
+
+
+def bundle_identity(raw: bytes) -> Identity:
+    inner = json.loads(raw)["bundle"]
+    return Identity(inner["mqtt_cert_pem"].encode(), inner["mqtt_key_pem"].encode())
+
+
+def revoked_serials(config: CentreConfig, path: Path | None = None) -> set[str]:
+    """The serials on the CRL, after checking it is the centre CA's and still current."""
+    crl = x509.load_pem_x509_crl((path or centre_crl_path(config)).read_bytes())
+    ca = load_ca(config).cert
+    assert crl.issuer == ca.subject
+    assert crl.is_signature_valid(ca.public_key())  # type: ignore[arg-type]
+    assert crl.next_update_utc is not None and crl.next_update_utc.year >= 2030
+    return {f"{entry.serial_number:X}" for entry in crl}
+
+
+def test_a_new_centre_has_an_empty_crl_signed_by_its_ca(centre: CentreConfig) -> None:
+    assert revoked_serials(centre) == set()
+    assert centre_crl_path(centre).stat().st_mode & 0o777 == 0o644  # public: the broker reads it
+
+
+def test_enrolling_an_id_again_revokes_its_previous_certificate(centre: CentreConfig) -> None:
+    first = serial_text(bundle_identity(enrol_hub(centre, "hub-0001")).cert)
+    other = serial_text(bundle_identity(enrol_hub(centre, "hub-0002")).cert)
+    assert revoked_serials(centre) == set()
+    second = serial_text(bundle_identity(enrol_hub(centre, "hub-0001")).cert)
+    assert second != first
+    assert revoked_serials(centre) == {first}  # the copy a thief holds: on the list
+    assert CentreStore(centre.db_path).hub_certificate("hub-0001") == second
+    assert CentreStore(centre.db_path).hub_certificate("hub-0002") == other
+
+
+def test_a_revoked_id_comes_back_only_under_a_new_certificate(centre: CentreConfig) -> None:
+    first = serial_text(bundle_identity(enrol_hub(centre, "hub-0001")).cert)
+    done = revoke_hub(centre, load_ca(centre), "hub-0001")
+    assert (done.serial, done.crl_paths) == (first, (centre_crl_path(centre),))
+    store = CentreStore(centre.db_path)
+    assert store.is_revoked("hub-0001")
+    assert store.hub_signing_key("hub-0001") is None
+    assert revoked_serials(centre) == {first}
+    # Revoking twice changes nothing.
+    assert revoke_hub(centre, load_ca(centre), "hub-0001").serial == first
+    assert revoked_serials(centre) == {first}
+    second = serial_text(bundle_identity(enrol_hub(centre, "hub-0001")).cert)
+    assert not store.is_revoked("hub-0001")
+    assert store.hub_signing_key("hub-0001") is not None
+    assert revoked_serials(centre) == {first}
+    assert second not in revoked_serials(centre)
+
+
+def test_revoking_a_hub_that_was_never_enrolled_says_so(centre: CentreConfig) -> None:
+    with pytest.raises(RevocationError, match="hub-0009 is not enrolled at this centre"):
+        revoke_hub(centre, load_ca(centre), "hub-0009")
+    assert revoked_serials(centre) == set()
+
+
+def centre_cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "centre.cli", "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_centre_revoke_tells_the_operator_what_to_do(centre: CentreConfig, tmp_path: Path) -> None:
+    config = tmp_path / "centre.toml"
+    enrolled = centre_cli(config, "enrol", "hub-0001", "--out", str(tmp_path / "b1"))
+    assert "revoked_certificate" not in json.loads(enrolled.stdout)
+    again = json.loads(
+        centre_cli(config, "enrol", "hub-0001", "--out", str(tmp_path / "b2")).stdout
+    )
+    assert again["revoked_certificate"] == serial_text(
+        bundle_identity((tmp_path / "b1").read_bytes()).cert
+    )
+    assert RESTART_BROKER in again["then"]
+    result = centre_cli(config, "revoke", "hub-0001")
+    assert result.returncode == 0, result.stderr
+    said = json.loads(result.stdout)
+    assert said["hub_id"] == "hub-0001"
+    assert said["crl"] == [str(centre_crl_path(centre))]
+    assert RESTART_BROKER in said["then"]
+    unknown = centre_cli(config, "revoke", "hub-0404")
+    assert unknown.returncode == 2
+    assert "hub-0404 is not enrolled at this centre" in unknown.stderr
+
+
+def test_the_centre_refuses_a_revoked_hubs_batches_and_says_why(tmp_path: Path) -> None:
+    store = CentreStore(tmp_path / "centre.sqlite")
+    store.enrol("hub-0001", public_text(HUB_KEY.public_key()))
+    store.record_certificate("hub-0001", "0A")
+    ingest = Ingest(store, {CENTRE.public.key_id: CENTRE}, Ed25519PrivateKey.generate())
+    store.revoke("hub-0001")
+    assert ingest.handle(TOPIC, envelope(B1)) is None
+    (rejection,) = store.rejections()
+    assert "hub-0001 is revoked at this centre" in rejection["reason"]
+    assert store.readings() == []
+    # Enrolled again (new key in real life; the same here), it is heard again.
+    store.enrol("hub-0001", public_text(HUB_KEY.public_key()))
+    store.record_certificate("hub-0001", "0B")
+    assert ingest.handle(TOPIC, envelope(B2)) is not None
+    assert len(store.readings()) == 2
+
+
+# --- against the real broker ---
+
+
+def connect_as(home: SimulatedHome, identity: Identity, client_id: str) -> mqtt.Client:
+    """An MQTT client that presents `identity` (a hub's certificate and key)."""
+    folder = home.workdir / "clients" / f"{client_id}-{os.urandom(4).hex()}"
+    write_secret(folder / "client.crt", identity.cert_pem)
+    write_secret(folder / "client.key", identity.key_pem)
+    return mqtt_client(
+        client_id,
+        client_context(home.centre.ca_cert_path, folder / "client.crt", folder / "client.key"),
+    )
+
+
+def connects(client: mqtt.Client, port: int, timeout: float = 10) -> bool:
+    """Whether the broker accepts the client (CONNACK success); it stays connected if so."""
+    done: queue.Queue[bool] = queue.Queue()
+    client.on_connect = lambda _c, _u, _f, reason, _p: done.put(not reason.is_failure)
+    try:
+        client.connect("127.0.0.1", port)
+    except OSError:  # ssl.SSLError too: refused during the handshake
+        return False
+    client.loop_start()
+    try:
+        return done.get(timeout=timeout)
+    except queue.Empty:
+        client.loop_stop()
+        return False
+
+
+def refused_after_reload(home: SimulatedHome, identity: Identity, client_id: str) -> None:
+    """Wait until the broker, reloading after SIGHUP, refuses `identity`."""
+
+    def refused() -> bool:
+        client = connect_as(home, identity, client_id)
+        if connects(client, home.broker.port, timeout=2):
+            stop(client)
+            return False
+        return True
+
+    wait_until(refused, 30, f"the broker to refuse {client_id}'s revoked certificate", 0.5)
+
+
+def enrolled_identity(home: SimulatedHome, hub_id: str) -> Identity:
+    return bundle_identity(enrol_hub(home.centre, hub_id))
+
+
+def restart_broker(home: SimulatedHome) -> None:
+    """What the operator does after a revocation (RESTART_BROKER)."""
+    home.broker.stop()
+    home.broker.start()
+
+
+def stop(*clients: mqtt.Client) -> None:
+    for client in clients:
+        client.loop_stop()
+        client.disconnect()
+
+
+def test_a_stolen_certificate_is_shut_out_when_its_hub_is_enrolled_again(
+    home: SimulatedHome,
+) -> None:
+    stolen = enrolled_identity(home, "hub-aaaa")
+    thief = connect_as(home, stolen, "hub-aaaa")
+    assert connects(thief, home.broker.port)
+    dropped = threading.Event()
+    thief.on_disconnect = lambda *_: dropped.set()
+    thief_gets = received(thief, downlink_topic("hub-aaaa", "+"))
+    neighbour = home.mqtt_client("hub-bbbb")
+    neighbour_dropped = threading.Event()
+    neighbour.on_disconnect = lambda *_: neighbour_dropped.set()
+    neighbour.loop_start()
+    # The technician enrols the hub again: its new certificate, the stolen one on the CRL.
+    renewed = enrolled_identity(home, "hub-aaaa")
+    broker_crl = home.workdir / "broker" / "crl" / "ca.crl"
+    assert serial_text(stolen.cert) in revoked_serials(home.centre, broker_crl)
+    restart_broker(home)
+    assert dropped.wait(10), "the stolen certificate's connection survived the restart"
+    never_connects(connect_as(home, stolen, "hub-aaaa"), home.broker.port)
+    real = connect_as(home, renewed, "hub-aaaa")
+    assert connects(real, home.broker.port)
+    real_gets = received(real, downlink_topic("hub-aaaa", "+"))
+    # Other hubs are not shut out (they reconnect after the restart, as hubs do).
+    other = home.mqtt_client("hub-bbbb")
+    try:
+        assert puback(other, batch_topic("hub-bbbb")) < 128
+        centre = home.mqtt_client(home.centre.ingest_name, centre_side=True)
+        assert puback(centre, downlink_topic("hub-aaaa", "message")) < 128
+        assert real_gets.get(timeout=10) == downlink_topic("hub-aaaa", "message")
+        with pytest.raises(queue.Empty):
+            thief_gets.get(timeout=1.0)
+        stop(centre)
+    finally:
+        stop(real, other, neighbour, thief)
+
+
+def test_centre_revoke_shuts_the_hub_out_at_the_broker(home: SimulatedHome) -> None:
+    identity = bundle_identity(home.bundle.read_bytes())
+    first = connect_as(home, identity, home.hub_id)
+    assert connects(first, home.broker.port)
+    stop(first)
+    result = home.centre_cli("revoke", home.hub_id)
+    assert result.returncode == 0, result.stderr
+    assert str(home.workdir / "broker" / "crl" / "ca.crl") in json.loads(result.stdout)["crl"]
+    # A reload (SIGHUP) is enough for new connections; the restart also drops open ones.
+    assert home.broker.process is not None
+    os.kill(home.broker.process.pid, signal.SIGHUP)
+    refused_after_reload(home, identity, home.hub_id)
+    other = home.mqtt_client("hub-bbbb")
+    assert puback(other, batch_topic("hub-bbbb")) < 128
+    stop(other)
+    # Enrolled again, the hub id is back, under its new certificate only.
+    renewed = bundle_identity(enrol_hub(home.centre, home.hub_id))
+    os.kill(home.broker.process.pid, signal.SIGHUP)
+    wait_until(
+        lambda: (
+            connects(back := connect_as(home, renewed, home.hub_id), home.broker.port, timeout=2)
+            and (stop(back) or True)
+        ),
+        30,
+        "the renewed certificate to connect",
+    )
+    never_connects(connect_as(home, identity, home.hub_id), home.broker.port)
