@@ -3,9 +3,13 @@ own topics, known by its certificate alone, and cannot take over another hub's s
 
 from __future__ import annotations
 
+import os
 import queue
 import ssl
+import subprocess
+import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -13,6 +17,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
+from centre.admin import init_centre
 from hub.sync.uplink import ack_topic, batch_topic, status_topic
 from hub.testbed.home import SimulatedHome
 from tests.conftest import eventually
@@ -97,9 +102,27 @@ FORBIDDEN_TO_HUB_AAAA = (
 )
 
 
-def test_a_hub_may_subscribe_only_to_its_own_acks_and_downlink(hub_a: mqtt.Client) -> None:
+def test_a_hub_may_subscribe_only_to_its_own_acks_and_downlink(
+    home: SimulatedHome, hub_a: mqtt.Client
+) -> None:
     codes = {topic: suback(hub_a, topic) for topic in FORBIDDEN_TO_HUB_AAAA}
     assert codes == dict.fromkeys(FORBIDDEN_TO_HUB_AAAA, NOT_AUTHORISED)
+    # And nothing arrives through them: another hub's traffic, both ways.
+    seen: queue.Queue[str] = queue.Queue()
+    hub_a.on_message = lambda _c, _u, msg: seen.put(msg.topic)
+    hub_b = home.mqtt_client("hub-bbbb")
+    centre = home.mqtt_client(home.centre.ingest_name, centre_side=True)
+    try:
+        for topic in (batch_topic("hub-bbbb"), status_topic("hub-bbbb")):
+            assert puback(hub_b, topic) < 128
+        for topic in (ack_topic("hub-bbbb"), "dho/v1/hub/hub-bbbb/down/care_plan"):
+            assert puback(centre, topic) < 128
+        with pytest.raises(queue.Empty):
+            seen.get(timeout=1.0)
+    finally:
+        for client in (hub_b, centre):
+            client.loop_stop()
+            client.disconnect()
     # What the hub daemon subscribes to (hub/sync/uplink.py), and its whole downlink.
     own = ("dho/v1/hub/hub-aaaa/ack", "dho/v1/hub/hub-aaaa/down/+", "dho/v1/hub/hub-aaaa/down/#")
     assert {topic: suback(hub_a, topic) for topic in own} == dict.fromkeys(own, GRANTED_QOS_1)
@@ -238,3 +261,14 @@ async def test_the_hub_daemon_connects_with_its_certificate(home: SimulatedHome)
     await eventually(lambda: "New client connected" in home.broker_log()
                      and "u'hub-sim-0001'" in home.broker_log(),
                      what="the hub to connect under its certificate name")
+
+
+def test_broker_config_without_a_compiler_says_what_to_install(tmp_path: Path) -> None:
+    init_centre(tmp_path / "centre.toml", tmp_path / "state", "127.0.0.1", 8884, "127.0.0.1", 8883)
+    result = subprocess.run(
+        [sys.executable, "-m", "centre.cli", "--config", str(tmp_path / "centre.toml"),
+         "broker-config", "--out", str(tmp_path / "broker")],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "PATH": str(tmp_path)})
+    assert result.returncode == 2
+    assert "gcc, mosquitto-dev and libmosquitto-dev" in result.stderr
+    assert not (tmp_path / "broker" / "mosquitto.conf").exists()
