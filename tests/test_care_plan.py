@@ -237,15 +237,22 @@ async def test_the_broker_sees_no_care_plan_or_message_content(
 
 
 async def test_a_hub_enrolled_before_sealing_is_sent_nothing_and_still_starts(
-    home: SimulatedHome,
+    home: SimulatedHome, short_tmp: Path,
 ) -> None:
     """A hub from before this change has no encryption key: the centre refuses to send it
-    anything with words saying to enrol it again, and the hub runs and says the same."""
+    anything with words saying to enrol it again (a key rotation still reaches the other
+    hubs), and the hub runs and says the same."""
     store = CentreStore(load_centre_config(home.centre_config).db_path)
     store.db.execute("UPDATE hubs SET encryption_key = NULL, encryption_suite = NULL")
     refused = home.centre_cli("send-message", home.hub_id, "hei")
     assert refused.returncode == 2 and "has no encryption key" in refused.stderr
     assert f"centre enrol {home.hub_id}" in refused.stderr and "Traceback" not in refused.stderr
+    other = home.centre_cli("enrol", "hub-sim-0002", "--out", str(short_tmp / "other.bundle"))
+    assert other.returncode == 0, other.stderr
+    rotated = home.centre_cli("rotate-key")
+    assert rotated.returncode == 0, rotated.stderr
+    assert json.loads(rotated.stdout)["hubs_told"] == 1
+    assert f"hub {home.hub_id} not told of the new key" in rotated.stderr
     load_config(home.hub_config).encryption_key_path.unlink()
     home.start_centre()
     home.start_hub()
