@@ -69,7 +69,15 @@ def write_crl(config: CentreConfig, ca: Identity) -> tuple[Path, ...]:
     pem = revocation_list(ca, revoked)
     paths = crl_paths(config)
     for path in paths:
-        _replace(path, pem)
+        try:
+            _replace(path, pem)
+        except OSError as exc:
+            raise RevocationError(
+                f"cannot write the revocation list {path}: {exc}. The centre's record is "
+                "changed already; give the centre's user write access to that directory (or "
+                "remove the line from broker-crl-paths in the state directory), then run "
+                "`centre revoke` for the hub again"
+            ) from exc
     return paths
 
 

@@ -270,3 +270,17 @@ def test_centre_revoke_shuts_the_hub_out_at_the_broker(home: SimulatedHome) -> N
         "the renewed certificate to connect",
     )
     never_connects(connect_as(home, identity, home.hub_id), home.broker.port)
+
+
+def test_a_broker_copy_that_cannot_be_written_says_what_to_do(
+    centre: CentreConfig, tmp_path: Path
+) -> None:
+    from centre.revocation import add_broker_crl
+
+    enrol_hub(centre, "hub-0001")
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("")
+    add_broker_crl(centre, blocked / "ca.crl")
+    with pytest.raises(RevocationError, match="cannot write the revocation list"):
+        revoke_hub(centre, load_ca(centre), "hub-0001")
+    assert CentreStore(centre.db_path).is_revoked("hub-0001")  # the centre refuses it anyway
