@@ -100,20 +100,24 @@ def request_line(req: dict[str, Any]) -> bytes:
     return json.dumps(req).encode() + b"\n"
 
 
+def connect(path: Path) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(PATIENT_S)
+    deadline = time.monotonic() + PATIENT_S
+    while True:
+        try:
+            sock.connect(str(path))
+            return sock
+        except (BlockingIOError, ConnectionRefusedError, FileNotFoundError):
+            # The listen backlog is full until the daemon accepts, or it is not listening yet.
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 def open_idle(path: Path, n: int) -> list[socket.socket]:
     """`n` connections that never send anything."""
-    crowd = []
-    for _ in range(n):
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(PATIENT_S)
-        crowd.append(sock)
-        while True:
-            try:
-                sock.connect(str(path))
-                break
-            except BlockingIOError:  # the listen backlog is full until the daemon accepts
-                time.sleep(0.01)
-    return crowd
+    return [connect(path) for _ in range(n)]
 
 
 def answers_of(crowd: list[socket.socket]) -> list[dict[str, Any]]:
@@ -168,6 +172,8 @@ class Echo:
             raise KeyError("a bug in a handler")
         if req.get("op") == "unencodable":
             return {"ok": True, "value": object()}
+        if req.get("op") == "big":  # more than the socket buffers hold
+            return {"ok": True, "blob": "x" * 1024 * 1024}
         return {"ok": True, "echo": req}
 
 
@@ -263,6 +269,53 @@ async def test_a_long_request_being_handled_does_not_count_against_the_read_time
     finally:
         server.close()
     assert answer == {"ok": True}
+
+
+async def test_a_client_that_does_not_read_its_answer_gives_up_its_place(
+    echo_server: Echo, sock_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ipc, "WRITE_TIMEOUT_S", 1.0)  # 60 s in the daemon; the same code path
+
+    def ask_and_never_read() -> list[socket.socket]:
+        crowd = open_idle(sock_path, ipc.MAX_CLIENTS)
+        for sock in crowd:
+            sock.sendall(request_line({"op": "big"}))
+        return crowd
+
+    crowd = await asyncio.to_thread(ask_and_never_read)
+    try:
+        assert (await served(sock_path))["ok"] is True
+    finally:
+        for sock in crowd:
+            sock.close()
+
+
+def test_a_request_in_progress_when_the_daemon_stops_is_told_so(sock_path: Path) -> None:
+    handling, stop = threading.Event(), threading.Event()
+
+    async def hold(req: dict[str, Any]) -> dict[str, Any]:
+        handling.set()
+        await asyncio.sleep(3600)  # a long poll
+        return {"ok": True}
+
+    async def daemon() -> None:  # as `hub run`: serve until told to stop, then leave asyncio.run
+        server = await ipc.serve(sock_path, hold)
+        await asyncio.to_thread(stop.wait)
+        server.close()
+
+    runner = threading.Thread(target=asyncio.run, args=(daemon(),))
+    runner.start()
+    try:
+        with connect(sock_path) as client:
+            client.sendall(request_line({"op": "live"}))
+            assert handling.wait(PATIENT_S)
+            stop.set()
+            lines = _read_to_end(client).splitlines()
+    finally:
+        stop.set()
+        runner.join(PATIENT_S)
+    assert [json.loads(line)["error_kind"] for line in lines] == ["stopping"]
+    assert "stopping" in json.loads(lines[0])["error"]
 
 
 # --- the real hub daemon
