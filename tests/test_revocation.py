@@ -31,10 +31,12 @@ from hub.sync.uplink import batch_topic, downlink_topic
 from hub.testbed.home import SimulatedHome
 from hub.testbed.processes import wait_until
 from tests.test_broker_acl import never_connects, puback, received
-from tests.test_centre_ingest import B1, B2, TOPIC, envelope
+from tests.test_centre_ingest import TOPIC, envelope
 from tests.test_envelope import CENTRE, HUB_KEY
 
 # --- the centre's record and its CRL (no broker) ---
+
+B1, B2 = "00000000-0000-4000-8000-0000000000a1", "00000000-0000-4000-8000-0000000000a2"
 
 
 @pytest.fixture
