@@ -39,10 +39,16 @@ MALFORMED: list[tuple[str, bytes, str]] = [
     ("a string", b'"status"\n', "must be a JSON object, not str"),
     ("null", b"null\n", "must be a JSON object, not NoneType"),
     ("20 000 deep list", b"[" * 20_000 + b"\n", "nested deeper than 64"),
-    ("12 000 deep object", b'{"op": "status", "x": ' + b'{"a":' * 12_000 + b"\n",
-     "nested deeper than 64"),
-    ("100 deep, complete", b'{"op": "status", "x": ' + b"[" * 100 + b"]" * 100 + b"}\n",
-     "nested deeper than 64"),
+    (
+        "12 000 deep object",
+        b'{"op": "status", "x": ' + b'{"a":' * 12_000 + b"\n",
+        "nested deeper than 64",
+    ),
+    (
+        "100 deep, complete",
+        b'{"op": "status", "x": ' + b"[" * 100 + b"]" * 100 + b"}\n",
+        "nested deeper than 64",
+    ),
     ("invalid UTF-8", b'{"op": "st\xff\xfeatus"}\n', "not UTF-8"),
     ("lone surrogate", b'{"op": "forget", "address": "\\ud800"}\n', "lone surrogate"),
     ("lone surrogate key", b'{"op": "status", "\\udfff": 1}\n', "lone surrogate"),
@@ -186,8 +192,9 @@ async def echo_server(sock_path: Path) -> AsyncIterator[Echo]:
     await server.wait_closed()
 
 
-@pytest.mark.parametrize(("data", "expected"), [(d, e) for _, d, e in MALFORMED],
-                         ids=[name for name, _, _ in MALFORMED])
+@pytest.mark.parametrize(
+    ("data", "expected"), [(d, e) for _, d, e in MALFORMED], ids=[name for name, _, _ in MALFORMED]
+)
 async def test_a_malformed_request_gets_one_refusal_and_the_handler_never_sees_it(
     echo_server: Echo, sock_path: Path, data: bytes, expected: str
 ) -> None:
@@ -203,8 +210,9 @@ async def test_a_failing_handler_is_answered_with_its_type_and_logged(
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="hub.ipc"):
         failed = await asyncio.to_thread(one_answer, sock_path, request_line({"op": "fail"}))
-        unencodable = await asyncio.to_thread(one_answer, sock_path,
-                                              request_line({"op": "unencodable"}))
+        unencodable = await asyncio.to_thread(
+            one_answer, sock_path, request_line({"op": "unencodable"})
+        )
     assert failed["ok"] is False and failed["error_kind"] == "internal"
     assert "KeyError" in failed["error"] and "log" in failed["error"]
     assert unencodable["ok"] is False and unencodable["error_kind"] == "internal"
@@ -327,31 +335,69 @@ def socket_of(home: SimulatedHome) -> Path:
 
 # (request, what the refusal says): wrong types and ranges for every argument of every op.
 WRONG_ARGUMENTS: list[tuple[dict[str, Any], str]] = [
-    *[({"op": "pair", "scan_s": bad}, "scan_s is how long to look for the device")
-      for bad in ([1], "60", True, -1, 0, 601, {"s": 1})],
-    *[({"op": "pair", "passkey": bad}, "the passkey is the 6 digits the device shows")
-      for bad in ("123456", 1_000_000, -1, True, 1.5, [123456])],
-    *[({"op": "pair", "address": bad}, "which device? (address, like 00:BB:00:00:00:02)")
-      for bad in (5, "zz", "00:BB:00:00:00:0G", ["00:BB:00:00:00:02"], "")],
-    *[({"op": "forget", **bad}, "which device? (address, like 00:BB:00:00:00:02)")
-      for bad in ({}, {"address": None}, {"address": 5}, {"address": "nope"},
-                  {"address": ["00:BB:00:00:00:02"]}, {"address": "x" * 60_000})],
+    *[
+        ({"op": "pair", "scan_s": bad}, "scan_s is how long to look for the device")
+        for bad in ([1], "60", True, -1, 0, 601, {"s": 1})
+    ],
+    *[
+        ({"op": "pair", "passkey": bad}, "the passkey is the 6 digits the device shows")
+        for bad in ("123456", 1_000_000, -1, True, 1.5, [123456])
+    ],
+    *[
+        ({"op": "pair", "address": bad}, "which device? (address, like 00:BB:00:00:00:02)")
+        for bad in (5, "zz", "00:BB:00:00:00:0G", ["00:BB:00:00:00:02"], "")
+    ],
+    *[
+        ({"op": "forget", **bad}, "which device? (address, like 00:BB:00:00:00:02)")
+        for bad in (
+            {},
+            {"address": None},
+            {"address": 5},
+            {"address": "nope"},
+            {"address": ["00:BB:00:00:00:02"]},
+            {"address": "x" * 60_000},
+        )
+    ],
     ({"op": "forget", "address": "00:bb:00:00:00:99"}, "00:BB:00:00:00:99 is not a device of"),
-    *[({"op": "message_read", **bad}, "which message? (version)")
-      for bad in ({}, {"version": "1"}, {"version": 1.5}, {"version": True},
-                  {"version": None}, {"version": [1]})],
+    *[
+        ({"op": "message_read", **bad}, "which message? (version)")
+        for bad in (
+            {},
+            {"version": "1"},
+            {"version": 1.5},
+            {"version": True},
+            {"version": None},
+            {"version": [1]},
+        )
+    ],
     ({"op": "message_read", "version": -3}, "there is no message -3"),
-    *[({"op": "live", "wait_s": bad}, "wait_s is how long to wait for news")
-      for bad in ("x", -1, True, [1], None)],
-    *[({"op": "live", "boot": bad}, "boot is the text an earlier live answer gave")
-      for bad in (5, ["a"], "x" * 65, True)],
-    *[({"op": "live", "version": bad}, "version is the whole number an earlier live answer")
-      for bad in ("3", 1.5, True, [3])],
-    *[({"op": "answer", **bad}, "not a FHIR QuestionnaireResponse")
-      for bad in ({}, {"response": 5}, {"response": "x"}, {"response": []},
-                  {"response": None}, {"response": {"resourceType": 5}})],
-    ({"op": "answer", "response": {"resourceType": "QuestionnaireResponse", "id": 5}},
-     "QuestionnaireResponse.id is missing"),
+    *[
+        ({"op": "live", "wait_s": bad}, "wait_s is how long to wait for news")
+        for bad in ("x", -1, True, [1], None)
+    ],
+    *[
+        ({"op": "live", "boot": bad}, "boot is the text an earlier live answer gave")
+        for bad in (5, ["a"], "x" * 65, True)
+    ],
+    *[
+        ({"op": "live", "version": bad}, "version is the whole number an earlier live answer")
+        for bad in ("3", 1.5, True, [3])
+    ],
+    *[
+        ({"op": "answer", **bad}, "not a FHIR QuestionnaireResponse")
+        for bad in (
+            {},
+            {"response": 5},
+            {"response": "x"},
+            {"response": []},
+            {"response": None},
+            {"response": {"resourceType": 5}},
+        )
+    ],
+    (
+        {"op": "answer", "response": {"resourceType": "QuestionnaireResponse", "id": 5}},
+        "QuestionnaireResponse.id is missing",
+    ),
     *[({"op": bad}, "unknown op") for bad in (5, None, [1], {"op": "status"}, "STATUS")],
     ({}, "unknown op None"),
 ]
