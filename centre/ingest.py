@@ -1,4 +1,9 @@
-"""Turning one MQTT message from a hub into stored readings and a signed acknowledgement."""
+"""Turning one MQTT message from a hub into stored readings and a signed acknowledgement.
+
+`handle` never raises: whatever arrives, it ends in an ack or in a rejection that is logged
+and recorded, and the worker goes on with the next message (a message that crashed the worker
+would be redelivered by the broker, and crash it again, for every hub).
+"""
 
 from __future__ import annotations
 
@@ -9,15 +14,16 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from centre.keyring import Keyring
-from centre.store import CentreStore, ReplayedBatch, SequenceConflict, now_utc
+from centre.store import CentreStore, ReplayedBatch, StoredBatch, now_utc
 from hub.keys import KeyFileError, ed25519_public
 from hub.sync.batch import open_batch
-from hub.sync.envelope import Ack, EnvelopeError, read_header, sign_ack
+from hub.sync.envelope import Ack, EnvelopeError, read_header, sign_ack, to_ranges
 from hub.sync.suites import CentreKeyPair
 from hub.sync.uplink import ack_topic
 
 log = logging.getLogger(__name__)
 BATCH_TOPIC = re.compile(r"^dho/v1/hub/([a-z0-9][a-z0-9-]{2,62})/batch$")
+MAX_REASON = 500  # characters of a refusal kept: the reason may quote what the sender sent
 
 
 @dataclass(frozen=True)
@@ -38,35 +44,66 @@ class Ingest:
         self.signing_key = signing_key
 
     def handle(self, topic: str, payload: bytes) -> Reply | None:
-        """Store a batch and return the ack to publish, or log and record why it was refused."""
-        hub_id = None
+        """Store a batch and return the ack to publish, or log and record why it was refused.
+        Never raises."""
+        hub_id: str | None = None
         try:
             match = BATCH_TOPIC.match(topic)
             if match is None:
-                raise EnvelopeError(f"message on unexpected topic {topic}")
+                raise EnvelopeError(f"message on unexpected topic {topic[:200]}")
             hub_id = match.group(1)
-            header, _ = read_header(payload)
-            if header.hub_id != hub_id:
-                raise EnvelopeError(f"batch names hub {header.hub_id} but came on {hub_id}'s topic")
-            # Revocation (`centre revoke`): the store gives a revoked hub no signing key; say why.
-            if self.store.is_revoked(hub_id):
-                raise EnvelopeError(f"hub {hub_id} is revoked at this centre (centre revoke): its "
-                                    "batches are refused until it is enrolled again")
-            enrolled = self.store.hub_signing_key(hub_id)
-            if enrolled is None:
-                raise EnvelopeError(f"hub {hub_id} is not enrolled at this centre")
-            keys = self.keyring if isinstance(self.keyring, dict) else self.keyring.keys()
-            batch = open_batch(payload, keys, ed25519_public(enrolled))
-            new = self.store.store_batch(hub_id, header.batch_id, batch.items)
-        except (EnvelopeError, KeyFileError, SequenceConflict, ReplayedBatch) as exc:
-            log.error("rejected message on %s: %s", topic, exc)
-            self.store.reject(topic, hub_id, str(exc))
-            return None
-        log.info("stored batch %s from %s: seq %d..%d, %d new of %d", header.batch_id, hub_id,
-                 header.seq_first, header.seq_last, new, header.count)
+            return self._store(topic, hub_id, payload)
+        except (EnvelopeError, KeyFileError, ReplayedBatch) as exc:
+            self._refuse(topic, hub_id, str(exc))
+        except Exception as exc:  # anything unforeseen: refused and recorded, never fatal
+            log.exception("unexpected failure on a message on %s", topic[:200])
+            self._refuse(topic, hub_id, f"the centre could not process this message "
+                                        f"({type(exc).__name__}: {exc})")
+        return None
+
+    def _store(self, topic: str, hub_id: str, payload: bytes) -> Reply:
+        header, _ = read_header(payload)
+        if header.hub_id != hub_id:
+            raise EnvelopeError(f"batch names hub {header.hub_id} but came on {hub_id}'s topic")
+        # Revocation (`centre revoke`): the store gives a revoked hub no signing key; say why.
+        if self.store.is_revoked(hub_id):
+            raise EnvelopeError(f"hub {hub_id} is revoked at this centre (centre revoke): its "
+                                "batches are refused until it is enrolled again")
+        enrolled = self.store.hub_signing_key(hub_id)
+        if enrolled is None:
+            raise EnvelopeError(f"hub {hub_id} is not enrolled at this centre")
+        keys = self.keyring if isinstance(self.keyring, dict) else self.keyring.keys()
+        batch = open_batch(payload, keys, ed25519_public(enrolled))
+        stored = self.store.store_batch(hub_id, header.batch_id, batch.items)
+        log.info("stored batch %s from %s: %d items, %d new", header.batch_id, hub_id,
+                 header.count, stored.new)
+        if stored.conflicts:
+            self._refuse(topic, hub_id, _conflict_reason(hub_id, stored))
         ack = Ack(
-            hub_id=hub_id, batch_id=header.batch_id, seq_first=header.seq_first,
-            seq_last=header.seq_last, highest_contiguous=self.store.highest_contiguous(hub_id),
-            centre_time=now_utc(),
+            hub_id=hub_id, batch_id=header.batch_id, held=to_ranges(stored.held),
+            conflicts=to_ranges(stored.conflicts), highest_held=self.store.highest_held(hub_id),
+            highest_contiguous=self.store.highest_contiguous(hub_id), centre_time=now_utc(),
         )
         return Reply(ack_topic(hub_id), sign_ack(ack, self.signing_key))
+
+    def _refuse(self, topic: str, hub_id: str | None, reason: str) -> None:
+        reason = _printable(reason)
+        log.error("rejected message on %s: %s", _printable(topic)[:200], reason)
+        try:
+            self.store.reject(_printable(topic), hub_id, reason)
+        except Exception:  # the refusal is logged; a store that cannot note it must not stop us
+            log.exception("could not record the rejection")
+
+
+def _conflict_reason(hub_id: str, stored: StoredBatch) -> str:
+    first = ", ".join(str(s) for s in stored.conflicts[:10])
+    return (f"hub {hub_id} sent a different reading under sequence number(s) {first}"
+            f"{' ...' if len(stored.conflicts) > 10 else ''}, which the centre already holds: "
+            "its counter went back (a lost write, a restored SD card). The centre keeps what it "
+            "has; the hub renumbers these readings and sends them again")
+
+
+def _printable(text: str) -> str:
+    """Text that can be logged and stored whatever it holds (lone surrogates, control bytes)."""
+    clean = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in clean)[:MAX_REASON]

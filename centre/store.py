@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ REJECTIONS_KEPT = 10_000
 """The rejections table keeps the newest this many: a misconfigured hub re-sends forever."""
 
 
-# Wire item fields stored as they come (see hub/sync/envelope.py ITEM_FIELDS).
+# Wire item fields stored as they come (see hub/sync/batch.py WireItem).
 _ITEM_COLUMNS = (
     "seq",
     "kind",
@@ -64,8 +65,14 @@ _INSERT_READING = (
 )
 
 
-class SequenceConflict(ValueError):
-    """A hub reused a sequence number for a different reading."""
+@dataclass(frozen=True)
+class StoredBatch:
+    """What storing a batch did: how many readings were new, which of its sequence numbers the
+    centre now holds with this batch's reading, and which hold a different one."""
+
+    new: int
+    held: tuple[int, ...]
+    conflicts: tuple[int, ...]
 
 
 class ReplayedBatch(ValueError):
@@ -85,8 +92,8 @@ class CentreStore:
         self.db.execute("PRAGMA synchronous=FULL")
         for statement in SCHEMA:
             self.db.execute(statement)
-        self._add_certificate_columns()
         self._add_hub_encryption_columns()
+        self._add_certificate_columns()
         self._contiguous: dict[str, int] = {}
 
     def enrol(self, hub_id: str, signing_key: str) -> None:
@@ -206,13 +213,16 @@ class CentreStore:
         return [(r[0], r[1]) for r in self.db.execute(
             "SELECT serial, revoked_at FROM revoked_certificates ORDER BY revoked_at, serial")]
 
-    def store_batch(self, hub_id: str, batch_id: str, items: list[dict[str, Any]]) -> int:
-        """Store every item once; a re-sent item changes nothing. Returns how many were new.
+    def store_batch(self, hub_id: str, batch_id: str, items: list[dict[str, Any]]
+                    ) -> StoredBatch:
+        """Store every item once, in one transaction; a re-sent item changes nothing.
 
-        Raises SequenceConflict, storing nothing, when a sequence number already holds a
-        different reading (a hub re-installed under a used id): acknowledging that batch would
-        make the hub discard readings the centre never got. Raises ReplayedBatch, storing
-        nothing, for a batch id accepted before (a hub re-sends under a new batch id).
+        An item under a sequence number that already holds a *different* reading (the hub's
+        counter went back: a lost write, a restored SD card) is not stored and is named in
+        `conflicts`, so the hub can renumber it, unless the centre holds that same reading
+        under another number (then it is held); the rest of the batch is stored. Raises
+        ReplayedBatch, storing nothing, for a batch id accepted before (a hub re-sends under a
+        new batch id).
         """
         at = now_utc()
         conn = self.db.conn
@@ -236,25 +246,40 @@ class CentreStore:
                 for item in items
             ])
             new = conn.total_changes - before
+            conflicts: list[int] = []
             if new < len(items):  # some were held already: each must be the same reading
-                for item in items:
-                    self._check_same(conn, hub_id, item)
+                conflicts = [item["seq"] for item in items
+                             if not self._same(conn, hub_id, item)
+                             and not self._held_elsewhere(conn, hub_id, item)]
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        return new
+        refused = set(conflicts)
+        held = [item["seq"] for item in items if item["seq"] not in refused]
+        return StoredBatch(new, tuple(held), tuple(conflicts))
 
     @staticmethod
-    def _check_same(conn: sqlite3.Connection, hub_id: str, item: dict[str, Any]) -> None:
+    def _same(conn: sqlite3.Connection, hub_id: str, item: dict[str, Any]) -> bool:
         held = conn.execute(
             "SELECT received_at, raw_hex, characteristic FROM readings"
             " WHERE hub_id = ? AND seq = ?", [hub_id, item["seq"]]).fetchone()
-        if tuple(held) != (item["received_at"], item["raw_hex"], item["characteristic"]):
-            raise SequenceConflict(
-                f"hub {hub_id} sent a different reading under sequence number {item['seq']},"
-                " which the centre already holds: was the hub re-installed under a used id?"
-                " Enrol it under a new hub id")
+        return tuple(held) == (item["received_at"], item["raw_hex"], item["characteristic"])
+
+    @staticmethod
+    def _held_elsewhere(conn: sqlite3.Connection, hub_id: str, item: dict[str, Any]) -> bool:
+        """The same reading under another number: a hub that renumbered it, then lost that
+        write and renumbered it again. Held already: storing it twice would count it twice."""
+        return conn.execute(
+            "SELECT 1 FROM readings WHERE hub_id = ? AND received_at = ? AND raw_hex = ?"
+            " AND characteristic = ?",
+            [hub_id, item["received_at"], item["raw_hex"], item["characteristic"]],
+        ).fetchone() is not None
+
+    def highest_held(self, hub_id: str) -> int:
+        row = self.db.execute("SELECT coalesce(max(seq), 0) FROM readings WHERE hub_id = ?",
+                              [hub_id]).fetchone()
+        return int(row[0])
 
     def highest_contiguous(self, hub_id: str) -> int:
         """The highest n such that every sequence number 1..n of this hub is stored.

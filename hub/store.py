@@ -7,10 +7,11 @@ before anything else happens to it; sync only ever reads committed rows.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -155,6 +156,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
 
 _SET_ASIDE = "set_aside:"  # downlink rows the daemon stopped using: they no longer validated
 URGENT, ROUTINE = 0, 1  # outbox lanes: urgent items (outside the care plan's limits) go first
+STRANDED = 9  # kept, never sent: the centre holds another reading under its number (see settle)
 
 
 def _digest(record_key: str) -> str:
@@ -191,6 +193,19 @@ class NewReading:
             hub_clock_synced=self.hub_clock_synced, outcome=self.outcome,
             problems=self.problems, hub_clock_offset_s=self.hub_clock_offset_s,
         )
+
+
+@dataclass(frozen=True)
+class Settled:
+    """What an acknowledgement changed: items delivered, and readings given new numbers."""
+
+    synced: int
+    renumbered: dict[int, int]
+
+
+def _chunks(seqs: list[int], size: int = 500) -> Iterator[list[int]]:
+    for start in range(0, len(seqs), size):
+        yield seqs[start : start + size]
 
 
 @dataclass(frozen=True)
@@ -461,8 +476,8 @@ class ReadingStore:
         Also says whether more items wait beyond these (the batch is full)."""
         rows = self.db.execute(
             "SELECT seq, segment_id, sealed, priority, stored_at FROM outbox"
-            " ORDER BY priority, seq LIMIT ?", [limit + len(skip) + 1]
-        ).fetchall()
+            " WHERE priority < ? ORDER BY priority, seq LIMIT ?",
+            [STRANDED, limit + len(skip) + 1]).fetchall()
         items: list[OutboxItem] = []
         size = 0
         for row in rows:
@@ -482,23 +497,51 @@ class ReadingStore:
         ).fetchall()
         return [SealedSegment(*row) for row in rows]
 
-    def mark_synced(self, seq_first: int, seq_last: int, at: str) -> int:
-        """The centre holds [seq_first, seq_last]: drop those items from the outbox and note it
-        on the patient's plaintext. Returns how many outbox items were newly acknowledged."""
-        with self._transaction("mark readings synced in"):
-            cursor = self.db.execute(
-                "DELETE FROM outbox WHERE seq BETWEEN ? AND ?", [seq_first, seq_last])
-            self.db.execute(
-                "UPDATE readings SET synced_at = ? WHERE seq BETWEEN ? AND ?"
-                " AND synced_at IS NULL",
-                [at, seq_first, seq_last],
-            )
+    def settle(self, held: Collection[int], conflicts: Collection[int], highest_held: int,
+               at: str) -> Settled:
+        """Apply what the centre said of a batch, in one transaction: drop the items it holds
+        from the outbox (noting it on the patient's plaintext); give the items it holds a
+        *different* reading under a new sequence number, sealed again; and move the sequence
+        counter past the highest number the centre holds (it went back: a lost write, a
+        restored SD card), so no new reading takes a number the centre has used."""
+        with self._transaction("record the centre's acknowledgement in"):
+            self.db.execute("UPDATE hub_sequence SET last = max(last, ?) WHERE id = 1",
+                            [highest_held])
+            synced = 0
+            for chunk in _chunks(sorted(held)):
+                marks = ",".join("?" * len(chunk))
+                synced += self.db.execute(
+                    f"DELETE FROM outbox WHERE seq IN ({marks})", chunk).rowcount
+                self.db.execute(
+                    f"UPDATE readings SET synced_at = ? WHERE seq IN ({marks})"
+                    " AND synced_at IS NULL", [at, *chunk])
+            renumbered = {old: new for old in sorted(conflicts)
+                          if (new := self._renumber(old)) is not None}
             self.db.execute(
                 "DELETE FROM outbox_segments WHERE segment_id != ? AND NOT EXISTS"
                 " (SELECT 1 FROM outbox WHERE outbox.segment_id = outbox_segments.segment_id)",
                 [self.sealer.current_segment_id if self.sealer else ""],
             )
-        return cursor.rowcount
+        return Settled(synced, renumbered)
+
+    def _renumber(self, old: int) -> int | None:
+        """Move an unsent reading to the next sequence number (inside the caller's transaction).
+        Without its plaintext it cannot be sealed again: it is set aside in the outbox, kept
+        and counted as pending, and not sent again (docs/protocol.md)."""
+        row = self.db.execute("SELECT priority FROM outbox WHERE seq = ?", [old]).fetchone()
+        if row is None or row[0] == STRANDED:
+            return None  # delivered or renumbered already (a repeated ack)
+        found = self._select("WHERE seq = ?", [old])
+        if not found:
+            self.db.execute("UPDATE outbox SET priority = ? WHERE seq = ?", [STRANDED, old])
+            return None
+        new: int = self.db.execute(
+            "UPDATE hub_sequence SET last = last + 1 WHERE id = 1 RETURNING last").fetchone()[0]
+        self.db.execute("DELETE FROM outbox WHERE seq = ?", [old])
+        self.db.execute("UPDATE readings SET seq = ?, sealed = 0 WHERE seq = ?", [new, old])
+        if self.sealer is not None:
+            self._seal(dataclasses.replace(found[0], seq=new), row[0])
+        return new
 
     def prune_plaintext(self, stored_before: str) -> int:
         """Delete the plaintext of readings stored before `stored_before` (the patient screen's

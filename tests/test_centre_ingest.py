@@ -17,6 +17,7 @@ from hub.keys import public_text
 from tests.test_envelope import CENTRE, HUB_KEY, header, item, sealed
 
 TOPIC = "dho/v1/hub/hub-0001/batch"
+B1, B2 = "00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002"
 
 
 def envelope(batch_id: str) -> bytes:
@@ -32,14 +33,14 @@ def ingest(tmp_path: Path) -> Ingest:
 
 
 def test_a_batch_arriving_again_is_refused_as_a_replay(ingest: Ingest) -> None:
-    first = envelope("b-1")
+    first = envelope(B1)
     assert ingest.handle(TOPIC, first) is not None
     assert ingest.handle(TOPIC, first) is None  # replayed byte for byte: no second ack
     (rejection,) = ingest.store.rejections()
-    assert "b-1 from hub-0001 was accepted before" in rejection["reason"]
+    assert f"{B1} from hub-0001 was accepted before" in rejection["reason"]
     assert [r["seq"] for r in ingest.store.readings()] == [1, 2]
     # The hub's own re-send of the same readings comes under a new batch id, and is acked.
-    assert ingest.handle(TOPIC, envelope("b-2")) is not None
+    assert ingest.handle(TOPIC, envelope(B2)) is not None
     assert [r["seq"] for r in ingest.store.readings()] == [1, 2]
 
 
@@ -47,7 +48,7 @@ def test_a_batch_sealed_to_a_key_the_centre_no_longer_has_is_refused_and_logged(
     ingest: Ingest, caplog: pytest.LogCaptureFixture,
 ) -> None:
     ingest.keyring = {}  # the key was deleted (or never was this centre's)
-    assert ingest.handle(TOPIC, envelope("b-1")) is None
+    assert ingest.handle(TOPIC, envelope(B1)) is None
     (rejection,) = ingest.store.rejections()
     assert f"sealed to unknown centre key id {CENTRE.public.key_id}" in rejection["reason"]
     assert "sealed to unknown centre key id" in caplog.text

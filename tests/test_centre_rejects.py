@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hub.config import HubConfig, load_config
@@ -81,14 +80,20 @@ async def test_tampered_foreign_and_unknown_batches_are_rejected(home: Simulated
     assert [(r["hub_id"], r["seq"]) for r in rows] == [(config.hub_id, 1)]
 
 
-def test_reused_sequence_number_is_refused_not_acknowledged(tmp_path: Path) -> None:
-    from centre.store import CentreStore, SequenceConflict
+def test_reused_sequence_number_is_named_as_a_conflict_and_nothing_overwritten(
+    tmp_path: Path,
+) -> None:
+    from centre.store import CentreStore
 
     store = CentreStore(tmp_path / "centre.sqlite")
     first = READING.to_wire()
-    assert store.store_batch("hub-0001", "b-1", [first]) == 1
-    assert store.store_batch("hub-0001", "b-2", [first]) == 0  # the same reading re-sent: fine
+    assert store.store_batch("hub-0001", "b-1", [first]).held == (1,)
+    again = store.store_batch("hub-0001", "b-2", [first])  # the same reading re-sent: fine
+    assert (again.new, again.held, again.conflicts) == (0, (1,), ())
     other = {**first, "raw_hex": "1e90005a006a0000", "received_at": "2026-12-01T08:00:00+00:00"}
-    with pytest.raises(SequenceConflict, match="re-installed under a used id"):
-        store.store_batch("hub-0001", "b-3", [other])
-    assert [r["seq"] for r in store.readings()] == [1]
+    second = {**first, "seq": 2}
+    conflict = store.store_batch("hub-0001", "b-3", [other, second])
+    assert (conflict.new, conflict.held, conflict.conflicts) == (1, (2,), (1,))
+    assert store.readings()[0]["received_at"] == first["received_at"]  # what it held stays
+    assert store.highest_held("hub-0001") == 2
+

@@ -45,12 +45,12 @@ def test_sequence_numbers_are_dense_and_survive_reopen(tmp_path: Path) -> None:
     assert outbox_seqs(store) == [1, 2, 3, 4]
 
 
-def test_mark_synced_only_touches_the_acknowledged_range(tmp_path: Path) -> None:
+def test_settle_only_touches_the_acknowledged_items(tmp_path: Path) -> None:
     store = sealing_store(tmp_path / "hub.sqlite")
     for _ in range(4):
         store.add(reading())
-    assert store.mark_synced(2, 3, "2026-11-22T10:41:00+00:00") == 2
-    assert store.mark_synced(2, 3, "2026-11-22T10:42:00+00:00") == 0  # a re-sent ack
+    assert store.settle([2, 3], [], 0, "2026-11-22T10:41:00+00:00").synced == 2
+    assert store.settle([2, 3], [], 0, "2026-11-22T10:42:00+00:00").synced == 0  # a re-sent ack
     assert outbox_seqs(store) == [1, 4]
     assert store.pending_count() == 2
     assert {r.seq: r.synced_at for r in store.all()}[2] == "2026-11-22T10:41:00+00:00"
@@ -239,7 +239,7 @@ def test_plaintext_is_pruned_but_sealed_copies_and_resend_memory_stay(tmp_path: 
     assert store.prune_plaintext("9999-01-01T00:00:00+00:00") == 1
     assert store.all() == [] and outbox_seqs(store) == [1] and store.pending_count() == 1
     assert store.add(keyed) is None  # the device re-sends it: still recognised
-    assert store.mark_synced(1, 1, "2026-11-22T10:41:00+00:00") == 1
+    assert store.settle([1], [], 0, "2026-11-22T10:41:00+00:00").synced == 1
     assert store.pending_count() == 0
 
 
@@ -250,7 +250,7 @@ def test_acknowledged_segments_are_dropped_but_the_current_one_kept(tmp_path: Pa
         store.add(reading())
     count = "SELECT count(*) FROM outbox_segments"
     assert store.db.execute(count).fetchone()[0] == 2
-    store.mark_synced(1, 3, "2026-11-22T10:41:00+00:00")
+    store.settle([1, 2, 3], [], 0, "2026-11-22T10:41:00+00:00")
     ids = [r[0] for r in store.db.execute("SELECT segment_id FROM outbox_segments").fetchall()]
     assert ids == [sealer.current_segment_id]
 
@@ -300,3 +300,33 @@ def test_history_keeps_every_day_however_long_one_stream_was(tmp_path: Path) -> 
     assert pressures == [120.0 + day for day in range(12, 23)]  # today included, not the failed
     assert [r.measured_at for r in history] == sorted(r.measured_at for r in history)
     assert store.history("2026-11-20T00:00:00+00:00")[0].measured_at.startswith("2026-11-20")
+
+
+def test_settle_moves_the_counter_past_what_the_centre_holds_and_renumbers_conflicts(
+    tmp_path: Path,
+) -> None:
+    """Issue 11, finding 7: a hub whose counter went back (lost WAL tail, restored card)."""
+    store = sealing_store(tmp_path / "hub.sqlite")
+    for _ in range(3):
+        store.add(reading())
+    settled = store.settle([1], [2], 50, "2026-11-22T10:41:00+00:00")
+    assert (settled.synced, settled.renumbered) == (1, {2: 51})
+    assert outbox_seqs(store) == [3, 51]
+    assert [r.seq for r in store.all()] == [1, 3, 51]
+    assert store.add(reading()) == 52  # no new reading takes a number the centre holds
+    again = store.settle([], [2], 50, "2026-11-22T10:42:00+00:00")  # the same ack again
+    assert (again.synced, again.renumbered) == (0, {})
+    assert store.pending_count() == 3
+
+
+def test_a_conflicting_item_without_plaintext_is_kept_but_not_sent_again(
+    tmp_path: Path,
+) -> None:
+    store = sealing_store(tmp_path / "hub.sqlite")
+    store.add(reading())
+    store.add(reading())
+    assert store.prune_plaintext("9999-01-01T00:00:00+00:00") == 2
+    assert store.settle([], [1], 9, "2026-11-22T10:41:00+00:00").renumbered == {}
+    items, _ = store.outbox(10, 1 << 20)
+    assert [i.seq for i in items] == [2]
+    assert store.pending_count() == 2  # kept, and counted as waiting

@@ -12,24 +12,33 @@ Pure functions; no I/O.
 from __future__ import annotations
 
 import base64
-import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from pydantic import Field
 
+from hub.sync import strict
 from hub.sync.envelope import (
-    ITEM_FIELDS,
+    KEY_ID,
+    MAX_ITEMS,
+    UUID,
     BatchHeader,
     EnvelopeError,
+    Seq,
+    Stamp,
     canonical_json,
     open_envelope,
     seal_envelope,
 )
 from hub.sync.sealing import SealedSegment, open_item, open_segment
+from hub.sync.strict import WireError
 from hub.sync.suites import CentreKey, CentreKeyPair
+
+MAX_RAW_HEX = 2 * 128 * 1024  # a questionnaire response is at most 64 KiB (docs/protocol.md)
+MAX_SEALED_ITEM = 4 * 1024 * 1024  # base64 of one sealed item, far beyond any real reading
 
 
 @dataclass(frozen=True)
@@ -79,15 +88,12 @@ def open_batch(
     """Open, verify and unseal a batch. Raises EnvelopeError saying why it must be rejected:
     nothing of a batch is used unless all of it opens."""
     header, body = open_envelope(envelope, keyring, hub_verify_key)
-    try:
-        obj = json.loads(body)
-        segments = {s["segment"]: SealedSegment(
-            str(s["segment"]), str(s["centre_key_id"]), str(s["suite"]),
-            base64.b64decode(s["sealed_key"], validate=True)) for s in obj["segments"]}
-        sealed = [SealedItem(int(i["seq"]), str(i["segment"]),
-                             base64.b64decode(i["sealed"], validate=True)) for i in obj["items"]]
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise EnvelopeError(f"signed batch body is malformed: {exc}") from exc
+    parsed = _parse(_BodySchema, _load(body, "signed batch body", 3), "signed batch body")
+    segments = {s.segment: SealedSegment(s.segment, s.centre_key_id, s.suite,
+                                         _b64(s.sealed_key, f"segment {s.segment}"))
+                for s in parsed.segments}
+    sealed = [SealedItem(i.seq, i.segment, _b64(i.sealed, f"item {i.seq}"))
+              for i in parsed.items]
     keys = {sid: open_segment(header.hub_id, seg, _private(keyring, seg))
             for sid, seg in segments.items()}
     items = []
@@ -98,6 +104,69 @@ def open_batch(
         items.append(open_item(keys[item.segment_id], header.hub_id, item.segment_id, item.seq,
                                item.sealed))
     return OpenedBatch(header, _checked_items(header, items))
+
+
+class _BodyItem(strict.Schema):
+    seq: Seq
+    segment: Annotated[str, Field(pattern=UUID)]
+    sealed: Annotated[str, Field(max_length=MAX_SEALED_ITEM)]
+
+
+class _BodySegment(strict.Schema):
+    segment: Annotated[str, Field(pattern=UUID)]
+    centre_key_id: Annotated[str, Field(pattern=KEY_ID)]
+    suite: Literal["x25519", "mlkem768-x25519"]
+    sealed_key: Annotated[str, Field(max_length=4096)]
+
+
+class _BodySchema(strict.Schema):
+    items: Annotated[list[_BodyItem], Field(min_length=1, max_length=MAX_ITEMS)]
+    segments: Annotated[list[_BodySegment], Field(max_length=MAX_ITEMS)]
+
+
+Text = Annotated[str, Field(min_length=1, max_length=64)]
+Seconds = Annotated[float, Field(ge=-1e10, le=1e10)]
+
+
+class WireItem(strict.Schema):
+    """One reading as the centre receives it (docs/protocol.md, "Items sealed at rest")."""
+
+    seq: Seq
+    kind: Annotated[str, Field(pattern=r"^[a-z0-9_]{1,64}$")]
+    characteristic: Text
+    device_address: Text
+    device_time: Annotated[str, Field(max_length=40)] | None
+    measured_at: Stamp
+    time_source: Literal["device", "device_corrected", "hub_received"]
+    clock_correction_s: Seconds | None
+    hub_clock_synced: bool
+    hub_clock_offset_s: Seconds | None
+    received_at: Stamp
+    outcome: Literal["ok", "flagged", "failed"]
+    problems: Annotated[list[Annotated[str, Field(max_length=128)]], Field(max_length=64)]
+    raw_hex: Annotated[str, Field(pattern=r"^(?:[0-9a-f]{2})*$", max_length=MAX_RAW_HEX)]
+    values: dict[str, Any]
+
+
+def _load(raw: bytes, what: str, max_depth: int) -> Any:
+    try:
+        return strict.load(raw, what, max_depth)
+    except WireError as exc:
+        raise EnvelopeError(str(exc)) from None
+
+
+def _parse(model: type[strict.M], value: Any, what: str) -> strict.M:
+    try:
+        return strict.parse(model, value, what)
+    except WireError as exc:
+        raise EnvelopeError(str(exc)) from None
+
+
+def _b64(text: str, what: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except ValueError:
+        raise EnvelopeError(f"signed batch body is malformed: {what} is not base64") from None
 
 
 def _private(keyring: dict[str, CentreKeyPair], segment: SealedSegment) -> Any:
@@ -112,16 +181,11 @@ def _private(keyring: dict[str, CentreKeyPair], segment: SealedSegment) -> Any:
 
 
 def _checked_items(header: BatchHeader, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    try:
-        seqs = [int(item["seq"]) for item in items]
-        for item in items:
-            missing = ITEM_FIELDS - item.keys()
-            if missing:
-                raise KeyError(f"item {item['seq']} lacks {', '.join(sorted(missing))}")
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise EnvelopeError(f"signed batch body is malformed: {exc}") from exc
+    checked = [_parse(WireItem, item, f"item {item.get('seq')}").model_dump()
+               for item in items]
+    seqs = [item["seq"] for item in checked]
     if len(seqs) != header.count or len(set(seqs)) != len(seqs):
         raise EnvelopeError("batch item count does not match its header")
-    if seqs and (min(seqs) != header.seq_first or max(seqs) != header.seq_last):
+    if min(seqs) != header.seq_first or max(seqs) != header.seq_last:
         raise EnvelopeError("batch sequence numbers do not match its header")
-    return items
+    return checked

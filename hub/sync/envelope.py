@@ -14,43 +14,34 @@ so a valid body cannot be replayed under another header. What the body holds is
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from pydantic import Field
 
+from hub.sync import strict
+from hub.sync.strict import MAX_SEQ, WireError
 from hub.sync.suites import SUITES, CentreKey, CentreKeyPair, suite_for
 
 MAGIC = b"DHO1"
-VERSION = 1
+VERSION = 2  # 2: acks name exactly the sequence numbers the centre holds (docs/protocol.md)
 INFO_CONTEXT = b"no.dho.hub/v1/batch\x00"
 SIGNATURE_CONTEXT = b"no.dho.hub/v1/batch-signature\x00"
 ACK_CONTEXT = b"no.dho.hub/v1/ack-signature\x00"
 MAX_HEADER = 4096
-ITEM_FIELDS = frozenset(
-    {
-        "seq",
-        "kind",
-        "characteristic",
-        "device_address",
-        "device_time",
-        "measured_at",
-        "time_source",
-        "clock_correction_s",
-        "hub_clock_synced",
-        "hub_clock_offset_s",
-        "received_at",
-        "outcome",
-        "problems",
-        "raw_hex",
-        "values",
-    }
-)
+MAX_ITEMS = 10_000  # per batch; a hub sends at most sync.batch_max (200 by default)
+HUB_ID = r"^[a-z0-9][a-z0-9-]{2,62}$"
+UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+KEY_ID = r"^[0-9a-f]{16}$"
+Seq = Annotated[int, Field(ge=1, le=MAX_SEQ)]
+Stamp = Annotated[str, Field(min_length=10, max_length=40)]
 
 
-class EnvelopeError(ValueError):
+class EnvelopeError(WireError):
     """A batch or acknowledgement that must not be trusted, with the reason in plain words."""
 
 
@@ -78,24 +69,45 @@ class BatchHeader:
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> BatchHeader:
-        try:
-            obj = json.loads(raw)
-            if obj.get("v") != VERSION or obj.get("suite") not in SUITES:
-                raise EnvelopeError(
-                    f"unsupported envelope version/suite {obj.get('v')!r}/{obj.get('suite')!r}")
-            header = cls(
-                hub_id=str(obj["hub_id"]), batch_id=str(obj["batch_id"]),
-                seq_first=int(obj["seq_first"]), seq_last=int(obj["seq_last"]),
-                key_id=str(obj["key_id"]), created_at=str(obj["created_at"]),
-                count=int(obj["count"]), suite=str(obj["suite"]),
-            )
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            if isinstance(exc, EnvelopeError):
-                raise
-            raise EnvelopeError(f"batch header is not valid: {exc}") from exc
+        obj = strict.load(raw, "batch header", max_depth=1)
+        if not isinstance(obj, dict):
+            raise EnvelopeError("batch header is not valid: not a JSON object")
+        if obj.get("v") != VERSION or obj.get("suite") not in SUITES:
+            raise EnvelopeError(
+                f"unsupported envelope version/suite {repr(obj.get('v'))[:20]}/"
+                f"{repr(obj.get('suite'))[:40]} (this software speaks version {VERSION})")
+        fields = _parse(_HeaderSchema, obj, "batch header")
+        header = cls(
+            hub_id=fields.hub_id, batch_id=fields.batch_id, seq_first=fields.seq_first,
+            seq_last=fields.seq_last, key_id=fields.key_id, created_at=fields.created_at,
+            count=fields.count, suite=fields.suite,
+        )
+        if header.seq_first > header.seq_last or header.count > header.seq_last - \
+                header.seq_first + 1:
+            raise EnvelopeError("batch header is not valid: its sequence range cannot hold "
+                                "its count")
         if header.to_bytes() != raw:
             raise EnvelopeError("batch header is not in canonical form")
         return header
+
+
+class _HeaderSchema(strict.Schema):
+    v: int
+    suite: str
+    hub_id: Annotated[str, Field(pattern=HUB_ID)]
+    batch_id: Annotated[str, Field(pattern=UUID)]
+    seq_first: Seq
+    seq_last: Seq
+    count: Annotated[int, Field(ge=1, le=MAX_ITEMS)]
+    key_id: Annotated[str, Field(pattern=KEY_ID)]
+    created_at: Stamp
+
+
+def _parse(model: type[strict.M], value: Any, what: str) -> strict.M:
+    try:
+        return strict.parse(model, value, what)
+    except WireError as exc:
+        raise EnvelopeError(str(exc)) from None
 
 
 def seal_envelope(
@@ -147,23 +159,71 @@ def open_envelope(
     return header, body
 
 
+SeqRanges = tuple[tuple[int, int], ...]
+
+
 @dataclass(frozen=True)
 class Ack:
-    """The centre's signed statement that it has stored a batch."""
+    """The centre's signed statement of what it holds after a batch.
+
+    `held`: the batch's sequence numbers the centre now holds with the reading the batch carried
+    (new or stored before). `conflicts`: the batch's sequence numbers under which the centre
+    already holds a *different* reading (the hub's counter went back: a lost write, a restored
+    card); the hub renumbers those. `highest_held`: the highest sequence number the centre holds
+    for this hub, so a hub whose counter went back moves past it. `highest_contiguous`: every
+    1..n is held (for the technician; the hub deletes nothing on it, since after a lost write a
+    number below it may name another reading on the hub)."""
 
     hub_id: str
     batch_id: str
-    seq_first: int
-    seq_last: int
+    held: SeqRanges
+    conflicts: SeqRanges
+    highest_held: int
     highest_contiguous: int
     centre_time: str
 
     def to_bytes(self) -> bytes:
         return canonical_json({
             "v": VERSION, "hub_id": self.hub_id, "batch_id": self.batch_id,
-            "seq_first": self.seq_first, "seq_last": self.seq_last,
-            "highest_contiguous": self.highest_contiguous, "centre_time": self.centre_time,
+            "held": [list(r) for r in self.held], "conflicts": [list(r) for r in self.conflicts],
+            "highest_held": self.highest_held, "highest_contiguous": self.highest_contiguous,
+            "centre_time": self.centre_time,
         })
+
+    def holds(self, seq: int) -> bool:
+        return in_ranges(seq, self.held)
+
+    def conflicts_with(self, seq: int) -> bool:
+        return in_ranges(seq, self.conflicts)
+
+
+def in_ranges(seq: int, ranges: SeqRanges) -> bool:
+    return any(first <= seq <= last for first, last in ranges)
+
+
+def to_ranges(seqs: Iterable[int]) -> SeqRanges:
+    """Sorted, merged inclusive ranges: {1, 2, 3, 7} -> ((1, 3), (7, 7))."""
+    ranges: list[tuple[int, int]] = []
+    for seq in sorted(set(seqs)):
+        if ranges and seq == ranges[-1][1] + 1:
+            ranges[-1] = (ranges[-1][0], seq)
+        else:
+            ranges.append((seq, seq))
+    return tuple(ranges)
+
+
+Range = Annotated[list[Seq], Field(min_length=2, max_length=2)]  # [first, last]
+
+
+class _AckSchema(strict.Schema):
+    v: int
+    hub_id: Annotated[str, Field(pattern=HUB_ID)]
+    batch_id: Annotated[str, Field(pattern=UUID)]
+    held: Annotated[list[Range], Field(max_length=MAX_ITEMS)]
+    conflicts: Annotated[list[Range], Field(max_length=MAX_ITEMS)]
+    highest_held: Annotated[int, Field(ge=0, le=MAX_SEQ)]
+    highest_contiguous: Annotated[int, Field(ge=0, le=MAX_SEQ)]
+    centre_time: Stamp
 
 
 def sign_ack(ack: Ack, centre_signing_key: Ed25519PrivateKey) -> bytes:
@@ -172,45 +232,44 @@ def sign_ack(ack: Ack, centre_signing_key: Ed25519PrivateKey) -> bytes:
 
 
 def open_signed(message: bytes, centre_verify_key: Ed25519PublicKey, context: bytes,
-                what: str) -> dict[str, Any]:
+                what: str, version: int) -> dict[str, Any]:
     """The JSON object of a message the centre signed (64-byte signature, then the body) under
-    `context`, in a version this hub speaks; EnvelopeError naming `what` otherwise."""
+    `context`, in `version`; EnvelopeError naming `what` otherwise."""
     signature, body = message[:64], message[64:]
     try:
         centre_verify_key.verify(signature, context + body)
     except InvalidSignature as exc:
         raise EnvelopeError(f"{what} is not signed by the centre") from exc
     try:
-        obj = json.loads(body)
-    except ValueError as exc:
-        raise EnvelopeError(f"{what} is malformed: {exc}") from exc
+        obj = strict.load(body, what)
+    except WireError as exc:
+        raise EnvelopeError(str(exc)) from None
     if not isinstance(obj, dict):
         raise EnvelopeError(f"{what} is malformed: not a JSON object")
-    if obj.get("v") != VERSION:
-        raise EnvelopeError(f"{what} version {obj.get('v')!r} is not understood (this hub "
-                            f"speaks {VERSION}): update the hub software")
+    if obj.get("v") != version:
+        raise EnvelopeError(f"{what} version {repr(obj.get('v'))[:20]} is not understood "
+                            f"(this hub speaks {version}): update the hub software")
     return obj
 
 
 def open_ack(message: bytes, centre_verify_key: Ed25519PublicKey, hub_id: str) -> Ack:
-    obj = open_signed(message, centre_verify_key, ACK_CONTEXT, "acknowledgement")
+    obj = open_signed(message, centre_verify_key, ACK_CONTEXT, "acknowledgement", VERSION)
+    fields = _parse(_AckSchema, obj, "acknowledgement")
     try:
-        ack = Ack(
-            hub_id=str(obj["hub_id"]), batch_id=str(obj["batch_id"]),
-            seq_first=int(obj["seq_first"]), seq_last=int(obj["seq_last"]),
-            highest_contiguous=int(obj["highest_contiguous"]),
-            centre_time=str(obj["centre_time"]),
-        )
-    except (ValueError, KeyError, TypeError) as exc:
-        raise EnvelopeError(f"acknowledgement is malformed: {exc}") from exc
-    if ack.hub_id != hub_id:
-        raise EnvelopeError(f"acknowledgement is for hub {ack.hub_id}, not {hub_id}")
-    if not (1 <= ack.seq_first <= ack.seq_last and ack.highest_contiguous >= 0):
-        raise EnvelopeError(
-            f"acknowledgement ranges are impossible: seq {ack.seq_first}..{ack.seq_last}, "
-            f"highest contiguous {ack.highest_contiguous}"
-        )
-    return ack
+        datetime.fromisoformat(fields.centre_time)
+    except ValueError as exc:
+        raise EnvelopeError(f"acknowledgement is not valid: centre_time: {exc}") from None
+    if any(first > last for first, last in (*fields.held, *fields.conflicts)):
+        raise EnvelopeError("acknowledgement ranges are impossible: a range ends before it "
+                            "starts")
+    if fields.hub_id != hub_id:
+        raise EnvelopeError(f"acknowledgement is for hub {fields.hub_id}, not {hub_id}")
+    return Ack(
+        hub_id=fields.hub_id, batch_id=fields.batch_id,
+        held=tuple((r[0], r[1]) for r in fields.held),
+        conflicts=tuple((r[0], r[1]) for r in fields.conflicts), highest_held=fields.highest_held,
+        highest_contiguous=fields.highest_contiguous, centre_time=fields.centre_time,
+    )
 
 
 def clock_offset_s(sent_at: datetime, acked_at: datetime, centre_time: datetime) -> float:
@@ -222,15 +281,3 @@ def clock_offset_s(sent_at: datetime, acked_at: datetime, centre_time: datetime)
     """
     midpoint = sent_at + (acked_at - sent_at) / 2
     return (centre_time - midpoint).total_seconds()
-
-
-def acknowledged_ranges(ack: Ack, already_through: int = 0) -> list[tuple[int, int]]:
-    """The sequence ranges an ack proves the centre holds: the batch, and 1..highest contiguous.
-
-    The second covers batches whose own ack was lost, so they are not sent again. What the hub
-    has marked before (1..`already_through`) is left out, so a long drain stays linear.
-    """
-    ranges = [(ack.seq_first, ack.seq_last)]
-    if ack.highest_contiguous > already_through:
-        ranges.append((already_through + 1, ack.highest_contiguous))
-    return ranges

@@ -15,7 +15,6 @@ Pure functions over bytes and keys; no I/O.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import uuid
 from dataclasses import dataclass
@@ -24,7 +23,9 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
+from hub.sync import strict
 from hub.sync.envelope import EnvelopeError, canonical_json
+from hub.sync.strict import WireError
 from hub.sync.suites import CentreKey, CentrePrivateKey, suite_for
 
 SEGMENT_INFO = b"no.dho.hub/v1/segment-key\x00"
@@ -112,9 +113,11 @@ def open_item(key: bytes, hub_id: str, segment_id: str, seq: int, sealed: bytes
     except InvalidTag as exc:
         raise EnvelopeError(f"item {seq} does not open: tampered, or moved") from exc
     try:
-        item: dict[str, Any] = json.loads(plain)
-    except ValueError as exc:
-        raise EnvelopeError(f"item {seq} is not JSON: {exc}") from exc
+        item = strict.load(plain, f"item {seq}")
+    except WireError as exc:
+        raise EnvelopeError(str(exc)) from None
+    if not isinstance(item, dict):
+        raise EnvelopeError(f"item {seq} is not a JSON object")
     if item.get("seq") != seq:
         raise EnvelopeError(f"item sealed as {seq} says it is {item.get('seq')!r}")
     return item

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
@@ -22,14 +21,9 @@ from hub.config import HubConfig
 from hub.keys import ed25519_public
 from hub.store import URGENT, OutboxItem, ReadingStore, StoreError, now_utc
 from hub.sync.batch import build_batch
+from hub.sync.delivery import Delivery
 from hub.sync.downlink import downlink_topic
-from hub.sync.envelope import (
-    EnvelopeError,
-    acknowledged_ranges,
-    canonical_json,
-    clock_offset_s,
-    open_ack,
-)
+from hub.sync.envelope import EnvelopeError, canonical_json, clock_offset_s, open_ack
 from hub.sync.suites import CentreKey
 from hub.sync.tls import client_context, mqtt_client
 
@@ -55,13 +49,6 @@ def status_payload(hub_id: str, state: str, alarm: str | None = None) -> bytes:
     filling up ("near_full", "over_budget")."""
     return canonical_json({"v": 1, "hub_id": hub_id, "state": state, "at": now_utc(),
                            "alarm": alarm})
-
-
-@dataclass(frozen=True)
-class InFlight:
-    seqs: frozenset[int]
-    sent_at: datetime
-    deadline: float  # loop time
 
 
 def batch_is_due(items: list[OutboxItem], more: bool, max_age_s: float, now: datetime) -> bool:
@@ -92,10 +79,9 @@ class Uplink:
         self.wake = asyncio.Event()
         self.ready = asyncio.Event()  # connected and subscribed to our ack topic
         self._acked = asyncio.Event()
-        self._in_flight: dict[str, InFlight] = {}
+        sync = config.sync
+        self.delivery = Delivery(store, sync.window, sync.ack_timeout_s)
         self.alarm: str | None = None
-        # Everything up to here is marked synced already: later acks need not touch it again.
-        self._synced_through = 0
         self.last_ack_at: str | None = None
         # Centre clock minus hub clock, from the last ack of the batch in flight; None until then.
         self.clock_offset_s: float | None = None
@@ -172,7 +158,7 @@ class Uplink:
         # Whatever was in flight may never be acknowledged: send it again after reconnecting
         # (the centre stores each sequence number once).
         self.ready.clear()
-        self._in_flight.clear()
+        self.delivery.lost()
 
     def _on_message(self, _c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
         if msg.topic == ack_topic(self.config.hub_id):
@@ -186,22 +172,23 @@ class Uplink:
         except EnvelopeError as exc:
             log.error("rejected acknowledgement: %s", exc)
             return
-        at = now_utc()
         try:
-            changed = sum(self.store.mark_synced(first, last, at)
-                          for first, last in acknowledged_ranges(ack, self._synced_through))
-            self._synced_through = max(self._synced_through, ack.highest_contiguous)
+            result = self.delivery.acknowledged(ack, now_utc())
         except StoreError as exc:
-            # Not marked: the readings go out again and the centre, holding them, acks again.
+            # Not recorded: the readings go out again and the centre, holding them, acks again.
             log.error("acknowledgement not recorded: %s", exc)
             return
+        if result is None:
+            return
         self.last_ack_at = ack.centre_time
-        log.info("centre acknowledged seq %d..%d (%d newly synced)",
-                 ack.seq_first, ack.seq_last, changed)
-        flight = self._in_flight.pop(ack.batch_id, None)
-        if flight is not None:
+        settled = result.settled
+        log.info("centre acknowledged batch %s: %d newly synced", ack.batch_id, settled.synced)
+        for old, new in settled.renumbered.items():
+            log.warning("the centre holds another reading under sequence number %d (this hub's "
+                        "counter went back); the reading is sent again as %d", old, new)
+        if result.in_flight:
             self.clock_offset_s = clock_offset_s(
-                flight.sent_at, datetime.now(UTC), datetime.fromisoformat(ack.centre_time))
+                result.sent.sent_at, datetime.now(UTC), datetime.fromisoformat(ack.centre_time))
         self._acked.set()
         self.on_synced()
 
@@ -209,39 +196,28 @@ class Uplink:
         """Send the outbox, up to `sync.window` batches awaiting their acks at once, until the
         centre has acknowledged every item."""
         sync = self.config.sync
+        delivery = self.delivery
         while True:
             await self.ready.wait()
-            self._expire()
-            if len(self._in_flight) >= sync.window:
+            for batch_id, sent in delivery.expire(self._loop.time()):
+                log.warning("no acknowledgement for batch %s (%d items) within %.0f s; its "
+                            "items go out again", batch_id, len(sent.seqs), sync.ack_timeout_s)
+            wait_s = delivery.until_next_deadline(self._loop.time())
+            if delivery.full():
                 self._acked.clear()
-                await self._wait(self._acked, self._next_deadline())
+                await self._wait(self._acked, wait_s)
                 continue
-            skip = frozenset().union(*(f.seqs for f in self._in_flight.values()))
-            items, more = self.store.outbox(sync.batch_max, sync.batch_max_bytes, skip)
+            items, more = self.store.outbox(sync.batch_max, sync.batch_max_bytes,
+                                            delivery.skip())
             if not items:
                 self.wake.clear()
-                await self._wait(self.wake, min(5.0, self._next_deadline()))
+                await self._wait(self.wake, min(5.0, wait_s))
                 continue
             if not batch_is_due(items, more, sync.batch_max_age_s, datetime.now(UTC)):
                 self.wake.clear()
-                await self._wait(self.wake, min(sync.batch_max_age_s, self._next_deadline()))
+                await self._wait(self.wake, min(sync.batch_max_age_s, wait_s))
                 continue
             await self._send(items)
-
-    def _expire(self) -> None:
-        now = self._loop.time()
-        for batch_id, flight in list(self._in_flight.items()):
-            if now >= flight.deadline:
-                del self._in_flight[batch_id]
-                log.warning("no acknowledgement for batch %s (%d items) within %.0f s; its items "
-                            "go out again", batch_id, len(flight.seqs),
-                            self.config.sync.ack_timeout_s)
-
-    def _next_deadline(self) -> float:
-        if not self._in_flight:
-            return self.config.sync.ack_timeout_s
-        soonest = min(f.deadline for f in self._in_flight.values())
-        return max(0.05, soonest - self._loop.time())
 
     async def _send(self, items: list[OutboxItem]) -> None:
         segments = self.store.segments({item.segment_id for item in items})
@@ -253,9 +229,8 @@ class Uplink:
             log.warning("publish of batch %s failed (rc=%s); retrying", header.batch_id, info.rc)
             await asyncio.sleep(1.0)
             return
-        self._in_flight[header.batch_id] = InFlight(
-            frozenset(item.seq for item in items), datetime.now(UTC),
-            self._loop.time() + self.config.sync.ack_timeout_s)
+        self.delivery.sent(header.batch_id, frozenset(item.seq for item in items),
+                           datetime.now(UTC), self._loop.time())
         log.debug("sent batch %s: %d items, %d bytes", header.batch_id, len(items),
                   len(envelope))
         await asyncio.sleep(0)  # acks, disconnects and the socket's requests run between sends

@@ -1,0 +1,100 @@
+"""Strict reading of JSON that crossed a trust boundary, before anything else looks at it.
+
+Python's `json` accepts what would later crash a worker: `NaN` and `Infinity`, `1e999`
+(infinite), integers of any length, lone surrogates (which SQLite cannot encode), and nesting
+deep enough to raise RecursionError. `load` refuses all of these with a WireError that says
+what was wrong, so a hostile message becomes one logged refusal and never an exception that
+escapes. Pure functions; no I/O.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+MAX_DEPTH = 32
+MAX_INT_DIGITS = 19  # anything longer cannot be a sequence number or a count
+MAX_SEQ = 2**53 - 1  # the largest integer every JSON reader holds exactly
+
+
+class WireError(ValueError):
+    """JSON from the other side that must not be used, with the reason in plain words."""
+
+
+def _constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:24]} is out of range")
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise ValueError(f"integer {text[:24]}... is too long")
+    return int(text)
+
+
+def load(raw: bytes, what: str, max_depth: int = MAX_DEPTH) -> Any:
+    """The JSON value in `raw`, or WireError naming `what` and the reason."""
+    try:
+        value = json.loads(raw.decode("utf-8"), parse_constant=_constant,
+                           parse_float=_finite, parse_int=_bounded_int)
+    except RecursionError:
+        raise WireError(f"{what} is nested too deeply") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise WireError(f"{what} is not valid JSON: {str(exc)[:200]}") from None
+    _check_tree(value, what, max_depth)
+    return value
+
+
+def _check_tree(value: Any, what: str, max_depth: int) -> None:
+    """Depth and text validity, walked without recursion (the value may be deep)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, str):
+            _check_text(node, what)
+        elif isinstance(node, dict | list):
+            if depth > max_depth:
+                raise WireError(f"{what} is nested more than {max_depth} levels deep")
+            if isinstance(node, dict):
+                for key in node:
+                    _check_text(key, what)
+                stack.extend((child, depth + 1) for child in node.values())
+            else:
+                stack.extend((child, depth + 1) for child in node)
+
+
+def _check_text(text: str, what: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise WireError(f"{what} holds text that is not valid Unicode (a lone surrogate)"
+                        ) from None
+
+
+class Schema(BaseModel):
+    """A wire object: exact types (no "7" for 7), no unknown fields, immutable."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+M = TypeVar("M", bound=Schema)
+
+
+def parse(model: type[M], value: Any, what: str) -> M:
+    """`value` as `model`, or WireError with the first problem pydantic found."""
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "(top)"
+        raise WireError(f"{what} is not valid: {where}: {first['msg']}"
+                        f" ({exc.error_count()} problem(s))") from None
