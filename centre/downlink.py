@@ -19,7 +19,8 @@ from centre.config import CentreConfig
 from centre.keyring import create_key
 from centre.store import CentreStore, now_utc
 from hub.keys import KeyFileError, load_signing_key
-from hub.sync.downlink import CONTENT, Document, downlink_topic, seal_document
+from hub.sync.downlink import CONTENT, Document, check_sendable, downlink_topic, seal_document
+from hub.sync.envelope import EnvelopeError
 from hub.sync.suites import CentreKey, centre_key
 from hub.sync.tls import client_context, mqtt_client
 
@@ -48,6 +49,10 @@ def issue(config: CentreConfig, hub_id: str, doc_type: str, content: dict[str, A
     hub_key = hub_encryption_key(store, hub_id)
     model = CONTENT[doc_type].model_validate(content)  # refuse what a hub would refuse
     issued_at = now_utc()
+    try:
+        check_sendable(Document(doc_type, hub_id, 1, issued_at, model))
+    except EnvelopeError as exc:
+        raise DownlinkError(f"not sent, the hub would refuse it: {exc}") from exc
     version = store.record_document(hub_id, doc_type, issued_at,
                                     model.model_dump(mode="json", exclude_none=True))
     doc = Document(doc_type, hub_id, version, issued_at, model)

@@ -292,3 +292,13 @@ async def test_a_hub_enrolled_before_sealing_is_enrolled_again_and_keeps_its_rea
     send_care_plan(home, PLAN, short_tmp)
     await eventually(lambda: home.hub_status()["care_plan_version"] == 1, what="the care plan")
     assert [seq for seq, _ in await drained(home, 30)] == list(range(1, 31))
+
+
+def test_a_care_plan_the_hub_would_refuse_is_not_numbered_or_sent(
+    home: SimulatedHome, short_tmp: Path,
+) -> None:
+    path = short_tmp / "nan.json"
+    path.write_text('{"thresholds": {"weight": {"weight": {"max": NaN}}}}')
+    refused = home.centre_cli("send-care-plan", home.hub_id, str(path))
+    assert refused.returncode == 2 and "the hub would refuse it" in refused.stderr
+    assert send_care_plan(home, PLAN, short_tmp)["version"] == 1  # no version was spent

@@ -21,6 +21,7 @@ from hub.sync.downlink import (
     Document,
     Limit,
     PatientMessage,
+    check_sendable,
     open_document,
     outside_limits,
     seal_document,
@@ -189,6 +190,20 @@ def test_what_the_hub_refuses(payload: bytes, doc_type: str, held: int, hub: Hub
         return
     with pytest.raises(EnvelopeError, match=expected):
         opened(payload, doc_type, held, hub)
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    (CarePlan(thresholds={"weight": {"weight": Limit(max=float("nan"))}}), "malformed"),
+    (CarePlan(thresholds={"weight": {"weight": Limit(max=float("inf"))}}), "malformed"),
+    (CarePlan(questionnaire={"item": json.loads("[" * 40 + "]" * 40)}), "nested more than"),
+    (CarePlan(questionnaire={"text": "x" * 1_100_000}), "more than a document may be"),
+    (CarePlan(questionnaire={"text": "hei \ud800"}), "malformed"),
+])
+def test_the_centre_refuses_to_send_what_the_hub_would_refuse(content: CarePlan,
+                                                               expected: str) -> None:
+    with pytest.raises(EnvelopeError, match=expected):
+        check_sendable(doc(content=content))
+    check_sendable(doc())  # a good one passes
 
 
 def test_a_stored_document_is_checked_again() -> None:

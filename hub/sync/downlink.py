@@ -242,6 +242,17 @@ def _document(obj: dict[str, Any], doc_type: str) -> Document:
     return Document(doc_type, hub_id, version, obj["issued_at"], content)
 
 
+def check_sendable(doc: Document) -> None:
+    """Refuse, with EnvelopeError, what the hub would refuse (a NaN limit, a questionnaire
+    nested too deep or too big, text that is not valid): the centre checks before it numbers a
+    document, so no version is spent on one that no hub takes."""
+    try:
+        body = doc.body()
+    except ValueError as exc:  # a lone surrogate does not encode
+        raise EnvelopeError(f"{doc.doc_type} is malformed: {str(exc)[:200]}") from exc
+    _document(_strict_json(body, doc.doc_type), doc.doc_type)
+
+
 def stored_document(doc_type: str, content: object) -> _Frozen:
     """A document the hub kept, read back at start: ValueError if it no longer validates."""
     try:
