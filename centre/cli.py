@@ -142,7 +142,7 @@ def _current_certificate(config: CentreConfig, hub_id: str) -> str | None:
     return CentreStore(config.db_path).hub_certificate(hub_id)
 
 
-def _revoked_note(serial: str | None) -> dict[str, str]:
+def _revoked_note(serial: str | None) -> dict[str, str | None]:
     """What the operator must do after a certificate was revoked."""
     from centre.revocation import RESTART_BROKER
 
@@ -159,8 +159,11 @@ def _revoke(args: argparse.Namespace) -> int:
 
     config = load_centre_config(args.config)
     done = revoke_hub(config, load_ca(config), args.hub_id)
-    print(json.dumps({"hub_id": done.hub_id, "crl": [str(p) for p in done.crl_paths],
-                      **_revoked_note(done.serial or "not recorded")}))
+    note = _revoked_note(done.serial) if done.serial else {
+        "revoked_certificate": None,
+        "then": "its batches are refused; its certificate was issued before the centre recorded "
+                "serials and cannot be listed (docs/security.md, Known gaps)"}
+    print(json.dumps({"hub_id": done.hub_id, "crl": [str(p) for p in done.crl_paths], **note}))
     return 0
 
 

@@ -286,3 +286,17 @@ def test_a_broker_copy_that_cannot_be_written_says_what_to_do(
     with pytest.raises(RevocationError, match="cannot write the revocation list"):
         revoke_hub(centre, load_ca(centre), "hub-0001")
     assert CentreStore(centre.db_path).is_revoked("hub-0001")  # the centre refuses it anyway
+
+
+def test_revoking_a_hub_enrolled_before_serials_were_recorded(
+    centre: CentreConfig, tmp_path: Path
+) -> None:
+    # An older centre enrolled it: a signing key, no certificate serial.
+    CentreStore(centre.db_path).enrol("hub-0001", public_text(HUB_KEY.public_key()))
+    result = centre_cli(tmp_path / "centre.toml", "revoke", "hub-0001")
+    assert result.returncode == 0, result.stderr
+    said = json.loads(result.stdout)
+    assert said["revoked_certificate"] is None
+    assert "cannot be listed" in said["then"]
+    assert CentreStore(centre.db_path).hub_signing_key("hub-0001") is None
+    assert revoked_serials(centre) == set()
