@@ -300,3 +300,26 @@ def test_revoking_a_hub_enrolled_before_serials_were_recorded(
     assert "cannot be listed" in said["then"]
     assert CentreStore(centre.db_path).hub_signing_key("hub-0001") is None
     assert revoked_serials(centre) == set()
+
+
+async def test_a_revoked_hub_daemon_cannot_reach_the_broker_again(home: SimulatedHome) -> None:
+    from tests.conftest import eventually
+
+    home.start_centre()
+    home.start_hub()
+    await eventually(lambda: home.hub_status()["broker_connected"], what="the hub to connect")
+    assert home.centre_cli("revoke", home.hub_id).returncode == 0
+    connected = f"u'{home.hub_id}'"
+    sessions = home.broker_log().count(connected)
+    restart_broker(home)
+    # The daemon keeps trying, as it does after any outage; every attempt fails its handshake.
+    refused = "certificate verify failed"
+    await eventually(
+        lambda: home.broker_log().count(refused) >= 2,
+        what="the broker to refuse the hub's attempts",
+    )
+    assert not home.hub_status()["broker_connected"]
+    assert home.broker_log().count(connected) == sessions  # no connection since the restart
+    other = home.mqtt_client("hub-bbbb")
+    assert puback(other, batch_topic("hub-bbbb")) < 128
+    stop(other)
