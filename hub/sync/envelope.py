@@ -69,7 +69,10 @@ class BatchHeader:
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> BatchHeader:
-        obj = strict.load(raw, "batch header", max_depth=1)
+        try:
+            obj = strict.load(raw, "batch header", max_depth=1)
+        except WireError as exc:
+            raise EnvelopeError(str(exc)) from None
         if not isinstance(obj, dict):
             raise EnvelopeError("batch header is not valid: not a JSON object")
         if obj.get("v") != VERSION or obj.get("suite") not in SUITES:
