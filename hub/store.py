@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import os
 import sqlite3
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
@@ -309,10 +310,13 @@ class ReadingStore:
                 self.db = sqlite_utils.Database(conn)
             else:
                 path.parent.mkdir(parents=True, exist_ok=True)
+                _private_file(path)
                 conn = sqlite3.connect(path, isolation_level=None, timeout=10)
                 self.db = sqlite_utils.Database(conn)
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=FULL")
+                # Deleted plaintext is overwritten, not left in free pages of the file.
+                self.db.execute("PRAGMA secure_delete=ON")
                 self._migrate()
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open reading store {path}: {exc}") from exc
@@ -552,6 +556,13 @@ class ReadingStore:
                 " AND (sealed = 1 OR synced_at IS NOT NULL)",
                 [stored_before],
             )
+        if cursor.rowcount:
+            # The pages that held it live on in the WAL until a checkpoint empties it.
+            try:
+                self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as exc:
+                raise StoreError(f"could not empty the write-ahead log of {self.path}: "
+                                 f"{_explain(exc)}") from exc
         return cursor.rowcount
 
     def held_version(self, doc_type: str) -> int:
@@ -680,6 +691,16 @@ class ReadingStore:
 
     def close(self) -> None:
         self.db.conn.close()
+
+
+def _private_file(path: Path) -> None:
+    """The store is readable by the daemon's user alone, whatever the umask (SQLite gives its
+    -wal and -shm files the database file's mode)."""
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
 
 
 def _explain(exc: sqlite3.Error) -> str:

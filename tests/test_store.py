@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
+import stat
 import subprocess
 import sys
 import textwrap
@@ -330,3 +331,33 @@ def test_a_conflicting_item_without_plaintext_is_kept_but_not_sent_again(
     items, _ = store.outbox(10, 1 << 20)
     assert [i.seq for i in items] == [2]
     assert store.pending_count() == 2  # kept, and counted as waiting
+
+
+def test_the_store_is_private_whatever_the_umask(tmp_path: Path) -> None:
+    """Issue 11, finding 9: the database, its WAL and shared memory are 0600."""
+    old = os.umask(0o022)
+    try:
+        store = sealing_store(tmp_path / "hub.sqlite")
+        store.add(reading())
+    finally:
+        os.umask(old)
+    for name in ("hub.sqlite", "hub.sqlite-wal", "hub.sqlite-shm"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600, name
+    store.close()
+    (tmp_path / "hub.sqlite").chmod(0o644)  # an older hub's file is made private at start
+    sealing_store(tmp_path / "hub.sqlite").close()
+    assert stat.S_IMODE((tmp_path / "hub.sqlite").stat().st_mode) == 0o600
+
+
+def test_pruned_plaintext_is_gone_from_the_file_and_its_wal(tmp_path: Path) -> None:
+    """Issue 11, finding 9: the plaintext stayed in hub.sqlite-wal while the daemon ran."""
+    store = sealing_store(tmp_path / "hub.sqlite")
+    marker = "5ec2e7da7a5ec2e7"
+    store.add(NewReading(**{**reading().__dict__, "raw_hex": marker * 8}))
+    store.db.execute("PRAGMA wal_checkpoint(PASSIVE)")  # some of it reaches the main file too
+    store.add(NewReading(**{**reading().__dict__, "raw_hex": marker * 8}))
+    assert store.prune_plaintext("9999-01-01T00:00:00+00:00") == 2
+    for name in ("hub.sqlite", "hub.sqlite-wal"):
+        path = tmp_path / name
+        assert not path.exists() or marker.encode() not in path.read_bytes(), name
+    assert store.pending_count() == 2  # the sealed copies still wait for the centre
