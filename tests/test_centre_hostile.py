@@ -27,7 +27,6 @@ from hub.config import load_config
 from hub.keys import load_signing_key, public_text
 from hub.store import URGENT, NewReading, ReadingStore
 from hub.sync import sealing
-from hub.sync.batch import batch_body
 from hub.sync.envelope import MAGIC, BatchHeader, seal_envelope
 from hub.sync.sealing import ItemSealer, SealedSegment, new_segment
 from hub.sync.suites import CentreKey
