@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 
 from centre.config import CentreConfig, load_centre_config
 from centre.keyring import create_key, current_key
-from centre.revocation import add_broker_crl, write_crl
+from centre.revocation import copy_to_broker, write_crl
 from centre.store import CentreStore
 from hub.config import HUB_ID_PATTERN, to_toml
 from hub.enrolment import EnrolmentBundle, fingerprint, seal_bundle
@@ -236,6 +236,5 @@ def _broker_crl(config: CentreConfig, out_dir: Path) -> Path:
     if os.geteuid() == 0:  # run as root: hand the directory to the user that owns the centre
         owner = config.state_dir.stat()
         os.chown(crl.parent, owner.st_uid, owner.st_gid)
-    add_broker_crl(config, crl)
-    write_crl(config, load_ca(config))
+    copy_to_broker(config, load_ca(config), crl)
     return crl

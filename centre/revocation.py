@@ -62,11 +62,7 @@ def add_broker_crl(config: CentreConfig, path: Path) -> None:
 
 def write_crl(config: CentreConfig, ca: Identity) -> tuple[Path, ...]:
     """Write the CRL naming every certificate revoked so far to each copy; returns the paths."""
-    revoked = [
-        Revoked(serial, datetime.fromisoformat(at))
-        for serial, at in CentreStore(config.db_path).revoked_certificates()
-    ]
-    pem = revocation_list(ca, revoked)
+    pem = revocation_list(ca, _revoked(config))
     paths = crl_paths(config)
     for path in paths:
         try:
@@ -79,6 +75,29 @@ def write_crl(config: CentreConfig, ca: Identity) -> tuple[Path, ...]:
                 "`centre revoke` for the hub again"
             ) from exc
     return paths
+
+
+def _revoked(config: CentreConfig) -> list[Revoked]:
+    store = CentreStore(config.db_path)
+    try:
+        return [
+            Revoked(serial, datetime.fromisoformat(at))
+            for serial, at in store.revoked_certificates()
+        ]
+    finally:
+        store.db.conn.close()  # leave no -wal/-shm behind owned by whoever ran this (root)
+
+
+def copy_to_broker(config: CentreConfig, ca: Identity, path: Path) -> None:
+    """Give a broker the centre's current CRL at `path`, and every later one. The centre's own
+    copy is copied when there is one: `broker-config` runs as root and so keeps out of the
+    centre's database, whose files must stay the centre user's."""
+    add_broker_crl(config, path)
+    centre_copy = centre_crl_path(config)
+    if centre_copy.exists():
+        _replace(path, centre_copy.read_bytes())
+    else:  # a centre set up before revocation existed
+        write_crl(config, ca)
 
 
 def _replace(path: Path, data: bytes) -> None:

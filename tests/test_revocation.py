@@ -323,3 +323,20 @@ async def test_a_revoked_hub_daemon_cannot_reach_the_broker_again(home: Simulate
     other = home.mqtt_client("hub-bbbb")
     assert puback(other, batch_topic("hub-bbbb")) < 128
     stop(other)
+
+
+def test_broker_config_gives_the_broker_the_centres_list_and_every_later_one(
+    centre: CentreConfig, tmp_path: Path
+) -> None:
+    from centre.admin import broker_config
+
+    first = serial_text(bundle_identity(enrol_hub(centre, "hub-0001")).cert)
+    revoke_hub(centre, load_ca(centre), "hub-0001")
+    files = broker_config(centre, tmp_path / "broker")
+    broker_copy = tmp_path / "broker" / "crl" / "ca.crl"
+    assert files.conf.read_text().count(f"crlfile {broker_copy}\n") == 2  # both listeners
+    assert broker_copy.read_bytes() == centre_crl_path(centre).read_bytes()
+    assert revoked_serials(centre, broker_copy) == {first}
+    other = serial_text(bundle_identity(enrol_hub(centre, "hub-0002")).cert)
+    enrol_hub(centre, "hub-0002")
+    assert revoked_serials(centre, broker_copy) == {first, other}
