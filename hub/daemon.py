@@ -26,7 +26,7 @@ from hub.devices.outcome import assess
 from hub.devices.profiles import kind_of
 from hub.devices.session import DeviceWatcher, PairingError
 from hub.devices.timing import resolve_time
-from hub.keys import KeyFileError, load_signing_key
+from hub.keys import KeyFileError, load_signing_key, record_digest_key
 from hub.live import LiveBoard, progressed, result_stored, session_ended, session_started
 from hub.notify import Notifier, keep_pinging
 from hub.socket_requests import (
@@ -154,8 +154,10 @@ class HubDaemon:
     def __init__(self, config: HubConfig) -> None:
         self.config = config
         self.sealer = ItemSealer(config.hub_id, config.centre.encryption)
-        self.store = ReadingStore(config.db_path, sealer=self.sealer)
         self.hub_key = load_signing_key(config.signing_key_path)
+        self.store = ReadingStore(config.db_path, sealer=self.sealer,
+                                  digest_key=record_digest_key(self.hub_key),
+                                  record_memory_days=config.sync.record_memory_days)
         self.outbox_alarm: str | None = None
         self.downlink_refused: str | None = None  # why the last document was refused
         self.hub_seal_key = self._hub_seal_key()
@@ -342,6 +344,10 @@ class HubDaemon:
                 log.info("deleted the plaintext of %d readings older than %g days (their "
                          "sealed copies stay until the centre has them)", pruned,
                          sync.plaintext_days)
+            forgotten = await self._retrying(functools.partial(
+                self.store.forget_old_records, datetime.now(UTC)))
+            if forgotten:
+                log.info("forgot %d device records no device can send again", forgotten)
             alarm = outbox_alarm(self.store.outbox_bytes(), sync.outbox_budget_mb)
             if alarm != self.outbox_alarm:
                 self.outbox_alarm = alarm

@@ -6,8 +6,10 @@ import base64
 import os
 from pathlib import Path
 
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
     NoEncryption,
@@ -51,6 +53,14 @@ def load_signing_key(path: Path) -> Ed25519PrivateKey:
     if not isinstance(key, Ed25519PrivateKey):
         raise KeyFileError(f"{path} holds a {type(key).__name__}, expected an Ed25519 key")
     return key
+
+
+def record_digest_key(hub_key: Ed25519PrivateKey) -> bytes:
+    """The secret the hub's record digests are keyed with, derived from its signing key: no
+    file of its own, and a hub enrolled anew (new key) cannot match an earlier patient's."""
+    raw = hub_key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                info=b"no.dho.hub/v1/record-digest").derive(raw)
 
 
 def load_encryption_key(path: Path) -> X25519PrivateKey:

@@ -9,12 +9,14 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import hmac
 import json
+import logging
 import os
 import sqlite3
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,8 @@ import sqlite_utils
 
 from hub.sync.batch import SealedItem
 from hub.sync.sealing import ItemSealer, SealedSegment
+
+log = logging.getLogger(__name__)
 
 
 class StoreError(RuntimeError):
@@ -151,9 +155,19 @@ def _v7(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX readings_measured ON readings (measured_at)")
 
 
+def _v8(db: sqlite_utils.Database) -> None:
+    """Issue 11: record digests are keyed and forgotten once a device can no longer resend the
+    record; the unkeyed ones already held expire after the default memory (90 days)."""
+    db.execute("ALTER TABLE record_digests ADD COLUMN expires_at TEXT")
+    db.execute("ALTER TABLE record_digests ADD COLUMN keyed INTEGER NOT NULL DEFAULT 0")
+    until = (datetime.now(UTC) + timedelta(days=90)).isoformat(timespec="seconds")
+    db.execute("UPDATE record_digests SET expires_at = ?", [until])
+    db.execute("CREATE INDEX record_digests_expiry ON record_digests (expires_at)")
+
+
 # Append only: a hub in the field upgrades through every step in order.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
-    _v1, _v2, _v3, _v4, _v5, _v6, _v7]
+    _v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8]
 
 _SET_ASIDE = "set_aside:"  # downlink rows the daemon stopped using: they no longer validated
 URGENT, ROUTINE = 0, 1  # outbox lanes: urgent items (outside the care plan's limits) go first
@@ -161,8 +175,14 @@ STRANDED = 9  # kept, never sent: the centre holds another reading under its num
 
 
 def _digest(record_key: str) -> str:
-    """What identifies a re-sent record without saying anything about it."""
+    """The unkeyed digest of schema v4 to v7, still recognised until it expires."""
     return hashlib.sha256(record_key.encode()).hexdigest()
+
+
+def keyed_digest(key: bytes, record_key: str) -> str:
+    """What identifies a re-sent record without saying anything about it, to anyone without
+    the hub's key (record contents are few enough to guess one by one)."""
+    return hmac.new(key, record_key.encode(), hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -298,12 +318,17 @@ def now_utc() -> str:
 
 class ReadingStore:
     def __init__(self, path: Path, readonly: bool = False,
-                 sealer: ItemSealer | None = None) -> None:
+                 sealer: ItemSealer | None = None, digest_key: bytes = b"",
+                 record_memory_days: float = 90.0) -> None:
         """Open the store; `readonly` is for technician tools beside the running daemon.
 
         `sealer` seals each reading into the outbox as it is stored; without one (tests, tools)
-        readings are stored unsealed and `seal_backlog` seals them later."""
+        readings are stored unsealed and `seal_backlog` seals them later. `digest_key` keys the
+        digests that recognise a record a device sends again (the daemon's is derived from its
+        signing key), remembered for `record_memory_days`."""
         self.sealer = sealer
+        self.digest_key = digest_key
+        self.record_memory = timedelta(days=record_memory_days)
         try:
             if readonly:
                 conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
@@ -365,10 +390,7 @@ class ReadingStore:
         r = reading
         stored_at = now_utc()
         with self._transaction("store a reading in"):
-            if r.record_key is not None and self.db.execute(
-                "INSERT INTO record_digests (digest) VALUES (?) ON CONFLICT DO NOTHING",
-                [_digest(r.record_key)],
-            ).rowcount == 0:
+            if r.record_key is not None and not self._remember(r):
                 return None
             seq: int = self.db.execute(
                 "UPDATE hub_sequence SET last = last + 1 WHERE id = 1 RETURNING last"
@@ -401,6 +423,35 @@ class ReadingStore:
             if self.sealer is not None:
                 self._seal(r.stored(seq, stored_at), r.priority)
         return seq
+
+    def _remember(self, r: NewReading) -> bool:
+        """Note a device record's digest until the device can no longer send it again; False
+        if it was stored before, or was measured too long ago to tell."""
+        assert r.record_key is not None
+        measured = datetime.fromisoformat(r.measured_at or r.received_at)
+        if measured.tzinfo is None:
+            measured = measured.replace(tzinfo=UTC)
+        expires = measured + self.record_memory
+        if expires < datetime.now(UTC):
+            log.info("a %s record from %s measured %s is older than the %d days the hub "
+                     "remembers records for; not stored", r.kind, r.device_address,
+                     r.measured_at, self.record_memory.days)
+            return False
+        keyed = keyed_digest(self.digest_key, r.record_key)
+        if self.db.execute("SELECT 1 FROM record_digests WHERE digest IN (?, ?)",
+                           [keyed, _digest(r.record_key)]).fetchone():
+            return False
+        self.db.execute(
+            "INSERT INTO record_digests (digest, expires_at, keyed) VALUES (?, ?, 1)",
+            [keyed, expires.isoformat(timespec="seconds")])
+        return True
+
+    def forget_old_records(self, now: datetime) -> int:
+        """Delete the digests of records no device can send again any more."""
+        with self._transaction("forget old record digests in"):
+            cursor = self.db.execute("DELETE FROM record_digests WHERE expires_at < ?",
+                                     [now.isoformat(timespec="seconds")])
+        return cursor.rowcount
 
     def _seal(self, reading: StoredReading, priority: int) -> None:
         """Put a reading into the outbox, sealed (inside the caller's transaction)."""

@@ -361,3 +361,65 @@ def test_pruned_plaintext_is_gone_from_the_file_and_its_wal(tmp_path: Path) -> N
         path = tmp_path / name
         assert not path.exists() or marker.encode() not in path.read_bytes(), name
     assert store.pending_count() == 2  # the sealed copies still wait for the centre
+
+
+def keyed_reading(record_key: str, measured_at: str = "2026-11-22T09:40:00+00:00") -> NewReading:
+    return NewReading(**{**reading().__dict__, "record_key": record_key,
+                         "measured_at": measured_at})
+
+
+def test_record_digests_are_keyed_so_the_readings_cannot_be_guessed_back(
+    tmp_path: Path,
+) -> None:
+    """Issue 11, finding 9: unsalted SHA-256 of a thermometer's few possible records gave all
+    25 readings back in a second. Keyed, the same guess matches nothing."""
+    import hashlib
+
+    store = ReadingStore(tmp_path / "hub.sqlite", digest_key=b"k" * 32)
+    guesses = [f"00:BB|2a1c|{n}|2026-11-22T10:{n:02d}:00|{n:016x}" for n in range(25)]
+    for record in guesses:
+        assert store.add(keyed_reading(record)) is not None
+    held = {r[0] for r in store.db.execute("SELECT digest FROM record_digests")}
+    assert len(held) == 25
+    assert not held & {hashlib.sha256(g.encode()).hexdigest() for g in guesses}
+    assert store.add(keyed_reading(guesses[3])) is None  # the device re-sends: recognised
+    other_key = ReadingStore(tmp_path / "other.sqlite", digest_key=b"x" * 32)
+    other_key.add(keyed_reading(guesses[3]))
+    theirs = other_key.db.execute("SELECT digest FROM record_digests").fetchone()[0]
+    assert theirs not in held
+
+
+def test_record_digests_are_forgotten_when_no_device_can_send_the_record_again(
+    tmp_path: Path,
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    store = ReadingStore(tmp_path / "hub.sqlite", record_memory_days=30)
+    now = datetime.now(UTC)
+    recent = (now - timedelta(days=1)).isoformat(timespec="seconds")
+    older = (now - timedelta(days=20)).isoformat(timespec="seconds")
+    assert store.add(keyed_reading("recent", recent)) is not None
+    assert store.add(keyed_reading("older", older)) is not None
+    assert store.forget_old_records(now) == 0
+    assert store.forget_old_records(now + timedelta(days=15)) == 1  # "older" is past 30 days
+    count = store.db.execute("SELECT count(*) FROM record_digests").fetchone()[0]
+    assert count == 1
+    # A record measured longer ago than the hub remembers cannot be told from one stored
+    # before: it is not stored (so it is never stored twice).
+    ancient = (now - timedelta(days=31)).isoformat(timespec="seconds")
+    assert store.add(keyed_reading("ancient", ancient)) is None
+    assert store.add(keyed_reading("recent", recent)) is None
+
+
+def test_unkeyed_digests_of_an_older_hub_are_still_recognised_then_expire(
+    tmp_path: Path,
+) -> None:
+    import hashlib
+
+    path = tmp_path / "hub.sqlite"
+    store = ReadingStore(path)
+    store.db.execute("DELETE FROM record_digests")
+    store.db.execute("INSERT INTO record_digests (digest, expires_at, keyed) VALUES (?, ?, 0)",
+                     [hashlib.sha256(b"legacy").hexdigest(), "2027-03-01T00:00:00+00:00"])
+    assert store.add(keyed_reading("legacy")) is None
+    assert store.add(keyed_reading("new")) is not None
