@@ -11,12 +11,15 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
 
+from centre.serve import Backoff, run_loop
 from hub import ipc
 from hub.config import load_config
 from hub.notify import Notifier, NotifySettings, keep_pinging, notify_settings
@@ -157,6 +160,51 @@ async def test_hub_pings_stop_while_its_event_loop_is_stuck(systemd: SystemdStan
         await asyncio.to_thread(systemd.wait_for, "WATCHDOG=1")  # and back once it turns
     finally:
         pinging.cancel()
+
+
+def test_centre_pings_stop_while_a_batch_is_being_handled(
+    home: SimulatedHome, systemd: SystemdStandIn
+) -> None:
+    """The worker pings from paho's network loop, the thread that hands each batch to ingest
+    (centre/serve.py run_loop): a handler that hangs stops the pings until it returns."""
+    centre = home.centre
+    subscribed, handling, release = threading.Event(), threading.Event(), threading.Event()
+
+    def on_connect(c: mqtt.Client, _u: object, _f: object, _r: object, _p: object) -> None:
+        c.subscribe(f"$share/{centre.share_group}/dho/v1/hub/+/batch", qos=1)
+
+    def on_message(_c: mqtt.Client, _u: object, _m: mqtt.MQTTMessage) -> None:
+        handling.set()
+        release.wait(120)  # a hung ingest
+
+    worker = home.mqtt_client(centre.ingest_name, centre_side=True)
+    worker.on_connect = on_connect
+    worker.on_subscribe = lambda *_: subscribed.set()
+    worker.on_message = on_message
+    notifier = Notifier(NotifySettings(str(systemd.path), ping_every_s=0.05))
+    stopping = threading.Event()
+    loop = threading.Thread(target=run_loop, args=(worker, notifier, Backoff(), stopping.is_set))
+    loop.start()
+    hub = home.mqtt_client(home.hub_id)
+    hub.loop_start()
+    try:
+        assert subscribed.wait(60)
+        systemd.wait_for("WATCHDOG=1")
+        hub.publish(f"dho/v1/hub/{home.hub_id}/batch", b"{}", qos=1)
+        assert handling.wait(60)
+        systemd.drain()  # pings sent before the handler started
+        time.sleep(QUIET_S / 3)
+        assert systemd.drain() == [], "pings went on while a batch was being handled"
+        release.set()
+        systemd.wait_for("WATCHDOG=1")
+    finally:
+        release.set()
+        stopping.set()
+        worker.disconnect()
+        loop.join(30)
+        hub.loop_stop()
+        hub.disconnect()
+    assert not loop.is_alive()
 
 
 @pytest.mark.parametrize(
