@@ -147,3 +147,39 @@ async def test_two_centre_workers_share_a_drain_through_the_shared_subscription(
     assert_exactly_once(await drained(home, n), n)
     for worker in workers:
         assert worker.tail(400).count("stored batch") > 0, f"{worker.name} got no batch"
+
+
+async def test_kill_9_of_the_hub_fifty_times_with_urgent_readings_mixed_into_a_backlog(
+    home: SimulatedHome,
+) -> None:
+    """Issue 11's fault campaign: every batch with an urgent reading jumps a backlog, so its
+    numbers have gaps, while the hub dies mid-batch again and again."""
+    from hub.store import URGENT, NewReading, ReadingStore
+    from hub.sync.sealing import ItemSealer
+
+    rng = random.Random(11)
+    backlog = 3_000
+    fill_outbox(home.hub_config, backlog)
+    config = load_config(home.hub_config)
+    home.configure_hub(sync={"batch_max": 50})
+    home.start_centre()
+    hub = home.start_hub()
+    urgent = 0
+    for _ in range(KILLS):
+        await asyncio.sleep(rng.uniform(0.0, 1.0))
+        hub.kill()
+        # Between the kill and the restart nobody else writes: the store is ours for a moment.
+        store = ReadingStore(config.db_path,
+                             sealer=ItemSealer(config.hub_id, config.centre.encryption))
+        for _ in range(rng.randint(0, 2)):
+            urgent += 1
+            store.add(NewReading(
+                kind="blood_pressure", characteristic="00002a35-0000-1000-8000-00805f9b34fb",
+                device_address="00:BB:00:00:00:02", device_time=None,
+                received_at=f"2026-11-23T10:00:{urgent % 60:02d}.{urgent:03d}+00:00",
+                raw_hex=f"1e{urgent:06x}", values={"systolic": 200.0}, outcome="flagged",
+                problems=("systolic_above_care_plan",), priority=URGENT))
+        store.close()
+        hub = await asyncio.to_thread(home.start_hub)
+    assert urgent > 10, "the campaign mixed in too few urgent readings to test anything"
+    assert_exactly_once(await drained(home, backlog + urgent, timeout=300), backlog + urgent)
