@@ -11,17 +11,18 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
 import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from hub.sync import strict
+from hub.sync.strict import WireError
+
 log = logging.getLogger(__name__)
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 MAX_REQUEST = 64 * 1024
 MAX_DEPTH = 64  # a questionnaire's nested groups stay far below this
-MAX_INT = 2**63 - 1  # what SQLite stores; no request needs more
 MAX_ANSWER = 256 * 1024 * 1024  # a technician's full listing of a long-offline hub
 # The patient screen holds one long-poll "live" request and a "status" at a time; a technician's
 # tools a few more. The cap stays far below the file limit (1024 by default under systemd).
@@ -90,62 +91,12 @@ def refusal(kind: str, error: str) -> dict[str, Any]:
 def parse_request(line: bytes) -> dict[str, Any]:
     """One request line as a JSON object of finite numbers, valid text and bounded depth."""
     try:
-        text = line.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise BadRequest(
-            f"the request is not UTF-8 text ({exc.reason} at byte {exc.start})"
-        ) from None
-    try:
-        req = json.loads(
-            text, parse_constant=_no_constant, parse_float=_finite_float, parse_int=_bounded_int
-        )
-    except RecursionError:
-        raise BadRequest(f"the request is nested deeper than {MAX_DEPTH} levels") from None
-    except ValueError as exc:  # not JSON, or a number out of range
-        raise BadRequest(f"the request is not JSON: {exc}") from None
+        req = strict.load(line, "the request", MAX_DEPTH)
+    except WireError as exc:
+        raise BadRequest(str(exc)) from None
     if not isinstance(req, dict):
         raise BadRequest(f"the request must be a JSON object, not {type(req).__name__}")
-    _check_tree(req)
     return req
-
-
-def _no_constant(name: str) -> None:
-    raise ValueError(f"{name} is not a number")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"{text[:20]} is out of range")
-    return value
-
-
-def _bounded_int(text: str) -> int:
-    value = int(text)
-    if abs(value) > MAX_INT:
-        raise ValueError(f"{text[:20]}... is out of range")
-    return value
-
-
-def _check_tree(req: dict[str, Any]) -> None:
-    """Depth and text validity, walked without recursion (the request may be hostile)."""
-    stack: list[tuple[object, int]] = [(req, 1)]
-    while stack:
-        value, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            raise BadRequest(f"the request is nested deeper than {MAX_DEPTH} levels")
-        if isinstance(value, dict):
-            stack.extend((k, depth) for k in value)
-            stack.extend((v, depth + 1) for v in value.values())
-        elif isinstance(value, list):
-            stack.extend((v, depth + 1) for v in value)
-        elif isinstance(value, str):
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:  # "\ud800" is valid JSON but not text
-                raise BadRequest(
-                    "the request holds a lone surrogate (\\ud800-\\udfff), which is not text"
-                ) from None
 
 
 async def serve(

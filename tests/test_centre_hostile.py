@@ -92,7 +92,7 @@ DEEP = b"[" * 5000 + b"]" * 5000
 
 # (name, the message, what the recorded reason says)
 HOSTILE: list[tuple[str, bytes, str]] = [
-    ("header of 4000 [", frame(b"[" * 4000), "nested too deeply"),
+    ("header of 4000 [", frame(b"[" * 4000), "nested deeper than"),
     ("header seq Infinity", frame(raw_header(seq_first="Infinity").replace(
         b'"Infinity"', b"Infinity")), "not a number"),
     ("header seq 1e999", frame(raw_header().replace(b'"seq_first":1', b'"seq_first":1e999')),
@@ -100,14 +100,15 @@ HOSTILE: list[tuple[str, bytes, str]] = [
     ("header seq NaN", frame(raw_header().replace(b'"seq_last":1', b'"seq_last":NaN')),
      "not a number"),
     ("header seq -1", frame(raw_header(seq_first=-1)), "seq_first"),
-    ("header seq 2**63", frame(raw_header(seq_last=2**63)), "seq_last"),
+    ("header seq 2**63", frame(raw_header(seq_last=2**63)), "out of range"),
+    ("header seq 2**53", frame(raw_header(seq_last=2**53)), "seq_last"),
     ("header seq of 400 digits", frame(raw_header().replace(
-        b'"seq_last":1', b'"seq_last":' + b"9" * 400)), "too long"),
+        b'"seq_last":1', b'"seq_last":' + b"9" * 400)), "out of range"),
     ("header seq as text", frame(raw_header(seq_first="1")), "seq_first"),
     ("header count true", frame(raw_header(count=True)), "count"),
     ("header lone surrogate", frame(raw_header(created_at="\ud800" * 12)), "lone surrogate"),
     ("header invalid UTF-8", frame(raw_header().replace(b"2026-11-22", b"\xff\xfe-11-22")),
-     "not valid JSON"),
+     "not UTF-8"),
     ("header extra field", frame(raw_header(extra="x")), "extra"),
     ("header value nested", frame(raw_header(hub_id=[HUB])), "nested"),
     ("header is a list", frame(b"[1,2]"), "not a JSON object"),
@@ -115,7 +116,7 @@ HOSTILE: list[tuple[str, bytes, str]] = [
     ("header count beyond its range", frame(raw_header(count=5)), "cannot hold its count"),
     ("header length beyond the message", MAGIC + (4000).to_bytes(4, "big") + b"{}",
      "does not fit"),
-    ("body nested 5000 deep", signed(DEEP), "nested too deeply"),
+    ("body nested 5000 deep", signed(DEEP), "nested deeper than"),
     ("body is a list", signed(b"[]"), "signed batch body is not valid"),
     ("body items not a list", signed(b'{"items":7,"segments":[]}'), "items"),
     ("body item is a JSON list", signed(b'{"items":[[1,2]],"segments":[]}'), "items.0"),
@@ -123,7 +124,7 @@ HOSTILE: list[tuple[str, bytes, str]] = [
      "items.0.seq"),
     ("body seq 2**63", signed(json.dumps({"items": [{"seq": 2**63, "segment": "x",
                                                       "sealed": ""}], "segments": []}).encode()),
-     "items.0.seq"),
+     "out of range"),
     ("body 1e999", signed(b'{"items":[{"seq":1e999}],"segments":[]}'), "out of range"),
     ("body not base64", signed(json.dumps({"items": [{
         "seq": 1, "segment": "00000000-0000-4000-8000-000000000001", "sealed": "%%%"}],
@@ -132,7 +133,7 @@ HOSTILE: list[tuple[str, bytes, str]] = [
     ("item lone surrogate", sealed_item(item_json(kind="x").replace(b'"x"', b'"\\ud800"')),
      "lone surrogate"),
     ("item values nested 5000 deep", sealed_item(item_json(values=None).replace(
-        b'"values": null', b'"values": ' + DEEP)), "nested too deeply"),
+        b'"values": null', b'"values": ' + DEEP)), "nested deeper than"),
     ("item values NaN", sealed_item(item_json(values={"systolic": float("nan")})),
      "not a number"),
     ("item values 1e999", sealed_item(item_json().replace(b"128.0", b"1e999")), "out of range"),

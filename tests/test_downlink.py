@@ -142,7 +142,8 @@ REFUSED = [
     case(_resealed({**GOOD, "type": "firmware"}),
          "a 'firmware' document came on the care_plan topic", id="unknown-body-type"),
     *[case(_resealed({**GOOD, "version": v}), "version must be a whole number", id=f"version-{v}")
-      for v in ("three", True, 0, -1, 2**63, 3.0, None)],
+      for v in ("three", True, 0, -1, 2**53 + 1, 3.0, None)],
+    case(_resealed({**GOOD, "version": 2**63}), "out of range", id="version-2**63"),
     case(_resealed({**GOOD, "hub_id": ["hub-0001"]}), "must be text", id="hub-id-list"),
     case(_resealed({**GOOD, "issued_at": None}), "must be text", id="issued-at-null"),
     case(_resealed([GOOD]), "not a JSON object", id="body-list"),
@@ -156,7 +157,7 @@ REFUSED = [
          "more than a document may be", id="huge-body"),
     case(_resealed({}, raw=b"[" * 5000 + b"]" * 5000), "malformed", id="deep-5000"),
     case(_resealed({**GOOD, "content": {"questionnaire": {"item": json.loads(
-        "[" * 40 + "]" * 40)}}}), "nested more than", id="deep-questionnaire"),
+        "[" * 40 + "]" * 40)}}}), "nested deeper than", id="deep-questionnaire"),
     case(_resealed({}, raw=GOOD_BYTES.replace(b'"max":160', b'"max":Infinity')), "malformed",
          id="infinity"),
     case(_resealed({}, raw=GOOD_BYTES.replace(b'"max":160', b'"max":1e999')), "out of range",
@@ -195,7 +196,7 @@ def test_what_the_hub_refuses(payload: bytes, doc_type: str, held: int, hub: Hub
 @pytest.mark.parametrize(("content", "expected"), [
     (CarePlan(thresholds={"weight": {"weight": Limit(max=float("nan"))}}), "malformed"),
     (CarePlan(thresholds={"weight": {"weight": Limit(max=float("inf"))}}), "malformed"),
-    (CarePlan(questionnaire={"item": json.loads("[" * 40 + "]" * 40)}), "nested more than"),
+    (CarePlan(questionnaire={"item": json.loads("[" * 40 + "]" * 40)}), "nested deeper than"),
     (CarePlan(questionnaire={"text": "x" * 1_100_000}), "more than a document may be"),
     (CarePlan(questionnaire={"text": "hei \ud800"}), "malformed"),
 ])

@@ -20,8 +20,6 @@ Pure functions and models; no I/O.
 
 from __future__ import annotations
 
-import json
-import math
 import re
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -31,7 +29,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from hub.keys import KeyFileError
+from hub.sync import strict
 from hub.sync.envelope import EnvelopeError, canonical_json
+from hub.sync.strict import WireError
 from hub.sync.suites import CentreKey, CentreKeyPair, centre_key, suite_for
 
 MAGIC = b"DHD2"
@@ -182,40 +182,14 @@ def _unseal(message: bytes, hub_key: CentreKeyPair, hub_id: str, doc_type: str) 
                             "or another document type's topic") from exc
 
 
-def _finite(text: str) -> float:
-    number = float(text)
-    if not math.isfinite(number):
-        raise ValueError(f"number {text[:20]} is out of range")
-    return number
-
-
-def _refuse_constant(name: str) -> float:
-    raise ValueError(f"{name} is not a number a document may hold")
-
-
-def _check_depth_and_text(value: Any, depth: int = 0) -> None:
-    if depth > MAX_DEPTH:
-        raise ValueError(f"nested more than {MAX_DEPTH} levels deep")
-    if isinstance(value, str):
-        value.encode()  # a lone surrogate cannot be stored or shown
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            key.encode()
-            _check_depth_and_text(item, depth + 1)
-    elif isinstance(value, list):
-        for item in value:
-            _check_depth_and_text(item, depth + 1)
-
-
 def _strict_json(body: bytes, doc_type: str) -> dict[str, Any]:
     """The signed body as a JSON object: bounded in size and depth, finite numbers, valid text."""
     if len(body) > MAX_DOCUMENT:
         raise EnvelopeError(f"{doc_type} is {len(body)} bytes, more than a document may be")
     try:
-        obj = json.loads(body, parse_float=_finite, parse_constant=_refuse_constant)
-        _check_depth_and_text(obj)
-    except (ValueError, RecursionError) as exc:  # UnicodeError is a ValueError
-        raise EnvelopeError(f"{doc_type} is malformed: {str(exc)[:200]}") from exc
+        obj = strict.load(body, "the document", MAX_DEPTH)
+    except WireError as exc:
+        raise EnvelopeError(f"{doc_type} is malformed: {exc}") from None
     if not isinstance(obj, dict):
         raise EnvelopeError(f"{doc_type} is malformed: not a JSON object")
     if obj.get("v") != VERSION:
