@@ -224,6 +224,18 @@ def test_limits_name_what_is_outside_them() -> None:
     assert outside_limits("blood_pressure", {"systolic": 171.0}, None) == ()
 
 
+@pytest.mark.parametrize(("values", "expected"), [
+    ({"systolic": 17.1, "unit": "kPa"}, ()),  # 128 mmHg: fine, not "below 90"
+    ({"systolic": 22.9, "unit": "kPa"}, ("systolic_above_care_plan",)),  # 172 mmHg
+    ({"systolic": 11.2, "unit": "kPa"}, ("systolic_below_care_plan",)),  # 84 mmHg
+    ({"systolic": 171.0, "unit": "mmHg"}, ("systolic_above_care_plan",)),
+])
+def test_limits_are_in_mmhg_whatever_unit_the_cuff_sends(
+    values: dict[str, object], expected: tuple[str, ...],
+) -> None:
+    assert outside_limits("blood_pressure", values, PLAN) == expected
+
+
 def test_a_reading_beyond_the_care_plan_is_flagged_and_urgent() -> None:
     high = value(build_blood_pressure_measurement(175, 95, 120, timestamp=STAMP))
     reading = to_reading(high, OSLO, plan=PLAN)

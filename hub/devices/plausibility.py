@@ -243,6 +243,19 @@ def in_range_unit(r: Range, value: float, values: dict[str, Any]) -> float | Non
     return None if convert is None else convert(value)
 
 
+def standard_value(kind: str, name: str, values: dict[str, Any]) -> float | None:
+    """A reading's value in the unit its range is written in (mmHg, kg, C, ...), as care plan
+    limits are; None if it is absent, special, or in a unit the hub cannot convert."""
+    raw = values.get(name)
+    if raw is None or special_value(raw) is not None:
+        return None
+    number = _number(raw)
+    r = RANGES.get(kind, {}).get(name)
+    if number is None or r is None:
+        return number
+    return in_range_unit(r, number, values)
+
+
 def _ranges(kind: str, values: dict[str, Any]) -> tuple[list[tuple[str, bool]], dict[str, float]]:
     problems: list[tuple[str, bool]] = []  # (problem, fails)
     good: dict[str, float] = {}  # name -> value in the range's unit, for the relational checks

@@ -28,6 +28,7 @@ from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from hub.devices.plausibility import standard_value
 from hub.keys import KeyFileError
 from hub.sync import strict
 from hub.sync.envelope import EnvelopeError, canonical_json
@@ -241,8 +242,10 @@ def outside_limits(kind: str, values: dict[str, Any], plan: CarePlan | None) -> 
         return ()
     problems = []
     for name, limit in plan.thresholds.get(kind, {}).items():
-        value = values.get(name)
-        if not isinstance(value, int | float) or isinstance(value, bool):
+        # Limits are in mmHg, kg, C (docs/devices.md, "Plausibility"): a kPa cuff's 17.1 is
+        # 128 mmHg, not below a minimum of 90.
+        value = standard_value(kind, name, values)
+        if value is None:
             continue  # absent, or a special value (already a failed reading)
         if limit.min is not None and value < limit.min:
             problems.append(f"{name}_below_care_plan")
