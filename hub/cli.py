@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import logging.handlers
 import os
 import sys
 from pathlib import Path
@@ -169,11 +170,19 @@ def _ui(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ui_log_handler(path: Path) -> logging.Handler:
+def _ui_log_handler(path: Path, journal: Path = Path("/dev/log")) -> logging.Handler:
+    """A file in the state dir (the demo, a technician's shell); under systemd the screen's
+    own user cannot write there, so the journal's socket; never the patient's display."""
+    handler: logging.Handler
     try:
         handler = logging.FileHandler(path)
-    except OSError:  # a read-only state dir (the kiosk unit's sandbox): keep the screen clean
-        return logging.NullHandler()
+    except OSError:
+        try:
+            handler = logging.handlers.SysLogHandler(address=str(journal))
+        except OSError:
+            return logging.NullHandler()
+        handler.setFormatter(logging.Formatter("dho-hub-ui: %(levelname)s %(name)s: %(message)s"))
+        return handler
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     return handler
 

@@ -116,3 +116,29 @@ def test_technician_commands_need_the_daemon(tmp_path: Path) -> None:
         assert "not answering" in result.stderr and "start it first" in result.stderr
     result = hub("--config", str(config), "pair", "--passkey", "12a456")
     assert result.returncode == 2 and "6 digits" in result.stderr
+
+
+def test_the_screen_logs_to_the_journal_when_it_cannot_write_the_state_dir(
+    tmp_path: Path,
+) -> None:
+    """Under its own user (issue 11) the screen cannot write <state_dir>/ui.log: its errors go
+    to the journal's socket instead of nowhere, and never to the patient's display."""
+    import logging
+    import socket
+
+    from hub.cli import _ui_log_handler
+
+    journal = tmp_path / "dev-log"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
+        listener.bind(str(journal))
+        listener.settimeout(5)
+        handler = _ui_log_handler(tmp_path / "no-such-dir" / "ui.log", journal)
+        try:
+            handler.handle(logging.makeLogRecord(
+                {"name": "hub.ui", "levelno": logging.ERROR, "levelname": "ERROR",
+                 "msg": "the daemon does not answer"}))
+            received = listener.recv(4096)
+        finally:
+            handler.close()
+    assert b"dho-hub-ui: ERROR hub.ui: the daemon does not answer" in received
+    assert isinstance(_ui_log_handler(tmp_path / "ui.log", journal), logging.FileHandler)
