@@ -11,6 +11,8 @@ from typing import Any
 
 import sqlite_utils
 
+from hub.keys import private_file
+
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS hubs (
         hub_id TEXT PRIMARY KEY, signing_key TEXT NOT NULL, enrolled_at TEXT NOT NULL)""",
@@ -86,6 +88,7 @@ def now_utc() -> str:
 class CentreStore:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(path)  # health data: the centre's user alone, whatever the umask
         conn = sqlite3.connect(path, isolation_level=None, timeout=10)
         self.db = sqlite_utils.Database(conn)
         self.db.execute("PRAGMA journal_mode=WAL")

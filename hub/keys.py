@@ -41,6 +41,16 @@ def write_secret(path: Path, data: bytes, mode: int = 0o600) -> None:
     os.chmod(path, mode)  # the umask must not widen or narrow it
 
 
+def private_file(path: Path) -> None:
+    """Make `path` (created empty if missing) readable by its owner alone, whatever the umask:
+    a database, whose -wal and -shm files SQLite then creates with the same mode."""
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
 def _load_private_key(path: Path) -> object:
     try:
         return load_pem_private_key(path.read_bytes(), password=None)

@@ -12,7 +12,6 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import sqlite3
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from typing import Any
 
 import sqlite_utils
 
+from hub.keys import private_file
 from hub.sync.batch import SealedItem
 from hub.sync.sealing import ItemSealer, SealedSegment
 
@@ -335,7 +335,7 @@ class ReadingStore:
                 self.db = sqlite_utils.Database(conn)
             else:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                _private_file(path)
+                private_file(path)
                 conn = sqlite3.connect(path, isolation_level=None, timeout=10)
                 self.db = sqlite_utils.Database(conn)
                 self.db.execute("PRAGMA journal_mode=WAL")
@@ -742,16 +742,6 @@ class ReadingStore:
 
     def close(self) -> None:
         self.db.conn.close()
-
-
-def _private_file(path: Path) -> None:
-    """The store is readable by the daemon's user alone, whatever the umask (SQLite gives its
-    -wal and -shm files the database file's mode)."""
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-    finally:
-        os.close(fd)
 
 
 def _explain(exc: sqlite3.Error) -> str:

@@ -89,3 +89,17 @@ def test_highest_contiguous_walks_past_a_filled_gap(tmp_path: Path) -> None:
     # Another worker's store (its own memory of the watermark) agrees.
     assert CentreStore(tmp_path / "centre.sqlite").highest_contiguous("hub-0001") == 1500
     assert store.highest_contiguous("hub-0002") == 0
+
+
+def test_the_centre_store_is_private_whatever_the_umask(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        store = CentreStore(tmp_path / "centre.sqlite")
+        store.enrol("hub-0001", public_text(HUB_KEY.public_key()))
+    finally:
+        os.umask(old)
+    for name in ("centre.sqlite", "centre.sqlite-wal", "centre.sqlite-shm"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600, name
