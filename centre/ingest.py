@@ -79,9 +79,13 @@ class Ingest:
                  header.count, stored.new)
         if stored.conflicts:
             self._refuse(topic, hub_id, _conflict_reason(hub_id, stored))
+        for seq, reason in list(batch.refused.items())[:10]:  # the rest share the same cause
+            self._refuse(topic, hub_id, f"item {seq} of batch {header.batch_id} refused, the "
+                                        f"hub sets it aside: {reason}")
         ack = Ack(
             hub_id=hub_id, batch_id=header.batch_id, held=to_ranges(stored.held),
-            conflicts=to_ranges(stored.conflicts), highest_held=self.store.highest_held(hub_id),
+            conflicts=to_ranges(stored.conflicts), refused=to_ranges(batch.refused),
+            highest_held=self.store.highest_held(hub_id),
             highest_contiguous=self.store.highest_contiguous(hub_id), centre_time=now_utc(),
         )
         return Reply(ack_topic(hub_id), sign_ack(ack, self.signing_key))

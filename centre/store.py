@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from dataclasses import dataclass
@@ -62,9 +63,16 @@ _ITEM_COLUMNS = (
 
 _INSERT_READING = (
     f"INSERT INTO readings (hub_id, {', '.join(_ITEM_COLUMNS)}, hub_clock_synced, values_json,"
-    f" problems_json, batch_id, stored_at) VALUES ({', '.join('?' * (len(_ITEM_COLUMNS) + 6))})"
-    " ON CONFLICT DO NOTHING"
+    " problems_json, batch_id, stored_at, content_digest)"
+    f" VALUES ({', '.join('?' * (len(_ITEM_COLUMNS) + 7))})"
 )
+
+
+def _content(device_address: str, received_at: str, characteristic: str, raw_hex: str) -> str:
+    """What makes two readings the same reading: which bytes the hub received when, from which
+    device and characteristic."""
+    text = "\x00".join((device_address, received_at, characteristic, raw_hex))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -97,6 +105,7 @@ class CentreStore:
             self.db.execute(statement)
         self._add_hub_encryption_columns()
         self._add_certificate_columns()
+        self._add_content_digests()
         self._contiguous: dict[str, int] = {}
 
     def enrol(self, hub_id: str, signing_key: str) -> None:
@@ -109,14 +118,32 @@ class CentreStore:
     def _add_hub_encryption_columns(self) -> None:
         """Downlink sealing (issue 11): the key each hub's documents are sealed to. Hubs enrolled
         before it have none (NULL) and get nothing until they are enrolled again."""
-        have = {row[1] for row in self.db.execute("PRAGMA table_info(hubs)")}
-        for column in ("encryption_key", "encryption_suite"):
-            if column not in have:
+        self._add_columns("hubs", ("encryption_key TEXT", "encryption_suite TEXT"))
+
+    def _add_columns(self, table: str, columns: tuple[str, ...]) -> bool:
+        """Add the columns a table lacks (a centre store made by an older version); True if
+        any was added."""
+        have = {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}
+        added = False
+        for column in columns:
+            if column.split()[0] not in have:
                 try:
-                    self.db.execute(f"ALTER TABLE hubs ADD COLUMN {column} TEXT")
+                    self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+                    added = True
                 except sqlite3.OperationalError as exc:  # another process added it just now
                     if "duplicate column" not in str(exc):
                         raise
+        return added
+
+    def _add_content_digests(self) -> None:
+        """Issue 11: each reading's content digest, so the same reading is never stored twice
+        under two numbers, found by an index (not a scan inside the write lock)."""
+        if self._add_columns("readings", ("content_digest TEXT",)):
+            self.db.conn.create_function("dho_content", 4, _content, deterministic=True)
+            self.db.execute("UPDATE readings SET content_digest = dho_content(device_address,"
+                            " received_at, characteristic, raw_hex)")
+        self.db.execute("CREATE INDEX IF NOT EXISTS readings_content"
+                        " ON readings (hub_id, content_digest)")
 
     def set_hub_encryption_key(self, hub_id: str, suite: str, key: str) -> None:
         """Record the public key a hub's care plans and messages are sealed to."""
@@ -143,14 +170,7 @@ class CentreStore:
         self.db.execute(
             "CREATE TABLE IF NOT EXISTS revoked_certificates (serial TEXT PRIMARY KEY,"
             " hub_id TEXT NOT NULL, revoked_at TEXT NOT NULL, reason TEXT NOT NULL)")
-        have = {row[1] for row in self.db.execute("PRAGMA table_info(hubs)")}
-        for column in ("cert_serial", "revoked_at"):
-            if column not in have:
-                try:
-                    self.db.execute(f"ALTER TABLE hubs ADD COLUMN {column} TEXT")
-                except sqlite3.OperationalError as exc:  # another process added it just now
-                    if "duplicate column" not in str(exc):
-                        raise
+        self._add_columns("hubs", ("cert_serial TEXT", "revoked_at TEXT"))
 
     def record_certificate(self, hub_id: str, serial: str) -> str | None:
         """Make `serial` the hub's certificate (and the hub no longer revoked); the certificate
@@ -241,43 +261,37 @@ class CentreStore:
                     f"batch {batch_id} from {hub_id} was accepted before (a replay, or the broker "
                     "delivering it twice); not stored or acknowledged again"
                 )
-            before = conn.total_changes
-            conn.executemany(_INSERT_READING, [
-                (hub_id, *(item[name] for name in _ITEM_COLUMNS),
-                 int(bool(item["hub_clock_synced"])), json.dumps(item["values"]),
-                 json.dumps(item["problems"]), batch_id, at)
-                for item in items
-            ])
-            new = conn.total_changes - before
-            conflicts: list[int] = []
-            if new < len(items):  # some were held already: each must be the same reading
-                conflicts = [item["seq"] for item in items
-                             if not self._same(conn, hub_id, item)
-                             and not self._held_elsewhere(conn, hub_id, item)]
+            new, held, conflicts = 0, list[int](), list[int]()
+            for item in items:
+                outcome = self._store_item(conn, hub_id, batch_id, at, item)
+                new += outcome == "new"
+                (conflicts if outcome == "conflict" else held).append(item["seq"])
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        refused = set(conflicts)
-        held = [item["seq"] for item in items if item["seq"] not in refused]
         return StoredBatch(new, tuple(held), tuple(conflicts))
 
     @staticmethod
-    def _same(conn: sqlite3.Connection, hub_id: str, item: dict[str, Any]) -> bool:
-        held = conn.execute(
-            "SELECT received_at, raw_hex, characteristic FROM readings"
-            " WHERE hub_id = ? AND seq = ?", [hub_id, item["seq"]]).fetchone()
-        return tuple(held) == (item["received_at"], item["raw_hex"], item["characteristic"])
-
-    @staticmethod
-    def _held_elsewhere(conn: sqlite3.Connection, hub_id: str, item: dict[str, Any]) -> bool:
-        """The same reading under another number: a hub that renumbered it, then lost that
-        write and renumbered it again. Held already: storing it twice would count it twice."""
-        return conn.execute(
-            "SELECT 1 FROM readings WHERE hub_id = ? AND received_at = ? AND raw_hex = ?"
-            " AND characteristic = ?",
-            [hub_id, item["received_at"], item["raw_hex"], item["characteristic"]],
-        ).fetchone() is not None
+    def _store_item(conn: sqlite3.Connection, hub_id: str, batch_id: str, at: str,
+                    item: dict[str, Any]) -> str:
+        """Store one item: "new"; "held" (this reading, under this number or another); or
+        "conflict" (another reading under this number)."""
+        digest = _content(item["device_address"], item["received_at"], item["characteristic"],
+                          item["raw_hex"])
+        under = conn.execute("SELECT content_digest FROM readings WHERE hub_id = ? AND seq = ?",
+                             [hub_id, item["seq"]]).fetchone()
+        if under is not None and under[0] == digest:
+            return "held"
+        if conn.execute("SELECT 1 FROM readings WHERE hub_id = ? AND content_digest = ?",
+                        [hub_id, digest]).fetchone() is not None:
+            return "held"  # renumbered by the hub after a lost write, and held already
+        if under is not None:
+            return "conflict"
+        conn.execute(_INSERT_READING, [
+            hub_id, *(item[name] for name in _ITEM_COLUMNS), int(bool(item["hub_clock_synced"])),
+            json.dumps(item["values"]), json.dumps(item["problems"]), batch_id, at, digest])
+        return "new"
 
     def highest_held(self, hub_id: str) -> int:
         row = self.db.execute("SELECT coalesce(max(seq), 0) FROM readings WHERE hub_id = ?",

@@ -171,7 +171,10 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
 
 _SET_ASIDE = "set_aside:"  # downlink rows the daemon stopped using: they no longer validated
 URGENT, ROUTINE = 0, 1  # outbox lanes: urgent items (outside the care plan's limits) go first
-STRANDED = 9  # kept, never sent: the centre holds another reading under its number (see settle)
+STRANDED = 9  # kept, never sent again: the centre cannot take it (see settle)
+# How far the centre's highest number may be ahead of the hub's own counter and still be
+# believed: more readings than a hub takes in years, fewer than wrap past 2**53.
+MAX_COUNTER_JUMP = 10_000_000
 
 
 def _digest(record_key: str) -> str:
@@ -426,17 +429,15 @@ class ReadingStore:
 
     def _remember(self, r: NewReading) -> bool:
         """Note a device record's digest until the device can no longer send it again; False
-        if it was stored before, or was measured too long ago to tell."""
+        if it was stored before."""
         assert r.record_key is not None
-        measured = datetime.fromisoformat(r.measured_at or r.received_at)
-        if measured.tzinfo is None:
-            measured = measured.replace(tzinfo=UTC)
-        expires = measured + self.record_memory
-        if expires < datetime.now(UTC):
-            log.info("a %s record from %s measured %s is older than the %d days the hub "
-                     "remembers records for; not stored", r.kind, r.device_address,
-                     r.measured_at, self.record_memory.days)
-            return False
+        # Remembered from when the hub received it: a record whose device clock says it is old
+        # is still stored (never dropped), and a device keeps resending what it holds for some
+        # time after the hub first got it.
+        received = datetime.fromisoformat(r.received_at)
+        if received.tzinfo is None:
+            received = received.replace(tzinfo=UTC)
+        expires = received + self.record_memory
         keyed = keyed_digest(self.digest_key, r.record_key)
         if self.db.execute("SELECT 1 FROM record_digests WHERE digest IN (?, ?)",
                            [keyed, _digest(r.record_key)]).fetchone():
@@ -553,15 +554,27 @@ class ReadingStore:
         return [SealedSegment(*row) for row in rows]
 
     def settle(self, held: Collection[int], conflicts: Collection[int], highest_held: int,
-               at: str) -> Settled:
+               at: str, refused: Collection[int] = ()) -> Settled:
         """Apply what the centre said of a batch, in one transaction: drop the items it holds
         from the outbox (noting it on the patient's plaintext); give the items it holds a
         *different* reading under a new sequence number, sealed again; and move the sequence
         counter past the highest number the centre holds (it went back: a lost write, a
-        restored SD card), so no new reading takes a number the centre has used."""
+        restored SD card), so no new reading takes a number the centre has used. Items the centre
+        refused (it cannot store them) are set aside: kept, counted as pending, not sent again.
+        A `highest_held` far beyond this hub's own counter is not believed (only a holder of
+        this hub's key could have put it there) and moves nothing."""
         with self._transaction("record the centre's acknowledgement in"):
-            self.db.execute("UPDATE hub_sequence SET last = max(last, ?) WHERE id = 1",
-                            [highest_held])
+            last = self.db.execute("SELECT last FROM hub_sequence WHERE id = 1").fetchone()[0]
+            if highest_held > last + MAX_COUNTER_JUMP:
+                log.error("the centre says it holds sequence number %d, far beyond this hub's "
+                          "%d: not believed; tell the centre (a forged reading?)",
+                          highest_held, last)
+            elif highest_held > last:
+                self.db.execute("UPDATE hub_sequence SET last = ? WHERE id = 1", [highest_held])
+            for chunk in _chunks(sorted(refused)):
+                self.db.execute(
+                    f"UPDATE outbox SET priority = ? WHERE seq IN ({','.join('?' * len(chunk))})",
+                    [STRANDED, *chunk])
             synced = 0
             for chunk in _chunks(sorted(held)):
                 marks = ",".join("?" * len(chunk))

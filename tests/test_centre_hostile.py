@@ -27,7 +27,7 @@ from hub.config import load_config
 from hub.keys import load_signing_key, public_text
 from hub.store import URGENT, NewReading, ReadingStore
 from hub.sync import sealing
-from hub.sync.envelope import MAGIC, BatchHeader, seal_envelope
+from hub.sync.envelope import MAGIC, BatchHeader, open_ack, seal_envelope
 from hub.sync.sealing import ItemSealer, SealedSegment, new_segment
 from hub.sync.suites import CentreKey
 from hub.sync.uplink import batch_topic
@@ -35,7 +35,7 @@ from hub.testbed.home import SimulatedHome
 from hub.testbed.outage import fill_outbox
 from tests.conftest import eventually
 from tests.test_centre_rejects import publish
-from tests.test_envelope import CENTRE, HUB_KEY, item
+from tests.test_envelope import CENTRE, CENTRE_SIGNING, HUB_KEY, item
 from tests.test_faults import assert_exactly_once, centre_rows, drained
 
 HUB = "hub-0001"
@@ -57,10 +57,10 @@ def raw_header(**changes: Any) -> bytes:
 
 
 def signed(body: bytes, hub_id: str = HUB, centre: CentreKey = CENTRE.public,
-           count: int = 1, seq: int = 1) -> bytes:
+           count: int = 1, seq: int = 1, batch_id: str = BATCH_ID) -> bytes:
     """A body of the test's choosing, signed with the hub's real key and sealed as the hub
     would: what a stolen hub, or a buggy one, can make the centre open."""
-    header = BatchHeader(hub_id=hub_id, batch_id=BATCH_ID, seq_first=seq, seq_last=seq,
+    header = BatchHeader(hub_id=hub_id, batch_id=batch_id, seq_first=seq, seq_last=seq,
                          key_id=centre.key_id, created_at="2026-11-22T10:00:00.000+00:00",
                          count=count, suite=centre.suite)
     return seal_envelope(header, body, HUB_KEY, centre)
@@ -126,9 +126,11 @@ HOSTILE: list[tuple[str, bytes, str]] = [
                                                       "sealed": ""}], "segments": []}).encode()),
      "out of range"),
     ("body 1e999", signed(b'{"items":[{"seq":1e999}],"segments":[]}'), "out of range"),
-    ("body not base64", signed(json.dumps({"items": [{
+    ("item names no segment", signed(json.dumps({"items": [{
         "seq": 1, "segment": "00000000-0000-4000-8000-000000000001", "sealed": "%%%"}],
-        "segments": []}).encode()), "not base64"),
+        "segments": []}).encode()), "not in the batch"),
+    ("item not base64", signed(_body(1, new_segment(HUB, CENTRE.public).public(), b"x")
+                               .replace(b'"sealed":"eA=="', b'"sealed":"%%%"')), "not base64"),
     ("item kind is a list", sealed_item(item_json(kind=["blood_pressure"])), "kind"),
     ("item lone surrogate", sealed_item(item_json(kind="x").replace(b'"x"', b'"\\ud800"')),
      "lone surrogate"),
@@ -142,7 +144,7 @@ HOSTILE: list[tuple[str, bytes, str]] = [
     ("item raw_hex not hex", sealed_item(item_json(raw_hex="zz")), "raw_hex"),
     ("item outcome unknown", sealed_item(item_json(outcome="fine")), "outcome"),
     ("item unknown field", sealed_item(item_json(extra=1)), "extra"),
-    ("item seconds infinite-ish", sealed_item(item_json(clock_correction_s=1e300)),
+    ("item seconds as text", sealed_item(item_json(clock_correction_s="1e300")),
      "clock_correction_s"),
     ("item problems huge", sealed_item(item_json(problems=["x" * 200])), "problems"),
 ]
@@ -152,20 +154,29 @@ HOSTILE: list[tuple[str, bytes, str]] = [
 def ingest(tmp_path: Path) -> Ingest:
     store = CentreStore(tmp_path / "centre.sqlite")
     store.enrol(HUB, public_text(HUB_KEY.public_key()))
-    return Ingest(store, {CENTRE.public.key_id: CENTRE}, Ed25519PrivateKey.generate())
+    return Ingest(store, {CENTRE.public.key_id: CENTRE}, CENTRE_SIGNING)
 
 
 def good_batch(seq: int) -> bytes:
     sealer = ItemSealer(HUB, CENTRE.public)
     segment, blob = sealer.seal(seq, item(seq, 128.0))
-    return signed(_body(seq, segment.public(), blob), seq=seq)
+    return signed(_body(seq, segment.public(), blob), seq=seq,
+                  batch_id="00000000-0000-4000-8000-0000000000bb")
 
 
 @pytest.mark.parametrize(("name", "message", "reason"), HOSTILE, ids=[h[0] for h in HOSTILE])
 def test_a_hostile_message_is_refused_recorded_and_the_next_batch_stored(
     ingest: Ingest, name: str, message: bytes, reason: str, caplog: pytest.LogCaptureFixture,
 ) -> None:
-    assert ingest.handle(TOPIC, message) is None
+    reply = ingest.handle(TOPIC, message)
+    if name.startswith("item"):
+        # An item the centre cannot store is refused on its own, and the hub is told so (it
+        # sets the item aside): one bad item must never block the readings after it.
+        assert reply is not None
+        ack = open_ack(reply.payload, CENTRE_SIGNING.public_key(), HUB)
+        assert (ack.refused, ack.held, ack.conflicts) == (((1, 1),), (), ())
+    else:
+        assert reply is None
     (rejection,) = ingest.store.rejections()
     assert reason.lower() in rejection["reason"].lower(), rejection["reason"]
     assert rejection["hub_id"] == HUB

@@ -91,7 +91,7 @@ def test_reused_sequence_number_is_named_as_a_conflict_and_nothing_overwritten(
     again = store.store_batch("hub-0001", "b-2", [first])  # the same reading re-sent: fine
     assert (again.new, again.held, again.conflicts) == (0, (1,), ())
     other = {**first, "raw_hex": "1e90005a006a0000", "received_at": "2026-12-01T08:00:00+00:00"}
-    second = {**first, "seq": 2}
+    second = {**first, "seq": 2, "raw_hex": "1e81005200610000"}
     conflict = store.store_batch("hub-0001", "b-3", [other, second])
     assert (conflict.new, conflict.held, conflict.conflicts) == (1, (2,), (1,))
     assert store.readings()[0]["received_at"] == first["received_at"]  # what it held stays

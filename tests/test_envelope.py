@@ -37,7 +37,7 @@ BATCH_ID = "6f1c2d0e-8a4b-4c57-9b1e-2f0d3c4a5b6e"
 def item(seq: int, systolic: float) -> dict[str, object]:
     return {"seq": seq, "kind": "blood_pressure", "characteristic": "2a35",
             "device_address": "00:BB:00:00:00:02", "device_time": None,
-            "received_at": "2026-11-22T10:00:00.000+00:00", "raw_hex": "00",
+            "received_at": "2026-11-22T10:00:00.000+00:00", "raw_hex": f"{seq:08x}",
             "values": {"systolic": systolic}, "measured_at": "2026-11-22T10:00:00+00:00",
             "time_source": "hub_received", "clock_correction_s": None, "hub_clock_synced": True,
             "hub_clock_offset_s": -0.25,
@@ -79,6 +79,12 @@ def open_(envelope: bytes, keyring: dict[str, CentreKeyPair] | None = None
           ) -> list[dict[str, object]]:
     return open_batch(envelope, keyring or {CENTRE.public.key_id: CENTRE},
                       HUB_KEY.public_key()).items
+
+
+def opened_and_refused(envelope: bytes) -> tuple[list[int], dict[int, str]]:
+    """Which items open, and which are refused on their own (with why)."""
+    batch = open_batch(envelope, {CENTRE.public.key_id: CENTRE}, HUB_KEY.public_key())
+    return [int(i["seq"]) for i in batch.items], batch.refused
 
 
 def test_round_trip() -> None:
@@ -150,10 +156,11 @@ def test_garbage_is_an_envelope_error(garbage: bytes) -> None:
         open_(garbage)
 
 
-def test_item_missing_a_field_is_rejected_not_crashing() -> None:
+def test_item_missing_a_field_is_refused_alone_not_crashing() -> None:
     broken = [item(7, 128.0), {k: v for k, v in item(8, 131.0).items() if k != "raw_hex"}]
-    with pytest.raises(EnvelopeError, match="item 8 is not valid: raw_hex: Field required"):
-        open_(sealed(items=broken))
+    opened, refused = opened_and_refused(sealed(items=broken))
+    assert opened == [7]
+    assert "item 8 is not valid: raw_hex: Field required" in refused[8]
 
 
 def test_non_canonical_header_is_rejected() -> None:
@@ -165,7 +172,7 @@ def test_non_canonical_header_is_rejected() -> None:
         open_(forged)
 
 
-ACK = Ack(hub_id="hub-0001", batch_id=BATCH_ID, held=((7, 8),), conflicts=(),
+ACK = Ack(hub_id="hub-0001", batch_id=BATCH_ID, held=((7, 8),), conflicts=(), refused=(),
           highest_held=8, highest_contiguous=8, centre_time="2026-11-22T10:00:01.000+00:00")
 
 
@@ -204,6 +211,7 @@ def test_ack_of_an_unknown_version_is_rejected() -> None:
     ({"held": [[0, 8]]}, "greater than or equal to 1"),
     ({"held": [[9, 7]]}, "impossible"),
     ({"conflicts": [[3]]}, "at least 2 items"),
+    ({"refused": [[4, 3]]}, "impossible"),
     ({"held": [[1, 2**53]]}, "less than or equal to"),
     ({"highest_contiguous": -1}, "greater than or equal to 0"),
     ({"highest_held": "8"}, "valid integer"),
@@ -223,11 +231,12 @@ def test_ack_names_exactly_the_sequence_numbers_held() -> None:
     assert to_ranges([]) == ()
     assert to_ranges([8, 7, 1, 2, 3, 3, 12]) == ((1, 3), (7, 8), (12, 12))
     gap = Ack(hub_id="hub-0001", batch_id=BATCH_ID, held=((20, 20), (1000, 1000)),
-              conflicts=((21, 21),), highest_held=1000, highest_contiguous=20,
+              conflicts=((21, 21),), refused=((22, 22),), highest_held=1000, highest_contiguous=20,
               centre_time="2026-11-22T10:00:02.000+00:00")
     # Finding 1 of issue 11: an ack for seqs 20 and 1000 says nothing of 21..999.
     assert [s for s in (19, 20, 21, 500, 999, 1000, 1001) if gap.holds(s)] == [20, 1000]
     assert [s for s in (20, 21, 22) if gap.conflicts_with(s)] == [21]
+    assert [s for s in (20, 21, 22) if gap.refuses(s)] == [22]
 
 
 def test_clock_offset_is_taken_at_the_round_trips_midpoint() -> None:

@@ -13,7 +13,17 @@ from hub.sync.batch import batch_body, build_batch, open_batch
 from hub.sync.envelope import EnvelopeError, seal_envelope
 from hub.sync.sealing import ItemSealer, open_item, open_segment
 from hub.sync.suites import centre_key, hybrid_pair
-from tests.test_envelope import CENTRE, CREATED, HUB_KEY, ITEMS, header, item, open_, seal_items
+from tests.test_envelope import (
+    CENTRE,
+    CREATED,
+    HUB_KEY,
+    ITEMS,
+    header,
+    item,
+    open_,
+    opened_and_refused,
+    seal_items,
+)
 
 HYBRID = hybrid_pair(mlkem.MLKEM768PrivateKey.generate(), X25519PrivateKey.generate())
 
@@ -30,17 +40,21 @@ def test_an_item_moved_to_another_place_does_not_open() -> None:
     sealed_items, segments = seal_items(ITEMS)
     swapped = [dataclasses.replace(sealed_items[0], sealed=sealed_items[1].sealed),
                sealed_items[1]]
-    with pytest.raises(EnvelopeError, match="item 7 does not open"):
-        open_(seal_envelope(header(), batch_body(swapped, segments), HUB_KEY, CENTRE.public))
+    opened, refused = opened_and_refused(
+        seal_envelope(header(), batch_body(swapped, segments), HUB_KEY, CENTRE.public))
+    assert opened == [8] and "item 7 does not open" in refused[7]
 
 
-def test_a_tampered_item_inside_a_validly_signed_batch_is_rejected_whole() -> None:
+def test_a_tampered_item_inside_a_validly_signed_batch_is_refused_and_never_used() -> None:
+    """Refused on its own (issue 11 review): one item that cannot be used must not block the
+    readings after it; the hub is told and sets it aside."""
     sealed_items, segments = seal_items(ITEMS)
     flipped = bytearray(sealed_items[1].sealed)
     flipped[3] ^= 0x01
     broken = [sealed_items[0], dataclasses.replace(sealed_items[1], sealed=bytes(flipped))]
-    with pytest.raises(EnvelopeError, match="item 8 does not open"):
-        open_(seal_envelope(header(), batch_body(broken, segments), HUB_KEY, CENTRE.public))
+    opened, refused = opened_and_refused(
+        seal_envelope(header(), batch_body(broken, segments), HUB_KEY, CENTRE.public))
+    assert opened == [7] and "item 8 does not open" in refused[8]
 
 
 def test_another_hubs_segment_does_not_open_under_this_hub() -> None:
@@ -50,10 +64,11 @@ def test_another_hubs_segment_does_not_open_under_this_hub() -> None:
                             CENTRE.public))
 
 
-def test_an_item_whose_segment_is_missing_is_rejected() -> None:
+def test_an_item_whose_segment_is_missing_is_refused() -> None:
     sealed_items, _ = seal_items(ITEMS)
-    with pytest.raises(EnvelopeError, match="not in the batch"):
-        open_(seal_envelope(header(), batch_body(sealed_items, []), HUB_KEY, CENTRE.public))
+    opened, refused = opened_and_refused(
+        seal_envelope(header(), batch_body(sealed_items, []), HUB_KEY, CENTRE.public))
+    assert opened == [] and all("not in the batch" in refused[s] for s in (7, 8))
 
 
 def test_the_sealer_starts_a_new_segment_after_its_quota_and_on_a_new_centre_key() -> None:

@@ -363,9 +363,10 @@ def test_pruned_plaintext_is_gone_from_the_file_and_its_wal(tmp_path: Path) -> N
     assert store.pending_count() == 2  # the sealed copies still wait for the centre
 
 
-def keyed_reading(record_key: str, measured_at: str = "2026-11-22T09:40:00+00:00") -> NewReading:
+def keyed_reading(record_key: str, received_at: str = "2026-11-22T10:40:01.000+00:00",
+                  measured_at: str = "2026-11-22T09:40:00+00:00") -> NewReading:
     return NewReading(**{**reading().__dict__, "record_key": record_key,
-                         "measured_at": measured_at})
+                         "received_at": received_at, "measured_at": measured_at})
 
 
 def test_record_digests_are_keyed_so_the_readings_cannot_be_guessed_back(
@@ -396,19 +397,26 @@ def test_record_digests_are_forgotten_when_no_device_can_send_the_record_again(
 
     store = ReadingStore(tmp_path / "hub.sqlite", record_memory_days=30)
     now = datetime.now(UTC)
-    recent = (now - timedelta(days=1)).isoformat(timespec="seconds")
-    older = (now - timedelta(days=20)).isoformat(timespec="seconds")
+    recent = (now - timedelta(days=1)).isoformat(timespec="milliseconds")
+    older = (now - timedelta(days=20)).isoformat(timespec="milliseconds")
     assert store.add(keyed_reading("recent", recent)) is not None
     assert store.add(keyed_reading("older", older)) is not None
     assert store.forget_old_records(now) == 0
     assert store.forget_old_records(now + timedelta(days=15)) == 1  # "older" is past 30 days
     count = store.db.execute("SELECT count(*) FROM record_digests").fetchone()[0]
     assert count == 1
-    # A record measured longer ago than the hub remembers cannot be told from one stored
-    # before: it is not stored (so it is never stored twice).
-    ancient = (now - timedelta(days=31)).isoformat(timespec="seconds")
-    assert store.add(keyed_reading("ancient", ancient)) is None
-    assert store.add(keyed_reading("recent", recent)) is None
+    assert store.add(keyed_reading("recent", recent)) is None  # still recognised
+
+
+def test_a_record_whose_device_clock_says_it_is_old_is_still_stored(tmp_path: Path) -> None:
+    """A cuff whose clock went back to January after a battery change: its new reading is
+    stored (the review of issue 11 found it dropped), and recognised if it comes again."""
+    store = ReadingStore(tmp_path / "hub.sqlite", record_memory_days=30)
+    old_clock = keyed_reading("cuff|2a35|7|2026-01-01T08:00:00|ab",
+                              received_at="2026-12-02T08:00:00.000+00:00",
+                              measured_at="2026-01-01T07:00:00+00:00")
+    assert store.add(old_clock) is not None
+    assert store.add(old_clock) is None
 
 
 def test_unkeyed_digests_of_an_older_hub_are_still_recognised_then_expire(

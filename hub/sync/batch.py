@@ -38,7 +38,7 @@ from hub.sync.strict import WireError
 from hub.sync.suites import CentreKey, CentreKeyPair
 
 MAX_RAW_HEX = 2 * 128 * 1024  # a questionnaire response is at most 64 KiB (docs/protocol.md)
-MAX_SEALED_ITEM = 4 * 1024 * 1024  # base64 of one sealed item, far beyond any real reading
+MAX_SEALED_ITEM = 1024 * 1024  # base64 of one sealed item, far beyond any real reading
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,7 @@ class SealedItem:
 class OpenedBatch:
     header: BatchHeader
     items: list[dict[str, Any]]
+    refused: dict[int, str]  # seq -> why that item cannot be stored
 
 
 def build_batch(
@@ -85,25 +86,43 @@ def open_batch(
     keyring: dict[str, CentreKeyPair],
     hub_verify_key: Ed25519PublicKey,
 ) -> OpenedBatch:
-    """Open, verify and unseal a batch. Raises EnvelopeError saying why it must be rejected:
-    nothing of a batch is used unless all of it opens."""
+    """Open, verify and unseal a batch. Raises EnvelopeError saying why the whole batch must be
+    rejected (envelope, signature, body, header mismatch, a segment key that does not open: all
+    things a sender can put right and send again). An item that cannot be used is refused on
+    its own, with its reason in `refused`, so one bad item never blocks the readings after it."""
     header, body = open_envelope(envelope, keyring, hub_verify_key)
     parsed = _parse(_BodySchema, _load(body, "signed batch body", 3), "signed batch body")
-    segments = {s.segment: SealedSegment(s.segment, s.centre_key_id, s.suite,
-                                         _b64(s.sealed_key, f"segment {s.segment}"))
-                for s in parsed.segments}
-    sealed = [SealedItem(i.seq, i.segment, _b64(i.sealed, f"item {i.seq}"))
-              for i in parsed.items]
-    keys = {sid: open_segment(header.hub_id, seg, _private(keyring, seg))
-            for sid, seg in segments.items()}
-    items = []
-    for item in sealed:
-        if item.segment_id not in keys:
-            raise EnvelopeError(
-                f"item {item.seq} names segment {item.segment_id}, not in the batch")
-        items.append(open_item(keys[item.segment_id], header.hub_id, item.segment_id, item.seq,
-                               item.sealed))
-    return OpenedBatch(header, _checked_items(header, items))
+    _check_header(header, [i.seq for i in parsed.items])
+    named = {i.segment for i in parsed.items}
+    if len(parsed.segments) > len(parsed.items):
+        raise EnvelopeError("signed batch body is malformed: more segment keys than items")
+    keys = {s.segment: open_segment(header.hub_id, seg, _private(keyring, seg))
+            for s in parsed.segments if s.segment in named
+            for seg in [SealedSegment(s.segment, s.centre_key_id, s.suite,
+                                      _b64(s.sealed_key, f"segment {s.segment}"))]}
+    items: list[dict[str, Any]] = []
+    refused: dict[int, str] = {}
+    for entry in parsed.items:
+        try:
+            items.append(_open_one(header.hub_id, entry, keys))
+        except EnvelopeError as exc:
+            refused[entry.seq] = str(exc)
+    return OpenedBatch(header, items, refused)
+
+
+def _open_one(hub_id: str, entry: _BodyItem, keys: dict[str, bytes]) -> dict[str, Any]:
+    if entry.segment not in keys:
+        raise EnvelopeError(f"item {entry.seq} names segment {entry.segment}, not in the batch")
+    item = open_item(keys[entry.segment], hub_id, entry.segment, entry.seq,
+                     _b64(entry.sealed, f"item {entry.seq}"))
+    return _parse(WireItem, item, f"item {entry.seq}").model_dump()
+
+
+def _check_header(header: BatchHeader, seqs: list[int]) -> None:
+    if len(seqs) != header.count or len(set(seqs)) != len(seqs):
+        raise EnvelopeError("batch item count does not match its header")
+    if min(seqs) != header.seq_first or max(seqs) != header.seq_last:
+        raise EnvelopeError("batch sequence numbers do not match its header")
 
 
 class _BodyItem(strict.Schema):
@@ -125,7 +144,7 @@ class _BodySchema(strict.Schema):
 
 
 Text = Annotated[str, Field(min_length=1, max_length=64)]
-Seconds = Annotated[float, Field(ge=-1e10, le=1e10)]
+Seconds = float  # finite (strict.load): a device clock may be centuries off
 
 
 class WireItem(strict.Schema):
@@ -178,14 +197,3 @@ def _private(keyring: dict[str, CentreKeyPair], segment: SealedSegment) -> Any:
     if pair.public.suite != segment.suite:
         raise EnvelopeError(f"centre key {segment.centre_key_id} is not a {segment.suite} key")
     return pair.private
-
-
-def _checked_items(header: BatchHeader, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    checked = [_parse(WireItem, item, f"item {item.get('seq')}").model_dump()
-               for item in items]
-    seqs = [item["seq"] for item in checked]
-    if len(seqs) != header.count or len(set(seqs)) != len(seqs):
-        raise EnvelopeError("batch item count does not match its header")
-    if min(seqs) != header.seq_first or max(seqs) != header.seq_last:
-        raise EnvelopeError("batch sequence numbers do not match its header")
-    return checked

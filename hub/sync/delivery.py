@@ -83,6 +83,10 @@ class Delivery:
             return None
         held = [seq for seq in sent.seqs if ack.holds(seq)]
         conflicts = [seq for seq in sent.seqs if ack.conflicts_with(seq)]
-        settled = self.store.settle(held, conflicts, ack.highest_held, at)
+        refused = [seq for seq in sent.seqs if ack.refuses(seq)]
+        if refused:
+            log.error("the centre cannot store reading(s) %s (see its rejections); kept on the "
+                      "hub and not sent again", ", ".join(map(str, sorted(refused)[:10])))
+        settled = self.store.settle(held, conflicts, ack.highest_held, at, refused)
         del self._sent[ack.batch_id]
         return AckResult(settled, sent, self.in_flight.pop(ack.batch_id, None) is not None)

@@ -169,18 +169,21 @@ SeqRanges = tuple[tuple[int, int], ...]
 class Ack:
     """The centre's signed statement of what it holds after a batch.
 
-    `held`: the batch's sequence numbers the centre now holds with the reading the batch carried
-    (new or stored before). `conflicts`: the batch's sequence numbers under which the centre
-    already holds a *different* reading (the hub's counter went back: a lost write, a restored
-    card); the hub renumbers those. `highest_held`: the highest sequence number the centre holds
-    for this hub, so a hub whose counter went back moves past it. `highest_contiguous`: every
-    1..n is held (for the technician; the hub deletes nothing on it, since after a lost write a
-    number below it may name another reading on the hub)."""
+    `held`: the batch's sequence numbers whose reading the centre now holds (stored now, stored
+    before under that number, or under another). `refused`: the batch's items the centre cannot
+    store (unreadable, or not as the protocol says); the hub sets them aside. `conflicts`: the
+    batch's sequence numbers under which the centre already holds a *different* reading (the
+    hub's counter went back: a lost write, a restored card); the hub renumbers those.
+    `highest_held`: the highest sequence number the centre holds for this hub, so a hub whose
+    counter went back moves past it. `highest_contiguous`: every 1..n is held (for the
+    technician; the hub deletes nothing on it, since after a lost write a number below it may
+    name another reading on the hub)."""
 
     hub_id: str
     batch_id: str
     held: SeqRanges
     conflicts: SeqRanges
+    refused: SeqRanges
     highest_held: int
     highest_contiguous: int
     centre_time: str
@@ -189,6 +192,7 @@ class Ack:
         return canonical_json({
             "v": VERSION, "hub_id": self.hub_id, "batch_id": self.batch_id,
             "held": [list(r) for r in self.held], "conflicts": [list(r) for r in self.conflicts],
+            "refused": [list(r) for r in self.refused],
             "highest_held": self.highest_held, "highest_contiguous": self.highest_contiguous,
             "centre_time": self.centre_time,
         })
@@ -198,6 +202,9 @@ class Ack:
 
     def conflicts_with(self, seq: int) -> bool:
         return in_ranges(seq, self.conflicts)
+
+    def refuses(self, seq: int) -> bool:
+        return in_ranges(seq, self.refused)
 
 
 def in_ranges(seq: int, ranges: SeqRanges) -> bool:
@@ -224,6 +231,7 @@ class _AckSchema(strict.Schema):
     batch_id: Annotated[str, Field(pattern=UUID)]
     held: Annotated[list[Range], Field(max_length=MAX_ITEMS)]
     conflicts: Annotated[list[Range], Field(max_length=MAX_ITEMS)]
+    refused: Annotated[list[Range], Field(max_length=MAX_ITEMS)]
     highest_held: Annotated[int, Field(ge=0, le=MAX_SEQ)]
     highest_contiguous: Annotated[int, Field(ge=0, le=MAX_SEQ)]
     centre_time: Stamp
@@ -262,7 +270,7 @@ def open_ack(message: bytes, centre_verify_key: Ed25519PublicKey, hub_id: str) -
         datetime.fromisoformat(fields.centre_time)
     except ValueError as exc:
         raise EnvelopeError(f"acknowledgement is not valid: centre_time: {exc}") from None
-    if any(first > last for first, last in (*fields.held, *fields.conflicts)):
+    if any(first > last for first, last in (*fields.held, *fields.conflicts, *fields.refused)):
         raise EnvelopeError("acknowledgement ranges are impossible: a range ends before it "
                             "starts")
     if fields.hub_id != hub_id:
@@ -270,7 +278,8 @@ def open_ack(message: bytes, centre_verify_key: Ed25519PublicKey, hub_id: str) -
     return Ack(
         hub_id=fields.hub_id, batch_id=fields.batch_id,
         held=tuple((r[0], r[1]) for r in fields.held),
-        conflicts=tuple((r[0], r[1]) for r in fields.conflicts), highest_held=fields.highest_held,
+        conflicts=tuple((r[0], r[1]) for r in fields.conflicts),
+        refused=tuple((r[0], r[1]) for r in fields.refused), highest_held=fields.highest_held,
         highest_contiguous=fields.highest_contiguous, centre_time=fields.centre_time,
     )
 
