@@ -62,9 +62,9 @@ class SyncSettings(Strict):
     # Plaintext kept for the patient screen (its trends look back 14 days; fewer days give
     # shorter trends); the sealed copy waits in the outbox regardless.
     plaintext_days: float = Field(default=14.0, gt=0)
-    # How long the hub recognises a record a device sends again (keyed digests, then deleted).
-    # Omron-style cuffs hold about 100 records, 50 days at two a day; a record measured longer
-    # ago than this is not stored (it cannot be told from one stored before).
+    # How long after receiving a device record the hub recognises it if the device sends it
+    # again (keyed digests, then deleted). Omron-style cuffs hold about 100 records, 50 days at
+    # two a day.
     record_memory_days: float = Field(default=90.0, gt=0, le=3660)
     # The outbox's share of the SD card; an alarm is raised at 80 % and nothing is dropped.
     outbox_budget_mb: float = Field(default=256.0, gt=0)
