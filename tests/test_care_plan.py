@@ -286,7 +286,7 @@ async def test_a_hub_enrolled_before_sealing_is_enrolled_again_and_keeps_its_rea
     provision(home.hub_config, bundle, config.state_dir,
               expected_centre=json.loads(result.stdout)["centre_fingerprint"],
               clock_source="assume_synchronised")
-    fill_outbox(home.hub_config, 10)  # numbered on from 21 in the same store (same bytes as 1-10)
+    fill_outbox(home.hub_config, 10, first=20)  # numbered on from 21 in the same store
     home.start_hub()
     assert home.hub_status()["downlink_refused"] is None
     send_care_plan(home, PLAN, short_tmp)

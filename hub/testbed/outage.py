@@ -14,15 +14,16 @@ CUFF = "00002a35-0000-1000-8000-00805f9b34fb"
 FIRST = datetime(2026, 1, 1)
 
 
-def fill_outbox(hub_config: Path, n: int) -> None:
+def fill_outbox(hub_config: Path, n: int, first: int = 0) -> None:
     """Store n distinct blood-pressure readings (systolic and seq tell them apart), sealed as the
-    daemon would; the daemon must not be running (it is the only writer)."""
+    daemon would; the daemon must not be running (it is the only writer). `first`: readings of
+    another call with a different `first` are other readings (different bytes)."""
     config = load_config(hub_config)
     store = ReadingStore(config.db_path,
                          sealer=ItemSealer(config.hub_id, config.centre.encryption))
     store.db.execute("PRAGMA synchronous=OFF")  # set-up, not what a test or bench measures
     try:
-        for i in range(n):
+        for i in range(first, first + n):
             systolic, diastolic, pulse = 100 + i % 80, 60 + i % 30, 60 + i % 40
             # A time stamp of its own makes every reading's bytes unique.
             stamp = FIRST + timedelta(seconds=i)
