@@ -30,9 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from hub.devices.plausibility import standard_value
 from hub.keys import KeyFileError
-from hub.sync import strict
-from hub.sync.envelope import EnvelopeError, canonical_json
-from hub.sync.strict import WireError
+from hub.sync.envelope import EnvelopeError, canonical_json, read_object
 from hub.sync.suites import CentreKey, CentreKeyPair, centre_key, suite_for
 
 MAGIC = b"DHD2"
@@ -187,16 +185,7 @@ def _strict_json(body: bytes, doc_type: str) -> dict[str, Any]:
     """The signed body as a JSON object: bounded in size and depth, finite numbers, valid text."""
     if len(body) > MAX_DOCUMENT:
         raise EnvelopeError(f"{doc_type} is {len(body)} bytes, more than a document may be")
-    try:
-        obj = strict.load(body, "the document", MAX_DEPTH)
-    except WireError as exc:
-        raise EnvelopeError(f"{doc_type} is malformed: {exc}") from None
-    if not isinstance(obj, dict):
-        raise EnvelopeError(f"{doc_type} is malformed: not a JSON object")
-    if obj.get("v") != VERSION:
-        raise EnvelopeError(f"{doc_type} version {obj.get('v')!r} is not understood (this hub "
-                            f"speaks {VERSION}): update the hub software")
-    return obj
+    return read_object(body, doc_type, VERSION, MAX_DEPTH)
 
 
 def _document(obj: dict[str, Any], doc_type: str) -> Document:

@@ -251,10 +251,17 @@ def open_signed(message: bytes, centre_verify_key: Ed25519PublicKey, context: by
         centre_verify_key.verify(signature, context + body)
     except InvalidSignature as exc:
         raise EnvelopeError(f"{what} is not signed by the centre") from exc
+    return read_object(body, what, version)
+
+
+def read_object(body: bytes, what: str, version: int,
+                max_depth: int = strict.MAX_DEPTH) -> dict[str, Any]:
+    """The JSON object of a message from the centre, read strictly, in `version`;
+    EnvelopeError naming `what` otherwise."""
     try:
-        obj = strict.load(body, what)
+        obj = strict.load(body, what, max_depth)
     except WireError as exc:
-        raise EnvelopeError(str(exc)) from None
+        raise EnvelopeError(f"{what} is malformed: {exc}") from None
     if not isinstance(obj, dict):
         raise EnvelopeError(f"{what} is malformed: not a JSON object")
     if obj.get("v") != version:
