@@ -34,7 +34,6 @@ from hub.sync.envelope import (
     seal_envelope,
 )
 from hub.sync.sealing import SealedSegment, open_item, open_segment
-from hub.sync.strict import WireError
 from hub.sync.suites import CentreKey, CentreKeyPair
 
 MAX_RAW_HEX = 2 * 128 * 1024  # a questionnaire response is at most 64 KiB (docs/protocol.md)
@@ -91,7 +90,9 @@ def open_batch(
     things a sender can put right and send again). An item that cannot be used is refused on
     its own, with its reason in `refused`, so one bad item never blocks the readings after it."""
     header, body = open_envelope(envelope, keyring, hub_verify_key)
-    parsed = _parse(_BodySchema, _load(body, "signed batch body", 3), "signed batch body")
+    what = "signed batch body"
+    parsed = strict.parse(_BodySchema, strict.load(body, what, 3, EnvelopeError), what,
+                          EnvelopeError)
     _check_header(header, [i.seq for i in parsed.items])
     named = {i.segment for i in parsed.items}
     if len(parsed.segments) > len(parsed.items):
@@ -115,7 +116,7 @@ def _open_one(hub_id: str, entry: _BodyItem, keys: dict[str, bytes]) -> dict[str
         raise EnvelopeError(f"item {entry.seq} names segment {entry.segment}, not in the batch")
     item = open_item(keys[entry.segment], hub_id, entry.segment, entry.seq,
                      _b64(entry.sealed, f"item {entry.seq}"))
-    return _parse(WireItem, item, f"item {entry.seq}").model_dump()
+    return strict.parse(WireItem, item, f"item {entry.seq}", EnvelopeError).model_dump()
 
 
 def _check_header(header: BatchHeader, seqs: list[int]) -> None:
@@ -165,20 +166,6 @@ class WireItem(strict.Schema):
     problems: Annotated[list[Annotated[str, Field(max_length=128)]], Field(max_length=64)]
     raw_hex: Annotated[str, Field(pattern=r"^(?:[0-9a-f]{2})*$", max_length=MAX_RAW_HEX)]
     values: dict[str, Any]
-
-
-def _load(raw: bytes, what: str, max_depth: int) -> Any:
-    try:
-        return strict.load(raw, what, max_depth)
-    except WireError as exc:
-        raise EnvelopeError(str(exc)) from None
-
-
-def _parse(model: type[strict.M], value: Any, what: str) -> strict.M:
-    try:
-        return strict.parse(model, value, what)
-    except WireError as exc:
-        raise EnvelopeError(str(exc)) from None
 
 
 def _b64(text: str, what: str) -> bytes:

@@ -69,17 +69,14 @@ class BatchHeader:
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> BatchHeader:
-        try:
-            obj = strict.load(raw, "batch header", max_depth=1)
-        except WireError as exc:
-            raise EnvelopeError(str(exc)) from None
+        obj = strict.load(raw, "batch header", 1, EnvelopeError)
         if not isinstance(obj, dict):
             raise EnvelopeError("batch header is not valid: not a JSON object")
         if obj.get("v") != VERSION or obj.get("suite") not in SUITES:
             raise EnvelopeError(
                 f"unsupported envelope version/suite {repr(obj.get('v'))[:20]}/"
                 f"{repr(obj.get('suite'))[:40]} (this software speaks version {VERSION})")
-        fields = _parse(_HeaderSchema, obj, "batch header")
+        fields = strict.parse(_HeaderSchema, obj, "batch header", EnvelopeError)
         header = cls(
             hub_id=fields.hub_id, batch_id=fields.batch_id, seq_first=fields.seq_first,
             seq_last=fields.seq_last, key_id=fields.key_id, created_at=fields.created_at,
@@ -104,13 +101,6 @@ class _HeaderSchema(strict.Schema):
     count: Annotated[int, Field(ge=1, le=MAX_ITEMS)]
     key_id: Annotated[str, Field(pattern=KEY_ID)]
     created_at: Stamp
-
-
-def _parse(model: type[strict.M], value: Any, what: str) -> strict.M:
-    try:
-        return strict.parse(model, value, what)
-    except WireError as exc:
-        raise EnvelopeError(str(exc)) from None
 
 
 def seal_envelope(
@@ -272,7 +262,7 @@ def read_object(body: bytes, what: str, version: int,
 
 def open_ack(message: bytes, centre_verify_key: Ed25519PublicKey, hub_id: str) -> Ack:
     obj = open_signed(message, centre_verify_key, ACK_CONTEXT, "acknowledgement", VERSION)
-    fields = _parse(_AckSchema, obj, "acknowledgement")
+    fields = strict.parse(_AckSchema, obj, "acknowledgement", EnvelopeError)
     try:
         datetime.fromisoformat(fields.centre_time)
     except ValueError as exc:

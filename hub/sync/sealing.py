@@ -25,7 +25,6 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from hub.sync import strict
 from hub.sync.envelope import EnvelopeError, canonical_json
-from hub.sync.strict import WireError
 from hub.sync.suites import CentreKey, CentrePrivateKey, suite_for
 
 SEGMENT_INFO = b"no.dho.hub/v1/segment-key\x00"
@@ -116,10 +115,7 @@ def open_item(key: bytes, hub_id: str, segment_id: str, seq: int, sealed: bytes
                                               _item_ad(hub_id, segment_id, seq))
     except InvalidTag as exc:
         raise EnvelopeError(f"item {seq} does not open: tampered, or moved") from exc
-    try:
-        item = strict.load(plain, f"item {seq}", ITEM_DEPTH)
-    except WireError as exc:
-        raise EnvelopeError(str(exc)) from None
+    item = strict.load(plain, f"item {seq}", ITEM_DEPTH, EnvelopeError)
     if not isinstance(item, dict):
         raise EnvelopeError(f"item {seq} is not a JSON object")
     if item.get("seq") != seq:

@@ -42,49 +42,50 @@ def _bounded_int(text: str) -> int:
     return value
 
 
-def load(raw: bytes, what: str, max_depth: int = MAX_DEPTH) -> Any:
-    """The JSON value in `raw`, or WireError naming `what` and the reason. Used for everything
-    that crosses a boundary: batches at the centre, acks and documents at the hub, requests on
-    the hub's local socket."""
+def load(raw: bytes, what: str, max_depth: int = MAX_DEPTH,
+         error: type[WireError] = WireError) -> Any:
+    """The JSON value in `raw`, or `error` (a WireError) naming `what` and the reason. Used for
+    everything that crosses a boundary: batches at the centre, acks and documents at the hub,
+    requests on the hub's local socket."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise WireError(f"{what} is not UTF-8 text ({exc.reason} at byte {exc.start})"
+        raise error(f"{what} is not UTF-8 text ({exc.reason} at byte {exc.start})"
                         ) from None
     try:
         value = json.loads(text, parse_constant=_constant, parse_float=_finite,
                            parse_int=_bounded_int)
     except RecursionError:
-        raise WireError(f"{what} is nested deeper than {max_depth} levels") from None
+        raise error(f"{what} is nested deeper than {max_depth} levels") from None
     except ValueError as exc:
-        raise WireError(f"{what} is not JSON: {str(exc)[:200]}") from None
-    _check_tree(value, what, max_depth)
+        raise error(f"{what} is not JSON: {str(exc)[:200]}") from None
+    _check_tree(value, what, max_depth, error)
     return value
 
 
-def _check_tree(value: Any, what: str, max_depth: int) -> None:
+def _check_tree(value: Any, what: str, max_depth: int, error: type[WireError]) -> None:
     """Depth and text validity, walked without recursion (the value may be deep)."""
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         node, depth = stack.pop()
         if isinstance(node, str):
-            _check_text(node, what)
+            _check_text(node, what, error)
         elif isinstance(node, dict | list):
             if depth > max_depth:
-                raise WireError(f"{what} is nested deeper than {max_depth} levels")
+                raise error(f"{what} is nested deeper than {max_depth} levels")
             if isinstance(node, dict):
                 for key in node:
-                    _check_text(key, what)
+                    _check_text(key, what, error)
                 stack.extend((child, depth + 1) for child in node.values())
             else:
                 stack.extend((child, depth + 1) for child in node)
 
 
-def _check_text(text: str, what: str) -> None:
+def _check_text(text: str, what: str, error: type[WireError]) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise WireError(f"{what} holds a lone surrogate (\\ud800-\\udfff), which is not "
+        raise error(f"{what} holds a lone surrogate (\\ud800-\\udfff), which is not "
                         "text") from None
 
 
@@ -97,12 +98,12 @@ class Schema(BaseModel):
 M = TypeVar("M", bound=Schema)
 
 
-def parse(model: type[M], value: Any, what: str) -> M:
-    """`value` as `model`, or WireError with the first problem pydantic found."""
+def parse(model: type[M], value: Any, what: str, error: type[WireError] = WireError) -> M:
+    """`value` as `model`, or `error` (a WireError) with the first problem pydantic found."""
     try:
         return model.model_validate(value)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "(top)"
-        raise WireError(f"{what} is not valid: {where}: {first['msg']}"
+        raise error(f"{what} is not valid: {where}: {first['msg']}"
                         f" ({exc.error_count()} problem(s))") from None
