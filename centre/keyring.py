@@ -8,41 +8,19 @@ the 64-byte ML-KEM seed in base64 for the hybrid).
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric import mlkem
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-from cryptography.hazmat.primitives.serialization import (
-    Encoding,
-    NoEncryption,
-    PrivateFormat,
-    load_pem_private_key,
-)
-
 from hub.keys import KeyFileError, write_secret
 from hub.store import now_utc
-from hub.sync.suites import SUITES, CentreKeyPair, hybrid_pair, x25519_pair
-
-
-def _pem(key: X25519PrivateKey) -> str:
-    return key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode()
+from hub.sync.hub_key import load_hub_key, new_key_record
+from hub.sync.suites import CentreKeyPair
 
 
 def create_key(folder: Path, suite: str, make_current: bool = True) -> CentreKeyPair:
-    if suite not in SUITES:
-        raise KeyFileError(f"unknown encryption suite {suite!r}; choose {', '.join(SUITES)}")
-    classic = X25519PrivateKey.generate()
-    record: dict[str, str] = {"suite": suite, "created_at": now_utc(), "x25519": _pem(classic)}
-    if suite == "x25519":
-        pair = x25519_pair(classic)
-    else:
-        pq = mlkem.MLKEM768PrivateKey.generate()
-        record["mlkem768_seed"] = base64.b64encode(pq.private_bytes_raw()).decode()
-        pair = hybrid_pair(pq, classic)
-    record["key_id"] = pair.public.key_id
+    record, pair = new_key_record(suite)
+    record["created_at"] = now_utc()
     write_secret(folder / f"{pair.public.key_id}.json", json.dumps(record, indent=2).encode())
     if make_current:
         _set_current(folder, pair.public.key_id)
@@ -56,22 +34,14 @@ def _set_current(folder: Path, key_id: str) -> None:
 
 
 def _load(path: Path) -> CentreKeyPair:
+    """A key file of the same format as the hub's own key (hub/sync/hub_key.py)."""
+    what = f"centre encryption key {path}"
     try:
-        record = json.loads(path.read_text())
-        classic = load_pem_private_key(record["x25519"].encode(), password=None)
-        if not isinstance(classic, X25519PrivateKey):
-            raise ValueError("the x25519 part is not an X25519 key")
-        if record["suite"] == "x25519":
-            pair = x25519_pair(classic)
-        elif record["suite"] == "mlkem768-x25519":
-            seed = base64.b64decode(record["mlkem768_seed"], validate=True)
-            pair = hybrid_pair(mlkem.MLKEM768PrivateKey.from_seed_bytes(seed), classic)
-        else:
-            raise ValueError(f"unknown suite {record['suite']!r}")
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise KeyFileError(f"cannot read centre encryption key {path}: {exc}") from exc
-    if pair.public.key_id != record.get("key_id", pair.public.key_id) or (
-            path.stem != pair.public.key_id):
+        text = path.read_text()
+    except OSError as exc:
+        raise KeyFileError(f"{what} cannot be read: {exc}") from exc
+    pair = load_hub_key(text, what)
+    if path.stem != pair.public.key_id:
         raise KeyFileError(f"{path} does not hold the key its name says")
     return pair
 

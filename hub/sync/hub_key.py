@@ -27,8 +27,8 @@ from hub.sync.suites import SUITES, CentreKeyPair, hybrid_pair, x25519_pair
 HubKeyPair = CentreKeyPair  # the same shape: a public key with its suite, and the private key
 
 
-def new_hub_key(suite: str) -> tuple[str, HubKeyPair]:
-    """A new key pair in `suite`, as the record text the hub keeps, and the pair."""
+def new_key_record(suite: str) -> tuple[dict[str, Any], HubKeyPair]:
+    """A new key pair in `suite` as a key-file record (the hub's, and the centre keyring's)."""
     if suite not in SUITES:
         raise KeyFileError(f"unknown encryption suite {suite!r}; choose {', '.join(SUITES)}")
     classic = X25519PrivateKey.generate()
@@ -43,6 +43,12 @@ def new_hub_key(suite: str) -> tuple[str, HubKeyPair]:
         record["mlkem768_seed"] = base64.b64encode(pq.private_bytes_raw()).decode()
         pair = hybrid_pair(pq, classic)
     record["key_id"] = pair.public.key_id
+    return record, pair
+
+
+def new_hub_key(suite: str) -> tuple[str, HubKeyPair]:
+    """A new key pair in `suite`, as the record text the hub keeps, and the pair."""
+    record, pair = new_key_record(suite)
     return json.dumps(record, indent=2, sort_keys=True), pair
 
 
