@@ -38,16 +38,18 @@ def p(values: list[float], q: int) -> float:
 
 
 async def baseline(address: str, sessions: int) -> list[float]:
-    device = await BleakScanner.find_device_by_address(address, timeout=20,
-                                                       bluez={"adapter": "hci0"})
+    device = await BleakScanner.find_device_by_address(
+        address, timeout=20, bluez={"adapter": "hci0"}
+    )
     assert device is not None, "the cuff did not advertise"
     delays = []
     for _ in range(sessions):
         client = BleakClient(device, bluez={"adapter": "hci0"})
         await client.connect()
         start = time.perf_counter()
-        await client.write_gatt_char(CURRENT_TIME, encode_current_time(datetime.now()),
-                                     response=True)
+        await client.write_gatt_char(
+            CURRENT_TIME, encode_current_time(datetime.now()), response=True
+        )
         delays.append((time.perf_counter() - start) * 1000)
         await client.disconnect()
     return delays
@@ -85,16 +87,21 @@ async def run(sessions: int) -> None:
         home.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     print(f"sessions: {sessions}")
-    print(f"baseline: bare bleak write after connect  p50 {p(floor, 50):6.1f} ms  "
-          f"p95 {p(floor, 95):6.1f} ms  max {max(floor):6.1f} ms")
-    print(f"hub: clock read + write after connect      p50 {p(hub, 50):6.1f} ms  "
-          f"p95 {p(hub, 95):6.1f} ms  max {max(hub):6.1f} ms")
+    print(
+        f"baseline: bare bleak write after connect  p50 {p(floor, 50):6.1f} ms  "
+        f"p95 {p(floor, 95):6.1f} ms  max {max(floor):6.1f} ms"
+    )
+    print(
+        f"hub: clock read + write after connect      p50 {p(hub, 50):6.1f} ms  "
+        f"p95 {p(hub, 95):6.1f} ms  max {max(hub):6.1f} ms"
+    )
     print(f"ratio hub/baseline (p50): {p(hub, 50) / p(floor, 50):.1f}")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sessions", type=int, default=20)
     asyncio.run(run(parser.parse_args().sessions))
 

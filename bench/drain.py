@@ -47,12 +47,20 @@ def message_sizes(home: SimulatedHome, batch_max: int | None = None) -> list[int
     limit = batch_max or config.sync.batch_max
     sizes, batch, size = [], [], 0
     for row in [*rows, None]:
-        if row is None or len(batch) >= limit or (
-                batch and size + len(row[2]) > config.sync.batch_max_bytes):
+        if (
+            row is None
+            or len(batch) >= limit
+            or (batch and size + len(row[2]) > config.sync.batch_max_bytes)
+        ):
             used = {item.segment_id for item in batch}
-            _, envelope = build_batch(config.hub_id, batch,
-                                      [s for s in segments if s.segment_id in used], key,
-                                      config.centre.encryption, "2026-11-22T10:40:02.000+00:00")
+            _, envelope = build_batch(
+                config.hub_id,
+                batch,
+                [s for s in segments if s.segment_id in used],
+                key,
+                config.centre.encryption,
+                "2026-11-22T10:40:02.000+00:00",
+            )
             sizes.append(len(envelope))
             batch, size = [], 0
         if row is not None:
@@ -125,8 +133,9 @@ def drain(home: SimulatedHome, n: int) -> tuple[float, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--readings", type=int, default=100_000)
     args = parser.parse_args()
     n = args.readings
@@ -143,16 +152,20 @@ def main() -> None:
     finally:
         home.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-    print(f"readings: {n}; the hub sent {len(sizes)} batches, mean "
-          f"{sum(sizes) / len(sizes) / 1024:.1f} KiB; one reading alone is {single[0]} bytes")
+    print(
+        f"readings: {n}; the hub sent {len(sizes)} batches, mean "
+        f"{sum(sizes) / len(sizes) / 1024:.1f} KiB; one reading alone is {single[0]} bytes"
+    )
     for name, seconds in (
         ("A: paho, QoS 1, one message per reading", per_reading_s),
         ("B: paho, QoS 1, the hub's batch sizes", base_s),
         ("hub drain (outbox, sign, seal, centre stores, acks)", hub_s),
     ):
         print(f"{name:<52} {seconds:7.2f} s  {n / seconds:9.0f} readings/s")
-    print(f"ratio hub / A: {per_reading_s / hub_s:.2f}   ratio hub / B: {base_s / hub_s:.2f}"
-          "   (target >= 0.8)")
+    print(
+        f"ratio hub / A: {per_reading_s / hub_s:.2f}   ratio hub / B: {base_s / hub_s:.2f}"
+        "   (target >= 0.8)"
+    )
     print(f"hub daemon peak RSS: {rss:.1f} MB")
 
 

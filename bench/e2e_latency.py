@@ -42,8 +42,11 @@ async def measure(home: SimulatedHome, n: int, interval: float) -> tuple[list[fl
     try:
         await asyncio.to_thread(home.pair, DEVICE_ADAPTERS[cuff.adapter])
         for i in range(n):
-            cuff.take_measurement(build_blood_pressure_measurement(
-                100 + i % 80, 60 + i % 30, 80, pulse_rate=60 + i % 40))
+            cuff.take_measurement(
+                build_blood_pressure_measurement(
+                    100 + i % 80, 60 + i % 30, 80, pulse_rate=60 + i % 40
+                )
+            )
             await asyncio.sleep(interval)
         deadline = time.monotonic() + 120
         while len(rows := home.centre_readings()) < n:
@@ -62,11 +65,16 @@ async def measure(home: SimulatedHome, n: int, interval: float) -> tuple[list[fl
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--readings", type=int, default=200)
-    parser.add_argument("--interval", type=float, default=0.05,
-                        help="seconds between measurements taken by the cuff")
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=0.05,
+        help="seconds between measurements taken by the cuff",
+    )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="dho-bench-", dir="/tmp"))
     home = SimulatedHome(workdir)
@@ -77,11 +85,15 @@ def main() -> None:
         home.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     print(f"readings: {args.readings}, one every {args.interval * 1000:.0f} ms")
-    for name, values in (("indication -> committed at hub", to_hub),
-                         ("indication -> stored at centre", to_centre)):
+    for name, values in (
+        ("indication -> committed at hub", to_hub),
+        ("indication -> stored at centre", to_centre),
+    ):
         ms = [v * 1000 for v in values]
-        print(f"{name:<32} p50 {percentile(ms, 50):7.1f} ms   p95 {percentile(ms, 95):7.1f} ms"
-              f"   max {max(ms):7.1f} ms")
+        print(
+            f"{name:<32} p50 {percentile(ms, 50):7.1f} ms   p95 {percentile(ms, 95):7.1f} ms"
+            f"   max {max(ms):7.1f} ms"
+        )
 
 
 if __name__ == "__main__":

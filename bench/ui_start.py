@@ -73,8 +73,9 @@ def peak_rss_mb(pid: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     socket_path = Path(tempfile.mkdtemp(prefix="ui-bench-", dir="/tmp")) / "hub.sock"
@@ -87,10 +88,14 @@ def main() -> None:
         seconds = statistics.median(r[0] for r in runs)
         rss = statistics.median(r[1] for r in runs)
         medians[name] = seconds
-        print(f"{name:<16} first paint {seconds:5.2f} s   peak RSS {rss:5.1f} MB   "
-              f"(median of {len(runs)})")
-    print(f"ratio patient screen / bare Textual app: "
-          f"{medians['patient screen'] / medians['bare']:.2f}")
+        print(
+            f"{name:<16} first paint {seconds:5.2f} s   peak RSS {rss:5.1f} MB   "
+            f"(median of {len(runs)})"
+        )
+    print(
+        f"ratio patient screen / bare Textual app: "
+        f"{medians['patient screen'] / medians['bare']:.2f}"
+    )
     print("targets: first paint <= 1.5 s, RSS <= 80 MB (daemon not running: the screen says so)")
 
 

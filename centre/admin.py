@@ -43,11 +43,13 @@ def init_centre(
     suite: str = "x25519",
 ) -> CentreConfig:
     """Write the centre's keys, its CA and the ingest workers' client certificate."""
-    config = CentreConfig.model_validate({
-        "state_dir": state_dir,
-        "mqtt": {"host": mqtt_host, "port": mqtt_port},
-        "hub_broker": {"host": hub_broker_host, "port": hub_broker_port},
-    })
+    config = CentreConfig.model_validate(
+        {
+            "state_dir": state_dir,
+            "mqtt": {"host": mqtt_host, "port": mqtt_port},
+            "hub_broker": {"host": hub_broker_host, "port": hub_broker_port},
+        }
+    )
     create_key(config.keyring_dir, suite)
     write_private_key(config.signing_key_path, Ed25519PrivateKey.generate())
     ca = new_ca(f"DHO centre CA ({config.centre_id})")
@@ -73,8 +75,13 @@ def public_keys(config: CentreConfig) -> dict[str, str]:
     """What a hub needs to know of this centre, and the fingerprint technicians compare."""
     enc = current_key(config.keyring_dir).public
     sig = public_text(load_signing_key(config.signing_key_path).public_key())
-    return {"encryption_key": enc.text, "encryption_suite": enc.suite,
-            "encryption_key_id": enc.key_id, "signing_key": sig, "fingerprint": fingerprint(sig)}
+    return {
+        "encryption_key": enc.text,
+        "encryption_suite": enc.suite,
+        "encryption_key_id": enc.key_id,
+        "signing_key": sig,
+        "fingerprint": fingerprint(sig),
+    }
 
 
 def enrol_hub(config: CentreConfig, hub_id: str) -> bytes:
@@ -92,15 +99,20 @@ def enrol_hub(config: CentreConfig, hub_id: str) -> bytes:
     seal_record, seal_pair = new_hub_key(keys["encryption_suite"])
     mqtt = issue(load_ca(config), hub_id)
     bundle = EnrolmentBundle(
-        hub_id=hub_id, issued_at=now_utc(),
-        broker_host=config.hub_broker.host, broker_port=config.hub_broker.port,
+        hub_id=hub_id,
+        issued_at=now_utc(),
+        broker_host=config.hub_broker.host,
+        broker_port=config.hub_broker.port,
         centre_encryption_key=keys["encryption_key"],
-        centre_encryption_suite=keys["encryption_suite"], centre_signing_key=keys["signing_key"],
+        centre_encryption_suite=keys["encryption_suite"],
+        centre_signing_key=keys["signing_key"],
         hub_signing_key_pem=hub_key.private_bytes(
-            Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode(),
+            Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()
+        ).decode(),
         hub_encryption_key=seal_record,
         mqtt_ca_pem=config.ca_cert_path.read_text(),
-        mqtt_cert_pem=mqtt.cert_pem.decode(), mqtt_key_pem=mqtt.key_pem.decode(),
+        mqtt_cert_pem=mqtt.cert_pem.decode(),
+        mqtt_key_pem=mqtt.key_pem.decode(),
     )
     sealed = seal_bundle(bundle, centre_signing)
     store = CentreStore(config.db_path)
@@ -143,15 +155,21 @@ def build_subscribe_plugin(out_dir: Path) -> Path:
     target = out_dir / "dho_subscribe_acl.so"
     compiler = shutil.which("cc") or shutil.which("gcc")
     if compiler is None:
-        raise EnrolmentError(f"no C compiler to build the broker's subscription check: install "
-                             f"{PLUGIN_NEEDS}")
+        raise EnrolmentError(
+            f"no C compiler to build the broker's subscription check: install {PLUGIN_NEEDS}"
+        )
     new = target.with_name(f".{target.name}.new")
     result = subprocess.run(
         [compiler, "-shared", "-fPIC", "-O2", "-Wall", "-o", str(new), str(PLUGIN_SOURCE)],
-        capture_output=True, text=True, check=False)
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if result.returncode != 0:
-        raise EnrolmentError(f"cannot build the broker's subscription check (install "
-                             f"{PLUGIN_NEEDS}): {result.stderr.strip()[:800]}")
+        raise EnrolmentError(
+            f"cannot build the broker's subscription check (install "
+            f"{PLUGIN_NEEDS}): {result.stderr.strip()[:800]}"
+        )
     os.chmod(new, 0o644)
     os.replace(new, target)
     return target
@@ -188,11 +206,14 @@ def broker_config(
     if config.hub_broker.port == config.mqtt.port:
         raise EnrolmentError(
             f"hub_broker.port and mqtt.port are both {config.mqtt.port}: hubs and the centre's "
-            "workers need listeners of their own")
+            "workers need listeners of their own"
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
-    broker = issue(load_ca(config), f"broker.{config.centre_id}",
-                   server_names=tuple(dict.fromkeys(
-                       (config.hub_broker.host, config.mqtt.host, "localhost"))))
+    broker = issue(
+        load_ca(config),
+        f"broker.{config.centre_id}",
+        server_names=tuple(dict.fromkeys((config.hub_broker.host, config.mqtt.host, "localhost"))),
+    )
     ca = out_dir / "ca.crt"
     cert, key = out_dir / "broker.crt", out_dir / "broker.key"
     for path in (ca, cert, key):
@@ -205,15 +226,21 @@ def broker_config(
     files.centre_acl.write_text(centre_acl(config))
     crl = _broker_crl(config, out_dir)
     plugin = build_subscribe_plugin(out_dir)
-    tls = (f"cafile {ca}\ncertfile {cert}\nkeyfile {key}\nrequire_certificate true\n"
-           f"crlfile {crl}\n"
-           "use_identity_as_username true\ntls_version tlsv1.2\nallow_anonymous false\n")
-    persistence = (f"persistence true\npersistence_location {persistence_dir}/\n"
-                   "autosave_interval 60\n" if persistence_dir else "persistence false\n")
+    tls = (
+        f"cafile {ca}\ncertfile {cert}\nkeyfile {key}\nrequire_certificate true\n"
+        f"crlfile {crl}\n"
+        "use_identity_as_username true\ntls_version tlsv1.2\nallow_anonymous false\n"
+    )
+    persistence = (
+        f"persistence true\npersistence_location {persistence_dir}/\nautosave_interval 60\n"
+        if persistence_dir
+        else "persistence false\n"
+    )
     files.conf.write_text(
         "# Written by `centre broker-config`; see docs/security.md.\n"
         + (f"user {run_as}\n" if run_as else "")
-        + "per_listener_settings true\n" + persistence
+        + "per_listener_settings true\n"
+        + persistence
         + "max_queued_messages 10000\nmax_queued_bytes 268435456\n"
         "message_size_limit 16777216\n"
         "persistent_client_expiration 14d\n"

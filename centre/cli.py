@@ -24,8 +24,10 @@ DEFAULT_CONFIG = Path(os.environ.get("DHO_CENTRE_CONFIG", "/etc/dho-centre/centr
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=os.environ.get("DHO_LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("DHO_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     try:
         result: int = args.func(args)
         return result
@@ -37,51 +39,76 @@ def main(argv: list[str] | None = None) -> int:
         print(f"centre: {exc}", file=sys.stderr)
         return 2
     except FileExistsError as exc:
-        print(f"centre: {exc.filename} exists already; centre keys are never overwritten.",
-              file=sys.stderr)
+        print(
+            f"centre: {exc.filename} exists already; centre keys are never overwritten.",
+            file=sys.stderr,
+        )
         return 2
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="centre", description=__doc__)
-    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG,
-                        help="centre config file (default: %(default)s, or $DHO_CENTRE_CONFIG)")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=DEFAULT_CONFIG,
+        help="centre config file (default: %(default)s, or $DHO_CENTRE_CONFIG)",
+    )
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
     p = sub.add_parser("init", help="create the centre's keys, CA and config")
     p.add_argument("--state-dir", type=Path, required=True)
-    p.add_argument("--mqtt-host", default="localhost",
-                   help="the broker as the centre's workers reach it")
+    p.add_argument(
+        "--mqtt-host", default="localhost", help="the broker as the centre's workers reach it"
+    )
     p.add_argument("--mqtt-port", type=int, default=8884)
-    p.add_argument("--hub-broker-host", required=True,
-                   help="the broker as hubs reach it (goes into every enrolment bundle)")
+    p.add_argument(
+        "--hub-broker-host",
+        required=True,
+        help="the broker as hubs reach it (goes into every enrolment bundle)",
+    )
     p.add_argument("--hub-broker-port", type=int, default=8883)
-    p.add_argument("--suite", choices=["x25519", "mlkem768-x25519"], default="x25519",
-                   help="HPKE suite of the centre's encryption key (mlkem768-x25519: hybrid "
-                   "post-quantum)")
+    p.add_argument(
+        "--suite",
+        choices=["x25519", "mlkem768-x25519"],
+        default="x25519",
+        help="HPKE suite of the centre's encryption key (mlkem768-x25519: hybrid post-quantum)",
+    )
     p.set_defaults(func=_init)
     p = sub.add_parser("public-keys", help="print the centre's public keys and fingerprint")
     p.set_defaults(func=_public_keys)
     p = sub.add_parser("enrol", help="enrol a hub: issue its identity and write its bundle")
     p.add_argument("hub_id")
-    p.add_argument("--out", type=Path, required=True,
-                   help="where to write the bundle (a secret: it holds the hub's keys)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="where to write the bundle (a secret: it holds the hub's keys)",
+    )
     p.set_defaults(func=_enrol)
-    p = sub.add_parser("revoke", help="shut a hub out (stolen, lost, retired): its certificate "
-                       "goes on the broker's revocation list, its batches are refused; it comes "
-                       "back only through `enrol`, under a new certificate")
+    p = sub.add_parser(
+        "revoke",
+        help="shut a hub out (stolen, lost, retired): its certificate "
+        "goes on the broker's revocation list, its batches are refused; it comes "
+        "back only through `enrol`, under a new certificate",
+    )
     p.add_argument("hub_id")
     p.set_defaults(func=_revoke)
-    p = sub.add_parser("broker-config",
-                       help="write a Mosquitto config, certificates and ACLs for this centre")
+    p = sub.add_parser(
+        "broker-config", help="write a Mosquitto config, certificates and ACLs for this centre"
+    )
     p.add_argument("--out", type=Path, required=True, help="directory, e.g. /etc/mosquitto/dho")
     p.add_argument("--hub-bind", default="0.0.0.0", help="address of the hubs' listener")
-    p.add_argument("--centre-bind", default="127.0.0.1",
-                   help="address of the centre workers' listener")
+    p.add_argument(
+        "--centre-bind", default="127.0.0.1", help="address of the centre workers' listener"
+    )
     p.add_argument("--persistence-dir", type=Path, help="Mosquitto's persistence directory")
     p.add_argument("--user", help="the user Mosquitto runs as (default: its own)")
     p.set_defaults(func=_broker_config)
-    p = sub.add_parser("send-care-plan", help="sign and send a hub its care plan (JSON file: "
-                       "schedule, thresholds, questionnaire, centre_phone)")
+    p = sub.add_parser(
+        "send-care-plan",
+        help="sign and send a hub its care plan (JSON file: "
+        "schedule, thresholds, questionnaire, centre_phone)",
+    )
     p.add_argument("hub_id")
     p.add_argument("file", type=Path)
     p.set_defaults(func=_send_care_plan)
@@ -93,8 +120,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--suite", choices=["x25519", "mlkem768-x25519"], default="x25519")
     p.set_defaults(func=_rotate_key)
     p = sub.add_parser("serve", help="receive batches, store them, acknowledge")
-    p.add_argument("--worker", type=int, default=1,
-                   help="this worker's number; run several (1, 2, ...) to share the load")
+    p.add_argument(
+        "--worker",
+        type=int,
+        default=1,
+        help="this worker's number; run several (1, 2, ...) to share the load",
+    )
     p.set_defaults(func=_serve)
     p = sub.add_parser("readings", help="print the readings the centre holds")
     p.add_argument("--json", action="store_true")
@@ -107,8 +138,15 @@ def _parser() -> argparse.ArgumentParser:
 def _init(args: argparse.Namespace) -> int:
     from centre.admin import init_centre, public_keys
 
-    config = init_centre(args.config, args.state_dir, args.mqtt_host, args.mqtt_port,
-                         args.hub_broker_host, args.hub_broker_port, args.suite)
+    config = init_centre(
+        args.config,
+        args.state_dir,
+        args.mqtt_host,
+        args.mqtt_port,
+        args.hub_broker_host,
+        args.hub_broker_port,
+        args.suite,
+    )
     print(json.dumps(public_keys(config)))
     return 0
 
@@ -130,9 +168,16 @@ def _enrol(args: argparse.Namespace) -> int:
     replaces = _current_certificate(config, args.hub_id)
     bundle = enrol_hub(config, args.hub_id)
     write_secret(args.out, bundle)
-    print(json.dumps({"hub_id": args.hub_id, "bundle": str(args.out),
-                      "centre_fingerprint": public_keys(config)["fingerprint"],
-                      **_revoked_note(replaces)}))
+    print(
+        json.dumps(
+            {
+                "hub_id": args.hub_id,
+                "bundle": str(args.out),
+                "centre_fingerprint": public_keys(config)["fingerprint"],
+                **_revoked_note(replaces),
+            }
+        )
+    )
     return 0
 
 
@@ -148,9 +193,11 @@ def _revoked_note(serial: str | None) -> dict[str, str | None]:
 
     if serial is None:
         return {}
-    return {"revoked_certificate": serial,
-            "then": f"restart the broker ({RESTART_BROKER}): it refuses the revoked "
-                    "certificate from then on and drops a connection that uses it"}
+    return {
+        "revoked_certificate": serial,
+        "then": f"restart the broker ({RESTART_BROKER}): it refuses the revoked "
+        "certificate from then on and drops a connection that uses it",
+    }
 
 
 def _revoke(args: argparse.Namespace) -> int:
@@ -159,10 +206,15 @@ def _revoke(args: argparse.Namespace) -> int:
 
     config = load_centre_config(args.config)
     done = revoke_hub(config, load_ca(config), args.hub_id)
-    note = _revoked_note(done.serial) if done.serial else {
-        "revoked_certificate": None,
-        "then": "its batches are refused; its certificate was issued before the centre recorded "
-                "serials and cannot be listed (docs/security.md, Known gaps)"}
+    note = (
+        _revoked_note(done.serial)
+        if done.serial
+        else {
+            "revoked_certificate": None,
+            "then": "its batches are refused; its certificate was issued before the centre "
+            "recorded serials and cannot be listed (docs/security.md, Known gaps)",
+        }
+    )
     print(json.dumps({"hub_id": done.hub_id, "crl": [str(p) for p in done.crl_paths], **note}))
     return 0
 
@@ -170,11 +222,23 @@ def _revoke(args: argparse.Namespace) -> int:
 def _broker_config(args: argparse.Namespace) -> int:
     from centre.admin import broker_config
 
-    files = broker_config(load_centre_config(args.config), args.out, hub_bind=args.hub_bind,
-                          centre_bind=args.centre_bind, persistence_dir=args.persistence_dir,
-                          run_as=args.user)
-    print(json.dumps({"conf": str(files.conf), "hub_acl": str(files.hub_acl),
-                      "centre_acl": str(files.centre_acl)}))
+    files = broker_config(
+        load_centre_config(args.config),
+        args.out,
+        hub_bind=args.hub_bind,
+        centre_bind=args.centre_bind,
+        persistence_dir=args.persistence_dir,
+        run_as=args.user,
+    )
+    print(
+        json.dumps(
+            {
+                "conf": str(files.conf),
+                "hub_acl": str(files.hub_acl),
+                "centre_acl": str(files.centre_acl),
+            }
+        )
+    )
     return 0
 
 

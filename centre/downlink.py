@@ -40,8 +40,13 @@ class Outgoing:
     version: int
 
 
-def issue(config: CentreConfig, hub_id: str, doc_type: str, content: dict[str, Any],
-          store: CentreStore | None = None) -> Outgoing:
+def issue(
+    config: CentreConfig,
+    hub_id: str,
+    doc_type: str,
+    content: dict[str, Any],
+    store: CentreStore | None = None,
+) -> Outgoing:
     """Check, number, record and sign one document for one hub."""
     store = store or CentreStore(config.db_path)
     if store.hub_signing_key(hub_id) is None:
@@ -53,8 +58,9 @@ def issue(config: CentreConfig, hub_id: str, doc_type: str, content: dict[str, A
         check_sendable(Document(doc_type, hub_id, 1, issued_at, model))
     except EnvelopeError as exc:
         raise DownlinkError(f"not sent, the hub would refuse it: {exc}") from exc
-    version = store.record_document(hub_id, doc_type, issued_at,
-                                    model.model_dump(mode="json", exclude_none=True))
+    version = store.record_document(
+        hub_id, doc_type, issued_at, model.model_dump(mode="json", exclude_none=True)
+    )
     doc = Document(doc_type, hub_id, version, issued_at, model)
     payload = seal_document(doc, load_signing_key(config.signing_key_path), hub_key)
     return Outgoing(downlink_topic(hub_id, doc_type), payload, doc_type in RETAINED, version)
@@ -67,7 +73,8 @@ def hub_encryption_key(store: CentreStore, hub_id: str) -> CentreKey:
         raise DownlinkError(
             f"hub {hub_id} has no encryption key (it was enrolled before care plans and messages "
             f"were sealed): nothing can be sent to it. Run `centre enrol {hub_id}` and "
-            "`hub provision` on the hub with the new bundle")
+            "`hub provision` on the hub with the new bundle"
+        )
     try:
         return centre_key(*recorded, what=f"hub {hub_id}'s encryption key")
     except KeyFileError as exc:
@@ -76,15 +83,18 @@ def hub_encryption_key(store: CentreStore, hub_id: str) -> CentreKey:
 
 def publish(config: CentreConfig, messages: list[Outgoing], timeout_s: float = 30.0) -> None:
     """Hand the documents to the broker (QoS 1: returns once the broker has them all)."""
-    client = mqtt_client(f"{config.ingest_name}-downlink", client_context(
-        config.ca_cert_path, config.ingest_cert_path, config.ingest_key_path))
+    client = mqtt_client(
+        f"{config.ingest_name}-downlink",
+        client_context(config.ca_cert_path, config.ingest_cert_path, config.ingest_key_path),
+    )
     connected = threading.Event()
     client.on_connect = lambda *_: connected.set()
     try:
         client.connect(config.mqtt.host, config.mqtt.port)
     except OSError as exc:
-        raise DownlinkError(f"cannot reach the broker at {config.mqtt.host}:"
-                            f"{config.mqtt.port}: {exc}") from exc
+        raise DownlinkError(
+            f"cannot reach the broker at {config.mqtt.host}:{config.mqtt.port}: {exc}"
+        ) from exc
     client.loop_start()
     try:
         if not connected.wait(timeout_s):

@@ -57,8 +57,11 @@ class Ingest:
             self._refuse(topic, hub_id, str(exc))
         except Exception as exc:  # anything unforeseen: refused and recorded, never fatal
             log.exception("unexpected failure on a message on %s", topic[:200])
-            self._refuse(topic, hub_id, f"the centre could not process this message "
-                                        f"({type(exc).__name__}: {exc})")
+            self._refuse(
+                topic,
+                hub_id,
+                f"the centre could not process this message ({type(exc).__name__}: {exc})",
+            )
         return None
 
     def _store(self, topic: str, hub_id: str, payload: bytes) -> Reply:
@@ -67,26 +70,40 @@ class Ingest:
             raise EnvelopeError(f"batch names hub {header.hub_id} but came on {hub_id}'s topic")
         # Revocation (`centre revoke`): the store gives a revoked hub no signing key; say why.
         if self.store.is_revoked(hub_id):
-            raise EnvelopeError(f"hub {hub_id} is revoked at this centre (centre revoke): its "
-                                "batches are refused until it is enrolled again")
+            raise EnvelopeError(
+                f"hub {hub_id} is revoked at this centre (centre revoke): its "
+                "batches are refused until it is enrolled again"
+            )
         enrolled = self.store.hub_signing_key(hub_id)
         if enrolled is None:
             raise EnvelopeError(f"hub {hub_id} is not enrolled at this centre")
         keys = self.keyring if isinstance(self.keyring, dict) else self.keyring.keys()
         batch = open_batch(payload, keys, ed25519_public(enrolled))
         stored = self.store.store_batch(hub_id, header.batch_id, batch.items)
-        log.info("stored batch %s from %s: %d items, %d new", header.batch_id, hub_id,
-                 header.count, stored.new)
+        log.info(
+            "stored batch %s from %s: %d items, %d new",
+            header.batch_id,
+            hub_id,
+            header.count,
+            stored.new,
+        )
         if stored.conflicts:
             self._refuse(topic, hub_id, _conflict_reason(hub_id, stored))
         for seq, reason in list(batch.refused.items())[:10]:  # the rest share the same cause
-            self._refuse(topic, hub_id, f"item {seq} of batch {header.batch_id} refused, the "
-                                        f"hub sets it aside: {reason}")
+            self._refuse(
+                topic,
+                hub_id,
+                f"item {seq} of batch {header.batch_id} refused, the hub sets it aside: {reason}",
+            )
         ack = Ack(
-            hub_id=hub_id, batch_id=header.batch_id, held=to_ranges(stored.held),
-            conflicts=to_ranges(stored.conflicts), refused=to_ranges(batch.refused),
+            hub_id=hub_id,
+            batch_id=header.batch_id,
+            held=to_ranges(stored.held),
+            conflicts=to_ranges(stored.conflicts),
+            refused=to_ranges(batch.refused),
             highest_held=self.store.highest_held(hub_id),
-            highest_contiguous=self.store.highest_contiguous(hub_id), centre_time=now_utc(),
+            highest_contiguous=self.store.highest_contiguous(hub_id),
+            centre_time=now_utc(),
         )
         return Reply(ack_topic(hub_id), sign_ack(ack, self.signing_key))
 
@@ -101,10 +118,12 @@ class Ingest:
 
 def _conflict_reason(hub_id: str, stored: StoredBatch) -> str:
     first = ", ".join(str(s) for s in stored.conflicts[:10])
-    return (f"hub {hub_id} sent a different reading under sequence number(s) {first}"
-            f"{' ...' if len(stored.conflicts) > 10 else ''}, which the centre already holds: "
-            "its counter went back (a lost write, a restored SD card). The centre keeps what it "
-            "has; the hub renumbers these readings and sends them again")
+    return (
+        f"hub {hub_id} sent a different reading under sequence number(s) {first}"
+        f"{' ...' if len(stored.conflicts) > 10 else ''}, which the centre already holds: "
+        "its counter went back (a lost write, a restored SD card). The centre keeps what it "
+        "has; the hub renumbers these readings and sends them again"
+    )
 
 
 def _printable(text: str) -> str:

@@ -41,8 +41,10 @@ def serve(config: CentreConfig, worker: int = 1) -> None:
     # A client id of its own per worker: workers share the load through the shared subscription.
     # The id is stable and the session persistent, so batches that arrive while a worker
     # restarts wait for it at the broker.
-    client = mqtt_client(f"{config.ingest_name}-{worker}", client_context(
-        config.ca_cert_path, config.ingest_cert_path, config.ingest_key_path))
+    client = mqtt_client(
+        f"{config.ingest_name}-{worker}",
+        client_context(config.ca_cert_path, config.ingest_cert_path, config.ingest_key_path),
+    )
 
     notifier = Notifier.from_environment()
     retry = Backoff()
@@ -75,10 +77,20 @@ def serve(config: CentreConfig, worker: int = 1) -> None:
     signal.signal(signal.SIGINT, stop)
     props = Properties(PacketTypes.CONNECT)
     props.SessionExpiryInterval = SESSION_EXPIRY_S
-    client.connect_async(config.mqtt.host, config.mqtt.port, config.mqtt.keepalive_s,
-                         clean_start=False, properties=props)
-    log.info("centre %s worker %d serving on %s:%d", config.centre_id, worker, config.mqtt.host,
-             config.mqtt.port)
+    client.connect_async(
+        config.mqtt.host,
+        config.mqtt.port,
+        config.mqtt.keepalive_s,
+        clean_start=False,
+        properties=props,
+    )
+    log.info(
+        "centre %s worker %d serving on %s:%d",
+        config.centre_id,
+        worker,
+        config.mqtt.host,
+        config.mqtt.port,
+    )
     run_loop(client, notifier, retry, lambda: stopping)
 
 
@@ -98,8 +110,9 @@ class Backoff:
         self.next_s = self.first_s
 
 
-def run_loop(client: mqtt.Client, notifier: Notifier, retry: Backoff,
-             stopping: Callable[[], bool]) -> None:
+def run_loop(
+    client: mqtt.Client, notifier: Notifier, retry: Backoff, stopping: Callable[[], bool]
+) -> None:
     """paho's network loop in this thread, like `loop_forever`, with the watchdog ping in the
     same loop: a message whose handling hangs stops the pings and systemd restarts the worker
     (unacknowledged batches wait at the broker for the next worker)."""

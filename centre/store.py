@@ -140,26 +140,33 @@ class CentreStore:
         under two numbers, found by an index (not a scan inside the write lock)."""
         if self._add_columns("readings", ("content_digest TEXT",)):
             self.db.conn.create_function("dho_content", 4, _content, deterministic=True)
-            self.db.execute("UPDATE readings SET content_digest = dho_content(device_address,"
-                            " received_at, characteristic, raw_hex)")
-        self.db.execute("CREATE INDEX IF NOT EXISTS readings_content"
-                        " ON readings (hub_id, content_digest)")
+            self.db.execute(
+                "UPDATE readings SET content_digest = dho_content(device_address,"
+                " received_at, characteristic, raw_hex)"
+            )
+        self.db.execute(
+            "CREATE INDEX IF NOT EXISTS readings_content ON readings (hub_id, content_digest)"
+        )
 
     def set_hub_encryption_key(self, hub_id: str, suite: str, key: str) -> None:
         """Record the public key a hub's care plans and messages are sealed to."""
-        self.db.execute("UPDATE hubs SET encryption_key = ?, encryption_suite = ?"
-                        " WHERE hub_id = ?", [key, suite, hub_id])
+        self.db.execute(
+            "UPDATE hubs SET encryption_key = ?, encryption_suite = ? WHERE hub_id = ?",
+            [key, suite, hub_id],
+        )
 
     def hub_encryption_key(self, hub_id: str) -> tuple[str, str] | None:
         """(suite, base64 public key) of a hub; None if it has none (or is not enrolled)."""
-        row = self.db.execute("SELECT encryption_suite, encryption_key FROM hubs"
-                              " WHERE hub_id = ?", [hub_id]).fetchone()
+        row = self.db.execute(
+            "SELECT encryption_suite, encryption_key FROM hubs WHERE hub_id = ?", [hub_id]
+        ).fetchone()
         return (row[0], row[1]) if row and row[1] else None
 
     def hub_signing_key(self, hub_id: str) -> str | None:
         """The key a hub's batches must be signed with; None if not enrolled or revoked."""
-        row = self.db.execute("SELECT signing_key FROM hubs WHERE hub_id = ?"
-                              " AND revoked_at IS NULL", [hub_id]).fetchone()
+        row = self.db.execute(
+            "SELECT signing_key FROM hubs WHERE hub_id = ? AND revoked_at IS NULL", [hub_id]
+        ).fetchone()
         return row[0] if row else None
 
     # Revocation (issue 11): each hub's current certificate, and every certificate revoked.
@@ -169,7 +176,8 @@ class CentreStore:
         not revoked). Hubs enrolled before have no serial recorded (NULL)."""
         self.db.execute(
             "CREATE TABLE IF NOT EXISTS revoked_certificates (serial TEXT PRIMARY KEY,"
-            " hub_id TEXT NOT NULL, revoked_at TEXT NOT NULL, reason TEXT NOT NULL)")
+            " hub_id TEXT NOT NULL, revoked_at TEXT NOT NULL, reason TEXT NOT NULL)"
+        )
         self._add_columns("hubs", ("cert_serial TEXT", "revoked_at TEXT"))
 
     def record_certificate(self, hub_id: str, serial: str) -> str | None:
@@ -179,17 +187,20 @@ class CentreStore:
         conn = self.db.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            row = conn.execute("SELECT cert_serial FROM hubs WHERE hub_id = ?",
-                               [hub_id]).fetchone()
+            row = conn.execute("SELECT cert_serial FROM hubs WHERE hub_id = ?", [hub_id]).fetchone()
             if row is None:
                 raise KeyError(f"hub {hub_id} is not enrolled")
             old: str | None = row[0] if row[0] != serial else None
             if old:
-                conn.execute("INSERT INTO revoked_certificates (serial, hub_id, revoked_at,"
-                             " reason) VALUES (?, ?, ?, 'superseded') ON CONFLICT DO NOTHING",
-                             [old, hub_id, now_utc()])
-            conn.execute("UPDATE hubs SET cert_serial = ?, revoked_at = NULL WHERE hub_id = ?",
-                         [serial, hub_id])
+                conn.execute(
+                    "INSERT INTO revoked_certificates (serial, hub_id, revoked_at,"
+                    " reason) VALUES (?, ?, ?, 'superseded') ON CONFLICT DO NOTHING",
+                    [old, hub_id, now_utc()],
+                )
+            conn.execute(
+                "UPDATE hubs SET cert_serial = ?, revoked_at = NULL WHERE hub_id = ?",
+                [serial, hub_id],
+            )
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -203,15 +214,18 @@ class CentreStore:
         conn = self.db.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            row = conn.execute("SELECT cert_serial, revoked_at FROM hubs WHERE hub_id = ?",
-                               [hub_id]).fetchone()
+            row = conn.execute(
+                "SELECT cert_serial, revoked_at FROM hubs WHERE hub_id = ?", [hub_id]
+            ).fetchone()
             if row is None:
                 raise KeyError(f"hub {hub_id} is not enrolled")
             at = row[1] or now_utc()
             if row[0]:
-                conn.execute("INSERT INTO revoked_certificates (serial, hub_id, revoked_at,"
-                             " reason) VALUES (?, ?, ?, 'revoked') ON CONFLICT DO NOTHING",
-                             [row[0], hub_id, at])
+                conn.execute(
+                    "INSERT INTO revoked_certificates (serial, hub_id, revoked_at,"
+                    " reason) VALUES (?, ?, ?, 'revoked') ON CONFLICT DO NOTHING",
+                    [row[0], hub_id, at],
+                )
             conn.execute("UPDATE hubs SET revoked_at = ? WHERE hub_id = ?", [at, hub_id])
             conn.execute("COMMIT")
         except BaseException:
@@ -221,23 +235,24 @@ class CentreStore:
         return serial
 
     def is_revoked(self, hub_id: str) -> bool:
-        row = self.db.execute("SELECT revoked_at FROM hubs WHERE hub_id = ?",
-                              [hub_id]).fetchone()
+        row = self.db.execute("SELECT revoked_at FROM hubs WHERE hub_id = ?", [hub_id]).fetchone()
         return bool(row and row[0])
 
     def hub_certificate(self, hub_id: str) -> str | None:
         """The serial of the hub's current certificate (None: not enrolled or not recorded)."""
-        row = self.db.execute("SELECT cert_serial FROM hubs WHERE hub_id = ?",
-                              [hub_id]).fetchone()
+        row = self.db.execute("SELECT cert_serial FROM hubs WHERE hub_id = ?", [hub_id]).fetchone()
         return row[0] if row else None
 
     def revoked_certificates(self) -> list[tuple[str, str]]:
         """(serial, revoked_at) of every certificate revoked, oldest first."""
-        return [(r[0], r[1]) for r in self.db.execute(
-            "SELECT serial, revoked_at FROM revoked_certificates ORDER BY revoked_at, serial")]
+        return [
+            (r[0], r[1])
+            for r in self.db.execute(
+                "SELECT serial, revoked_at FROM revoked_certificates ORDER BY revoked_at, serial"
+            )
+        ]
 
-    def store_batch(self, hub_id: str, batch_id: str, items: list[dict[str, Any]]
-                    ) -> StoredBatch:
+    def store_batch(self, hub_id: str, batch_id: str, items: list[dict[str, Any]]) -> StoredBatch:
         """Store every item once, in one transaction; a re-sent item changes nothing.
 
         An item under a sequence number that already holds a *different* reading (the hub's
@@ -273,29 +288,48 @@ class CentreStore:
         return StoredBatch(new, tuple(held), tuple(conflicts))
 
     @staticmethod
-    def _store_item(conn: sqlite3.Connection, hub_id: str, batch_id: str, at: str,
-                    item: dict[str, Any]) -> str:
+    def _store_item(
+        conn: sqlite3.Connection, hub_id: str, batch_id: str, at: str, item: dict[str, Any]
+    ) -> str:
         """Store one item: "new"; "held" (this reading, under this number or another); or
         "conflict" (another reading under this number)."""
-        digest = _content(item["device_address"], item["received_at"], item["characteristic"],
-                          item["raw_hex"])
-        under = conn.execute("SELECT content_digest FROM readings WHERE hub_id = ? AND seq = ?",
-                             [hub_id, item["seq"]]).fetchone()
+        digest = _content(
+            item["device_address"], item["received_at"], item["characteristic"], item["raw_hex"]
+        )
+        under = conn.execute(
+            "SELECT content_digest FROM readings WHERE hub_id = ? AND seq = ?",
+            [hub_id, item["seq"]],
+        ).fetchone()
         if under is not None and under[0] == digest:
             return "held"
-        if conn.execute("SELECT 1 FROM readings WHERE hub_id = ? AND content_digest = ?",
-                        [hub_id, digest]).fetchone() is not None:
+        if (
+            conn.execute(
+                "SELECT 1 FROM readings WHERE hub_id = ? AND content_digest = ?", [hub_id, digest]
+            ).fetchone()
+            is not None
+        ):
             return "held"  # renumbered by the hub after a lost write, and held already
         if under is not None:
             return "conflict"
-        conn.execute(_INSERT_READING, [
-            hub_id, *(item[name] for name in _ITEM_COLUMNS), int(bool(item["hub_clock_synced"])),
-            json.dumps(item["values"]), json.dumps(item["problems"]), batch_id, at, digest])
+        conn.execute(
+            _INSERT_READING,
+            [
+                hub_id,
+                *(item[name] for name in _ITEM_COLUMNS),
+                int(bool(item["hub_clock_synced"])),
+                json.dumps(item["values"]),
+                json.dumps(item["problems"]),
+                batch_id,
+                at,
+                digest,
+            ],
+        )
         return "new"
 
     def highest_held(self, hub_id: str) -> int:
-        row = self.db.execute("SELECT coalesce(max(seq), 0) FROM readings WHERE hub_id = ?",
-                              [hub_id]).fetchone()
+        row = self.db.execute(
+            "SELECT coalesce(max(seq), 0) FROM readings WHERE hub_id = ?", [hub_id]
+        ).fetchone()
         return int(row[0])
 
     def highest_contiguous(self, hub_id: str) -> int:
@@ -305,9 +339,13 @@ class CentreStore:
         last one, which keeps a 100 000-reading drain linear."""
         through = self._contiguous.get(hub_id, 0)
         while True:
-            seqs = [r[0] for r in self.db.execute(
-                "SELECT seq FROM readings WHERE hub_id = ? AND seq > ? ORDER BY seq LIMIT 1000",
-                [hub_id, through])]
+            seqs = [
+                r[0]
+                for r in self.db.execute(
+                    "SELECT seq FROM readings WHERE hub_id = ? AND seq > ? ORDER BY seq LIMIT 1000",
+                    [hub_id, through],
+                )
+            ]
             for seq in seqs:
                 if seq != through + 1:
                     break
@@ -319,19 +357,23 @@ class CentreStore:
         self._contiguous[hub_id] = through
         return through
 
-    def record_document(self, hub_id: str, doc_type: str, issued_at: str,
-                        content: dict[str, Any]) -> int:
+    def record_document(
+        self, hub_id: str, doc_type: str, issued_at: str, content: dict[str, Any]
+    ) -> int:
         """Give the next document of a type for a hub its version (one more than the last)."""
         conn = self.db.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
             version: int = conn.execute(
                 "SELECT coalesce(max(version), 0) + 1 FROM downlink"
-                " WHERE hub_id = ? AND doc_type = ?", [hub_id, doc_type]).fetchone()[0]
+                " WHERE hub_id = ? AND doc_type = ?",
+                [hub_id, doc_type],
+            ).fetchone()[0]
             conn.execute(
                 "INSERT INTO downlink (hub_id, doc_type, version, issued_at, content_json)"
                 " VALUES (?, ?, ?, ?, ?)",
-                [hub_id, doc_type, version, issued_at, json.dumps(content)])
+                [hub_id, doc_type, version, issued_at, json.dumps(content)],
+            )
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -342,8 +384,10 @@ class CentreStore:
         return [r[0] for r in self.db.execute("SELECT hub_id FROM hubs ORDER BY hub_id")]
 
     def reject(self, topic: str, hub_id: str | None, reason: str) -> None:
-        self.db.execute("INSERT INTO rejections (at, topic, hub_id, reason) VALUES (?, ?, ?, ?)",
-                        [now_utc(), topic, hub_id, reason])
+        self.db.execute(
+            "INSERT INTO rejections (at, topic, hub_id, reason) VALUES (?, ?, ?, ?)",
+            [now_utc(), topic, hub_id, reason],
+        )
         self.db.execute(
             "DELETE FROM rejections WHERE id <= (SELECT max(id) FROM rejections) - ?",
             [REJECTIONS_KEPT],

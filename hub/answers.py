@@ -40,20 +40,28 @@ def to_answer_reading(response: object, received_at: str) -> NewReading:
         if not isinstance(response.get(field), str) or not response[field]:
             raise AnswerError(f"QuestionnaireResponse.{field} is missing")
     if response.get("status") not in STATUSES:
-        raise AnswerError(f"QuestionnaireResponse.status {response.get('status')!r} is not one "
-                          f"of {', '.join(sorted(STATUSES))}")
+        raise AnswerError(
+            f"QuestionnaireResponse.status {response.get('status')!r} is not one "
+            f"of {', '.join(sorted(STATUSES))}"
+        )
     if not isinstance(response.get("item", []), list):
         raise AnswerError("QuestionnaireResponse.item must be a list")
     authored = _utc(response["authored"])
     received = datetime.fromisoformat(received_at)
     raw = canonical_json(response)  # as for a device: the bytes received, kept as hex
     return NewReading(
-        kind=KIND, characteristic=CHARACTERISTIC, device_address=SOURCE, device_time=None,
-        received_at=received_at, raw_hex=raw.hex(), values=json.loads(raw),
+        kind=KIND,
+        characteristic=CHARACTERISTIC,
+        device_address=SOURCE,
+        device_time=None,
+        received_at=received_at,
+        raw_hex=raw.hex(),
+        values=json.loads(raw),
         # When the patient answered, by the hub's own clock (the screen runs on it); a time
         # after receipt is not believed.
         measured_at=min(authored, received).isoformat(timespec="seconds"),
-        time_source="hub_received", record_key=f"{KIND}|{response['id']}",
+        time_source="hub_received",
+        record_key=f"{KIND}|{response['id']}",
     )
 
 
@@ -74,8 +82,14 @@ def to_receipt_reading(message_version: int, read_at: str) -> NewReading:
     """The centre learns that the patient read message `message_version` (sent once)."""
     values = {"message_version": message_version, "read_at": read_at}
     return NewReading(
-        kind=RECEIPT_KIND, characteristic="dho:message-receipt", device_address=SOURCE,
-        device_time=None, received_at=read_at, raw_hex=canonical_json(values).hex(),
-        values=values, measured_at=read_at, time_source="hub_received",
+        kind=RECEIPT_KIND,
+        characteristic="dho:message-receipt",
+        device_address=SOURCE,
+        device_time=None,
+        received_at=read_at,
+        raw_hex=canonical_json(values).hex(),
+        values=values,
+        measured_at=read_at,
+        time_source="hub_received",
         record_key=f"{RECEIPT_KIND}|{message_version}",
     )

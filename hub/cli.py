@@ -26,8 +26,10 @@ class DaemonRefused(RuntimeError):
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=os.environ.get("DHO_LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("DHO_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     try:
         result: int = args.func(args)
         return result
@@ -35,16 +37,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"hub: {exc}", file=sys.stderr)
         return 2
     except FileExistsError as exc:
-        print(f"hub: {exc.filename} exists already; a hub identity is never overwritten. "
-              "Remove it by hand only if this hub is being reset for a new patient.",
-              file=sys.stderr)
+        print(
+            f"hub: {exc.filename} exists already; a hub identity is never overwritten. "
+            "Remove it by hand only if this hub is being reset for a new patient.",
+            file=sys.stderr,
+        )
         return 2
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hub", description=__doc__)
-    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG,
-                        help="hub config file (default: %(default)s, or $DHO_HUB_CONFIG)")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=DEFAULT_CONFIG,
+        help="hub config file (default: %(default)s, or $DHO_HUB_CONFIG)",
+    )
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     p = sub.add_parser("run", help="run the hub daemon (the only writer of the reading store)")
@@ -58,8 +66,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON (one array)")
     p.set_defaults(func=_readings)
 
-    p = sub.add_parser("decode", help="decode characteristic values: decode UUID HEX [HEX...]; "
-                       "with no arguments, reads 'UUID HEX' lines from stdin")
+    p = sub.add_parser(
+        "decode",
+        help="decode characteristic values: decode UUID HEX [HEX...]; "
+        "with no arguments, reads 'UUID HEX' lines from stdin",
+    )
     p.add_argument("uuid", nargs="?")
     p.add_argument("hex", nargs="*")
     p.set_defaults(func=_decode)
@@ -68,10 +79,16 @@ def _parser() -> argparse.ArgumentParser:
         "pair",
         help="pair a health device with this hub (put the device in pairing mode first)",
     )
-    p.add_argument("--address", help="the device's Bluetooth address (default: the first new "
-                   "health device that advertises)")
-    p.add_argument("--passkey", type=_passkey, help="the 6-digit PIN the device shows, for "
-                   "meters that ask for one")
+    p.add_argument(
+        "--address",
+        help="the device's Bluetooth address (default: the first new "
+        "health device that advertises)",
+    )
+    p.add_argument(
+        "--passkey",
+        type=_passkey,
+        help="the 6-digit PIN the device shows, for meters that ask for one",
+    )
     p.add_argument("--timeout", type=float, default=60.0, help="seconds to look for it")
     p.set_defaults(func=_pair)
 
@@ -83,18 +100,28 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("address")
     p.set_defaults(func=_forget)
 
-    p = sub.add_parser("provision", help="make this hub itself: install the enrolment "
-                       "bundle from `centre enrol` (keys, certificates, centre, broker)")
+    p = sub.add_parser(
+        "provision",
+        help="make this hub itself: install the enrolment "
+        "bundle from `centre enrol` (keys, certificates, centre, broker)",
+    )
     p.add_argument("--bundle", type=Path, required=True)
     p.add_argument("--state-dir", type=Path, required=True)
-    p.add_argument("--centre-key", metavar="FINGERPRINT",
-                   help="the centre's key fingerprint, as `centre enrol` printed it: the "
-                   "bundle is refused if it comes from another centre")
+    p.add_argument(
+        "--centre-key",
+        metavar="FINGERPRINT",
+        help="the centre's key fingerprint, as `centre enrol` printed it: the "
+        "bundle is refused if it comes from another centre",
+    )
     p.add_argument("--adapter", default="hci0")
     p.add_argument("--language", choices=["nb", "nn", "en"], default="nb")
-    p.add_argument("--socket-dir", type=Path, default=Path("/run/dho-hub"),
-                   help="where the daemon's local socket goes (default: %(default)s, the "
-                   "directory dho-hub.service makes for it)")
+    p.add_argument(
+        "--socket-dir",
+        type=Path,
+        default=Path("/run/dho-hub"),
+        help="where the daemon's local socket goes (default: %(default)s, the "
+        "directory dho-hub.service makes for it)",
+    )
     p.set_defaults(func=_provision)
     return parser
 
@@ -121,8 +148,14 @@ def _ask_daemon(
 
 
 def _pair(args: argparse.Namespace) -> int:
-    answer = _ask_daemon(args, "pair", args.timeout + 30, address=args.address,
-                         passkey=args.passkey, scan_s=args.timeout)
+    answer = _ask_daemon(
+        args,
+        "pair",
+        args.timeout + 30,
+        address=args.address,
+        passkey=args.passkey,
+        scan_s=args.timeout,
+    )
     print(json.dumps(answer["device"]))
     return 0
 
@@ -134,9 +167,11 @@ def _devices(args: argparse.Namespace) -> int:
         return 0
     for d in devices:
         battery = "?" if d["battery_level"] is None else d["battery_level"]
-        print(f"{d['address']}  {d['profile']:<16} {d['name'] or '-':<24} "
-              f"last seen {d['last_connected_at'] or 'never'}  "
-              f"clock set {d['clock_set_at'] or 'never'}  battery {battery} %")
+        print(
+            f"{d['address']}  {d['profile']:<16} {d['name'] or '-':<24} "
+            f"last seen {d['last_connected_at'] or 'never'}  "
+            f"clock set {d['clock_set_at'] or 'never'}  battery {battery} %"
+        )
     return 0
 
 
@@ -208,8 +243,10 @@ def _readings(args: argparse.Namespace) -> int:
             outcome = r.get("outcome", "ok")
             if r.get("problems"):
                 outcome += " (" + ", ".join(r["problems"]) + ")"
-            print(f"{r['seq']:>6} {r['kind']:<16} measured {r.get('measured_at')} "
-                  f"[{r.get('time_source')}] {state:<8} {outcome} {json.dumps(r['values'])}")
+            print(
+                f"{r['seq']:>6} {r['kind']:<16} measured {r.get('measured_at')} "
+                f"[{r.get('time_source')}] {state:<8} {outcome} {json.dumps(r['values'])}"
+            )
     return 0
 
 
@@ -236,11 +273,24 @@ def _decode(args: argparse.Namespace) -> int:
 def _provision(args: argparse.Namespace) -> int:
     from hub.provision import provision
 
-    bundle = provision(args.config, args.bundle, args.state_dir, expected_centre=args.centre_key,
-                       adapter=args.adapter, language=args.language,
-                       socket_dir=args.socket_dir)
-    print(json.dumps({"hub_id": bundle.hub_id, "config": str(args.config),
-                      "broker": f"{bundle.broker_host}:{bundle.broker_port}"}))
+    bundle = provision(
+        args.config,
+        args.bundle,
+        args.state_dir,
+        expected_centre=args.centre_key,
+        adapter=args.adapter,
+        language=args.language,
+        socket_dir=args.socket_dir,
+    )
+    print(
+        json.dumps(
+            {
+                "hub_id": bundle.hub_id,
+                "config": str(args.config),
+                "broker": f"{bundle.broker_host}:{bundle.broker_port}",
+            }
+        )
+    )
     return 0
 
 

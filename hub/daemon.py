@@ -87,7 +87,9 @@ def record_key(value: DeviceValue, values: dict[str, Any]) -> str | None:
 
 
 def to_reading(
-    value: DeviceValue, zone: ZoneInfo, hub_clock_offset_s: float | None = None,
+    value: DeviceValue,
+    zone: ZoneInfo,
+    hub_clock_offset_s: float | None = None,
     plan: CarePlan | None = None,
 ) -> NewReading | None:
     """Decode, assess and time a device value; None (logged, with raw hex) if unreadable.
@@ -97,8 +99,12 @@ def to_reading(
     """
     kind = kind_of(value.characteristic)
     if kind is None:
-        log.warning("value from %s on unexpected characteristic %s: %s",
-                    value.device_address, value.characteristic, value.data.hex())
+        log.warning(
+            "value from %s on unexpected characteristic %s: %s",
+            value.device_address,
+            value.characteristic,
+            value.data.hex(),
+        )
         return None
     try:
         values = decode(value.characteristic, value.data)
@@ -136,8 +142,19 @@ def to_reading(
     )
 
 
-STATUS_FIELDS = ("kind", "seq", "device_time", "measured_at", "time_source", "received_at",
-                 "outcome", "problems", "values", "synced", "synced_at")
+STATUS_FIELDS = (
+    "kind",
+    "seq",
+    "device_time",
+    "measured_at",
+    "time_source",
+    "received_at",
+    "outcome",
+    "problems",
+    "values",
+    "synced",
+    "synced_at",
+)
 
 
 def status_reading(r: Any) -> dict[str, Any]:
@@ -155,9 +172,12 @@ class HubDaemon:
         self.config = config
         self.sealer = ItemSealer(config.hub_id, config.centre.encryption)
         self.hub_key = load_signing_key(config.signing_key_path)
-        self.store = ReadingStore(config.db_path, sealer=self.sealer,
-                                  digest_key=record_digest_key(self.hub_key),
-                                  record_memory_days=config.sync.record_memory_days)
+        self.store = ReadingStore(
+            config.db_path,
+            sealer=self.sealer,
+            digest_key=record_digest_key(self.hub_key),
+            record_memory_days=config.sync.record_memory_days,
+        )
         self.outbox_alarm: str | None = None
         self.downlink_refused: str | None = None  # why the last document was refused
         self.hub_seal_key = self._hub_seal_key()
@@ -179,7 +199,8 @@ class HubDaemon:
         except (OSError, KeyFileError) as exc:
             self.downlink_refused = (
                 f"{exc}. Care plans and messages cannot be opened: enrol this hub again "
-                "(`centre enrol`, then `hub provision` with the new bundle)")
+                "(`centre enrol`, then `hub provision` with the new bundle)"
+            )
             log.error("%s", self.downlink_refused)
             return None
 
@@ -196,14 +217,20 @@ class HubDaemon:
                 version, exc = None, ValueError(f"{exc} (not set aside: {store_exc})")
             self.downlink_refused = (
                 f"{doc_type} version {version} held by this hub was set aside: {exc}. The "
-                f"centre's {doc_type} of that version or newer will be taken when it comes")
+                f"centre's {doc_type} of that version or newer will be taken when it comes"
+            )
             log.error("%s", self.downlink_refused)
             return None
 
     async def run(self) -> None:
         self._acks_arrived = asyncio.Event()
-        uplink = Uplink(self.config, self.store, self.hub_key, on_downlink=self._downlink,
-                        on_synced=self._acks_arrived.set)
+        uplink = Uplink(
+            self.config,
+            self.store,
+            self.hub_key,
+            on_downlink=self._downlink,
+            on_synced=self._acks_arrived.set,
+        )
         self.uplink = uplink
         self.watcher = watcher = DeviceWatcher(
             self.config.bluetooth,
@@ -233,9 +260,15 @@ class HubDaemon:
         sealed = await self._retrying(self.store.seal_backlog)
         if sealed:
             log.info("sealed %d readings stored by an older hub version", sealed)
-        tasks = [asyncio.create_task(t) for t in
-                 (watcher.run(), self._store_incoming(uplink), uplink.run(),
-                  self._housekeeping(uplink))]
+        tasks = [
+            asyncio.create_task(t)
+            for t in (
+                watcher.run(),
+                self._store_incoming(uplink),
+                uplink.run(),
+                self._housekeeping(uplink),
+            )
+        ]
         stopping = asyncio.create_task(stop.wait())
         try:
             done, _ = await asyncio.wait([stopping, *tasks], return_when=asyncio.FIRST_COMPLETED)
@@ -258,33 +291,52 @@ class HubDaemon:
         while True:
             event = await self.incoming.get()
             if isinstance(event, SessionStarted):
-                await self.live.apply(session_started, event.device_address, event.profile,
-                                      event.at)
+                await self.live.apply(
+                    session_started, event.device_address, event.profile, event.at
+                )
                 continue
             if isinstance(event, DeviceProgress):
                 await self._show_progress(event)
                 continue
             if isinstance(event, SessionEnded):
-                await self._retrying(functools.partial(
-                    self.store.note_connection,
-                    event.device_address, event.at, event.clock_written, event.battery_level))
+                await self._retrying(
+                    functools.partial(
+                        self.store.note_connection,
+                        event.device_address,
+                        event.at,
+                        event.clock_written,
+                        event.battery_level,
+                    )
+                )
                 await self.live.apply(session_ended, event.device_address, event.at)
                 continue
-            reading = to_reading(event, self.config.clock.zone, uplink.clock_offset_s,
-                                 self.care_plan)
+            reading = to_reading(
+                event, self.config.clock.zone, uplink.clock_offset_s, self.care_plan
+            )
             if reading is None:
                 continue
             seq = await self._retrying(functools.partial(self.store.add, reading))
             if seq is None:
-                log.info("%s record from %s was stored before; not stored again",
-                         reading.kind, reading.device_address)
+                log.info(
+                    "%s record from %s was stored before; not stored again",
+                    reading.kind,
+                    reading.device_address,
+                )
                 continue
-            log.info("stored %s seq %d from %s (%s%s)", reading.kind, seq,
-                     reading.device_address, reading.outcome,
-                     ", urgent" if reading.priority == URGENT else "")
+            log.info(
+                "stored %s seq %d from %s (%s%s)",
+                reading.kind,
+                seq,
+                reading.device_address,
+                reading.outcome,
+                ", urgent" if reading.priority == URGENT else "",
+            )
             uplink.wake.set()
-            await self.live.apply(result_stored, reading.device_address,
-                                  status_reading(reading.stored(seq, now_utc())))
+            await self.live.apply(
+                result_stored,
+                reading.device_address,
+                status_reading(reading.stored(seq, now_utc())),
+            )
 
     async def _show_progress(self, event: DeviceProgress) -> None:
         """An in-progress value goes to the screen only; an unreadable one is skipped."""
@@ -303,12 +355,20 @@ class HubDaemon:
             return
         doc_type = match.group(2)
         if self.hub_seal_key is None:
-            log.error("refused %s from the centre: this hub has no encryption key (enrol it "
-                      "again)", doc_type)
+            log.error(
+                "refused %s from the centre: this hub has no encryption key (enrol it again)",
+                doc_type,
+            )
             return
         try:
-            doc = open_document(payload, self.uplink.centre_verify, self.hub_seal_key,
-                                self.config.hub_id, doc_type, self.store.version_floor(doc_type))
+            doc = open_document(
+                payload,
+                self.uplink.centre_verify,
+                self.hub_seal_key,
+                self.config.hub_id,
+                doc_type,
+                self.store.version_floor(doc_type),
+            )
         except AlreadyHeld as exc:
             log.debug("%s", exc)
             return
@@ -338,29 +398,41 @@ class HubDaemon:
         while True:
             self._acks_arrived.clear()
             cutoff = datetime.now(UTC) - timedelta(days=sync.plaintext_days)
-            pruned = await self._retrying(functools.partial(
-                self.store.prune_plaintext, cutoff.isoformat(timespec="milliseconds")))
+            pruned = await self._retrying(
+                functools.partial(
+                    self.store.prune_plaintext, cutoff.isoformat(timespec="milliseconds")
+                )
+            )
             if pruned:
-                log.info("deleted the plaintext of %d readings older than %g days (their "
-                         "sealed copies stay until the centre has them)", pruned,
-                         sync.plaintext_days)
-            forgotten = await self._retrying(functools.partial(
-                self.store.forget_old_records, datetime.now(UTC)))
+                log.info(
+                    "deleted the plaintext of %d readings older than %g days (their "
+                    "sealed copies stay until the centre has them)",
+                    pruned,
+                    sync.plaintext_days,
+                )
+            forgotten = await self._retrying(
+                functools.partial(self.store.forget_old_records, datetime.now(UTC))
+            )
             if forgotten:
                 log.info("forgot %d device records no device can send again", forgotten)
             alarm = outbox_alarm(self.store.outbox_bytes(), sync.outbox_budget_mb)
             if alarm != self.outbox_alarm:
                 self.outbox_alarm = alarm
                 if alarm:
-                    log.error("outbox %s: %d readings wait for the centre (budget %g MB). "
-                              "Nothing is dropped; check the hub's network and the centre",
-                              alarm, self.store.pending_count(), sync.outbox_budget_mb)
+                    log.error(
+                        "outbox %s: %d readings wait for the centre (budget %g MB). "
+                        "Nothing is dropped; check the hub's network and the centre",
+                        alarm,
+                        self.store.pending_count(),
+                        sync.outbox_budget_mb,
+                    )
                 uplink.set_alarm(alarm)
             await asyncio.sleep(HOUSEKEEPING_MIN_S)
             with contextlib.suppress(TimeoutError):
                 # An alarm clears soon after the outbox drains; otherwise check every minute.
-                await asyncio.wait_for(self._acks_arrived.wait(),
-                                       HOUSEKEEPING_S - HOUSEKEEPING_MIN_S)
+                await asyncio.wait_for(
+                    self._acks_arrived.wait(), HOUSEKEEPING_S - HOUSEKEEPING_MIN_S
+                )
 
     async def _retrying(self, write: Callable[[], T]) -> T:
         while True:
@@ -382,7 +454,8 @@ class HubDaemon:
         op = req.get("op")
         if op == "status":
             return {
-                "ok": True, "hub_id": self.config.hub_id,
+                "ok": True,
+                "hub_id": self.config.hub_id,
                 "readings": [status_reading(r) for r in self.store.latest_per_kind()],
                 "pending": self.store.pending_count(),
                 "broker_connected": self.uplink.ready.is_set(),
@@ -390,15 +463,17 @@ class HubDaemon:
                 "hub_clock_offset_s": self.uplink.clock_offset_s,
                 "store_problem": self.store_problem,
                 "outbox_alarm": self.outbox_alarm,
-                "care_plan": (None if self.care_plan is None
-                              else self.care_plan.model_dump(mode="json")),
+                "care_plan": (
+                    None if self.care_plan is None else self.care_plan.model_dump(mode="json")
+                ),
                 "care_plan_version": self.store.held_version("care_plan"),
                 "messages": self.store.patient_messages(),
                 "centre_key_id": self.sealer.centre.key_id,
                 "downlink_refused": self.downlink_refused,
                 "history": [
                     {"kind": r.kind, "measured_at": r.measured_at, "values": r.values}
-                    for r in self.store.history(self._trend_start())],
+                    for r in self.store.history(self._trend_start())
+                ],
                 "waiting_in_memory": self.incoming.qsize(),
             }
         if op == "readings":

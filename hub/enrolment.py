@@ -61,8 +61,12 @@ def seal_bundle(bundle: EnrolmentBundle, centre_signing_key: Ed25519PrivateKey) 
         raise BundleError("the bundle names another centre signing key than the one signing it")
     body = canonical_json({"v": BUNDLE_VERSION, **asdict(bundle)})
     signature = centre_signing_key.sign(BUNDLE_CONTEXT + body)
-    return canonical_json({"bundle": json.loads(body),
-                           "signature": base64.b64encode(signature).decode()}) + b"\n"
+    return (
+        canonical_json(
+            {"bundle": json.loads(body), "signature": base64.b64encode(signature).decode()}
+        )
+        + b"\n"
+    )
 
 
 def open_bundle(raw: bytes, expected_centre: str | None = None) -> EnrolmentBundle:
@@ -72,10 +76,12 @@ def open_bundle(raw: bytes, expected_centre: str | None = None) -> EnrolmentBund
     if expected_centre is not None and fingerprint(bundle.centre_signing_key) != expected_centre:
         raise BundleError(
             f"the bundle is from centre key {fingerprint(bundle.centre_signing_key)}, not "
-            f"{expected_centre}: it was made by another centre, or forged")
+            f"{expected_centre}: it was made by another centre, or forged"
+        )
     try:
         ed25519_public(bundle.centre_signing_key, "centre signing key").verify(
-            signature, BUNDLE_CONTEXT + body)
+            signature, BUNDLE_CONTEXT + body
+        )
     except (InvalidSignature, KeyFileError) as exc:
         raise BundleError("the bundle's signature does not verify: it was altered") from exc
     _check_keys(bundle)
@@ -89,12 +95,16 @@ def _parse(raw: bytes) -> tuple[EnrolmentBundle, bytes, bytes]:
         signature = base64.b64decode(outer["signature"], validate=True)
         version = inner.pop("v")
         if version == 1:
-            raise BundleError("the bundle was made by an older centre and holds no hub "
-                              "encryption key: update the centre, then `centre enrol` the hub "
-                              "again and provision it from the new bundle")
+            raise BundleError(
+                "the bundle was made by an older centre and holds no hub "
+                "encryption key: update the centre, then `centre enrol` the hub "
+                "again and provision it from the new bundle"
+            )
         if version != BUNDLE_VERSION:
-            raise BundleError(f"bundle version {version!r} is not understood by this hub "
-                              f"software (it reads {BUNDLE_VERSION})")
+            raise BundleError(
+                f"bundle version {version!r} is not understood by this hub "
+                f"software (it reads {BUNDLE_VERSION})"
+            )
         bundle = EnrolmentBundle(**inner)
     except BundleError:
         raise

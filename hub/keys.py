@@ -69,8 +69,9 @@ def record_digest_key(hub_key: Ed25519PrivateKey) -> bytes:
     """The secret the hub's record digests are keyed with, derived from its signing key: no
     file of its own, and a hub enrolled anew (new key) cannot match an earlier patient's."""
     raw = hub_key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-                info=b"no.dho.hub/v1/record-digest").derive(raw)
+    return HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"no.dho.hub/v1/record-digest"
+    ).derive(raw)
 
 
 def load_encryption_key(path: Path) -> X25519PrivateKey:

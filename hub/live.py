@@ -38,9 +38,13 @@ class LiveSession:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "key": self.key, "device_address": self.device_address, "profile": self.profile,
-            "started_at": self.started_at, "ended_at": self.ended_at,
-            "progress": self.progress, "progress_count": self.progress_count,
+            "key": self.key,
+            "device_address": self.device_address,
+            "profile": self.profile,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "progress": self.progress,
+            "progress_count": self.progress_count,
             "results": list(self.results),
         }
 
@@ -54,8 +58,10 @@ class Live:
 
 
 def _current(live: Live, address: str) -> LiveSession | None:
-    return next((s for s in reversed(live.sessions)
-                 if s.device_address == address and s.ended_at is None), None)
+    return next(
+        (s for s in reversed(live.sessions) if s.device_address == address and s.ended_at is None),
+        None,
+    )
 
 
 def _with(live: Live, old: LiveSession, new: LiveSession) -> Live:
@@ -64,11 +70,13 @@ def _with(live: Live, old: LiveSession, new: LiveSession) -> Live:
 
 def session_started(live: Live, address: str, profile: str, at: str) -> Live:
     """A device connected; an earlier session of it that never ended is closed now."""
-    sessions = [replace(s, ended_at=at) if s.device_address == address and s.ended_at is None
-                else s for s in live.sessions]
+    sessions = [
+        replace(s, ended_at=at) if s.device_address == address and s.ended_at is None else s
+        for s in live.sessions
+    ]
     sessions.append(LiveSession(address, profile, at))
     ended = [s for s in sessions if s.ended_at is not None]
-    too_many = set(map(id, ended[:max(0, len(ended) - KEEP_SESSIONS)]))
+    too_many = set(map(id, ended[: max(0, len(ended) - KEEP_SESSIONS)]))
     return Live(tuple(s for s in sessions if id(s) not in too_many))
 
 
@@ -78,8 +86,9 @@ def progressed(live: Live, address: str, values: dict[str, Any]) -> Live:
     if session is None:
         return live
     shown = {k: values[k] for k in PROGRESS_FIELDS if k in values}
-    return _with(live, session, replace(session, progress=shown,
-                                        progress_count=session.progress_count + 1))
+    return _with(
+        live, session, replace(session, progress=shown, progress_count=session.progress_count + 1)
+    )
 
 
 def result_stored(live: Live, address: str, reading: dict[str, Any]) -> Live:
@@ -123,6 +132,11 @@ class LiveBoard:
             async with self._changed:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(
-                        self._changed.wait_for(lambda: self.version > version), wait_s)
-        return {"ok": True, "boot": self.boot, "version": self.version,
-                "sessions": self.live.to_json()}
+                        self._changed.wait_for(lambda: self.version > version), wait_s
+                    )
+        return {
+            "ok": True,
+            "boot": self.boot,
+            "version": self.version,
+            "sessions": self.live.to_json(),
+        }

@@ -77,10 +77,17 @@ def new_ca(name: str, now: datetime | None = None) -> Identity:
         .not_valid_after(now + timedelta(days=365 * CA_YEARS))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
-            x509.KeyUsage(digital_signature=False, content_commitment=False,
-                          key_encipherment=False, data_encipherment=False, key_agreement=False,
-                          key_cert_sign=True, crl_sign=True, encipher_only=False,
-                          decipher_only=False),
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
             critical=True,
         )
         .sign(key, hashes.SHA256())
@@ -144,7 +151,8 @@ def check_identity(identity: Identity, ca_cert_pem: bytes, expected_cn: str) -> 
         raise CertificateError("the client certificate is not issued by the centre's CA") from exc
     if common_name(cert) != expected_cn:
         raise CertificateError(
-            f"the client certificate names {common_name(cert)!r}, not this hub {expected_cn!r}")
+            f"the client certificate names {common_name(cert)!r}, not this hub {expected_cn!r}"
+        )
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.public_key() != cert.public_key():
         raise CertificateError("the client key does not belong to the client certificate")
 
@@ -162,8 +170,7 @@ class Revoked:
     revoked_at: datetime
 
 
-def revocation_list(ca: Identity, revoked: Iterable[Revoked], now: datetime | None = None
-                    ) -> bytes:
+def revocation_list(ca: Identity, revoked: Iterable[Revoked], now: datetime | None = None) -> bytes:
     """The CA's certificate revocation list (PEM), signed by the CA, naming `revoked`; an empty
     list is a valid CRL too (the broker needs one to check against)."""
     now = now or datetime.now(UTC)

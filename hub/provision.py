@@ -30,19 +30,31 @@ def provision(
     except OSError as exc:
         raise BundleError(f"cannot read enrolment bundle {bundle_path}: {exc}") from exc
     bundle = open_bundle(raw, expected_centre)
-    config = HubConfig.model_validate({
-        "hub_id": bundle.hub_id, "state_dir": state_dir, "socket_dir": socket_dir,
-        "language": language,
-        "mqtt": {"host": bundle.broker_host, "port": bundle.broker_port},
-        "centre": {"encryption_key": bundle.centre_encryption_key,
-                   "encryption_suite": bundle.centre_encryption_suite,
-                   "signing_key": bundle.centre_signing_key},
-        "bluetooth": {"adapter": adapter},
-        "clock": {"source": clock_source},
-    })
+    config = HubConfig.model_validate(
+        {
+            "hub_id": bundle.hub_id,
+            "state_dir": state_dir,
+            "socket_dir": socket_dir,
+            "language": language,
+            "mqtt": {"host": bundle.broker_host, "port": bundle.broker_port},
+            "centre": {
+                "encryption_key": bundle.centre_encryption_key,
+                "encryption_suite": bundle.centre_encryption_suite,
+                "signing_key": bundle.centre_signing_key,
+            },
+            "bluetooth": {"adapter": adapter},
+            "clock": {"source": clock_source},
+        }
+    )
     config.centre.check()
-    for path in (config.signing_key_path, config.encryption_key_path, config.mqtt_ca_path,
-                 config.mqtt_cert_path, config.mqtt_key_path, config_path):
+    for path in (
+        config.signing_key_path,
+        config.encryption_key_path,
+        config.mqtt_ca_path,
+        config.mqtt_cert_path,
+        config.mqtt_key_path,
+        config_path,
+    ):
         if path.exists():
             raise FileExistsError(errno.EEXIST, "exists", str(path))
     write_secret(config.mqtt_ca_path, bundle.mqtt_ca_pem.encode())

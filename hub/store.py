@@ -114,10 +114,15 @@ def _v4(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX outbox_segment ON outbox (segment_id)")
     db.execute("ALTER TABLE readings ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0")
     db.execute("CREATE TABLE record_digests (digest TEXT PRIMARY KEY)")
-    keys = [row[0] for row in db.execute(
-        "SELECT record_key FROM readings WHERE record_key IS NOT NULL").fetchall()]
-    db.conn.executemany("INSERT OR IGNORE INTO record_digests (digest) VALUES (?)",
-                        [(_digest(k),) for k in keys])
+    keys = [
+        row[0]
+        for row in db.execute(
+            "SELECT record_key FROM readings WHERE record_key IS NOT NULL"
+        ).fetchall()
+    ]
+    db.conn.executemany(
+        "INSERT OR IGNORE INTO record_digests (digest) VALUES (?)", [(_digest(k),) for k in keys]
+    )
     db.execute("DROP INDEX readings_record_key")
     db.execute("UPDATE readings SET record_key = NULL")
     # Readings stored unsealed before the upgrade and not yet sent: sealed by the daemon at start.
@@ -166,8 +171,7 @@ def _v8(db: sqlite_utils.Database) -> None:
 
 
 # Append only: a hub in the field upgrades through every step in order.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
-    _v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8]
 
 _SET_ASIDE = "set_aside:"  # downlink rows the daemon stopped using: they no longer validated
 URGENT, ROUTINE = 0, 1  # outbox lanes: urgent items (outside the care plan's limits) go first
@@ -209,13 +213,23 @@ class NewReading:
 
     def stored(self, seq: int, stored_at: str) -> StoredReading:
         return StoredReading(
-            seq=seq, kind=self.kind, characteristic=self.characteristic,
-            device_address=self.device_address, device_time=self.device_time,
-            received_at=self.received_at, raw_hex=self.raw_hex, values=self.values,
-            stored_at=stored_at, synced_at=None, measured_at=self.measured_at or self.received_at,
-            time_source=self.time_source, clock_correction_s=self.clock_correction_s,
-            hub_clock_synced=self.hub_clock_synced, outcome=self.outcome,
-            problems=self.problems, hub_clock_offset_s=self.hub_clock_offset_s,
+            seq=seq,
+            kind=self.kind,
+            characteristic=self.characteristic,
+            device_address=self.device_address,
+            device_time=self.device_time,
+            received_at=self.received_at,
+            raw_hex=self.raw_hex,
+            values=self.values,
+            stored_at=stored_at,
+            synced_at=None,
+            measured_at=self.measured_at or self.received_at,
+            time_source=self.time_source,
+            clock_correction_s=self.clock_correction_s,
+            hub_clock_synced=self.hub_clock_synced,
+            outcome=self.outcome,
+            problems=self.problems,
+            hub_clock_offset_s=self.hub_clock_offset_s,
         )
 
 
@@ -320,9 +334,14 @@ def now_utc() -> str:
 
 
 class ReadingStore:
-    def __init__(self, path: Path, readonly: bool = False,
-                 sealer: ItemSealer | None = None, digest_key: bytes = b"",
-                 record_memory_days: float = 90.0) -> None:
+    def __init__(
+        self,
+        path: Path,
+        readonly: bool = False,
+        sealer: ItemSealer | None = None,
+        digest_key: bytes = b"",
+        record_memory_days: float = 90.0,
+    ) -> None:
         """Open the store; `readonly` is for technician tools beside the running daemon.
 
         `sealer` seals each reading into the outbox as it is stored; without one (tests, tools)
@@ -439,19 +458,23 @@ class ReadingStore:
             received = received.replace(tzinfo=UTC)
         expires = received + self.record_memory
         keyed = keyed_digest(self.digest_key, r.record_key)
-        if self.db.execute("SELECT 1 FROM record_digests WHERE digest IN (?, ?)",
-                           [keyed, _digest(r.record_key)]).fetchone():
+        if self.db.execute(
+            "SELECT 1 FROM record_digests WHERE digest IN (?, ?)", [keyed, _digest(r.record_key)]
+        ).fetchone():
             return False
         self.db.execute(
             "INSERT INTO record_digests (digest, expires_at, keyed) VALUES (?, ?, 1)",
-            [keyed, expires.isoformat(timespec="seconds")])
+            [keyed, expires.isoformat(timespec="seconds")],
+        )
         return True
 
     def forget_old_records(self, now: datetime) -> int:
         """Delete the digests of records no device can send again any more."""
         with self._transaction("forget old record digests in"):
-            cursor = self.db.execute("DELETE FROM record_digests WHERE expires_at < ?",
-                                     [now.isoformat(timespec="seconds")])
+            cursor = self.db.execute(
+                "DELETE FROM record_digests WHERE expires_at < ?",
+                [now.isoformat(timespec="seconds")],
+            )
         return cursor.rowcount
 
     def _seal(self, reading: StoredReading, priority: int) -> None:
@@ -461,8 +484,13 @@ class ReadingStore:
         self.db.execute(
             "INSERT INTO outbox_segments (segment_id, centre_key_id, suite, sealed_key,"
             " created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            [segment.segment_id, segment.centre_key_id, segment.suite, segment.sealed_key,
-             now_utc()],
+            [
+                segment.segment_id,
+                segment.centre_key_id,
+                segment.suite,
+                segment.sealed_key,
+                now_utc(),
+            ],
         )
         self.db.execute(
             "INSERT INTO outbox (seq, segment_id, sealed, priority, stored_at)"
@@ -498,8 +526,7 @@ class ReadingStore:
                 " VALUES (?, ?, ?, ?, ?) ON CONFLICT (address) DO UPDATE SET"
                 " profile = excluded.profile, name = excluded.name,"
                 " paired_at = excluded.paired_at, bonded = excluded.bonded",
-                [device.address, device.profile, device.name, device.paired_at,
-                 int(device.bonded)],
+                [device.address, device.profile, device.name, device.paired_at, int(device.bonded)],
             )
 
     def forget_device(self, address: str) -> bool:
@@ -525,15 +552,17 @@ class ReadingStore:
         ).fetchall()
         return [KnownDevice(r[0], r[1], r[2], r[3], bool(r[4]), *r[5:]) for r in rows]
 
-    def outbox(self, limit: int, max_bytes: int, skip: frozenset[int] = frozenset()
-               ) -> tuple[list[OutboxItem], bool]:
+    def outbox(
+        self, limit: int, max_bytes: int, skip: frozenset[int] = frozenset()
+    ) -> tuple[list[OutboxItem], bool]:
         """The next items to send: urgent ones first, then by sequence number; at most `limit`
         items and (beyond the first) `max_bytes` of sealed payload. `skip`: items in flight.
         Also says whether more items wait beyond these (the batch is full)."""
         rows = self.db.execute(
             "SELECT seq, segment_id, sealed, priority, stored_at FROM outbox"
             " WHERE priority < ? ORDER BY priority, seq LIMIT ?",
-            [STRANDED, limit + len(skip) + 1]).fetchall()
+            [STRANDED, limit + len(skip) + 1],
+        ).fetchall()
         items: list[OutboxItem] = []
         size = 0
         for row in rows:
@@ -549,12 +578,19 @@ class ReadingStore:
         marks = ",".join("?" * len(segment_ids))
         rows = self.db.execute(
             "SELECT segment_id, centre_key_id, suite, sealed_key FROM outbox_segments"
-            f" WHERE segment_id IN ({marks})", sorted(segment_ids)
+            f" WHERE segment_id IN ({marks})",
+            sorted(segment_ids),
         ).fetchall()
         return [SealedSegment(*row) for row in rows]
 
-    def settle(self, held: Collection[int], conflicts: Collection[int], highest_held: int,
-               at: str, refused: Collection[int] = ()) -> Settled:
+    def settle(
+        self,
+        held: Collection[int],
+        conflicts: Collection[int],
+        highest_held: int,
+        at: str,
+        refused: Collection[int] = (),
+    ) -> Settled:
         """Apply what the centre said of a batch, in one transaction: drop the items it holds
         from the outbox (noting it on the patient's plaintext); give the items it holds a
         *different* reading under a new sequence number, sealed again; and move the sequence
@@ -566,25 +602,33 @@ class ReadingStore:
         with self._transaction("record the centre's acknowledgement in"):
             last = self.db.execute("SELECT last FROM hub_sequence WHERE id = 1").fetchone()[0]
             if highest_held > last + MAX_COUNTER_JUMP:
-                log.error("the centre says it holds sequence number %d, far beyond this hub's "
-                          "%d: not believed; tell the centre (a forged reading?)",
-                          highest_held, last)
+                log.error(
+                    "the centre says it holds sequence number %d, far beyond this hub's "
+                    "%d: not believed; tell the centre (a forged reading?)",
+                    highest_held,
+                    last,
+                )
             elif highest_held > last:
                 self.db.execute("UPDATE hub_sequence SET last = ? WHERE id = 1", [highest_held])
             for chunk in _chunks(sorted(refused)):
                 self.db.execute(
                     f"UPDATE outbox SET priority = ? WHERE seq IN ({','.join('?' * len(chunk))})",
-                    [STRANDED, *chunk])
+                    [STRANDED, *chunk],
+                )
             synced = 0
             for chunk in _chunks(sorted(held)):
                 marks = ",".join("?" * len(chunk))
                 synced += self.db.execute(
-                    f"DELETE FROM outbox WHERE seq IN ({marks})", chunk).rowcount
+                    f"DELETE FROM outbox WHERE seq IN ({marks})", chunk
+                ).rowcount
                 self.db.execute(
                     f"UPDATE readings SET synced_at = ? WHERE seq IN ({marks})"
-                    " AND synced_at IS NULL", [at, *chunk])
-            renumbered = {old: new for old in sorted(conflicts)
-                          if (new := self._renumber(old)) is not None}
+                    " AND synced_at IS NULL",
+                    [at, *chunk],
+                )
+            renumbered = {
+                old: new for old in sorted(conflicts) if (new := self._renumber(old)) is not None
+            }
             self.db.execute(
                 "DELETE FROM outbox_segments WHERE segment_id != ? AND NOT EXISTS"
                 " (SELECT 1 FROM outbox WHERE outbox.segment_id = outbox_segments.segment_id)",
@@ -604,7 +648,8 @@ class ReadingStore:
             self.db.execute("UPDATE outbox SET priority = ? WHERE seq = ?", [STRANDED, old])
             return None
         new: int = self.db.execute(
-            "UPDATE hub_sequence SET last = last + 1 WHERE id = 1 RETURNING last").fetchone()[0]
+            "UPDATE hub_sequence SET last = last + 1 WHERE id = 1 RETURNING last"
+        ).fetchone()[0]
         self.db.execute("DELETE FROM outbox WHERE seq = ?", [old])
         self.db.execute("UPDATE readings SET seq = ?, sealed = 0 WHERE seq = ?", [new, old])
         if self.sealer is not None:
@@ -625,38 +670,45 @@ class ReadingStore:
             try:
                 self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             except sqlite3.Error as exc:
-                raise StoreError(f"could not empty the write-ahead log of {self.path}: "
-                                 f"{_explain(exc)}") from exc
+                raise StoreError(
+                    f"could not empty the write-ahead log of {self.path}: {_explain(exc)}"
+                ) from exc
         return cursor.rowcount
 
     def held_version(self, doc_type: str) -> int:
-        row = self.db.execute("SELECT version FROM downlink WHERE doc_type = ?",
-                              [doc_type]).fetchone()
+        row = self.db.execute(
+            "SELECT version FROM downlink WHERE doc_type = ?", [doc_type]
+        ).fetchone()
         return int(row[0]) if row else 0
 
     def version_floor(self, doc_type: str) -> int:
         """What a new document of a type must be newer than: the held version, or, after one
         was set aside, one less than its version (the centre's genuine document under that
         number is taken again, older ones are not)."""
-        row = self.db.execute("SELECT version FROM downlink WHERE doc_type = ?",
-                              [_SET_ASIDE + doc_type]).fetchone()
+        row = self.db.execute(
+            "SELECT version FROM downlink WHERE doc_type = ?", [_SET_ASIDE + doc_type]
+        ).fetchone()
         return max(self.held_version(doc_type), int(row[0]) - 1 if row else 0)
 
     def set_aside_document(self, doc_type: str) -> int | None:
         """Stop using a held document that no longer validates; keep it, renamed, for the
         technician. Returns its version (None if none was held)."""
         with self._transaction("set aside a document in"):
-            row = self.db.execute("SELECT version FROM downlink WHERE doc_type = ?",
-                                  [doc_type]).fetchone()
+            row = self.db.execute(
+                "SELECT version FROM downlink WHERE doc_type = ?", [doc_type]
+            ).fetchone()
             if row is None:
                 return None
             self.db.execute("DELETE FROM downlink WHERE doc_type = ?", [_SET_ASIDE + doc_type])
-            self.db.execute("UPDATE downlink SET doc_type = ? WHERE doc_type = ?",
-                            [_SET_ASIDE + doc_type, doc_type])
+            self.db.execute(
+                "UPDATE downlink SET doc_type = ? WHERE doc_type = ?",
+                [_SET_ASIDE + doc_type, doc_type],
+            )
         return int(row[0])
 
-    def save_document(self, doc_type: str, version: int, issued_at: str,
-                      content: dict[str, Any]) -> None:
+    def save_document(
+        self, doc_type: str, version: int, issued_at: str, content: dict[str, Any]
+    ) -> None:
         """Keep the newest document of a type from the centre; messages are all kept."""
         at = now_utc()
         with self._transaction("keep what the centre sent in"):
@@ -665,22 +717,26 @@ class ReadingStore:
                 " VALUES (?, ?, ?, ?, ?) ON CONFLICT (doc_type) DO UPDATE SET"
                 " version = excluded.version, issued_at = excluded.issued_at,"
                 " content_json = excluded.content_json, received_at = excluded.received_at",
-                [doc_type, version, issued_at, json.dumps(content), at])
+                [doc_type, version, issued_at, json.dumps(content), at],
+            )
             if doc_type == "message":
                 self.db.execute(
                     "INSERT INTO patient_messages (version, text, issued_at, received_at)"
-                    " VALUES (?, ?, ?, ?)", [version, content["text"], issued_at, at])
+                    " VALUES (?, ?, ?, ?)",
+                    [version, content["text"], issued_at, at],
+                )
 
     def document(self, doc_type: str) -> dict[str, Any] | None:
-        row = self.db.execute("SELECT content_json FROM downlink WHERE doc_type = ?",
-                              [doc_type]).fetchone()
+        row = self.db.execute(
+            "SELECT content_json FROM downlink WHERE doc_type = ?", [doc_type]
+        ).fetchone()
         return json.loads(row[0]) if row else None
 
     def patient_messages(self, limit: int = 20) -> list[dict[str, Any]]:
         keys = ("version", "text", "issued_at", "received_at", "read_at")
         rows = self.db.execute(
-            f"SELECT {', '.join(keys)} FROM patient_messages ORDER BY version DESC LIMIT ?",
-            [limit]).fetchall()
+            f"SELECT {', '.join(keys)} FROM patient_messages ORDER BY version DESC LIMIT ?", [limit]
+        ).fetchall()
         return [dict(zip(keys, r, strict=True)) for r in rows]
 
     def mark_message_read(self, version: int, at: str) -> bool:
@@ -688,12 +744,14 @@ class ReadingStore:
         with self._transaction("note a message read in"):
             cursor = self.db.execute(
                 "UPDATE patient_messages SET read_at = coalesce(read_at, ?) WHERE version = ?",
-                [at, version])
+                [at, version],
+            )
         return cursor.rowcount > 0
 
     def outbox_bytes(self) -> int:
         size: int = self.db.execute(
-            "SELECT coalesce(sum(length(sealed)), 0) FROM outbox").fetchone()[0]
+            "SELECT coalesce(sum(length(sealed)), 0) FROM outbox"
+        ).fetchone()[0]
         return size
 
     def all(self) -> list[StoredReading]:
@@ -707,7 +765,8 @@ class ReadingStore:
             "WHERE seq IN (SELECT max(seq) FROM readings"
             " WHERE measured_at >= ? AND outcome != 'failed'"
             " GROUP BY kind, substr(measured_at, 1, 13)) ORDER BY measured_at",
-            [measured_since])
+            [measured_since],
+        )
 
     def latest_per_kind(self) -> list[StoredReading]:
         return self._select(

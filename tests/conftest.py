@@ -29,8 +29,9 @@ def short_tmp() -> Iterator[Path]:
 
 
 @pytest.fixture
-def home(short_tmp: Path, monkeypatch: pytest.MonkeyPatch,
-         request: pytest.FixtureRequest) -> Iterator[SimulatedHome]:
+def home(
+    short_tmp: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Iterator[SimulatedHome]:
     simulated = SimulatedHome(short_tmp)
     # Emulated devices created inside the test talk to the same private bus.
     for key, value in simulated.bluetooth.env.items():
@@ -50,8 +51,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
     setattr(item, f"rep_{report.when}", report)
 
 
-async def pair(home: SimulatedHome, device: EmulatedDevice, passkey: int | None = None
-               ) -> dict[str, Any]:
+async def pair(
+    home: SimulatedHome, device: EmulatedDevice, passkey: int | None = None
+) -> dict[str, Any]:
     """Pair an emulated device (running on this test's event loop) as a technician would."""
     address = DEVICE_ADAPTERS[device.adapter]
     return await asyncio.to_thread(home.pair, address, passkey)
@@ -85,8 +87,9 @@ def provisioned_hub(folder: Path, hub_id: str) -> Path:
     if centre_toml.exists():
         centre = load_centre_config(centre_toml)
     else:
-        centre = init_centre(centre_toml, folder / "centre" / "state", "127.0.0.1", 8884,
-                             "127.0.0.1", 8883)
+        centre = init_centre(
+            centre_toml, folder / "centre" / "state", "127.0.0.1", 8884, "127.0.0.1", 8883
+        )
     bundle = folder / hub_id / "bundle.json"
     write_secret(bundle, enrol_hub(centre, hub_id))
     config = folder / hub_id / "hub.toml"

@@ -15,9 +15,11 @@ RECEIVED = "2026-11-22T10:40:01.000+00:00"
 
 def response(**changes: object) -> dict[str, Any]:
     base: dict[str, Any] = {
-        "resourceType": "QuestionnaireResponse", "id": "b1d0c5e2-0001",
+        "resourceType": "QuestionnaireResponse",
+        "id": "b1d0c5e2-0001",
         "questionnaire": "https://dho.example.no/Questionnaire/kols-daglig|1",
-        "status": "completed", "authored": "2026-11-22T11:39:30+01:00",
+        "status": "completed",
+        "authored": "2026-11-22T11:39:30+01:00",
         "item": [{"linkId": "breathless", "answer": [{"valueBoolean": True}]}],
     }
     base.update(changes)
@@ -27,7 +29,10 @@ def response(**changes: object) -> dict[str, Any]:
 def test_answers_become_an_item_recognised_if_sent_again() -> None:
     reading = to_answer_reading(response(), RECEIVED)
     assert (reading.kind, reading.device_address, reading.outcome) == (
-        "questionnaire_response", "hub-screen", "ok")
+        "questionnaire_response",
+        "hub-screen",
+        "ok",
+    )
     assert reading.measured_at == "2026-11-22T10:39:30+00:00"
     assert reading.values["item"][0]["linkId"] == "breathless"
     assert reading.record_key == to_answer_reading(response(), RECEIVED).record_key
@@ -35,17 +40,20 @@ def test_answers_become_an_item_recognised_if_sent_again() -> None:
     assert later.measured_at == "2026-11-22T10:40:01+00:00"  # not after it arrived
 
 
-@pytest.mark.parametrize(("bad", "expected"), [
-    ("not a dict", "not a FHIR QuestionnaireResponse"),
-    (response(resourceType="Observation"), "not a FHIR QuestionnaireResponse"),
-    (response(id=""), "QuestionnaireResponse.id is missing"),
-    (response(status="done"), "status 'done' is not one of"),
-    (response(authored="yesterday"), "is not a date-time"),
-    (response(authored="2026-11-22T11:39:30"), "needs a time zone"),
-    (response(item={"linkId": "x"}), "item must be a list"),
-    (response(item=[{"text": "x" * 70_000}]), "larger than"),
-    (response(item=[{"valueDecimal": float("nan")}]), "not plain JSON"),
-])
+@pytest.mark.parametrize(
+    ("bad", "expected"),
+    [
+        ("not a dict", "not a FHIR QuestionnaireResponse"),
+        (response(resourceType="Observation"), "not a FHIR QuestionnaireResponse"),
+        (response(id=""), "QuestionnaireResponse.id is missing"),
+        (response(status="done"), "status 'done' is not one of"),
+        (response(authored="yesterday"), "is not a date-time"),
+        (response(authored="2026-11-22T11:39:30"), "needs a time zone"),
+        (response(item={"linkId": "x"}), "item must be a list"),
+        (response(item=[{"text": "x" * 70_000}]), "larger than"),
+        (response(item=[{"valueDecimal": float("nan")}]), "not plain JSON"),
+    ],
+)
 def test_malformed_answers_are_refused_with_a_reason(bad: object, expected: str) -> None:
     with pytest.raises(AnswerError, match=expected):
         to_answer_reading(bad, RECEIVED)
@@ -58,7 +66,10 @@ async def test_answers_reach_the_centre_exactly_once(home: SimulatedHome) -> Non
     assert first == {"ok": True, "seq": 1, "stored_before": False}
     # The screen did not hear the answer and sends again: stored once.
     assert home.ask_hub("answer", response=response()) == {
-        "ok": True, "seq": None, "stored_before": True}
+        "ok": True,
+        "seq": None,
+        "stored_before": True,
+    }
     refused = home.ask_hub("answer", response=response(status="done"))
     assert refused["ok"] is False and "status 'done'" in refused["error"]
     assert home.ask_hub("answer", response=response(id="b1d0c5e2-0002"))["seq"] == 2

@@ -100,7 +100,6 @@ ICP_KEYS = {
 }
 
 
-
 # --- Blood Pressure Measurement 0x2A35 -----------------------------------------------------
 
 
@@ -719,19 +718,19 @@ def test_bpm_builder_rejects_bad_input(kwargs: dict[str, Any], message: str) -> 
 @pytest.mark.parametrize(
     ("uuid", "value", "type_"),
     [
-        ("2a5e", "00" "6200" "4800", "plx_spot_check"),
-        ("2a5f", "00" "6200" "4800", "plx_continuous"),
+        ("2a5e", "0062004800", "plx_spot_check"),
+        ("2a5f", "0062004800", "plx_continuous"),
         ("2a60", "0000", "plx_features"),
-        ("2a9d", "00" "b036", "weight_measurement"),
+        ("2a9d", "00b036", "weight_measurement"),
         ("2a9e", "00000000", "weight_scale_feature"),
-        ("2a9c", "0000" "6400", "body_composition_measurement"),
-        ("2a1c", "00" "720100fe", "temperature_measurement"),
+        ("2a9c", "00006400", "body_composition_measurement"),
+        ("2a1c", "00720100fe", "temperature_measurement"),
         ("2a1d", "02", "temperature_type"),
-        ("2a18", "00" "0100" "ea070b160a2800", "glucose_measurement"),
-        ("2a34", "00" "0100", "glucose_measurement_context"),
+        ("2a18", "000100ea070b160a2800", "glucose_measurement"),
+        ("2a34", "000100", "glucose_measurement_context"),
         ("2a51", "0000", "glucose_feature"),
         ("2a52", "06000101", "racp_response"),
-        ("2a2b", "ea070b160a28000100" "00", "current_time"),
+        ("2a2b", "ea070b160a2800010000", "current_time"),
         ("2a08", "ea070b160a2800", "date_time"),
         ("2a19", "57", "battery_level"),
     ],

@@ -100,7 +100,6 @@ BVP_IMPERIAL = bytes.fromhex("ffaf" + _ALL_FIELDS)
 BF720 = bytes.fromhex("9803" + "a601" + "7a1a" + "3001" + "5826" + "e01c" + "1211")
 
 
-
 # --- Body Composition Measurement 0x2A9C: vectors ---------------------------------------------
 
 

@@ -136,8 +136,10 @@ async def test_a_hub_cannot_take_a_share_of_every_hubs_batches(
     hub_b = home.mqtt_client("hub-bbbb")
     try:
         # The real ingest worker is subscribed once a probe reaches it (a refused non-batch).
-        await eventually(lambda: puback(hub_b, batch_topic("hub-bbbb")) < 128
-                         and home.centre_rejections(), what="the centre to take batches")
+        await eventually(
+            lambda: puback(hub_b, batch_topic("hub-bbbb")) < 128 and home.centre_rejections(),
+            what="the centre to take batches",
+        )
         taken = len(home.centre_rejections())
         group = home.centre.share_group
         joined = suback(hub_a, f"$share/{group}/dho/v1/hub/+/batch")
@@ -146,8 +148,10 @@ async def test_a_hub_cannot_take_a_share_of_every_hubs_batches(
         for _ in range(sent):
             assert puback(hub_b, batch_topic("hub-bbbb")) < 128
         # Every one reaches the centre (recorded, as refused non-batches): none went to hub-aaaa.
-        await eventually(lambda: len(home.centre_rejections()) >= taken + sent,
-                         what=f"all {sent} messages at the centre")
+        await eventually(
+            lambda: len(home.centre_rejections()) >= taken + sent,
+            what=f"all {sent} messages at the centre",
+        )
         with pytest.raises(queue.Empty):
             spy.get(timeout=1.0)
         assert joined == NOT_AUTHORISED
@@ -161,8 +165,9 @@ def test_hub_cannot_read_another_hubs_downlink_acks_or_batches(
 ) -> None:
     # The subscriptions are refused (test above); and were one granted, Mosquitto would still
     # apply the read ACL to each message it delivers: what counts is what arrives.
-    spy = received(hub_a, "dho/v1/hub/hub-bbbb/down/#", ack_topic("hub-bbbb"),
-                   "dho/v1/hub/+/batch", "#")
+    spy = received(
+        hub_a, "dho/v1/hub/hub-bbbb/down/#", ack_topic("hub-bbbb"), "dho/v1/hub/+/batch", "#"
+    )
     hub_b = home.mqtt_client("hub-bbbb")
     centre = home.mqtt_client(home.centre.ingest_name, centre_side=True)
     try:
@@ -171,7 +176,9 @@ def test_hub_cannot_read_another_hubs_downlink_acks_or_batches(
             assert puback(centre, topic) < 128
         assert puback(hub_b, batch_topic("hub-bbbb")) < 128
         assert sorted(own.get(timeout=10) for _ in range(2)) == [
-            ack_topic("hub-bbbb"), "dho/v1/hub/hub-bbbb/down/care_plan"]
+            ack_topic("hub-bbbb"),
+            "dho/v1/hub/hub-bbbb/down/care_plan",
+        ]
         with pytest.raises(queue.Empty):
             spy.get(timeout=1.0)
     finally:
@@ -240,8 +247,12 @@ def test_a_hub_certificate_gets_nothing_on_the_centres_listener(home: SimulatedH
     # a user with no ACL lines at all.
     client = home.mqtt_client("hub-aaaa", centre_side=True)
     try:
-        for topic in (f"$share/{home.centre.share_group}/dho/v1/hub/+/batch", "#",
-                      "dho/v1/hub/+/batch", "dho/v1/hub/hub-aaaa/ack"):
+        for topic in (
+            f"$share/{home.centre.share_group}/dho/v1/hub/+/batch",
+            "#",
+            "dho/v1/hub/+/batch",
+            "dho/v1/hub/hub-aaaa/ack",
+        ):
             assert suback(client, topic) == NOT_AUTHORISED, topic
         spy = received(client, "dho/v1/hub/+/batch", "#")
         assert puback(client, ack_topic("hub-aaaa")) == NOT_AUTHORISED
@@ -258,17 +269,32 @@ def test_a_hub_certificate_gets_nothing_on_the_centres_listener(home: SimulatedH
 
 async def test_the_hub_daemon_connects_with_its_certificate(home: SimulatedHome) -> None:
     home.start_hub()
-    await eventually(lambda: "New client connected" in home.broker_log()
-                     and "u'hub-sim-0001'" in home.broker_log(),
-                     what="the hub to connect under its certificate name")
+    await eventually(
+        lambda: (
+            "New client connected" in home.broker_log() and "u'hub-sim-0001'" in home.broker_log()
+        ),
+        what="the hub to connect under its certificate name",
+    )
 
 
 def test_broker_config_without_a_compiler_says_what_to_install(tmp_path: Path) -> None:
     init_centre(tmp_path / "centre.toml", tmp_path / "state", "127.0.0.1", 8884, "127.0.0.1", 8883)
     result = subprocess.run(
-        [sys.executable, "-m", "centre.cli", "--config", str(tmp_path / "centre.toml"),
-         "broker-config", "--out", str(tmp_path / "broker")],
-        capture_output=True, text=True, timeout=60, env={**os.environ, "PATH": str(tmp_path)})
+        [
+            sys.executable,
+            "-m",
+            "centre.cli",
+            "--config",
+            str(tmp_path / "centre.toml"),
+            "broker-config",
+            "--out",
+            str(tmp_path / "broker"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PATH": str(tmp_path)},
+    )
     assert result.returncode == 2
     assert "gcc, mosquitto-dev and libmosquitto-dev" in result.stderr
     assert not (tmp_path / "broker" / "mosquitto.conf").exists()

@@ -28,9 +28,11 @@ from hub.testbed.outage import fill_outbox
 from tests.conftest import eventually, hub_log, pair
 from tests.test_faults import assert_exactly_once, centre_rows, drained
 
-PLAN = {"thresholds": {"blood_pressure": {"systolic": {"min": 90, "max": 160}}},
-        "schedule": [{"kind": "blood_pressure", "times": ["08:00", "20:00"]}],
-        "centre_phone": "+47 55 00 00 00"}
+PLAN = {
+    "thresholds": {"blood_pressure": {"systolic": {"min": 90, "max": 160}}},
+    "schedule": [{"kind": "blood_pressure", "times": ["08:00", "20:00"]}],
+    "centre_phone": "+47 55 00 00 00",
+}
 
 
 def send_care_plan(home: SimulatedHome, plan: dict[str, Any], tmp: Path) -> dict[str, Any]:
@@ -56,15 +58,18 @@ def publish_as_centre(home: SimulatedHome, topic: str, payload: bytes) -> None:
 
 
 async def test_care_plan_reaches_the_hub_and_readings_beyond_it_go_out_at_once(
-    home: SimulatedHome, short_tmp: Path,
+    home: SimulatedHome,
+    short_tmp: Path,
 ) -> None:
     # Routine readings wait up to 10 minutes to fill a batch; an urgent one does not wait.
     home.configure_hub(sync={"batch_max_age_s": 600.0})
     home.start_centre()
     home.start_hub()
     assert send_care_plan(home, PLAN, short_tmp)["version"] == 1
-    status = await eventually(lambda: (s := home.hub_status())["care_plan_version"] == 1 and s,
-                              what="the care plan at the hub")
+    status = await eventually(
+        lambda: (s := home.hub_status())["care_plan_version"] == 1 and s,
+        what="the care plan at the hub",
+    )
     assert status["care_plan"]["centre_phone"] == "+47 55 00 00 00"
     assert status["care_plan"]["thresholds"]["blood_pressure"]["systolic"]["max"] == 160
     cuff = EmulatedCuff()
@@ -76,8 +81,10 @@ async def test_care_plan_reaches_the_hub_and_readings_beyond_it_go_out_at_once(
         await asyncio.sleep(3)
         assert centre_rows(home) == [], "a routine reading waits for its batch to fill"
         cuff.take_measurement(build_blood_pressure_measurement(178, 96, 123))
-        rows = await eventually(lambda: len(r := home.centre_readings()) >= 2 and r,
-                                what="the urgent reading (and the one waiting) at the centre")
+        rows = await eventually(
+            lambda: len(r := home.centre_readings()) >= 2 and r,
+            what="the urgent reading (and the one waiting) at the centre",
+        )
     finally:
         await cuff.stop()
     by_systolic = {r["values"]["systolic"]: r for r in rows}
@@ -87,7 +94,8 @@ async def test_care_plan_reaches_the_hub_and_readings_beyond_it_go_out_at_once(
 
 
 async def test_forged_and_replayed_care_plans_are_refused(
-    home: SimulatedHome, short_tmp: Path,
+    home: SimulatedHome,
+    short_tmp: Path,
 ) -> None:
     home.start_centre()
     home.start_hub()
@@ -97,19 +105,26 @@ async def test_forged_and_replayed_care_plans_are_refused(
     await eventually(lambda: home.hub_status()["care_plan_version"] == 2, what="version 2")
 
     # Someone with access to the broker sends a plan with no limits, signed with their own key.
-    forged = Document("care_plan", home.hub_id, 99, "2026-11-22T10:00:00.000+00:00",
-                      CarePlan(centre_phone="+47 99 99 99 99"))
+    forged = Document(
+        "care_plan",
+        home.hub_id,
+        99,
+        "2026-11-22T10:00:00.000+00:00",
+        CarePlan(centre_phone="+47 99 99 99 99"),
+    )
     hub_public = hub_encryption_key(CentreStore(home.centre.db_path), home.hub_id)
-    publish_as_centre(home, topic,
-                      seal_document(forged, Ed25519PrivateKey.generate(), hub_public))
-    status = await eventually(lambda: (s := home.hub_status())["downlink_refused"] and s,
-                              what="the forged plan to be refused")
+    publish_as_centre(home, topic, seal_document(forged, Ed25519PrivateKey.generate(), hub_public))
+    status = await eventually(
+        lambda: (s := home.hub_status())["downlink_refused"] and s,
+        what="the forged plan to be refused",
+    )
     assert "not signed by the centre" in status["downlink_refused"]
     # The genuine but older version 1, replayed.
     publish_as_centre(home, topic, first.payload)
     status = await eventually(
         lambda: "not newer" in ((s := home.hub_status())["downlink_refused"] or "") and s,
-        what="the replayed plan to be refused")
+        what="the replayed plan to be refused",
+    )
     assert status["care_plan_version"] == 2
     assert status["care_plan"]["centre_phone"] == "+47 22 22 22 22"
 
@@ -119,8 +134,9 @@ async def test_a_message_for_the_patient_arrives(home: SimulatedHome) -> None:
     home.start_hub()
     result = home.centre_cli("send-message", home.hub_id, "Husk å ta blodtrykket i kveld.")
     assert result.returncode == 0, result.stderr
-    status = await eventually(lambda: (s := home.hub_status())["messages"] and s,
-                              what="the message at the hub")
+    status = await eventually(
+        lambda: (s := home.hub_status())["messages"] and s, what="the message at the hub"
+    )
     assert status["messages"][0]["text"] == "Husk å ta blodtrykket i kveld."
     assert status["messages"][0]["read_at"] is None
     refused = home.centre_cli("send-message", "hub-nobody", "hei")
@@ -144,15 +160,18 @@ async def test_key_rotation_loses_no_reading_sealed_to_the_old_key(home: Simulat
     assert result.returncode == 0, result.stderr
     new_key = json.loads(result.stdout)["key_id"]
     assert new_key != old_key and json.loads(result.stdout)["hubs_told"] == 1
-    await eventually(lambda: home.hub_status()["centre_key_id"] == new_key,
-                     what="the hub to take the new centre key")
+    await eventually(
+        lambda: home.hub_status()["centre_key_id"] == new_key,
+        what="the hub to take the new centre key",
+    )
     home.start_centre()
     assert_exactly_once(await drained(home, n), n)
     assert centre_rows(home)[-1][0] == n
 
 
 async def test_a_message_republished_on_the_care_plan_topic_is_refused_and_the_hub_restarts(
-    home: SimulatedHome, short_tmp: Path,
+    home: SimulatedHome,
+    short_tmp: Path,
 ) -> None:
     """Finding 3: a genuine message, republished by the broker operator as the care plan."""
     home.start_centre()
@@ -161,8 +180,10 @@ async def test_a_message_republished_on_the_care_plan_topic_is_refused_and_the_h
     await eventually(lambda: home.hub_status()["care_plan_version"] == 1, what="the care plan")
     message = issue(home.centre, home.hub_id, "message", {"text": "Husk å veie deg."})
     publish_as_centre(home, downlink_topic(home.hub_id, "care_plan"), message.payload)
-    status = await eventually(lambda: (s := home.hub_status())["downlink_refused"] and s,
-                              what="the moved message to be refused")
+    status = await eventually(
+        lambda: (s := home.hub_status())["downlink_refused"] and s,
+        what="the moved message to be refused",
+    )
     assert "care_plan does not open" in status["downlink_refused"]
     assert status["care_plan_version"] == 1 and status["messages"] == []
     assert status["care_plan"]["centre_phone"] == "+47 55 00 00 00"
@@ -173,17 +194,23 @@ async def test_a_message_republished_on_the_care_plan_topic_is_refused_and_the_h
 
 
 async def test_a_kept_document_that_no_longer_validates_is_set_aside_and_the_hub_starts(
-    home: SimulatedHome, short_tmp: Path,
+    home: SimulatedHome,
+    short_tmp: Path,
 ) -> None:
     """What finding 3 left in a hub's store (a message kept as care plan version 3), and a
     centre key notice that no longer parses: the real daemon starts, reports both, and takes
     the centre's genuine care plan version 3; older versions stay refused."""
     config = load_config(home.hub_config)
     store = ReadingStore(config.db_path)
-    store.save_document("care_plan", 3, "2026-11-22T10:00:00.000+00:00",
-                        {"text": "Husk å veie deg."})
-    store.save_document("centre_key", 1, "2026-11-22T10:00:00.000+00:00",
-                        {"encryption_key": "AAAA", "encryption_suite": "x25519"})
+    store.save_document(
+        "care_plan", 3, "2026-11-22T10:00:00.000+00:00", {"text": "Husk å veie deg."}
+    )
+    store.save_document(
+        "centre_key",
+        1,
+        "2026-11-22T10:00:00.000+00:00",
+        {"encryption_key": "AAAA", "encryption_suite": "x25519"},
+    )
     store.close()
     home.start_centre()
     home.start_hub()
@@ -194,20 +221,27 @@ async def test_a_kept_document_that_no_longer_validates_is_set_aside_and_the_hub
     assert "care_plan version 3 held by this hub was set aside" in log
     assert "centre_key version 1 held by this hub was set aside" in log
     assert status["centre_key_id"] == config.centre.encryption.key_id  # the provisioned key
-    old = [issue(home.centre, home.hub_id, "care_plan", {**PLAN, "centre_phone": f"+47 {n}"})
-           for n in (1, 2)]
+    old = [
+        issue(home.centre, home.hub_id, "care_plan", {**PLAN, "centre_phone": f"+47 {n}"})
+        for n in (1, 2)
+    ]
     send_care_plan(home, PLAN, short_tmp)  # version 3
-    status = await eventually(lambda: (s := home.hub_status())["care_plan_version"] == 3 and s,
-                              what="the genuine care plan version 3")
+    status = await eventually(
+        lambda: (s := home.hub_status())["care_plan_version"] == 3 and s,
+        what="the genuine care plan version 3",
+    )
     assert status["care_plan"]["centre_phone"] == "+47 55 00 00 00"
     publish_as_centre(home, downlink_topic(home.hub_id, "care_plan"), old[0].payload)
-    await eventually(lambda: "not newer" in (home.hub_status()["downlink_refused"] or ""),
-                     what="the replayed version 1 to be refused")
+    await eventually(
+        lambda: "not newer" in (home.hub_status()["downlink_refused"] or ""),
+        what="the replayed version 1 to be refused",
+    )
     assert home.hub_status()["care_plan_version"] == 3
 
 
 async def test_the_broker_sees_no_care_plan_or_message_content(
-    home: SimulatedHome, short_tmp: Path,
+    home: SimulatedHome,
+    short_tmp: Path,
 ) -> None:
     """Finding 4: a client holding this hub's certificate (stolen, or the broker operator's
     view of the payload) gets only ciphertext; the hub itself reads both."""
@@ -227,17 +261,27 @@ async def test_the_broker_sees_no_care_plan_or_message_content(
         thief.disconnect()
     assert set(seen) == {downlink_topic(home.hub_id, t) for t in ("care_plan", "message")}
     for payload in seen.values():
-        for secret in ("+47 91 23 45 67", "Blodtrykket", "systolic", "thresholds", "centre_phone",
-                       home.hub_id, '"version"'):
+        for secret in (
+            "+47 91 23 45 67",
+            "Blodtrykket",
+            "systolic",
+            "thresholds",
+            "centre_phone",
+            home.hub_id,
+            '"version"',
+        ):
             assert secret.encode() not in payload, secret
     home.start_hub()  # the retained plan reaches the hub, which alone can open it
-    status = await eventually(lambda: (s := home.hub_status())["care_plan_version"] == 1 and s,
-                              what="the care plan at the hub")
+    status = await eventually(
+        lambda: (s := home.hub_status())["care_plan_version"] == 1 and s,
+        what="the care plan at the hub",
+    )
     assert status["care_plan"]["centre_phone"] == "+47 91 23 45 67"
 
 
 async def test_a_hub_enrolled_before_sealing_is_sent_nothing_and_still_starts(
-    home: SimulatedHome, short_tmp: Path,
+    home: SimulatedHome,
+    short_tmp: Path,
 ) -> None:
     """A hub from before this change has no encryption key: the centre refuses to send it
     anything with words saying to enrol it again (a key rotation still reaches the other
@@ -258,18 +302,22 @@ async def test_a_hub_enrolled_before_sealing_is_sent_nothing_and_still_starts(
     home.start_hub()
     status = home.hub_status()
     assert "enrol this hub again" in status["downlink_refused"]
-    await eventually(lambda: home.hub_status()["broker_connected"],
-                     what="the hub, without downlink, still connected for its readings")
+    await eventually(
+        lambda: home.hub_status()["broker_connected"],
+        what="the hub, without downlink, still connected for its readings",
+    )
 
 
 async def test_a_hub_enrolled_before_sealing_is_enrolled_again_and_keeps_its_readings(
-    home: SimulatedHome, short_tmp: Path,
+    home: SimulatedHome,
+    short_tmp: Path,
 ) -> None:
     """The upgrade path docs/operations.md gives: enrol again, move the keys and config aside,
     provision into the same state directory. Readings before and after reach the centre once
     each, and the care plan then arrives sealed."""
     CentreStore(home.centre.db_path).db.execute(
-        "UPDATE hubs SET encryption_key = NULL, encryption_suite = NULL")
+        "UPDATE hubs SET encryption_key = NULL, encryption_suite = NULL"
+    )
     config = load_config(home.hub_config)
     config.encryption_key_path.unlink()
     fill_outbox(home.hub_config, 20)
@@ -283,9 +331,13 @@ async def test_a_hub_enrolled_before_sealing_is_enrolled_again_and_keeps_its_rea
     keys = config.signing_key_path.parent
     keys.rename(keys.with_name("keys.old"))
     home.hub_config.rename(home.hub_config.with_name("hub.toml.old"))
-    provision(home.hub_config, bundle, config.state_dir,
-              expected_centre=json.loads(result.stdout)["centre_fingerprint"],
-              clock_source="assume_synchronised")
+    provision(
+        home.hub_config,
+        bundle,
+        config.state_dir,
+        expected_centre=json.loads(result.stdout)["centre_fingerprint"],
+        clock_source="assume_synchronised",
+    )
     fill_outbox(home.hub_config, 10, first=20)  # numbered on from 21 in the same store
     home.start_hub()
     assert home.hub_status()["downlink_refused"] is None
@@ -295,7 +347,8 @@ async def test_a_hub_enrolled_before_sealing_is_enrolled_again_and_keeps_its_rea
 
 
 def test_a_care_plan_the_hub_would_refuse_is_not_numbered_or_sent(
-    home: SimulatedHome, short_tmp: Path,
+    home: SimulatedHome,
+    short_tmp: Path,
 ) -> None:
     path = short_tmp / "nan.json"
     path.write_text('{"thresholds": {"weight": {"weight": {"max": NaN}}}}')

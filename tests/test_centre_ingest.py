@@ -21,8 +21,9 @@ B1, B2 = "00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000
 
 
 def envelope(batch_id: str) -> bytes:
-    return sealed(header(batch_id=batch_id, seq_first=1, seq_last=2),
-                  [item(1, 128.0), item(2, 131.0)])
+    return sealed(
+        header(batch_id=batch_id, seq_first=1, seq_last=2), [item(1, 128.0), item(2, 131.0)]
+    )
 
 
 @pytest.fixture
@@ -45,7 +46,8 @@ def test_a_batch_arriving_again_is_refused_as_a_replay(ingest: Ingest) -> None:
 
 
 def test_a_batch_sealed_to_a_key_the_centre_no_longer_has_is_refused_and_logged(
-    ingest: Ingest, caplog: pytest.LogCaptureFixture,
+    ingest: Ingest,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     ingest.keyring = {}  # the key was deleted (or never was this centre's)
     assert ingest.handle(TOPIC, envelope(B1)) is None
@@ -70,9 +72,20 @@ def test_enrolling_an_invalid_hub_id_says_why(tmp_path: Path) -> None:
     config = tmp_path / "centre.toml"
     init_centre(config, tmp_path / "state", "127.0.0.1", 8884, "127.0.0.1", 8883)
     result = subprocess.run(
-        [sys.executable, "-m", "centre.cli", "--config", str(config), "enrol", "Hub 1",
-         "--out", str(tmp_path / "bundle.json")],
-        capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "centre.cli",
+            "--config",
+            str(config),
+            "enrol",
+            "Hub 1",
+            "--out",
+            str(tmp_path / "bundle.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     assert "hub id 'Hub 1' is not valid" in result.stderr and "Traceback" not in result.stderr

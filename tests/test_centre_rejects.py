@@ -16,20 +16,34 @@ from tests.conftest import eventually
 from tests.test_envelope import seal_items
 
 READING = StoredReading(
-    seq=1, kind="blood_pressure", characteristic="00002a35-0000-1000-8000-00805f9b34fb",
-    device_address="00:BB:00:00:00:02", device_time="2026-11-22T10:40:00",
-    received_at="2026-11-22T10:40:01.000+00:00", raw_hex="1e80005200610000",
-    values={"systolic": 128.0}, stored_at="2026-11-22T10:40:01.002+00:00", synced_at=None,
-    measured_at="2026-11-22T09:40:00+00:00", time_source="device", clock_correction_s=None,
-    hub_clock_synced=True, outcome="ok", problems=(), hub_clock_offset_s=None)
+    seq=1,
+    kind="blood_pressure",
+    characteristic="00002a35-0000-1000-8000-00805f9b34fb",
+    device_address="00:BB:00:00:00:02",
+    device_time="2026-11-22T10:40:00",
+    received_at="2026-11-22T10:40:01.000+00:00",
+    raw_hex="1e80005200610000",
+    values={"systolic": 128.0},
+    stored_at="2026-11-22T10:40:01.002+00:00",
+    synced_at=None,
+    measured_at="2026-11-22T09:40:00+00:00",
+    time_source="device",
+    clock_correction_s=None,
+    hub_clock_synced=True,
+    outcome="ok",
+    problems=(),
+    hub_clock_offset_s=None,
+)
 
 
-def build_envelope(config: HubConfig, readings: list[StoredReading],
-                   hub_key: Ed25519PrivateKey) -> tuple[object, bytes]:
+def build_envelope(
+    config: HubConfig, readings: list[StoredReading], hub_key: Ed25519PrivateKey
+) -> tuple[object, bytes]:
     """A batch as the hub's store and uplink make it: each reading sealed, then the batch."""
     sealed = seal_items([r.to_wire() for r in readings], config.hub_id, config.centre.encryption)
-    return build_batch(config.hub_id, *sealed, hub_key, config.centre.encryption,
-                       "2026-11-22T10:40:02.000+00:00")
+    return build_batch(
+        config.hub_id, *sealed, hub_key, config.centre.encryption, "2026-11-22T10:40:02.000+00:00"
+    )
 
 
 def publish(home: SimulatedHome, topic: str, payload: bytes) -> None:
@@ -63,8 +77,9 @@ async def test_tampered_foreign_and_unknown_batches_are_rejected(home: Simulated
     publish(home, batch_topic("hub-stranger"), good)  # a real batch replayed on another topic
     publish(home, topic, b"not an envelope at all")
 
-    rejections = await eventually(lambda: len(r := home.centre_rejections()) >= 5 and r,
-                                  what="five rejections")
+    rejections = await eventually(
+        lambda: len(r := home.centre_rejections()) >= 5 and r, what="five rejections"
+    )
     reasons = [r["reason"] for r in rejections]
     assert "does not open" in reasons[0]
     assert f"not signed by the key enrolled for {config.hub_id}" in reasons[1]
@@ -96,4 +111,3 @@ def test_reused_sequence_number_is_named_as_a_conflict_and_nothing_overwritten(
     assert (conflict.new, conflict.held, conflict.conflicts) == (1, (2,), (1,))
     assert store.readings()[0]["received_at"] == first["received_at"]  # what it held stays
     assert store.highest_held("hub-0001") == 2
-

@@ -31,16 +31,27 @@ def test_provisioning_never_overwrites_an_identity(tmp_path: Path) -> None:
         provisioned(tmp_path)
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("hub_id = ", "not valid TOML"),
-    ('hub_id = "Hub 1"\nstate_dir = "/x"\n[centre]\nencryption_key = "k"\nsigning_key = "k"',
-     "hub_id: String should match pattern"),
-    ('hub_id = "hub-0001"\nstate_dir = "/x"', "centre: Field required"),
-    ('hub_id = "hub-0001"\nstate_dir = "/x"\n[centre]\nencryption_key = "!!"\nsigning_key = "k"',
-     "centre.encryption_key is not base64"),
-    (f'hub_id = "hub-0001"\nstate_dir = "/x"\ncolour = "red"\n[centre]\nencryption_key = "{KEY}"'
-     f'\nsigning_key = "{KEY}"', "colour: Extra inputs are not permitted"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("hub_id = ", "not valid TOML"),
+        (
+            'hub_id = "Hub 1"\nstate_dir = "/x"\n[centre]\nencryption_key = "k"\nsigning_key = "k"',
+            "hub_id: String should match pattern",
+        ),
+        ('hub_id = "hub-0001"\nstate_dir = "/x"', "centre: Field required"),
+        (
+            'hub_id = "hub-0001"\nstate_dir = "/x"\n[centre]\n'
+            'encryption_key = "!!"\nsigning_key = "k"',
+            "centre.encryption_key is not base64",
+        ),
+        (
+            f'hub_id = "hub-0001"\nstate_dir = "/x"\ncolour = "red"\n[centre]\n'
+            f'encryption_key = "{KEY}"\nsigning_key = "{KEY}"',
+            "colour: Extra inputs are not permitted",
+        ),
+    ],
+)
 def test_broken_config_says_what_is_wrong(tmp_path: Path, text: str, expected: str) -> None:
     path = tmp_path / "hub.toml"
     path.write_text(text)
@@ -54,8 +65,13 @@ def test_missing_config_names_the_path(tmp_path: Path) -> None:
 
 
 def hub(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hub.cli", *args], capture_output=True,
-                          text=True, input=stdin, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "hub.cli", *args],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        timeout=60,
+    )
 
 
 def test_cli_reports_broken_config_without_traceback(tmp_path: Path) -> None:
@@ -74,7 +90,10 @@ def test_decode_prints_json_per_value() -> None:
     assert result.returncode == 1  # the second value does not parse
     assert lines[0]["type"] == "blood_pressure_measurement"
     assert (lines[0]["systolic"], lines[0]["diastolic"], lines[0]["mean_arterial_pressure"]) == (
-        138.0, 88.0, 120.0)
+        138.0,
+        88.0,
+        120.0,
+    )
     assert lines[0]["timestamp"] == "2019-12-31T23:00:00"
     assert lines[0]["pulse_rate"] == 60.0
     assert lines[0]["unit"] == "mmHg"
@@ -85,8 +104,11 @@ def test_decode_prints_json_per_value() -> None:
 def test_decode_reads_stdin_lines() -> None:
     result = hub("decode", stdin="2a49 0700\n2a35 zz\n")
     first, second = (json.loads(line) for line in result.stdout.splitlines())
-    assert first["features"][:3] == ["body_movement_detection", "cuff_fit_detection",
-                                     "irregular_pulse_detection"]
+    assert first["features"][:3] == [
+        "body_movement_detection",
+        "cuff_fit_detection",
+        "irregular_pulse_detection",
+    ]
     assert second["error"].startswith("not hex")
 
 
@@ -96,12 +118,21 @@ def test_readings_without_daemon_lists_outcome_and_time_source(tmp_path: Path) -
 
     config = provisioned(tmp_path)
     store = ReadingStore(load_config(config).db_path)
-    store.add(NewReading(
-        kind="blood_pressure", characteristic="00002a35-0000-1000-8000-00805f9b34fb",
-        device_address="00:BB:00:00:00:02", device_time="2000-01-01T00:05:00",
-        received_at="2026-11-22T10:40:01.000+00:00", raw_hex="00", values={"systolic": "NaN"},
-        measured_at="2026-11-22T10:40:01+00:00", time_source="hub_received", outcome="failed",
-        problems=("systolic_NaN",)))
+    store.add(
+        NewReading(
+            kind="blood_pressure",
+            characteristic="00002a35-0000-1000-8000-00805f9b34fb",
+            device_address="00:BB:00:00:00:02",
+            device_time="2000-01-01T00:05:00",
+            received_at="2026-11-22T10:40:01.000+00:00",
+            raw_hex="00",
+            values={"systolic": "NaN"},
+            measured_at="2026-11-22T10:40:01+00:00",
+            time_source="hub_received",
+            outcome="failed",
+            problems=("systolic_NaN",),
+        )
+    )
     store.close()
     result = hub("--config", str(config), "readings")
     assert result.returncode == 0, result.stderr
@@ -134,9 +165,16 @@ def test_the_screen_logs_to_the_journal_when_it_cannot_write_the_state_dir(
         listener.settimeout(5)
         handler = _ui_log_handler(tmp_path / "no-such-dir" / "ui.log", journal)
         try:
-            handler.handle(logging.makeLogRecord(
-                {"name": "hub.ui", "levelno": logging.ERROR, "levelname": "ERROR",
-                 "msg": "the daemon does not answer"}))
+            handler.handle(
+                logging.makeLogRecord(
+                    {
+                        "name": "hub.ui",
+                        "levelno": logging.ERROR,
+                        "levelname": "ERROR",
+                        "msg": "the daemon does not answer",
+                    }
+                )
+            )
             received = listener.recv(4096)
         finally:
             handler.close()

@@ -56,10 +56,16 @@ def new_reading(n: int, urgent: bool) -> NewReading:
     """Reading number n: its raw bytes say which it is, so the centre's copy can be matched."""
     at = (EPOCH + timedelta(seconds=n)).isoformat(timespec="milliseconds")
     return NewReading(
-        kind="blood_pressure", characteristic="00002a35-0000-1000-8000-00805f9b34fb",
-        device_address="00:BB:00:00:00:02", device_time=None, received_at=at,
-        raw_hex=f"{n:08x}", values={"systolic": 200.0 if urgent else 120.0},
-        outcome="flagged" if urgent else "ok", priority=URGENT if urgent else ROUTINE)
+        kind="blood_pressure",
+        characteristic="00002a35-0000-1000-8000-00805f9b34fb",
+        device_address="00:BB:00:00:00:02",
+        device_time=None,
+        received_at=at,
+        raw_hex=f"{n:08x}",
+        values={"systolic": 200.0 if urgent else 120.0},
+        outcome="flagged" if urgent else "ok",
+        priority=URGENT if urgent else ROUTINE,
+    )
 
 
 class DeliveryProtocol(RuleBasedStateMachine):
@@ -86,8 +92,9 @@ class DeliveryProtocol(RuleBasedStateMachine):
         self.delivery = Delivery(self.store, window=3, ack_timeout_s=ACK_TIMEOUT_S)
 
     def _open_centre(self) -> None:
-        self.centre = Ingest(CentreStore(self.centre_path), {CENTRE.public.key_id: CENTRE},
-                             CENTRE_SIGNING)
+        self.centre = Ingest(
+            CentreStore(self.centre_path), {CENTRE.public.key_id: CENTRE}, CENTRE_SIGNING
+        )
 
     def teardown(self) -> None:
         try:
@@ -112,11 +119,18 @@ class DeliveryProtocol(RuleBasedStateMachine):
         if not items:
             return
         segments = self.store.segments({item.segment_id for item in items})
-        header, envelope = build_batch(HUB_ID, items, segments, HUB_KEY, CENTRE.public,
-                                       datetime.now(UTC).isoformat(timespec="milliseconds"))
+        header, envelope = build_batch(
+            HUB_ID,
+            items,
+            segments,
+            HUB_KEY,
+            CENTRE.public,
+            datetime.now(UTC).isoformat(timespec="milliseconds"),
+        )
         self.to_centre.append(envelope)
-        self.delivery.sent(header.batch_id, frozenset(i.seq for i in items),
-                           datetime.now(UTC), self.now)
+        self.delivery.sent(
+            header.batch_id, frozenset(i.seq for i in items), datetime.now(UTC), self.now
+        )
 
     @rule()
     def acks_time_out(self) -> None:
@@ -191,7 +205,8 @@ class DeliveryProtocol(RuleBasedStateMachine):
     # -- what must always hold --------------------------------------------------------------
     def _centre_rows(self) -> list[tuple[int, str]]:
         return self.centre.store.db.execute(
-            "SELECT seq, raw_hex FROM readings WHERE hub_id = ?", [HUB_ID]).fetchall()
+            "SELECT seq, raw_hex FROM readings WHERE hub_id = ?", [HUB_ID]
+        ).fetchall()
 
     @invariant()
     def centre_never_changes_or_doubles_a_reading(self) -> None:
@@ -207,7 +222,8 @@ class DeliveryProtocol(RuleBasedStateMachine):
         waiting = {row[0] for row in self.store.db.execute("SELECT seq FROM outbox")}
         for seq, raw in self.store.db.execute("SELECT seq, raw_hex FROM readings"):
             assert seq in waiting or raw in at_centre, (
-                f"reading {raw} (seq {seq}) left the outbox but the centre does not hold it")
+                f"reading {raw} (seq {seq}) left the outbox but the centre does not hold it"
+            )
 
     def _heal(self) -> None:
         """The network comes back and stays: everything the hub holds reaches the centre."""
@@ -229,7 +245,8 @@ class DeliveryProtocol(RuleBasedStateMachine):
         assert self._sendable() == 0, "the outbox never drained"
         at_centre = {raw for _, raw in self._centre_rows()}
         expected = {f"{n:08x}" for n in range(1, self.taken + 1)} - {
-            f"{n:08x}" for n in self.lost_by_fault}
+            f"{n:08x}" for n in self.lost_by_fault
+        }
         assert expected <= at_centre, f"never arrived: {sorted(expected - at_centre)[:10]}"
         assert at_centre <= {f"{n:08x}" for n in range(1, self.taken + 1)}
         self.centre_never_changes_or_doubles_a_reading()
@@ -237,7 +254,8 @@ class DeliveryProtocol(RuleBasedStateMachine):
     def _sendable(self) -> int:
         """Items still to deliver: all the outbox but what the centre refused (set aside)."""
         count: int = self.store.db.execute(
-            "SELECT count(*) FROM outbox WHERE priority != ?", [STRANDED]).fetchone()[0]
+            "SELECT count(*) FROM outbox WHERE priority != ?", [STRANDED]
+        ).fetchone()[0]
         return count
 
     def broker_delivers_a_batch_now(self, envelope: bytes) -> None:
@@ -247,7 +265,9 @@ class DeliveryProtocol(RuleBasedStateMachine):
 
 
 DeliveryProtocol.TestCase.settings = settings(
-    max_examples=EXAMPLES, stateful_step_count=60, deadline=None,
+    max_examples=EXAMPLES,
+    stateful_step_count=60,
+    deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 test_delivery_protocol = DeliveryProtocol.TestCase

@@ -59,8 +59,7 @@ def test_a_deep_questionnaire_answer_is_delivered(m: DeliveryProtocol) -> None:
     for _ in range(60):
         nested = [nested]
     m.taken += 1
-    m.store.add(NewReading(**{**new_reading(m.taken, False).__dict__,
-                              "values": {"item": nested}}))
+    m.store.add(NewReading(**{**new_reading(m.taken, False).__dict__, "values": {"item": nested}}))
     add(m, 2, urgent=True)
     acknowledge(m, deliver(m, send(m)))
     assert m.store.pending_count() == 0
@@ -71,8 +70,7 @@ def test_an_item_the_centre_cannot_store_is_set_aside_and_never_blocks_the_rest(
 ) -> None:
     m.taken += 1
     bad = m.taken  # a device address longer than the protocol allows: the centre refuses it
-    m.store.add(NewReading(**{**new_reading(bad, False).__dict__,
-                              "device_address": "x" * 100}))
+    m.store.add(NewReading(**{**new_reading(bad, False).__dict__, "device_address": "x" * 100}))
     add(m, 3)
     add(m, 1, urgent=True)
     acknowledge(m, deliver(m, send(m)))
@@ -87,9 +85,15 @@ def test_an_item_the_centre_cannot_store_is_set_aside_and_never_blocks_the_rest(
 
 def test_a_device_clock_centuries_off_does_not_block_delivery(m: DeliveryProtocol) -> None:
     m.taken += 1
-    m.store.add(NewReading(**{**new_reading(m.taken, False).__dict__,
-                              "time_source": "device_corrected",
-                              "clock_correction_s": 13_472_246_459.0}))
+    m.store.add(
+        NewReading(
+            **{
+                **new_reading(m.taken, False).__dict__,
+                "time_source": "device_corrected",
+                "clock_correction_s": 13_472_246_459.0,
+            }
+        )
+    )
     add(m, 1, urgent=True)
     acknowledge(m, deliver(m, send(m)))
     assert m.store.pending_count() == 0
@@ -127,7 +131,8 @@ def test_a_forged_highest_number_does_not_wedge_the_hub(m: DeliveryProtocol) -> 
         " raw_hex, values_json, measured_at, time_source, hub_clock_synced, outcome,"
         " problems_json, batch_id, stored_at, content_digest) VALUES (?, ?, 'x', 'x', 'x', ?,"
         " 'ff', '{}', ?, 'hub_received', 0, 'ok', '[]', 'forged', ?, 'forged')",
-        [HUB_ID, 2**53 - 1, EPOCH.isoformat(), EPOCH.isoformat(), EPOCH.isoformat()])
+        [HUB_ID, 2**53 - 1, EPOCH.isoformat(), EPOCH.isoformat(), EPOCH.isoformat()],
+    )
     add(m, 2)
     acknowledge(m, deliver(m, send(m)))
     add(m, 1, urgent=True)

@@ -28,14 +28,6 @@ async def started(home: SimulatedHome, **behaviour: Any) -> EmulatedCuff:
     return cuff
 
 
-
-
-
-
-
-
-
-
 async def test_pairing_records_the_device_and_sets_its_clock(home: SimulatedHome) -> None:
     cuff = await started(home, clock_unset=True)
     try:
@@ -43,7 +35,10 @@ async def test_pairing_records_the_device_and_sets_its_clock(home: SimulatedHome
         assert abs(cuff.clock.now() - local_now()) < timedelta(seconds=5)
         (device,) = devices(home)
         assert (device["address"], device["profile"], device["name"]) == (
-            CUFF, "blood_pressure", "DHO sim BP cuff")
+            CUFF,
+            "blood_pressure",
+            "DHO sim BP cuff",
+        )
         assert device["bonded"] is True
     finally:
         await cuff.stop()
@@ -67,8 +62,9 @@ async def test_stored_records_arrive_in_one_session_with_device_time(
         assert close_to_now(row["measured_at"])
         assert row["device_time"] == row["values"]["timestamp"]
     # When the session ends, the hub notes it with the battery level it read.
-    device = await eventually(lambda: (d := devices(home)[0])["last_connected_at"] and d,
-                              what="the session to be noted")
+    device = await eventually(
+        lambda: (d := devices(home)[0])["last_connected_at"] and d, what="the session to be noted"
+    )
     assert device["battery_level"] == 87
 
 
@@ -86,8 +82,10 @@ async def test_records_sent_again_on_every_connection_are_stored_once(
         await asyncio.sleep(1.1)
         cuff.measure(129, 83, 62)  # the cuff now sends all three again
         rows = await readings(home, 3)
-        await eventually(lambda: "stored before; not stored again" in hub_log(home),
-                         what="the hub to recognise the re-sent records")
+        await eventually(
+            lambda: "stored before; not stored again" in hub_log(home),
+            what="the hub to recognise the re-sent records",
+        )
     finally:
         await cuff.stop()
     assert cuff.connections > first_connections
@@ -155,17 +153,28 @@ async def test_error_values_are_stored_as_failed_or_flagged_never_as_numbers(
 ) -> None:
     cuff = await started(home, unit="kPa")
     try:
-        cuff.take_measurement(build_blood_pressure_measurement(
-            SpecialValue.NAN, SpecialValue.NAN, SpecialValue.NAN, unit="kPa",
-            timestamp=cuff.clock.now(), measurement_status=["cuff_too_loose"]))
+        cuff.take_measurement(
+            build_blood_pressure_measurement(
+                SpecialValue.NAN,
+                SpecialValue.NAN,
+                SpecialValue.NAN,
+                unit="kPa",
+                timestamp=cuff.clock.now(),
+                measurement_status=["cuff_too_loose"],
+            )
+        )
         await asyncio.sleep(1.1)
         cuff.measure(17.1, 10.9, 72, status=("body_movement_detected", "pulse_rate_within_range"))
         failed, flagged = await readings(home, 2)
     finally:
         await cuff.stop()
     assert failed["outcome"] == "failed"
-    assert failed["problems"] == ["systolic_NaN", "diastolic_NaN",
-                                  "mean_arterial_pressure_NaN", "cuff_too_loose"]
+    assert failed["problems"] == [
+        "systolic_NaN",
+        "diastolic_NaN",
+        "mean_arterial_pressure_NaN",
+        "cuff_too_loose",
+    ]
     assert failed["values"]["systolic"] == "NaN"
     assert flagged["outcome"] == "flagged"
     assert flagged["problems"] == ["body_movement_detected"]
@@ -203,8 +212,9 @@ async def test_dropped_link_delivers_the_rest_on_the_next_connection(
 
 
 async def test_a_neighbours_cuff_is_never_connected(home: SimulatedHome) -> None:
-    neighbour = EmulatedCuff(adapter="hci2", name="Neighbour's cuff",
-                             base_path="/no/dho/sim/neighbour")
+    neighbour = EmulatedCuff(
+        adapter="hci2", name="Neighbour's cuff", base_path="/no/dho/sim/neighbour"
+    )
     await neighbour.start()
     try:
         cuff = await started(home)

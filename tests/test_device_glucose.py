@@ -31,17 +31,12 @@ async def started(home: SimulatedHome, **behaviour: Any) -> EmulatedGlucoseMeter
     return meter
 
 
-
-
-
 def reports(meter: EmulatedGlucoseMeter) -> list[RacpRequest]:
     return [r for r in meter.racp_requests if r.op_code == OpCode.REPORT_STORED_RECORDS]
 
 
 def counts(meter: EmulatedGlucoseMeter) -> list[RacpRequest]:
-    return [r for r in meter.racp_requests
-            if r.op_code == OpCode.REPORT_NUMBER_OF_STORED_RECORDS]
-
+    return [r for r in meter.racp_requests if r.op_code == OpCode.REPORT_NUMBER_OF_STORED_RECORDS]
 
 
 async def session_ended(home: SimulatedHome) -> None:
@@ -53,8 +48,6 @@ def records(rows: list[dict[str, Any]]) -> list[tuple[str, int]]:
     return sorted(
         ((r["kind"], r["values"]["sequence_number"]) for r in rows), key=lambda k: (k[1], k[0])
     )
-
-
 
 
 def close_to(iso: str, when: datetime, within: timedelta = timedelta(minutes=1)) -> bool:

@@ -39,16 +39,6 @@ async def started(
     return oximeter
 
 
-
-
-
-
-
-
-
-
-
-
 async def test_stored_spot_checks_arrive_in_one_session_with_device_time(
     home: SimulatedHome,
 ) -> None:

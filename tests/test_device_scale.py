@@ -29,14 +29,6 @@ async def started(
     return scale
 
 
-
-
-
-
-
-
-
-
 async def test_kg_reading_with_bmi_and_height_arrives_with_device_time(
     home: SimulatedHome,
 ) -> None:

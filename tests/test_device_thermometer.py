@@ -52,16 +52,6 @@ async def started(
     return thermometer
 
 
-
-
-
-
-
-
-
-
-
-
 def temperatures(rows: list[dict[str, Any]]) -> list[Any]:
     return [r["values"]["temperature"] for r in rows]
 

@@ -24,8 +24,11 @@ from tests.conftest import eventually, hub_log, pair, readings
 def small_disk_home(short_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SimulatedHome]:
     state = short_tmp / "hub"
     state.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(state)],
-                             capture_output=True, text=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(state)],
+        capture_output=True,
+        text=True,
+    )
     if mounted.returncode != 0:
         pytest.skip(f"needs permission to mount a small tmpfs: {mounted.stderr.strip()}")
     try:
@@ -70,8 +73,9 @@ async def test_full_disk_keeps_readings_in_memory_and_stores_them_when_space_ret
         filler = fill(load_config(home.hub_config).state_dir)
 
         cuff.measure(135, 85, 70)  # arrives while nothing more can be written
-        problem = await eventually(lambda: status(home)["store_problem"],
-                                   what="the hub to report the full disk")
+        problem = await eventually(
+            lambda: status(home)["store_problem"], what="the hub to report the full disk"
+        )
         assert "the disk is full" in problem
         assert "the disk is full" in hub_log(home)
         assert next(p for p in home.processes if p.name == "hub").alive()
@@ -79,8 +83,7 @@ async def test_full_disk_keeps_readings_in_memory_and_stores_them_when_space_ret
 
         filler.unlink()  # space returns
         rows = await readings(home, 2)
-        await eventually(lambda: status(home)["store_problem"] is None,
-                         what="the problem to clear")
+        await eventually(lambda: status(home)["store_problem"] is None, what="the problem to clear")
     finally:
         await cuff.stop()
     assert rows[0] == {**before[0], "synced": rows[0]["synced"], "synced_at": rows[0]["synced_at"]}

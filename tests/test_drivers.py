@@ -69,12 +69,21 @@ class ScriptedLink:
         self.log.append(("pair", ""))
 
 
-def context(quirks: Quirks = DEFAULT, *, synced: bool = True, last: int | None = None,
-            quiet_s: float = 0.2) -> tuple[SessionContext, list[DeviceValue]]:
+def context(
+    quirks: Quirks = DEFAULT, *, synced: bool = True, last: int | None = None, quiet_s: float = 0.2
+) -> tuple[SessionContext, list[DeviceValue]]:
     values: list[DeviceValue] = []
-    ctx = SessionContext("00:BB:00:00:00:02", quirks, OSLO, hub_clock_synced=synced,
-                         emit=values.append, last_record_number=last, quiet_s=quiet_s,
-                         max_s=5.0, disconnected=asyncio.Event())
+    ctx = SessionContext(
+        "00:BB:00:00:00:02",
+        quirks,
+        OSLO,
+        hub_clock_synced=synced,
+        emit=values.append,
+        last_record_number=last,
+        quiet_s=quiet_s,
+        max_s=5.0,
+        disconnected=asyncio.Event(),
+    )
     return ctx, values
 
 
@@ -87,12 +96,18 @@ CUFF_CHARS = {
 
 async def test_cuff_session_sets_the_clock_first_then_battery_then_subscribes() -> None:
     device_now = datetime.now(OSLO).replace(tzinfo=None) - timedelta(hours=3)
-    link = ScriptedLink(CUFF_CHARS, {CURRENT_TIME: encode_current_time(device_now),
-                                     BATTERY_LEVEL: encode_battery_level(40)})
+    link = ScriptedLink(
+        CUFF_CHARS,
+        {CURRENT_TIME: encode_current_time(device_now), BATTERY_LEVEL: encode_battery_level(40)},
+    )
     ctx, _ = context()
     await DRIVERS["blood_pressure"].run(link, ctx)
-    assert link.log == [("read", CURRENT_TIME), ("write", CURRENT_TIME),
-                        ("read", BATTERY_LEVEL), ("subscribe", BPM)]
+    assert link.log == [
+        ("read", CURRENT_TIME),
+        ("write", CURRENT_TIME),
+        ("read", BATTERY_LEVEL),
+        ("subscribe", BPM),
+    ]
     assert ctx.clock.clock_written and ctx.battery_level == 40
     assert ctx.clock.offset is not None
     assert abs(ctx.clock.offset - timedelta(hours=3)) < timedelta(seconds=5)
@@ -142,8 +157,9 @@ async def test_deadline_missed_is_logged(caplog: pytest.LogCaptureFixture) -> No
     assert "later than the model's 100 ms" in caplog.text
 
 
-def racp_answering(link: ScriptedLink, answer: bytes, records: list[bytes],
-                   count: bytes | None = None) -> None:
+def racp_answering(
+    link: ScriptedLink, answer: bytes, records: list[bytes], count: bytes | None = None
+) -> None:
     """Answer a count request with ``count`` (default: the number of records), a report with
     the records and then ``answer``."""
     link.requests = []  # type: ignore[attr-defined]
@@ -163,8 +179,11 @@ def racp_answering(link: ScriptedLink, answer: bytes, records: list[bytes],
     link.on_write = on_write
 
 
-GLUCOSE_CHARS = {GLUCOSE: {"notify"}, sig_uuid(0x2A34): {"notify"},
-                 RECORD_ACCESS_CONTROL_POINT: {"write", "indicate"}}
+GLUCOSE_CHARS = {
+    GLUCOSE: {"notify"},
+    sig_uuid(0x2A34): {"notify"},
+    RECORD_ACCESS_CONTROL_POINT: {"write", "indicate"},
+}
 
 
 @pytest.mark.parametrize(
@@ -195,8 +214,12 @@ async def test_glucose_no_records_is_fine_an_error_is_not() -> None:
     assert values == []
     assert len(link.requests) == 1  # type: ignore[attr-defined]  # counted 0: no report asked
     link = ScriptedLink(GLUCOSE_CHARS)
-    racp_answering(link, racp.build_response_code(1, racp.ResponseCode.OPERATOR_NOT_SUPPORTED),
-                   [], count=racp.build_number_of_records_response(1))
+    racp_answering(
+        link,
+        racp.build_response_code(1, racp.ResponseCode.OPERATOR_NOT_SUPPORTED),
+        [],
+        count=racp.build_number_of_records_response(1),
+    )
     with pytest.raises(RacpFailed, match="operator_not_supported"):
         await DRIVERS["glucose"].run(link, context()[0])
 
@@ -207,14 +230,19 @@ async def test_meter_that_will_not_count_is_still_asked_and_a_shortfall_is_logge
     caplog.set_level(logging.INFO)
     link = ScriptedLink(GLUCOSE_CHARS)
     not_counting = racp.build_response_code(4, racp.ResponseCode.OP_CODE_NOT_SUPPORTED)
-    racp_answering(link, racp.build_response_code(1, racp.ResponseCode.SUCCESS), [b"\x01"],
-                   count=not_counting)
+    racp_answering(
+        link, racp.build_response_code(1, racp.ResponseCode.SUCCESS), [b"\x01"], count=not_counting
+    )
     ctx, values = context()
     await DRIVERS["glucose"].run(link, ctx)
     assert len(values) == 1 and "does not count its records" in caplog.text
     link = ScriptedLink(GLUCOSE_CHARS)
-    racp_answering(link, racp.build_response_code(1, racp.ResponseCode.SUCCESS), [b"\x01"],
-                   count=racp.build_number_of_records_response(3))
+    racp_answering(
+        link,
+        racp.build_response_code(1, racp.ResponseCode.SUCCESS),
+        [b"\x01"],
+        count=racp.build_number_of_records_response(3),
+    )
     await DRIVERS["glucose"].run(link, context()[0])
     assert "promised 3 glucose records but sent 1" in caplog.text
 
@@ -226,8 +254,12 @@ async def test_continuous_oximeter_stores_one_reading_the_last_valid_sample() ->
     await asyncio.sleep(0.05)
     from hub.devices.ieee11073 import SpecialValue
 
-    samples = [build_plx_continuous(SpecialValue.NAN, SpecialValue.NAN),
-               build_plx_continuous(95, 70), build_plx_continuous(96, 71), b"\x00"]
+    samples = [
+        build_plx_continuous(SpecialValue.NAN, SpecialValue.NAN),
+        build_plx_continuous(95, 70),
+        build_plx_continuous(96, 71),
+        b"\x00",
+    ]
     for sample in samples:
         link.handlers[PLX_CONTINUOUS](sample)
     await task

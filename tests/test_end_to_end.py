@@ -20,8 +20,12 @@ MEASURED_AT = datetime(2026, 11, 22, 10, 40, 0)
 
 def cuff_value(systolic: int, diastolic: int, pulse: int) -> bytes:
     return build_blood_pressure_measurement(
-        systolic, diastolic, round(diastolic + (systolic - diastolic) / 3),
-        timestamp=MEASURED_AT, pulse_rate=pulse, user_id=1,
+        systolic,
+        diastolic,
+        round(diastolic + (systolic - diastolic) / 3),
+        timestamp=MEASURED_AT,
+        pulse_rate=pulse,
+        user_id=1,
     )
 
 
@@ -30,8 +34,7 @@ def at_centre(home: SimulatedHome, n: int) -> list[dict[str, Any]] | None:
     return rows if len(rows) >= n else None
 
 
-async def test_indicated_value_reaches_centre_and_hub_shows_it_synced(
-        home: SimulatedHome) -> None:
+async def test_indicated_value_reaches_centre_and_hub_shows_it_synced(home: SimulatedHome) -> None:
     home.start_centre()
     home.start_hub()
     cuff = EmulatedCuff()
@@ -51,7 +54,10 @@ async def test_indicated_value_reaches_centre_and_hub_shows_it_synced(
     assert row["device_time"] == "2026-11-22T10:40:00"
     values = row["values"]
     assert (values["systolic"], values["diastolic"], values["mean_arterial_pressure"]) == (
-        128.0, 82.0, 97.0)
+        128.0,
+        82.0,
+        97.0,
+    )
     assert values["pulse_rate"] == 70.0
     assert values["unit"] == "mmHg"
 
@@ -76,8 +82,7 @@ async def test_indicated_value_reaches_centre_and_hub_shows_it_synced(
     assert json.loads(home.hub_cli("devices", "--json").stdout) == home.hub_devices()
 
 
-async def test_reading_taken_while_broker_is_down_arrives_exactly_once(
-        home: SimulatedHome) -> None:
+async def test_reading_taken_while_broker_is_down_arrives_exactly_once(home: SimulatedHome) -> None:
     home.broker.stop()
     home.start_centre()
     home.start_hub()
@@ -88,14 +93,17 @@ async def test_reading_taken_while_broker_is_down_arrives_exactly_once(
         cuff.take_measurement(cuff_value(141, 91, 77))
         cuff.take_measurement(cuff_value(139, 88, 75))
         stored = await eventually(
-            lambda: len(rows := home.hub_readings()) == 2 and rows, what="both readings stored")
+            lambda: len(rows := home.hub_readings()) == 2 and rows, what="both readings stored"
+        )
         assert [r["synced"] for r in stored] == [False, False]
         assert home.centre_readings() == []
 
         home.broker.start()  # same port: the hub and the centre reconnect by themselves
         rows = await eventually(lambda: at_centre(home, 2), what="readings at the centre")
-        await eventually(lambda: all(r["synced"] for r in home.hub_readings()),
-                         what="the hub to see both acknowledged")
+        await eventually(
+            lambda: all(r["synced"] for r in home.hub_readings()),
+            what="the hub to see both acknowledged",
+        )
     finally:
         await cuff.stop()
 
@@ -115,8 +123,11 @@ async def test_hub_learns_its_clock_error_from_acks_and_records_it(home: Simulat
         cuff.take_measurement(cuff_value(130, 85, 72))
         await eventually(lambda: at_centre(home, 1), what="the first reading at the centre")
         await eventually(lambda: home.hub_readings()[0]["synced"], what="the first ack")
-        cuff.take_measurement(build_blood_pressure_measurement(
-            131, 86, 101, timestamp=MEASURED_AT.replace(minute=41), pulse_rate=73))
+        cuff.take_measurement(
+            build_blood_pressure_measurement(
+                131, 86, 101, timestamp=MEASURED_AT.replace(minute=41), pulse_rate=73
+            )
+        )
         rows = await eventually(lambda: at_centre(home, 2), what="the second reading")
     finally:
         await cuff.stop()

@@ -20,15 +20,24 @@ from hub.sync.hub_key import load_hub_key, new_hub_key
 
 
 def run(tool: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", f"{tool}.cli", *args], capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", f"{tool}.cli", *args], capture_output=True, text=True, timeout=60
+    )
 
 
 @pytest.fixture
 def centre(tmp_path: Path) -> Path:
     config = tmp_path / "centre.toml"
-    result = run("centre", "--config", str(config), "init", "--state-dir",
-                 str(tmp_path / "centre"), "--hub-broker-host", "mqtt.example.org")
+    result = run(
+        "centre",
+        "--config",
+        str(config),
+        "init",
+        "--state-dir",
+        str(tmp_path / "centre"),
+        "--hub-broker-host",
+        "mqtt.example.org",
+    )
     assert result.returncode == 0, result.stderr
     return config
 
@@ -41,20 +50,35 @@ def enrol(centre: Path, hub_id: str, out: Path) -> dict[str, str]:
 
 
 def provision(tmp_path: Path, bundle: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return run("hub", "--config", str(tmp_path / "hub" / "hub.toml"), "provision", "--bundle",
-               str(bundle), "--state-dir", str(tmp_path / "hub" / "state"), *extra)
+    return run(
+        "hub",
+        "--config",
+        str(tmp_path / "hub" / "hub.toml"),
+        "provision",
+        "--bundle",
+        str(bundle),
+        "--state-dir",
+        str(tmp_path / "hub" / "state"),
+        *extra,
+    )
 
 
 def test_enrol_then_provision_installs_identity_owner_only(tmp_path: Path, centre: Path) -> None:
     printed = enrol(centre, "hub-0042", tmp_path / "bundle.json")
     assert (tmp_path / "bundle.json").stat().st_mode & 0o777 == 0o600
-    result = provision(tmp_path, tmp_path / "bundle.json", "--centre-key",
-                       printed["centre_fingerprint"])
+    result = provision(
+        tmp_path, tmp_path / "bundle.json", "--centre-key", printed["centre_fingerprint"]
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["broker"] == "mqtt.example.org:8883"
     keys = tmp_path / "hub" / "state" / "keys"
-    for name in ("hub-signing.pem", "hub-encryption.json", "mqtt-ca.crt", "mqtt-client.crt",
-                 "mqtt-client.key"):
+    for name in (
+        "hub-signing.pem",
+        "hub-encryption.json",
+        "mqtt-ca.crt",
+        "mqtt-client.crt",
+        "mqtt-client.key",
+    ):
         assert (keys / name).stat().st_mode & 0o777 == 0o600, name
     toml = (tmp_path / "hub" / "hub.toml").read_text()
     assert 'hub_id = "hub-0042"' in toml and "PRIVATE" not in toml
@@ -101,8 +125,13 @@ def test_garbage_is_not_a_bundle(tmp_path: Path) -> None:
     assert result.returncode == 2 and "not an enrolment bundle" in result.stderr
 
 
-def _bundle(hub_id: str, signer: Ed25519PrivateKey, cert_cn: str | None = None,
-            other_ca: bool = False, encryption_key: str | None = None) -> EnrolmentBundle:
+def _bundle(
+    hub_id: str,
+    signer: Ed25519PrivateKey,
+    cert_cn: str | None = None,
+    other_ca: bool = False,
+    encryption_key: str | None = None,
+) -> EnrolmentBundle:
     from cryptography.hazmat.primitives.serialization import (
         Encoding,
         NoEncryption,
@@ -113,23 +142,34 @@ def _bundle(hub_id: str, signer: Ed25519PrivateKey, cert_cn: str | None = None,
     leaf = issue(new_ca("someone else's CA") if other_ca else ca, cert_cn or hub_id)
     hub_key = Ed25519PrivateKey.generate()
     return EnrolmentBundle(
-        hub_id=hub_id, issued_at="2026-11-22T10:00:00.000+00:00", broker_host="localhost",
-        broker_port=8883, centre_encryption_key=base64.b64encode(bytes(32)).decode(),
+        hub_id=hub_id,
+        issued_at="2026-11-22T10:00:00.000+00:00",
+        broker_host="localhost",
+        broker_port=8883,
+        centre_encryption_key=base64.b64encode(bytes(32)).decode(),
         centre_encryption_suite="x25519",
         centre_signing_key=public_text(signer.public_key()),
         hub_signing_key_pem=hub_key.private_bytes(
-            Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode(),
+            Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()
+        ).decode(),
         hub_encryption_key=encryption_key or new_hub_key("x25519")[0],
-        mqtt_ca_pem=ca.cert_pem.decode(), mqtt_cert_pem=leaf.cert_pem.decode(),
-        mqtt_key_pem=leaf.key_pem.decode())
+        mqtt_ca_pem=ca.cert_pem.decode(),
+        mqtt_cert_pem=leaf.cert_pem.decode(),
+        mqtt_key_pem=leaf.key_pem.decode(),
+    )
 
 
 def test_open_bundle_checks_certificate_name_issuer_and_signer() -> None:
     signer = Ed25519PrivateKey.generate()
     good = open_bundle(seal_bundle(_bundle("hub-0001", signer), signer))
     assert good.hub_id == "hub-0001"
-    assert open_bundle(seal_bundle(_bundle("hub-0001", signer), signer),
-                       fingerprint(public_text(signer.public_key()))).hub_id == "hub-0001"
+    assert (
+        open_bundle(
+            seal_bundle(_bundle("hub-0001", signer), signer),
+            fingerprint(public_text(signer.public_key())),
+        ).hub_id
+        == "hub-0001"
+    )
     with pytest.raises(BundleError, match="names 'hub-0002', not this hub 'hub-0001'"):
         open_bundle(seal_bundle(_bundle("hub-0001", signer, cert_cn="hub-0002"), signer))
     with pytest.raises(BundleError, match="not issued by the centre's CA"):
@@ -137,8 +177,10 @@ def test_open_bundle_checks_certificate_name_issuer_and_signer() -> None:
     # A forger re-signs with a key of their own: consistent, but not the pinned centre.
     forger = Ed25519PrivateKey.generate()
     with pytest.raises(BundleError, match="made by another centre, or forged"):
-        open_bundle(seal_bundle(_bundle("hub-0001", forger), forger),
-                    fingerprint(public_text(signer.public_key())))
+        open_bundle(
+            seal_bundle(_bundle("hub-0001", forger), forger),
+            fingerprint(public_text(signer.public_key())),
+        )
     with pytest.raises(BundleError, match="names another centre signing key"):
         seal_bundle(_bundle("hub-0001", signer), forger)
 
@@ -158,9 +200,18 @@ def test_broker_config_writes_listeners_and_acls(tmp_path: Path, centre: Path) -
 
 def test_a_post_quantum_centre_gives_its_hubs_post_quantum_keys(tmp_path: Path) -> None:
     config = tmp_path / "centre.toml"
-    result = run("centre", "--config", str(config), "init", "--state-dir",
-                 str(tmp_path / "centre"), "--hub-broker-host", "mqtt.example.org",
-                 "--suite", "mlkem768-x25519")
+    result = run(
+        "centre",
+        "--config",
+        str(config),
+        "init",
+        "--state-dir",
+        str(tmp_path / "centre"),
+        "--hub-broker-host",
+        "mqtt.example.org",
+        "--suite",
+        "mlkem768-x25519",
+    )
     assert result.returncode == 0, result.stderr
     enrol(config, "hub-0042", tmp_path / "bundle.json")
     assert provision(tmp_path, tmp_path / "bundle.json").returncode == 0
@@ -168,13 +219,16 @@ def test_a_post_quantum_centre_gives_its_hubs_post_quantum_keys(tmp_path: Path) 
     assert sealing.public.suite == "mlkem768-x25519"
 
 
-@pytest.mark.parametrize(("key", "expected"), [
-    ("not json", "hub encryption key in the bundle cannot be read"),
-    ('{"suite": "x25519"}', "hub encryption key in the bundle cannot be read"),
-    ('{"suite": "rsa", "x25519": "x"}', "cannot be read"),
-    ("[" * 5000 + "]" * 5000, "cannot be read"),
-    ('{"suite": "x25519", "x25519": 7}', "cannot be read"),
-])
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("not json", "hub encryption key in the bundle cannot be read"),
+        ('{"suite": "x25519"}', "hub encryption key in the bundle cannot be read"),
+        ('{"suite": "rsa", "x25519": "x"}', "cannot be read"),
+        ("[" * 5000 + "]" * 5000, "cannot be read"),
+        ('{"suite": "x25519", "x25519": 7}', "cannot be read"),
+    ],
+)
 def test_a_bundle_with_an_unusable_encryption_key_is_refused(key: str, expected: str) -> None:
     signer = Ed25519PrivateKey.generate()
     with pytest.raises(BundleError, match=expected):

@@ -35,20 +35,31 @@ BATCH_ID = "6f1c2d0e-8a4b-4c57-9b1e-2f0d3c4a5b6e"
 
 
 def item(seq: int, systolic: float) -> dict[str, object]:
-    return {"seq": seq, "kind": "blood_pressure", "characteristic": "2a35",
-            "device_address": "00:BB:00:00:00:02", "device_time": None,
-            "received_at": "2026-11-22T10:00:00.000+00:00", "raw_hex": f"{seq:08x}",
-            "values": {"systolic": systolic}, "measured_at": "2026-11-22T10:00:00+00:00",
-            "time_source": "hub_received", "clock_correction_s": None, "hub_clock_synced": True,
-            "hub_clock_offset_s": -0.25,
-            "outcome": "ok", "problems": []}
+    return {
+        "seq": seq,
+        "kind": "blood_pressure",
+        "characteristic": "2a35",
+        "device_address": "00:BB:00:00:00:02",
+        "device_time": None,
+        "received_at": "2026-11-22T10:00:00.000+00:00",
+        "raw_hex": f"{seq:08x}",
+        "values": {"systolic": systolic},
+        "measured_at": "2026-11-22T10:00:00+00:00",
+        "time_source": "hub_received",
+        "clock_correction_s": None,
+        "hub_clock_synced": True,
+        "hub_clock_offset_s": -0.25,
+        "outcome": "ok",
+        "problems": [],
+    }
 
 
 ITEMS = [item(7, 128.0), item(8, 131.0)]
 
 
-def seal_items(items: list[dict[str, Any]], hub_id: str = "hub-0001",
-               centre: CentreKey = CENTRE.public) -> tuple[list[SealedItem], list[SealedSegment]]:
+def seal_items(
+    items: list[dict[str, Any]], hub_id: str = "hub-0001", centre: CentreKey = CENTRE.public
+) -> tuple[list[SealedItem], list[SealedSegment]]:
     """Items as the hub's store seals them when it stores them."""
     sealer = ItemSealer(hub_id, centre)
     sealed_items, segments = [], {}
@@ -61,24 +72,35 @@ def seal_items(items: list[dict[str, Any]], hub_id: str = "hub-0001",
 
 def header(**changes: object) -> BatchHeader:
     fields: dict[str, object] = dict(
-        hub_id="hub-0001", batch_id=BATCH_ID, seq_first=7, seq_last=8, count=2,
-        key_id=CENTRE.public.key_id, created_at=CREATED)
+        hub_id="hub-0001",
+        batch_id=BATCH_ID,
+        seq_first=7,
+        seq_last=8,
+        count=2,
+        key_id=CENTRE.public.key_id,
+        created_at=CREATED,
+    )
     fields.update(changes)
     return BatchHeader(**fields)  # type: ignore[arg-type]
 
 
-def sealed(h: BatchHeader | None = None, items: list[dict[str, object]] | None = None,
-           hub_key: Ed25519PrivateKey = HUB_KEY) -> bytes:
+def sealed(
+    h: BatchHeader | None = None,
+    items: list[dict[str, object]] | None = None,
+    hub_key: Ed25519PrivateKey = HUB_KEY,
+) -> bytes:
     """A batch under a header of the test's choosing (build_batch makes its own)."""
     h = h or header()
     body = batch_body(*seal_items(items if items is not None else ITEMS, h.hub_id))
     return seal_envelope(h, body, hub_key, CENTRE.public)
 
 
-def open_(envelope: bytes, keyring: dict[str, CentreKeyPair] | None = None
-          ) -> list[dict[str, object]]:
-    return open_batch(envelope, keyring or {CENTRE.public.key_id: CENTRE},
-                      HUB_KEY.public_key()).items
+def open_(
+    envelope: bytes, keyring: dict[str, CentreKeyPair] | None = None
+) -> list[dict[str, object]]:
+    return open_batch(
+        envelope, keyring or {CENTRE.public.key_id: CENTRE}, HUB_KEY.public_key()
+    ).items
 
 
 def opened_and_refused(envelope: bytes) -> tuple[list[int], dict[int, str]]:
@@ -89,8 +111,7 @@ def opened_and_refused(envelope: bytes) -> tuple[list[int], dict[int, str]]:
 
 def test_round_trip() -> None:
     assert open_(sealed()) == ITEMS
-    header_, envelope = build_batch("hub-0001", *seal_items(ITEMS), HUB_KEY, CENTRE.public,
-                                    CREATED)
+    header_, envelope = build_batch("hub-0001", *seal_items(ITEMS), HUB_KEY, CENTRE.public, CREATED)
     assert (header_.seq_first, header_.seq_last, header_.count) == (7, 8, 2)
     assert open_(envelope) == ITEMS
 
@@ -147,10 +168,17 @@ def test_items_must_match_header() -> None:
         open_(sealed(header(seq_first=6)))
 
 
-@pytest.mark.parametrize("garbage", [
-    b"", b"DHO1", b"XXXX\x00\x00\x00\x02{}", b"DHO1\xff\xff\xff\xff",
-    b"DHO1\x00\x00\x00\x02{}", b"DHO1\x00\x00\x00\x04null",
-])
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        b"",
+        b"DHO1",
+        b"XXXX\x00\x00\x00\x02{}",
+        b"DHO1\xff\xff\xff\xff",
+        b"DHO1\x00\x00\x00\x02{}",
+        b"DHO1\x00\x00\x00\x04null",
+    ],
+)
 def test_garbage_is_an_envelope_error(garbage: bytes) -> None:
     with pytest.raises(EnvelopeError):
         open_(garbage)
@@ -172,8 +200,16 @@ def test_non_canonical_header_is_rejected() -> None:
         open_(forged)
 
 
-ACK = Ack(hub_id="hub-0001", batch_id=BATCH_ID, held=((7, 8),), conflicts=(), refused=(),
-          highest_held=8, highest_contiguous=8, centre_time="2026-11-22T10:00:01.000+00:00")
+ACK = Ack(
+    hub_id="hub-0001",
+    batch_id=BATCH_ID,
+    held=((7, 8),),
+    conflicts=(),
+    refused=(),
+    highest_held=8,
+    highest_contiguous=8,
+    centre_time="2026-11-22T10:00:01.000+00:00",
+)
 
 
 def test_ack_round_trip() -> None:
@@ -207,21 +243,25 @@ def test_ack_of_an_unknown_version_is_rejected() -> None:
         open_ack(_signed_body(body), CENTRE_SIGNING.public_key(), "hub-0001")
 
 
-@pytest.mark.parametrize(("change", "reason"), [
-    ({"held": [[0, 8]]}, "greater than or equal to 1"),
-    ({"held": [[9, 7]]}, "impossible"),
-    ({"conflicts": [[3]]}, "at least 2 items"),
-    ({"refused": [[4, 3]]}, "impossible"),
-    ({"held": [[1, 2**53]]}, "less than or equal to"),
-    ({"highest_contiguous": -1}, "greater than or equal to 0"),
-    ({"highest_held": "8"}, "valid integer"),
-    ({"held": "1-8"}, "valid list"),
-    ({"centre_time": "yesterday!"}, "centre_time"),
-    ({"batch_id": "b-1"}, "batch_id"),
-    ({"extra": 1}, "Extra inputs"),
-])
-def test_ack_that_is_not_exactly_as_specified_is_rejected(change: dict[str, object],
-                                                          reason: str) -> None:
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"held": [[0, 8]]}, "greater than or equal to 1"),
+        ({"held": [[9, 7]]}, "impossible"),
+        ({"conflicts": [[3]]}, "at least 2 items"),
+        ({"refused": [[4, 3]]}, "impossible"),
+        ({"held": [[1, 2**53]]}, "less than or equal to"),
+        ({"highest_contiguous": -1}, "greater than or equal to 0"),
+        ({"highest_held": "8"}, "valid integer"),
+        ({"held": "1-8"}, "valid list"),
+        ({"centre_time": "yesterday!"}, "centre_time"),
+        ({"batch_id": "b-1"}, "batch_id"),
+        ({"extra": 1}, "Extra inputs"),
+    ],
+)
+def test_ack_that_is_not_exactly_as_specified_is_rejected(
+    change: dict[str, object], reason: str
+) -> None:
     body = {**json.loads(ACK.to_bytes()), **change}
     with pytest.raises(EnvelopeError, match=reason):
         open_ack(_signed_body(body), CENTRE_SIGNING.public_key(), "hub-0001")
@@ -230,9 +270,16 @@ def test_ack_that_is_not_exactly_as_specified_is_rejected(change: dict[str, obje
 def test_ack_names_exactly_the_sequence_numbers_held() -> None:
     assert to_ranges([]) == ()
     assert to_ranges([8, 7, 1, 2, 3, 3, 12]) == ((1, 3), (7, 8), (12, 12))
-    gap = Ack(hub_id="hub-0001", batch_id=BATCH_ID, held=((20, 20), (1000, 1000)),
-              conflicts=((21, 21),), refused=((22, 22),), highest_held=1000, highest_contiguous=20,
-              centre_time="2026-11-22T10:00:02.000+00:00")
+    gap = Ack(
+        hub_id="hub-0001",
+        batch_id=BATCH_ID,
+        held=((20, 20), (1000, 1000)),
+        conflicts=((21, 21),),
+        refused=((22, 22),),
+        highest_held=1000,
+        highest_contiguous=20,
+        centre_time="2026-11-22T10:00:02.000+00:00",
+    )
     # Finding 1 of issue 11: an ack for seqs 20 and 1000 says nothing of 21..999.
     assert [s for s in (19, 20, 21, 500, 999, 1000, 1001) if gap.holds(s)] == [20, 1000]
     assert [s for s in (20, 21, 22) if gap.conflicts_with(s)] == [21]

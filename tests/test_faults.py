@@ -47,7 +47,9 @@ def assert_exactly_once(rows: list[tuple[int, str]], n: int) -> None:
 async def drained(home: SimulatedHome, n: int, timeout: float = 180) -> list[tuple[int, str]]:
     rows: list[tuple[int, str]] = await eventually(
         lambda: len(r := centre_rows(home)) >= n and home.hub_status()["pending"] == 0 and r,
-        timeout=timeout, what=f"{n} readings at the centre and an empty outbox")
+        timeout=timeout,
+        what=f"{n} readings at the centre and an empty outbox",
+    )
     return rows
 
 
@@ -68,8 +70,11 @@ async def test_kill_9_of_the_hub_fifty_times_while_readings_arrive_and_sync_runs
         for _ in range(KILLS):
             for _ in range(rng.randint(1, 3)):
                 taken += 1
-                cuff.take_measurement(build_blood_pressure_measurement(
-                    90 + taken, 60, 70, timestamp=FIRST + timedelta(minutes=taken)))
+                cuff.take_measurement(
+                    build_blood_pressure_measurement(
+                        90 + taken, 60, 70, timestamp=FIRST + timedelta(minutes=taken)
+                    )
+                )
             await asyncio.sleep(rng.uniform(0.0, 1.5))
             hub.kill()  # SIGKILL: no clean-up of any kind
             hub = await asyncio.to_thread(home.start_hub)
@@ -88,8 +93,9 @@ async def test_broker_restarted_during_a_drain(home: SimulatedHome) -> None:
     fill_outbox(home.hub_config, n)
     home.start_centre()
     home.start_hub()
-    await eventually(lambda: len(centre_rows(home)) >= 2_000, timeout=120,
-                     what="the drain to be under way")
+    await eventually(
+        lambda: len(centre_rows(home)) >= 2_000, timeout=120, what="the drain to be under way"
+    )
     home.broker.stop()
     await asyncio.sleep(2)
     assert home.hub_status()["pending"] > 0
@@ -104,13 +110,16 @@ async def test_network_cut_or_stalled_mid_drain(home: SimulatedHome, fault: str)
     try:
         # The hub reaches the broker through the home's (flaky) network; keep-alive short so
         # that a stall is noticed within seconds.
-        home.configure_hub(mqtt={"port": link.port, "keepalive_s": 5},
-                           sync={"batch_max": 100, "ack_timeout_s": 3.0})
+        home.configure_hub(
+            mqtt={"port": link.port, "keepalive_s": 5},
+            sync={"batch_max": 100, "ack_timeout_s": 3.0},
+        )
         fill_outbox(home.hub_config, n)
         home.start_centre()
         home.start_hub()
-        await eventually(lambda: len(centre_rows(home)) >= 500, timeout=120,
-                         what="the drain to be under way")
+        await eventually(
+            lambda: len(centre_rows(home)) >= 500, timeout=120, what="the drain to be under way"
+        )
         getattr(link, fault)()
         await asyncio.sleep(8)
         held = len(centre_rows(home))
@@ -141,8 +150,9 @@ async def test_two_centre_workers_share_a_drain_through_the_shared_subscription(
     n = 5_000
     fill_outbox(home.hub_config, n)
     workers = [home.start_centre(1), home.start_centre(2)]
-    await eventually(lambda: all("subscribing" in w.tail() for w in workers),
-                     what="both workers to subscribe")
+    await eventually(
+        lambda: all("subscribing" in w.tail() for w in workers), what="both workers to subscribe"
+    )
     home.start_hub()
     assert_exactly_once(await drained(home, n), n)
     for worker in workers:
@@ -169,16 +179,25 @@ async def test_kill_9_of_the_hub_fifty_times_with_urgent_readings_mixed_into_a_b
         await asyncio.sleep(rng.uniform(0.0, 1.0))
         hub.kill()
         # Between the kill and the restart nobody else writes: the store is ours for a moment.
-        store = ReadingStore(config.db_path,
-                             sealer=ItemSealer(config.hub_id, config.centre.encryption))
+        store = ReadingStore(
+            config.db_path, sealer=ItemSealer(config.hub_id, config.centre.encryption)
+        )
         for _ in range(rng.randint(0, 2)):
             urgent += 1
-            store.add(NewReading(
-                kind="blood_pressure", characteristic="00002a35-0000-1000-8000-00805f9b34fb",
-                device_address="00:BB:00:00:00:02", device_time=None,
-                received_at=f"2026-11-23T10:00:{urgent % 60:02d}.{urgent:03d}+00:00",
-                raw_hex=f"1e{urgent:06x}", values={"systolic": 200.0}, outcome="flagged",
-                problems=("systolic_above_care_plan",), priority=URGENT))
+            store.add(
+                NewReading(
+                    kind="blood_pressure",
+                    characteristic="00002a35-0000-1000-8000-00805f9b34fb",
+                    device_address="00:BB:00:00:00:02",
+                    device_time=None,
+                    received_at=f"2026-11-23T10:00:{urgent % 60:02d}.{urgent:03d}+00:00",
+                    raw_hex=f"1e{urgent:06x}",
+                    values={"systolic": 200.0},
+                    outcome="flagged",
+                    problems=("systolic_above_care_plan",),
+                    priority=URGENT,
+                )
+            )
         store.close()
         hub = await asyncio.to_thread(home.start_hub)
     assert urgent > 10, "the campaign mixed in too few urgent readings to test anything"

@@ -20,17 +20,30 @@ from tests.ui_support import FakeDaemon, shown, wait_until
 NOW = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)  # 10.30 in Oslo: every morning task is due
 CUFF, SCALE = "00:BB:00:00:00:02", "00:BB:00:00:00:04"
 WORDS = {
-    "nb": {"message": "Jeg har lest meldingen", "due": "Nå:", "done": "gjort i dag",
-           "thanks": "Takk", "done_button": "OK"},
-    "en": {"message": "I have read the message", "due": "Now:", "done": "done today",
-           "thanks": "Thank you", "done_button": "OK"},
+    "nb": {
+        "message": "Jeg har lest meldingen",
+        "due": "Nå:",
+        "done": "gjort i dag",
+        "thanks": "Takk",
+        "done_button": "OK",
+    },
+    "en": {
+        "message": "I have read the message",
+        "due": "Now:",
+        "done": "done today",
+        "thanks": "Thank you",
+        "done_button": "OK",
+    },
 }
 
 
 def questions(language: str) -> dict[str, str]:
     """linkId -> question text of the shipped heart-failure check in `language`."""
-    data = resources.files("hub.questionnaire").joinpath(
-        "data", f"heart-failure-daily.{language}.json").read_text()
+    data = (
+        resources.files("hub.questionnaire")
+        .joinpath("data", f"heart-failure-daily.{language}.json")
+        .read_text()
+    )
     return {item["linkId"]: item.get("text", "") for item in json.loads(data)["item"]}
 
 
@@ -39,51 +52,86 @@ def iso(moment: datetime) -> str:
 
 
 def stored(kind: str, values: dict[str, Any], seq: int) -> dict[str, Any]:
-    return {"kind": kind, "seq": seq, "device_time": None, "measured_at": iso(NOW),
-            "time_source": "device", "received_at": iso(NOW), "outcome": "ok",
-            "problems": [], "values": values, "synced": False, "synced_at": None}
+    return {
+        "kind": kind,
+        "seq": seq,
+        "device_time": None,
+        "measured_at": iso(NOW),
+        "time_source": "device",
+        "received_at": iso(NOW),
+        "outcome": "ok",
+        "problems": [],
+        "values": values,
+        "synced": False,
+        "synced_at": None,
+    }
 
 
-def session(address: str, profile: str, progress: Any = None,
-            results: tuple[dict[str, Any], ...] = ()) -> dict[str, Any]:
+def session(
+    address: str, profile: str, progress: Any = None, results: tuple[dict[str, Any], ...] = ()
+) -> dict[str, Any]:
     started = iso(NOW - timedelta(seconds=30))
-    return {"key": f"{address}@{started}", "device_address": address, "profile": profile,
-            "started_at": started, "ended_at": None, "progress": progress,
-            "progress_count": 1 if progress else 0, "results": list(results)}
+    return {
+        "key": f"{address}@{started}",
+        "device_address": address,
+        "profile": profile,
+        "started_at": started,
+        "ended_at": None,
+        "progress": progress,
+        "progress_count": 1 if progress else 0,
+        "results": list(results),
+    }
 
 
 @pytest.mark.parametrize("language", ["nb", "en"])
-async def test_a_full_morning_by_touch(daemon: FakeDaemon, sock_path: Path,
-                                       language: str) -> None:
+async def test_a_full_morning_by_touch(daemon: FakeDaemon, sock_path: Path, language: str) -> None:
     words, asked = WORDS[language], questions(language)
-    daemon.status.update({
-        "broker_connected": True,
-        "care_plan": {
-            "schedule": [{"kind": "blood_pressure", "times": ["08:00"]},
-                         {"kind": "weight", "times": ["07:30"]},
-                         {"kind": "questionnaire", "times": ["09:00"]}],
-            "questionnaire": {"resourceType": "Questionnaire",
-                              "url": "urn:dho:questionnaire:heart-failure-daily"},
-            "centre_phone": "55 00 00 00"},
-        "messages": [{"version": 1, "text": "God morgen! / Good morning!",
-                      "issued_at": iso(NOW - timedelta(hours=2)), "read_at": None}],
-    })
+    daemon.status.update(
+        {
+            "broker_connected": True,
+            "care_plan": {
+                "schedule": [
+                    {"kind": "blood_pressure", "times": ["08:00"]},
+                    {"kind": "weight", "times": ["07:30"]},
+                    {"kind": "questionnaire", "times": ["09:00"]},
+                ],
+                "questionnaire": {
+                    "resourceType": "Questionnaire",
+                    "url": "urn:dho:questionnaire:heart-failure-daily",
+                },
+                "centre_phone": "55 00 00 00",
+            },
+            "messages": [
+                {
+                    "version": 1,
+                    "text": "God morgen! / Good morning!",
+                    "issued_at": iso(NOW - timedelta(hours=2)),
+                    "read_at": None,
+                }
+            ],
+        }
+    )
     await daemon.start()
     app = PatientScreenApp(sock_path, language, poll_interval=0.05, clock=lambda: NOW)
     async with app.run_test(size=TOUCHSCREEN) as pilot:
-        await wait_until(pilot, lambda: shown(app, "#tasks-due").count(words["due"]) == 3,
-                         "three tasks due")
+        await wait_until(
+            pilot, lambda: shown(app, "#tasks-due").count(words["due"]) == 3, "three tasks due"
+        )
         # The nurse's message, read with one tap.
         await tap(pilot, "#message-read")
         await wait_until(pilot, lambda: shown(app, "#message-read") == "", "the message read")
         assert daemon.status["messages"][0]["read_at"] is not None
 
         # Blood pressure: the cuff connects, its pressure moves, the result comes.
-        await daemon.set_live([session(CUFF, "blood_pressure",
-                                       {"cuff_pressure": 150.0, "unit": "mmHg"})])
+        await daemon.set_live(
+            [session(CUFF, "blood_pressure", {"cuff_pressure": 150.0, "unit": "mmHg"})]
+        )
         await wait_until(pilot, lambda: shown(app, "#m-progress") == "150", "the cuff pressure")
-        pressure = stored("blood_pressure", {"systolic": 132.0, "diastolic": 84.0,
-                                             "unit": "mmHg", "pulse_rate": 68.0}, 1)
+        pressure = stored(
+            "blood_pressure",
+            {"systolic": 132.0, "diastolic": 84.0, "unit": "mmHg", "pulse_rate": 68.0},
+            1,
+        )
         daemon.status["readings"] = [pressure]
         await daemon.set_live([session(CUFF, "blood_pressure", results=(pressure,))])
         await wait_until(pilot, lambda: shown(app, "#bp-value") == "132/84", "the result")
@@ -94,8 +142,13 @@ async def test_a_full_morning_by_touch(daemon: FakeDaemon, sock_path: Path,
         weight = stored("weight", {"weight": 78.25, "unit": "kg"}, 2)
         daemon.status["readings"] = [weight, pressure]
         await daemon.set_live([session(SCALE, "weight_scale", results=(weight,))])
-        await wait_until(pilot, lambda: isinstance(app.screen, MeasuringScreen)
-                         and shown(app, "#kind-weight-value") != "", "the weight")
+        await wait_until(
+            pilot,
+            lambda: (
+                isinstance(app.screen, MeasuringScreen) and shown(app, "#kind-weight-value") != ""
+            ),
+            "the weight",
+        )
         await tap(pilot, "#m-done")
         await wait_until(pilot, lambda: not isinstance(app.screen, MeasuringScreen), "home")
 
@@ -110,14 +163,26 @@ async def test_a_full_morning_by_touch(daemon: FakeDaemon, sock_path: Path,
         await wait_until(pilot, lambda: len(daemon.answers) == 1, "the answers at the daemon")
         daemon.status["readings"] = [
             {"kind": "questionnaire_response", "seq": 3, "measured_at": iso(NOW)},
-            weight, pressure]
+            weight,
+            pressure,
+        ]
 
         # Home: nothing is due any more, all three tasks are done.
-        await wait_until(pilot, lambda: shown(app, "#tasks-due") == ""
-                         and shown(app, "#tasks-rest").count(words["done"]) == 3,
-                         "every task done")
+        await wait_until(
+            pilot,
+            lambda: (
+                shown(app, "#tasks-due") == ""
+                and shown(app, "#tasks-rest").count(words["done"]) == 3
+            ),
+            "every task done",
+        )
         assert shown(app, "#bp-value") == "132/84"
     (response,) = daemon.answers
     assert response["language"] == language
-    assert answers_of(response) == {"breath-lying": False, "ankles": "no",
-                                    "weight-gain": False, "dizzy": False, "energy": "usual"}
+    assert answers_of(response) == {
+        "breath-lying": False,
+        "ankles": "no",
+        "weight-gain": False,
+        "dizzy": False,
+        "energy": "usual",
+    }

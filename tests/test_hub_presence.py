@@ -17,8 +17,9 @@ from tests.conftest import eventually
 def watch_status(home: SimulatedHome) -> tuple[mqtt.Client, queue.Queue[dict[str, Any]]]:
     seen: queue.Queue[dict[str, Any]] = queue.Queue()
     # The centre's side sees every hub's presence (its ACL allows reading status topics).
-    client = home.mqtt_client(home.centre.ingest_name, client_id="nurse-dashboard",
-                              centre_side=True)
+    client = home.mqtt_client(
+        home.centre.ingest_name, client_id="nurse-dashboard", centre_side=True
+    )
     client.on_message = lambda _c, _u, msg: seen.put(json.loads(msg.payload))
     client.subscribe(status_topic(home.hub_id), qos=1)
     client.loop_start()

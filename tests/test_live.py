@@ -16,14 +16,25 @@ from hub.live import (
 )
 
 CUFF, OXIMETER = "00:BB:00:00:00:02", "00:BB:00:00:00:03"
-T0, T1, T2 = "2026-11-22T10:00:00.000+00:00", "2026-11-22T10:00:30.000+00:00", \
-    "2026-11-22T10:01:00.000+00:00"
+T0, T1, T2 = (
+    "2026-11-22T10:00:00.000+00:00",
+    "2026-11-22T10:00:30.000+00:00",
+    "2026-11-22T10:01:00.000+00:00",
+)
 
 
 def test_a_session_follows_progress_and_results_until_it_ends() -> None:
     live = session_started(Live(), CUFF, "blood_pressure", T0)
-    live = progressed(live, CUFF, {"type": "intermediate_cuff_pressure", "cuff_pressure": 150.0,
-                                   "unit": "mmHg", "timestamp": None})
+    live = progressed(
+        live,
+        CUFF,
+        {
+            "type": "intermediate_cuff_pressure",
+            "cuff_pressure": 150.0,
+            "unit": "mmHg",
+            "timestamp": None,
+        },
+    )
     live = result_stored(live, CUFF, {"kind": "blood_pressure", "seq": 7})
     (session,) = live.sessions
     assert session.progress == {"cuff_pressure": 150.0, "unit": "mmHg"}  # only what is shown

@@ -28,8 +28,9 @@ async def follow(home: SimulatedHome, until: Any, timeout: float = 60.0) -> list
     boot, version = None, None
     async with asyncio.timeout(timeout):
         while not seen or not until(seen[-1]):
-            answer = await asyncio.to_thread(home.ask_hub, "live", boot=boot, version=version,
-                                             wait_s=10)
+            answer = await asyncio.to_thread(
+                home.ask_hub, "live", boot=boot, version=version, wait_s=10
+            )
             assert answer["ok"] is True
             boot, version = answer["boot"], answer["version"]
             seen.append(answer)
@@ -50,8 +51,7 @@ async def test_cuff_pressure_is_followed_live_and_only_the_result_is_stored(
 ) -> None:
     cuff: EmulatedCuff = await started(home)
     try:
-        measuring = asyncio.create_task(
-            cuff.measure_live(142, 88, 71, PRESSURES, interval_s=0.3))
+        measuring = asyncio.create_task(cuff.measure_live(142, 88, 71, PRESSURES, interval_s=0.3))
         answers = await follow(home, has_result)
         await measuring
         ended = await follow(home, lambda a: (cuff_session(a) or {}).get("ended_at"))
@@ -88,6 +88,7 @@ async def test_unreadable_cuff_pressure_is_skipped_and_the_result_still_arrives(
 ) -> None:
     cuff: EmulatedCuff = await started(home)
     try:
+
         async def garbled_then_measure() -> None:
             cuff._news = True  # advertise: the patient pressed start
             await cuff.cuff_pressure.subscribed.wait()
@@ -115,8 +116,9 @@ async def test_a_screen_from_before_a_restart_is_answered_at_once(home: Simulate
     loop = asyncio.get_running_loop()
     began = loop.time()
     # A boot id this daemon never had: the screen must not wait for a version it will not reach.
-    answer = await asyncio.to_thread(home.ask_hub, "live", boot="not-this-one", version=99,
-                                     wait_s=20)
+    answer = await asyncio.to_thread(
+        home.ask_hub, "live", boot="not-this-one", version=99, wait_s=20
+    )
     assert loop.time() - began < 10
     assert answer["boot"] == first["boot"] and answer["version"] == first["version"]
 
@@ -130,7 +132,8 @@ async def test_the_patient_screen_follows_the_cuff_from_pressure_to_result(
     try:
         async with app.run_test(size=(100, 30)) as pilot:
             measuring = asyncio.create_task(
-                cuff.measure_live(138, 86, 66, PRESSURES, interval_s=0.4))
+                cuff.measure_live(138, 86, 66, PRESSURES, interval_s=0.4)
+            )
             loop = asyncio.get_running_loop()
             deadline = loop.time() + 60
             while shown(app, "#bp-value") != "138/86":

@@ -25,25 +25,53 @@ def iso(moment: datetime) -> str:
     return moment.isoformat(timespec="milliseconds")
 
 
-def session(started: datetime, ended: datetime | None = None, progress: Any = None,
-            results: tuple[dict[str, Any], ...] = (), profile: str = "blood_pressure",
-            address: str = CUFF) -> dict[str, Any]:
-    return {"key": f"{address}@{iso(started)}", "device_address": address, "profile": profile,
-            "started_at": iso(started), "ended_at": None if ended is None else iso(ended),
-            "progress": progress, "progress_count": 1 if progress else 0,
-            "results": list(results)}
+def session(
+    started: datetime,
+    ended: datetime | None = None,
+    progress: Any = None,
+    results: tuple[dict[str, Any], ...] = (),
+    profile: str = "blood_pressure",
+    address: str = CUFF,
+) -> dict[str, Any]:
+    return {
+        "key": f"{address}@{iso(started)}",
+        "device_address": address,
+        "profile": profile,
+        "started_at": iso(started),
+        "ended_at": None if ended is None else iso(ended),
+        "progress": progress,
+        "progress_count": 1 if progress else 0,
+        "results": list(results),
+    }
 
 
-def bp_result(systolic: float = 142, diastolic: float = 88, seq: int = 5,
-              outcome: str = "ok", problems: tuple[str, ...] = (),
-              measured: datetime | None = None) -> dict[str, Any]:
+def bp_result(
+    systolic: float = 142,
+    diastolic: float = 88,
+    seq: int = 5,
+    outcome: str = "ok",
+    problems: tuple[str, ...] = (),
+    measured: datetime | None = None,
+) -> dict[str, Any]:
     moment = measured or datetime.now(UTC)
-    return {"kind": "blood_pressure", "seq": seq, "device_time": None,
-            "measured_at": iso(moment), "time_source": "device", "received_at": iso(moment),
-            "outcome": outcome, "problems": list(problems),
-            "values": {"systolic": systolic, "diastolic": diastolic, "unit": "mmHg",
-                       "pulse_rate": 71.0},
-            "synced": False, "synced_at": None}
+    return {
+        "kind": "blood_pressure",
+        "seq": seq,
+        "device_time": None,
+        "measured_at": iso(moment),
+        "time_source": "device",
+        "received_at": iso(moment),
+        "outcome": outcome,
+        "problems": list(problems),
+        "values": {
+            "systolic": systolic,
+            "diastolic": diastolic,
+            "unit": "mmHg",
+            "pulse_rate": 71.0,
+        },
+        "synced": False,
+        "synced_at": None,
+    }
 
 
 # --- what to show (pure) ---------------------------------------------------------------------
@@ -59,15 +87,21 @@ def test_connected_device_is_shown_while_the_result_is_fetched() -> None:
 
 
 def test_cuff_pressure_in_large_digits_with_what_to_do_meanwhile() -> None:
-    view = measuring_view(session(NOW, progress={"cuff_pressure": 162.0, "unit": "mmHg"}),
-                          None, NOW, NB)
+    view = measuring_view(
+        session(NOW, progress={"cuff_pressure": 162.0, "unit": "mmHg"}), None, NOW, NB
+    )
     assert (view.phase, view.progress, view.progress_unit) == ("progress", "162", "mmHg")
     assert "Sitt stille" in view.hint
-    kpa = measuring_view(session(NOW, progress={"cuff_pressure": 21.6, "unit": "kPa"}),
-                         None, NOW, NB)
+    kpa = measuring_view(
+        session(NOW, progress={"cuff_pressure": 21.6, "unit": "kPa"}), None, NOW, NB
+    )
     assert (kpa.progress, kpa.progress_unit) == ("21,6", "kPa")
-    fever = measuring_view(session(NOW, profile="thermometer",
-                                   progress={"temperature": 37.54, "unit": "C"}), None, NOW, EN)
+    fever = measuring_view(
+        session(NOW, profile="thermometer", progress={"temperature": 37.54, "unit": "C"}),
+        None,
+        NOW,
+        EN,
+    )
     assert (fever.title, fever.progress, fever.progress_unit) == ("Temperature", "37.5", "°C")
     assert fever.hint == "Measuring … Keep still."
 
@@ -80,8 +114,9 @@ def test_the_result_uses_the_status_copy_that_knows_it_was_sent() -> None:
     assert shown_now.result.value == "142/88"
     assert shown_now.result.sync.startswith("Lagret")
     assert shown_now.result.sync.endswith("sendes til oppfølgingstjenesten nå")
-    offline = measuring_view(session(NOW, results=(result,)),
-                             {"readings": [], "broker_connected": False}, NOW, NB)
+    offline = measuring_view(
+        session(NOW, results=(result,)), {"readings": [], "broker_connected": False}, NOW, NB
+    )
     assert offline.result is not None
     assert offline.result.sync.startswith("Venter på nett")
     later = measuring_view(session(NOW, results=(result,)), {"readings": [sent]}, NOW, NB)
@@ -97,50 +132,71 @@ def test_a_value_beyond_the_care_plan_says_whom_to_call() -> None:
     assert "høyere enn grensen" in view.result.note and "22 33 44 55" in view.result.note
 
 
-@pytest.mark.parametrize(("problems", "says"), [
-    (("cuff_too_loose",), "Mansjetten satt for løst"),
-    (("body_movement_detected",), "Du beveget deg"),
-    (("improper_measurement_position",), "hjertehøyde"),
-    (("systolic_NaN", "cuff_too_loose"), "Målingen mislyktes"),
-])
-def test_a_failed_or_disturbed_measurement_says_what_to_do(problems: tuple[str, ...],
-                                                           says: str) -> None:
+@pytest.mark.parametrize(
+    ("problems", "says"),
+    [
+        (("cuff_too_loose",), "Mansjetten satt for løst"),
+        (("body_movement_detected",), "Du beveget deg"),
+        (("improper_measurement_position",), "hjertehøyde"),
+        (("systolic_NaN", "cuff_too_loose"), "Målingen mislyktes"),
+    ],
+)
+def test_a_failed_or_disturbed_measurement_says_what_to_do(
+    problems: tuple[str, ...], says: str
+) -> None:
     failed = any(p.endswith("_NaN") for p in problems)
-    result = bp_result("NaN" if failed else 150, 90,  # type: ignore[arg-type]
-                       outcome="failed" if failed else "flagged", problems=problems)
+    result = bp_result(
+        "NaN" if failed else 150,
+        90,  # type: ignore[arg-type]
+        outcome="failed" if failed else "flagged",
+        problems=problems,
+    )
     view = measuring_view(session(NOW, results=(result,)), None, NOW, NB)
     assert view.result is not None
     assert says in view.result.note
     assert (view.result.value is None) == failed  # a failed value is never shown as a number
     if "cuff_too_loose" in problems:
         assert "Fest den stramt rundt overarmen, rett på huden" in view.result.note
-    assert view.hint == ("Det ble ingen måling denne gangen." if failed
-                         else "Målingen er lagret.")
+    assert view.hint == ("Det ble ingen måling denne gangen." if failed else "Målingen er lagret.")
 
 
 def test_advice_to_measure_again_is_for_the_moment_not_for_the_home_card_later() -> None:
-    result = bp_result(150, 90, outcome="flagged", problems=("cuff_too_loose",),
-                       measured=NOW - timedelta(days=1))
+    result = bp_result(
+        150, 90, outcome="flagged", problems=("cuff_too_loose",), measured=NOW - timedelta(days=1)
+    )
     home = present_status({"readings": [result]}, NOW, NB).readings[0]
     assert home.value == "150/90" and "Mansjetten" not in home.note
-    failed = bp_result("NaN", 90, outcome="failed",  # type: ignore[arg-type]
-                       problems=("systolic_NaN", "cuff_too_loose"))
+    failed = bp_result(
+        "NaN",
+        90,
+        outcome="failed",  # type: ignore[arg-type]
+        problems=("systolic_NaN", "cuff_too_loose"),
+    )
     assert present_status({"readings": [failed]}, NOW, NB).readings[0].note == (
-        "Målingen mislyktes. Prøv å måle på nytt.")
+        "Målingen mislyktes. Prøv å måle på nytt."
+    )
 
 
 def test_a_device_fault_says_whom_to_call_when_the_care_plan_has_a_number() -> None:
     assert measurement_advice(["general_device_fault"], EN, "55 00 00 00").endswith(
-        "call the follow-up service on 55 00 00 00.")
-    assert measurement_advice(["general_device_fault"], EN).endswith(
-        "call the follow-up service.")
+        "call the follow-up service on 55 00 00 00."
+    )
+    assert measurement_advice(["general_device_fault"], EN).endswith("call the follow-up service.")
     assert "{phone}" not in measurement_advice(["cuff_too_loose"], NB, "55 00 00 00")
 
 
 def test_advice_comes_once_each_in_a_fixed_order_and_only_for_known_problems() -> None:
     advice = measurement_advice(
-        ["body_movement_detected", "cuff_too_loose", "sensor_displaced", "poor_signal_detected",
-         "pulse_rate_NaN", 7], EN)
+        [
+            "body_movement_detected",
+            "cuff_too_loose",
+            "sensor_displaced",
+            "poor_signal_detected",
+            "pulse_rate_NaN",
+            7,
+        ],
+        EN,
+    )
     lines = advice.splitlines()
     assert lines[0].startswith("The cuff was too loose")
     assert lines[1].startswith("You moved")
@@ -150,18 +206,26 @@ def test_advice_comes_once_each_in_a_fixed_order_and_only_for_known_problems() -
 
 
 def test_a_session_that_ended_without_a_result_after_measuring_says_so() -> None:
-    view = measuring_view(session(NOW, NOW, progress={"cuff_pressure": 80.0, "unit": "mmHg"}),
-                          None, NOW, NB)
+    view = measuring_view(
+        session(NOW, NOW, progress={"cuff_pressure": 80.0, "unit": "mmHg"}), None, NOW, NB
+    )
     assert view.phase == "not_finished"
     assert view.hint == "Målingen ble ikke fullført. Vent ett minutt og mål igjen."
 
 
 def test_which_session_is_shown() -> None:
-    old = session(NOW - timedelta(minutes=5), NOW - RESULT_SHOWN - timedelta(seconds=1),
-                  results=(bp_result(),))
+    old = session(
+        NOW - timedelta(minutes=5),
+        NOW - RESULT_SHOWN - timedelta(seconds=1),
+        results=(bp_result(),),
+    )
     empty = session(NOW - timedelta(minutes=1), NOW - timedelta(seconds=30))
-    recent = session(NOW - timedelta(seconds=40), NOW - timedelta(seconds=20),
-                     results=(bp_result(),), address="00:BB:00:00:00:09")
+    recent = session(
+        NOW - timedelta(seconds=40),
+        NOW - timedelta(seconds=20),
+        results=(bp_result(),),
+        address="00:BB:00:00:00:09",
+    )
     assert session_to_show([old, empty], (), NOW) is None  # long gone, and nothing new
     assert session_to_show([old, recent, empty], (), NOW) is recent
     assert session_to_show([old, recent], (recent["key"],), NOW) is None  # closed by the patient
@@ -172,8 +236,10 @@ def test_which_session_is_shown() -> None:
 
 # --- on the screen (pilot) -------------------------------------------------------------------
 
-async def test_a_cuff_measurement_from_start_to_result_by_touch(daemon: FakeDaemon,
-                                                               sock_path: Path) -> None:
+
+async def test_a_cuff_measurement_from_start_to_result_by_touch(
+    daemon: FakeDaemon, sock_path: Path
+) -> None:
     daemon.status["care_plan"] = {"centre_phone": "22 33 44 55"}
     await daemon.start()
     app = PatientScreenApp(sock_path, "nb", poll_interval=0.1)
@@ -181,19 +247,32 @@ async def test_a_cuff_measurement_from_start_to_result_by_touch(daemon: FakeDaem
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: shown(app, "#lang-toggle") != "", "the home screen")
         await daemon.set_live([session(started)])
-        await wait_until(pilot, lambda: isinstance(app.screen, MeasuringScreen)
-                         and shown(app, "#m-hint") == "Henter målingen fra blodtrykksmåleren …",
-                         "the measuring screen")
+        await wait_until(
+            pilot,
+            lambda: (
+                isinstance(app.screen, MeasuringScreen)
+                and shown(app, "#m-hint") == "Henter målingen fra blodtrykksmåleren …"
+            ),
+            "the measuring screen",
+        )
         for pressure in (60.0, 145.0, 180.0, 120.0):
-            await daemon.set_live([session(started, progress={"cuff_pressure": pressure,
-                                                                "unit": "mmHg"})])
+            await daemon.set_live(
+                [session(started, progress={"cuff_pressure": pressure, "unit": "mmHg"})]
+            )
             digits = f"{pressure:.0f}"
-            await wait_until(pilot, lambda: shown(app, "#m-progress") == digits,  # noqa: B023 (awaited now)
-                             f"the cuff pressure {digits}")
+            await wait_until(
+                pilot,
+                lambda: shown(app, "#m-progress") == digits,  # noqa: B023 (awaited now)
+                f"the cuff pressure {digits}",
+            )
         assert shown(app, "#m-progress-unit") == "mmHg"
         assert "Sitt stille" in shown(app, "#m-hint")
-        result = bp_result(168, 97, outcome="flagged",
-                           problems=("systolic_above_care_plan", "body_movement_detected"))
+        result = bp_result(
+            168,
+            97,
+            outcome="flagged",
+            problems=("systolic_above_care_plan", "body_movement_detected"),
+        )
         await daemon.set_live([session(started, results=(result,))])
         await wait_until(pilot, lambda: shown(app, "#bp-value") == "168/97", "the result")
         assert shown(app, "#m-progress") == ""  # the pressure gives way to the result
@@ -209,7 +288,8 @@ async def test_a_cuff_measurement_from_start_to_result_by_touch(daemon: FakeDaem
 
 
 async def test_a_measurement_arriving_during_the_questionnaire_keeps_the_answers(
-    daemon: FakeDaemon, sock_path: Path,
+    daemon: FakeDaemon,
+    sock_path: Path,
 ) -> None:
     with_plan(daemon, "urn:dho:questionnaire:copd-daily")
     await daemon.start()
@@ -220,16 +300,33 @@ async def test_a_measurement_arriving_during_the_questionnaire_keeps_the_answers
         await tap(pilot, "#option-3", "Hvordan er pusten")
         await wait_until(pilot, lambda: "sitter stille" in shown(app, "#q-text"), "question 2")
         # The scale sends a weight while the patient is answering.
-        await daemon.set_live([session(datetime.now(UTC), profile="weight_scale", results=({
-            "kind": "weight", "seq": 3, "measured_at": iso(datetime.now(UTC)),
-            "outcome": "ok", "problems": [], "values": {"weight": 81.35, "unit": "kg"},
-            "synced": False, "synced_at": None},))])
+        await daemon.set_live(
+            [
+                session(
+                    datetime.now(UTC),
+                    profile="weight_scale",
+                    results=(
+                        {
+                            "kind": "weight",
+                            "seq": 3,
+                            "measured_at": iso(datetime.now(UTC)),
+                            "outcome": "ok",
+                            "problems": [],
+                            "values": {"weight": 81.35, "unit": "kg"},
+                            "synced": False,
+                            "synced_at": None,
+                        },
+                    ),
+                )
+            ]
+        )
         await wait_until(pilot, lambda: shown(app, "#kind-weight-value") == "81,4", "the weight")
         assert shown(app, "#m-title") == "Vekt"
         await tap(pilot, "#m-done")
         # Back where the patient was; the answers given before the weight came are kept.
-        await wait_until(pilot, lambda: "sitter stille" in shown(app, "#q-text"),
-                         "the questionnaire again")
+        await wait_until(
+            pilot, lambda: "sitter stille" in shown(app, "#q-text"), "the questionnaire again"
+        )
         assert shown(app, "#q-progress") == "Spørsmål 2 av 6"
         for question in ("sitter stille", "Hoster du", "mer slim", "anfallsmedisin"):
             await tap(pilot, "#answer-no", question)
@@ -242,28 +339,34 @@ async def test_a_measurement_arriving_during_the_questionnaire_keeps_the_answers
     assert (answers["breath-rest"], answers["cough"], answers["rescue"]) == (False,) * 3
 
 
-async def test_the_screen_goes_away_when_a_device_had_nothing_new(daemon: FakeDaemon,
-                                                                  sock_path: Path) -> None:
+async def test_the_screen_goes_away_when_a_device_had_nothing_new(
+    daemon: FakeDaemon, sock_path: Path
+) -> None:
     await daemon.start()
     app = PatientScreenApp(sock_path, "en", poll_interval=0.1)
     started = datetime.now(UTC)
     async with app.run_test(size=(80, 24)) as pilot:
         await daemon.set_live([session(started, profile="pulse_oximeter")])
-        await wait_until(pilot, lambda: shown(app, "#m-hint") ==
-                         "Getting the measurement from the pulse oximeter …", "measuring")
+        await wait_until(
+            pilot,
+            lambda: shown(app, "#m-hint") == "Getting the measurement from the pulse oximeter …",
+            "measuring",
+        )
         await daemon.set_live([session(started, datetime.now(UTC), profile="pulse_oximeter")])
         await wait_until(pilot, lambda: not isinstance(app.screen, MeasuringScreen), "home")
 
 
 async def test_an_unfinished_measurement_says_to_try_again_until_closed(
-    daemon: FakeDaemon, sock_path: Path,
+    daemon: FakeDaemon,
+    sock_path: Path,
 ) -> None:
     await daemon.start()
     app = PatientScreenApp(sock_path, "nn", poll_interval=0.1)
     started = datetime.now(UTC)
     async with app.run_test(size=(80, 24)) as pilot:
-        await daemon.set_live([session(started, datetime.now(UTC),
-                                       progress={"cuff_pressure": 95.0, "unit": "mmHg"})])
+        await daemon.set_live(
+            [session(started, datetime.now(UTC), progress={"cuff_pressure": 95.0, "unit": "mmHg"})]
+        )
         await wait_until(pilot, lambda: "ikkje fullført" in shown(app, "#m-hint"), "the advice")
         assert app.screen.query_one("#m-hint").has_class("warning")  # black on yellow
         assert shown(app, "#m-progress") == ""
@@ -272,7 +375,8 @@ async def test_an_unfinished_measurement_says_to_try_again_until_closed(
 
 
 async def test_the_daemon_going_away_mid_measurement_closes_the_screen_and_says_so(
-    daemon: FakeDaemon, sock_path: Path,
+    daemon: FakeDaemon,
+    sock_path: Path,
 ) -> None:
     await daemon.start()
     app = PatientScreenApp(sock_path, "nb", poll_interval=0.1)
@@ -280,19 +384,35 @@ async def test_the_daemon_going_away_mid_measurement_closes_the_screen_and_says_
         await daemon.set_live([session(datetime.now(UTC))])
         await wait_until(pilot, lambda: isinstance(app.screen, MeasuringScreen), "measuring")
         await daemon.stop()
-        await wait_until(pilot, lambda: "Huben svarer ikke" in shown(app, "#daemon-state"),
-                         f"the daemon-down banner; shown:\n{screen_text(app)}")
+        await wait_until(
+            pilot,
+            lambda: "Huben svarer ikke" in shown(app, "#daemon-state"),
+            f"the daemon-down banner; shown:\n{screen_text(app)}",
+        )
         assert not isinstance(app.screen, MeasuringScreen)
 
 
-@pytest.mark.parametrize(("reply", "a_device"), [
-    ({"ok": True, "boot": "b", "version": 1, "sessions": "junk"}, False),
-    ({"ok": True, "boot": "b", "version": 1,
-      "sessions": [1, "x", {"key": 5, "profile": [], "results": "no", "progress": 7}]}, True),
-    ({"ok": False, "error": "unknown op 'live'"}, False),  # a daemon older than this screen
-])
+@pytest.mark.parametrize(
+    ("reply", "a_device"),
+    [
+        ({"ok": True, "boot": "b", "version": 1, "sessions": "junk"}, False),
+        (
+            {
+                "ok": True,
+                "boot": "b",
+                "version": 1,
+                "sessions": [1, "x", {"key": 5, "profile": [], "results": "no", "progress": 7}],
+            },
+            True,
+        ),
+        ({"ok": False, "error": "unknown op 'live'"}, False),  # a daemon older than this screen
+    ],
+)
 async def test_a_broken_live_answer_never_takes_the_screen_down(
-    daemon: FakeDaemon, sock_path: Path, reply: dict[str, Any], a_device: bool,
+    daemon: FakeDaemon,
+    sock_path: Path,
+    reply: dict[str, Any],
+    a_device: bool,
 ) -> None:
     daemon.live_reply = reply
     daemon.status["readings"] = [bp_result(131, 85)]
@@ -300,8 +420,11 @@ async def test_a_broken_live_answer_never_takes_the_screen_down(
     app = PatientScreenApp(sock_path, "nb", poll_interval=0.05)
     async with app.run_test(size=(80, 24)) as pilot:
         if a_device:  # an open session of junk is still a device connected: say so plainly
-            await wait_until(pilot, lambda: shown(app, "#m-hint") ==
-                             "Henter målingen fra måleren …", "the junk session")
+            await wait_until(
+                pilot,
+                lambda: shown(app, "#m-hint") == "Henter målingen fra måleren …",
+                "the junk session",
+            )
             await tap(pilot, "#m-done")
         else:
             await pilot.pause(0.5)
@@ -314,7 +437,8 @@ async def test_a_broken_live_answer_never_takes_the_screen_down(
 
 
 async def test_a_short_hiccup_of_the_daemon_does_not_count_as_closed_by_the_patient(
-    daemon: FakeDaemon, sock_path: Path,
+    daemon: FakeDaemon,
+    sock_path: Path,
 ) -> None:
     await daemon.start()
     app = PatientScreenApp(sock_path, "nb", poll_interval=0.05)
@@ -327,12 +451,14 @@ async def test_a_short_hiccup_of_the_daemon_does_not_count_as_closed_by_the_pati
         await wait_until(pilot, lambda: not isinstance(app.screen, MeasuringScreen), "closed")
         daemon.status = good
         await daemon.set_live([session(started, results=(bp_result(133, 83),))])
-        await wait_until(pilot, lambda: shown(app, "#bp-value") == "133/83"
-                         and isinstance(app.screen, MeasuringScreen), "the result after all")
+        await wait_until(
+            pilot,
+            lambda: shown(app, "#bp-value") == "133/83" and isinstance(app.screen, MeasuringScreen),
+            "the result after all",
+        )
 
 
-async def test_sessions_closed_long_ago_are_forgotten(daemon: FakeDaemon,
-                                                     sock_path: Path) -> None:
+async def test_sessions_closed_long_ago_are_forgotten(daemon: FakeDaemon, sock_path: Path) -> None:
     await daemon.start()
     app = PatientScreenApp(sock_path, "nb", poll_interval=0.05)
     first = session(datetime.now(UTC), results=(bp_result(),))

@@ -37,8 +37,10 @@ async def test_a_full_outbox_raises_the_alarm_everywhere_and_loses_nothing(
     watcher.loop_start()
     try:
         hub = home.start_hub()  # the centre is down: nothing is acknowledged
-        status = await eventually(lambda: (s := home.hub_status())["outbox_alarm"] and s,
-                                  what="the outbox alarm in the hub's status")
+        status = await eventually(
+            lambda: (s := home.hub_status())["outbox_alarm"] and s,
+            what="the outbox alarm in the hub's status",
+        )
         assert status["outbox_alarm"] == "over_budget" and status["pending"] == n
 
         def centre_told(alarm: str | None) -> bool:
@@ -52,8 +54,9 @@ async def test_a_full_outbox_raises_the_alarm_everywhere_and_loses_nothing(
         assert "outbox over_budget" in hub.tail(80)
         home.start_centre()
         assert_exactly_once(await drained(home, n), n)
-        await eventually(lambda: home.hub_status()["outbox_alarm"] is None,
-                         what="the alarm to clear")
+        await eventually(
+            lambda: home.hub_status()["outbox_alarm"] is None, what="the alarm to clear"
+        )
         await eventually(lambda: centre_told(None), what="the centre to hear it cleared")
     finally:
         watcher.loop_stop()

@@ -49,11 +49,19 @@ async def agent(short_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterat
         bluetooth.stop()
 
 
-async def call(caller: MessageBus, destination: str, member: str, signature: str,
-               body: list[object]) -> Message:
-    reply = await caller.call(Message(destination=destination, path=AGENT_PATH,
-                                      interface="org.bluez.Agent1", member=member,
-                                      signature=signature, body=body))
+async def call(
+    caller: MessageBus, destination: str, member: str, signature: str, body: list[object]
+) -> Message:
+    reply = await caller.call(
+        Message(
+            destination=destination,
+            path=AGENT_PATH,
+            interface="org.bluez.Agent1",
+            member=member,
+            signature=signature,
+            body=body,
+        )
+    )
     assert reply is not None
     return reply
 
@@ -93,8 +101,9 @@ async def test_passkey_typed_by_technician_is_given_for_that_device_only(agent: 
 async def test_known_device_without_passkey_is_told_to_pair_again(agent: Agent) -> None:
     _, registration, caller = agent
     await registration.register(JUST_WORKS)
-    reply = await call(caller, registration.bus.unique_name, "RequestPasskey", "o",
-                       [path_of(KNOWN)])
+    reply = await call(
+        caller, registration.bus.unique_name, "RequestPasskey", "o", [path_of(KNOWN)]
+    )
     assert reply.error_name == "org.bluez.Error.Rejected"
     assert "no passkey" in str(reply.body)
 
@@ -110,6 +119,11 @@ async def test_just_works_confirmation_only_for_our_devices(agent: Agent) -> Non
     assert ok.message_type == MessageType.METHOD_RETURN
     no = await call(caller, name, "RequestConfirmation", "ou", [path_of(NEIGHBOUR), 0])
     assert no.error_name == "org.bluez.Error.Rejected"
-    no = await call(caller, name, "AuthorizeService", "os",
-                    [path_of(NEIGHBOUR), "00001810-0000-1000-8000-00805f9b34fb"])
+    no = await call(
+        caller,
+        name,
+        "AuthorizeService",
+        "os",
+        [path_of(NEIGHBOUR), "00001810-0000-1000-8000-00805f9b34fb"],
+    )
     assert no.error_name == "org.bluez.Error.Rejected"

@@ -143,8 +143,7 @@ def test_answered_in_full_it_makes_a_valid_response_nested_as_hl7_nests_it() -> 
     raw = example()
     q = parse_questionnaire(raw)
     yes, no, unknown = (option.value for option in q.by_link_id["1.1"].options)
-    answers = {"1.1": yes, "1.1.1.1": yes, "1.1.1.1.1": no, "1.1.1.1.2": unknown,
-               "1.1.1.2": yes}
+    answers = {"1.1": yes, "1.1.1.1": yes, "1.1.1.1.1": no, "1.1.1.1.2": unknown, "1.1.1.2": yes}
     response = build_response(q, answers, "resp-3141", AUTHORED)
     QuestionnaireResponse.model_validate(response)
     assert response["questionnaire"] == raw["url"] and "extension" not in response  # no scores
@@ -152,11 +151,23 @@ def test_answered_in_full_it_makes_a_valid_response_nested_as_hl7_nests_it() -> 
     # Every linkId in the response is one of the example's, nested as in the questionnaire:
     # the cardiac group under the answer to the comorbidity question, the angina and infarction
     # questions under the answer to theirs; the histopathology group has nothing to send.
-    assert link_ids(response["item"]) == ["1", "1.1", "1.1.1", "1.1.1.1", "1.1.1.1.1",
-                                          "1.1.1.1.2", "1.1.1.2"]
+    assert link_ids(response["item"]) == [
+        "1",
+        "1.1",
+        "1.1.1",
+        "1.1.1.1",
+        "1.1.1.1.1",
+        "1.1.1.1.2",
+        "1.1.1.2",
+    ]
     assert set(link_ids(response["item"])) <= set(raw_items(raw))
-    assert answered(response["item"]) == {"1.1": "Y", "1.1.1.1": "Y", "1.1.1.1.1": "N",
-                                          "1.1.1.1.2": "asked-unknown", "1.1.1.2": "Y"}
+    assert answered(response["item"]) == {
+        "1.1": "Y",
+        "1.1.1.1": "Y",
+        "1.1.1.1.1": "N",
+        "1.1.1.1.2": "asked-unknown",
+        "1.1.1.2": "Y",
+    }
     # HL7's own example response to this questionnaire puts the cardiac group in the same place.
     theirs = example("questionnaireresponse.json")
     QuestionnaireResponse.model_validate(theirs)
@@ -183,8 +194,11 @@ async def test_the_example_by_touch_in_bokmal(daemon: FakeDaemon, sock_path: Any
     await daemon.start()
     app = PatientScreenApp(sock_path, "nb", poll_interval=0.05)
     async with app.run_test(size=TOUCHSCREEN) as pilot:
-        await wait_until(pilot, lambda: shown(app, "#questionnaire-start") ==
-                         "Svar på dagens spørsmål", "the questionnaire button")
+        await wait_until(
+            pilot,
+            lambda: shown(app, "#questionnaire-start") == "Svar på dagens spørsmål",
+            "the questionnaire button",
+        )
         await tap(pilot, "#questionnaire-start")
         first = items["1.1"]
         assert shown(app, "#q-text") == f"{first['prefix']} {first['code'][0]['code']}"
@@ -192,8 +206,9 @@ async def test_the_example_by_touch_in_bokmal(daemon: FakeDaemon, sock_path: Any
         assert [shown(app, f"#option-{n}") for n in range(3)] == ["Ja", "Nei", "Vet ikke"]
         assert shown(app, "#q-skip") == "Hopp over"  # nothing in it is required
         await tap(pilot, "#option-0")  # yes: the cardiac branch opens
-        await wait_until(pilot, lambda: shown(app, "#q-progress") == "Spørsmål 2 av 5",
-                         "the branch counted")
+        await wait_until(
+            pilot, lambda: shown(app, "#q-progress") == "Spørsmål 2 av 5", "the branch counted"
+        )
         await tap(pilot, "#option-0")  # cardiac comorbidity: yes
         await tap(pilot, "#q-back")
         await tap(pilot, "#q-back")
@@ -201,8 +216,11 @@ async def test_the_example_by_touch_in_bokmal(daemon: FakeDaemon, sock_path: Any
         await tap(pilot, "#option-0")
         await tap(pilot, "#option-0")
         angina = items["1.1.1.1.1"]
-        await wait_until(pilot, lambda: shown(app, "#q-text") ==
-                         f"{angina['prefix']} {angina['code'][0]['display']}", "angina")
+        await wait_until(
+            pilot,
+            lambda: shown(app, "#q-text") == f"{angina['prefix']} {angina['code'][0]['display']}",
+            "angina",
+        )
         await tap(pilot, "#option-1")  # no
         await tap(pilot, "#option-2")  # infarction: don't know
         await tap(pilot, "#q-skip")  # vascular comorbidity skipped
@@ -212,6 +230,10 @@ async def test_the_example_by_touch_in_bokmal(daemon: FakeDaemon, sock_path: Any
     (response,) = daemon.answers
     QuestionnaireResponse.model_validate(response)
     assert response["questionnaire"] == raw["url"]
-    assert answered(response["item"]) == {"1.1": "Y", "1.1.1.1": "Y", "1.1.1.1.1": "N",
-                                          "1.1.1.1.2": "asked-unknown"}
+    assert answered(response["item"]) == {
+        "1.1": "Y",
+        "1.1.1.1": "Y",
+        "1.1.1.1.1": "N",
+        "1.1.1.1.2": "asked-unknown",
+    }
     assert set(link_ids(response["item"])) <= set(items)

@@ -110,7 +110,6 @@ FEATURE_KEYS = [
 ]
 
 
-
 # --- PLX Spot-Check Measurement 0x2A5E -----------------------------------------------------
 
 

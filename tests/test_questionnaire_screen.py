@@ -15,8 +15,7 @@ TOUCHSCREEN = (100, 30)  # a 7" 800x480 panel with the kiosk font
 
 
 def with_plan(daemon: FakeDaemon, url: str) -> None:
-    daemon.status["care_plan"] = {"questionnaire": {"resourceType": "Questionnaire",
-                                                    "url": url}}
+    daemon.status["care_plan"] = {"questionnaire": {"resourceType": "Questionnaire", "url": url}}
 
 
 async def tap(pilot: Pilot[None], selector: str, expect: str | None = None) -> None:
@@ -25,8 +24,11 @@ async def tap(pilot: Pilot[None], selector: str, expect: str | None = None) -> N
     if expect is not None:
         await wait_until(pilot, lambda: expect in shown(app, "#q-text"), f"question {expect!r}")
     # Shown and laid out: a screen just pushed has its widgets before it has their places.
-    await wait_until(pilot, lambda: bool(shown(app, selector))
-                     and app.screen.query_one(selector).region.area > 0, f"button {selector}")
+    await wait_until(
+        pilot,
+        lambda: bool(shown(app, selector)) and app.screen.query_one(selector).region.area > 0,
+        f"button {selector}",
+    )
     assert await pilot.click(selector), f"{selector} could not be pressed"
     # As a person taps: a Button ignores presses for 0.2 s after one (Textual's active
     # effect), which also swallows the double taps of a shaking hand.
@@ -48,14 +50,18 @@ def answers_of(response: dict[str, Any]) -> dict[str, Any]:
     return found
 
 
-async def test_copd_check_by_touch_in_bokmal_with_every_branch(daemon: FakeDaemon,
-                                                                sock_path: Any) -> None:
+async def test_copd_check_by_touch_in_bokmal_with_every_branch(
+    daemon: FakeDaemon, sock_path: Any
+) -> None:
     with_plan(daemon, "urn:dho:questionnaire:copd-daily")
     await daemon.start()
     app = PatientScreenApp(sock_path, "nb", poll_interval=0.05)
     async with app.run_test(size=TOUCHSCREEN) as pilot:
-        await wait_until(pilot, lambda: shown(app, "#questionnaire-start") ==
-                         "Svar på dagens spørsmål", "the questionnaire button")
+        await wait_until(
+            pilot,
+            lambda: shown(app, "#questionnaire-start") == "Svar på dagens spørsmål",
+            "the questionnaire button",
+        )
         await tap(pilot, "#questionnaire-start")
         assert shown(app, "#q-progress") == "Spørsmål 1 av 5"
         await tap(pilot, "#option-3", "Hvordan er pusten")  # Mye verre: opens a question
@@ -81,13 +87,18 @@ async def test_copd_check_by_touch_in_bokmal_with_every_branch(daemon: FakeDaemo
     QuestionnaireResponse.model_validate(response)
     assert response["questionnaire"] == "urn:dho:questionnaire:copd-daily|1"
     assert answers_of(response) == {
-        "breath": "much-worse", "breath-rest": True, "cough": True, "sputum": True,
-        "sputum-colour": "green", "rescue": True, "rescue-count": 4}
+        "breath": "much-worse",
+        "breath-rest": True,
+        "cough": True,
+        "sputum": True,
+        "sputum-colour": "green",
+        "rescue": True,
+        "rescue-count": 4,
+    }
     assert response["extension"][0]["valueDecimal"] == 4.0
 
 
-async def test_heart_failure_check_in_english_at_80x24(daemon: FakeDaemon,
-                                                        sock_path: Any) -> None:
+async def test_heart_failure_check_in_english_at_80x24(daemon: FakeDaemon, sock_path: Any) -> None:
     with_plan(daemon, "urn:dho:questionnaire:heart-failure-daily")
     await daemon.start()
     app = PatientScreenApp(sock_path, "en", poll_interval=0.05)
@@ -102,12 +113,19 @@ async def test_heart_failure_check_in_english_at_80x24(daemon: FakeDaemon,
         await wait_until(pilot, lambda: "Thank you" in shown(app, "#q-text"), "the thank-you")
     (response,) = daemon.answers
     assert response["language"] == "en"
-    assert answers_of(response) == {"breath-lying": False, "ankles": "no", "weight-gain": True,
-                                    "dizzy": True, "fall": False, "energy": "tired"}
+    assert answers_of(response) == {
+        "breath-lying": False,
+        "ankles": "no",
+        "weight-gain": True,
+        "dizzy": True,
+        "fall": False,
+        "energy": "tired",
+    }
 
 
 async def test_answers_the_daemon_could_not_store_are_kept_and_sent_again(
-    daemon: FakeDaemon, sock_path: Any,
+    daemon: FakeDaemon,
+    sock_path: Any,
 ) -> None:
     with_plan(daemon, "urn:dho:questionnaire:heart-failure-daily")
     daemon.answer_reply = {"ok": False, "error": "the disk is full"}
@@ -117,8 +135,9 @@ async def test_answers_the_daemon_could_not_store_are_kept_and_sent_again(
         await tap(pilot, "#questionnaire-start")
         for selector in ("#answer-no", "#option-0", "#answer-no", "#answer-no", "#option-0"):
             await tap(pilot, selector)
-        await wait_until(pilot, lambda: "could not be saved" in shown(app, "#q-text"),
-                         "the failure")
+        await wait_until(
+            pilot, lambda: "could not be saved" in shown(app, "#q-text"), "the failure"
+        )
         daemon.answer_reply = {"ok": True, "seq": 9, "stored_before": False}
         await tap(pilot, "#q-retry")
         await wait_until(pilot, lambda: "Thank you" in shown(app, "#q-text"), "the thank-you")
@@ -127,7 +146,8 @@ async def test_answers_the_daemon_could_not_store_are_kept_and_sent_again(
 
 
 async def test_cancel_goes_home_and_a_broken_questionnaire_is_not_offered(
-    daemon: FakeDaemon, sock_path: Any,
+    daemon: FakeDaemon,
+    sock_path: Any,
 ) -> None:
     with_plan(daemon, "urn:dho:questionnaire:copd-daily")
     await daemon.start()
@@ -138,13 +158,17 @@ async def test_cancel_goes_home_and_a_broken_questionnaire_is_not_offered(
         await wait_until(pilot, lambda: bool(shown(app, "#questionnaire-start")), "home")
         assert daemon.answers == []
         # A new care plan with a questionnaire that cannot be asked: the last good one stays.
-        daemon.status["care_plan"] = {"questionnaire": {"resourceType": "Questionnaire",
-                                                        "url": "urn:x", "item": []}}
+        daemon.status["care_plan"] = {
+            "questionnaire": {"resourceType": "Questionnaire", "url": "urn:x", "item": []}
+        }
         await pilot.pause(0.3)
         assert shown(app, "#questionnaire-start") == "Svar på dagens spørsmål"
         daemon.status["care_plan"] = {}
-        await wait_until(pilot, lambda: shown(app, "#questionnaire-start") == "",
-                         "no questionnaire without one in the care plan")
+        await wait_until(
+            pilot,
+            lambda: shown(app, "#questionnaire-start") == "",
+            "no questionnaire without one in the care plan",
+        )
 
 
 def test_the_walk_recounts_as_branches_open_and_can_step_back_from_the_end() -> None:
@@ -155,7 +179,9 @@ def test_the_walk_recounts_as_branches_open_and_can_step_back_from_the_end() -> 
     q = load_shipped("heart-failure-daily", "en")
     walk = Walk(q)
     assert (walk.current.link_id if walk.current else None, walk.position) == (
-        "breath-lying", (1, 5))
+        "breath-lying",
+        (1, 5),
+    )
     walk = walk.answer(True)  # opens "pillows"
     assert walk.position == (2, 6) and walk.current is not None
     walk = walk.answer(2).answer(Coding(None, "no")).answer(False).answer(False)
@@ -164,6 +190,17 @@ def test_the_walk_recounts_as_branches_open_and_can_step_back_from_the_end() -> 
     back = walk.step(-1)
     assert back.current is not None and back.current.link_id == "energy"
     assert questionnaire_for({"care_plan": None}, "nb") is None
-    assert questionnaire_for({"care_plan": {"questionnaire": {
-        "resourceType": "Questionnaire", "url": "urn:dho:questionnaire:copd-daily"}}},
-        "se") is not None  # a language without its own version gets bokmål
+    assert (
+        questionnaire_for(
+            {
+                "care_plan": {
+                    "questionnaire": {
+                        "resourceType": "Questionnaire",
+                        "url": "urn:dho:questionnaire:copd-daily",
+                    }
+                }
+            },
+            "se",
+        )
+        is not None
+    )  # a language without its own version gets bokmål

@@ -38,10 +38,10 @@ def test_sealed_items_say_nothing_and_open_only_at_the_centre() -> None:
 
 def test_an_item_moved_to_another_place_does_not_open() -> None:
     sealed_items, segments = seal_items(ITEMS)
-    swapped = [dataclasses.replace(sealed_items[0], sealed=sealed_items[1].sealed),
-               sealed_items[1]]
+    swapped = [dataclasses.replace(sealed_items[0], sealed=sealed_items[1].sealed), sealed_items[1]]
     opened, refused = opened_and_refused(
-        seal_envelope(header(), batch_body(swapped, segments), HUB_KEY, CENTRE.public))
+        seal_envelope(header(), batch_body(swapped, segments), HUB_KEY, CENTRE.public)
+    )
     assert opened == [8] and "item 7 does not open" in refused[7]
 
 
@@ -53,21 +53,22 @@ def test_a_tampered_item_inside_a_validly_signed_batch_is_refused_and_never_used
     flipped[3] ^= 0x01
     broken = [sealed_items[0], dataclasses.replace(sealed_items[1], sealed=bytes(flipped))]
     opened, refused = opened_and_refused(
-        seal_envelope(header(), batch_body(broken, segments), HUB_KEY, CENTRE.public))
+        seal_envelope(header(), batch_body(broken, segments), HUB_KEY, CENTRE.public)
+    )
     assert opened == [7] and "item 8 does not open" in refused[8]
 
 
 def test_another_hubs_segment_does_not_open_under_this_hub() -> None:
     sealed_items, segments = seal_items(ITEMS, hub_id="hub-0002")
     with pytest.raises(EnvelopeError, match="does not open: tampered, or sealed for another hub"):
-        open_(seal_envelope(header(), batch_body(sealed_items, segments), HUB_KEY,
-                            CENTRE.public))
+        open_(seal_envelope(header(), batch_body(sealed_items, segments), HUB_KEY, CENTRE.public))
 
 
 def test_an_item_whose_segment_is_missing_is_refused() -> None:
     sealed_items, _ = seal_items(ITEMS)
     opened, refused = opened_and_refused(
-        seal_envelope(header(), batch_body(sealed_items, []), HUB_KEY, CENTRE.public))
+        seal_envelope(header(), batch_body(sealed_items, []), HUB_KEY, CENTRE.public)
+    )
     assert opened == [] and all("not in the batch" in refused[s] for s in (7, 8))
 
 
@@ -94,8 +95,14 @@ def test_rotation_items_sealed_to_the_old_key_open_in_a_batch_sealed_to_the_new(
     # finally carries them is sealed to the new one. The centre keeps both keys.
     old_items, old_segments = seal_items([item(1, 120.0)], centre=CENTRE.public)
     new_items, new_segments = seal_items([item(2, 121.0)], centre=HYBRID.public)
-    _, envelope = build_batch("hub-0001", [*old_items, *new_items], old_segments + new_segments,
-                              HUB_KEY, HYBRID.public, CREATED)
+    _, envelope = build_batch(
+        "hub-0001",
+        [*old_items, *new_items],
+        old_segments + new_segments,
+        HUB_KEY,
+        HYBRID.public,
+        CREATED,
+    )
     both = {CENTRE.public.key_id: CENTRE, HYBRID.public.key_id: HYBRID}
     assert [i["seq"] for i in open_batch(envelope, both, HUB_KEY.public_key()).items] == [1, 2]
     # Retiring the old key too early makes the batch unopenable, and says why.
@@ -110,18 +117,20 @@ def test_suite_mismatch_between_key_and_segment_is_rejected() -> None:
         open_(seal_envelope(header(), batch_body(sealed_items, [lying]), HUB_KEY, CENTRE.public))
 
 
-@pytest.mark.parametrize(("suite", "text", "expected"), [
-    ("x25519", "AAAA", "must be 32 bytes"),
-    ("mlkem768-x25519", "A" * 44, "must be 1216 bytes"),
-    ("rot13", "AAAA", "unknown encryption suite"),
-    ("x25519", "!!", "not base64"),
-])
+@pytest.mark.parametrize(
+    ("suite", "text", "expected"),
+    [
+        ("x25519", "AAAA", "must be 32 bytes"),
+        ("mlkem768-x25519", "A" * 44, "must be 1216 bytes"),
+        ("rot13", "AAAA", "unknown encryption suite"),
+        ("x25519", "!!", "not base64"),
+    ],
+)
 def test_bad_centre_keys_say_what_is_wrong(suite: str, text: str, expected: str) -> None:
     from hub.keys import KeyFileError
 
     with pytest.raises(KeyFileError, match=expected):
         centre_key(suite, text)
-
 
 
 def test_item_associated_data_is_the_canonical_json_of_its_place() -> None:
@@ -130,4 +139,5 @@ def test_item_associated_data_is_the_canonical_json_of_its_place() -> None:
 
     for seq in (1, 17, 2**40):
         assert _item_ad("hub-0001", "seg-ø", seq) == ITEM_AD + canonical_json(
-            {"hub_id": "hub-0001", "segment": "seg-ø", "seq": seq})
+            {"hub_id": "hub-0001", "segment": "seg-ø", "seq": seq}
+        )

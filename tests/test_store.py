@@ -31,10 +31,15 @@ def outbox_seqs(store: ReadingStore) -> list[int]:
 
 
 def reading(systolic: float = 128.0) -> NewReading:
-    return NewReading(kind="blood_pressure", characteristic="00002a35-0000-1000-8000-00805f9b34fb",
-                      device_address="00:BB:00:00:00:02", device_time="2026-11-22T10:40:00",
-                      received_at="2026-11-22T10:40:01.000+00:00", raw_hex="00",
-                      values={"systolic": systolic})
+    return NewReading(
+        kind="blood_pressure",
+        characteristic="00002a35-0000-1000-8000-00805f9b34fb",
+        device_address="00:BB:00:00:00:02",
+        device_time="2026-11-22T10:40:00",
+        received_at="2026-11-22T10:40:01.000+00:00",
+        raw_hex="00",
+        values={"systolic": systolic},
+    )
 
 
 def test_sequence_numbers_are_dense_and_survive_reopen(tmp_path: Path) -> None:
@@ -112,8 +117,9 @@ WRITER = textwrap.dedent("""
 def test_kill_9_loses_no_committed_reading(tmp_path: Path) -> None:
     path = tmp_path / "hub.sqlite"
     for _ in range(3):
-        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path)],
-                                stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True
+        )
         assert proc.stdout is not None
         acknowledged = [int(proc.stdout.readline()) for _ in range(50)]
         os.kill(proc.pid, signal.SIGKILL)
@@ -142,14 +148,27 @@ def test_resent_record_is_stored_once_and_takes_no_sequence_number(tmp_path: Pat
 
 def test_outcome_and_timing_round_trip(tmp_path: Path) -> None:
     store = ReadingStore(tmp_path / "hub.sqlite")
-    store.add(NewReading(**{
-        **reading().__dict__, "outcome": "failed", "problems": ("systolic_NaN",),
-        "measured_at": "2026-11-22T09:40:00+00:00", "time_source": "device_corrected",
-        "clock_correction_s": 3600.0, "hub_clock_synced": True}))
+    store.add(
+        NewReading(
+            **{
+                **reading().__dict__,
+                "outcome": "failed",
+                "problems": ("systolic_NaN",),
+                "measured_at": "2026-11-22T09:40:00+00:00",
+                "time_source": "device_corrected",
+                "clock_correction_s": 3600.0,
+                "hub_clock_synced": True,
+            }
+        )
+    )
     (row,) = store.all()
     wire = row.to_wire()
     assert (wire["outcome"], wire["problems"], wire["measured_at"], wire["time_source"]) == (
-        "failed", ["systolic_NaN"], "2026-11-22T09:40:00+00:00", "device_corrected")
+        "failed",
+        ["systolic_NaN"],
+        "2026-11-22T09:40:00+00:00",
+        "device_corrected",
+    )
     assert (wire["clock_correction_s"], wire["hub_clock_synced"]) == (3600.0, True)
     assert "synced" not in wire
 
@@ -158,13 +177,29 @@ def test_last_record_number_per_device(tmp_path: Path) -> None:
     store = ReadingStore(tmp_path / "hub.sqlite")
     assert store.last_record_number("00:BB", "glucose") is None
     for n in (3, 5, 4):
-        store.add(NewReading(**{**reading().__dict__, "kind": "glucose", "device_address": "00:BB",
-                                "values": {"sequence_number": n}}))
+        store.add(
+            NewReading(
+                **{
+                    **reading().__dict__,
+                    "kind": "glucose",
+                    "device_address": "00:BB",
+                    "values": {"sequence_number": n},
+                }
+            )
+        )
     assert store.last_record_number("00:BB", "glucose") == 5
     assert store.last_record_number("00:CC", "glucose") is None
     # Record 7 arrived but 6 was lost in the transfer: ask again from after 5.
-    store.add(NewReading(**{**reading().__dict__, "kind": "glucose", "device_address": "00:BB",
-                            "values": {"sequence_number": 7}}))
+    store.add(
+        NewReading(
+            **{
+                **reading().__dict__,
+                "kind": "glucose",
+                "device_address": "00:BB",
+                "values": {"sequence_number": 7},
+            }
+        )
+    )
     assert store.last_record_number("00:BB", "glucose") == 5
 
 
@@ -177,7 +212,10 @@ def test_known_devices(tmp_path: Path) -> None:
     store.note_connection("00:BB", "2026-11-22T12:00:00Z", clock_set=False, battery_level=None)
     (device,) = store.devices()
     assert (device.last_connected_at, device.clock_set_at, device.battery_level) == (
-        "2026-11-22T12:00:00Z", "2026-11-22T11:00:00Z", 80)
+        "2026-11-22T12:00:00Z",
+        "2026-11-22T11:00:00Z",
+        80,
+    )
     assert store.forget_device("00:BB") and store.devices() == []
     assert not store.forget_device("00:BB")
 
@@ -193,12 +231,16 @@ def test_v1_database_upgrades_in_place(tmp_path: Path) -> None:
     conn.execute(
         "INSERT INTO readings (seq, kind, characteristic, device_address, received_at, raw_hex,"
         " values_json, stored_at) VALUES (1, 'blood_pressure', '2a35', '00:BB',"
-        " '2026-11-22T10:00:00+00:00', '00', '{}', '2026-11-22T10:00:00+00:00')")
+        " '2026-11-22T10:00:00+00:00', '00', '{}', '2026-11-22T10:00:00+00:00')"
+    )
     conn.close()
     store = ReadingStore(path)
     (old,) = store.all()
     assert (old.measured_at, old.outcome, old.time_source) == (
-        "2026-11-22T10:00:00+00:00", "ok", "hub_received")
+        "2026-11-22T10:00:00+00:00",
+        "ok",
+        "hub_received",
+    )
     assert store.add(reading()) == 2
 
 
@@ -271,7 +313,8 @@ def test_v3_readings_not_yet_sent_are_sealed_after_the_upgrade(tmp_path: Path) -
             " raw_hex, values_json, stored_at, synced_at, measured_at, record_key)"
             " VALUES (?, 'blood_pressure', '2a35', '00:BB', '2026-11-22T10:00:00+00:00', '00',"
             " '{}', '2026-11-22T10:00:00+00:00', ?, '2026-11-22T10:00:00+00:00', ?)",
-            [seq, synced, f"key-{seq}"])
+            [seq, synced, f"key-{seq}"],
+        )
     conn.execute("UPDATE hub_sequence SET last = 2")
     conn.close()
     store = sealing_store(path)
@@ -288,8 +331,14 @@ def test_history_keeps_every_day_however_long_one_stream_was(tmp_path: Path) -> 
     store = sealing_store(tmp_path / "hub.sqlite")
     # A morning's oximeter stream: 600 readings within one hour, eleven days ago ...
     for n in range(600):
-        store.add(replace(reading(), kind="spo2", values={"spo2": 90 + n % 8},
-                          measured_at=f"2026-11-11T08:{n // 60:02d}:{n % 60:02d}.000+00:00"))
+        store.add(
+            replace(
+                reading(),
+                kind="spo2",
+                values={"spo2": 90 + n % 8},
+                measured_at=f"2026-11-11T08:{n // 60:02d}:{n % 60:02d}.000+00:00",
+            )
+        )
     # ... a failed reading, and one blood pressure a day since, the newest today.
     store.add(replace(reading(0), outcome="failed", measured_at="2026-11-22T09:30:00+00:00"))
     for day in range(12, 23):
@@ -363,10 +412,19 @@ def test_pruned_plaintext_is_gone_from_the_file_and_its_wal(tmp_path: Path) -> N
     assert store.pending_count() == 2  # the sealed copies still wait for the centre
 
 
-def keyed_reading(record_key: str, received_at: str = "2026-11-22T10:40:01.000+00:00",
-                  measured_at: str = "2026-11-22T09:40:00+00:00") -> NewReading:
-    return NewReading(**{**reading().__dict__, "record_key": record_key,
-                         "received_at": received_at, "measured_at": measured_at})
+def keyed_reading(
+    record_key: str,
+    received_at: str = "2026-11-22T10:40:01.000+00:00",
+    measured_at: str = "2026-11-22T09:40:00+00:00",
+) -> NewReading:
+    return NewReading(
+        **{
+            **reading().__dict__,
+            "record_key": record_key,
+            "received_at": received_at,
+            "measured_at": measured_at,
+        }
+    )
 
 
 def test_record_digests_are_keyed_so_the_readings_cannot_be_guessed_back(
@@ -412,9 +470,11 @@ def test_a_record_whose_device_clock_says_it_is_old_is_still_stored(tmp_path: Pa
     """A cuff whose clock went back to January after a battery change: its new reading is
     stored (the review of issue 11 found it dropped), and recognised if it comes again."""
     store = ReadingStore(tmp_path / "hub.sqlite", record_memory_days=30)
-    old_clock = keyed_reading("cuff|2a35|7|2026-01-01T08:00:00|ab",
-                              received_at="2026-12-02T08:00:00.000+00:00",
-                              measured_at="2026-01-01T07:00:00+00:00")
+    old_clock = keyed_reading(
+        "cuff|2a35|7|2026-01-01T08:00:00|ab",
+        received_at="2026-12-02T08:00:00.000+00:00",
+        measured_at="2026-01-01T07:00:00+00:00",
+    )
     assert store.add(old_clock) is not None
     assert store.add(old_clock) is None
 
@@ -427,7 +487,9 @@ def test_unkeyed_digests_of_an_older_hub_are_still_recognised_then_expire(
     path = tmp_path / "hub.sqlite"
     store = ReadingStore(path)
     store.db.execute("DELETE FROM record_digests")
-    store.db.execute("INSERT INTO record_digests (digest, expires_at, keyed) VALUES (?, ?, 0)",
-                     [hashlib.sha256(b"legacy").hexdigest(), "2027-03-01T00:00:00+00:00"])
+    store.db.execute(
+        "INSERT INTO record_digests (digest, expires_at, keyed) VALUES (?, ?, 0)",
+        [hashlib.sha256(b"legacy").hexdigest(), "2027-03-01T00:00:00+00:00"],
+    )
     assert store.add(keyed_reading("legacy")) is None
     assert store.add(keyed_reading("new")) is not None

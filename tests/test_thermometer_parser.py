@@ -77,7 +77,6 @@ GSS_TYPE_NAMES = {
 }
 
 
-
 # --- Temperature Measurement 0x2A1C --------------------------------------------------------
 
 

@@ -70,7 +70,6 @@ CT_PHD = bytes.fromhex("da070c120f170600c000")
 CT_KEYS = ["type", "timestamp", "day_of_week", "fractions256", "adjust_reason"]
 
 
-
 # --- Current Time 0x2A2B -------------------------------------------------------------------
 
 

@@ -34,15 +34,19 @@ def test_device_stamp_is_local_time_in_the_homes_zone() -> None:
 
 def test_summer_time_stamp_uses_cest() -> None:
     received = datetime(2026, 7, 1, 12, 0, 30, tzinfo=UTC)
-    t = resolve_time(datetime(2026, 7, 1, 14, 0), received, OSLO, ClockCheck(),
-                     hub_clock_synced=True)
+    t = resolve_time(
+        datetime(2026, 7, 1, 14, 0), received, OSLO, ClockCheck(), hub_clock_synced=True
+    )
     assert t.measured_at == "2026-07-01T12:00:00+00:00"
 
 
 def test_no_stamp_falls_back_to_receive_time() -> None:
     t = resolve(None)
     assert (t.time_source, t.measured_at, t.device_time) == (
-        "hub_received", "2026-11-22T10:40:30+00:00", None)
+        "hub_received",
+        "2026-11-22T10:40:30+00:00",
+        None,
+    )
 
 
 @pytest.mark.parametrize("year", [2000, 2021, 2025])
@@ -68,8 +72,9 @@ def test_record_stamped_after_the_clock_was_set_is_not_corrected_again() -> None
     # A thermometer measuring while connected: the hub found its clock in 2000 and set it at
     # 11:40:00; this record was stamped by the clock the hub set.
     written_at = datetime(2026, 11, 22, 11, 40, 0)
-    clock = ClockCheck(offset=written_at - datetime(2000, 1, 4), clock_written=True,
-                       written_at=written_at)
+    clock = ClockCheck(
+        offset=written_at - datetime(2000, 1, 4), clock_written=True, written_at=written_at
+    )
     t = resolve(datetime(2026, 11, 22, 11, 40, 20), clock)
     assert (t.time_source, t.clock_correction_s) == ("device", None)
     assert t.measured_at == "2026-11-22T10:40:20+00:00"
@@ -97,24 +102,41 @@ def test_device_saying_its_clock_is_unset_is_not_trusted() -> None:
 
 
 def test_blood_pressure_with_special_values_fails() -> None:
-    a = assess("blood_pressure", {"systolic": "NaN", "diastolic": 80.0, "pulse_rate": 60.0,
-                                  "measurement_status": ["pulse_rate_within_range"]})
+    a = assess(
+        "blood_pressure",
+        {
+            "systolic": "NaN",
+            "diastolic": 80.0,
+            "pulse_rate": 60.0,
+            "measurement_status": ["pulse_rate_within_range"],
+        },
+    )
     assert a.outcome == "failed" and a.problems == ("systolic_NaN",)
 
 
 def test_blood_pressure_flags_keep_the_numbers() -> None:
-    a = assess("blood_pressure", {
-        "systolic": 128.0, "diastolic": 80.0, "mean_arterial_pressure": "NRes",
-        "measurement_status": ["body_movement_detected", "cuff_too_loose",
-                               "pulse_rate_within_range"]})
+    a = assess(
+        "blood_pressure",
+        {
+            "systolic": 128.0,
+            "diastolic": 80.0,
+            "mean_arterial_pressure": "NRes",
+            "measurement_status": [
+                "body_movement_detected",
+                "cuff_too_loose",
+                "pulse_rate_within_range",
+            ],
+        },
+    )
     assert a.outcome == "flagged"
-    assert a.problems == ("mean_arterial_pressure_NRes", "body_movement_detected",
-                          "cuff_too_loose")
+    assert a.problems == ("mean_arterial_pressure_NRes", "body_movement_detected", "cuff_too_loose")
 
 
 def test_clean_reading_is_ok() -> None:
-    a = assess("blood_pressure", {"systolic": 128.0, "diastolic": 80.0,
-                                  "measurement_status": ["pulse_rate_within_range"]})
+    a = assess(
+        "blood_pressure",
+        {"systolic": 128.0, "diastolic": 80.0, "measurement_status": ["pulse_rate_within_range"]},
+    )
     assert (a.outcome, a.problems) == ("ok", ())
 
 
@@ -124,20 +146,25 @@ def test_unsuccessful_weight_fails() -> None:
 
 
 def test_oximeter_invalid_measurement_fails_and_low_perfusion_flags() -> None:
-    assert assess("spo2", {"spo2": 97.0, "pulse_rate": 70.0,
-                           "measurement_status": ["invalid_measurement_detected"]}).outcome == (
-        "failed")
-    a = assess("spo2", {"spo2": 97.0, "pulse_rate": 70.0,
-                        "device_and_sensor_status": ["low_perfusion_detected"]})
+    assert assess(
+        "spo2",
+        {"spo2": 97.0, "pulse_rate": 70.0, "measurement_status": ["invalid_measurement_detected"]},
+    ).outcome == ("failed")
+    a = assess(
+        "spo2",
+        {"spo2": 97.0, "pulse_rate": 70.0, "device_and_sensor_status": ["low_perfusion_detected"]},
+    )
     assert (a.outcome, a.problems) == ("flagged", ("low_perfusion_detected",))
 
 
 def test_glucose_beyond_meter_range_is_kept_flagged_strip_error_fails() -> None:
-    high = assess("glucose", {"glucose_concentration": 0.006,
-                              "sensor_status": ["sensor_result_too_high"]})
+    high = assess(
+        "glucose", {"glucose_concentration": 0.006, "sensor_status": ["sensor_result_too_high"]}
+    )
     assert high.outcome == "flagged"
-    strip = assess("glucose", {"glucose_concentration": 0.006,
-                               "sensor_status": ["strip_insertion_error"]})
+    strip = assess(
+        "glucose", {"glucose_concentration": 0.006, "sensor_status": ["strip_insertion_error"]}
+    )
     assert strip.outcome == "failed"
 
 

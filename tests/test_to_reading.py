@@ -20,18 +20,25 @@ BPM = sig_uuid(0x2A35)
 STAMP = datetime(2026, 11, 22, 11, 40, 0)
 
 
-def value(data: bytes, characteristic: str = BPM, clock: ClockCheck = ClockCheck(),  # noqa: B008
-          address: str = "00:BB:00:00:00:02") -> DeviceValue:
-    return DeviceValue(address, characteristic, data, "2026-11-22T10:40:30.000+00:00", clock,
-                       True)
+def value(
+    data: bytes,
+    characteristic: str = BPM,
+    clock: ClockCheck = ClockCheck(),  # noqa: B008
+    address: str = "00:BB:00:00:00:02",
+) -> DeviceValue:
+    return DeviceValue(address, characteristic, data, "2026-11-22T10:40:30.000+00:00", clock, True)
 
 
 def test_reading_keeps_device_time_and_knows_when_it_was_measured() -> None:
-    reading = to_reading(value(build_blood_pressure_measurement(128, 82, 97, timestamp=STAMP)),
-                         OSLO)
+    reading = to_reading(
+        value(build_blood_pressure_measurement(128, 82, 97, timestamp=STAMP)), OSLO
+    )
     assert reading is not None
-    assert (reading.kind, reading.outcome, reading.time_source) == ("blood_pressure", "ok",
-                                                                   "device")
+    assert (reading.kind, reading.outcome, reading.time_source) == (
+        "blood_pressure",
+        "ok",
+        "device",
+    )
     assert reading.device_time == "2026-11-22T11:40:00"
     assert reading.measured_at == "2026-11-22T10:40:00+00:00"
     assert reading.values["systolic"] == 128.0
@@ -40,8 +47,12 @@ def test_reading_keeps_device_time_and_knows_when_it_was_measured() -> None:
 def test_same_record_again_has_the_same_key_a_new_one_does_not() -> None:
     data = build_blood_pressure_measurement(128, 82, 97, timestamp=STAMP)
     first, again = (to_reading(value(data), OSLO) for _ in range(2))
-    other = to_reading(value(build_blood_pressure_measurement(
-        128, 82, 97, timestamp=STAMP + timedelta(minutes=1))), OSLO)
+    other = to_reading(
+        value(
+            build_blood_pressure_measurement(128, 82, 97, timestamp=STAMP + timedelta(minutes=1))
+        ),
+        OSLO,
+    )
     elsewhere = to_reading(value(data, address="00:BB:00:00:00:09"), OSLO)
     assert first and again and other and elsewhere
     assert first.record_key is not None and first.record_key == again.record_key
@@ -62,18 +73,22 @@ def test_failed_measurement_is_stored_failed() -> None:
 
 
 def test_correction_measured_at_connect_is_applied() -> None:
-    reading = to_reading(value(build_blood_pressure_measurement(
-        128, 82, 97, timestamp=datetime(2000, 1, 1, 0, 10)),
-        clock=ClockCheck(offset=datetime(2026, 11, 22, 11, 30) - datetime(2000, 1, 1),
-                         clock_written=True)), OSLO)
+    reading = to_reading(
+        value(
+            build_blood_pressure_measurement(128, 82, 97, timestamp=datetime(2000, 1, 1, 0, 10)),
+            clock=ClockCheck(
+                offset=datetime(2026, 11, 22, 11, 30) - datetime(2000, 1, 1), clock_written=True
+            ),
+        ),
+        OSLO,
+    )
     assert reading is not None
     assert reading.time_source == "device_corrected"
     assert reading.measured_at == "2026-11-22T10:40:00+00:00"
 
 
 @pytest.mark.parametrize("garbage", [b"", b"\xff", b"\x1e\x80"])
-def test_garbage_is_none_not_an_exception(garbage: bytes, caplog: pytest.LogCaptureFixture
-                                          ) -> None:
+def test_garbage_is_none_not_an_exception(garbage: bytes, caplog: pytest.LogCaptureFixture) -> None:
     assert to_reading(value(garbage), OSLO) is None
     assert f"(raw: {garbage.hex() or '<empty>'})" in caplog.text
 

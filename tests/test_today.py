@@ -31,17 +31,23 @@ def test_a_task_is_later_before_its_time_due_after_it_and_done_once_measured() -
     # Measured early in the evening slot (after 14.00, halfway): the evening task is done.
     assert task_state(times, oslo(15), oslo(21)) == ("done", None)
     assert task_state(times, datetime(2026, 11, 21, 20, tzinfo=UTC), oslo(9)) == (
-        "due", time(8, 0))  # yesterday's reading does not count
+        "due",
+        time(8, 0),
+    )  # yesterday's reading does not count
 
 
 def status(**extra: Any) -> dict[str, Any]:
     return {"ok": True, "pending": 0, "readings": [], **extra}
 
 
-PLAN = {"schedule": [{"kind": "weight", "times": ["08:00"]},
-                     {"kind": "blood_pressure", "times": ["08:00", "20:00"]},
-                     {"kind": "questionnaire", "times": ["09:00"]},
-                     {"kind": "weight", "times": ["nonsense"]}]}
+PLAN = {
+    "schedule": [
+        {"kind": "weight", "times": ["08:00"]},
+        {"kind": "blood_pressure", "times": ["08:00", "20:00"]},
+        {"kind": "questionnaire", "times": ["09:00"]},
+        {"kind": "weight", "times": ["nonsense"]},
+    ]
+}
 
 
 def test_tasks_put_what_is_due_first_and_count_answers_and_only_good_readings() -> None:
@@ -52,7 +58,10 @@ def test_tasks_put_what_is_due_first_and_count_answers_and_only_good_readings() 
     ]
     tasks = tasks_view(status(care_plan=PLAN, readings=readings), oslo(10), NB)
     assert [(t.kind, t.state) for t in tasks] == [
-        ("blood_pressure", "due"), ("weight", "done"), ("questionnaire", "done")]
+        ("blood_pressure", "due"),
+        ("weight", "done"),
+        ("questionnaire", "done"),
+    ]
     assert tasks[0].text == f"Nå: Mål blodtrykket {DASH} kl. 08.00"
     assert tasks[1].text == f"✓ Vei deg {DASH} gjort i dag"
     english = tasks_view(status(care_plan=PLAN, readings=readings), oslo(10), Catalogue("en"))
@@ -61,27 +70,40 @@ def test_tasks_put_what_is_due_first_and_count_answers_and_only_good_readings() 
 
 
 def test_the_newest_message_and_whether_it_was_read() -> None:
-    messages = [{"version": 2, "text": "Ny", "read_at": None},
-                {"version": 1, "text": "Gammel", "read_at": "2026-11-21T10:00:00+00:00"}]
+    messages = [
+        {"version": 2, "text": "Ny", "read_at": None},
+        {"version": 1, "text": "Gammel", "read_at": "2026-11-21T10:00:00+00:00"},
+    ]
     newest = newest_message(status(messages=messages))
     assert newest is not None and (newest.version, newest.text, newest.read) == (2, "Ny", False)
     assert newest_message(status()) is None
 
 
 async def test_home_shows_the_due_task_and_the_message_until_it_is_read(
-    daemon: FakeDaemon, sock_path: Path,
+    daemon: FakeDaemon,
+    sock_path: Path,
 ) -> None:
     now = datetime.now(UTC)
-    daemon.status["care_plan"] = {"schedule": [
-        {"kind": "blood_pressure", "times": ["00:00"]}]}  # due all day, never measured here
-    daemon.status["messages"] = [{"version": 3, "text": "Husk å veie deg i morgen.",
-                                  "read_at": None, "issued_at": now.isoformat(),
-                                  "received_at": now.isoformat()}]
+    daemon.status["care_plan"] = {
+        "schedule": [{"kind": "blood_pressure", "times": ["00:00"]}]
+    }  # due all day, never measured here
+    daemon.status["messages"] = [
+        {
+            "version": 3,
+            "text": "Husk å veie deg i morgen.",
+            "read_at": None,
+            "issued_at": now.isoformat(),
+            "received_at": now.isoformat(),
+        }
+    ]
     await daemon.start()
     app = PatientScreenApp(sock_path, "nb", poll_interval=0.05)
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_until(pilot, lambda: shown(app, "#tasks-due") ==
-                         f"Nå: Mål blodtrykket {DASH} kl. 00.00", "the due task")
+        await wait_until(
+            pilot,
+            lambda: shown(app, "#tasks-due") == f"Nå: Mål blodtrykket {DASH} kl. 00.00",
+            "the due task",
+        )
         assert shown(app, "#message-text") == "Husk å veie deg i morgen."
         assert shown(app, "#message-read") == "Jeg har lest meldingen"
         await pilot.click("#message-read")
@@ -94,12 +116,21 @@ async def test_a_card_draws_the_fourteen_day_trend(daemon: FakeDaemon, sock_path
 
     now = datetime.now(UTC)
     days = [now - timedelta(days=n) for n in (2, 1, 0)]
-    daemon.status["readings"] = [{"kind": "weight", "seq": 3, "measured_at": now.isoformat(),
-                                  "received_at": now.isoformat(), "outcome": "ok",
-                                  "values": {"weight": 81.2, "unit": "kg"}, "synced": False}]
-    daemon.status["history"] = [{"kind": "weight", "measured_at": d.isoformat(),
-                                 "values": {"weight": w}} for d, w in zip(days, (80.1, 80.9, 81.2),
-                                                                          strict=True)]
+    daemon.status["readings"] = [
+        {
+            "kind": "weight",
+            "seq": 3,
+            "measured_at": now.isoformat(),
+            "received_at": now.isoformat(),
+            "outcome": "ok",
+            "values": {"weight": 81.2, "unit": "kg"},
+            "synced": False,
+        }
+    ]
+    daemon.status["history"] = [
+        {"kind": "weight", "measured_at": d.isoformat(), "values": {"weight": w}}
+        for d, w in zip(days, (80.1, 80.9, 81.2), strict=True)
+    ]
     await daemon.start()
     app = PatientScreenApp(sock_path, "nb", poll_interval=0.05)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -109,26 +140,50 @@ async def test_a_card_draws_the_fourteen_day_trend(daemon: FakeDaemon, sock_path
 
 
 async def test_a_reminder_brings_the_task_forward_at_its_time_and_stops_once_done(
-    daemon: FakeDaemon, sock_path: Path,
+    daemon: FakeDaemon,
+    sock_path: Path,
 ) -> None:
     now = [oslo(7, 59)]
-    daemon.status.update(care_plan={"schedule": [{"kind": "blood_pressure", "times": ["08:00"]},
-                                                 {"kind": "weight", "times": ["07:00"]}]},
-                         readings=[{"kind": "weight", "measured_at": oslo(7, 5).isoformat(),
-                                    "outcome": "ok", "values": {"weight": 80.0}}])
+    daemon.status.update(
+        care_plan={
+            "schedule": [
+                {"kind": "blood_pressure", "times": ["08:00"]},
+                {"kind": "weight", "times": ["07:00"]},
+            ]
+        },
+        readings=[
+            {
+                "kind": "weight",
+                "measured_at": oslo(7, 5).isoformat(),
+                "outcome": "ok",
+                "values": {"weight": 80.0},
+            }
+        ],
+    )
     await daemon.start()
     app = PatientScreenApp(sock_path, "nb", poll_interval=0.05, clock=lambda: now[0])
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_until(pilot, lambda: "Mål blodtrykket kl. 08.00" in shown(app, "#tasks-rest"),
-                         "the blood pressure for later")
+        await wait_until(
+            pilot,
+            lambda: "Mål blodtrykket kl. 08.00" in shown(app, "#tasks-rest"),
+            "the blood pressure for later",
+        )
         assert shown(app, "#tasks-due") == ""
         now[0] = oslo(8, 0)  # the care plan's time: the reminder
-        await wait_until(pilot, lambda: shown(app, "#tasks-due") ==
-                         f"Nå: Mål blodtrykket {DASH} kl. 08.00", "the reminder")
+        await wait_until(
+            pilot,
+            lambda: shown(app, "#tasks-due") == f"Nå: Mål blodtrykket {DASH} kl. 08.00",
+            "the reminder",
+        )
         assert app.query_one("#tasks-due").region.y < app.query_one("#tasks-rest").region.y
-        daemon.status["readings"].append({
-            "kind": "blood_pressure", "measured_at": oslo(8, 3).isoformat(), "outcome": "ok",
-            "values": {"systolic": 128.0, "diastolic": 80.0}})
+        daemon.status["readings"].append(
+            {
+                "kind": "blood_pressure",
+                "measured_at": oslo(8, 3).isoformat(),
+                "outcome": "ok",
+                "values": {"systolic": 128.0, "diastolic": 80.0},
+            }
+        )
         now[0] = oslo(8, 4)
         await wait_until(pilot, lambda: shown(app, "#tasks-due") == "", "the reminder to stop")
         assert f"✓ Mål blodtrykket {DASH} gjort i dag" in shown(app, "#tasks-rest")

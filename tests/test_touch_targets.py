@@ -31,16 +31,24 @@ async def to_number_question(pilot: Pilot[None]) -> None:
 
 
 async def to_measuring(daemon: FakeDaemon) -> None:
-    result = reading("blood_pressure", {"systolic": 150.0, "diastolic": 90.0, "unit": "mmHg",
-                                        "pulse_rate": 70.0}, 0.5, outcome="flagged",
-                     problems=["cuff_too_loose", "body_movement_detected"])
+    result = reading(
+        "blood_pressure",
+        {"systolic": 150.0, "diastolic": 90.0, "unit": "mmHg", "pulse_rate": 70.0},
+        0.5,
+        outcome="flagged",
+        problems=["cuff_too_loose", "body_movement_detected"],
+    )
     await daemon.set_live([session(results=(result,))])
 
 
 Steps = Callable[[Pilot[None], FakeDaemon], Awaitable[None]]
 SCREENS: dict[str, tuple[Steps, str]] = {
-    "home": (lambda pilot, daemon: wait_until(
-        pilot, lambda: bool(shown(pilot.app, "#message-read")), "home"), "#message-read"),
+    "home": (
+        lambda pilot, daemon: wait_until(
+            pilot, lambda: bool(shown(pilot.app, "#message-read")), "home"
+        ),
+        "#message-read",
+    ),
     "question": (lambda pilot, daemon: to_question(pilot), "#option-0"),
     "number": (lambda pilot, daemon: to_number_question(pilot), "#q-number-ok"),
     "measuring": (lambda pilot, daemon: to_measuring(daemon), "#m-done"),
@@ -50,7 +58,10 @@ SCREENS: dict[str, tuple[Steps, str]] = {
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("screen", SCREENS)
 async def test_every_button_is_a_whole_finger_sized_target(
-    daemon: FakeDaemon, sock_path: Path, size: str, screen: str,
+    daemon: FakeDaemon,
+    sock_path: Path,
+    size: str,
+    screen: str,
 ) -> None:
     steps, expected = SCREENS[screen]
     daemon.status = dict(HOME_STATUS)
@@ -69,4 +80,5 @@ async def test_every_button_is_a_whole_finger_sized_target(
             assert region.height >= 3, f"{button.id} is {region.height} rows tall"
             assert region.width >= 8, f"{button.id} is {region.width} columns wide"
             assert region.y >= 0 and region.bottom <= height and region.right <= width, (
-                f"{button.id} at {region} is cut off on a {width}x{height} screen")
+                f"{button.id} at {region} is cut off on a {width}x{height} screen"
+            )

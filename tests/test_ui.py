@@ -256,19 +256,29 @@ def test_implausible_device_time_falls_back_to_receipt(device_time: str) -> None
 
 def test_daemons_measured_at_wins_over_the_device_stamp() -> None:
     # The cuff's clock had reset to 2000; the daemon corrected the stamp at connect.
-    reading = bp_reading(device_time="2000-01-01T00:05:00",
-                         measured_at="2026-11-22T10:38:00+00:00")
+    reading = bp_reading(device_time="2000-01-01T00:05:00", measured_at="2026-11-22T10:38:00+00:00")
     assert measured_at(reading) == datetime(2026, 11, 22, 10, 38, tzinfo=UTC)
     assert present_reading(reading, NOW, NB).measured == "Målt kl. 11.38"
 
 
 def test_glucose_context_is_detail_not_a_card_of_its_own() -> None:
-    status = {"readings": [
-        {"kind": "glucose_context", "seq": 3, "received_at": "2026-11-22T10:40:03+00:00",
-         "values": {"type": "glucose_measurement_context", "meal": "preprandial"}},
-        {"kind": "glucose", "seq": 2, "received_at": "2026-11-22T10:40:03+00:00",
-         "values": {"type": "glucose_measurement", "glucose_concentration": 0.00105}},
-    ], "pending": 0}
+    status = {
+        "readings": [
+            {
+                "kind": "glucose_context",
+                "seq": 3,
+                "received_at": "2026-11-22T10:40:03+00:00",
+                "values": {"type": "glucose_measurement_context", "meal": "preprandial"},
+            },
+            {
+                "kind": "glucose",
+                "seq": 2,
+                "received_at": "2026-11-22T10:40:03+00:00",
+                "values": {"type": "glucose_measurement", "glucose_concentration": 0.00105},
+            },
+        ],
+        "pending": 0,
+    }
     view = present_status(status, NOW, NB)
     assert [r.kind for r in view.readings] == ["glucose"]
     assert view.readings[0].title == "Blodsukker"
@@ -310,8 +320,15 @@ def test_a_filling_outbox_is_told_to_the_patient_with_the_centres_number() -> No
     assert present_status({"ok": True, "outbox_alarm": None}, NOW, NB).alarm == ""
     plain = present_status({"ok": True, "outbox_alarm": "near_full"}, NOW, NB).alarm
     assert "trygt lagret" in plain and "Ring oppfølgingstjenesten" in plain
-    with_phone = present_status({"ok": True, "outbox_alarm": "over_budget",
-                                 "care_plan": {"centre_phone": "+47 55 00 00 00"}}, NOW, EN)
+    with_phone = present_status(
+        {
+            "ok": True,
+            "outbox_alarm": "over_budget",
+            "care_plan": {"centre_phone": "+47 55 00 00 00"},
+        },
+        NOW,
+        EN,
+    )
     assert "on +47 55 00 00 00" in with_phone.alarm and "safely stored" in with_phone.alarm
 
 
@@ -461,28 +478,39 @@ def test_run_starts_the_app(monkeypatch: pytest.MonkeyPatch, sock_path: Path) ->
     assert [(a.socket_path, a.language) for a in started] == [(sock_path, "en")]
 
 
-@pytest.mark.parametrize(("kind", "values", "digits", "unit"), [
-    ("spo2", {"spo2": 96.0, "pulse_rate": 71.0}, "96", "%"),
-    ("weight", {"weight": 75.35, "unit": "kg"}, "75,4", "kg"),
-    ("weight", {"weight": 166.0, "unit": "lb"}, "166,0", "lb"),
-    ("body_composition", {"body_fat_percentage": 23.4}, "23,4", "%"),
-    ("temperature", {"temperature": 37.85, "unit": "C"}, "37,9", "°C"),
-    ("glucose", {"glucose_concentration": 0.0055, "unit": "mol/L"}, "5,5", "mmol/L"),
-    ("glucose", {"glucose_concentration": 0.00099, "unit": "kg/L"}, "5,5", "mmol/L"),
-])
-def test_every_measured_kind_shows_its_number(kind: str, values: dict[str, Any], digits: str,
-                                              unit: str) -> None:
-    view = present_reading({"kind": kind, "values": values,
-                            "received_at": "2026-11-22T11:00:00+00:00"}, NOW, NB)
+@pytest.mark.parametrize(
+    ("kind", "values", "digits", "unit"),
+    [
+        ("spo2", {"spo2": 96.0, "pulse_rate": 71.0}, "96", "%"),
+        ("weight", {"weight": 75.35, "unit": "kg"}, "75,4", "kg"),
+        ("weight", {"weight": 166.0, "unit": "lb"}, "166,0", "lb"),
+        ("body_composition", {"body_fat_percentage": 23.4}, "23,4", "%"),
+        ("temperature", {"temperature": 37.85, "unit": "C"}, "37,9", "°C"),
+        ("glucose", {"glucose_concentration": 0.0055, "unit": "mol/L"}, "5,5", "mmol/L"),
+        ("glucose", {"glucose_concentration": 0.00099, "unit": "kg/L"}, "5,5", "mmol/L"),
+    ],
+)
+def test_every_measured_kind_shows_its_number(
+    kind: str, values: dict[str, Any], digits: str, unit: str
+) -> None:
+    view = present_reading(
+        {"kind": kind, "values": values, "received_at": "2026-11-22T11:00:00+00:00"}, NOW, NB
+    )
     assert (view.value, view.unit, view.note) == (digits, unit, "")
 
 
-@pytest.mark.parametrize(("kind", "values"), [
-    ("spo2", {"spo2": "NaN"}), ("weight", {"weight": 70.0, "measurement_unsuccessful": True}),
-    ("temperature", {"temperature": "NRes", "unit": "C"}), ("glucose", {"unit": "mol/L"}),
-])
-def test_a_failed_measurement_of_any_kind_is_never_a_number(kind: str,
-                                                            values: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    ("kind", "values"),
+    [
+        ("spo2", {"spo2": "NaN"}),
+        ("weight", {"weight": 70.0, "measurement_unsuccessful": True}),
+        ("temperature", {"temperature": "NRes", "unit": "C"}),
+        ("glucose", {"unit": "mol/L"}),
+    ],
+)
+def test_a_failed_measurement_of_any_kind_is_never_a_number(
+    kind: str, values: dict[str, Any]
+) -> None:
     view = present_reading({"kind": kind, "values": values}, NOW, NB)
     assert view.value is None and view.note == "Målingen mislyktes. Prøv å måle på nytt."
 
@@ -490,14 +518,24 @@ def test_a_failed_measurement_of_any_kind_is_never_a_number(kind: str,
 def test_trend_keeps_the_last_value_of_each_of_fourteen_days() -> None:
     from hub.ui.present import trend
 
-    def entry(day: int, hour: int, systolic: object,
-              kind: str = "blood_pressure") -> dict[str, Any]:
-        return {"kind": kind, "measured_at": f"2026-11-{day:02d}T{hour:02d}:00:00+00:00",
-                "values": {"systolic": systolic}}
+    def entry(
+        day: int, hour: int, systolic: object, kind: str = "blood_pressure"
+    ) -> dict[str, Any]:
+        return {
+            "kind": kind,
+            "measured_at": f"2026-11-{day:02d}T{hour:02d}:00:00+00:00",
+            "values": {"systolic": systolic},
+        }
 
-    history = [entry(5, 8, 190.0),  # 18 days before NOW: outside the 14
-               entry(9, 8, 150.0), entry(20, 7, 140.0), entry(20, 19, 135.0),
-               entry(21, 8, "NaN"), entry(22, 8, 130.0), entry(22, 9, 999.0, "weight")]
+    history = [
+        entry(5, 8, 190.0),  # 18 days before NOW: outside the 14
+        entry(9, 8, 150.0),
+        entry(20, 7, 140.0),
+        entry(20, 19, 135.0),
+        entry(21, 8, "NaN"),
+        entry(22, 8, 130.0),
+        entry(22, 9, 999.0, "weight"),
+    ]
     assert trend("blood_pressure", history, NOW) == (150.0, 135.0, 130.0)
     assert trend("weight", history, NOW) == ()  # no weight field in these values
     assert trend("blood_pressure", None, NOW) == ()
@@ -508,12 +546,15 @@ def test_trend_keeps_the_last_value_of_each_of_fourteen_days() -> None:
 def test_a_value_beyond_the_care_plan_says_what_to_do_with_the_centres_number() -> None:
     high = bp_reading(systolic=178.0)
     high["outcome"], high["problems"] = "flagged", ["systolic_above_care_plan"]
-    view = present_status({"ok": True, "readings": [high],
-                           "care_plan": {"centre_phone": "+47 55 00 00 00"}}, NOW, NB).readings[0]
+    view = present_status(
+        {"ok": True, "readings": [high], "care_plan": {"centre_phone": "+47 55 00 00 00"}}, NOW, NB
+    ).readings[0]
     assert view.value == "178/82"
-    assert view.note == ("Verdien er høyere enn grensen i planen din. Ring oppfølgingstjenesten "
-                         "på +47 55 00 00 00.")
+    assert view.note == (
+        "Verdien er høyere enn grensen i planen din. Ring oppfølgingstjenesten på +47 55 00 00 00."
+    )
     low = {"kind": "spo2", "values": {"spo2": 88.0}, "problems": ["spo2_below_care_plan"]}
     assert present_reading(low, NOW, EN).note == (
-        "This is lower than the limit in your plan. Call the follow-up service.")
+        "This is lower than the limit in your plan. Call the follow-up service."
+    )
     assert present_reading(bp_reading(), NOW, NB, phone="+47 1").note == ""

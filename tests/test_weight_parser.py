@@ -78,7 +78,6 @@ BF720 = bytes.fromhex("0e" + "f446" + "ea07081610" + "3301" + "02" + "3a01" + "a
 RONAN_FULL_IMPERIAL = bytes.fromhex("1f543de7070c190e1e2d03f500a802")
 
 
-
 # --- Weight Measurement 0x2A9D: vectors ------------------------------------------------------
 
 

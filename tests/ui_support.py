@@ -54,8 +54,12 @@ class FakeDaemon:
             async with self._live_changed:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._live_changed.wait(), float(req["wait_s"]))
-        return {"ok": True, "boot": "fake", "version": self.live_version,
-                "sessions": copy.deepcopy(self.live_sessions)}
+        return {
+            "ok": True,
+            "boot": "fake",
+            "version": self.live_version,
+            "sessions": copy.deepcopy(self.live_sessions),
+        }
 
     async def handle(self, req: dict[str, Any]) -> dict[str, Any]:
         if req.get("op") == "answer":

@@ -104,11 +104,18 @@ class PairingAgent(ServiceInterface):
         log.info("BlueZ cancelled a pairing request")
 
 
-async def _bluez_call(bus: MessageBus, path: str, interface: str, member: str, sig: str,
-                      body: list[object]) -> None:
+async def _bluez_call(
+    bus: MessageBus, path: str, interface: str, member: str, sig: str, body: list[object]
+) -> None:
     reply = await bus.call(
-        Message(destination="org.bluez", path=path, interface=interface, member=member,
-                signature=sig, body=body)
+        Message(
+            destination="org.bluez",
+            path=path,
+            interface=interface,
+            member=member,
+            signature=sig,
+            body=body,
+        )
     )
     if reply is None or reply.message_type == MessageType.ERROR:
         detail = reply.body if reply is not None else "no reply"
@@ -122,9 +129,16 @@ async def drop_link(bus: MessageBus, adapter: str, address: str) -> bool:
     connected, does not advertise, and a new daemon (which connects on advertisements) would
     never hear from it again."""
     path = f"/org/bluez/{adapter}/dev_{address.upper().replace(':', '_')}"
-    reply = await bus.call(Message(
-        destination="org.bluez", path=path, interface="org.freedesktop.DBus.Properties",
-        member="Get", signature="ss", body=["org.bluez.Device1", "Connected"]))
+    reply = await bus.call(
+        Message(
+            destination="org.bluez",
+            path=path,
+            interface="org.freedesktop.DBus.Properties",
+            member="Get",
+            signature="ss",
+            body=["org.bluez.Device1", "Connected"],
+        )
+    )
     if reply is None or reply.message_type == MessageType.ERROR or not reply.body[0].value:
         return False
     await _bluez_call(bus, path, "org.bluez.Device1", "Disconnect", "", [])
@@ -144,18 +158,37 @@ class AgentRegistration:
         if capability == self.capability:
             return
         if self.capability is not None:
-            await _bluez_call(self.bus, "/org/bluez", "org.bluez.AgentManager1",
-                              "UnregisterAgent", "o", [AGENT_PATH])
-        await _bluez_call(self.bus, "/org/bluez", "org.bluez.AgentManager1", "RegisterAgent",
-                          "os", [AGENT_PATH, capability])
+            await _bluez_call(
+                self.bus,
+                "/org/bluez",
+                "org.bluez.AgentManager1",
+                "UnregisterAgent",
+                "o",
+                [AGENT_PATH],
+            )
+        await _bluez_call(
+            self.bus,
+            "/org/bluez",
+            "org.bluez.AgentManager1",
+            "RegisterAgent",
+            "os",
+            [AGENT_PATH, capability],
+        )
         self.capability = capability
-        await _bluez_call(self.bus, "/org/bluez", "org.bluez.AgentManager1",
-                          "RequestDefaultAgent", "o", [AGENT_PATH])
+        await _bluez_call(
+            self.bus,
+            "/org/bluez",
+            "org.bluez.AgentManager1",
+            "RequestDefaultAgent",
+            "o",
+            [AGENT_PATH],
+        )
         log.info("pairing agent registered (%s)", capability)
 
 
 async def remove_bond(bus: MessageBus, adapter: str, address: str) -> None:
     """Forget a device's keys in BlueZ (Adapter1.RemoveDevice), e.g. when it is reused."""
     path = f"/org/bluez/{adapter}/dev_{address.upper().replace(':', '_')}"
-    await _bluez_call(bus, f"/org/bluez/{adapter}", "org.bluez.Adapter1", "RemoveDevice", "o",
-                      [path])
+    await _bluez_call(
+        bus, f"/org/bluez/{adapter}", "org.bluez.Adapter1", "RemoveDevice", "o", [path]
+    )

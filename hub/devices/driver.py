@@ -137,7 +137,11 @@ class SessionContext:
         self._activity.set()
         self._emit(
             DeviceValue(
-                self.address, characteristic, bytes(data), now_utc(), self.clock,
+                self.address,
+                characteristic,
+                bytes(data),
+                now_utc(),
+                self.clock,
                 self.hub_clock_synced,
             )
         )
@@ -255,8 +259,9 @@ class BleakLink:
             # remove ours so the next connection pairs afresh (hass-omron issue 20, PR 83).
             log.warning("%s refuses our bond (%s); removing it to pair again", self.address, exc)
             await self.client.unpair()
-            raise StaleBond(f"{self.address} had forgotten its bond; it is paired again on "
-                            "the next connection") from exc
+            raise StaleBond(
+                f"{self.address} had forgotten its bond; it is paired again on the next connection"
+            ) from exc
 
     async def read(self, uuid: str) -> bytes:
         data = await self._bonded(f"reading {uuid}", lambda: self.client.read_gatt_char(uuid))

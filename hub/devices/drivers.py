@@ -92,8 +92,7 @@ async def set_clock(link: GattLink, ctx: SessionContext) -> bool:
     if uuid is None:
         return False
     if not ctx.hub_clock_synced:
-        log.warning("%s: hub clock not synchronised; leaving the device clock alone",
-                    link.address)
+        log.warning("%s: hub clock not synchronised; leaving the device clock alone", link.address)
         return False
     if quirks.clock_write == "after_time_notification":
         await _wait_for_time_notification(link, ctx)
@@ -101,17 +100,29 @@ async def set_clock(link: GattLink, ctx: SessionContext) -> bool:
     now = ctx.hub_local_now()
     offset = device_clock_offset(device_now, now)
     ctx.clock = ClockCheck(offset=offset, clock_written=False)
-    value = encode_current_time(now, _ADJUST_REASON) if uuid == CURRENT_TIME else (
-        encode_date_time(now.replace(microsecond=0)))
+    value = (
+        encode_current_time(now, _ADJUST_REASON)
+        if uuid == CURRENT_TIME
+        else (encode_date_time(now.replace(microsecond=0)))
+    )
     await link.write(uuid, value)
     ctx.clock = ClockCheck(offset=offset, clock_written=True, written_at=now)
     elapsed = asyncio.get_running_loop().time() - ctx.started
     deadline = quirks.time_write_deadline_s
     if deadline is not None and elapsed > deadline:
-        log.warning("%s: clock written %.0f ms after connecting, later than the model's %.0f ms",
-                    link.address, elapsed * 1000, deadline * 1000)
-    log.info("%s: clock set to %s (%.0f ms after connecting; device was off by %s)",
-             link.address, now.isoformat(timespec="seconds"), elapsed * 1000, offset or "<2 min")
+        log.warning(
+            "%s: clock written %.0f ms after connecting, later than the model's %.0f ms",
+            link.address,
+            elapsed * 1000,
+            deadline * 1000,
+        )
+    log.info(
+        "%s: clock set to %s (%.0f ms after connecting; device was off by %s)",
+        link.address,
+        now.isoformat(timespec="seconds"),
+        elapsed * 1000,
+        offset or "<2 min",
+    )
     return True
 
 
@@ -242,21 +253,31 @@ class GlucoseDriver:
         if promised == 0:
             log.info("%s: no new glucose records %s", link.address, which)
             return
-        log.info("%s: asking for glucose records %s (%s promised)", link.address, which,
-                 "?" if promised is None else promised)
+        log.info(
+            "%s: asking for glucose records %s (%s promised)",
+            link.address,
+            which,
+            "?" if promised is None else promised,
+        )
         request = racp.report_all() if last is None else racp.report_newer_than(last)
         answer = await self._ask(link, ctx, responses, request)
         if answer.response_code == racp.ResponseCode.NO_RECORDS_FOUND:
             log.info("%s: no new glucose records", link.address)
             return
         if answer.response_code != racp.ResponseCode.SUCCESS:
-            raise RacpFailed(f"{link.address}: record request answered "
-                             f"{racp.response_code_name(answer.response_code or 0)}")
+            raise RacpFailed(
+                f"{link.address}: record request answered "
+                f"{racp.response_code_name(answer.response_code or 0)}"
+            )
         # Notifications may trail the response on a busy link: collect them before leaving.
         await ctx.until_quiet()
         if promised is not None and received[0] < promised:
-            log.warning("%s: meter promised %d glucose records but sent %d", link.address,
-                        promised, received[0])
+            log.warning(
+                "%s: meter promised %d glucose records but sent %d",
+                link.address,
+                promised,
+                received[0],
+            )
 
     async def _count(
         self,
@@ -266,15 +287,21 @@ class GlucoseDriver:
         last: int | None,
     ) -> int | None:
         """How many records the meter holds for us; None if it will not say."""
-        request = (racp.report_number_of_records() if last is None
-                   else racp.report_number_of_records_newer_than(last))
+        request = (
+            racp.report_number_of_records()
+            if last is None
+            else racp.report_number_of_records_newer_than(last)
+        )
         answer = await self._ask(link, ctx, responses, request)
         if answer.op_code == racp.OpCode.NUMBER_OF_STORED_RECORDS_RESPONSE:
             return answer.number_of_records
         if answer.response_code == racp.ResponseCode.NO_RECORDS_FOUND:
             return 0
-        log.info("%s: meter does not count its records (%s)", link.address,
-                 racp.response_code_name(answer.response_code or 0))
+        log.info(
+            "%s: meter does not count its records (%s)",
+            link.address,
+            racp.response_code_name(answer.response_code or 0),
+        )
         return None
 
     @staticmethod
@@ -303,11 +330,15 @@ class GlucoseDriver:
                         and answer.op_code == racp.OpCode.NUMBER_OF_STORED_RECORDS_RESPONSE
                     ):
                         return answer
-                    log.info("%s: ignoring RACP answer %s to another request", ctx.address,
-                             answer.to_json())
+                    log.info(
+                        "%s: ignoring RACP answer %s to another request",
+                        ctx.address,
+                        answer.to_json(),
+                    )
         except TimeoutError:
-            raise RacpFailed(f"{ctx.address}: no answer to the record request in "
-                             f"{timeout:.0f} s") from None
+            raise RacpFailed(
+                f"{ctx.address}: no answer to the record request in {timeout:.0f} s"
+            ) from None
 
 
 DRIVERS: dict[str, Driver] = {

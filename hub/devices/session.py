@@ -102,8 +102,11 @@ class DeviceWatcher:
         for address in self.known():
             try:
                 if await drop_link(bus, self.settings.adapter, address):
-                    log.info("%s was still connected from before this start: disconnected it "
-                             "so that it advertises again", address)
+                    log.info(
+                        "%s was still connected from before this start: disconnected it "
+                        "so that it advertises again",
+                        address,
+                    )
             except AgentError as exc:
                 log.warning("could not disconnect %s left over from before: %s", address, exc)
 
@@ -153,8 +156,13 @@ class DeviceWatcher:
             self._backoff.pop(address, None)
         except _TRANSIENT as exc:
             delay = self._backoff.get(address, 1.0)
-            log.warning("session with %s (%s) failed: %s; retrying in %.0f s",
-                        address, sighting.profile.title, exc, delay)
+            log.warning(
+                "session with %s (%s) failed: %s; retrying in %.0f s",
+                address,
+                sighting.profile.title,
+                exc,
+                delay,
+            )
             self._backoff[address] = min(delay * 2, 30.0)
             await asyncio.sleep(delay)  # the device stays busy: no new session before then
 
@@ -215,8 +223,7 @@ class DeviceWatcher:
             await asyncio.sleep(min(self.settings.scan_window_s, 2.0))
             return []
         sightings = await self._scan(wanted, self.settings.scan_window_s, gather_s=GATHER_S)
-        return sorted(sightings,
-                      key=lambda s: self._last_served.get(s.device.address.upper(), 0.0))
+        return sorted(sightings, key=lambda s: self._last_served.get(s.device.address.upper(), 0.0))
 
     def _client(self, device: BLEDevice, disconnected: asyncio.Event) -> BleakClient:
         # A fresh client per connection: bleak clients are not reusable across links.
@@ -250,8 +257,7 @@ class DeviceWatcher:
         device = sighting.device
         disconnected = asyncio.Event()
         client = self._client(device, disconnected)
-        log.info("connecting to %s %s (%s)", sighting.profile.title, device.address,
-                 sighting.name)
+        log.info("connecting to %s %s (%s)", sighting.profile.title, device.address, sighting.name)
         await client.connect()
         ctx = self._context(sighting, disconnected)
         try:

@@ -20,7 +20,9 @@ def load_shipped(name: str, language: str) -> Questionnaire:
     if name not in SHIPPED:
         raise QuestionnaireError(f"no shipped questionnaire {name!r}; there are {SHIPPED}")
     if language not in SHIPPED_LANGUAGES:
-        raise QuestionnaireError(f"the questionnaire {name!r} is not shipped in {language!r}; "
-                                 f"it is in {', '.join(SHIPPED_LANGUAGES)}")
+        raise QuestionnaireError(
+            f"the questionnaire {name!r} is not shipped in {language!r}; "
+            f"it is in {', '.join(SHIPPED_LANGUAGES)}"
+        )
     text = resources.files(__package__).joinpath("data", f"{name}.{language}.json").read_text()
     return parse_questionnaire(json.loads(text))

@@ -8,8 +8,9 @@ neither scored, nor required, nor put in the response, nor able to enable other 
 
 from __future__ import annotations
 
+import operator
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from hub.questionnaire.model import (
@@ -80,8 +81,11 @@ def enabled_items(q: Questionnaire, answers: Answers) -> dict[str, Item]:
     def _holds(condition: EnableWhen, visiting: frozenset[str]) -> bool:
         target = q.by_link_id[condition.question]
         parent_chain_on = all(on(a, True, visiting) for a in _ancestors(q, target))
-        answer = answers.get(target.link_id) if (
-            parent_chain_on and on(target, True, visiting)) else None
+        answer = (
+            answers.get(target.link_id)
+            if (parent_chain_on and on(target, True, visiting))
+            else None
+        )
         return condition_holds(condition, answer)
 
     found: dict[str, Item] = {}
@@ -122,30 +126,48 @@ def condition_holds(condition: EnableWhen, answer: AnswerValue | None) -> bool:
         return False
     expected = condition.answer
     if isinstance(expected, Coding) or isinstance(answer, Coding):
-        same = isinstance(expected, Coding) and isinstance(answer, Coding) and \
-            expected.matches(answer)
+        same = (
+            isinstance(expected, Coding) and isinstance(answer, Coding) and expected.matches(answer)
+        )
         return {"=": same, "!=": not same}.get(condition.operator, False)
     if condition.operator in ("=", "!="):
         same = answer == expected and isinstance(answer, bool) == isinstance(expected, bool)
         return same if condition.operator == "=" else not same
-    if isinstance(answer, bool) or isinstance(expected, bool) or \
-            isinstance(answer, str) != isinstance(expected, str):
+    if (
+        isinstance(answer, bool)
+        or isinstance(expected, bool)
+        or isinstance(answer, str) != isinstance(expected, str)
+    ):
         return False  # ordered comparison of a yes/no, or of a number with a text
-    left, right = answer, expected
-    return {">": left > right, "<": left < right,  # type: ignore[operator]
-            ">=": left >= right, "<=": left <= right}[condition.operator]  # type: ignore[operator]
+    compare = _ORDERED.get(condition.operator)
+    return compare is not None and bool(compare(answer, expected))
+
+
+# Ordered comparisons; the caller has made sure both sides are numbers, or both texts.
+_ORDERED: dict[str, Callable[[Any, Any], bool]] = {
+    ">": operator.gt,
+    "<": operator.lt,
+    ">=": operator.ge,
+    "<=": operator.le,
+}
 
 
 def questions(q: Questionnaire, answers: Answers) -> list[Item]:
     """What the screen asks (and shows), in order: enabled questions and display items. A
     question nested under another follows it; a choice without options is not asked."""
-    return [item for item in enabled_items(q, answers).values()
-            if item.type != "group" and (item.answerable or not item.is_question)]
+    return [
+        item
+        for item in enabled_items(q, answers).values()
+        if item.type != "group" and (item.answerable or not item.is_question)
+    ]
 
 
 def missing_required(q: Questionnaire, answers: Answers) -> list[str]:
-    return [link_id for link_id, item in enabled_items(q, answers).items()
-            if item.required and item.is_question and answers.get(link_id) is None]
+    return [
+        link_id
+        for link_id, item in enabled_items(q, answers).items()
+        if item.required and item.is_question and answers.get(link_id) is None
+    ]
 
 
 def score(q: Questionnaire, answers: Answers) -> float | None:
@@ -159,7 +181,10 @@ def score(q: Questionnaire, answers: Answers) -> float | None:
 
 
 def build_response(
-    q: Questionnaire, answers: Answers, response_id: str, authored: str,
+    q: Questionnaire,
+    answers: Answers,
+    response_id: str,
+    authored: str,
     status: str = "completed",
 ) -> dict[str, Any]:
     """A FHIR R4 QuestionnaireResponse of the enabled, answered items (groups kept as groups;
@@ -172,8 +197,11 @@ def build_response(
         if link_id in enabled and value is not None:
             check_answer(enabled[link_id], value)
     response: dict[str, Any] = {
-        "resourceType": "QuestionnaireResponse", "id": response_id,
-        "questionnaire": q.canonical, "status": status, "authored": authored,
+        "resourceType": "QuestionnaireResponse",
+        "id": response_id,
+        "questionnaire": q.canonical,
+        "status": status,
+        "authored": authored,
         "item": _response_items(q.items, answers, enabled),
     }
     if q.language:
@@ -184,8 +212,9 @@ def build_response(
     return response
 
 
-def _response_items(items: tuple[Item, ...], answers: Answers, enabled: dict[str, Item]
-                    ) -> list[dict[str, Any]]:
+def _response_items(
+    items: tuple[Item, ...], answers: Answers, enabled: dict[str, Item]
+) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for item in items:
         if item.link_id not in enabled:
@@ -207,10 +236,18 @@ def _response_items(items: tuple[Item, ...], answers: Answers, enabled: dict[str
 def _answer_json(item: Item, value: AnswerValue) -> dict[str, Any]:
     if isinstance(value, Coding):
         option = _option_for(item, value)
-        return {"valueCoding": (option.value if option and isinstance(option.value, Coding)
-                                else value).to_fhir()}
-    key = {"boolean": "valueBoolean", "integer": "valueInteger", "decimal": "valueDecimal",
-           "date": "valueDate", "string": "valueString"}.get(item.type)
+        return {
+            "valueCoding": (
+                option.value if option and isinstance(option.value, Coding) else value
+            ).to_fhir()
+        }
+    key = {
+        "boolean": "valueBoolean",
+        "integer": "valueInteger",
+        "decimal": "valueDecimal",
+        "date": "valueDate",
+        "string": "valueString",
+    }.get(item.type)
     if key is None:  # a choice with string or integer options
         key = "valueInteger" if isinstance(value, int) else "valueString"
     return {key: value}

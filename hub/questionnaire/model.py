@@ -20,18 +20,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-SCORE_EXTENSIONS = frozenset({
-    "http://hl7.org/fhir/StructureDefinition/ordinalValue",
-    "http://hl7.org/fhir/StructureDefinition/itemWeight",
-})
+SCORE_EXTENSIONS = frozenset(
+    {
+        "http://hl7.org/fhir/StructureDefinition/ordinalValue",
+        "http://hl7.org/fhir/StructureDefinition/itemWeight",
+    }
+)
 QUESTION_TYPES = frozenset({"boolean", "choice", "integer", "decimal", "string", "date"})
 ALIASES = {"open-choice": "choice", "text": "string"}  # asked the same way on this screen
 OPERATORS = frozenset({"exists", "=", "!=", ">", "<", ">=", "<="})
 ORDERED_OPERATORS = frozenset({">", "<", ">=", "<="})
 # enableWhen.answer[x] this engine compares (answerCoding is read separately).
 ANSWER_TYPES: dict[str, type | tuple[type, ...]] = {
-    "answerBoolean": bool, "answerInteger": int, "answerDecimal": (int, float),
-    "answerString": str, "answerDate": str,
+    "answerBoolean": bool,
+    "answerInteger": int,
+    "answerDecimal": (int, float),
+    "answerString": str,
+    "answerDate": str,
 }
 
 
@@ -52,7 +57,8 @@ class Coding:
     def matches(self, other: Coding) -> bool:
         """Same code, and the same system where both name one."""
         return self.code == other.code and (
-            self.system is None or other.system is None or self.system == other.system)
+            self.system is None or other.system is None or self.system == other.system
+        )
 
     def to_fhir(self) -> dict[str, str]:
         out = {"code": self.code}
@@ -88,8 +94,9 @@ KNOWN_VALUE_SETS: dict[str, tuple[AnswerOption, ...]] = {
     "http://hl7.org/fhir/ValueSet/yesnodontknow": (
         AnswerOption(Coding(V2_0136, "Y", "Yes"), label_key="q.yes"),
         AnswerOption(Coding(V2_0136, "N", "No"), label_key="q.no"),
-        AnswerOption(Coding(DATA_ABSENT_REASON, "asked-unknown", "Don't know"),
-                     label_key="q.dont_know"),
+        AnswerOption(
+            Coding(DATA_ABSENT_REASON, "asked-unknown", "Don't know"), label_key="q.dont_know"
+        ),
     ),
 }
 
@@ -128,8 +135,11 @@ class Item:
     def label(self) -> str:
         """What the screen shows: the prefix and the text, or for want of text the code's
         display, the code, the linkId."""
-        shown = self.text or next((c.display for c in self.codes if c.display), None) or (
-            self.codes[0].code if self.codes else self.link_id)
+        shown = (
+            self.text
+            or next((c.display for c in self.codes if c.display), None)
+            or (self.codes[0].code if self.codes else self.link_id)
+        )
         return f"{self.prefix} {shown}" if self.prefix else shown
 
 
@@ -154,10 +164,15 @@ def parse_questionnaire(obj: Any) -> Questionnaire:
     url = obj.get("url") or (f"urn:dho:questionnaire:{obj['id']}" if obj.get("id") else None)
     if not isinstance(url, str):
         raise QuestionnaireError("the questionnaire has neither url nor id")
-    contained = {f"#{r.get('id')}": r for r in obj.get("contained", [])
-                 if isinstance(r, dict) and r.get("resourceType") == "ValueSet"}
-    items = tuple(_item(raw, f"item[{n}]", contained)
-                  for n, raw in enumerate(_list(obj, "item", "questionnaire")))
+    contained = {
+        f"#{r.get('id')}": r
+        for r in obj.get("contained", [])
+        if isinstance(r, dict) and r.get("resourceType") == "ValueSet"
+    }
+    items = tuple(
+        _item(raw, f"item[{n}]", contained)
+        for n, raw in enumerate(_list(obj, "item", "questionnaire"))
+    )
     if not items:
         raise QuestionnaireError("the questionnaire has no items")
     by_link_id: dict[str, Item] = {}
@@ -169,9 +184,14 @@ def parse_questionnaire(obj: Any) -> Questionnaire:
         for condition in item.enable_when:
             _check_condition(item, condition, by_link_id)
     version = obj.get("version")
-    return Questionnaire(url=url, version=str(version) if version else None,
-                         title=str(obj.get("title") or obj.get("name") or url),
-                         language=obj.get("language"), items=items, by_link_id=by_link_id)
+    return Questionnaire(
+        url=url,
+        version=str(version) if version else None,
+        title=str(obj.get("title") or obj.get("name") or url),
+        language=obj.get("language"),
+        items=items,
+        by_link_id=by_link_id,
+    )
 
 
 def _walk(items: tuple[Item, ...]) -> list[Item]:
@@ -198,41 +218,60 @@ def _item(raw: Any, path: str, contained: dict[str, Any]) -> Item:
     kind = ALIASES.get(raw.get("type", ""), raw.get("type"))
     if kind not in QUESTION_TYPES | {"group", "display"}:
         raise QuestionnaireError(
-            f"{path} ({link_id}): item type {raw.get('type')!r} cannot be asked on this screen")
+            f"{path} ({link_id}): item type {raw.get('type')!r} cannot be asked on this screen"
+        )
     if ("answerValueSet" in raw or "answerOption" in raw) and kind != "choice":
         raise QuestionnaireError(  # R4 allows them; this screen offers options for choices
             f"{path} ({link_id}): answer options on a {raw.get('type')!r} item are not "
-            "supported here (only on choice and open-choice)")
+            "supported here (only on choice and open-choice)"
+        )
     options = _options(raw, path, link_id, contained) if kind == "choice" else ()
     if kind == "choice" and not options:
         if raw.get("type") == "open-choice":
             kind = "string"  # nothing to choose from: the free text open-choice allows
         elif raw.get("required"):
-            raise QuestionnaireError(f"{path} ({link_id}): a required choice needs answer "
-                                     "options (answerOption or answerValueSet)")
-    conditions = tuple(_condition(c, f"{path}.enableWhen[{n}]")
-                       for n, c in enumerate(_list(raw, "enableWhen", path)))
+            raise QuestionnaireError(
+                f"{path} ({link_id}): a required choice needs answer "
+                "options (answerOption or answerValueSet)"
+            )
+    conditions = tuple(
+        _condition(c, f"{path}.enableWhen[{n}]")
+        for n, c in enumerate(_list(raw, "enableWhen", path))
+    )
     behavior = raw.get("enableBehavior", "all")
     if len(conditions) > 1 and "enableBehavior" not in raw:
         raise QuestionnaireError(f"{path} ({link_id}): several enableWhen need enableBehavior")
     if behavior not in ("all", "any"):
         raise QuestionnaireError(f"{path} ({link_id}): enableBehavior {behavior!r}")
-    children = tuple(_item(child, f"{path}.item[{n}]", contained)
-                     for n, child in enumerate(_list(raw, "item", path)))
+    children = tuple(
+        _item(child, f"{path}.item[{n}]", contained)
+        for n, child in enumerate(_list(raw, "item", path))
+    )
     if kind == "display" and children:
         raise QuestionnaireError(f"{path} ({link_id}): a display item cannot have nested items")
-    return Item(link_id=link_id, type=kind, text=str(raw.get("text", "")),
-                required=bool(raw.get("required", False)), options=options,
-                enable_when=conditions, enable_behavior=behavior, items=children, path=path,
-                prefix=str(raw.get("prefix", "")), codes=_codes(raw.get("code")))
+    return Item(
+        link_id=link_id,
+        type=kind,
+        text=str(raw.get("text", "")),
+        required=bool(raw.get("required", False)),
+        options=options,
+        enable_when=conditions,
+        enable_behavior=behavior,
+        items=children,
+        path=path,
+        prefix=str(raw.get("prefix", "")),
+        codes=_codes(raw.get("code")),
+    )
 
 
 def _codes(raw: Any) -> tuple[Coding, ...]:
     """The item's codes, for showing an item without text (a malformed one is passed over:
     the engine does not need them)."""
-    return tuple(Coding(c.get("system"), c["code"], c.get("display"))
-                 for c in (raw if isinstance(raw, list) else [])
-                 if isinstance(c, dict) and isinstance(c.get("code"), str))
+    return tuple(
+        Coding(c.get("system"), c["code"], c.get("display"))
+        for c in (raw if isinstance(raw, list) else [])
+        if isinstance(c, dict) and isinstance(c.get("code"), str)
+    )
 
 
 def _score(extensions: Any) -> float | None:
@@ -250,8 +289,9 @@ def _coding(raw: Any, where: str, system: str | None = None) -> Coding:
     return Coding(raw.get("system", system), raw["code"], raw.get("display"))
 
 
-def _options(raw: dict[str, Any], path: str, link_id: str, contained: dict[str, Any]
-             ) -> tuple[AnswerOption, ...]:
+def _options(
+    raw: dict[str, Any], path: str, link_id: str, contained: dict[str, Any]
+) -> tuple[AnswerOption, ...]:
     if "answerValueSet" in raw:
         return _value_set_options(raw["answerValueSet"], path, link_id, contained)
     options = []
@@ -274,8 +314,9 @@ def _options(raw: dict[str, Any], path: str, link_id: str, contained: dict[str, 
     return tuple(options)
 
 
-def _value_set_options(ref: Any, path: str, link_id: str, contained: dict[str, Any]
-                       ) -> tuple[AnswerOption, ...]:
+def _value_set_options(
+    ref: Any, path: str, link_id: str, contained: dict[str, Any]
+) -> tuple[AnswerOption, ...]:
     value_set = contained.get(ref) if isinstance(ref, str) else None
     if value_set is None:
         known = KNOWN_VALUE_SETS.get(ref.partition("|")[0]) if isinstance(ref, str) else None
@@ -284,7 +325,8 @@ def _value_set_options(ref: Any, path: str, link_id: str, contained: dict[str, A
         raise QuestionnaireError(
             f"{path} ({link_id}): answerValueSet {ref!r} is not a contained ValueSet nor one "
             f"built in ({', '.join(sorted(KNOWN_VALUE_SETS))}); this hub has no terminology "
-            "server")
+            "server"
+        )
     options = []
     for include in value_set.get("compose", {}).get("include", []):
         for concept in include.get("concept", []):
@@ -298,8 +340,9 @@ def _condition(raw: Any, where: str) -> EnableWhen:
         raise QuestionnaireError(f"{where}: enableWhen needs a question")
     operator = raw.get("operator")
     if operator not in OPERATORS:
-        raise QuestionnaireError(f"{where}: operator {operator!r} is not one of "
-                                 f"{', '.join(sorted(OPERATORS))}")
+        raise QuestionnaireError(
+            f"{where}: operator {operator!r} is not one of {', '.join(sorted(OPERATORS))}"
+        )
     answers = [(k, v) for k, v in raw.items() if k.startswith("answer")]
     if len(answers) != 1:
         raise QuestionnaireError(f"{where}: enableWhen needs exactly one answer[x]")
@@ -326,11 +369,22 @@ def _check_condition(item: Item, condition: EnableWhen, by_link_id: dict[str, It
     if condition.operator == "exists":
         return
     if condition.operator in ORDERED_OPERATORS and target.type not in (
-            "integer", "decimal", "date", "choice"):
-        raise QuestionnaireError(f"{where}: {condition.operator!r} cannot compare "
-                                 f"{target.type} answers")
-    expected = {"boolean": bool, "integer": int | float, "decimal": int | float,
-                "string": str, "date": str}.get(target.type)
+        "integer",
+        "decimal",
+        "date",
+        "choice",
+    ):
+        raise QuestionnaireError(
+            f"{where}: {condition.operator!r} cannot compare {target.type} answers"
+        )
+    expected = {
+        "boolean": bool,
+        "integer": int | float,
+        "decimal": int | float,
+        "string": str,
+        "date": str,
+    }.get(target.type)
     if expected is not None and not isinstance(condition.answer, expected):
-        raise QuestionnaireError(f"{where}: the answer does not fit {target.type} question "
-                                 f"{target.link_id!r}")
+        raise QuestionnaireError(
+            f"{where}: the answer does not fit {target.type} question {target.link_id!r}"
+        )

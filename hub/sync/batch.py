@@ -64,20 +64,40 @@ def build_batch(
 ) -> tuple[BatchHeader, bytes]:
     seqs = [item.seq for item in items]
     header = BatchHeader(
-        hub_id=hub_id, batch_id=str(uuid.uuid4()), seq_first=min(seqs), seq_last=max(seqs),
-        count=len(items), key_id=centre.key_id, created_at=created_at, suite=centre.suite,
+        hub_id=hub_id,
+        batch_id=str(uuid.uuid4()),
+        seq_first=min(seqs),
+        seq_last=max(seqs),
+        count=len(items),
+        key_id=centre.key_id,
+        created_at=created_at,
+        suite=centre.suite,
     )
     return header, seal_envelope(header, batch_body(items, segments), hub_key, centre)
 
 
 def batch_body(items: Sequence[SealedItem], segments: Sequence[SealedSegment]) -> bytes:
-    return canonical_json({
-        "items": [{"seq": i.seq, "segment": i.segment_id,
-                   "sealed": base64.b64encode(i.sealed).decode()} for i in items],
-        "segments": [{"segment": s.segment_id, "centre_key_id": s.centre_key_id,
-                      "suite": s.suite, "sealed_key": base64.b64encode(s.sealed_key).decode()}
-                     for s in segments],
-    })
+    return canonical_json(
+        {
+            "items": [
+                {
+                    "seq": i.seq,
+                    "segment": i.segment_id,
+                    "sealed": base64.b64encode(i.sealed).decode(),
+                }
+                for i in items
+            ],
+            "segments": [
+                {
+                    "segment": s.segment_id,
+                    "centre_key_id": s.centre_key_id,
+                    "suite": s.suite,
+                    "sealed_key": base64.b64encode(s.sealed_key).decode(),
+                }
+                for s in segments
+            ],
+        }
+    )
 
 
 def open_batch(
@@ -91,16 +111,23 @@ def open_batch(
     its own, with its reason in `refused`, so one bad item never blocks the readings after it."""
     header, body = open_envelope(envelope, keyring, hub_verify_key)
     what = "signed batch body"
-    parsed = strict.parse(_BodySchema, strict.load(body, what, 3, EnvelopeError), what,
-                          EnvelopeError)
+    parsed = strict.parse(
+        _BodySchema, strict.load(body, what, 3, EnvelopeError), what, EnvelopeError
+    )
     _check_header(header, [i.seq for i in parsed.items])
     named = {i.segment for i in parsed.items}
     if len(parsed.segments) > len(parsed.items):
         raise EnvelopeError("signed batch body is malformed: more segment keys than items")
-    keys = {s.segment: open_segment(header.hub_id, seg, _private(keyring, seg))
-            for s in parsed.segments if s.segment in named
-            for seg in [SealedSegment(s.segment, s.centre_key_id, s.suite,
-                                      _b64(s.sealed_key, f"segment {s.segment}"))]}
+    keys = {
+        s.segment: open_segment(header.hub_id, seg, _private(keyring, seg))
+        for s in parsed.segments
+        if s.segment in named
+        for seg in [
+            SealedSegment(
+                s.segment, s.centre_key_id, s.suite, _b64(s.sealed_key, f"segment {s.segment}")
+            )
+        ]
+    }
     items: list[dict[str, Any]] = []
     refused: dict[int, str] = {}
     for entry in parsed.items:
@@ -114,8 +141,13 @@ def open_batch(
 def _open_one(hub_id: str, entry: _BodyItem, keys: dict[str, bytes]) -> dict[str, Any]:
     if entry.segment not in keys:
         raise EnvelopeError(f"item {entry.seq} names segment {entry.segment}, not in the batch")
-    item = open_item(keys[entry.segment], hub_id, entry.segment, entry.seq,
-                     _b64(entry.sealed, f"item {entry.seq}"))
+    item = open_item(
+        keys[entry.segment],
+        hub_id,
+        entry.segment,
+        entry.seq,
+        _b64(entry.sealed, f"item {entry.seq}"),
+    )
     return strict.parse(WireItem, item, f"item {entry.seq}", EnvelopeError).model_dump()
 
 
@@ -180,7 +212,8 @@ def _private(keyring: dict[str, CentreKeyPair], segment: SealedSegment) -> Any:
     if pair is None:
         raise EnvelopeError(
             f"segment {segment.segment_id} is sealed to unknown centre key id "
-            f"{segment.centre_key_id}: was a retired centre key deleted too early?")
+            f"{segment.centre_key_id}: was a retired centre key deleted too early?"
+        )
     if pair.public.suite != segment.suite:
         raise EnvelopeError(f"centre key {segment.centre_key_id} is not a {segment.suite} key")
     return pair.private

@@ -78,15 +78,21 @@ class Delivery:
         Raises StoreError if the store cannot record it (the items then simply go out again)."""
         sent = self._sent.get(ack.batch_id)
         if sent is None:
-            log.info("acknowledgement for batch %s, which this hub does not remember sending; "
-                     "its items go out again if they are still waiting", ack.batch_id)
+            log.info(
+                "acknowledgement for batch %s, which this hub does not remember sending; "
+                "its items go out again if they are still waiting",
+                ack.batch_id,
+            )
             return None
         held = [seq for seq in sent.seqs if ack.holds(seq)]
         conflicts = [seq for seq in sent.seqs if ack.conflicts_with(seq)]
         refused = [seq for seq in sent.seqs if ack.refuses(seq)]
         if refused:
-            log.error("the centre cannot store reading(s) %s (see its rejections); kept on the "
-                      "hub and not sent again", ", ".join(map(str, sorted(refused)[:10])))
+            log.error(
+                "the centre cannot store reading(s) %s (see its rejections); kept on the "
+                "hub and not sent again",
+                ", ".join(map(str, sorted(refused)[:10])),
+            )
         settled = self.store.settle(held, conflicts, ack.highest_held, at, refused)
         del self._sent[ack.batch_id]
         return AckResult(settled, sent, self.in_flight.pop(ack.batch_id, None) is not None)

@@ -96,7 +96,10 @@ class CentreKeyNotice(_Frozen):
 
 
 CONTENT: dict[str, type[_Frozen]] = {
-    "care_plan": CarePlan, "message": PatientMessage, "centre_key": CentreKeyNotice}
+    "care_plan": CarePlan,
+    "message": PatientMessage,
+    "centre_key": CentreKeyNotice,
+}
 
 
 @dataclass(frozen=True)
@@ -108,11 +111,16 @@ class Document:
     content: Any  # CarePlan | PatientMessage | CentreKeyNotice
 
     def body(self) -> bytes:
-        return canonical_json({
-            "v": VERSION, "type": self.doc_type, "hub_id": self.hub_id,
-            "version": self.version, "issued_at": self.issued_at,
-            "content": self.content.model_dump(mode="json", exclude_none=True),
-        })
+        return canonical_json(
+            {
+                "v": VERSION,
+                "type": self.doc_type,
+                "hub_id": self.hub_id,
+                "version": self.version,
+                "issued_at": self.issued_at,
+                "content": self.content.model_dump(mode="json", exclude_none=True),
+            }
+        )
 
 
 def sign_document(doc: Document, centre_key: Ed25519PrivateKey) -> bytes:
@@ -128,13 +136,20 @@ def _info(hub_id: str, doc_type: str, key_id: str) -> bytes:
 def seal_document(doc: Document, centre_key: Ed25519PrivateKey, hub_key: CentreKey) -> bytes:
     """Sign, then seal to the hub's encryption key under the document's topic."""
     info = _info(doc.hub_id, doc.doc_type, hub_key.key_id)
-    sealed = suite_for(hub_key.suite).encrypt(sign_document(doc, centre_key),
-                                              hub_key.public_key, info=info)
+    sealed = suite_for(hub_key.suite).encrypt(
+        sign_document(doc, centre_key), hub_key.public_key, info=info
+    )
     return MAGIC + hub_key.key_id.encode() + sealed
 
 
-def open_document(message: bytes, centre_verify: Ed25519PublicKey, hub_key: CentreKeyPair,
-                  hub_id: str, doc_type: str, held_version: int) -> Document:
+def open_document(
+    message: bytes,
+    centre_verify: Ed25519PublicKey,
+    hub_key: CentreKeyPair,
+    hub_id: str,
+    doc_type: str,
+    held_version: int,
+) -> Document:
     """The document that came on this hub's `doc_type` topic, if the hub must take it;
     EnvelopeError saying why not otherwise."""
     if doc_type not in CONTENT:
@@ -152,33 +167,38 @@ def open_document(message: bytes, centre_verify: Ed25519PublicKey, hub_key: Cent
         raise AlreadyHeld(f"{doc_type} version {doc.version} is held already")
     if doc.version < held_version:
         raise EnvelopeError(
-            f"{doc_type} version {doc.version} is not newer than the one held ({held_version})")
+            f"{doc_type} version {doc.version} is not newer than the one held ({held_version})"
+        )
     return doc
 
 
 def _unseal(message: bytes, hub_key: CentreKeyPair, hub_id: str, doc_type: str) -> bytes:
-    if message[:len(MAGIC)] != MAGIC:
+    if message[: len(MAGIC)] != MAGIC:
         if len(message) > 64 and message[64:65] == b"{":
             raise EnvelopeError(
                 f"{doc_type} is a version 1 document (signed, not sealed): this hub takes only "
-                "sealed version 2 documents; update the centre software and send it again")
+                "sealed version 2 documents; update the centre software and send it again"
+            )
         raise EnvelopeError(f"{doc_type} is not a sealed downlink document")
     if len(message) > MAX_DOCUMENT + 4096:
         raise EnvelopeError(f"{doc_type} is {len(message)} bytes, more than a document may be")
     start = len(MAGIC)
-    key_id = message[start:start + KEY_ID_BYTES].decode("ascii", "replace")
+    key_id = message[start : start + KEY_ID_BYTES].decode("ascii", "replace")
     if key_id != hub_key.public.key_id:
         raise EnvelopeError(
             f"{doc_type} is sealed to hub encryption key {key_id!r}, not this hub's "
             f"{hub_key.public.key_id}: meant for another hub, or for this hub before it was "
-            "enrolled again")
+            "enrolled again"
+        )
     try:
         return suite_for(hub_key.public.suite).decrypt(
-            message[start + KEY_ID_BYTES:], hub_key.private,
-            info=_info(hub_id, doc_type, key_id))
+            message[start + KEY_ID_BYTES :], hub_key.private, info=_info(hub_id, doc_type, key_id)
+        )
     except (InvalidTag, ValueError) as exc:
-        raise EnvelopeError(f"{doc_type} does not open: altered, or sealed for another hub's "
-                            "or another document type's topic") from exc
+        raise EnvelopeError(
+            f"{doc_type} does not open: altered, or sealed for another hub's "
+            "or another document type's topic"
+        ) from exc
 
 
 def _strict_json(body: bytes, doc_type: str) -> dict[str, Any]:
@@ -195,10 +215,15 @@ def _document(obj: dict[str, Any], doc_type: str) -> Document:
         raise EnvelopeError(f"a {body_type!r} document came on the {doc_type} topic: refused")
     if not isinstance(hub_id, str) or not isinstance(obj.get("issued_at"), str):
         raise EnvelopeError(f"{doc_type} is malformed: hub_id and issued_at must be text")
-    if not isinstance(version, int) or isinstance(version, bool) or not (
-            1 <= version <= MAX_VERSION):
-        raise EnvelopeError(f"{doc_type} is malformed: version must be a whole number from 1 "
-                            f"to {MAX_VERSION}, not {str(version)[:40]}")
+    if (
+        not isinstance(version, int)
+        or isinstance(version, bool)
+        or not (1 <= version <= MAX_VERSION)
+    ):
+        raise EnvelopeError(
+            f"{doc_type} is malformed: version must be a whole number from 1 "
+            f"to {MAX_VERSION}, not {str(version)[:40]}"
+        )
     try:
         content = CONTENT[doc_type].model_validate(obj.get("content"))
     except (ValidationError, ValueError, RecursionError) as exc:

@@ -61,11 +61,19 @@ class BatchHeader:
     suite: str = "x25519"
 
     def to_bytes(self) -> bytes:
-        return canonical_json({
-            "v": VERSION, "suite": self.suite, "hub_id": self.hub_id, "batch_id": self.batch_id,
-            "seq_first": self.seq_first, "seq_last": self.seq_last, "count": self.count,
-            "key_id": self.key_id, "created_at": self.created_at,
-        })
+        return canonical_json(
+            {
+                "v": VERSION,
+                "suite": self.suite,
+                "hub_id": self.hub_id,
+                "batch_id": self.batch_id,
+                "seq_first": self.seq_first,
+                "seq_last": self.seq_last,
+                "count": self.count,
+                "key_id": self.key_id,
+                "created_at": self.created_at,
+            }
+        )
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> BatchHeader:
@@ -75,17 +83,26 @@ class BatchHeader:
         if obj.get("v") != VERSION or obj.get("suite") not in SUITES:
             raise EnvelopeError(
                 f"unsupported envelope version/suite {repr(obj.get('v'))[:20]}/"
-                f"{repr(obj.get('suite'))[:40]} (this software speaks version {VERSION})")
+                f"{repr(obj.get('suite'))[:40]} (this software speaks version {VERSION})"
+            )
         fields = strict.parse(_HeaderSchema, obj, "batch header", EnvelopeError)
         header = cls(
-            hub_id=fields.hub_id, batch_id=fields.batch_id, seq_first=fields.seq_first,
-            seq_last=fields.seq_last, key_id=fields.key_id, created_at=fields.created_at,
-            count=fields.count, suite=fields.suite,
+            hub_id=fields.hub_id,
+            batch_id=fields.batch_id,
+            seq_first=fields.seq_first,
+            seq_last=fields.seq_last,
+            key_id=fields.key_id,
+            created_at=fields.created_at,
+            count=fields.count,
+            suite=fields.suite,
         )
-        if header.seq_first > header.seq_last or header.count > header.seq_last - \
-                header.seq_first + 1:
-            raise EnvelopeError("batch header is not valid: its sequence range cannot hold "
-                                "its count")
+        if (
+            header.seq_first > header.seq_last
+            or header.count > header.seq_last - header.seq_first + 1
+        ):
+            raise EnvelopeError(
+                "batch header is not valid: its sequence range cannot hold its count"
+            )
         if header.to_bytes() != raw:
             raise EnvelopeError("batch header is not in canonical form")
         return header
@@ -111,8 +128,9 @@ def seal_envelope(
         raise EnvelopeError("the header names another centre key than the one sealed to")
     header_bytes = header.to_bytes()
     signature = hub_key.sign(SIGNATURE_CONTEXT + header_bytes + b"\x00" + body)
-    sealed = suite_for(centre.suite).encrypt(signature + body, centre.public_key,
-                                             info=INFO_CONTEXT + header_bytes)
+    sealed = suite_for(centre.suite).encrypt(
+        signature + body, centre.public_key, info=INFO_CONTEXT + header_bytes
+    )
     return MAGIC + len(header_bytes).to_bytes(4, "big") + header_bytes + sealed
 
 
@@ -140,8 +158,9 @@ def open_envelope(
     if pair.public.suite != header.suite:
         raise EnvelopeError(f"centre key {header.key_id} is not a {header.suite} key")
     try:
-        plaintext = suite_for(header.suite).decrypt(sealed, pair.private,
-                                                    info=INFO_CONTEXT + header_bytes)
+        plaintext = suite_for(header.suite).decrypt(
+            sealed, pair.private, info=INFO_CONTEXT + header_bytes
+        )
     except (InvalidTag, ValueError) as exc:
         raise EnvelopeError("envelope does not open: tampered, or header altered") from exc
     signature, body = plaintext[:64], plaintext[64:]
@@ -179,13 +198,19 @@ class Ack:
     centre_time: str
 
     def to_bytes(self) -> bytes:
-        return canonical_json({
-            "v": VERSION, "hub_id": self.hub_id, "batch_id": self.batch_id,
-            "held": [list(r) for r in self.held], "conflicts": [list(r) for r in self.conflicts],
-            "refused": [list(r) for r in self.refused],
-            "highest_held": self.highest_held, "highest_contiguous": self.highest_contiguous,
-            "centre_time": self.centre_time,
-        })
+        return canonical_json(
+            {
+                "v": VERSION,
+                "hub_id": self.hub_id,
+                "batch_id": self.batch_id,
+                "held": [list(r) for r in self.held],
+                "conflicts": [list(r) for r in self.conflicts],
+                "refused": [list(r) for r in self.refused],
+                "highest_held": self.highest_held,
+                "highest_contiguous": self.highest_contiguous,
+                "centre_time": self.centre_time,
+            }
+        )
 
     def holds(self, seq: int) -> bool:
         return in_ranges(seq, self.held)
@@ -232,8 +257,9 @@ def sign_ack(ack: Ack, centre_signing_key: Ed25519PrivateKey) -> bytes:
     return centre_signing_key.sign(ACK_CONTEXT + body) + body
 
 
-def open_signed(message: bytes, centre_verify_key: Ed25519PublicKey, context: bytes,
-                what: str, version: int) -> dict[str, Any]:
+def open_signed(
+    message: bytes, centre_verify_key: Ed25519PublicKey, context: bytes, what: str, version: int
+) -> dict[str, Any]:
     """The JSON object of a message the centre signed (64-byte signature, then the body) under
     `context`, in `version`; EnvelopeError naming `what` otherwise."""
     signature, body = message[:64], message[64:]
@@ -244,8 +270,9 @@ def open_signed(message: bytes, centre_verify_key: Ed25519PublicKey, context: by
     return read_object(body, what, version)
 
 
-def read_object(body: bytes, what: str, version: int,
-                max_depth: int = strict.MAX_DEPTH) -> dict[str, Any]:
+def read_object(
+    body: bytes, what: str, version: int, max_depth: int = strict.MAX_DEPTH
+) -> dict[str, Any]:
     """The JSON object of a message from the centre, read strictly, in `version`;
     EnvelopeError naming `what` otherwise."""
     try:
@@ -255,8 +282,10 @@ def read_object(body: bytes, what: str, version: int,
     if not isinstance(obj, dict):
         raise EnvelopeError(f"{what} is malformed: not a JSON object")
     if obj.get("v") != version:
-        raise EnvelopeError(f"{what} version {repr(obj.get('v'))[:20]} is not understood "
-                            f"(this hub speaks {version}): update the hub software")
+        raise EnvelopeError(
+            f"{what} version {repr(obj.get('v'))[:20]} is not understood "
+            f"(this hub speaks {version}): update the hub software"
+        )
     return obj
 
 
@@ -268,16 +297,18 @@ def open_ack(message: bytes, centre_verify_key: Ed25519PublicKey, hub_id: str) -
     except ValueError as exc:
         raise EnvelopeError(f"acknowledgement is not valid: centre_time: {exc}") from None
     if any(first > last for first, last in (*fields.held, *fields.conflicts, *fields.refused)):
-        raise EnvelopeError("acknowledgement ranges are impossible: a range ends before it "
-                            "starts")
+        raise EnvelopeError("acknowledgement ranges are impossible: a range ends before it starts")
     if fields.hub_id != hub_id:
         raise EnvelopeError(f"acknowledgement is for hub {fields.hub_id}, not {hub_id}")
     return Ack(
-        hub_id=fields.hub_id, batch_id=fields.batch_id,
+        hub_id=fields.hub_id,
+        batch_id=fields.batch_id,
         held=tuple((r[0], r[1]) for r in fields.held),
         conflicts=tuple((r[0], r[1]) for r in fields.conflicts),
-        refused=tuple((r[0], r[1]) for r in fields.refused), highest_held=fields.highest_held,
-        highest_contiguous=fields.highest_contiguous, centre_time=fields.centre_time,
+        refused=tuple((r[0], r[1]) for r in fields.refused),
+        highest_held=fields.highest_held,
+        highest_contiguous=fields.highest_contiguous,
+        centre_time=fields.centre_time,
     )
 
 

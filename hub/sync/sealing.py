@@ -67,8 +67,9 @@ def _segment_info(hub_id: str, segment_id: str) -> bytes:
 def new_segment(hub_id: str, centre: CentreKey) -> Segment:
     segment_id = str(uuid.uuid4())
     key = os.urandom(KEY_BYTES)
-    sealed = suite_for(centre.suite).encrypt(key, centre.public_key,
-                                             info=_segment_info(hub_id, segment_id))
+    sealed = suite_for(centre.suite).encrypt(
+        key, centre.public_key, info=_segment_info(hub_id, segment_id)
+    )
     return Segment(segment_id, key, centre.key_id, centre.suite, sealed)
 
 
@@ -76,11 +77,12 @@ def open_segment(hub_id: str, segment: SealedSegment, private: CentrePrivateKey)
     """The segment key, for the centre holding the private key it was sealed to."""
     try:
         key = suite_for(segment.suite).decrypt(
-            segment.sealed_key, private, info=_segment_info(hub_id, segment.segment_id))
+            segment.sealed_key, private, info=_segment_info(hub_id, segment.segment_id)
+        )
     except Exception as exc:  # cryptography raises InvalidTag or ValueError, by suite
         raise EnvelopeError(
-            f"segment key {segment.segment_id} does not open: tampered, or sealed for "
-            "another hub") from exc
+            f"segment key {segment.segment_id} does not open: tampered, or sealed for another hub"
+        ) from exc
     if len(key) != KEY_BYTES:
         raise EnvelopeError(f"segment key {segment.segment_id} has the wrong length")
     return key
@@ -105,14 +107,15 @@ def _ad_prefix(hub_id: str, segment_id: str) -> bytes:
 
 def seal_item(segment: Segment, hub_id: str, seq: int, item: dict[str, Any]) -> bytes:
     return ChaCha20Poly1305(segment.key).encrypt(
-        _nonce(seq), canonical_json(item), _item_ad(hub_id, segment.segment_id, seq))
+        _nonce(seq), canonical_json(item), _item_ad(hub_id, segment.segment_id, seq)
+    )
 
 
-def open_item(key: bytes, hub_id: str, segment_id: str, seq: int, sealed: bytes
-              ) -> dict[str, Any]:
+def open_item(key: bytes, hub_id: str, segment_id: str, seq: int, sealed: bytes) -> dict[str, Any]:
     try:
-        plain = ChaCha20Poly1305(key).decrypt(_nonce(seq), sealed,
-                                              _item_ad(hub_id, segment_id, seq))
+        plain = ChaCha20Poly1305(key).decrypt(
+            _nonce(seq), sealed, _item_ad(hub_id, segment_id, seq)
+        )
     except InvalidTag as exc:
         raise EnvelopeError(f"item {seq} does not open: tampered, or moved") from exc
     item = strict.load(plain, f"item {seq}", ITEM_DEPTH, EnvelopeError)
@@ -140,8 +143,11 @@ class ItemSealer:
 
     def seal(self, seq: int, item: dict[str, Any]) -> tuple[Segment, bytes]:
         segment = self._segment
-        if (segment is None or self._used >= self.segment_items
-                or segment.centre_key_id != self.centre.key_id):
+        if (
+            segment is None
+            or self._used >= self.segment_items
+            or segment.centre_key_id != self.centre.key_id
+        ):
             segment = self._segment = new_segment(self.hub_id, self.centre)
             self._used = 0
         self._used += 1

@@ -42,19 +42,20 @@ def _bounded_int(text: str) -> int:
     return value
 
 
-def load(raw: bytes, what: str, max_depth: int = MAX_DEPTH,
-         error: type[WireError] = WireError) -> Any:
+def load(
+    raw: bytes, what: str, max_depth: int = MAX_DEPTH, error: type[WireError] = WireError
+) -> Any:
     """The JSON value in `raw`, or `error` (a WireError) naming `what` and the reason. Used for
     everything that crosses a boundary: batches at the centre, acks and documents at the hub,
     requests on the hub's local socket."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise error(f"{what} is not UTF-8 text ({exc.reason} at byte {exc.start})"
-                        ) from None
+        raise error(f"{what} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     try:
-        value = json.loads(text, parse_constant=_constant, parse_float=_finite,
-                           parse_int=_bounded_int)
+        value = json.loads(
+            text, parse_constant=_constant, parse_float=_finite, parse_int=_bounded_int
+        )
     except RecursionError:
         raise error(f"{what} is nested deeper than {max_depth} levels") from None
     except ValueError as exc:
@@ -85,8 +86,7 @@ def _check_text(text: str, what: str, error: type[WireError]) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise error(f"{what} holds a lone surrogate (\\ud800-\\udfff), which is not "
-                        "text") from None
+        raise error(f"{what} holds a lone surrogate (\\ud800-\\udfff), which is not text") from None
 
 
 class Schema(BaseModel):
@@ -105,5 +105,6 @@ def parse(model: type[M], value: Any, what: str, error: type[WireError] = WireEr
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "(top)"
-        raise error(f"{what} is not valid: {where}: {first['msg']}"
-                        f" ({exc.error_count()} problem(s))") from None
+        raise error(
+            f"{what} is not valid: {where}: {first['msg']} ({exc.error_count()} problem(s))"
+        ) from None

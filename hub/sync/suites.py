@@ -108,8 +108,10 @@ def x25519_pair(private: X25519PrivateKey) -> CentreKeyPair:
 
 
 def hybrid_pair(pq: mlkem.MLKEM768PrivateKey, classic: X25519PrivateKey) -> CentreKeyPair:
-    raw = (pq.public_key().public_bytes_raw()
-           + classic.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
+    raw = pq.public_key().public_bytes_raw() + classic.public_key().public_bytes(
+        Encoding.Raw, PublicFormat.Raw
+    )
     public = MLKEM768X25519PublicKey(pq.public_key(), classic.public_key())
-    return CentreKeyPair(CentreKey("mlkem768-x25519", public, raw),
-                         MLKEM768X25519PrivateKey(pq, classic))
+    return CentreKeyPair(
+        CentreKey("mlkem768-x25519", public, raw), MLKEM768X25519PrivateKey(pq, classic)
+    )

@@ -33,7 +33,6 @@ def mqtt_client(client_id: str, context: ssl.SSLContext) -> mqtt.Client:
     """An MQTT v5 client over TLS (under 3.1.1 a refused publish would look like a success)."""
     from paho.mqtt.enums import CallbackAPIVersion
 
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                         protocol=mqtt.MQTTv5)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
     client.tls_set_context(context)
     return client

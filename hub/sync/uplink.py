@@ -47,8 +47,9 @@ def status_payload(hub_id: str, state: str, alarm: str | None = None) -> bytes:
     """Retained presence: "online" on connect; "offline" when the hub stops, or, as its will,
     when the broker loses it (power cut, crash, network gone). `alarm` says the outbox is
     filling up ("near_full", "over_budget")."""
-    return canonical_json({"v": 1, "hub_id": hub_id, "state": state, "at": now_utc(),
-                           "alarm": alarm})
+    return canonical_json(
+        {"v": 1, "hub_id": hub_id, "state": state, "at": now_utc(), "alarm": alarm}
+    )
 
 
 def batch_is_due(items: list[OutboxItem], more: bool, max_age_s: float, now: datetime) -> bool:
@@ -90,32 +91,35 @@ class Uplink:
 
     def _make_client(self) -> mqtt.Client:
         config = self.config
-        client = mqtt_client(config.hub_id, client_context(
-            config.mqtt_ca_path, config.mqtt_cert_path, config.mqtt_key_path))
+        client = mqtt_client(
+            config.hub_id,
+            client_context(config.mqtt_ca_path, config.mqtt_cert_path, config.mqtt_key_path),
+        )
         client.on_connect = self._on_connect
         client.on_subscribe = self._on_subscribe
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.reconnect_delay_set(1, 30)
         hub_id = self.config.hub_id
-        client.will_set(status_topic(hub_id), status_payload(hub_id, "offline"), qos=1,
-                        retain=True)
+        client.will_set(status_topic(hub_id), status_payload(hub_id, "offline"), qos=1, retain=True)
         return client
 
     def start(self) -> None:
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = SESSION_EXPIRY_S
         mqtt_cfg = self.config.mqtt
-        self._client.connect_async(mqtt_cfg.host, mqtt_cfg.port, mqtt_cfg.keepalive_s,
-                                   clean_start=False, properties=props)
+        self._client.connect_async(
+            mqtt_cfg.host, mqtt_cfg.port, mqtt_cfg.keepalive_s, clean_start=False, properties=props
+        )
         self._client.loop_start()
 
     def stop(self) -> None:
         # A clean disconnect does not send the will: say "offline" ourselves.
         hub_id = self.config.hub_id
         if self.ready.is_set():
-            info = self._client.publish(status_topic(hub_id), status_payload(hub_id, "offline"),
-                                        qos=1, retain=True)
+            info = self._client.publish(
+                status_topic(hub_id), status_payload(hub_id, "offline"), qos=1, retain=True
+            )
             with contextlib.suppress(RuntimeError, ValueError):
                 info.wait_for_publish(2.0)
         self._client.disconnect()
@@ -133,24 +137,31 @@ class Uplink:
         self.alarm = alarm
         if self.ready.is_set():
             hub_id = self.config.hub_id
-            self._client.publish(status_topic(hub_id), status_payload(hub_id, "online", alarm),
-                                 qos=1, retain=True)
+            self._client.publish(
+                status_topic(hub_id), status_payload(hub_id, "online", alarm), qos=1, retain=True
+            )
 
     # paho thread -> asyncio loop
-    def _on_connect(self, client: mqtt.Client, _u: object, _f: object, reason: object,
-                    _p: object) -> None:
+    def _on_connect(
+        self, client: mqtt.Client, _u: object, _f: object, reason: object, _p: object
+    ) -> None:
         log.info("broker connection: %s", reason)
         if not getattr(reason, "is_failure", False):
             hub_id = self.config.hub_id
-            client.publish(status_topic(hub_id), status_payload(hub_id, "online", self.alarm),
-                           qos=1, retain=True)
+            client.publish(
+                status_topic(hub_id),
+                status_payload(hub_id, "online", self.alarm),
+                qos=1,
+                retain=True,
+            )
             client.subscribe([(ack_topic(hub_id), 1), (downlink_topic(hub_id, "+"), 1)])
 
     def _on_subscribe(self, *_: object) -> None:
         self._loop.call_soon_threadsafe(self.ready.set)
 
-    def _on_disconnect(self, _c: object, _u: object, _f: object, reason: object,
-                       _p: object) -> None:
+    def _on_disconnect(
+        self, _c: object, _u: object, _f: object, reason: object, _p: object
+    ) -> None:
         log.warning("broker connection lost: %s", reason)
         self._loop.call_soon_threadsafe(self._lost)
 
@@ -184,11 +195,16 @@ class Uplink:
         settled = result.settled
         log.info("centre acknowledged batch %s: %d newly synced", ack.batch_id, settled.synced)
         for old, new in settled.renumbered.items():
-            log.warning("the centre holds another reading under sequence number %d (this hub's "
-                        "counter went back); the reading is sent again as %d", old, new)
+            log.warning(
+                "the centre holds another reading under sequence number %d (this hub's "
+                "counter went back); the reading is sent again as %d",
+                old,
+                new,
+            )
         if result.in_flight:
             self.clock_offset_s = clock_offset_s(
-                result.sent.sent_at, datetime.now(UTC), datetime.fromisoformat(ack.centre_time))
+                result.sent.sent_at, datetime.now(UTC), datetime.fromisoformat(ack.centre_time)
+            )
         self._acked.set()
         self.on_synced()
 
@@ -200,15 +216,19 @@ class Uplink:
         while True:
             await self.ready.wait()
             for batch_id, sent in delivery.expire(self._loop.time()):
-                log.warning("no acknowledgement for batch %s (%d items) within %.0f s; its "
-                            "items go out again", batch_id, len(sent.seqs), sync.ack_timeout_s)
+                log.warning(
+                    "no acknowledgement for batch %s (%d items) within %.0f s; its "
+                    "items go out again",
+                    batch_id,
+                    len(sent.seqs),
+                    sync.ack_timeout_s,
+                )
             wait_s = delivery.until_next_deadline(self._loop.time())
             if delivery.full():
                 self._acked.clear()
                 await self._wait(self._acked, wait_s)
                 continue
-            items, more = self.store.outbox(sync.batch_max, sync.batch_max_bytes,
-                                            delivery.skip())
+            items, more = self.store.outbox(sync.batch_max, sync.batch_max_bytes, delivery.skip())
             if not items:
                 self.wake.clear()
                 await self._wait(self.wake, min(5.0, wait_s))
@@ -221,18 +241,22 @@ class Uplink:
 
     async def _send(self, items: list[OutboxItem]) -> None:
         segments = self.store.segments({item.segment_id for item in items})
-        header, envelope = build_batch(self.config.hub_id, items, segments, self.hub_key,
-                                       self.centre, now_utc())
+        header, envelope = build_batch(
+            self.config.hub_id, items, segments, self.hub_key, self.centre, now_utc()
+        )
         info = self._client.publish(batch_topic(self.config.hub_id), envelope, qos=1)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             # Not connected (any more): give the connection callbacks their turn, then retry.
             log.warning("publish of batch %s failed (rc=%s); retrying", header.batch_id, info.rc)
             await asyncio.sleep(1.0)
             return
-        self.delivery.sent(header.batch_id, frozenset(item.seq for item in items),
-                           datetime.now(UTC), self._loop.time())
-        log.debug("sent batch %s: %d items, %d bytes", header.batch_id, len(items),
-                  len(envelope))
+        self.delivery.sent(
+            header.batch_id,
+            frozenset(item.seq for item in items),
+            datetime.now(UTC),
+            self._loop.time(),
+        )
+        log.debug("sent batch %s: %d items, %d bytes", header.batch_id, len(items), len(envelope))
         await asyncio.sleep(0)  # acks, disconnects and the socket's requests run between sends
 
     @staticmethod

@@ -24,17 +24,26 @@ class SimulatedBluetooth:
         dbus = shutil.which("dbus-daemon")
         if dbus is None:
             raise TestbedError("dbus-daemon not found: install the Debian package 'dbus'")
-        self.bus = Process("dbus-daemon", [dbus, "--session", "--nofork", "--nopidfile",
-                                           f"--address={self.address}"],
-                           workdir / "dbus-daemon.log")
+        self.bus = Process(
+            "dbus-daemon",
+            [dbus, "--session", "--nofork", "--nopidfile", f"--address={self.address}"],
+            workdir / "dbus-daemon.log",
+        )
         wait_until(self.bus_path.exists, 10, "the private D-Bus socket")
         self.bluezoo = Process(
             "bluezoo",
-            [sys.executable, "-m", "hub.testbed.bluezoo_fixed",
-             "--auto-enable", f"--scan-interval={scan_interval}",
-             "-a", HUB_ADAPTER_ADDRESS,
-             *(arg for address in DEVICE_ADAPTERS.values() for arg in ("-a", address))],
-            workdir / "bluezoo.log", env={"DBUS_SYSTEM_BUS_ADDRESS": self.address},
+            [
+                sys.executable,
+                "-m",
+                "hub.testbed.bluezoo_fixed",
+                "--auto-enable",
+                f"--scan-interval={scan_interval}",
+                "-a",
+                HUB_ADAPTER_ADDRESS,
+                *(arg for address in DEVICE_ADAPTERS.values() for arg in ("-a", address)),
+            ],
+            workdir / "bluezoo.log",
+            env={"DBUS_SYSTEM_BUS_ADDRESS": self.address},
         )
         wait_until(self._adapters_ready, 15, "BlueZoo's adapters")
 

@@ -22,8 +22,9 @@ class Broker:
         self.start()
 
     def start(self) -> None:
-        self.process = Process("mosquitto", [self.exe, "-c", str(self.conf)],
-                               self.workdir / "mosquitto.log")
+        self.process = Process(
+            "mosquitto", [self.exe, "-c", str(self.conf)], self.workdir / "mosquitto.log"
+        )
         wait_until(lambda: self._up(), 10, f"mosquitto on ports {self.port}, {self.centre_port}")
 
     def _up(self) -> bool:

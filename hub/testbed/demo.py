@@ -25,16 +25,26 @@ DEMO_DEVICES = list(KINDS)  # a home with every kind of device the hub reads
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="demo", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--lang", choices=["nb", "nn", "en"], default="nb")
-    parser.add_argument("--every", type=float, default=8.0,
-                        help="seconds between the emulated cuff's measurements")
-    parser.add_argument("--headless", action="store_true",
-                        help="print readings instead of opening the patient screen")
+    parser.add_argument(
+        "--every", type=float, default=8.0, help="seconds between the emulated cuff's measurements"
+    )
+    parser.add_argument(
+        "--headless",
+        action="store_true",
+        help="print readings instead of opening the patient screen",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the working folder")
-    parser.add_argument("--devices", nargs="+", choices=sorted(KINDS), default=DEMO_DEVICES,
-                        help="emulated devices in the home (default: %(default)s)")
+    parser.add_argument(
+        "--devices",
+        nargs="+",
+        choices=sorted(KINDS),
+        default=DEMO_DEVICES,
+        help="emulated devices in the home (default: %(default)s)",
+    )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="dho-demo-", dir="/tmp"))
     print(f"Starting a simulated home in {workdir} (logs in {workdir / 'logs'}) ...")
@@ -69,14 +79,17 @@ def main() -> None:
 
 
 DEMO_PLAN = {
-    "schedule": [{"kind": "blood_pressure", "times": ["08:00", "20:00"]},
-                 {"kind": "spo2", "times": ["08:00"]},
-                 {"kind": "weight", "times": ["07:30"]},
-                 {"kind": "questionnaire", "times": ["09:00"]}],
-    "thresholds": {"blood_pressure": {"systolic": {"min": 90, "max": 160}},
-                   "spo2": {"spo2": {"min": 92}}},
-    "questionnaire": {"resourceType": "Questionnaire",
-                      "url": "urn:dho:questionnaire:copd-daily"},
+    "schedule": [
+        {"kind": "blood_pressure", "times": ["08:00", "20:00"]},
+        {"kind": "spo2", "times": ["08:00"]},
+        {"kind": "weight", "times": ["07:30"]},
+        {"kind": "questionnaire", "times": ["09:00"]},
+    ],
+    "thresholds": {
+        "blood_pressure": {"systolic": {"min": 90, "max": 160}},
+        "spo2": {"spo2": {"min": 92}},
+    },
+    "questionnaire": {"resourceType": "Questionnaire", "url": "urn:dho:questionnaire:copd-daily"},
     "centre_phone": "+47 55 00 00 00",
 }
 

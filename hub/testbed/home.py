@@ -31,11 +31,21 @@ class SimulatedHome:
         self.processes: list[Process] = []
         self.centre_config = workdir / "centre" / "centre.toml"
         hub_port, centre_port = free_port(), free_port()
-        self.centre = init_centre(self.centre_config, workdir / "centre" / "state",
-                                  "127.0.0.1", centre_port, "127.0.0.1", hub_port)
+        self.centre = init_centre(
+            self.centre_config,
+            workdir / "centre" / "state",
+            "127.0.0.1",
+            centre_port,
+            "127.0.0.1",
+            hub_port,
+        )
         # What the centre's operator does: a broker with TLS listeners and ACLs for it.
-        broker_files = broker_config(self.centre, workdir / "broker", hub_bind="127.0.0.1",
-                                     run_as="root" if os.geteuid() == 0 else None)
+        broker_files = broker_config(
+            self.centre,
+            workdir / "broker",
+            hub_bind="127.0.0.1",
+            run_as="root" if os.geteuid() == 0 else None,
+        )
         self.bluetooth = SimulatedBluetooth(workdir / "bt")
         try:
             self.broker = Broker(workdir / "broker", broker_files.conf, hub_port, centre_port)
@@ -46,13 +56,19 @@ class SimulatedHome:
         # What the technician does: `centre enrol`, then `hub provision --bundle` on the hub.
         self.bundle = workdir / "hub" / "bundle.json"
         write_secret(self.bundle, enrol_hub(self.centre, hub_id))
-        provision(self.hub_config, self.bundle, workdir / "hub" / "state",
-                  expected_centre=public_keys(self.centre)["fingerprint"], adapter="hci0",
-                  # The bench's own clock stands in for an NTP-synchronised hub.
-                  clock_source="assume_synchronised")
+        provision(
+            self.hub_config,
+            self.bundle,
+            workdir / "hub" / "state",
+            expected_centre=public_keys(self.centre)["fingerprint"],
+            adapter="hci0",
+            # The bench's own clock stands in for an NTP-synchronised hub.
+            clock_source="assume_synchronised",
+        )
         # Emulated devices go quiet at once when done; a short quiet period keeps tests brisk.
-        self.configure_hub(bluetooth={"adapter": "hci0", "quiet_disconnect_s": 2.0,
-                                      "scan_window_s": 5.0})
+        self.configure_hub(
+            bluetooth={"adapter": "hci0", "quiet_disconnect_s": 2.0, "scan_window_s": 5.0}
+        )
 
     def configure_hub(self, **sections: dict[str, Any]) -> None:
         """Change settings in the hub's config file (before the daemon starts)."""
@@ -73,13 +89,25 @@ class SimulatedHome:
 
     def start_centre(self, worker: int = 1) -> Process:
         name = "centre" if worker == 1 else f"centre-{worker}"
-        return self._start(name, [sys.executable, "-m", "centre.cli", "--config",
-                                  str(self.centre_config), "serve", "--worker", str(worker)])
+        return self._start(
+            name,
+            [
+                sys.executable,
+                "-m",
+                "centre.cli",
+                "--config",
+                str(self.centre_config),
+                "serve",
+                "--worker",
+                str(worker),
+            ],
+        )
 
     def start_hub(self) -> Process:
         """Start the hub daemon and return once it answers on its socket."""
-        hub = self._start("hub", [sys.executable, "-m", "hub.cli", "--config",
-                                  str(self.hub_config), "run"])
+        hub = self._start(
+            "hub", [sys.executable, "-m", "hub.cli", "--config", str(self.hub_config), "run"]
+        )
         socket_path = load_config(self.hub_config).socket_path
 
         def answering() -> bool:
@@ -93,11 +121,23 @@ class SimulatedHome:
         return hub
 
     def start_device(self, kind: str, adapter: str, every: float) -> Process:
-        return self._start(kind, [sys.executable, "-m", "hub.devices.sim", kind,
-                                  "--adapter", adapter, "--every", str(every)])
+        return self._start(
+            kind,
+            [
+                sys.executable,
+                "-m",
+                "hub.devices.sim",
+                kind,
+                "--adapter",
+                adapter,
+                "--every",
+                str(every),
+            ],
+        )
 
-    def pair(self, address: str | None = None, passkey: int | None = None,
-             timeout: float = 30.0) -> dict[str, Any]:
+    def pair(
+        self, address: str | None = None, passkey: int | None = None, timeout: float = 30.0
+    ) -> dict[str, Any]:
         """What a technician does: `hub pair` with the device in pairing mode."""
         args = ["pair", "--timeout", str(timeout)]
         if address:
@@ -111,14 +151,22 @@ class SimulatedHome:
         return device
 
     def hub_cli(self, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "hub.cli", "--config", str(self.hub_config),
-                               *args], capture_output=True, text=True, timeout=timeout,
-                              env={**os.environ, **self.env})
+        return subprocess.run(
+            [sys.executable, "-m", "hub.cli", "--config", str(self.hub_config), *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, **self.env},
+        )
 
     def centre_cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "centre.cli", "--config",
-                               str(self.centre_config), *args], capture_output=True, text=True,
-                              timeout=30, env={**os.environ, **self.env})
+        return subprocess.run(
+            [sys.executable, "-m", "centre.cli", "--config", str(self.centre_config), *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env={**os.environ, **self.env},
+        )
 
     def hub_readings(self) -> list[dict[str, Any]]:
         """What `hub readings --json` prints, asked of the daemon's socket directly (a test
@@ -129,7 +177,8 @@ class SimulatedHome:
     def ask_hub(self, op: str, **params: object) -> dict[str, Any]:
         """Any request to the daemon's socket, answer as given (`ok` may be false)."""
         answer: dict[str, Any] = ipc.request_blocking(
-            load_config(self.hub_config).socket_path, op, timeout=30, **params)
+            load_config(self.hub_config).socket_path, op, timeout=30, **params
+        )
         return answer
 
     def hub_status(self) -> dict[str, Any]:
@@ -158,16 +207,18 @@ class SimulatedHome:
         rows: list[dict[str, Any]] = json.loads(self.centre_cli("rejections").stdout)
         return rows
 
-    def mqtt_client(self, name: str, client_id: str | None = None,
-                    centre_side: bool = False) -> mqtt.Client:
+    def mqtt_client(
+        self, name: str, client_id: str | None = None, centre_side: bool = False
+    ) -> mqtt.Client:
         """A connected MQTT v5 client with a certificate for `name` from the centre's CA: a
         hub (on the hubs' listener) or, with `centre_side`, a centre worker."""
         identity = issue(load_ca(self.centre), name)
         folder = self.workdir / "clients" / f"{name}-{os.urandom(4).hex()}"
         write_secret(folder / "client.crt", identity.cert_pem)
         write_secret(folder / "client.key", identity.key_pem)
-        context = client_context(self.centre.ca_cert_path, folder / "client.crt",
-                                 folder / "client.key")
+        context = client_context(
+            self.centre.ca_cert_path, folder / "client.crt", folder / "client.key"
+        )
         client = mqtt_client(client_id or name, context)
         port = self.broker.centre_port if centre_side else self.broker.port
         client.connect("127.0.0.1", port)

@@ -43,15 +43,20 @@ def wait_until(
 class Process:
     """A child process in its own process group, with its output in a log file."""
 
-    def __init__(self, name: str, argv: Sequence[str], log_path: Path,
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, name: str, argv: Sequence[str], log_path: Path, env: dict[str, str] | None = None
+    ) -> None:
         self.name = name
         self.log_path = log_path
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(log_path, "ab")  # noqa: SIM115 - lives as long as the process
         self.popen = subprocess.Popen(
-            list(argv), stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env={**os.environ, **(env or {})}, start_new_session=True,
+            list(argv),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
         )
 
     @property
@@ -63,8 +68,10 @@ class Process:
 
     def check_alive(self) -> None:
         if not self.alive():
-            raise TestbedError(f"{self.name} exited with {self.popen.returncode}; "
-                               f"log: {self.log_path}\n{self.tail()}")
+            raise TestbedError(
+                f"{self.name} exited with {self.popen.returncode}; "
+                f"log: {self.log_path}\n{self.tail()}"
+            )
 
     def tail(self, lines: int = 30) -> str:
         try:

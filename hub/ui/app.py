@@ -43,12 +43,13 @@ class PatientScreenApp(App[None]):
     ENABLE_COMMAND_PALETTE = False
     AUTO_FOCUS: ClassVar[str | None] = None  # a focus ring means nothing on a touchscreen
     # Technicians (and the demo) stop the screen with Ctrl-C; systemd restarts it on the kiosk.
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+c", "quit", show=False, priority=True)
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+c", "quit", show=False, priority=True)]
 
     def __init__(
-        self, socket_path: Path, language: str = DEFAULT_LANGUAGE, poll_interval: float = 1.0,
+        self,
+        socket_path: Path,
+        language: str = DEFAULT_LANGUAGE,
+        poll_interval: float = 1.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         super().__init__()
@@ -104,8 +105,9 @@ class PatientScreenApp(App[None]):
     async def _mark_read(self, version: int) -> None:
         """Tell the daemon (which sends the centre a receipt); the next poll shows it read."""
         try:
-            answer = await request(self.socket_path, "message_read", timeout=REQUEST_TIMEOUT,
-                                   version=version)
+            answer = await request(
+                self.socket_path, "message_read", timeout=REQUEST_TIMEOUT, version=version
+            )
         except DaemonUnavailable as exc:
             log.warning("message %d not marked read: %s", version, exc)
             return
@@ -167,8 +169,14 @@ class PatientScreenApp(App[None]):
     async def _follow_live_once(self, last: tuple[object, object]) -> tuple[object, object]:
         boot, version = last
         try:
-            answer = await request(self.socket_path, "live", timeout=LIVE_WAIT_S + 5,
-                                   boot=boot, version=version, wait_s=LIVE_WAIT_S)
+            answer = await request(
+                self.socket_path,
+                "live",
+                timeout=LIVE_WAIT_S + 5,
+                boot=boot,
+                version=version,
+                wait_s=LIVE_WAIT_S,
+            )
         except DaemonUnavailable:
             answer = {"ok": False}  # the status poll tells the patient
         sessions = answer.get("sessions") if answer.get("ok") is True else None
@@ -270,8 +278,7 @@ class PatientScreenApp(App[None]):
         self.query_one("#today").display = bool(tasks)
         message = newest_message(status)
         self._message = message
-        unread = message is not None and not message.read and \
-            message.version not in self._read_here
+        unread = message is not None and not message.read and message.version not in self._read_here
         self.query_one("#message-box").display = unread
         if message is not None:
             self.query_one("#message-title", Text).update(cat.translate("message.title"))

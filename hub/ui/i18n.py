@@ -28,8 +28,11 @@ def load_messages(language: str) -> dict[str, str]:
     path = resources.files("hub.ui").joinpath("locale", language, "LC_MESSAGES", "patient.po")
     catalogue = polib.pofile(path.read_text("utf-8"))
     # Untranslated or fuzzy entries fall back to bokmål rather than show a guess.
-    return {entry.msgid: entry.msgstr for entry in catalogue
-            if entry.msgstr and not entry.fuzzy and not entry.obsolete}
+    return {
+        entry.msgid: entry.msgstr
+        for entry in catalogue
+        if entry.msgstr and not entry.fuzzy and not entry.obsolete
+    }
 
 
 class Catalogue:

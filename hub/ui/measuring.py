@@ -54,12 +54,16 @@ def _ended_long_ago(session: Mapping[str, Any], now: datetime) -> bool:
 
 def _shown_results(session: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     results = session.get("results")
-    return [r for r in results if isinstance(r, Mapping) and r.get("kind") not in DETAIL_KINDS] \
-        if isinstance(results, list) else []
+    return (
+        [r for r in results if isinstance(r, Mapping) and r.get("kind") not in DETAIL_KINDS]
+        if isinstance(results, list)
+        else []
+    )
 
 
-def session_to_show(sessions: object, closed: Iterable[str], now: datetime
-                    ) -> Mapping[str, Any] | None:
+def session_to_show(
+    sessions: object, closed: Iterable[str], now: datetime
+) -> Mapping[str, Any] | None:
     """The session the measuring screen should show now, or None (the screen goes away).
 
     The newest one that is connected, or that ended recently having measured something; not
@@ -99,23 +103,33 @@ def _fresher(result: Mapping[str, Any], readings: object) -> Mapping[str, Any]:
     return result
 
 
-def measuring_view(session: Mapping[str, Any], status: Mapping[str, Any] | None,
-                   now: datetime, cat: Catalogue) -> MeasuringView:
+def measuring_view(
+    session: Mapping[str, Any], status: Mapping[str, Any] | None, now: datetime, cat: Catalogue
+) -> MeasuringView:
     profile = str(session.get("profile"))
     kind = _kind(profile)
     device_key = f"device.{profile}" if cat.has(f"device.{profile}") else "device.unknown"
     title_key = f"kind.{kind}" if cat.has(f"kind.{kind}") else "kind.unknown"
     key = str(session.get("key"))
-    base = MeasuringView(key=key, title=cat.translate(title_key), phase="connecting",
-                         hint=cat.translate("measuring.connecting",
-                                            device=cat.translate(device_key)),
-                         progress=None, progress_unit="", result=None)
+    base = MeasuringView(
+        key=key,
+        title=cat.translate(title_key),
+        phase="connecting",
+        hint=cat.translate("measuring.connecting", device=cat.translate(device_key)),
+        progress=None,
+        progress_unit="",
+        result=None,
+    )
     results = _shown_results(session)
     if results:
         newest = results[-1]
         hint = "measuring.failed" if newest.get("outcome") == "failed" else "measuring.saved"
-        return replace(base, phase="result", hint=cat.translate(hint),
-                       result=_result_view(newest, status, now, cat))
+        return replace(
+            base,
+            phase="result",
+            hint=cat.translate(hint),
+            result=_result_view(newest, status, now, cat),
+        )
     digits, unit = _progress_digits(session.get("progress"), cat)
     if session.get("ended_at") is not None:
         return replace(base, phase="not_finished", hint=cat.translate("measuring.not_finished"))
@@ -126,8 +140,9 @@ def measuring_view(session: Mapping[str, Any], status: Mapping[str, Any] | None,
     return base
 
 
-def _result_view(result: Mapping[str, Any], status: Mapping[str, Any] | None, now: datetime,
-                 cat: Catalogue) -> ReadingView:
+def _result_view(
+    result: Mapping[str, Any], status: Mapping[str, Any] | None, now: datetime, cat: Catalogue
+) -> ReadingView:
     status = status or {}
     reading = _fresher(result, status.get("readings"))
     plan = status.get("care_plan")

@@ -190,15 +190,19 @@ DISPLAY_RULES: dict[str, Any] = {
     "spo2": _number_rule("spo2", 0, lambda v: "%"),
     "weight": _number_rule("weight", 1, lambda v: v.get("unit") or "kg"),
     "body_composition": _number_rule("body_fat_percentage", 1, lambda v: "%"),
-    "temperature": _number_rule("temperature", 1,
-                                lambda v: "°F" if v.get("unit") == "F" else "°C"),
+    "temperature": _number_rule("temperature", 1, lambda v: "°F" if v.get("unit") == "F" else "°C"),
     "glucose": _number_rule("glucose_concentration", 1, lambda v: "mmol/L", _mmol_per_l),
 }
 
 
-TREND_FIELDS = {"blood_pressure": "systolic", "spo2": "spo2", "weight": "weight",
-                "body_composition": "body_fat_percentage", "temperature": "temperature",
-                "glucose": "glucose_concentration"}
+TREND_FIELDS = {
+    "blood_pressure": "systolic",
+    "spo2": "spo2",
+    "weight": "weight",
+    "body_composition": "body_fat_percentage",
+    "temperature": "temperature",
+    "glucose": "glucose_concentration",
+}
 
 
 def trend(kind: str, history: object, now: datetime, days: int = 14) -> tuple[float, ...]:
@@ -229,10 +233,18 @@ def _pulse(raw: object, cat: Catalogue) -> tuple[str | None, str]:
 
 # What the patient can do about a device's complaint (hub.devices.outcome's problem codes), in
 # the order the advice is given. Codes without advice are for the nurse only.
-_FINGER = ("sensor_displaced", "sensor_unconnected_to_user", "sensor_disconnected",
-           "poor_signal_detected", "inadequate_signal_detected", "low_perfusion_detected",
-           "erratic_signal_detected", "nonpulsatile_signal_detected",
-           "questionable_pulse_detected", "signal_processing_irregularity_detected")
+_FINGER = (
+    "sensor_displaced",
+    "sensor_unconnected_to_user",
+    "sensor_disconnected",
+    "poor_signal_detected",
+    "inadequate_signal_detected",
+    "low_perfusion_detected",
+    "erratic_signal_detected",
+    "nonpulsatile_signal_detected",
+    "questionable_pulse_detected",
+    "signal_processing_irregularity_detected",
+)
 ADVICE: dict[str, str] = {
     "cuff_too_loose": "advice.cuff_loose",
     "improper_measurement_position": "advice.arm_position",
@@ -254,12 +266,17 @@ _ADVICE_ORDER = {key: n for n, key in enumerate(dict.fromkeys(ADVICE.values()))}
 def measurement_advice(problems: object, cat: Catalogue, phone: object = None) -> str:
     """What to do about how the device says the measurement went, one line per advice."""
     codes = problems if isinstance(problems, list | tuple) else []
-    keys = sorted({ADVICE[c] for c in codes if isinstance(c, str) and c in ADVICE},
-                  key=_ADVICE_ORDER.__getitem__)
+    keys = sorted(
+        {ADVICE[c] for c in codes if isinstance(c, str) and c in ADVICE},
+        key=_ADVICE_ORDER.__getitem__,
+    )
     has_phone = isinstance(phone, str) and bool(phone)
     return "\n".join(
-        cat.translate(f"{k}_phone", phone=phone) if has_phone and cat.has(f"{k}_phone")
-        else cat.translate(k) for k in keys)
+        cat.translate(f"{k}_phone", phone=phone)
+        if has_phone and cat.has(f"{k}_phone")
+        else cat.translate(k)
+        for k in keys
+    )
 
 
 def limit_advice(problems: object, phone: object, cat: Catalogue) -> str:
@@ -273,9 +290,14 @@ def limit_advice(problems: object, phone: object, cat: Catalogue) -> str:
     return ""
 
 
-def present_reading(reading: Mapping[str, Any], now: datetime, cat: Catalogue,
-                    history: object = None, phone: object = None,
-                    advice: bool = False) -> ReadingView:
+def present_reading(
+    reading: Mapping[str, Any],
+    now: datetime,
+    cat: Catalogue,
+    history: object = None,
+    phone: object = None,
+    advice: bool = False,
+) -> ReadingView:
     """One reading's card. ``advice``: also say what to do about the device's complaints
     (measure again ...), which is for the moment of measuring, not for later."""
     kind = str(reading.get("kind"))
@@ -288,8 +310,10 @@ def present_reading(reading: Mapping[str, Any], now: datetime, cat: Catalogue,
         if failed:
             value, note = None, cat.translate("reading.failed")
         problems = reading.get("problems")
-        notes = (note or limit_advice(problems, phone, cat),
-                 measurement_advice(problems, cat, phone) if advice else "")
+        notes = (
+            note or limit_advice(problems, phone, cat),
+            measurement_advice(problems, cat, phone) if advice else "",
+        )
         note = "\n".join(n for n in notes if n)
     else:
         # No display rules for this kind yet: say that it arrived rather than guess at fields.

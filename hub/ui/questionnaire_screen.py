@@ -158,10 +158,10 @@ class QuestionnaireScreen(Screen[bool]):
         await self.recompose()
         if self.response is None:
             self.response = self.walk.response(
-                self.response_id, datetime.now(UTC).astimezone().isoformat(timespec="seconds"))
+                self.response_id, datetime.now(UTC).astimezone().isoformat(timespec="seconds")
+            )
         try:
-            answer = await request(self.socket_path, "answer", timeout=5.0,
-                                   response=self.response)
+            answer = await request(self.socket_path, "answer", timeout=5.0, response=self.response)
             self.outcome = "sent" if answer.get("ok") else "failed"
         except DaemonUnavailable:
             self.outcome = "failed"

@@ -55,8 +55,9 @@ def _slot_starts(day: datetime, times: list[time]) -> list[datetime]:
     return starts
 
 
-def task_state(times: list[time], last_done: datetime | None, now: datetime
-               ) -> tuple[str, time | None]:
+def task_state(
+    times: list[time], last_done: datetime | None, now: datetime
+) -> tuple[str, time | None]:
     """("due"|"later"|"done", the time to show) for one kind today."""
     local_now = now.astimezone(OSLO)
     starts = _slot_starts(local_now, times)
@@ -98,6 +99,7 @@ def newest_message(status: Mapping[str, Any]) -> MessageView | None:
     messages = status.get("messages")
     for message in messages if isinstance(messages, list) else []:
         if isinstance(message, Mapping) and isinstance(message.get("version"), int):
-            return MessageView(message["version"], str(message.get("text", "")),
-                               message.get("read_at") is not None)
+            return MessageView(
+                message["version"], str(message.get("text", "")), message.get("read_at") is not None
+            )
     return None

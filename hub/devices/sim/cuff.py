@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from hub.devices.blood_pressure import (
+    Unit,
     build_blood_pressure_feature,
     build_blood_pressure_measurement,
     build_intermediate_cuff_pressure,
@@ -33,7 +34,7 @@ FEATURES = build_blood_pressure_feature(
 class EmulatedCuff(EmulatedDevice):
     name: str = "DHO sim BP cuff"
     base_path: str = "/no/dho/sim/cuff"
-    unit: str = "mmHg"
+    unit: Unit = "mmHg"
 
     def build(self) -> None:
         self.peripheral.add_service(BLOOD_PRESSURE_SERVICE)
@@ -55,8 +56,10 @@ class EmulatedCuff(EmulatedDevice):
         """Take a measurement now, stamped by the cuff's own clock; returns the stored value."""
         exponent = -1 if self.unit == "kPa" else 0
         value = build_blood_pressure_measurement(
-            systolic, diastolic, round(diastolic + (systolic - diastolic) / 3, -exponent),
-            unit=self.unit,  # type: ignore[arg-type]
+            systolic,
+            diastolic,
+            round(diastolic + (systolic - diastolic) / 3, -exponent),
+            unit=self.unit,
             exponent=exponent,
             timestamp=self.clock.now(),
             pulse_rate=pulse,
@@ -88,8 +91,11 @@ class EmulatedCuff(EmulatedDevice):
         exponent = -1 if self.unit == "kPa" else 0
         for pressure in pressures:
             value = build_intermediate_cuff_pressure(
-                pressure, unit=self.unit, exponent=exponent,  # type: ignore[arg-type]
-                timestamp=self.clock.now())
+                pressure,
+                unit=self.unit,
+                exponent=exponent,
+                timestamp=self.clock.now(),
+            )
             await self.cuff_pressure.send(value)
             await asyncio.sleep(interval_s)
         return self.measure(systolic, diastolic, pulse, status)
@@ -100,8 +106,9 @@ class EmulatedCuff(EmulatedDevice):
         systolic, diastolic = rng.randint(115, 165), rng.randint(65, 95)
         top = systolic + 30
         pressures = [*range(20, top, 25), top, *range(top - 8, diastolic - 20, -8)]
-        await self.measure_live(systolic, diastolic, rng.randint(55, 95), pressures, 0.4,
-                                watcher_wait_s=60)
+        await self.measure_live(
+            systolic, diastolic, rng.randint(55, 95), pressures, 0.4, watcher_wait_s=60
+        )
 
     def demo_measurement(self, rng: random.Random) -> None:
         systolic, diastolic = rng.randint(115, 165), rng.randint(65, 95)

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from dbus_fast import BusType, DBusError, Message, MessageType
+from dbus_fast import BusType, DBusError, Message, MessageType, Variant
 from dbus_fast.aio import MessageBus
 
 from hub.devices.battery import encode_battery_level
@@ -34,7 +34,7 @@ from hub.devices.profiles import (
     CURRENT_TIME_SERVICE,
     DATE_TIME,
 )
-from hub.devices.sim.gatt import BLUEZ, GattCharacteristic, Peripheral
+from hub.devices.sim.gatt import BLUEZ, GattCharacteristic, Peripheral, ReadHandler, WriteHandler
 
 log = logging.getLogger(__name__)
 
@@ -129,11 +129,15 @@ class EmulatedDevice:
         flags: list[str],
         *,
         service: str | None = None,
-        on_read: object = None,
-        on_write: object = None,
+        on_read: ReadHandler | None = None,
+        on_write: WriteHandler | None = None,
     ) -> GattCharacteristic:
         return self.peripheral.add_characteristic(
-            service or self.profile_service, uuid, flags, on_read, on_write,  # type: ignore[arg-type]
+            service or self.profile_service,
+            uuid,
+            flags,
+            on_read,
+            on_write,
             guard=self._require_bond if self.behaviour.needs_bonding else None,
         )
 
@@ -148,19 +152,33 @@ class EmulatedDevice:
             f"type='signal',sender='{BLUEZ}',interface='org.freedesktop.DBus.ObjectManager',"
             "member='InterfacesRemoved'",
         ):
-            await self._bus.call(Message(
-                destination="org.freedesktop.DBus", path="/org/freedesktop/DBus",
-                interface="org.freedesktop.DBus", member="AddMatch", signature="s",
-                body=[rule]))
-        reply = await self._bus.call(Message(
-            destination=BLUEZ, path=f"/org/bluez/{self.adapter}",
-            interface="org.freedesktop.DBus.Properties", member="Get", signature="ss",
-            body=["org.bluez.Adapter1", "Address"]))
+            await self._bus.call(
+                Message(
+                    destination="org.freedesktop.DBus",
+                    path="/org/freedesktop/DBus",
+                    interface="org.freedesktop.DBus",
+                    member="AddMatch",
+                    signature="s",
+                    body=[rule],
+                )
+            )
+        reply = await self._bus.call(
+            Message(
+                destination=BLUEZ,
+                path=f"/org/bluez/{self.adapter}",
+                interface="org.freedesktop.DBus.Properties",
+                member="Get",
+                signature="ss",
+                body=["org.bluez.Adapter1", "Address"],
+            )
+        )
         assert reply is not None and reply.message_type != MessageType.ERROR, reply
         self.address = reply.body[0].value
         await self.peripheral.start(self._bus)
-        self._tasks = [asyncio.create_task(self._transfer_loop()),
-                       asyncio.create_task(self._advertise_loop())]
+        self._tasks = [
+            asyncio.create_task(self._transfer_loop()),
+            asyncio.create_task(self._advertise_loop()),
+        ]
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -189,17 +207,24 @@ class EmulatedDevice:
 
     def _add_clock_and_battery(self) -> None:
         if self.behaviour.clock == "current_time":
-            self.characteristic(CURRENT_TIME, ["read", "write", "notify"],
-                                service=CURRENT_TIME_SERVICE,
-                                on_read=lambda: encode_current_time(self.clock.now()),
-                                on_write=self._write_current_time)
+            self.characteristic(
+                CURRENT_TIME,
+                ["read", "write", "notify"],
+                service=CURRENT_TIME_SERVICE,
+                on_read=lambda: encode_current_time(self.clock.now()),
+                on_write=self._write_current_time,
+            )
         elif self.behaviour.clock == "date_time":
             # A&D puts Date Time inside the profile's own service.
             self.characteristic(DATE_TIME, ["write"], on_write=self._write_date_time)
         if self.behaviour.battery_level is not None:
             level = self.behaviour.battery_level
-            self.characteristic(BATTERY_LEVEL, ["read"], service=BATTERY_SERVICE,
-                                on_read=lambda: encode_battery_level(level))
+            self.characteristic(
+                BATTERY_LEVEL,
+                ["read"],
+                service=BATTERY_SERVICE,
+                on_read=lambda: encode_battery_level(level),
+            )
 
     def _write_current_time(self, value: bytes) -> None:
         try:
@@ -223,7 +248,7 @@ class EmulatedDevice:
         if not await self._bonded():
             raise DBusError("org.bluez.Error.NotPermitted", "Insufficient Authentication")
 
-    async def _links(self) -> dict[str, dict[str, object]]:
+    async def _links(self) -> dict[str, dict[str, Variant]]:
         """The centrals' views of this device (``/org/bluez/hciX/dev_<our address>``).
 
         BlueZoo 1.0.2 does not keep the peripheral's own view of a link up to date once the
@@ -231,21 +256,27 @@ class EmulatedDevice:
         side of the link, which is what link encryption would prove over the air.
         """
         assert self._bus is not None
-        reply = await self._bus.call(Message(
-            destination=BLUEZ, path="/", interface="org.freedesktop.DBus.ObjectManager",
-            member="GetManagedObjects"))
+        reply = await self._bus.call(
+            Message(
+                destination=BLUEZ,
+                path="/",
+                interface="org.freedesktop.DBus.ObjectManager",
+                member="GetManagedObjects",
+            )
+        )
         if reply is None or reply.message_type == MessageType.ERROR:
             return {}
         mine = f"/dev_{self.address.replace(':', '_')}"
-        return {path: interfaces["org.bluez.Device1"]
-                for path, interfaces in reply.body[0].items()
-                if path.endswith(mine) and "org.bluez.Device1" in interfaces}
+        return {
+            path: interfaces["org.bluez.Device1"]
+            for path, interfaces in reply.body[0].items()
+            if path.endswith(mine) and "org.bluez.Device1" in interfaces
+        }
 
     async def _bonded(self) -> bool:
         links = await self._links()
         return any(
-            props["Connected"].value and props["Paired"].value  # type: ignore[attr-defined]
-            and path not in self._forgotten
+            props["Connected"].value and props["Paired"].value and path not in self._forgotten
             for path, props in links.items()
         )
 
@@ -253,8 +284,7 @@ class EmulatedDevice:
         """Lose every bond, as a cuff does after a reset or an LTK rotation (Omron HEM-7380T1):
         the bond a hub holds goes stale until the hub removes it and pairs again."""
         self._forgotten.update(
-            path for path, props in (await self._links()).items()
-            if props["Paired"].value  # type: ignore[attr-defined]
+            path for path, props in (await self._links()).items() if props["Paired"].value
         )
 
     # --- transfer ---------------------------------------------------------------------------
@@ -311,7 +341,8 @@ class EmulatedDevice:
             return
         path = msg.path or ""
         if msg.member != "PropertiesChanged" or not path.startswith(
-                f"/org/bluez/{self.adapter}/dev_"):
+            f"/org/bluez/{self.adapter}/dev_"
+        ):
             return
         interface, changed = msg.body[0], msg.body[1]
         connected = changed.get("Connected") if interface == "org.bluez.Device1" else None

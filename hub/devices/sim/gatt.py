@@ -232,9 +232,7 @@ class Peripheral:
     ) -> GattCharacteristic:
         self.add_service(service_uuid)
         index = list(self.services).index(service_uuid)
-        char = GattCharacteristic(
-            uuid, self._service_path(index), flags, on_read, on_write, guard
-        )
+        char = GattCharacteristic(uuid, self._service_path(index), flags, on_read, on_write, guard)
         self.services[service_uuid].append(char)
         return char
 
@@ -249,10 +247,15 @@ class Peripheral:
                 self._bus.export(f"{path}/char{number}", char)
         self._bus.export(f"{self.base_path}/adv0", self.advertisement)
         adapter_path = f"/org/bluez/{self.adapter}"
-        await self._call(adapter_path, "org.bluez.GattManager1", "RegisterApplication",
-                         self.base_path)
-        await self._call(adapter_path, "org.bluez.LEAdvertisingManager1",
-                         "RegisterAdvertisement", f"{self.base_path}/adv0")
+        await self._call(
+            adapter_path, "org.bluez.GattManager1", "RegisterApplication", self.base_path
+        )
+        await self._call(
+            adapter_path,
+            "org.bluez.LEAdvertisingManager1",
+            "RegisterAdvertisement",
+            f"{self.base_path}/adv0",
+        )
         log.info("%s advertising %s on %s", self.name, next(iter(self.services)), self.adapter)
 
     async def stop(self) -> None:
@@ -263,8 +266,14 @@ class Peripheral:
     async def _call(self, path: str, interface: str, member: str, target: str) -> None:
         assert self._bus is not None
         reply = await self._bus.call(
-            Message(destination=BLUEZ, path=path, interface=interface, member=member,
-                    signature="oa{sv}", body=[target, {}])
+            Message(
+                destination=BLUEZ,
+                path=path,
+                interface=interface,
+                member=member,
+                signature="oa{sv}",
+                body=[target, {}],
+            )
         )
         if reply is None or reply.message_type == MessageType.ERROR:
             detail = reply.body if reply is not None else "no reply"
