@@ -43,7 +43,7 @@ need_venv() {
 cmd=${1:-}
 shift || true
 case "$cmd" in
-    demo)  need_debian_packages; need_venv; exec "$VENV/bin/python" -m hub.testbed.demo "$@" ;;
+    demo)  need_debian_packages; need_venv; exec "$VENV/bin/python" -m testbed.demo "$@" ;;
     test)  need_debian_packages; need_venv; exec "$VENV/bin/python" -m pytest "$@" ;;
     check) need_venv; "$VENV/bin/ruff" check . && "$VENV/bin/ruff" format --check . && "$VENV/bin/mypy" ;;
     *) echo "usage: ./run.sh demo|test|check" >&2; exit 2 ;;

@@ -26,9 +26,9 @@ from bleak import BleakClient, BleakScanner
 
 from hub.devices.current_time import encode_current_time
 from hub.devices.profiles import CURRENT_TIME
-from hub.devices.sim.cuff import EmulatedCuff
-from hub.testbed.bluetooth import DEVICE_ADAPTERS
-from hub.testbed.home import SimulatedHome
+from testbed.bluetooth import DEVICE_ADAPTERS
+from testbed.home import SimulatedHome
+from testbed.peripherals.cuff import EmulatedCuff
 
 CLOCK_LINE = re.compile(r"clock set to \S+ \((\d+) ms after connecting")
 

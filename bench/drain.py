@@ -28,10 +28,10 @@ from hub import ipc
 from hub.config import load_config
 from hub.keys import load_signing_key
 from hub.store import OutboxItem, ReadingStore
-from hub.sync.batch import build_batch
 from hub.sync.uplink import batch_topic
-from hub.testbed.home import SimulatedHome
-from hub.testbed.outage import fill_outbox
+from hub.wire.batch import build_batch
+from testbed.home import SimulatedHome
+from testbed.outage import fill_outbox
 
 
 def message_sizes(home: SimulatedHome, batch_max: int | None = None) -> list[int]:

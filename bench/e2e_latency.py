@@ -21,9 +21,9 @@ from datetime import datetime
 from pathlib import Path
 
 from hub.devices.blood_pressure import build_blood_pressure_measurement
-from hub.devices.sim.cuff import EmulatedCuff
-from hub.testbed.bluetooth import DEVICE_ADAPTERS
-from hub.testbed.home import SimulatedHome
+from testbed.bluetooth import DEVICE_ADAPTERS
+from testbed.home import SimulatedHome
+from testbed.peripherals.cuff import EmulatedCuff
 
 
 def epoch(iso: str) -> float:

@@ -17,16 +17,16 @@ from centre.keyring import create_key, current_key
 from centre.revocation import copy_to_broker, write_crl
 from centre.store import CentreStore
 from hub.config import HUB_ID_PATTERN, to_toml
-from hub.enrolment import EnrolmentBundle, fingerprint, seal_bundle
 from hub.keys import (
     load_signing_key,
     public_text,
     write_private_key,
     write_secret,
 )
-from hub.pki import Identity, issue, new_ca, serial_text
 from hub.store import now_utc
-from hub.sync.hub_key import new_hub_key
+from hub.wire.enrolment import EnrolmentBundle, fingerprint, seal_bundle
+from hub.wire.hub_key import new_hub_key
+from hub.wire.pki import Identity, issue, new_ca, serial_text
 
 
 class EnrolmentError(ValueError):

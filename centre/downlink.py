@@ -20,9 +20,9 @@ from centre.keyring import create_key
 from centre.store import CentreStore, now_utc
 from hub.keys import KeyFileError, load_signing_key
 from hub.sync.downlink import CONTENT, Document, check_sendable, downlink_topic, seal_document
-from hub.sync.envelope import EnvelopeError
-from hub.sync.suites import CentreKey, centre_key
 from hub.sync.tls import client_context, mqtt_client
+from hub.wire.envelope import EnvelopeError
+from hub.wire.suites import CentreKey, centre_key
 
 log = logging.getLogger(__name__)
 RETAINED = {"care_plan", "centre_key"}

@@ -16,10 +16,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from centre.keyring import Keyring
 from centre.store import CentreStore, ReplayedBatch, StoredBatch, now_utc
 from hub.keys import KeyFileError, ed25519_public
-from hub.sync.batch import open_batch
-from hub.sync.envelope import Ack, EnvelopeError, read_header, sign_ack, to_ranges
-from hub.sync.suites import CentreKeyPair
 from hub.sync.uplink import ack_topic
+from hub.wire.batch import open_batch
+from hub.wire.envelope import Ack, EnvelopeError, read_header, sign_ack, to_ranges
+from hub.wire.suites import CentreKeyPair
 
 log = logging.getLogger(__name__)
 BATCH_TOPIC = re.compile(r"^dho/v1/hub/([a-z0-9][a-z0-9-]{2,62})/batch$")

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from hub.keys import KeyFileError, write_secret
 from hub.store import now_utc
-from hub.sync.hub_key import load_hub_key, new_key_record
-from hub.sync.suites import CentreKeyPair
+from hub.wire.hub_key import load_hub_key, new_key_record
+from hub.wire.suites import CentreKeyPair
 
 
 def create_key(folder: Path, suite: str, make_current: bool = True) -> CentreKeyPair:
@@ -34,7 +34,7 @@ def _set_current(folder: Path, key_id: str) -> None:
 
 
 def _load(path: Path) -> CentreKeyPair:
-    """A key file of the same format as the hub's own key (hub/sync/hub_key.py)."""
+    """A key file of the same format as the hub's own key (hub/wire/hub_key.py)."""
     what = f"centre encryption key {path}"
     try:
         text = path.read_text()

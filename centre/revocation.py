@@ -17,7 +17,7 @@ from pathlib import Path
 
 from centre.config import CentreConfig
 from centre.store import CentreStore
-from hub.pki import Identity, Revoked, revocation_list
+from hub.wire.pki import Identity, Revoked, revocation_list
 
 RESTART_BROKER = "systemctl restart mosquitto"
 """What the operator runs after a revocation (a reload, SIGHUP, re-reads the CRL for new

@@ -44,7 +44,7 @@ REJECTIONS_KEPT = 10_000
 """The rejections table keeps the newest this many: a misconfigured hub re-sends forever."""
 
 
-# Wire item fields stored as they come (see hub/sync/batch.py WireItem).
+# Wire item fields stored as they come (see hub/wire/batch.py WireItem).
 _ITEM_COLUMNS = (
     "seq",
     "kind",

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from hub.config import ConfigError, HubConfig, load_config
-from hub.enrolment import BundleError
 from hub.keys import KeyFileError
 from hub.store import StoreError
+from hub.wire.enrolment import BundleError
 
 DEFAULT_CONFIG = Path(os.environ.get("DHO_HUB_CONFIG", "/etc/dho-hub/hub.toml"))
 

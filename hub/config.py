@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from hub.keys import ed25519_public
-from hub.sync.suites import CentreKey, centre_key
+from hub.wire.suites import CentreKey, centre_key
 
 HUB_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{2,62}$"
 
@@ -37,7 +37,7 @@ class CentreKeys(Strict):
 
     encryption_key: str
     # The HPKE suite of the encryption key: "x25519", or the post-quantum hybrid
-    # "mlkem768-x25519" (hub/sync/suites.py).
+    # "mlkem768-x25519" (hub/wire/suites.py).
     encryption_suite: str = "x25519"
     signing_key: str
 

@@ -17,17 +17,17 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from hub import ipc
-from hub.answers import AnswerError, to_answer_reading, to_receipt_reading
 from hub.config import ConfigError, HubConfig
+from hub.core.answers import AnswerError, to_answer_reading, to_receipt_reading
+from hub.core.live import LiveBoard, progressed, result_stored, session_ended, session_started
+from hub.core.outcome import assess
+from hub.core.timing import resolve_time
 from hub.devices import ParseError, decode
+from hub.devices.ble.driver import DeviceProgress, DeviceValue, SessionEnded, SessionStarted
+from hub.devices.ble.session import DeviceWatcher, PairingError
 from hub.devices.decode import short_uuid
-from hub.devices.driver import DeviceProgress, DeviceValue, SessionEnded, SessionStarted
-from hub.devices.outcome import assess
 from hub.devices.profiles import kind_of
-from hub.devices.session import DeviceWatcher, PairingError
-from hub.devices.timing import resolve_time
 from hub.keys import KeyFileError, load_signing_key, record_digest_key
-from hub.live import LiveBoard, progressed, result_stored, session_ended, session_started
 from hub.notify import Notifier, keep_pinging
 from hub.socket_requests import (
     ForgetRequest,
@@ -47,11 +47,11 @@ from hub.sync.downlink import (
     outside_limits,
     stored_document,
 )
-from hub.sync.envelope import EnvelopeError
-from hub.sync.hub_key import HubKeyPair, load_hub_key
-from hub.sync.sealing import ItemSealer
-from hub.sync.suites import centre_key
 from hub.sync.uplink import Uplink
+from hub.wire.envelope import EnvelopeError
+from hub.wire.hub_key import HubKeyPair, load_hub_key
+from hub.wire.sealing import ItemSealer
+from hub.wire.suites import centre_key
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -16,8 +16,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from hub.sync import strict
-from hub.sync.strict import WireError
+from hub.wire import strict
+from hub.wire.strict import WireError
 
 log = logging.getLogger(__name__)
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]

@@ -6,8 +6,8 @@ import errno
 from pathlib import Path
 
 from hub.config import ConfigError, HubConfig, load_config, to_toml
-from hub.enrolment import BundleError, EnrolmentBundle, open_bundle
 from hub.keys import write_secret
+from hub.wire.enrolment import BundleError, EnrolmentBundle, open_bundle
 
 
 def provision(

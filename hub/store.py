@@ -22,8 +22,8 @@ from typing import Any
 import sqlite_utils
 
 from hub.keys import private_file
-from hub.sync.batch import SealedItem
-from hub.sync.sealing import ItemSealer, SealedSegment
+from hub.wire.batch import SealedItem
+from hub.wire.sealing import ItemSealer, SealedSegment
 
 log = logging.getLogger(__name__)
 

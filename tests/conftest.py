@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from hub.devices.sim.device import EmulatedDevice
-from hub.testbed.bluetooth import DEVICE_ADAPTERS
-from hub.testbed.home import SimulatedHome
+from testbed.bluetooth import DEVICE_ADAPTERS
+from testbed.home import SimulatedHome
+from testbed.peripherals.device import EmulatedDevice
 from tests.ui_support import FakeDaemon
 
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from hub.answers import AnswerError, to_answer_reading
-from hub.testbed.home import SimulatedHome
+from hub.core.answers import AnswerError, to_answer_reading
+from testbed.home import SimulatedHome
 from tests.test_faults import assert_exactly_once, drained
 
 RECEIVED = "2026-11-22T10:40:01.000+00:00"

@@ -19,7 +19,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from centre.admin import init_centre
 from hub.sync.uplink import ack_topic, batch_topic, status_topic
-from hub.testbed.home import SimulatedHome
+from testbed.home import SimulatedHome
 from tests.conftest import eventually
 
 NOT_AUTHORISED = 135

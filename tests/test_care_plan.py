@@ -19,12 +19,12 @@ from centre.downlink import hub_encryption_key, issue
 from centre.store import CentreStore
 from hub.config import load_config
 from hub.devices.blood_pressure import build_blood_pressure_measurement
-from hub.devices.sim.cuff import EmulatedCuff
 from hub.provision import provision
 from hub.store import ReadingStore
 from hub.sync.downlink import CarePlan, Document, downlink_topic, seal_document
-from hub.testbed.home import SimulatedHome
-from hub.testbed.outage import fill_outbox
+from testbed.home import SimulatedHome
+from testbed.outage import fill_outbox
+from testbed.peripherals.cuff import EmulatedCuff
 from tests.conftest import eventually, hub_log, pair
 from tests.test_faults import assert_exactly_once, centre_rows, drained
 

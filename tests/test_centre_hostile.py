@@ -26,13 +26,13 @@ from centre.store import CentreStore
 from hub.config import load_config
 from hub.keys import load_signing_key, public_text
 from hub.store import URGENT, NewReading, ReadingStore
-from hub.sync import sealing
-from hub.sync.envelope import MAGIC, BatchHeader, open_ack, seal_envelope
-from hub.sync.sealing import ItemSealer, SealedSegment, new_segment
-from hub.sync.suites import CentreKey
 from hub.sync.uplink import batch_topic
-from hub.testbed.home import SimulatedHome
-from hub.testbed.outage import fill_outbox
+from hub.wire import sealing
+from hub.wire.envelope import MAGIC, BatchHeader, open_ack, seal_envelope
+from hub.wire.sealing import ItemSealer, SealedSegment, new_segment
+from hub.wire.suites import CentreKey
+from testbed.home import SimulatedHome
+from testbed.outage import fill_outbox
 from tests.conftest import eventually
 from tests.test_centre_rejects import publish
 from tests.test_envelope import CENTRE, CENTRE_SIGNING, HUB_KEY, item

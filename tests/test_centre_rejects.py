@@ -9,9 +9,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hub.config import HubConfig, load_config
 from hub.keys import load_signing_key
 from hub.store import StoredReading
-from hub.sync.batch import build_batch
 from hub.sync.uplink import batch_topic
-from hub.testbed.home import SimulatedHome
+from hub.wire.batch import build_batch
+from testbed.home import SimulatedHome
 from tests.conftest import eventually
 from tests.test_envelope import seal_items
 

@@ -36,11 +36,11 @@ from centre.ingest import Ingest
 from centre.store import CentreStore
 from hub.keys import public_text
 from hub.store import ROUTINE, STRANDED, URGENT, NewReading, ReadingStore
-from hub.sync.batch import build_batch
 from hub.sync.delivery import Delivery
-from hub.sync.envelope import open_ack
-from hub.sync.sealing import ItemSealer
-from hub.sync.suites import x25519_pair
+from hub.wire.batch import build_batch
+from hub.wire.envelope import open_ack
+from hub.wire.sealing import ItemSealer
+from hub.wire.suites import x25519_pair
 
 HUB_ID = "hub-0001"
 TOPIC = f"dho/v1/hub/{HUB_ID}/batch"

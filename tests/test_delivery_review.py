@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 
 from hub.store import NewReading
-from hub.sync.envelope import open_ack
+from hub.wire.envelope import open_ack
 from tests.test_delivery_model import (
     CENTRE_SIGNING,
     EPOCH,

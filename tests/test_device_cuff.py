@@ -10,10 +10,10 @@ from typing import Any
 
 from hub.devices.blood_pressure import build_blood_pressure_measurement
 from hub.devices.ieee11073 import SpecialValue
-from hub.devices.sim.cuff import EmulatedCuff
-from hub.devices.sim.device import Behaviour, DeviceClock, local_now
-from hub.testbed.bluetooth import DEVICE_ADAPTERS
-from hub.testbed.home import SimulatedHome
+from testbed.bluetooth import DEVICE_ADAPTERS
+from testbed.home import SimulatedHome
+from testbed.peripherals.cuff import EmulatedCuff
+from testbed.peripherals.device import Behaviour, DeviceClock, local_now
 from tests.conftest import close_to_now, devices, eventually, hub_log, pair, readings
 
 CUFF = DEVICE_ADAPTERS["hci1"]

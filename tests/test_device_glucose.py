@@ -12,10 +12,10 @@ from hub.devices import racp
 from hub.devices.glucose import parse_glucose_measurement
 from hub.devices.ieee11073 import SpecialValue
 from hub.devices.racp import FilterType, OpCode, Operator, RacpRequest, ResponseCode
-from hub.devices.sim.device import Behaviour, DeviceClock, local_now
-from hub.devices.sim.glucose_meter import EmulatedGlucoseMeter
-from hub.testbed.bluetooth import DEVICE_ADAPTERS
-from hub.testbed.home import SimulatedHome
+from testbed.bluetooth import DEVICE_ADAPTERS
+from testbed.home import SimulatedHome
+from testbed.peripherals.device import Behaviour, DeviceClock, local_now
+from testbed.peripherals.glucose_meter import EmulatedGlucoseMeter
 from tests.conftest import devices, eventually, hub_log, pair, readings, session_noted
 
 METER = DEVICE_ADAPTERS["hci5"]

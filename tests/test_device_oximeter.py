@@ -11,10 +11,10 @@ from typing import Any, Literal
 
 from hub.devices.ieee11073 import SpecialValue
 from hub.devices.pulse_oximeter import build_plx_spot_check
-from hub.devices.sim.device import Behaviour, DeviceClock, local_now
-from hub.devices.sim.oximeter import FINGER_OUT, EmulatedOximeter
-from hub.testbed.bluetooth import DEVICE_ADAPTERS
-from hub.testbed.home import SimulatedHome
+from testbed.bluetooth import DEVICE_ADAPTERS
+from testbed.home import SimulatedHome
+from testbed.peripherals.device import Behaviour, DeviceClock, local_now
+from testbed.peripherals.oximeter import FINGER_OUT, EmulatedOximeter
 from tests.conftest import (
     close_to_now,
     devices,

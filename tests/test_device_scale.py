@@ -9,11 +9,11 @@ import asyncio
 from datetime import UTC, timedelta
 from typing import Any
 
-from hub.devices.sim.device import OSLO, Behaviour, DeviceClock, local_now
-from hub.devices.sim.scale import EmulatedBodyCompositionScale, EmulatedScale
 from hub.devices.weight import MassUnit, build_weight_measurement
-from hub.testbed.bluetooth import DEVICE_ADAPTERS
-from hub.testbed.home import SimulatedHome
+from testbed.bluetooth import DEVICE_ADAPTERS
+from testbed.home import SimulatedHome
+from testbed.peripherals.device import OSLO, Behaviour, DeviceClock, local_now
+from testbed.peripherals.scale import EmulatedBodyCompositionScale, EmulatedScale
 from tests.conftest import close_to_now, devices, eventually, hub_log, pair, readings
 
 SCALE = DEVICE_ADAPTERS["hci3"]

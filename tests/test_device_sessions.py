@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from hub.devices.sim.cuff import EmulatedCuff
-from hub.devices.sim.thermometer import EmulatedThermometer
-from hub.testbed.bluetooth import DEVICE_ADAPTERS
-from hub.testbed.home import SimulatedHome
+from testbed.bluetooth import DEVICE_ADAPTERS
+from testbed.home import SimulatedHome
+from testbed.peripherals.cuff import EmulatedCuff
+from testbed.peripherals.thermometer import EmulatedThermometer
 from tests.conftest import eventually, pair
 
 

@@ -10,20 +10,20 @@ from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from hub.core.timing import ClockCheck
 from hub.daemon import to_reading
-from hub.devices.driver import DeviceValue
+from hub.devices.ble.driver import DeviceValue
 from hub.devices.ieee11073 import SpecialValue
-from hub.devices.sim.device import Behaviour, DeviceClock, local_now
-from hub.devices.sim.thermometer import (
+from hub.devices.thermometer import build_temperature_measurement
+from hub.store import now_utc
+from testbed.bluetooth import DEVICE_ADAPTERS
+from testbed.home import SimulatedHome
+from testbed.peripherals.device import Behaviour, DeviceClock, local_now
+from testbed.peripherals.thermometer import (
     INTERMEDIATE_TEMPERATURE,
     TEMPERATURE_MEASUREMENT,
     EmulatedThermometer,
 )
-from hub.devices.thermometer import build_temperature_measurement
-from hub.devices.timing import ClockCheck
-from hub.store import now_utc
-from hub.testbed.bluetooth import DEVICE_ADAPTERS
-from hub.testbed.home import SimulatedHome
 from tests.conftest import (
     close_to_now,
     devices,

@@ -15,8 +15,8 @@ import pytest
 
 from hub import ipc
 from hub.config import load_config
-from hub.devices.sim.cuff import EmulatedCuff
-from hub.testbed.home import SimulatedHome
+from testbed.home import SimulatedHome
+from testbed.peripherals.cuff import EmulatedCuff
 from tests.conftest import eventually, hub_log, pair, readings
 
 

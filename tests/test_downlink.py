@@ -28,9 +28,9 @@ from hub.sync.downlink import (
     sign_document,
     stored_document,
 )
-from hub.sync.envelope import EnvelopeError, canonical_json
-from hub.sync.hub_key import HubKeyPair, load_hub_key, new_hub_key
-from hub.sync.suites import suite_for
+from hub.wire.envelope import EnvelopeError, canonical_json
+from hub.wire.hub_key import HubKeyPair, load_hub_key, new_hub_key
+from hub.wire.suites import suite_for
 from tests.test_to_reading import OSLO, STAMP, value
 
 CENTRE = Ed25519PrivateKey.generate()

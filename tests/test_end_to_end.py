@@ -11,8 +11,8 @@ from typing import Any
 from hub import ipc
 from hub.config import load_config
 from hub.devices.blood_pressure import build_blood_pressure_measurement
-from hub.devices.sim.cuff import EmulatedCuff
-from hub.testbed.home import SimulatedHome
+from testbed.home import SimulatedHome
+from testbed.peripherals.cuff import EmulatedCuff
 from tests.conftest import eventually, pair
 
 MEASURED_AT = datetime(2026, 11, 22, 10, 40, 0)

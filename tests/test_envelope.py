@@ -10,8 +10,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from hub.sync.batch import SealedItem, batch_body, build_batch, open_batch
-from hub.sync.envelope import (
+from hub.wire.batch import SealedItem, batch_body, build_batch, open_batch
+from hub.wire.envelope import (
     ACK_CONTEXT,
     Ack,
     BatchHeader,
@@ -24,8 +24,8 @@ from hub.sync.envelope import (
     sign_ack,
     to_ranges,
 )
-from hub.sync.sealing import ItemSealer, SealedSegment
-from hub.sync.suites import CentreKey, CentreKeyPair, x25519_pair
+from hub.wire.sealing import ItemSealer, SealedSegment
+from hub.wire.suites import CentreKey, CentreKeyPair, x25519_pair
 
 HUB_KEY = Ed25519PrivateKey.generate()
 CENTRE = x25519_pair(X25519PrivateKey.generate())

@@ -13,11 +13,11 @@ import pytest
 
 from hub.config import load_config
 from hub.devices.blood_pressure import build_blood_pressure_measurement
-from hub.devices.sim.cuff import EmulatedCuff
-from hub.devices.sim.device import Behaviour
-from hub.testbed.home import SimulatedHome
-from hub.testbed.outage import fill_outbox
-from hub.testbed.proxy import FlakyLink
+from testbed.home import SimulatedHome
+from testbed.outage import fill_outbox
+from testbed.peripherals.cuff import EmulatedCuff
+from testbed.peripherals.device import Behaviour
+from testbed.proxy import FlakyLink
 from tests.conftest import eventually, pair
 
 FIRST = datetime(2026, 11, 22, 8, 0, 0)
@@ -165,7 +165,7 @@ async def test_kill_9_of_the_hub_fifty_times_with_urgent_readings_mixed_into_a_b
     """Issue 11's fault campaign: every batch with an urgent reading jumps a backlog, so its
     numbers have gaps, while the hub dies mid-batch again and again."""
     from hub.store import URGENT, NewReading, ReadingStore
-    from hub.sync.sealing import ItemSealer
+    from hub.wire.sealing import ItemSealer
 
     rng = random.Random(11)
     backlog = 3_000

@@ -10,7 +10,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from hub.sync.uplink import status_topic
-from hub.testbed.home import SimulatedHome
+from testbed.home import SimulatedHome
 from tests.conftest import eventually
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from hub.live import (
+from hub.core.live import (
     KEEP_RESULTS,
     KEEP_SESSIONS,
     Live,

@@ -9,11 +9,11 @@ import asyncio
 from typing import Any
 
 from hub.config import load_config
-from hub.devices.sim.cuff import EmulatedCuff
-from hub.testbed.bluetooth import DEVICE_ADAPTERS
-from hub.testbed.home import SimulatedHome
 from hub.ui.app import PatientScreenApp
 from hub.ui.measuring_screen import MeasuringScreen
+from testbed.bluetooth import DEVICE_ADAPTERS
+from testbed.home import SimulatedHome
+from testbed.peripherals.cuff import EmulatedCuff
 from tests.conftest import eventually, hub_log, readings
 from tests.test_device_cuff import started
 from tests.ui_support import screen_text, shown, wait_until

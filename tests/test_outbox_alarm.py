@@ -10,8 +10,8 @@ from typing import Any
 
 from hub.daemon import outbox_alarm
 from hub.sync.uplink import status_topic
-from hub.testbed.home import SimulatedHome
-from hub.testbed.outage import fill_outbox
+from testbed.home import SimulatedHome
+from testbed.outage import fill_outbox
 from tests.conftest import eventually
 from tests.test_faults import assert_exactly_once, drained
 

@@ -11,7 +11,7 @@ import pytest
 from dbus_fast import BusType, Message, MessageType
 from dbus_fast.aio import MessageBus
 
-from hub.devices.agent import (
+from hub.devices.ble.agent import (
     AGENT_PATH,
     JUST_WORKS,
     PASSKEY_ENTRY,
@@ -19,7 +19,7 @@ from hub.devices.agent import (
     PairingAgent,
     address_of,
 )
-from hub.testbed.bluetooth import SimulatedBluetooth
+from testbed.bluetooth import SimulatedBluetooth
 
 KNOWN = "00:BB:00:00:00:02"
 NEW_METER = "00:BB:00:00:00:06"

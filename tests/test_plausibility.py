@@ -1,5 +1,5 @@
 """Impossible values are failed, never stored as `ok` (issue 11, finding 8): the ranges as data
-(hub/devices/plausibility.py), through `assess`, through `to_reading` with the parsers' own bytes,
+(hub/core/plausibility.py), through `assess`, through `to_reading` with the parsers' own bytes,
 on the patient's screen, and once end to end with the emulated cuff and the real daemon."""
 
 from __future__ import annotations
@@ -12,24 +12,24 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from hub.core.outcome import RULES, assess
+from hub.core.plausibility import CONVERSIONS, ORDERS, RANGES, implausible
+from hub.core.timing import ClockCheck
 from hub.daemon import to_reading
+from hub.devices.ble.driver import DeviceValue
 from hub.devices.blood_pressure import build_blood_pressure_measurement
 from hub.devices.body_composition import build_body_composition_measurement
-from hub.devices.driver import DeviceValue
 from hub.devices.glucose import build_glucose_measurement
 from hub.devices.ieee11073 import SpecialValue
-from hub.devices.outcome import RULES, assess
-from hub.devices.plausibility import CONVERSIONS, ORDERS, RANGES, implausible
 from hub.devices.profiles import sig_uuid
 from hub.devices.pulse_oximeter import build_plx_spot_check
-from hub.devices.sim.cuff import EmulatedCuff
 from hub.devices.thermometer import build_temperature_measurement
-from hub.devices.timing import ClockCheck
 from hub.devices.weight import build_weight_measurement
-from hub.testbed.home import SimulatedHome
 from hub.ui.i18n import LANGUAGES, Catalogue
 from hub.ui.measuring import measuring_view
 from hub.ui.present import present_reading
+from testbed.home import SimulatedHome
+from testbed.peripherals.cuff import EmulatedCuff
 from tests.conftest import pair, readings
 
 OSLO = ZoneInfo("Europe/Oslo")

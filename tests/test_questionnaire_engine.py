@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 
-from hub.answers import to_answer_reading
+from hub.core.answers import to_answer_reading
 from hub.questionnaire import SHIPPED, load_shipped
 from hub.questionnaire.engine import (
     AnswerInvalid,

@@ -9,10 +9,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import mlkem
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from hub.sync.batch import batch_body, build_batch, open_batch
-from hub.sync.envelope import EnvelopeError, seal_envelope
-from hub.sync.sealing import ItemSealer, open_item, open_segment
-from hub.sync.suites import centre_key, hybrid_pair
+from hub.wire.batch import batch_body, build_batch, open_batch
+from hub.wire.envelope import EnvelopeError, seal_envelope
+from hub.wire.sealing import ItemSealer, open_item, open_segment
+from hub.wire.suites import centre_key, hybrid_pair
 from tests.test_envelope import (
     CENTRE,
     CREATED,
@@ -134,8 +134,8 @@ def test_bad_centre_keys_say_what_is_wrong(suite: str, text: str, expected: str)
 
 
 def test_item_associated_data_is_the_canonical_json_of_its_place() -> None:
-    from hub.sync.envelope import canonical_json
-    from hub.sync.sealing import ITEM_AD, _item_ad
+    from hub.wire.envelope import canonical_json
+    from hub.wire.sealing import ITEM_AD, _item_ad
 
     for seq in (1, 17, 2**40):
         assert _item_ad("hub-0001", "seg-ø", seq) == ITEM_AD + canonical_json(

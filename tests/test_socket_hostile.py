@@ -24,7 +24,7 @@ import pytest
 
 from hub import ipc
 from hub.config import load_config
-from hub.testbed.home import SimulatedHome
+from testbed.home import SimulatedHome
 from tests.conftest import eventually, hub_log
 
 CROWD = 1100  # more idle connections than the default file limit of a systemd service (1024)

@@ -16,8 +16,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from hub.store import MIGRATIONS, URGENT, NewReading, ReadingStore, StoreError
-from hub.sync.sealing import ItemSealer, open_item, open_segment
-from hub.sync.suites import x25519_pair
+from hub.wire.sealing import ItemSealer, open_item, open_segment
+from hub.wire.suites import x25519_pair
 
 CENTRE = x25519_pair(X25519PrivateKey.generate())
 
@@ -101,8 +101,8 @@ WRITER = textwrap.dedent("""
     from pathlib import Path
     from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
     from hub.store import NewReading, ReadingStore
-    from hub.sync.sealing import ItemSealer
-    from hub.sync.suites import x25519_pair
+    from hub.wire.sealing import ItemSealer
+    from hub.wire.suites import x25519_pair
     sealer = ItemSealer("hub-0001", x25519_pair(X25519PrivateKey.generate()).public)
     store = ReadingStore(Path(sys.argv[1]), sealer=sealer)
     n = 0

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from hub.devices.outcome import assess
-from hub.devices.timing import ClockCheck, ReadingTime, device_clock_offset, resolve_time
+from hub.core.outcome import assess
+from hub.core.timing import ClockCheck, ReadingTime, device_clock_offset, resolve_time
 
 OSLO = ZoneInfo("Europe/Oslo")
 # 22 November 2026, 10:40:30 UTC is 11:40:30 in Oslo (CET, UTC+1).

@@ -8,12 +8,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from hub.core.timing import ClockCheck
 from hub.daemon import to_reading
+from hub.devices.ble.driver import DeviceValue
 from hub.devices.blood_pressure import build_blood_pressure_measurement
-from hub.devices.driver import DeviceValue
 from hub.devices.ieee11073 import SpecialValue
 from hub.devices.profiles import sig_uuid
-from hub.devices.timing import ClockCheck
 
 OSLO = ZoneInfo("Europe/Oslo")
 BPM = sig_uuid(0x2A35)

@@ -23,8 +23,8 @@ from centre.serve import Backoff, run_loop
 from hub import ipc
 from hub.config import load_config
 from hub.notify import Notifier, NotifySettings, keep_pinging, notify_settings
-from hub.testbed.home import SimulatedHome
-from hub.testbed.processes import Process, wait_until
+from testbed.home import SimulatedHome
+from testbed.processes import Process, wait_until
 
 PING_PERIOD_USEC = 1_000_000  # pings every 0.5 s
 QUIET_S = 3.0  # six ping periods without a ping: what systemd would act on

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from hub.store import ReadingStore, Settled
-from hub.sync.envelope import Ack
+from hub.wire.envelope import Ack
 
 log = logging.getLogger(__name__)
 REMEMBERED = 256  # batches whose late ack still counts after they timed out or the link dropped

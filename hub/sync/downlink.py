@@ -28,10 +28,10 @@ from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from hub.devices.plausibility import standard_value
+from hub.core.plausibility import standard_value
 from hub.keys import KeyFileError
-from hub.sync.envelope import EnvelopeError, canonical_json, read_object
-from hub.sync.suites import CentreKey, CentreKeyPair, centre_key, suite_for
+from hub.wire.envelope import EnvelopeError, canonical_json, read_object
+from hub.wire.suites import CentreKey, CentreKeyPair, centre_key, suite_for
 
 MAGIC = b"DHD2"
 VERSION = 2

@@ -20,12 +20,12 @@ from paho.mqtt.properties import Properties
 from hub.config import HubConfig
 from hub.keys import ed25519_public
 from hub.store import URGENT, OutboxItem, ReadingStore, StoreError, now_utc
-from hub.sync.batch import build_batch
 from hub.sync.delivery import Delivery
 from hub.sync.downlink import downlink_topic
-from hub.sync.envelope import EnvelopeError, canonical_json, clock_offset_s, open_ack
-from hub.sync.suites import CentreKey
 from hub.sync.tls import client_context, mqtt_client
+from hub.wire.batch import build_batch
+from hub.wire.envelope import EnvelopeError, canonical_json, clock_offset_s, open_ack
+from hub.wire.suites import CentreKey
 
 log = logging.getLogger(__name__)
 SESSION_EXPIRY_S = 7 * 24 * 3600

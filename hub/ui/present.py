@@ -231,7 +231,7 @@ def _pulse(raw: object, cat: Catalogue) -> tuple[str | None, str]:
     return None, cat.translate("pulse.failed") if is_failed(raw) else ""
 
 
-# What the patient can do about a device's complaint (hub.devices.outcome's problem codes), in
+# What the patient can do about a device's complaint (hub.core.outcome's problem codes), in
 # the order the advice is given. Codes without advice are for the nurse only.
 _FINGER = (
     "sensor_displaced",

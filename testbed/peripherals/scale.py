@@ -15,9 +15,9 @@ from hub.devices.body_composition import (
     build_body_composition_measurement,
 )
 from hub.devices.profiles import sig_uuid
-from hub.devices.sim.device import EmulatedDevice
-from hub.devices.sim.gatt import GattCharacteristic
 from hub.devices.weight import MassUnit, build_weight_measurement, build_weight_scale_feature
+from testbed.peripherals.device import EmulatedDevice
+from testbed.peripherals.gatt import GattCharacteristic
 
 WEIGHT_SCALE_SERVICE = sig_uuid(0x181D)
 WEIGHT_MEASUREMENT = sig_uuid(0x2A9D)

@@ -4,7 +4,7 @@ A driver (``Driver``) runs one session with a connected device through a ``GattL
 write, subscribe, pair. Every value it wants stored goes through ``SessionContext.emit``, which
 stamps it with the hub's receive time and what the hub knows of the device clock; the daemon
 does the rest (decode, assess, store). Drivers for the SIG profiles are in
-``hub.devices.drivers``; a vendor protocol gets a driver of its own (docs/devices.md).
+``hub.devices.ble.drivers``; a vendor protocol gets a driver of its own (docs/devices.md).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from bleak import BleakClient
 from bleak.backends.characteristic import BleakGATTCharacteristic
 from bleak.exc import BleakDBusError, BleakError
 
+from hub.core.timing import ClockCheck
 from hub.devices.quirks import Quirks
-from hub.devices.timing import ClockCheck
 from hub.store import now_utc
 
 log = logging.getLogger(__name__)

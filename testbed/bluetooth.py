@@ -7,7 +7,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from hub.testbed.processes import Process, TestbedError, wait_until
+from testbed.processes import Process, TestbedError, wait_until
 
 HUB_ADAPTER_ADDRESS = "00:AA:00:00:00:01"
 DEVICE_ADAPTER_ADDRESS = "00:BB:00:00:00:02"
@@ -35,7 +35,7 @@ class SimulatedBluetooth:
             [
                 sys.executable,
                 "-m",
-                "hub.testbed.bluezoo_fixed",
+                "testbed.bluezoo_fixed",
                 "--auto-enable",
                 f"--scan-interval={scan_interval}",
                 "-a",

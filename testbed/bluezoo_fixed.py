@@ -5,7 +5,7 @@ BlueZoo is our stand-in for bluetoothd (not for bleak, which runs unmodified). I
   fails with EEXIST ("sd_bus_add_object_vtable ... error number: 17"). BlueZ removes them.
 - Connect on a device that is already connected re-exports them (same EEXIST). BlueZ answers
   success at once.
-Run as: python -m hub.testbed.bluezoo_fixed [bluezoo arguments]
+Run as: python -m testbed.bluezoo_fixed [bluezoo arguments]
 """
 
 from __future__ import annotations

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 
 from hub.devices.ieee11073 import Number
 from hub.devices.profiles import sig_uuid
-from hub.devices.sim.device import EmulatedDevice
-from hub.devices.sim.gatt import GattCharacteristic
 from hub.devices.thermometer import (
     TemperatureUnit,
     build_temperature_measurement,
     build_temperature_type,
 )
+from testbed.peripherals.device import EmulatedDevice
+from testbed.peripherals.gatt import GattCharacteristic
 
 HEALTH_THERMOMETER_SERVICE = sig_uuid(0x1809)
 TEMPERATURE_MEASUREMENT = sig_uuid(0x2A1C)

@@ -42,8 +42,8 @@ from hub.devices.racp import (
     build_response_code,
     parse_racp_request,
 )
-from hub.devices.sim.device import GARBAGE, EmulatedDevice
-from hub.devices.sim.gatt import GattCharacteristic
+from testbed.peripherals.device import GARBAGE, EmulatedDevice
+from testbed.peripherals.gatt import GattCharacteristic
 
 log = logging.getLogger(__name__)
 

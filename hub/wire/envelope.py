@@ -8,7 +8,7 @@ Pure functions over bytes and keys; no I/O. Wire format (docs/protocol.md):
 bound into the HPKE key schedule as `info`, so changing one byte of it makes the open fail.
 The sealed plaintext is `ed25519_signature(64) || body`; the signature covers the header too,
 so a valid body cannot be replayed under another header. What the body holds is
-`hub/sync/batch.py`'s business.
+`hub/wire/batch.py`'s business.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import Field
 
-from hub.sync import strict
-from hub.sync.strict import MAX_SEQ, WireError
-from hub.sync.suites import SUITES, CentreKey, CentreKeyPair, suite_for
+from hub.wire import strict
+from hub.wire.strict import MAX_SEQ, WireError
+from hub.wire.suites import SUITES, CentreKey, CentreKeyPair, suite_for
 
 MAGIC = b"DHO1"
 VERSION = 2  # 2: acks name exactly the sequence numbers the centre holds (docs/protocol.md)

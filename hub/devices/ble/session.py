@@ -24,7 +24,7 @@ from dbus_fast.aio import MessageBus
 
 from hub.clock import ClockSource, hub_clock_synchronised
 from hub.config import BluetoothSettings
-from hub.devices.agent import (
+from hub.devices.ble.agent import (
     JUST_WORKS,
     PASSKEY_ENTRY,
     AgentError,
@@ -33,7 +33,7 @@ from hub.devices.agent import (
     drop_link,
     remove_bond,
 )
-from hub.devices.driver import (
+from hub.devices.ble.driver import (
     BleakLink,
     DeviceProgress,
     DeviceValue,
@@ -41,7 +41,7 @@ from hub.devices.driver import (
     SessionEnded,
     SessionStarted,
 )
-from hub.devices.drivers import DRIVERS, set_clock
+from hub.devices.ble.drivers import DRIVERS, set_clock
 from hub.devices.profiles import BY_NAME, Profile, profile_for_services
 from hub.devices.quirks import model_for, quirks_for
 from hub.store import KnownDevice, now_utc

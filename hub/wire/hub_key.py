@@ -1,6 +1,6 @@
 """The hub's own encryption key: what the centre seals care plans and messages to.
 
-Made by the centre at `centre enrol` in the centre's suite (hub/sync/suites.py), carried to the
+Made by the centre at `centre enrol` in the centre's suite (hub/wire/suites.py), carried to the
 hub in the enrolment bundle, and kept by the hub in `keys/hub-encryption.json` (0600). The
 record is the centre keyring's format: the suite, the X25519 private key as PKCS#8 PEM and, for
 the hybrid, the 64-byte ML-KEM seed in base64. Pure functions; no I/O.
@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from hub.keys import KeyFileError
-from hub.sync.suites import SUITES, CentreKeyPair, hybrid_pair, x25519_pair
+from hub.wire.suites import SUITES, CentreKeyPair, hybrid_pair, x25519_pair
 
 HubKeyPair = CentreKeyPair  # the same shape: a public key with its suite, and the private key
 

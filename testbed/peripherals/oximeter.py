@@ -29,8 +29,8 @@ from hub.devices.pulse_oximeter import (
     build_plx_features,
     build_plx_spot_check,
 )
-from hub.devices.sim.device import GARBAGE, RESET_TIME, EmulatedDevice
-from hub.devices.sim.gatt import GattCharacteristic
+from testbed.peripherals.device import GARBAGE, RESET_TIME, EmulatedDevice
+from testbed.peripherals.gatt import GattCharacteristic
 
 PULSE_OXIMETER_SERVICE = sig_uuid(0x1822)
 PLX_FEATURES = sig_uuid(0x2A60)

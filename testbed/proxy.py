@@ -11,7 +11,7 @@ import contextlib
 import socket
 import threading
 
-from hub.testbed.processes import free_port
+from testbed.processes import free_port
 
 
 class FlakyLink:

@@ -1,4 +1,4 @@
-"""Run an emulated device: `python -m hub.devices.sim cuff --adapter hci1 --every 8`.
+"""Run an emulated device: `python -m testbed.peripherals cuff --adapter hci1 --every 8`.
 
 Each kind is an ``EmulatedDevice`` subclass whose ``demo_session(rng)`` takes a plausible
 measurement on the device's own clock (the cuff with the hub watching its cuff pressure).
@@ -15,11 +15,11 @@ import random
 
 # kind -> (module, class, adapter the demo and tests give it)
 KINDS = {
-    "cuff": ("hub.devices.sim.cuff", "EmulatedCuff", "hci1"),
-    "oximeter": ("hub.devices.sim.oximeter", "EmulatedOximeter", "hci2"),
-    "scale": ("hub.devices.sim.scale", "EmulatedScale", "hci3"),
-    "thermometer": ("hub.devices.sim.thermometer", "EmulatedThermometer", "hci4"),
-    "glucose": ("hub.devices.sim.glucose_meter", "EmulatedGlucoseMeter", "hci5"),
+    "cuff": ("testbed.peripherals.cuff", "EmulatedCuff", "hci1"),
+    "oximeter": ("testbed.peripherals.oximeter", "EmulatedOximeter", "hci2"),
+    "scale": ("testbed.peripherals.scale", "EmulatedScale", "hci3"),
+    "thermometer": ("testbed.peripherals.thermometer", "EmulatedThermometer", "hci4"),
+    "glucose": ("testbed.peripherals.glucose_meter", "EmulatedGlucoseMeter", "hci5"),
 }
 
 
@@ -38,7 +38,7 @@ async def run_device(kind: str, adapter: str, every: float) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m hub.devices.sim")
+    parser = argparse.ArgumentParser(prog="python -m testbed.peripherals")
     parser.add_argument("device", choices=sorted(KINDS))
     parser.add_argument("--adapter", help="BlueZ adapter (default: the kind's own)")
     parser.add_argument("--every", type=float, default=8.0, help="seconds between measurements")

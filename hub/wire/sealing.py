@@ -23,9 +23,9 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-from hub.sync import strict
-from hub.sync.envelope import EnvelopeError, canonical_json
-from hub.sync.suites import CentreKey, CentrePrivateKey, suite_for
+from hub.wire import strict
+from hub.wire.envelope import EnvelopeError, canonical_json
+from hub.wire.suites import CentreKey, CentrePrivateKey, suite_for
 
 SEGMENT_INFO = b"no.dho.hub/v1/segment-key\x00"
 ITEM_AD = b"no.dho.hub/v1/item\x00"

@@ -16,10 +16,11 @@ from datetime import datetime
 
 from bleak.exc import BleakError
 
+from hub.core.timing import ClockCheck, device_clock_offset
 from hub.devices import racp
 from hub.devices.battery import parse_battery_level
+from hub.devices.ble.driver import Driver, GattLink, SessionContext, StaleBond
 from hub.devices.current_time import encode_current_time, parse_current_time
-from hub.devices.driver import Driver, GattLink, SessionContext, StaleBond
 from hub.devices.errors import ParseError
 from hub.devices.gatt_time import encode_date_time, parse_date_time
 from hub.devices.profiles import (
@@ -35,7 +36,6 @@ from hub.devices.profiles import (
     sig_uuid,
 )
 from hub.devices.pulse_oximeter import parse_plx_continuous
-from hub.devices.timing import ClockCheck, device_clock_offset
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from hub.config import load_config
 from hub.devices.blood_pressure import build_blood_pressure_measurement
 from hub.store import NewReading, ReadingStore
-from hub.sync.sealing import ItemSealer
+from hub.wire.sealing import ItemSealer
 
 CUFF = "00002a35-0000-1000-8000-00805f9b34fb"
 FIRST = datetime(2026, 1, 1)

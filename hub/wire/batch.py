@@ -20,8 +20,8 @@ from typing import Annotated, Any, Literal
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import Field
 
-from hub.sync import strict
-from hub.sync.envelope import (
+from hub.wire import strict
+from hub.wire.envelope import (
     KEY_ID,
     MAX_ITEMS,
     UUID,
@@ -33,8 +33,8 @@ from hub.sync.envelope import (
     open_envelope,
     seal_envelope,
 )
-from hub.sync.sealing import SealedSegment, open_item, open_segment
-from hub.sync.suites import CentreKey, CentreKeyPair
+from hub.wire.sealing import SealedSegment, open_item, open_segment
+from hub.wire.suites import CentreKey, CentreKeyPair
 
 MAX_RAW_HEX = 2 * 128 * 1024  # a questionnaire response is at most 64 KiB (docs/protocol.md)
 MAX_SEALED_ITEM = 1024 * 1024  # base64 of one sealed item, far beyond any real reading

@@ -18,9 +18,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from hub.keys import KeyFileError, ed25519_public, public_text
-from hub.pki import CertificateError, Identity, check_identity
-from hub.sync.envelope import canonical_json
-from hub.sync.hub_key import load_hub_key
+from hub.wire.envelope import canonical_json
+from hub.wire.hub_key import load_hub_key
+from hub.wire.pki import CertificateError, Identity, check_identity
 
 # 2: the hub's encryption key (care plans and messages are sealed to it, issue 11).
 BUNDLE_VERSION = 2
@@ -37,11 +37,11 @@ class EnrolmentBundle:
     issued_at: str
     broker_host: str
     broker_port: int
-    centre_encryption_key: str  # base64 of the raw public key (hub/sync/suites.py)
+    centre_encryption_key: str  # base64 of the raw public key (hub/wire/suites.py)
     centre_encryption_suite: str
     centre_signing_key: str  # base64 raw Ed25519 public key
     hub_signing_key_pem: str  # PKCS#8 PEM, the hub's own Ed25519 key
-    hub_encryption_key: str  # the hub's own encryption key record (hub/sync/hub_key.py)
+    hub_encryption_key: str  # the hub's own encryption key record (hub/wire/hub_key.py)
     mqtt_ca_pem: str
     mqtt_cert_pem: str
     mqtt_key_pem: str

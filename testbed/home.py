@@ -16,12 +16,12 @@ from centre.config import load_centre_config
 from hub import ipc
 from hub.config import load_config, to_toml
 from hub.keys import write_secret
-from hub.pki import issue
 from hub.provision import provision
 from hub.sync.tls import client_context, mqtt_client
-from hub.testbed.bluetooth import SimulatedBluetooth
-from hub.testbed.broker import Broker
-from hub.testbed.processes import Process, free_port, wait_until
+from hub.wire.pki import issue
+from testbed.bluetooth import SimulatedBluetooth
+from testbed.broker import Broker
+from testbed.processes import Process, free_port, wait_until
 
 
 class SimulatedHome:
@@ -126,7 +126,7 @@ class SimulatedHome:
             [
                 sys.executable,
                 "-m",
-                "hub.devices.sim",
+                "testbed.peripherals",
                 kind,
                 "--adapter",
                 adapter,

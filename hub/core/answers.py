@@ -12,7 +12,7 @@ import json
 from datetime import UTC, datetime
 
 from hub.store import NewReading
-from hub.sync.envelope import canonical_json
+from hub.wire.envelope import canonical_json
 
 KIND = "questionnaire_response"
 CHARACTERISTIC = "fhir:QuestionnaireResponse"  # not a GATT characteristic: where it came from

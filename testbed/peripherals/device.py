@@ -34,7 +34,13 @@ from hub.devices.profiles import (
     CURRENT_TIME_SERVICE,
     DATE_TIME,
 )
-from hub.devices.sim.gatt import BLUEZ, GattCharacteristic, Peripheral, ReadHandler, WriteHandler
+from testbed.peripherals.gatt import (
+    BLUEZ,
+    GattCharacteristic,
+    Peripheral,
+    ReadHandler,
+    WriteHandler,
+)
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from hub.devices.plausibility import implausible, special_value
+from hub.core.plausibility import implausible, special_value
 
 Outcome = Literal["ok", "flagged", "failed"]
 

@@ -1,6 +1,6 @@
 """The demo: a simulated home (emulated devices, BlueZoo, Mosquitto, centre, hub) plus the screen.
 
-    python -m hub.testbed.demo [--lang en] [--every 8] [--headless] [--devices cuff ...]
+    python -m testbed.demo [--lang en] [--every 8] [--headless] [--devices cuff ...]
 
 Ctrl-C stops everything it started.
 """
@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 from hub.config import load_config
-from hub.devices.sim.__main__ import KINDS
-from hub.testbed.bluetooth import DEVICE_ADAPTERS
-from hub.testbed.home import SimulatedHome
+from testbed.bluetooth import DEVICE_ADAPTERS
+from testbed.home import SimulatedHome
+from testbed.peripherals.__main__ import KINDS
 
 DEMO_DEVICES = list(KINDS)  # a home with every kind of device the hub reads
 

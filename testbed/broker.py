@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from hub.testbed.processes import Process, TestbedError, port_open, wait_until
+from testbed.processes import Process, TestbedError, port_open, wait_until
 
 
 class Broker:

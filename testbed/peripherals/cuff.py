@@ -18,8 +18,8 @@ from hub.devices.blood_pressure import (
     build_intermediate_cuff_pressure,
 )
 from hub.devices.profiles import sig_uuid
-from hub.devices.sim.device import EmulatedDevice
-from hub.devices.sim.gatt import GattCharacteristic
+from testbed.peripherals.device import EmulatedDevice
+from testbed.peripherals.gatt import GattCharacteristic
 
 BLOOD_PRESSURE_SERVICE = sig_uuid(0x1810)
 BLOOD_PRESSURE_MEASUREMENT = sig_uuid(0x2A35)

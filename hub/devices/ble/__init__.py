@@ -1,0 +1,1 @@
+"""The Bluetooth shell: sessions with devices through bleak and BlueZ."""
