@@ -28,8 +28,8 @@ from hub import ipc
 from hub.config import load_config
 from hub.keys import load_signing_key
 from hub.store import OutboxItem, ReadingStore
-from hub.sync.uplink import batch_topic
 from hub.wire.batch import build_batch
+from hub.wire.topics import batch_topic
 from testbed.home import SimulatedHome
 from testbed.outage import fill_outbox
 

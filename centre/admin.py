@@ -16,17 +16,18 @@ from centre.config import CentreConfig, load_centre_config
 from centre.keyring import create_key, current_key
 from centre.revocation import copy_to_broker, write_crl
 from centre.store import CentreStore
-from hub.config import HUB_ID_PATTERN, to_toml
+from hub.config import to_toml
+from hub.core.reading import now_utc
 from hub.keys import (
     load_signing_key,
     public_text,
     write_private_key,
     write_secret,
 )
-from hub.store import now_utc
 from hub.wire.enrolment import EnrolmentBundle, fingerprint, seal_bundle
 from hub.wire.hub_key import new_hub_key
 from hub.wire.pki import Identity, issue, new_ca, serial_text
+from hub.wire.topics import HUB_ID_PATTERN, ack_topic, batch_topic, downlink_topic, status_topic
 
 
 class EnrolmentError(ValueError):
@@ -131,18 +132,18 @@ class BrokerFiles:
     centre_acl: Path
 
 
-HUB_ACL = """\
+HUB_ACL = f"""\
 # Written by `centre broker-config`. Each hub, known by its certificate's name (%u), may
 # publish batches and its presence, and read its acks and downlink: its own topics only.
 # What it may subscribe to is checked by the plugin (HUB_SUBSCRIPTIONS): Mosquitto's ACL file
 # does not check subscriptions.
-pattern write dho/v1/hub/%u/batch
-pattern write dho/v1/hub/%u/status
-pattern read dho/v1/hub/%u/ack
-pattern read dho/v1/hub/%u/down/#
+pattern write {batch_topic("%u")}
+pattern write {status_topic("%u")}
+pattern read {ack_topic("%u")}
+pattern read {downlink_topic("%u", "#")}
 """
 
-HUB_SUBSCRIPTIONS = ("dho/v1/hub/%u/ack", "dho/v1/hub/%u/down/+", "dho/v1/hub/%u/down/#")
+HUB_SUBSCRIPTIONS = (ack_topic("%u"), downlink_topic("%u", "+"), downlink_topic("%u", "#"))
 """The only topic filters a hub may subscribe to, exactly (%u: its certificate's name): no
 `$share/...`, no wildcard above its own topics, no other hub's."""
 
@@ -179,10 +180,10 @@ def centre_acl(config: CentreConfig) -> str:
     return (
         "# Written by `centre broker-config`: the centre's ingest workers.\n"
         f"user {config.ingest_name}\n"
-        "topic read dho/v1/hub/+/batch\n"
-        "topic read dho/v1/hub/+/status\n"
-        "topic write dho/v1/hub/+/ack\n"
-        "topic write dho/v1/hub/+/down/#\n"
+        f"topic read {batch_topic('+')}\n"
+        f"topic read {status_topic('+')}\n"
+        f"topic write {ack_topic('+')}\n"
+        f"topic write {downlink_topic('+', '#')}\n"
     )
 
 

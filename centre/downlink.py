@@ -19,10 +19,11 @@ from centre.config import CentreConfig
 from centre.keyring import create_key
 from centre.store import CentreStore, now_utc
 from hub.keys import KeyFileError, load_signing_key
-from hub.sync.downlink import CONTENT, Document, check_sendable, downlink_topic, seal_document
-from hub.sync.tls import client_context, mqtt_client
+from hub.mqtt import client_context, mqtt_client
+from hub.wire.documents import CONTENT, Document, check_sendable, seal_document
 from hub.wire.envelope import EnvelopeError
 from hub.wire.suites import CentreKey, centre_key
+from hub.wire.topics import downlink_topic
 
 log = logging.getLogger(__name__)
 RETAINED = {"care_plan", "centre_key"}

@@ -8,7 +8,6 @@ would be redelivered by the broker, and crash it again, for every hub).
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -16,13 +15,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from centre.keyring import Keyring
 from centre.store import CentreStore, ReplayedBatch, StoredBatch, now_utc
 from hub.keys import KeyFileError, ed25519_public
-from hub.sync.uplink import ack_topic
 from hub.wire.batch import open_batch
 from hub.wire.envelope import Ack, EnvelopeError, read_header, sign_ack, to_ranges
 from hub.wire.suites import CentreKeyPair
+from hub.wire.topics import BATCH_TOPIC, ack_topic
 
 log = logging.getLogger(__name__)
-BATCH_TOPIC = re.compile(r"^dho/v1/hub/([a-z0-9][a-z0-9-]{2,62})/batch$")
 MAX_REASON = 500  # characters of a refusal kept: the reason may quote what the sender sent
 
 

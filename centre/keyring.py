@@ -12,8 +12,8 @@ import json
 import os
 from pathlib import Path
 
+from hub.core.reading import now_utc
 from hub.keys import KeyFileError, write_secret
-from hub.store import now_utc
 from hub.wire.hub_key import load_hub_key, new_key_record
 from hub.wire.suites import CentreKeyPair
 

@@ -19,13 +19,13 @@ from centre.ingest import Ingest
 from centre.keyring import Keyring
 from centre.store import CentreStore
 from hub.keys import load_signing_key
+from hub.mqtt import client_context, mqtt_client
 from hub.notify import Notifier
-from hub.sync.tls import client_context, mqtt_client
+from hub.wire.topics import SESSION_EXPIRY_S, shared_batch_subscription
 
 log = logging.getLogger(__name__)
 
 
-SESSION_EXPIRY_S = 7 * 24 * 3600
 LOOP_TIMEOUT_S = 1.0  # the loop turns at least this often, to ping the watchdog
 FLUSH_S = 5.0  # on SIGTERM, at most this long to send what is queued
 
@@ -37,7 +37,7 @@ def serve(config: CentreConfig, worker: int = 1) -> None:
         Keyring(config.keyring_dir),
         load_signing_key(config.signing_key_path),
     )
-    subscription = f"$share/{config.share_group}/dho/v1/hub/+/batch"
+    subscription = shared_batch_subscription(config.share_group)
     # A client id of its own per worker: workers share the load through the shared subscription.
     # The id is stable and the session persistent, so batches that arrive while a worker
     # restarts wait for it at the broker.

@@ -251,7 +251,8 @@ def _readings(args: argparse.Namespace) -> int:
 
 
 def _decode(args: argparse.Namespace) -> int:
-    from hub.devices import ParseError, decode
+    from hub.devices.decode import decode
+    from hub.devices.errors import ParseError
 
     if args.uuid is None:
         pairs = [line.split(None, 1) for line in sys.stdin if line.strip()]

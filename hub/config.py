@@ -11,8 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from hub.keys import ed25519_public
 from hub.wire.suites import CentreKey, centre_key
-
-HUB_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{2,62}$"
+from hub.wire.topics import HUB_ID_PATTERN
 
 
 class ConfigError(ValueError):

@@ -8,159 +8,41 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import hashlib
 import logging
 import signal
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
-from zoneinfo import ZoneInfo
+from typing import TypeVar
 
 from hub import ipc
 from hub.config import ConfigError, HubConfig
-from hub.core.answers import AnswerError, to_answer_reading, to_receipt_reading
+from hub.core.care_plan import CarePlan
 from hub.core.live import LiveBoard, progressed, result_stored, session_ended, session_started
-from hub.core.outcome import assess
-from hub.core.timing import resolve_time
-from hub.devices import ParseError, decode
-from hub.devices.ble.driver import DeviceProgress, DeviceValue, SessionEnded, SessionStarted
-from hub.devices.ble.session import DeviceWatcher, PairingError
-from hub.devices.decode import short_uuid
-from hub.devices.profiles import kind_of
+from hub.core.pipeline import outbox_alarm, status_reading, to_reading
+from hub.core.reading import URGENT, now_utc
+from hub.devices.ble.session import DeviceWatcher
+from hub.devices.decode import decode
+from hub.devices.errors import ParseError
+from hub.devices.events import DeviceProgress, DeviceValue, SessionEnded, SessionStarted
 from hub.keys import KeyFileError, load_signing_key, record_digest_key
 from hub.notify import Notifier, keep_pinging
-from hub.socket_requests import (
-    ForgetRequest,
-    LiveRequest,
-    MessageReadRequest,
-    PairRequest,
-    RequestRefused,
-    parse,
-)
-from hub.store import ROUTINE, URGENT, NewReading, ReadingStore, StoreError, now_utc
-from hub.sync.downlink import TOPIC as DOWNLINK_TOPIC
-from hub.sync.downlink import (
-    AlreadyHeld,
-    CarePlan,
-    CentreKeyNotice,
-    open_document,
-    outside_limits,
-    stored_document,
-)
+from hub.requests import SocketOps
+from hub.store import ReadingStore, StoreError
 from hub.sync.uplink import Uplink
+from hub.wire.documents import AlreadyHeld, CentreKeyNotice, open_document, stored_document
 from hub.wire.envelope import EnvelopeError
 from hub.wire.hub_key import HubKeyPair, load_hub_key
 from hub.wire.sealing import ItemSealer
 from hub.wire.suites import centre_key
+from hub.wire.topics import DOWNLINK_TOPIC
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 DeviceEvent = DeviceValue | DeviceProgress | SessionStarted | SessionEnded
 
-PAIR_TIMEOUT_S = 60.0
 STORE_RETRY_S = 5.0
 HOUSEKEEPING_S = 60.0
 HOUSEKEEPING_MIN_S = 5.0  # woken by acks, but no more often than this (it sums the outbox)
-TREND_DAYS = 14
-LIVE_WAIT_MAX_S = 30.0  # the longest a screen's "live" request is held open
-
-
-def outbox_alarm(outbox_bytes: int, budget_mb: float) -> str | None:
-    """`near_full` from 80 % of the budget, `over_budget` past it; None below."""
-    share = outbox_bytes / (budget_mb * 1024 * 1024)
-    if share >= 1.0:
-        return "over_budget"
-    if share >= 0.8:
-        return "near_full"
-    return None
-
-
-def record_key(value: DeviceValue, values: dict[str, Any]) -> str | None:
-    """What identifies a record if the device sends it again: device, characteristic, the
-    device's record number or time stamp, and the bytes. None when nothing identifies it."""
-    number, stamp = values.get("sequence_number"), values.get("timestamp")
-    if number is None and stamp is None:
-        return None
-    digest = hashlib.sha256(value.data).hexdigest()[:16]
-    char = short_uuid(value.characteristic)
-    return f"{value.device_address}|{char}|{number}|{stamp}|{digest}"
-
-
-def to_reading(
-    value: DeviceValue,
-    zone: ZoneInfo,
-    hub_clock_offset_s: float | None = None,
-    plan: CarePlan | None = None,
-) -> NewReading | None:
-    """Decode, assess and time a device value; None (logged, with raw hex) if unreadable.
-
-    ``hub_clock_offset_s`` is the hub clock's error as last estimated from a centre ack. A value
-    outside the care plan's limits is flagged and goes out in the urgent lane.
-    """
-    kind = kind_of(value.characteristic)
-    if kind is None:
-        log.warning(
-            "value from %s on unexpected characteristic %s: %s",
-            value.device_address,
-            value.characteristic,
-            value.data.hex(),
-        )
-        return None
-    try:
-        values = decode(value.characteristic, value.data)
-    except ParseError as exc:
-        log.error("unreadable value from %s: %s", value.device_address, exc)
-        return None
-    assessment = assess(kind, values)
-    beyond = outside_limits(kind, values, plan) if assessment.outcome != "failed" else ()
-    stamp = values.get("timestamp")
-    timing = resolve_time(
-        datetime.fromisoformat(stamp) if stamp else None,
-        datetime.fromisoformat(value.received_at),
-        zone,
-        value.clock,
-        hub_clock_synced=value.hub_clock_synced,
-        device_clock_unset=bool(values.get("device_clock_not_set")),
-    )
-    return NewReading(
-        kind=kind,
-        characteristic=value.characteristic,
-        device_address=value.device_address,
-        device_time=timing.device_time,
-        received_at=value.received_at,
-        raw_hex=value.data.hex(),
-        values=values,
-        measured_at=timing.measured_at,
-        time_source=timing.time_source,
-        clock_correction_s=timing.clock_correction_s,
-        hub_clock_synced=timing.hub_clock_synced,
-        outcome="flagged" if beyond else assessment.outcome,
-        problems=assessment.problems + beyond,
-        record_key=record_key(value, values),
-        hub_clock_offset_s=hub_clock_offset_s,
-        priority=URGENT if beyond else ROUTINE,
-    )
-
-
-STATUS_FIELDS = (
-    "kind",
-    "seq",
-    "device_time",
-    "measured_at",
-    "time_source",
-    "received_at",
-    "outcome",
-    "problems",
-    "values",
-    "synced",
-    "synced_at",
-)
-
-
-def status_reading(r: Any) -> dict[str, Any]:
-    """A stored reading as the screen sees it (no raw bytes, no store internals)."""
-    full = r.to_json()
-    return {k: full[k] for k in STATUS_FIELDS}
 
 
 class DaemonFailure(RuntimeError):
@@ -228,6 +110,7 @@ class HubDaemon:
             self.config,
             self.store,
             self.hub_key,
+            centre_key=lambda: self.sealer.centre,
             on_downlink=self._downlink,
             on_synced=self._acks_arrived.set,
         )
@@ -242,7 +125,7 @@ class HubDaemon:
         )
         await watcher.start_agent()
         try:
-            server = await ipc.serve(self.config.socket_path, self.handle_request)
+            server = await ipc.serve(self.config.socket_path, SocketOps(self).handle)
         except OSError as exc:
             raise ConfigError(
                 f"cannot open the hub's local socket {self.config.socket_path}: {exc}; socket_dir "
@@ -449,119 +332,6 @@ class HubDaemon:
                 log.info("reading store writable again")
                 self.store_problem = None
             return result
-
-    async def handle_request(self, req: dict[str, Any]) -> dict[str, Any]:
-        op = req.get("op")
-        if op == "status":
-            return {
-                "ok": True,
-                "hub_id": self.config.hub_id,
-                "readings": [status_reading(r) for r in self.store.latest_per_kind()],
-                "pending": self.store.pending_count(),
-                "broker_connected": self.uplink.ready.is_set(),
-                "last_ack_at": self.uplink.last_ack_at,
-                "hub_clock_offset_s": self.uplink.clock_offset_s,
-                "store_problem": self.store_problem,
-                "outbox_alarm": self.outbox_alarm,
-                "care_plan": (
-                    None if self.care_plan is None else self.care_plan.model_dump(mode="json")
-                ),
-                "care_plan_version": self.store.held_version("care_plan"),
-                "messages": self.store.patient_messages(),
-                "centre_key_id": self.sealer.centre.key_id,
-                "downlink_refused": self.downlink_refused,
-                "history": [
-                    {"kind": r.kind, "measured_at": r.measured_at, "values": r.values}
-                    for r in self.store.history(self._trend_start())
-                ],
-                "waiting_in_memory": self.incoming.qsize(),
-            }
-        if op == "readings":
-            return {"ok": True, "readings": [r.to_json() for r in self.store.all()]}
-        if op == "devices":
-            return {"ok": True, "devices": [d.to_json() for d in self.store.devices()]}
-        if op == "pair":
-            return await self._pair(req)
-        if op == "forget":
-            return await self._forget(req)
-        if op == "answer":
-            return self._answer(req)
-        if op == "message_read":
-            return self._message_read(req)
-        if op == "live":
-            try:
-                live = parse(LiveRequest, req)
-            except RequestRefused as exc:
-                return {"ok": False, "error": str(exc)}
-            wait_s = min(live.wait_s, LIVE_WAIT_MAX_S)
-            return await self.live.newer_than(live.boot, live.version, wait_s)
-        return {"ok": False, "error": f"unknown op {op!r}"}
-
-    @staticmethod
-    def _trend_start() -> str:
-        """The screen's trends look back 14 days (as far as the plaintext window allows)."""
-        return (datetime.now(UTC) - timedelta(days=TREND_DAYS)).isoformat(timespec="seconds")
-
-    def _message_read(self, req: dict[str, Any]) -> dict[str, Any]:
-        """The patient read a message: note it, and send the centre a receipt (once)."""
-        try:
-            version = parse(MessageReadRequest, req).version
-        except RequestRefused as exc:
-            return {"ok": False, "error": str(exc)}
-        at = now_utc()
-        try:
-            if not any(m["version"] == version for m in self.store.patient_messages(1000)):
-                return {"ok": False, "error": f"there is no message {version}"}
-            self.store.add(to_receipt_reading(version, at))  # stored once per message
-            self.store.mark_message_read(version, at)
-        except StoreError as exc:
-            return {"ok": False, "error": str(exc)}
-        self.uplink.wake.set()
-        return {"ok": True, "version": version}
-
-    def _answer(self, req: dict[str, Any]) -> dict[str, Any]:
-        """Store the patient's answers: a sequence number, sealed, like any reading."""
-        try:
-            reading = to_answer_reading(req.get("response"), now_utc())
-            seq = self.store.add(reading)
-        except (AnswerError, StoreError) as exc:
-            # The screen keeps the answers and tries again; nothing was stored.
-            return {"ok": False, "error": str(exc)}
-        if seq is None:
-            return {"ok": True, "seq": None, "stored_before": True}
-        log.info("stored questionnaire response seq %d", seq)
-        self.uplink.wake.set()
-        return {"ok": True, "seq": seq, "stored_before": False}
-
-    async def _pair(self, req: dict[str, Any]) -> dict[str, Any]:
-        try:
-            args = parse(PairRequest, req)
-        except RequestRefused as exc:
-            return {"ok": False, "error": str(exc)}
-        timeout = PAIR_TIMEOUT_S if args.scan_s is None else args.scan_s
-        try:
-            device = await self.watcher.pair(args.address, args.passkey, timeout)
-        except PairingError as exc:
-            return {"ok": False, "error": str(exc)}
-        try:
-            self.store.save_device(device)
-        except StoreError as exc:
-            return {"ok": False, "error": f"paired, but not recorded: {exc}; pair it again"}
-        return {"ok": True, "device": device.to_json()}
-
-    async def _forget(self, req: dict[str, Any]) -> dict[str, Any]:
-        try:
-            address = parse(ForgetRequest, req).address.upper()
-        except RequestRefused as exc:
-            return {"ok": False, "error": str(exc)}
-        try:
-            known = self.store.forget_device(address)
-        except StoreError as exc:
-            return {"ok": False, "error": str(exc)}
-        if not known:
-            return {"ok": False, "error": f"{address} is not a device of this hub"}
-        await self.watcher.forget(address)
-        return {"ok": True, "address": address}
 
 
 def run(config: HubConfig) -> None:

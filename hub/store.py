@@ -17,13 +17,12 @@ from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import sqlite_utils
 
+from hub.core.reading import ROUTINE, KnownDevice, NewReading, StoredReading, now_utc
 from hub.keys import private_file
-from hub.wire.batch import SealedItem
-from hub.wire.sealing import ItemSealer, SealedSegment
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +173,6 @@ def _v8(db: sqlite_utils.Database) -> None:
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8]
 
 _SET_ASIDE = "set_aside:"  # downlink rows the daemon stopped using: they no longer validated
-URGENT, ROUTINE = 0, 1  # outbox lanes: urgent items (outside the care plan's limits) go first
 STRANDED = 9  # kept, never sent again: the centre cannot take it (see settle)
 # How far the centre's highest number may be ahead of the hub's own counter and still be
 # believed: more readings than a hub takes in years, fewer than wrap past 2**53.
@@ -193,47 +191,6 @@ def keyed_digest(key: bytes, record_key: str) -> str:
 
 
 @dataclass(frozen=True)
-class NewReading:
-    kind: str
-    characteristic: str
-    device_address: str
-    device_time: str | None
-    received_at: str
-    raw_hex: str
-    values: dict[str, Any]
-    measured_at: str | None = None  # None: the receive time is all the hub knows
-    time_source: str = "hub_received"
-    clock_correction_s: float | None = None
-    hub_clock_synced: bool = False
-    outcome: str = "ok"
-    problems: tuple[str, ...] = ()
-    record_key: str | None = None  # None: the device gives nothing to recognise a re-send by
-    hub_clock_offset_s: float | None = None  # centre clock minus hub clock, from the last ack
-    priority: int = ROUTINE
-
-    def stored(self, seq: int, stored_at: str) -> StoredReading:
-        return StoredReading(
-            seq=seq,
-            kind=self.kind,
-            characteristic=self.characteristic,
-            device_address=self.device_address,
-            device_time=self.device_time,
-            received_at=self.received_at,
-            raw_hex=self.raw_hex,
-            values=self.values,
-            stored_at=stored_at,
-            synced_at=None,
-            measured_at=self.measured_at or self.received_at,
-            time_source=self.time_source,
-            clock_correction_s=self.clock_correction_s,
-            hub_clock_synced=self.hub_clock_synced,
-            outcome=self.outcome,
-            problems=self.problems,
-            hub_clock_offset_s=self.hub_clock_offset_s,
-        )
-
-
-@dataclass(frozen=True)
 class Settled:
     """What an acknowledgement changed: items delivered, and readings given new numbers."""
 
@@ -247,90 +204,46 @@ def _chunks(seqs: list[int], size: int = 500) -> Iterator[list[int]]:
 
 
 @dataclass(frozen=True)
-class OutboxItem(SealedItem):
+class OutboxItem:
     """A reading as it waits to be sent: sealed, with its lane."""
 
+    seq: int
+    segment_id: str
+    sealed: bytes
     priority: int
     stored_at: str
 
 
 @dataclass(frozen=True)
-class StoredReading:
-    seq: int
-    kind: str
-    characteristic: str
-    device_address: str
-    device_time: str | None
-    received_at: str
-    raw_hex: str
-    values: dict[str, Any]
-    stored_at: str
-    synced_at: str | None
-    measured_at: str
-    time_source: str
-    clock_correction_s: float | None
-    hub_clock_synced: bool
-    outcome: str
-    problems: tuple[str, ...]
-    hub_clock_offset_s: float | None
+class OutboxSegment:
+    """A segment key, sealed to the centre, that outbox items were sealed under."""
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "kind": self.kind,
-            "characteristic": self.characteristic,
-            "device_address": self.device_address,
-            "device_time": self.device_time,
-            "measured_at": self.measured_at,
-            "time_source": self.time_source,
-            "clock_correction_s": self.clock_correction_s,
-            "hub_clock_synced": self.hub_clock_synced,
-            "hub_clock_offset_s": self.hub_clock_offset_s,
-            "received_at": self.received_at,
-            "outcome": self.outcome,
-            "problems": list(self.problems),
-            "raw_hex": self.raw_hex,
-            "values": self.values,
-            "stored_at": self.stored_at,
-            "synced": self.synced_at is not None,
-            "synced_at": self.synced_at,
-        }
-
-    def to_wire(self) -> dict[str, Any]:
-        """What the centre receives for this reading (sync state is the hub's own business)."""
-        wire = self.to_json()
-        del wire["stored_at"], wire["synced"], wire["synced_at"]
-        return wire
+    segment_id: str
+    centre_key_id: str
+    suite: str
+    sealed_key: bytes
 
 
-@dataclass(frozen=True)
-class KnownDevice:
-    """A device a technician paired with this hub; the hub takes readings from no other."""
+class SegmentKey(Protocol):
+    """The segment key a sealer used, as it is stored: sealed to the centre."""
 
-    address: str
-    profile: str
-    name: str | None
-    paired_at: str
-    bonded: bool
-    last_connected_at: str | None = None
-    clock_set_at: str | None = None
-    battery_level: int | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "address": self.address,
-            "profile": self.profile,
-            "name": self.name,
-            "paired_at": self.paired_at,
-            "bonded": self.bonded,
-            "last_connected_at": self.last_connected_at,
-            "clock_set_at": self.clock_set_at,
-            "battery_level": self.battery_level,
-        }
+    @property
+    def segment_id(self) -> str: ...
+    @property
+    def centre_key_id(self) -> str: ...
+    @property
+    def suite(self) -> str: ...
+    @property
+    def sealed_key(self) -> bytes: ...
 
 
-def now_utc() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
+class Sealer(Protocol):
+    """Seals a reading for the outbox as it is stored (hub/wire/sealing.py's ItemSealer)."""
+
+    @property
+    def current_segment_id(self) -> str: ...
+
+    def seal(self, seq: int, item: dict[str, Any]) -> tuple[SegmentKey, bytes]: ...
 
 
 class ReadingStore:
@@ -338,7 +251,7 @@ class ReadingStore:
         self,
         path: Path,
         readonly: bool = False,
-        sealer: ItemSealer | None = None,
+        sealer: Sealer | None = None,
         digest_key: bytes = b"",
         record_memory_days: float = 90.0,
     ) -> None:
@@ -574,14 +487,14 @@ class ReadingStore:
             items.append(OutboxItem(*row))
         return items, False
 
-    def segments(self, segment_ids: set[str]) -> list[SealedSegment]:
+    def segments(self, segment_ids: set[str]) -> list[OutboxSegment]:
         marks = ",".join("?" * len(segment_ids))
         rows = self.db.execute(
             "SELECT segment_id, centre_key_id, suite, sealed_key FROM outbox_segments"
             f" WHERE segment_id IN ({marks})",
             sorted(segment_ids),
         ).fetchall()
-        return [SealedSegment(*row) for row in rows]
+        return [OutboxSegment(*row) for row in rows]
 
     def settle(
         self,

@@ -6,8 +6,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from hub.config import load_config
+from hub.core.reading import NewReading
 from hub.devices.blood_pressure import build_blood_pressure_measurement
-from hub.store import NewReading, ReadingStore
+from hub.store import ReadingStore
 from hub.wire.sealing import ItemSealer
 
 CUFF = "00002a35-0000-1000-8000-00805f9b34fb"

@@ -28,7 +28,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hub.devices import ParseError, decode
 from hub.devices.blood_pressure import (
     FEATURE_NAMES,
     UNKNOWN_USER,
@@ -44,7 +43,8 @@ from hub.devices.blood_pressure import (
     parse_blood_pressure_measurement,
     parse_intermediate_cuff_pressure,
 )
-from hub.devices.decode import short_uuid
+from hub.devices.decode import decode, short_uuid
+from hub.devices.errors import ParseError
 from hub.devices.gatt_time import encode_date_time, parse_date_time
 from hub.devices.ieee11073 import SpecialValue
 from tests.conftest import strict_json

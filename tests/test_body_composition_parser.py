@@ -34,7 +34,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hub.devices import ParseError
 from hub.devices.body_composition import (
     FEATURE_NAMES,
     PARSERS,
@@ -46,6 +45,7 @@ from hub.devices.body_composition import (
     parse_body_composition_feature,
     parse_body_composition_measurement,
 )
+from hub.devices.errors import ParseError
 from hub.devices.weight import HEIGHT_RESOLUTIONS, WEIGHT_RESOLUTIONS
 from tests.conftest import strict_json
 

@@ -18,7 +18,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from centre.admin import init_centre
-from hub.sync.uplink import ack_topic, batch_topic, status_topic
+from hub.wire.topics import ack_topic, batch_topic, status_topic
 from testbed.home import SimulatedHome
 from tests.conftest import eventually
 

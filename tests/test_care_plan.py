@@ -18,10 +18,12 @@ from centre.config import load_centre_config
 from centre.downlink import hub_encryption_key, issue
 from centre.store import CentreStore
 from hub.config import load_config
+from hub.core.care_plan import CarePlan
 from hub.devices.blood_pressure import build_blood_pressure_measurement
 from hub.provision import provision
 from hub.store import ReadingStore
-from hub.sync.downlink import CarePlan, Document, downlink_topic, seal_document
+from hub.wire.documents import Document, seal_document
+from hub.wire.topics import downlink_topic
 from testbed.home import SimulatedHome
 from testbed.outage import fill_outbox
 from testbed.peripherals.cuff import EmulatedCuff

@@ -24,13 +24,14 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from centre.ingest import Ingest
 from centre.store import CentreStore
 from hub.config import load_config
+from hub.core.reading import URGENT, NewReading
 from hub.keys import load_signing_key, public_text
-from hub.store import URGENT, NewReading, ReadingStore
-from hub.sync.uplink import batch_topic
+from hub.store import ReadingStore
 from hub.wire import sealing
 from hub.wire.envelope import MAGIC, BatchHeader, open_ack, seal_envelope
 from hub.wire.sealing import ItemSealer, SealedSegment, new_segment
 from hub.wire.suites import CentreKey
+from hub.wire.topics import batch_topic
 from testbed.home import SimulatedHome
 from testbed.outage import fill_outbox
 from tests.conftest import eventually

@@ -7,10 +7,10 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hub.config import HubConfig, load_config
+from hub.core.reading import StoredReading
 from hub.keys import load_signing_key
-from hub.store import StoredReading
-from hub.sync.uplink import batch_topic
 from hub.wire.batch import build_batch
+from hub.wire.topics import batch_topic
 from testbed.home import SimulatedHome
 from tests.conftest import eventually
 from tests.test_envelope import seal_items

@@ -114,7 +114,8 @@ def test_decode_reads_stdin_lines() -> None:
 
 def test_readings_without_daemon_lists_outcome_and_time_source(tmp_path: Path) -> None:
     from hub.config import load_config
-    from hub.store import NewReading, ReadingStore
+    from hub.core.reading import NewReading
+    from hub.store import ReadingStore
 
     config = provisioned(tmp_path)
     store = ReadingStore(load_config(config).db_path)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from hub.store import NewReading
+from hub.core.reading import NewReading
 from hub.wire.envelope import open_ack
 from tests.test_delivery_model import (
     CENTRE_SIGNING,

@@ -10,12 +10,12 @@ from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from hub.core.pipeline import to_reading
+from hub.core.reading import now_utc
 from hub.core.timing import ClockCheck
-from hub.daemon import to_reading
-from hub.devices.ble.driver import DeviceValue
+from hub.devices.events import DeviceValue
 from hub.devices.ieee11073 import SpecialValue
 from hub.devices.thermometer import build_temperature_measurement
-from hub.store import now_utc
 from testbed.bluetooth import DEVICE_ADAPTERS
 from testbed.home import SimulatedHome
 from testbed.peripherals.device import Behaviour, DeviceClock, local_now

@@ -10,20 +10,17 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from hub.daemon import to_reading
+from hub.core.care_plan import CarePlan, Limit, PatientMessage, outside_limits
+from hub.core.pipeline import to_reading
+from hub.core.reading import ROUTINE, URGENT
 from hub.devices.blood_pressure import build_blood_pressure_measurement
-from hub.store import ROUTINE, URGENT
-from hub.sync.downlink import (
+from hub.wire.documents import (
     MAGIC,
     SIGNATURE_CONTEXT,
     AlreadyHeld,
-    CarePlan,
     Document,
-    Limit,
-    PatientMessage,
     check_sendable,
     open_document,
-    outside_limits,
     seal_document,
     sign_document,
     stored_document,

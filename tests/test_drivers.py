@@ -14,9 +14,10 @@ import pytest
 
 from hub.devices import racp
 from hub.devices.battery import encode_battery_level
-from hub.devices.ble.driver import DeviceValue, SessionContext
+from hub.devices.ble.driver import SessionContext
 from hub.devices.ble.drivers import DRIVERS, RacpFailed, set_clock
 from hub.devices.current_time import encode_current_time, parse_current_time
+from hub.devices.events import DeviceValue
 from hub.devices.profiles import (
     BATTERY_LEVEL,
     CURRENT_TIME,

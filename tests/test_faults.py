@@ -164,7 +164,8 @@ async def test_kill_9_of_the_hub_fifty_times_with_urgent_readings_mixed_into_a_b
 ) -> None:
     """Issue 11's fault campaign: every batch with an urgent reading jumps a backlog, so its
     numbers have gaps, while the hub dies mid-batch again and again."""
-    from hub.store import URGENT, NewReading, ReadingStore
+    from hub.core.reading import URGENT, NewReading
+    from hub.store import ReadingStore
     from hub.wire.sealing import ItemSealer
 
     rng = random.Random(11)

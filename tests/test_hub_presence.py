@@ -9,7 +9,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from hub.sync.uplink import status_topic
+from hub.wire.topics import status_topic
 from testbed.home import SimulatedHome
 from tests.conftest import eventually
 

@@ -8,8 +8,8 @@ import json
 import queue
 from typing import Any
 
-from hub.daemon import outbox_alarm
-from hub.sync.uplink import status_topic
+from hub.core.pipeline import outbox_alarm
+from hub.wire.topics import status_topic
 from testbed.home import SimulatedHome
 from testbed.outage import fill_outbox
 from tests.conftest import eventually

@@ -13,12 +13,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from hub.core.outcome import RULES, assess
+from hub.core.pipeline import to_reading
 from hub.core.plausibility import CONVERSIONS, ORDERS, RANGES, implausible
 from hub.core.timing import ClockCheck
-from hub.daemon import to_reading
-from hub.devices.ble.driver import DeviceValue
 from hub.devices.blood_pressure import build_blood_pressure_measurement
 from hub.devices.body_composition import build_body_composition_measurement
+from hub.devices.events import DeviceValue
 from hub.devices.glucose import build_glucose_measurement
 from hub.devices.ieee11073 import SpecialValue
 from hub.devices.profiles import sig_uuid

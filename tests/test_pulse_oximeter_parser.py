@@ -30,7 +30,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hub.devices import ParseError
+from hub.devices.errors import ParseError
 from hub.devices.ieee11073 import SpecialValue
 from hub.devices.pulse_oximeter import (
     DEVICE_AND_SENSOR_STATUS_NAMES,

@@ -25,9 +25,9 @@ from centre.ingest import Ingest
 from centre.revocation import RESTART_BROKER, RevocationError, centre_crl_path, revoke_hub
 from centre.store import CentreStore
 from hub.keys import public_text, write_secret
-from hub.sync.tls import client_context, mqtt_client
-from hub.sync.uplink import batch_topic, downlink_topic
+from hub.mqtt import client_context, mqtt_client
 from hub.wire.pki import Identity, serial_text
+from hub.wire.topics import batch_topic, downlink_topic
 from testbed.home import SimulatedHome
 from testbed.processes import wait_until
 from tests.test_broker_acl import never_connects, puback, received

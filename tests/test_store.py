@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from hub.store import MIGRATIONS, URGENT, NewReading, ReadingStore, StoreError
+from hub.core.reading import URGENT, NewReading
+from hub.store import MIGRATIONS, ReadingStore, StoreError
 from hub.wire.sealing import ItemSealer, open_item, open_segment
 from hub.wire.suites import x25519_pair
 
@@ -100,7 +101,8 @@ WRITER = textwrap.dedent("""
     import sys
     from pathlib import Path
     from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-    from hub.store import NewReading, ReadingStore
+    from hub.store import ReadingStore
+    from hub.core.reading import NewReading
     from hub.wire.sealing import ItemSealer
     from hub.wire.suites import x25519_pair
     sealer = ItemSealer("hub-0001", x25519_pair(X25519PrivateKey.generate()).public)
@@ -204,7 +206,7 @@ def test_last_record_number_per_device(tmp_path: Path) -> None:
 
 
 def test_known_devices(tmp_path: Path) -> None:
-    from hub.store import KnownDevice
+    from hub.core.reading import KnownDevice
 
     store = ReadingStore(tmp_path / "hub.sqlite")
     store.save_device(KnownDevice("00:BB", "blood_pressure", "cuff", "2026-11-22T10:00:00Z", True))

@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from hub.core.pipeline import to_reading
 from hub.core.timing import ClockCheck
-from hub.daemon import to_reading
-from hub.devices.ble.driver import DeviceValue
 from hub.devices.blood_pressure import build_blood_pressure_measurement
+from hub.devices.events import DeviceValue
 from hub.devices.ieee11073 import SpecialValue
 from hub.devices.profiles import sig_uuid
 

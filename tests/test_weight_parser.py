@@ -33,7 +33,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hub.devices import ParseError
+from hub.devices.errors import ParseError
 from hub.devices.gatt_time import encode_date_time
 from hub.devices.weight import (
     FEATURE_NAMES,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from hub.store import NewReading
+from hub.core.reading import NewReading
 from hub.wire.envelope import canonical_json
 
 KIND = "questionnaire_response"

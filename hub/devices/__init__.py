@@ -1,6 +1,2 @@
-"""BLE health device support: pure parsers for standard GATT characteristics."""
-
-from hub.devices.decode import decode
-from hub.devices.errors import ParseError
-
-__all__ = ["ParseError", "decode"]
+"""BLE health devices: pure parsers for the standard GATT characteristics (one module each, imported
+only where needed: the screen does not load them), and the Bluetooth shell in hub/devices/ble."""

@@ -18,29 +18,23 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from hub.config import HubConfig
+from hub.core.reading import URGENT, now_utc
 from hub.keys import ed25519_public
-from hub.store import URGENT, OutboxItem, ReadingStore, StoreError, now_utc
+from hub.mqtt import client_context, mqtt_client
+from hub.store import OutboxItem, ReadingStore, StoreError
 from hub.sync.delivery import Delivery
-from hub.sync.downlink import downlink_topic
-from hub.sync.tls import client_context, mqtt_client
 from hub.wire.batch import build_batch
 from hub.wire.envelope import EnvelopeError, canonical_json, clock_offset_s, open_ack
 from hub.wire.suites import CentreKey
+from hub.wire.topics import (
+    SESSION_EXPIRY_S,
+    ack_topic,
+    batch_topic,
+    downlink_topic,
+    status_topic,
+)
 
 log = logging.getLogger(__name__)
-SESSION_EXPIRY_S = 7 * 24 * 3600
-
-
-def batch_topic(hub_id: str) -> str:
-    return f"dho/v1/hub/{hub_id}/batch"
-
-
-def ack_topic(hub_id: str) -> str:
-    return f"dho/v1/hub/{hub_id}/ack"
-
-
-def status_topic(hub_id: str) -> str:
-    return f"dho/v1/hub/{hub_id}/status"
 
 
 def status_payload(hub_id: str, state: str, alarm: str | None = None) -> bytes:
@@ -68,12 +62,14 @@ class Uplink:
         config: HubConfig,
         store: ReadingStore,
         hub_key: Ed25519PrivateKey,
+        centre_key: Callable[[], CentreKey],
         on_synced: Callable[[], None] = lambda: None,
         on_downlink: Callable[[str, bytes], None] = lambda _t, _p: None,
     ) -> None:
         self.config = config
         self.store = store
         self.hub_key = hub_key
+        self._centre_key = centre_key
         self.on_synced = on_synced
         self.on_downlink = on_downlink
         self.centre_verify = ed25519_public(config.centre.signing_key)
@@ -129,8 +125,7 @@ class Uplink:
     def centre(self) -> CentreKey:
         """The key batches are sealed to: the one new readings are sealed to, which changes
         when the centre rotates its key."""
-        sealer = self.store.sealer
-        return sealer.centre if sealer is not None else self.config.centre.encryption
+        return self._centre_key()
 
     def set_alarm(self, alarm: str | None) -> None:
         """Tell the centre (retained status) that the outbox is filling up, or no longer is."""

@@ -15,7 +15,7 @@ import base64
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import Field
@@ -47,6 +47,30 @@ class SealedItem:
     sealed: bytes
 
 
+class ItemToSend(Protocol):
+    """A sealed item as the sender keeps it (the hub's outbox rows have these fields)."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def segment_id(self) -> str: ...
+    @property
+    def sealed(self) -> bytes: ...
+
+
+class SegmentToSend(Protocol):
+    """A segment key sealed to the centre, as the sender keeps it."""
+
+    @property
+    def segment_id(self) -> str: ...
+    @property
+    def centre_key_id(self) -> str: ...
+    @property
+    def suite(self) -> str: ...
+    @property
+    def sealed_key(self) -> bytes: ...
+
+
 @dataclass(frozen=True)
 class OpenedBatch:
     header: BatchHeader
@@ -56,8 +80,8 @@ class OpenedBatch:
 
 def build_batch(
     hub_id: str,
-    items: Sequence[SealedItem],
-    segments: Sequence[SealedSegment],
+    items: Sequence[ItemToSend],
+    segments: Sequence[SegmentToSend],
     hub_key: Ed25519PrivateKey,
     centre: CentreKey,
     created_at: str,
@@ -76,7 +100,7 @@ def build_batch(
     return header, seal_envelope(header, batch_body(items, segments), hub_key, centre)
 
 
-def batch_body(items: Sequence[SealedItem], segments: Sequence[SealedSegment]) -> bytes:
+def batch_body(items: Sequence[ItemToSend], segments: Sequence[SegmentToSend]) -> bytes:
     return canonical_json(
         {
             "items": [

@@ -26,6 +26,7 @@ from pydantic import Field
 from hub.wire import strict
 from hub.wire.strict import MAX_SEQ, WireError
 from hub.wire.suites import SUITES, CentreKey, CentreKeyPair, suite_for
+from hub.wire.topics import HUB_ID_PATTERN
 
 MAGIC = b"DHO1"
 VERSION = 2  # 2: acks name exactly the sequence numbers the centre holds (docs/protocol.md)
@@ -34,7 +35,6 @@ SIGNATURE_CONTEXT = b"no.dho.hub/v1/batch-signature\x00"
 ACK_CONTEXT = b"no.dho.hub/v1/ack-signature\x00"
 MAX_HEADER = 4096
 MAX_ITEMS = 10_000  # per batch; a hub sends at most sync.batch_max (200 by default)
-HUB_ID = r"^[a-z0-9][a-z0-9-]{2,62}$"
 UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 KEY_ID = r"^[0-9a-f]{16}$"
 Seq = Annotated[int, Field(ge=1, le=MAX_SEQ)]
@@ -111,7 +111,7 @@ class BatchHeader:
 class _HeaderSchema(strict.Schema):
     v: int
     suite: str
-    hub_id: Annotated[str, Field(pattern=HUB_ID)]
+    hub_id: Annotated[str, Field(pattern=HUB_ID_PATTERN)]
     batch_id: Annotated[str, Field(pattern=UUID)]
     seq_first: Seq
     seq_last: Seq
@@ -242,7 +242,7 @@ Range = Annotated[list[Seq], Field(min_length=2, max_length=2)]  # [first, last]
 
 class _AckSchema(strict.Schema):
     v: int
-    hub_id: Annotated[str, Field(pattern=HUB_ID)]
+    hub_id: Annotated[str, Field(pattern=HUB_ID_PATTERN)]
     batch_id: Annotated[str, Field(pattern=UUID)]
     held: Annotated[list[Range], Field(max_length=MAX_ITEMS)]
     conflicts: Annotated[list[Range], Field(max_length=MAX_ITEMS)]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, TypeVar
 from zoneinfo import ZoneInfo
@@ -21,53 +20,13 @@ from bleak import BleakClient
 from bleak.backends.characteristic import BleakGATTCharacteristic
 from bleak.exc import BleakDBusError, BleakError
 
+from hub.core.reading import now_utc
 from hub.core.timing import ClockCheck
+from hub.devices.events import DeviceProgress, DeviceValue
 from hub.devices.quirks import Quirks
-from hub.store import now_utc
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class DeviceValue:
-    """One characteristic value exactly as a device sent it, with what the hub knew then."""
-
-    device_address: str
-    characteristic: str
-    data: bytes
-    received_at: str
-    clock: ClockCheck
-    hub_clock_synced: bool
-
-
-@dataclass(frozen=True)
-class SessionStarted:
-    """A paired device is connected: the patient is measuring (or has just measured)."""
-
-    device_address: str
-    profile: str  # the profile's stable name, e.g. "blood_pressure"
-    at: str
-
-
-@dataclass(frozen=True)
-class DeviceProgress:
-    """A value a device sends while it measures (Intermediate Cuff Pressure): shown, not stored."""
-
-    device_address: str
-    characteristic: str
-    data: bytes
-    received_at: str
-
-
-@dataclass(frozen=True)
-class SessionEnded:
-    """A connection is over: the daemon notes it against the known device."""
-
-    device_address: str
-    at: str
-    clock_written: bool
-    battery_level: int | None
 
 
 class GattLink(Protocol):

@@ -13,6 +13,7 @@ import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from bleak import BleakClient, BleakScanner
@@ -23,7 +24,7 @@ from dbus_fast import BusType
 from dbus_fast.aio import MessageBus
 
 from hub.clock import ClockSource, hub_clock_synchronised
-from hub.config import BluetoothSettings
+from hub.core.reading import KnownDevice, now_utc
 from hub.devices.ble.agent import (
     JUST_WORKS,
     PASSKEY_ENTRY,
@@ -33,18 +34,11 @@ from hub.devices.ble.agent import (
     drop_link,
     remove_bond,
 )
-from hub.devices.ble.driver import (
-    BleakLink,
-    DeviceProgress,
-    DeviceValue,
-    SessionContext,
-    SessionEnded,
-    SessionStarted,
-)
+from hub.devices.ble.driver import BleakLink, SessionContext
 from hub.devices.ble.drivers import DRIVERS, set_clock
+from hub.devices.events import DeviceProgress, DeviceValue, SessionEnded, SessionStarted
 from hub.devices.profiles import BY_NAME, Profile, profile_for_services
 from hub.devices.quirks import model_for, quirks_for
-from hub.store import KnownDevice, now_utc
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +59,25 @@ class Sighting:
     profile: Profile
 
 
+class WatcherSettings(Protocol):
+    """What the watcher needs of the hub's [bluetooth] settings (hub/config.py)."""
+
+    @property
+    def adapter(self) -> str: ...
+    @property
+    def scan_window_s(self) -> float: ...
+    @property
+    def connect_timeout_s(self) -> float: ...
+    @property
+    def max_session_s(self) -> float: ...
+    @property
+    def quiet_disconnect_s(self) -> float: ...
+    @property
+    def max_connections(self) -> int: ...
+    @property
+    def continuous_window_s(self) -> float | None: ...
+
+
 class DeviceWatcher:
     """Scan for this hub's devices, run a session with each one that advertises; forever.
 
@@ -73,7 +86,7 @@ class DeviceWatcher:
 
     def __init__(
         self,
-        settings: BluetoothSettings,
+        settings: WatcherSettings,
         zone: ZoneInfo,
         clock_source: ClockSource,
         known: Callable[[], dict[str, KnownDevice]],

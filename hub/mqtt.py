@@ -1,4 +1,6 @@
-"""The TLS settings every MQTT connection of the hub and the centre uses."""
+"""The MQTT session every connection of the hub and the centre uses: MQTT v5 over TLS with
+client certificates. Shared by both sides (the centre imports it), as are the topics
+(hub/wire/topics.py)."""
 
 from __future__ import annotations
 

@@ -20,15 +20,14 @@ Pure functions and models; no I/O.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
-from hub.core.plausibility import standard_value
+from hub.core.care_plan import CarePlan, PatientMessage
 from hub.keys import KeyFileError
 from hub.wire.envelope import EnvelopeError, canonical_json, read_object
 from hub.wire.suites import CentreKey, CentreKeyPair, centre_key, suite_for
@@ -41,44 +40,14 @@ KEY_ID_BYTES = 16
 MAX_DOCUMENT = 1024 * 1024  # a care plan with its questionnaire is tens of kilobytes
 MAX_DEPTH = 32  # a FHIR questionnaire nests a handful of levels
 MAX_VERSION = 2**53  # what every JSON reader keeps exact
-DocType = Literal["care_plan", "message", "centre_key"]
-TOPIC = re.compile(r"^dho/v1/hub/([a-z0-9][a-z0-9-]{2,62})/down/(care_plan|message|centre_key)$")
 
 
 class AlreadyHeld(EnvelopeError):
     """The same document again (a retained copy on reconnect): nothing to do."""
 
 
-def downlink_topic(hub_id: str, doc_type: str) -> str:
-    return f"dho/v1/hub/{hub_id}/down/{doc_type}"
-
-
 class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Limit(_Frozen):
-    """A value outside [min, max] makes the reading urgent: it goes to the centre at once."""
-
-    min: float | None = None
-    max: float | None = None
-
-
-class ScheduledMeasurement(_Frozen):
-    kind: str
-    times: tuple[str, ...] = Field(default=(), description="local times, HH:MM")
-
-
-class CarePlan(_Frozen):
-    schedule: tuple[ScheduledMeasurement, ...] = ()
-    # kind -> value name -> limits, e.g. {"blood_pressure": {"systolic": {"max": 180}}}
-    thresholds: dict[str, dict[str, Limit]] = {}
-    questionnaire: dict[str, Any] | None = None  # a FHIR Questionnaire (issue 5)
-    centre_phone: str | None = None
-
-
-class PatientMessage(_Frozen):
-    text: str = Field(min_length=1, max_length=2000)
 
 
 class CentreKeyNotice(_Frozen):
@@ -95,7 +64,7 @@ class CentreKeyNotice(_Frozen):
         return self
 
 
-CONTENT: dict[str, type[_Frozen]] = {
+CONTENT: dict[str, type[BaseModel]] = {
     "care_plan": CarePlan,
     "message": PatientMessage,
     "centre_key": CentreKeyNotice,
@@ -242,27 +211,9 @@ def check_sendable(doc: Document) -> None:
     _document(_strict_json(body, doc.doc_type), doc.doc_type)
 
 
-def stored_document(doc_type: str, content: object) -> _Frozen:
+def stored_document(doc_type: str, content: object) -> BaseModel:
     """A document the hub kept, read back at start: ValueError if it no longer validates."""
     try:
         return CONTENT[doc_type].model_validate(content)
     except ValidationError as exc:
         raise ValueError(f"stored {doc_type} no longer validates: {str(exc)[:300]}") from exc
-
-
-def outside_limits(kind: str, values: dict[str, Any], plan: CarePlan | None) -> tuple[str, ...]:
-    """Which of a reading's values the care plan says need a nurse now, as problem codes."""
-    if plan is None:
-        return ()
-    problems = []
-    for name, limit in plan.thresholds.get(kind, {}).items():
-        # Limits are in mmHg, kg, C (docs/devices.md, "Plausibility"): a kPa cuff's 17.1 is
-        # 128 mmHg, not below a minimum of 90.
-        value = standard_value(kind, name, values)
-        if value is None:
-            continue  # absent, or a special value (already a failed reading)
-        if limit.min is not None and value < limit.min:
-            problems.append(f"{name}_below_care_plan")
-        if limit.max is not None and value > limit.max:
-            problems.append(f"{name}_above_care_plan")
-    return tuple(problems)
