@@ -2,7 +2,7 @@
 # ./run.sh demo | test | check — installs what is missing, then runs.
 #   demo   a simulated home: emulated devices, BlueZoo, Mosquitto, centre, hub, patient screen
 #   test   the test suite (real BlueZoo, Mosquitto and SQLite)
-#   check  ruff (lint and format) and mypy
+#   check  ruff (lint and format), mypy and the layer contracts (lint-imports)
 set -euo pipefail
 cd "$(dirname "$0")"
 VENV=${VENV:-.venv}
@@ -45,6 +45,7 @@ shift || true
 case "$cmd" in
     demo)  need_debian_packages; need_venv; exec "$VENV/bin/python" -m testbed.demo "$@" ;;
     test)  need_debian_packages; need_venv; exec "$VENV/bin/python" -m pytest "$@" ;;
-    check) need_venv; "$VENV/bin/ruff" check . && "$VENV/bin/ruff" format --check . && "$VENV/bin/mypy" ;;
+    check) need_venv; "$VENV/bin/ruff" check . && "$VENV/bin/ruff" format --check . && "$VENV/bin/mypy" \
+        && "$VENV/bin/lint-imports" ;;
     *) echo "usage: ./run.sh demo|test|check" >&2; exit 2 ;;
 esac
