@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import json
 import sqlite3
 from pathlib import Path
@@ -387,6 +388,10 @@ async def test_an_urgent_reading_meeting_a_backlog_loses_nothing(home: Simulated
     assert_exactly_once(rows, n + 1)
 
 
+def centre_holds_at_least(home: SimulatedHome, count: int) -> bool:
+    return len(centre_rows(home)) >= count
+
+
 async def test_the_centre_killed_mid_drain_loses_and_doubles_nothing(
     home: SimulatedHome,
 ) -> None:
@@ -396,7 +401,7 @@ async def test_the_centre_killed_mid_drain_loses_and_doubles_nothing(
     for round_ in range(3):
         centre = home.start_centre()
         await eventually(
-            lambda r=round_: len(centre_rows(home)) >= 1000 * (r + 1),
+            functools.partial(centre_holds_at_least, home, 1000 * (round_ + 1)),
             timeout=120,
             what="the drain to move on",
         )

@@ -50,7 +50,7 @@ async def agent(short_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterat
 
 
 async def call(
-    caller: MessageBus, destination: str, member: str, signature: str, body: list[object]
+    caller: MessageBus, destination: str | None, member: str, signature: str, body: list[object]
 ) -> Message:
     reply = await caller.call(
         Message(

@@ -16,10 +16,10 @@ from hub.core.outcome import RULES, assess
 from hub.core.pipeline import to_reading
 from hub.core.plausibility import CONVERSIONS, ORDERS, RANGES, implausible
 from hub.core.timing import ClockCheck
-from hub.devices.blood_pressure import build_blood_pressure_measurement
+from hub.devices.blood_pressure import Unit, build_blood_pressure_measurement
 from hub.devices.body_composition import build_body_composition_measurement
 from hub.devices.events import DeviceValue
-from hub.devices.glucose import build_glucose_measurement
+from hub.devices.glucose import ConcentrationUnit, build_glucose_measurement
 from hub.devices.ieee11073 import SpecialValue
 from hub.devices.profiles import sig_uuid
 from hub.devices.pulse_oximeter import build_plx_spot_check
@@ -328,7 +328,7 @@ def value(characteristic: str, data: bytes) -> DeviceValue:
 
 
 def glucose_bytes(
-    concentration: float | SpecialValue, unit: str = "mol/L", exponent: int = -5
+    concentration: float | SpecialValue, unit: ConcentrationUnit = "mol/L", exponent: int = -5
 ) -> bytes:
     return build_glucose_measurement(
         1,
@@ -345,7 +345,7 @@ def cuff(
     systolic: float | SpecialValue,
     diastolic: float | SpecialValue,
     pulse: float = 70,
-    unit: str = "mmHg",
+    unit: Unit = "mmHg",
 ) -> bytes:
     exponent = -1 if unit == "kPa" else 0
     mean = (

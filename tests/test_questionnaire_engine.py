@@ -22,6 +22,7 @@ from hub.questionnaire.engine import (
     score,
 )
 from hub.questionnaire.model import (
+    AnswerValue,
     Coding,
     EnableWhen,
     QuestionnaireError,
@@ -307,7 +308,7 @@ def test_a_questionnaire_written_elsewhere_loads_and_is_answerable() -> None:
     q = parse_questionnaire(PUBLIC_STYLE)
     assert q.canonical == "urn:dho:questionnaire:mood-2"
     loinc = Coding("http://loinc.org", "LA6569-3")
-    answers = {"g1/q1": loinc, "g1/q2": loinc, "comment": "Sleeping badly"}
+    answers: dict[str, AnswerValue] = {"g1/q1": loinc, "g1/q2": loinc, "comment": "Sleeping badly"}
     assert score(q, answers) == 2.0
     response = valid_fhir(build_response(q, answers, "r-9", AUTHORED))
     assert response["item"][0]["item"][0]["answer"][0]["valueCoding"]["display"] == ("Several days")

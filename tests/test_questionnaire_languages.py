@@ -65,7 +65,8 @@ def raw(name: str, language: str) -> dict[str, Any]:
     text = (
         resources.files("hub.questionnaire").joinpath("data", f"{name}.{language}.json").read_text()
     )
-    return json.loads(text)
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
 
 
 def without_words(node: Any) -> Any:

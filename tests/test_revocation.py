@@ -263,11 +263,16 @@ def test_centre_revoke_shuts_the_hub_out_at_the_broker(home: SimulatedHome) -> N
     # Enrolled again, the hub id is back, under its new certificate only.
     renewed = bundle_identity(enrol_hub(home.centre, home.hub_id))
     os.kill(home.broker.process.pid, signal.SIGHUP)
+
+    def renewed_connects() -> bool:
+        back = connect_as(home, renewed, home.hub_id)
+        try:
+            return connects(back, home.broker.port, timeout=2)
+        finally:
+            stop(back)
+
     wait_until(
-        lambda: (
-            connects(back := connect_as(home, renewed, home.hub_id), home.broker.port, timeout=2)
-            and (stop(back) or True)
-        ),
+        renewed_connects,
         30,
         "the renewed certificate to connect",
     )

@@ -58,6 +58,6 @@ def encode_battery_level(level: int) -> bytes:
     return bytes((level,))
 
 
-PARSERS: dict[int, tuple[str, Callable[[bytes], Any]]] = {
+PARSERS: dict[int, tuple[str, Callable[[RawBytes], Any]]] = {
     0x2A19: (BATTERY_LEVEL, parse_battery_level),
 }

@@ -382,7 +382,7 @@ def build_body_composition_feature(
     return bits.to_bytes(4, "little")
 
 
-PARSERS: dict[int, tuple[str, Callable[[bytes], Any]]] = {
+PARSERS: dict[int, tuple[str, Callable[[RawBytes], Any]]] = {
     0x2A9B: (BODY_COMPOSITION_FEATURE, parse_body_composition_feature),
     0x2A9C: (BODY_COMPOSITION_MEASUREMENT, parse_body_composition_measurement),
 }

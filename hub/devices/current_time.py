@@ -130,6 +130,6 @@ def encode_current_time(dt: datetime, adjust_reason: Iterable[str] = ()) -> byte
     return encode_date_time(dt) + bytes((dt.isoweekday(), fractions256, reason))
 
 
-PARSERS: dict[int, tuple[str, Callable[[bytes], Any]]] = {
+PARSERS: dict[int, tuple[str, Callable[[RawBytes], Any]]] = {
     0x2A2B: (CURRENT_TIME, parse_current_time),
 }

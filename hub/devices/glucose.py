@@ -573,7 +573,7 @@ def build_glucose_feature(features: Iterable[str]) -> bytes:
     return bits_from_names(features, FEATURE_NAMES, "glucose feature").to_bytes(2, "little")
 
 
-PARSERS: dict[int, tuple[str, Callable[[bytes], Any]]] = {
+PARSERS: dict[int, tuple[str, Callable[[RawBytes], Any]]] = {
     0x2A18: (GLUCOSE_MEASUREMENT, parse_glucose_measurement),
     0x2A34: (GLUCOSE_MEASUREMENT_CONTEXT, parse_glucose_measurement_context),
     0x2A51: (GLUCOSE_FEATURE, parse_glucose_feature),

@@ -67,7 +67,7 @@ def _scale(mantissa: int, exponent: int) -> float:
     # 1234 with exponent -1 is exactly the float 123.4, not 123.40000000000001.
     if exponent >= 0:
         return float(mantissa * 10**exponent)
-    return mantissa / 10**-exponent
+    return mantissa / int(10**-exponent)
 
 
 def sfloat_from_uint16(raw: int) -> Number:

@@ -525,7 +525,7 @@ def build_plx_features(
     return supported.to_bytes(2, "little") + body
 
 
-PARSERS: dict[int, tuple[str, Callable[[bytes], Any]]] = {
+PARSERS: dict[int, tuple[str, Callable[[RawBytes], Any]]] = {
     0x2A5E: (PLX_SPOT_CHECK, parse_plx_spot_check),
     0x2A5F: (PLX_CONTINUOUS, parse_plx_continuous),
     0x2A60: (PLX_FEATURES, parse_plx_features),

@@ -217,7 +217,7 @@ def build_temperature_type(temperature_type: str | int) -> bytes:
     return bytes((temperature_type_code(temperature_type),))
 
 
-PARSERS: dict[int, tuple[str, Callable[[bytes], Any]]] = {
+PARSERS: dict[int, tuple[str, Callable[[RawBytes], Any]]] = {
     0x2A1C: (TEMPERATURE_MEASUREMENT, parse_temperature_measurement),
     0x2A1D: (TEMPERATURE_TYPE, parse_temperature_type),
     0x2A1E: (INTERMEDIATE_TEMPERATURE, parse_intermediate_temperature),
