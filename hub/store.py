@@ -17,7 +17,7 @@ from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar, cast
 
 import sqlite_utils
 
@@ -25,6 +25,7 @@ from hub.core.reading import ROUTINE, KnownDevice, NewReading, StoredReading, no
 from hub.keys import private_file
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 class StoreError(RuntimeError):
@@ -169,8 +170,53 @@ def _v8(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX record_digests_expiry ON record_digests (expires_at)")
 
 
+def _v9(db: sqlite_utils.Database) -> None:
+    """Issue 12: the screen asks for the latest reading of each kind and the trends every
+    second; these indexes let both be answered by a seek per kind and per hour instead of a
+    scan of every reading kept."""
+    db.execute("CREATE INDEX readings_kind_seq ON readings (kind, seq)")
+    db.execute(
+        "CREATE INDEX readings_trend ON readings (kind, substr(measured_at, 1, 13), seq)"
+        " WHERE outcome != 'failed'"
+    )
+
+
+# The hour a reading was measured in, as the trends group them ('YYYY-MM-DDTHH'), spelled
+# as readings_trend indexes it.
+_HOUR = "substr(measured_at, 1, 13)"
+
 # Append only: a hub in the field upgrades through every step in order.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    _v1,
+    _v2,
+    _v3,
+    _v4,
+    _v5,
+    _v6,
+    _v7,
+    _v8,
+    _v9,
+]
+
+# The kinds present, one index seek each (readings_kind_seq): DISTINCT or GROUP BY would
+# read every reading kept.
+_KINDS = (
+    "k(kind) AS (SELECT min(kind) FROM readings"
+    " UNION ALL SELECT (SELECT min(kind) FROM readings WHERE kind > k.kind)"
+    " FROM k WHERE k.kind IS NOT NULL)"
+)
+# The (kind, hour) buckets of good readings from an hour on, one seek each (readings_trend).
+_BUCKETS = (
+    "g(kind) AS (SELECT min(kind) FROM readings WHERE outcome != 'failed'"
+    " UNION ALL SELECT (SELECT min(kind) FROM readings WHERE outcome != 'failed'"
+    " AND kind > g.kind) FROM g WHERE g.kind IS NOT NULL),"
+    f" b(kind, hour) AS (SELECT kind, (SELECT min({_HOUR}) FROM readings"
+    f" WHERE outcome != 'failed' AND kind = g.kind AND {_HOUR} >= :hour)"
+    " FROM g WHERE g.kind IS NOT NULL"
+    f" UNION ALL SELECT kind, (SELECT min({_HOUR}) FROM readings"
+    f" WHERE outcome != 'failed' AND kind = b.kind AND {_HOUR} > b.hour)"
+    " FROM b WHERE b.hour IS NOT NULL)"
+)
 
 _SET_ASIDE = "set_aside:"  # downlink rows the daemon stopped using: they no longer validated
 STRANDED = 9  # kept, never sent again: the centre cannot take it (see settle)
@@ -281,6 +327,9 @@ class ReadingStore:
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open reading store {path}: {exc}") from exc
         self.path = path
+        # Answers kept until the store changes (see _memo), one per question.
+        self._memo_state: tuple[int, int] = (-1, -1)
+        self._memos: dict[str, tuple[tuple[str, ...], Any]] = {}
 
     def _migrate(self) -> None:
         current = self.db.execute("PRAGMA user_version").fetchone()[0]
@@ -589,6 +638,9 @@ class ReadingStore:
         return cursor.rowcount
 
     def held_version(self, doc_type: str) -> int:
+        return self._memo(("held", doc_type), lambda: self._held_version(doc_type))
+
+    def _held_version(self, doc_type: str) -> int:
         row = self.db.execute(
             "SELECT version FROM downlink WHERE doc_type = ?", [doc_type]
         ).fetchone()
@@ -646,10 +698,15 @@ class ReadingStore:
         return json.loads(row[0]) if row else None
 
     def patient_messages(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The newest messages first; fresh dicts each time (a caller may change them)."""
         keys = ("version", "text", "issued_at", "received_at", "read_at")
-        rows = self.db.execute(
-            f"SELECT {', '.join(keys)} FROM patient_messages ORDER BY version DESC LIMIT ?", [limit]
-        ).fetchall()
+        rows = self._memo(
+            ("messages", str(limit)),
+            lambda: self.db.execute(
+                f"SELECT {', '.join(keys)} FROM patient_messages ORDER BY version DESC LIMIT ?",
+                [limit],
+            ).fetchall(),
+        )
         return [dict(zip(keys, r, strict=True)) for r in rows]
 
     def mark_message_read(self, version: int, at: str) -> bool:
@@ -673,29 +730,84 @@ class ReadingStore:
     def history(self, measured_since: str) -> list[StoredReading]:
         """Good readings measured since then (for the screen's trends), oldest first: the last
         of each kind in each hour, so an oximeter's stream of hundreds cannot crowd out the
-        other days (at most 24 a day per kind)."""
+        other days (at most 24 a day per kind).
+
+        Asked every second with a `measured_since` one second later: the hours' latest are
+        kept until the store changes or the hour turns, and only the first hour, which
+        `measured_since` cuts, is looked at again."""
+        hour = measured_since[:13]
+        latest = self._memo(("trend", hour), lambda: self._trend_from(hour))
+        trend = []
+        for r in latest:
+            # Only in the first hour can an hour's latest be measured before `measured_since`:
+            # then the latest of that hour measured since then, if any, stands in for it.
+            if r.measured_at is not None and r.measured_at >= measured_since:
+                trend.append(r)
+            else:
+                trend.extend(
+                    self._select(
+                        "WHERE seq = (SELECT max(seq) FROM readings WHERE outcome != 'failed'"
+                        f" AND kind = ? AND {_HOUR} = ? AND measured_at >= ?)",
+                        [r.kind, hour, measured_since],
+                    )
+                )
+        trend.sort(key=lambda r: (r.measured_at or "", r.seq))
+        return trend
+
+    def _trend_from(self, hour: str) -> list[StoredReading]:
+        """The latest good reading of each kind in each hour from `hour` on."""
         return self._select(
-            "WHERE seq IN (SELECT max(seq) FROM readings"
-            " WHERE measured_at >= ? AND outcome != 'failed'"
-            " GROUP BY kind, substr(measured_at, 1, 13)) ORDER BY measured_at",
-            [measured_since],
+            f"WHERE seq IN (WITH RECURSIVE {_BUCKETS} SELECT (SELECT max(seq) FROM readings"
+            f" WHERE outcome != 'failed' AND kind = b.kind AND {_HOUR} = b.hour)"
+            " FROM b WHERE b.hour IS NOT NULL)",
+            {"hour": hour},
         )
 
     def latest_per_kind(self) -> list[StoredReading]:
-        return self._select(
-            "WHERE seq IN (SELECT max(seq) FROM readings GROUP BY kind) ORDER BY seq DESC", []
+        """The newest reading (highest number) of each kind, newest first."""
+        return list(
+            self._memo(
+                ("latest",),
+                lambda: self._select(
+                    f"WHERE seq IN (WITH RECURSIVE {_KINDS} SELECT (SELECT max(seq)"
+                    " FROM readings WHERE kind = k.kind) FROM k WHERE k.kind IS NOT NULL)"
+                    " ORDER BY seq DESC",
+                    [],
+                ),
+            )
         )
 
     def pending_count(self) -> int:
         """Readings the centre has not acknowledged (sealed or still to be sealed)."""
-        count: int = self.db.execute(
+        return self._memo(("pending",), self._count_pending)
+
+    def _count_pending(self) -> int:
+        count: int = self.db.conn.execute(
             "SELECT (SELECT count(*) FROM outbox)"
             " + (SELECT count(*) FROM readings WHERE sealed = 0 AND synced_at IS NULL)"
         ).fetchone()[0]
         return count
 
-    def _select(self, tail: str, params: list[Any]) -> list[StoredReading]:
-        rows = self.db.execute(
+    def _memo(self, key: tuple[str, ...], compute: Callable[[], _T]) -> _T:
+        """An answer kept until the store changes: the screen asks for the same ones every
+        second. Any row written through this connection (total_changes) or committed by another
+        (data_version) makes every kept answer stale; a changed key replaces its answer."""
+        state = (
+            self.db.conn.total_changes,
+            self.db.conn.execute("PRAGMA data_version").fetchone()[0],
+        )
+        if state != self._memo_state:
+            self._memos.clear()
+            self._memo_state = state
+        kept = self._memos.get(key[0])
+        if kept is not None and kept[0] == key:
+            return cast(_T, kept[1])
+        value = compute()
+        self._memos[key[0]] = (key, value)
+        return value
+
+    def _select(self, tail: str, params: list[Any] | dict[str, Any]) -> list[StoredReading]:
+        rows = self.db.conn.execute(
             "SELECT seq, kind, characteristic, device_address, device_time, received_at,"
             " raw_hex, values_json, stored_at, synced_at, measured_at, time_source,"
             " clock_correction_s, hub_clock_synced, outcome, problems_json, hub_clock_offset_s"
