@@ -12,6 +12,7 @@ from typing import Any
 
 import sqlite_utils
 
+from hub.core.reading import WIRE_FIELDS
 from hub.keys import private_file
 
 SCHEMA = [
@@ -44,27 +45,11 @@ REJECTIONS_KEPT = 10_000
 """The rejections table keeps the newest this many: a misconfigured hub re-sends forever."""
 
 
-# Wire item fields stored as they come (see hub/wire/batch.py WireItem).
-_ITEM_COLUMNS = (
-    "seq",
-    "kind",
-    "characteristic",
-    "device_address",
-    "device_time",
-    "received_at",
-    "raw_hex",
-    "measured_at",
-    "time_source",
-    "clock_correction_s",
-    "hub_clock_offset_s",
-    "outcome",
-)
-
-
+# A reading's columns, derived from its wire fields (hub/core/reading.py), then the centre's own.
+_ITEM_COLUMNS = tuple(f.column for f in WIRE_FIELDS)
 _INSERT_READING = (
-    f"INSERT INTO readings (hub_id, {', '.join(_ITEM_COLUMNS)}, hub_clock_synced, values_json,"
-    " problems_json, batch_id, stored_at, content_digest)"
-    f" VALUES ({', '.join('?' * (len(_ITEM_COLUMNS) + 7))})"
+    f"INSERT INTO readings (hub_id, {', '.join(_ITEM_COLUMNS)}, batch_id, stored_at,"
+    f" content_digest) VALUES ({', '.join('?' * (len(_ITEM_COLUMNS) + 4))})"
 )
 
 
@@ -315,10 +300,7 @@ class CentreStore:
             _INSERT_READING,
             [
                 hub_id,
-                *(item[name] for name in _ITEM_COLUMNS),
-                int(bool(item["hub_clock_synced"])),
-                json.dumps(item["values"]),
-                json.dumps(item["problems"]),
+                *(f.to_column(item[f.name]) for f in WIRE_FIELDS),
                 batch_id,
                 at,
                 digest,

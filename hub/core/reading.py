@@ -1,15 +1,75 @@
 """A reading as the hub keeps it: what came in (NewReading), and what the store holds
-(StoredReading); the devices a technician paired. Plain data; the store and the wire are built
-from these.
+(StoredReading); the devices a technician paired. Plain data.
+
+`READING_FIELDS` is the one description of a reading's fields: the hub store's columns, the item
+the centre receives (`WIRE_FIELDS`, checked by hub/wire/batch.py's WireItem) and the centre's
+columns are all derived from it, so a field is added in one place.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 URGENT, ROUTINE = 0, 1  # outbox lanes: urgent items (outside the care plan's limits) go first
+
+
+@dataclass(frozen=True)
+class ReadingField:
+    """One field of a reading: how SQLite keeps it (hub and centre alike), and whether it is
+    sent to the centre or is the hub's own bookkeeping."""
+
+    name: str
+    storage: Literal["plain", "flag", "json", "json_list"] = "plain"
+    on_wire: bool = True
+
+    @property
+    def column(self) -> str:
+        return f"{self.name}_json" if self.storage in ("json", "json_list") else self.name
+
+    def to_column(self, value: Any) -> Any:
+        if self.storage == "flag":
+            return int(bool(value))
+        if self.storage in ("json", "json_list"):
+            return json.dumps(list(value) if self.storage == "json_list" else value)
+        return value
+
+    def from_column(self, raw: Any) -> Any:
+        if self.storage == "flag":
+            return bool(raw)
+        if self.storage == "json":
+            return json.loads(raw)
+        if self.storage == "json_list":
+            return tuple(json.loads(raw))
+        return raw
+
+    def to_json(self, value: Any) -> Any:
+        return list(value) if self.storage == "json_list" else value
+
+
+READING_FIELDS: tuple[ReadingField, ...] = (
+    ReadingField("seq"),
+    ReadingField("kind"),
+    ReadingField("characteristic"),
+    ReadingField("device_address"),
+    ReadingField("device_time"),
+    ReadingField("measured_at"),
+    ReadingField("time_source"),
+    ReadingField("clock_correction_s"),
+    ReadingField("hub_clock_synced", "flag"),
+    ReadingField("hub_clock_offset_s"),
+    ReadingField("received_at"),
+    ReadingField("outcome"),
+    ReadingField("problems", "json_list"),
+    ReadingField("raw_hex"),
+    ReadingField("values", "json"),
+    ReadingField("stored_at", on_wire=False),  # when this hub committed it
+    ReadingField("synced_at", on_wire=False),  # when the centre acknowledged it
+)
+WIRE_FIELDS: tuple[ReadingField, ...] = tuple(f for f in READING_FIELDS if f.on_wire)
+READING_COLUMNS: tuple[str, ...] = tuple(f.column for f in READING_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -73,33 +133,24 @@ class StoredReading:
     problems: tuple[str, ...]
     hub_clock_offset_s: float | None
 
+    @classmethod
+    def from_columns(cls, row: tuple[Any, ...] | list[Any]) -> StoredReading:
+        """A row selected as READING_COLUMNS, in that order."""
+        return cls(
+            **{f.name: f.from_column(raw) for f, raw in zip(READING_FIELDS, row, strict=True)}
+        )
+
+    def to_columns(self) -> list[Any]:
+        """This reading as the values of READING_COLUMNS, in that order."""
+        return [f.to_column(getattr(self, f.name)) for f in READING_FIELDS]
+
     def to_json(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "kind": self.kind,
-            "characteristic": self.characteristic,
-            "device_address": self.device_address,
-            "device_time": self.device_time,
-            "measured_at": self.measured_at,
-            "time_source": self.time_source,
-            "clock_correction_s": self.clock_correction_s,
-            "hub_clock_synced": self.hub_clock_synced,
-            "hub_clock_offset_s": self.hub_clock_offset_s,
-            "received_at": self.received_at,
-            "outcome": self.outcome,
-            "problems": list(self.problems),
-            "raw_hex": self.raw_hex,
-            "values": self.values,
-            "stored_at": self.stored_at,
-            "synced": self.synced_at is not None,
-            "synced_at": self.synced_at,
-        }
+        fields = {f.name: f.to_json(getattr(self, f.name)) for f in READING_FIELDS}
+        return {**fields, "synced": self.synced_at is not None}
 
     def to_wire(self) -> dict[str, Any]:
         """What the centre receives for this reading (sync state is the hub's own business)."""
-        wire = self.to_json()
-        del wire["stored_at"], wire["synced"], wire["synced_at"]
-        return wire
+        return {f.name: f.to_json(getattr(self, f.name)) for f in WIRE_FIELDS}
 
 
 @dataclass(frozen=True)

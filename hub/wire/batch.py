@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from pydantic import Field
+from pydantic import Field, create_model
 
+from hub.core.reading import WIRE_FIELDS
 from hub.wire import strict
 from hub.wire.envelope import (
     KEY_ID,
@@ -204,24 +205,34 @@ Text = Annotated[str, Field(min_length=1, max_length=64)]
 Seconds = float  # finite (strict.load): a device clock may be centuries off
 
 
-class WireItem(strict.Schema):
-    """One reading as the centre receives it (docs/protocol.md, "Items sealed at rest")."""
+# What the centre accepts for each field of a reading on the wire. The fields themselves come from
+# hub/core/reading.py's READING_FIELDS: a field added there without a type here stops the import.
+_ITEM_TYPES: dict[str, Any] = {
+    "seq": Seq,
+    "kind": Annotated[str, Field(pattern=r"^[a-z0-9_]{1,64}$")],
+    "characteristic": Text,
+    "device_address": Text,
+    "device_time": Annotated[str, Field(max_length=40)] | None,
+    "measured_at": Stamp,
+    "time_source": Literal["device", "device_corrected", "hub_received"],
+    "clock_correction_s": Seconds | None,
+    "hub_clock_synced": bool,
+    "hub_clock_offset_s": Seconds | None,
+    "received_at": Stamp,
+    "outcome": Literal["ok", "flagged", "failed"],
+    "problems": Annotated[list[Annotated[str, Field(max_length=128)]], Field(max_length=64)],
+    "raw_hex": Annotated[str, Field(pattern=r"^(?:[0-9a-f]{2})*$", max_length=MAX_RAW_HEX)],
+    "values": dict[str, Any],
+}
+if set(_ITEM_TYPES) != {f.name for f in WIRE_FIELDS}:
+    raise TypeError(
+        f"hub/wire/batch.py: wire types {sorted(_ITEM_TYPES)} do not match the reading's wire "
+        f"fields {[f.name for f in WIRE_FIELDS]} (hub/core/reading.py)"
+    )
 
-    seq: Seq
-    kind: Annotated[str, Field(pattern=r"^[a-z0-9_]{1,64}$")]
-    characteristic: Text
-    device_address: Text
-    device_time: Annotated[str, Field(max_length=40)] | None
-    measured_at: Stamp
-    time_source: Literal["device", "device_corrected", "hub_received"]
-    clock_correction_s: Seconds | None
-    hub_clock_synced: bool
-    hub_clock_offset_s: Seconds | None
-    received_at: Stamp
-    outcome: Literal["ok", "flagged", "failed"]
-    problems: Annotated[list[Annotated[str, Field(max_length=128)]], Field(max_length=64)]
-    raw_hex: Annotated[str, Field(pattern=r"^(?:[0-9a-f]{2})*$", max_length=MAX_RAW_HEX)]
-    values: dict[str, Any]
+_item_fields: dict[str, Any] = {f.name: (_ITEM_TYPES[f.name], ...) for f in WIRE_FIELDS}
+WireItem = create_model("WireItem", __base__=strict.Schema, **_item_fields)
+"""One reading as the centre receives it (docs/protocol.md, "Items sealed at rest")."""
 
 
 def _b64(text: str, what: str) -> bytes:
