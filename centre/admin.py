@@ -242,6 +242,8 @@ def broker_config(
         + (f"user {run_as}\n" if run_as else "")
         + "per_listener_settings true\n"
         + persistence
+        # Nagle off on every client socket: an urgent reading and its ack are small packets.
+        + "set_tcp_nodelay true\n"
         + "max_queued_messages 10000\nmax_queued_bytes 268435456\n"
         "message_size_limit 16777216\n"
         "persistent_client_expiration 14d\n"
