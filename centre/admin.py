@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from centre.config import CentreConfig, load_centre_config
+from centre.errors import CentreError
 from centre.keyring import create_key, current_key
 from centre.revocation import copy_to_broker, write_crl
 from centre.store import CentreStore
@@ -30,7 +31,7 @@ from hub.wire.pki import Identity, issue, new_ca, serial_text
 from hub.wire.topics import HUB_ID_PATTERN, ack_topic, batch_topic, downlink_topic, status_topic
 
 
-class EnrolmentError(ValueError):
+class EnrolmentError(CentreError, ValueError):
     """A hub cannot be enrolled as asked; says what to fix."""
 
 

@@ -12,12 +12,10 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from centre.admin import EnrolmentError
 from centre.config import CentreConfig, load_centre_config
-from centre.downlink import DownlinkError
-from centre.revocation import RevocationError
+from centre.errors import CentreError
 from hub.config import ConfigError
-from hub.keys import KeyFileError
+from hub.errors import HubError
 
 DEFAULT_CONFIG = Path(os.environ.get("DHO_CENTRE_CONFIG", "/etc/dho-centre/centre.toml"))
 
@@ -31,12 +29,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result: int = args.func(args)
         return result
-    except (ConfigError, KeyFileError, EnrolmentError, DownlinkError, RevocationError) as exc:
+    except (CentreError, HubError) as exc:  # meant for the operator: the words, no traceback
         print(f"centre: {exc}", file=sys.stderr)
         return 2
     except ValidationError as exc:
         print(f"centre: not a valid document: {exc}", file=sys.stderr)
-        print(f"centre: {exc}", file=sys.stderr)
         return 2
     except FileExistsError as exc:
         print(

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from centre.config import CentreConfig
+from centre.errors import CentreError
 from centre.keyring import create_key
 from centre.store import CentreStore, now_utc
 from hub.keys import KeyFileError, load_signing_key
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 RETAINED = {"care_plan", "centre_key"}
 
 
-class DownlinkError(RuntimeError):
+class DownlinkError(CentreError, RuntimeError):
     """A document could not be made or delivered to the broker; says what to check."""
 
 

@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 from centre.config import CentreConfig
+from centre.errors import CentreError
 from centre.store import CentreStore
 from hub.wire.pki import Identity, Revoked, revocation_list
 
@@ -24,7 +25,7 @@ RESTART_BROKER = "systemctl restart mosquitto"
 connections but leaves a revoked hub that is connected already in place)."""
 
 
-class RevocationError(ValueError):
+class RevocationError(CentreError, ValueError):
     """A hub cannot be revoked as asked; says what to do."""
 
 

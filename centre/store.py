@@ -12,6 +12,7 @@ from typing import Any
 
 import sqlite_utils
 
+from centre.errors import CentreError
 from hub.core.reading import WIRE_FIELDS
 from hub.keys import private_file
 
@@ -70,7 +71,7 @@ class StoredBatch:
     conflicts: tuple[int, ...]
 
 
-class ReplayedBatch(ValueError):
+class ReplayedBatch(CentreError, ValueError):
     """A batch the centre accepted before arrived again (a replay, or the broker's redelivery)."""
 
 

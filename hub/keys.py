@@ -18,10 +18,12 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_private_key,
 )
 
+from hub.errors import HubError
+
 PrivateKey = Ed25519PrivateKey | X25519PrivateKey
 
 
-class KeyFileError(ValueError):
+class KeyFileError(HubError, ValueError):
     """A key file or key text that cannot be used, with the path and what to do."""
 
 

@@ -12,6 +12,7 @@ import json
 from datetime import UTC, datetime
 
 from hub.core.reading import NewReading
+from hub.errors import HubError
 from hub.wire.envelope import canonical_json
 
 KIND = "questionnaire_response"
@@ -21,7 +22,7 @@ STATUSES = frozenset({"in-progress", "completed", "amended", "entered-in-error",
 MAX_BYTES = 64 * 1024
 
 
-class AnswerError(ValueError):
+class AnswerError(HubError, ValueError):
     """Answers the hub cannot accept, and why (the screen keeps them and says so)."""
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import TypeAlias
 
+from hub.errors import HubError
+
 RawBytes: TypeAlias = bytes | bytearray | memoryview
 """What the parsers accept: bleak hands notifications over as bytearray."""
 
 
-class ParseError(ValueError):
+class ParseError(HubError, ValueError):
     """A characteristic value that cannot be decoded.
 
     ``characteristic`` names what was being parsed (e.g. "Blood Pressure Measurement (0x2A35)"),

@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from hub.errors import HubError
 from hub.questionnaire.model import (
     AnswerOption,
     AnswerValue,
@@ -27,11 +28,11 @@ SCORE_EXTENSION = "urn:dho:questionnaire-total-score"
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-class AnswerInvalid(ValueError):
+class AnswerInvalid(HubError, ValueError):
     """An answer that does not fit its question (the screen should never offer one)."""
 
 
-class AnswersIncomplete(ValueError):
+class AnswersIncomplete(HubError, ValueError):
     """Required questions are still unanswered."""
 
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+from hub.errors import HubError
+
 SCORE_EXTENSIONS = frozenset(
     {
         "http://hl7.org/fhir/StructureDefinition/ordinalValue",
@@ -44,7 +46,7 @@ V2_0136 = "http://terminology.hl7.org/CodeSystem/v2-0136"  # HL7 v2 yes/no indic
 DATA_ABSENT_REASON = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
 
 
-class QuestionnaireError(ValueError):
+class QuestionnaireError(HubError, ValueError):
     """A questionnaire this hub cannot ask, with the place in it and why."""
 
 

@@ -17,6 +17,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
+from hub.errors import HubError
 from hub.keys import KeyFileError, ed25519_public, public_text
 from hub.wire.envelope import canonical_json
 from hub.wire.hub_key import load_hub_key
@@ -27,7 +28,7 @@ BUNDLE_VERSION = 2
 BUNDLE_CONTEXT = b"no.dho.centre/v1/enrolment-bundle\x00"
 
 
-class BundleError(ValueError):
+class BundleError(HubError, ValueError):
     """An enrolment bundle that must not be installed, and why."""
 
 

@@ -24,6 +24,8 @@ from cryptography.hazmat.primitives.serialization import (
 )
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from hub.errors import HubError
+
 CA_YEARS = 20
 LEAF_YEARS = 10  # a hub lives about five years in the field; reissue on reuse
 # The broker refuses every client once its CRL is past its next update (OpenSSL's CRL check), and
@@ -31,7 +33,7 @@ LEAF_YEARS = 10  # a hub lives about five years in the field; reissue on reuse
 CRL_YEARS = LEAF_YEARS
 
 
-class CertificateError(ValueError):
+class CertificateError(HubError, ValueError):
     """A certificate or key that does not fit, with what to do about it."""
 
 

@@ -15,12 +15,14 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from hub.errors import HubError
+
 MAX_DEPTH = 32
 MAX_INT = 2**63 - 1  # what SQLite stores; no count, version or sequence number needs more
 MAX_SEQ = 2**53 - 1  # the largest integer every JSON reader holds exactly
 
 
-class WireError(ValueError):
+class WireError(HubError, ValueError):
     """JSON from the other side that must not be used, with the reason in plain words."""
 
 

@@ -20,6 +20,8 @@ from dbus_fast.aio import MessageBus
 from dbus_fast.annotations import DBusObjectPath, DBusStr, DBusUInt16, DBusUInt32
 from dbus_fast.service import ServiceInterface, method
 
+from hub.errors import HubError
+
 log = logging.getLogger(__name__)
 
 AGENT_PATH = "/no/dho/hub/agent"
@@ -33,7 +35,7 @@ def address_of(device_path: str) -> str:
     return device_path.rsplit("/dev_", 1)[-1].replace("_", ":").upper()
 
 
-class AgentError(RuntimeError):
+class AgentError(HubError, RuntimeError):
     """BlueZ refused to register the hub's pairing agent."""
 
 
