@@ -14,7 +14,6 @@ from typing import Any
 from hub.config import ConfigError, HubConfig, load_config
 from hub.keys import KeyFileError
 from hub.store import StoreError
-from hub.wire.enrolment import BundleError
 
 DEFAULT_CONFIG = Path(os.environ.get("DHO_HUB_CONFIG", "/etc/dho-hub/hub.toml"))
 
@@ -33,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result: int = args.func(args)
         return result
-    except (ConfigError, KeyFileError, StoreError, DaemonRefused, BundleError) as exc:
+    except (ConfigError, KeyFileError, StoreError, DaemonRefused) as exc:
         print(f"hub: {exc}", file=sys.stderr)
         return 2
     except FileExistsError as exc:
@@ -272,17 +271,23 @@ def _decode(args: argparse.Namespace) -> int:
 
 
 def _provision(args: argparse.Namespace) -> int:
+    # Certificates and enrolment are loaded here only: `hub run` never needs them (issue 12).
     from hub.provision import provision
+    from hub.wire.enrolment import BundleError
 
-    bundle = provision(
-        args.config,
-        args.bundle,
-        args.state_dir,
-        expected_centre=args.centre_key,
-        adapter=args.adapter,
-        language=args.language,
-        socket_dir=args.socket_dir,
-    )
+    try:
+        bundle = provision(
+            args.config,
+            args.bundle,
+            args.state_dir,
+            expected_centre=args.centre_key,
+            adapter=args.adapter,
+            language=args.language,
+            socket_dir=args.socket_dir,
+        )
+    except BundleError as exc:
+        print(f"hub: {exc}", file=sys.stderr)
+        return 2
     print(
         json.dumps(
             {

@@ -313,12 +313,14 @@ class ReadingStore:
         try:
             if readonly:
                 conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
-                self.db = sqlite_utils.Database(conn)
+                # No sqlite-utils plugins: none may change the hub's connection, and finding
+                # them reads every installed package's metadata.
+                self.db = sqlite_utils.Database(conn, execute_plugins=False)
             else:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 private_file(path)
                 conn = sqlite3.connect(path, isolation_level=None, timeout=10)
-                self.db = sqlite_utils.Database(conn)
+                self.db = sqlite_utils.Database(conn, execute_plugins=False)
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=FULL")
                 # Deleted plaintext is overwritten, not left in free pages of the file.
