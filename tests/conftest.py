@@ -133,14 +133,14 @@ def close_to_now(iso: str, within: timedelta = timedelta(minutes=1)) -> bool:
     return abs(datetime.fromisoformat(iso) - datetime.now(UTC)) < within
 
 
-async def eventually(check: Callable[[], Any], timeout: float = 30.0, what: str = "") -> Any:
-    """Poll `check` until it returns something truthy; fail with `what` after `timeout`."""
+async def eventually(check: Callable[[], Any], within: float = 30.0, what: str = "") -> Any:
+    """Poll `check` until it returns something truthy; fail with `what` after `within` s."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + within
     while True:
         result = await asyncio.to_thread(check)
         if result:
             return result
         if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+            raise AssertionError(f"timed out after {within:.0f} s waiting for {what}")
         await asyncio.sleep(0.2)

@@ -319,7 +319,7 @@ async def test_poisoned_messages_in_the_middle_of_a_drain_stop_nothing(
     centre = home.start_centre()
     home.start_hub()
     await eventually(
-        lambda: len(centre_rows(home)) >= 400, timeout=120, what="the drain to be under way"
+        lambda: len(centre_rows(home)) >= 400, within=120, what="the drain to be under way"
     )
     hub_key = load_signing_key(config.signing_key_path)
     poisons = hostile_for(config.hub_id, hub_key, config.centre.encryption)
@@ -329,7 +329,7 @@ async def test_poisoned_messages_in_the_middle_of_a_drain_stop_nothing(
     assert_exactly_once(await drained(home, n), n)
     await eventually(
         lambda: len(home.centre_rejections()) >= len(poisons),
-        timeout=60,
+        within=60,
         what="every poisoned message refused",
     )
     await asyncio.sleep(3)  # a message that crashed the worker would now come round again
@@ -402,7 +402,7 @@ async def test_the_centre_killed_mid_drain_loses_and_doubles_nothing(
         centre = home.start_centre()
         await eventually(
             functools.partial(centre_holds_at_least, home, 1000 * (round_ + 1)),
-            timeout=120,
+            within=120,
             what="the drain to move on",
         )
         centre.kill()  # SIGKILL mid-batch: no PUBACK, a transaction perhaps half written

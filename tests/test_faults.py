@@ -44,10 +44,10 @@ def assert_exactly_once(rows: list[tuple[int, str]], n: int) -> None:
     assert len({raw for _, raw in rows}) == n, "no reading stored twice under two numbers"
 
 
-async def drained(home: SimulatedHome, n: int, timeout: float = 180) -> list[tuple[int, str]]:
+async def drained(home: SimulatedHome, n: int, within: float = 180) -> list[tuple[int, str]]:
     rows: list[tuple[int, str]] = await eventually(
         lambda: len(r := centre_rows(home)) >= n and home.hub_status()["pending"] == 0 and r,
-        timeout=timeout,
+        within=within,
         what=f"{n} readings at the centre and an empty outbox",
     )
     return rows
@@ -78,7 +78,7 @@ async def test_kill_9_of_the_hub_fifty_times_while_readings_arrive_and_sync_runs
             await asyncio.sleep(rng.uniform(0.0, 1.5))
             hub.kill()  # SIGKILL: no clean-up of any kind
             hub = await asyncio.to_thread(home.start_hub)
-        rows = await drained(home, taken, timeout=240)
+        rows = await drained(home, taken, within=240)
     finally:
         await cuff.stop()
     assert_exactly_once(rows, taken)
@@ -94,7 +94,7 @@ async def test_broker_restarted_during_a_drain(home: SimulatedHome) -> None:
     home.start_centre()
     home.start_hub()
     await eventually(
-        lambda: len(centre_rows(home)) >= 2_000, timeout=120, what="the drain to be under way"
+        lambda: len(centre_rows(home)) >= 2_000, within=120, what="the drain to be under way"
     )
     home.broker.stop()
     await asyncio.sleep(2)
@@ -118,7 +118,7 @@ async def test_network_cut_or_stalled_mid_drain(home: SimulatedHome, fault: str)
         home.start_centre()
         home.start_hub()
         await eventually(
-            lambda: len(centre_rows(home)) >= 500, timeout=120, what="the drain to be under way"
+            lambda: len(centre_rows(home)) >= 500, within=120, what="the drain to be under way"
         )
         getattr(link, fault)()
         await asyncio.sleep(8)
@@ -141,7 +141,7 @@ async def test_centre_down_while_100000_readings_pile_up_then_a_full_drain(
     status = home.hub_status()
     assert status["pending"] == n and status["broker_connected"]
     home.start_centre()
-    assert_exactly_once(await drained(home, n, timeout=300), n)
+    assert_exactly_once(await drained(home, n, within=300), n)
 
 
 async def test_two_centre_workers_share_a_drain_through_the_shared_subscription(
@@ -202,4 +202,4 @@ async def test_kill_9_of_the_hub_fifty_times_with_urgent_readings_mixed_into_a_b
         store.close()
         hub = await asyncio.to_thread(home.start_hub)
     assert urgent > 10, "the campaign mixed in too few urgent readings to test anything"
-    assert_exactly_once(await drained(home, backlog + urgent, timeout=300), backlog + urgent)
+    assert_exactly_once(await drained(home, backlog + urgent, within=300), backlog + urgent)

@@ -22,11 +22,11 @@ CUFF = DEVICE_ADAPTERS["hci1"]
 PRESSURES = [20, 60, 110, 160, 185, 170, 150, 130, 105, 90, 70]
 
 
-async def follow(home: SimulatedHome, until: Any, timeout: float = 60.0) -> list[dict[str, Any]]:
+async def follow(home: SimulatedHome, until: Any, within: float = 60.0) -> list[dict[str, Any]]:
     """Long-poll `live` as the screen does; every answer seen, until `until(answer)` holds."""
     seen: list[dict[str, Any]] = []
     boot, version = None, None
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(within):
         while not seen or not until(seen[-1]):
             answer = await asyncio.to_thread(
                 home.ask_hub, "live", boot=boot, version=version, wait_s=10
