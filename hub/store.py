@@ -517,26 +517,42 @@ class ReadingStore:
         return [KnownDevice(r[0], r[1], r[2], r[3], bool(r[4]), *r[5:]) for r in rows]
 
     def outbox(
-        self, limit: int, max_bytes: int, skip: frozenset[int] = frozenset()
+        self,
+        limit: int,
+        max_bytes: int,
+        skip: frozenset[int] = frozenset(),
+        after: dict[int, int] | None = None,
     ) -> tuple[list[OutboxItem], bool]:
         """The next items to send: urgent ones first, then by sequence number; at most `limit`
         items and (beyond the first) `max_bytes` of sealed payload. `skip`: items in flight.
-        Also says whether more items wait beyond these (the batch is full)."""
-        rows = self.db.execute(
-            "SELECT seq, segment_id, sealed, priority, stored_at FROM outbox"
-            " WHERE priority < ? ORDER BY priority, seq LIMIT ?",
-            [STRANDED, limit + len(skip) + 1],
-        ).fetchall()
+        `after`: per lane, a sequence number up to which every item is in flight (the sender's
+        cursor): the read starts past it, so a full window in flight is not read again on
+        every send; `skip` then needs only the items in flight past it. Also says whether more
+        items wait beyond these (the batch is full)."""
+        after = after or {}
         items: list[OutboxItem] = []
         size = 0
-        for row in rows:
-            if row[0] in skip:
-                continue
-            size += len(row[2])
-            if len(items) >= limit or (items and size > max_bytes):
-                return items, True
-            items.append(OutboxItem(*row))
-        return items, False
+        lane = -1
+        # Lane by lane (one index seek each on outbox_lane), so each lane starts at its cursor.
+        while True:
+            lane = self.db.execute(
+                "SELECT min(priority) FROM outbox WHERE priority > ? AND priority < ?",
+                [lane, STRANDED],
+            ).fetchone()[0]
+            if lane is None:
+                return items, False
+            rows = self.db.execute(
+                "SELECT seq, segment_id, sealed, priority, stored_at FROM outbox"
+                " WHERE priority = ? AND seq > ? ORDER BY seq LIMIT ?",
+                [lane, after.get(lane, -1), limit - len(items) + len(skip) + 1],
+            ).fetchall()
+            for row in rows:
+                if row[0] in skip:
+                    continue
+                size += len(row[2])
+                if len(items) >= limit or (items and size > max_bytes):
+                    return items, True
+                items.append(OutboxItem(*row))
 
     def segments(self, segment_ids: set[str]) -> list[OutboxSegment]:
         marks = ",".join("?" * len(segment_ids))

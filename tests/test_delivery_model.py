@@ -116,7 +116,7 @@ class DeliveryProtocol(RuleBasedStateMachine):
     def hub_sends_a_batch(self, size: int) -> None:
         if self.delivery.full():
             return
-        items, _ = self.store.outbox(size, 1 << 20, self.delivery.skip())
+        items, _ = self.delivery.unsent(size, 1 << 20)
         if not items:
             return
         segments = self.store.segments({item.segment_id for item in items})
@@ -129,9 +129,7 @@ class DeliveryProtocol(RuleBasedStateMachine):
             datetime.now(UTC).isoformat(timespec="milliseconds"),
         )
         self.to_centre.append(envelope)
-        self.delivery.sent(
-            header.batch_id, frozenset(i.seq for i in items), datetime.now(UTC), self.now
-        )
+        self.delivery.sent(header.batch_id, items, datetime.now(UTC), self.now)
 
     @rule()
     def acks_time_out(self) -> None:

@@ -6,16 +6,22 @@ reading the batch carried. Nothing else deletes: not a sequence range, not the c
 contiguous watermark (after a lost write a number below it may name another reading on the
 hub), not an ack for a batch the hub does not remember (its items simply go out again and the
 centre, holding them, says so again). No I/O but the store's; no clock of its own.
+
+The outbox is read from a cursor: per lane, the sequence number up to which every item still
+waiting is in flight. A send advances it; an item that goes back into play (its batch timed out,
+the link dropped, its ack did not settle it) moves it back. So a full window in flight (up to
+`window` x `batch_max` items) is not read again, and skipped, on every send.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from hub.store import ReadingStore, Settled
+from hub.store import OutboxItem, ReadingStore, Settled
 from hub.wire.envelope import Ack
 
 log = logging.getLogger(__name__)
@@ -27,6 +33,7 @@ class Sent:
     seqs: frozenset[int]
     sent_at: datetime
     deadline: float  # monotonic time
+    lanes: Mapping[int, int]  # seq -> its outbox lane (priority)
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,8 @@ class Delivery:
         self.ack_timeout_s = ack_timeout_s
         self.in_flight: dict[str, Sent] = {}
         self._sent: OrderedDict[str, Sent] = OrderedDict()
+        # lane -> seq: every item of the lane up to it that still waits is in flight.
+        self._cursor: dict[int, int] = {}
 
     def full(self) -> bool:
         return len(self.in_flight) >= self.window
@@ -51,22 +60,49 @@ class Delivery:
         """Items in flight: not put into another batch until their ack or timeout."""
         return frozenset().union(*(s.seqs for s in self.in_flight.values()))
 
-    def sent(self, batch_id: str, seqs: frozenset[int], sent_at: datetime, now: float) -> None:
-        sent = Sent(seqs, sent_at, now + self.ack_timeout_s)
+    def unsent(self, limit: int, max_bytes: int) -> tuple[list[OutboxItem], bool]:
+        """The next items to send (ReadingStore.outbox's rules), none of them in flight, read
+        from the cursor: only items in flight past it (after a timeout) are read and skipped."""
+        past = frozenset(
+            seq
+            for sent in self.in_flight.values()
+            for seq, lane in sent.lanes.items()
+            if seq > self._cursor.get(lane, -1)
+        )
+        return self.store.outbox(limit, max_bytes, past, dict(self._cursor))
+
+    def sent(
+        self, batch_id: str, items: Sequence[OutboxItem], sent_at: datetime, now: float
+    ) -> None:
+        """A batch of items, as `unsent` gave them, went out: they are in flight."""
+        lanes = {item.seq: item.priority for item in items}
+        sent = Sent(frozenset(lanes), sent_at, now + self.ack_timeout_s, lanes)
         self.in_flight[batch_id] = self._sent[batch_id] = sent
+        for seq, lane in lanes.items():
+            self._cursor[lane] = max(seq, self._cursor.get(lane, -1))
         while len(self._sent) > REMEMBERED:
             self._sent.popitem(last=False)
+
+    def _back_in_play(self, sent: Sent, seqs: Iterable[int]) -> None:
+        """Items of a batch no longer in flight that may still wait: the cursor goes back
+        before them, so the next read finds them."""
+        for seq in seqs:
+            lane = sent.lanes[seq]
+            if seq <= self._cursor.get(lane, -1):
+                self._cursor[lane] = seq - 1
 
     def expire(self, now: float) -> list[tuple[str, Sent]]:
         """Batches whose ack is overdue: their items may go out again."""
         overdue = [(b, s) for b, s in self.in_flight.items() if now >= s.deadline]
-        for batch_id, _ in overdue:
+        for batch_id, sent in overdue:
             del self.in_flight[batch_id]
+            self._back_in_play(sent, sent.seqs)
         return overdue
 
     def lost(self) -> None:
         """The connection dropped: send everything again after reconnecting."""
         self.in_flight.clear()
+        self._cursor.clear()
 
     def until_next_deadline(self, now: float) -> float:
         if not self.in_flight:
@@ -95,4 +131,13 @@ class Delivery:
             )
         settled = self.store.settle(held, conflicts, ack.highest_held, at, refused)
         del self._sent[ack.batch_id]
-        return AckResult(settled, sent, self.in_flight.pop(ack.batch_id, None) is not None)
+        in_flight = self.in_flight.pop(ack.batch_id, None) is not None
+        if in_flight:
+            # Held items are deleted, conflicting ones renumbered, refused ones set aside: any
+            # other (an ack that says nothing of it) still waits and goes out again.
+            self._back_in_play(sent, sent.seqs - _settled_by(held, conflicts, refused))
+        return AckResult(settled, sent, in_flight)
+
+
+def _settled_by(*groups: Collection[int]) -> frozenset[int]:
+    return frozenset().union(*groups)

@@ -223,7 +223,7 @@ class Uplink:
                 self._acked.clear()
                 await self._wait(self._acked, wait_s)
                 continue
-            items, more = self.store.outbox(sync.batch_max, sync.batch_max_bytes, delivery.skip())
+            items, more = delivery.unsent(sync.batch_max, sync.batch_max_bytes)
             if not items:
                 self.wake.clear()
                 await self._wait(self.wake, min(5.0, wait_s))
@@ -247,7 +247,7 @@ class Uplink:
             return
         self.delivery.sent(
             header.batch_id,
-            frozenset(item.seq for item in items),
+            items,
             datetime.now(UTC),
             self._loop.time(),
         )
