@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -166,13 +168,23 @@ class CentreStore:
         )
         self._add_columns("hubs", ("cert_serial TEXT", "revoked_at TEXT"))
 
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction under the write lock (BEGIN IMMEDIATE): all of it or none."""
+        conn = self.db.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
     def record_certificate(self, hub_id: str, serial: str) -> str | None:
         """Make `serial` the hub's certificate (and the hub no longer revoked); the certificate
         it replaces is revoked, so a copy of the old one (a stolen hub) no longer connects.
         Returns the replaced serial, if any."""
-        conn = self.db.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction() as conn:
             row = conn.execute("SELECT cert_serial FROM hubs WHERE hub_id = ?", [hub_id]).fetchone()
             if row is None:
                 raise KeyError(f"hub {hub_id} is not enrolled")
@@ -187,19 +199,13 @@ class CentreStore:
                 "UPDATE hubs SET cert_serial = ?, revoked_at = NULL WHERE hub_id = ?",
                 [serial, hub_id],
             )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         return old
 
     def revoke(self, hub_id: str) -> str | None:
         """Revoke a hub: its batches are refused and its current certificate (serial returned,
         None if none was recorded) goes on the revocation list. Raises KeyError if the hub id
         was never enrolled."""
-        conn = self.db.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction() as conn:
             row = conn.execute(
                 "SELECT cert_serial, revoked_at FROM hubs WHERE hub_id = ?", [hub_id]
             ).fetchone()
@@ -213,10 +219,6 @@ class CentreStore:
                     [row[0], hub_id, at],
                 )
             conn.execute("UPDATE hubs SET revoked_at = ? WHERE hub_id = ?", [at, hub_id])
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         serial: str | None = row[0]
         return serial
 
@@ -249,9 +251,7 @@ class CentreStore:
         new batch id).
         """
         at = now_utc()
-        conn = self.db.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction() as conn:
             seen = conn.execute(
                 "INSERT INTO batches (hub_id, batch_id, stored_at) VALUES (?, ?, ?)"
                 " ON CONFLICT DO NOTHING",
@@ -267,10 +267,6 @@ class CentreStore:
                 outcome = self._store_item(conn, hub_id, batch_id, at, item)
                 new += outcome == "new"
                 (conflicts if outcome == "conflict" else held).append(item["seq"])
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         return StoredBatch(new, tuple(held), tuple(conflicts))
 
     @staticmethod
@@ -344,9 +340,7 @@ class CentreStore:
         self, hub_id: str, doc_type: str, issued_at: str, content: dict[str, Any]
     ) -> int:
         """Give the next document of a type for a hub its version (one more than the last)."""
-        conn = self.db.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction() as conn:
             version: int = conn.execute(
                 "SELECT coalesce(max(version), 0) + 1 FROM downlink"
                 " WHERE hub_id = ? AND doc_type = ?",
@@ -357,10 +351,6 @@ class CentreStore:
                 " VALUES (?, ?, ?, ?, ?)",
                 [hub_id, doc_type, version, issued_at, json.dumps(content)],
             )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         return version
 
     def enrolled_hubs(self) -> list[str]:
