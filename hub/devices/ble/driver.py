@@ -124,6 +124,9 @@ class SessionContext:
     def disconnected(self) -> bool:
         return self._disconnected.is_set()
 
+    async def until_disconnected(self) -> None:
+        await self._disconnected.wait()
+
     async def until_quiet(self) -> None:
         """Wait until the device drops the link, sends nothing for quiet_s, or max_s is up.
 

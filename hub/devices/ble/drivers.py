@@ -200,16 +200,11 @@ class PulseOximeterDriver:
         await link.subscribe(PLX_CONTINUOUS, sample)
         window = min(ctx.quirks.continuous_window_s, ctx.remaining_s())
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(_until_disconnected(ctx), window)
+            await asyncio.wait_for(ctx.until_disconnected(), window)
         if last_valid:
             ctx.emit(PLX_CONTINUOUS, last_valid[0])
         else:
             log.warning("%s: no valid SpO2 sample in %.0f s", link.address, window)
-
-
-async def _until_disconnected(ctx: SessionContext) -> None:
-    while not ctx.disconnected:
-        await asyncio.sleep(0.2)
 
 
 class RacpFailed(BleakError):
