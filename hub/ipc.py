@@ -16,11 +16,24 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+from pydantic_core import PydanticSerializationError
+
+from hub.local_protocol import (
+    A,
+    ErrorKind,
+    Refusal,
+    Request,
+    UnreadableAnswer,
+    read_answer,
+)
 from hub.wire import strict
 from hub.wire.strict import WireError
 
 log = logging.getLogger(__name__)
-Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+# The socket carries any JSON object; hub.requests answers with the models of hub.local_protocol.
+Reply = BaseModel | dict[str, Any]
+Handler = Callable[[dict[str, Any]], Awaitable[Reply]]
 MAX_REQUEST = 64 * 1024
 MAX_DEPTH = 64  # a questionnaire's nested groups stay far below this
 MAX_ANSWER = 256 * 1024 * 1024  # a technician's full listing of a long-offline hub
@@ -39,53 +52,75 @@ class DaemonUnavailable(ConnectionError):
     """The hub daemon is not running or does not answer on its socket."""
 
 
-async def request(socket_path: Path, op: str, timeout: float = 3.0, **args: Any) -> dict[str, Any]:
-    """Send one request to the daemon and return its answer."""
+async def ask(socket_path: Path, req: Request, model: type[A]) -> A | Refusal:
+    """Send one request to the daemon and read its answer as `model` (or the refusal it is).
+
+    DaemonUnavailable if it does not answer, or answers what this contract cannot read; the
+    caller bounds the wait (`asyncio.timeout`)."""
     try:
-        async with asyncio.timeout(timeout):
-            reader, writer = await asyncio.open_unix_connection(str(socket_path), limit=MAX_ANSWER)
-            try:
-                writer.write(_encode(op, args))
-                await writer.drain()
-                line = await reader.readline()
-            finally:
-                writer.close()
-    except (OSError, TimeoutError) as exc:
+        reader, writer = await asyncio.open_unix_connection(str(socket_path), limit=MAX_ANSWER)
+        try:
+            writer.write(_encode(req.wire()))
+            await writer.drain()
+            line = await reader.readline()
+        finally:
+            writer.close()
+    except OSError as exc:
         raise DaemonUnavailable(f"hub daemon not answering on {socket_path}: {exc}") from exc
-    return _decode(line, socket_path)
+    return _read(model, _decode(line, socket_path), socket_path)
+
+
+def ask_blocking(socket_path: Path, req: Request, model: type[A], timeout_s: float) -> A | Refusal:
+    """`ask` for callers without an event loop (technician tools)."""
+    return _read(model, _exchange(socket_path, _encode(req.wire()), timeout_s), socket_path)
 
 
 def request_blocking(
     socket_path: Path, op: str, timeout: float = 3.0, **args: Any
 ) -> dict[str, Any]:
-    """`request` for callers without an event loop (technician tools, test harness)."""
+    """Any request, answer as decoded JSON (test harness, benches: also wrong ones)."""
+    return _exchange(socket_path, _encode({"op": op, **args}), timeout)
+
+
+def _exchange(socket_path: Path, line: bytes, timeout_s: float) -> dict[str, Any]:
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(timeout)
+            sock.settimeout(timeout_s)
             sock.connect(str(socket_path))
-            sock.sendall(_encode(op, args))
+            sock.sendall(line)
             with sock.makefile("rb") as answer:
-                line = answer.readline(MAX_ANSWER)
+                got = answer.readline(MAX_ANSWER)
     except OSError as exc:
         raise DaemonUnavailable(f"hub daemon not answering on {socket_path}: {exc}") from exc
-    return _decode(line, socket_path)
+    return _decode(got, socket_path)
 
 
-def _encode(op: str, args: dict[str, Any]) -> bytes:
-    return json.dumps({"op": op, **args}).encode() + b"\n"
+def _read(model: type[A], answer: object, socket_path: Path) -> A | Refusal:
+    try:
+        return read_answer(model, answer)
+    except UnreadableAnswer as exc:
+        raise DaemonUnavailable(f"hub daemon on {socket_path} answered unreadably: {exc}") from None
+
+
+def _encode(req: dict[str, Any]) -> bytes:
+    return json.dumps(req).encode() + b"\n"
 
 
 def _decode(line: bytes, socket_path: Path) -> dict[str, Any]:
     if not line:
         raise DaemonUnavailable(f"hub daemon closed {socket_path} without answering")
-    answer: dict[str, Any] = json.loads(line)
+    try:
+        answer = json.loads(line)
+    except ValueError as exc:  # also cut short: no complete line within MAX_ANSWER
+        raise DaemonUnavailable(f"hub daemon on {socket_path} answered no JSON: {exc}") from None
+    if not isinstance(answer, dict):
+        raise DaemonUnavailable(f"hub daemon on {socket_path} answered no JSON object")
     return answer
 
 
-def refusal(kind: str, error: str) -> dict[str, Any]:
-    """The answer to a request the socket could not hand to the daemon, or that failed there:
-    `error_kind` is busy, bad_request or internal."""
-    return {"ok": False, "error": error, "error_kind": kind}
+def refusal(kind: ErrorKind, error: str) -> Refusal:
+    """The answer to a request the socket could not hand to the daemon, or that failed there."""
+    return Refusal(error=error, error_kind=kind)
 
 
 def parse_request(line: bytes) -> dict[str, Any]:
@@ -110,12 +145,12 @@ async def serve(
 
     Every connection gets exactly one answer line: the handler's, or a refusal (busy, too slow,
     unreadable request, or the handler failed), and is then closed."""
-    socket_path.unlink(missing_ok=True)
+    await asyncio.to_thread(socket_path.unlink, missing_ok=True)
     clients = _Clients(max_clients)
 
     async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         admitted = clients.admit()
-        answer: dict[str, Any] | None = None
+        answer: Reply | None = None
         try:
             answer = await _answer(reader, handler, read_timeout) if admitted else _busy(clients)
             await _send(writer, answer)
@@ -128,7 +163,7 @@ async def serve(
                 clients.leave()
 
     server = await asyncio.start_unix_server(on_client, path=str(socket_path), limit=MAX_REQUEST)
-    socket_path.chmod(0o660)
+    await asyncio.to_thread(socket_path.chmod, 0o660)
     return server
 
 
@@ -160,7 +195,7 @@ class _Clients:
 STOPPING = refusal("stopping", "the hub daemon is stopping; ask again in a moment")
 
 
-def _busy(clients: _Clients) -> dict[str, Any]:
+def _busy(clients: _Clients) -> Refusal:
     return refusal(
         "busy",
         f"the hub is busy: {clients.cap} clients are connected to its socket; "
@@ -168,9 +203,7 @@ def _busy(clients: _Clients) -> dict[str, Any]:
     )
 
 
-async def _answer(
-    reader: asyncio.StreamReader, handler: Handler, read_timeout: float
-) -> dict[str, Any]:
+async def _answer(reader: asyncio.StreamReader, handler: Handler, read_timeout: float) -> Reply:
     """Read one request line and let the handler answer it; any failure becomes a refusal."""
     op: object = None
     try:
@@ -203,10 +236,12 @@ async def _read_line(reader: asyncio.StreamReader, read_timeout: float) -> bytes
         raise BadRequest("the connection ended before the request line did") from None
 
 
-def _encode_answer(answer: dict[str, Any]) -> bytes:
+def _encode_answer(answer: Reply) -> bytes:
     try:
+        if isinstance(answer, BaseModel):
+            return answer.model_dump_json().encode() + b"\n"
         return json.dumps(answer).encode() + b"\n"
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, PydanticSerializationError) as exc:
         log.error("answer could not be encoded: %s: %s", type(exc).__name__, exc)
         return _encode_answer(CANNOT_ENCODE)
 
@@ -216,7 +251,7 @@ CANNOT_ENCODE = refusal(
 )
 
 
-async def _send(writer: asyncio.StreamWriter, answer: dict[str, Any]) -> None:
+async def _send(writer: asyncio.StreamWriter, answer: Reply) -> None:
     try:
         async with asyncio.timeout(WRITE_TIMEOUT_S):
             writer.write(_encode_answer(answer))

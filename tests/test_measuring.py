@@ -9,13 +9,14 @@ from typing import Any
 
 import pytest
 
+from hub.local_protocol import LiveSession
 from hub.ui.app import PatientScreenApp
 from hub.ui.i18n import Catalogue
 from hub.ui.measuring import RESULT_SHOWN, measuring_view, session_to_show
 from hub.ui.measuring_screen import MeasuringScreen
 from hub.ui.present import measurement_advice, present_status
 from tests.test_questionnaire_screen import TOUCHSCREEN, answers_of, tap, with_plan
-from tests.ui_support import FakeDaemon, screen_text, shown, wait_until
+from tests.ui_support import FakeDaemon, screen_text, shown, status_of, wait_until
 
 CUFF = "00:BB:00:00:00:02"
 NB, EN = Catalogue("nb"), Catalogue("en")
@@ -33,6 +34,7 @@ def session(
     profile: str = "blood_pressure",
     address: str = CUFF,
 ) -> dict[str, Any]:
+    """A session as the daemon's `live` answer has it (see `live`, for the pure rules)."""
     return {
         "key": f"{address}@{iso(started)}",
         "device_address": address,
@@ -46,7 +48,7 @@ def session(
 
 
 def bp_result(
-    systolic: float = 142,
+    systolic: float | str = 142,  # or a special value: "NaN"
     diastolic: float = 88,
     seq: int = 5,
     outcome: str = "ok",
@@ -74,13 +76,17 @@ def bp_result(
     }
 
 
+def live(started: datetime, ended: datetime | None = None, **fields: Any) -> LiveSession:
+    return LiveSession.model_validate(session(started, ended, **fields))
+
+
 # --- what to show (pure) ---------------------------------------------------------------------
 
 NOW = datetime(2026, 11, 22, 9, 40, tzinfo=UTC)
 
 
 def test_connected_device_is_shown_while_the_result_is_fetched() -> None:
-    view = measuring_view(session(NOW), None, NOW, NB)
+    view = measuring_view(live(NOW), None, NOW, NB)
     assert (view.phase, view.title) == ("connecting", "Blodtrykk")
     assert view.hint == "Henter målingen fra blodtrykksmåleren …"
     assert view.progress is None and view.result is None
@@ -88,16 +94,14 @@ def test_connected_device_is_shown_while_the_result_is_fetched() -> None:
 
 def test_cuff_pressure_in_large_digits_with_what_to_do_meanwhile() -> None:
     view = measuring_view(
-        session(NOW, progress={"cuff_pressure": 162.0, "unit": "mmHg"}), None, NOW, NB
+        live(NOW, progress={"cuff_pressure": 162.0, "unit": "mmHg"}), None, NOW, NB
     )
     assert (view.phase, view.progress, view.progress_unit) == ("progress", "162", "mmHg")
     assert "Sitt stille" in view.hint
-    kpa = measuring_view(
-        session(NOW, progress={"cuff_pressure": 21.6, "unit": "kPa"}), None, NOW, NB
-    )
+    kpa = measuring_view(live(NOW, progress={"cuff_pressure": 21.6, "unit": "kPa"}), None, NOW, NB)
     assert (kpa.progress, kpa.progress_unit) == ("21,6", "kPa")
     fever = measuring_view(
-        session(NOW, profile="thermometer", progress={"temperature": 37.54, "unit": "C"}),
+        live(NOW, profile="thermometer", progress={"temperature": 37.54, "unit": "C"}),
         None,
         NOW,
         EN,
@@ -109,25 +113,25 @@ def test_cuff_pressure_in_large_digits_with_what_to_do_meanwhile() -> None:
 def test_the_result_uses_the_status_copy_that_knows_it_was_sent() -> None:
     result = bp_result(seq=9, measured=NOW)
     sent = {**result, "synced": True, "synced_at": iso(NOW + timedelta(seconds=3))}
-    shown_now = measuring_view(session(NOW, results=(result,)), {"readings": []}, NOW, NB)
+    shown_now = measuring_view(live(NOW, results=(result,)), status_of({}), NOW, NB)
     assert shown_now.phase == "result" and shown_now.result is not None
     assert shown_now.result.value == "142/88"
     assert shown_now.result.sync.startswith("Lagret")
     assert shown_now.result.sync.endswith("sendes til oppfølgingstjenesten nå")
     offline = measuring_view(
-        session(NOW, results=(result,)), {"readings": [], "broker_connected": False}, NOW, NB
+        live(NOW, results=(result,)), status_of({"broker_connected": False}), NOW, NB
     )
     assert offline.result is not None
     assert offline.result.sync.startswith("Venter på nett")
-    later = measuring_view(session(NOW, results=(result,)), {"readings": [sent]}, NOW, NB)
+    later = measuring_view(live(NOW, results=(result,)), status_of({"readings": [sent]}), NOW, NB)
     assert later.result is not None and later.result.synced
     assert later.result.sync.startswith("Sendt til oppfølgingstjenesten kl.")
 
 
 def test_a_value_beyond_the_care_plan_says_whom_to_call() -> None:
     result = bp_result(181, 95, outcome="flagged", problems=("systolic_above_care_plan",))
-    status = {"readings": [], "care_plan": {"centre_phone": "22 33 44 55"}}
-    view = measuring_view(session(NOW, results=(result,)), status, NOW, NB)
+    status = status_of({"care_plan": {"centre_phone": "22 33 44 55"}})
+    view = measuring_view(live(NOW, results=(result,)), status, NOW, NB)
     assert view.result is not None and view.result.value == "181/95"
     assert "høyere enn grensen" in view.result.note and "22 33 44 55" in view.result.note
 
@@ -147,11 +151,11 @@ def test_a_failed_or_disturbed_measurement_says_what_to_do(
     failed = any(p.endswith("_NaN") for p in problems)
     result = bp_result(
         "NaN" if failed else 150,
-        90,  # type: ignore[arg-type]
+        90,
         outcome="failed" if failed else "flagged",
         problems=problems,
     )
-    view = measuring_view(session(NOW, results=(result,)), None, NOW, NB)
+    view = measuring_view(live(NOW, results=(result,)), None, NOW, NB)
     assert view.result is not None
     assert says in view.result.note
     assert (view.result.value is None) == failed  # a failed value is never shown as a number
@@ -164,15 +168,15 @@ def test_advice_to_measure_again_is_for_the_moment_not_for_the_home_card_later()
     result = bp_result(
         150, 90, outcome="flagged", problems=("cuff_too_loose",), measured=NOW - timedelta(days=1)
     )
-    home = present_status({"readings": [result]}, NOW, NB).readings[0]
+    home = present_status(status_of({"readings": [result]}), NOW, NB).readings[0]
     assert home.value == "150/90" and "Mansjetten" not in home.note
     failed = bp_result(
         "NaN",
         90,
-        outcome="failed",  # type: ignore[arg-type]
+        outcome="failed",
         problems=("systolic_NaN", "cuff_too_loose"),
     )
-    assert present_status({"readings": [failed]}, NOW, NB).readings[0].note == (
+    assert present_status(status_of({"readings": [failed]}), NOW, NB).readings[0].note == (
         "Målingen mislyktes. Prøv å måle på nytt."
     )
 
@@ -207,20 +211,20 @@ def test_advice_comes_once_each_in_a_fixed_order_and_only_for_known_problems() -
 
 def test_a_session_that_ended_without_a_result_after_measuring_says_so() -> None:
     view = measuring_view(
-        session(NOW, NOW, progress={"cuff_pressure": 80.0, "unit": "mmHg"}), None, NOW, NB
+        live(NOW, NOW, progress={"cuff_pressure": 80.0, "unit": "mmHg"}), None, NOW, NB
     )
     assert view.phase == "not_finished"
     assert view.hint == "Målingen ble ikke fullført. Vent ett minutt og mål igjen."
 
 
 def test_which_session_is_shown() -> None:
-    old = session(
+    old = live(
         NOW - timedelta(minutes=5),
         NOW - RESULT_SHOWN - timedelta(seconds=1),
         results=(bp_result(),),
     )
-    empty = session(NOW - timedelta(minutes=1), NOW - timedelta(seconds=30))
-    recent = session(
+    empty = live(NOW - timedelta(minutes=1), NOW - timedelta(seconds=30))
+    recent = live(
         NOW - timedelta(seconds=40),
         NOW - timedelta(seconds=20),
         results=(bp_result(),),
@@ -228,10 +232,10 @@ def test_which_session_is_shown() -> None:
     )
     assert session_to_show([old, empty], (), NOW) is None  # long gone, and nothing new
     assert session_to_show([old, recent, empty], (), NOW) is recent
-    assert session_to_show([old, recent], (recent["key"],), NOW) is None  # closed by the patient
-    connected = session(NOW)
+    assert session_to_show([old, recent], (recent.key,), NOW) is None  # closed by the patient
+    connected = live(NOW)
     assert session_to_show([recent, connected], (), NOW) is connected
-    assert session_to_show("junk", (), NOW) is None
+    assert session_to_show([], (), NOW) is None
 
 
 # --- on the screen (pilot) -------------------------------------------------------------------
@@ -309,7 +313,10 @@ async def test_a_measurement_arriving_during_the_questionnaire_keeps_the_answers
                         {
                             "kind": "weight",
                             "seq": 3,
+                            "device_time": None,
                             "measured_at": iso(datetime.now(UTC)),
+                            "time_source": "hub",
+                            "received_at": iso(datetime.now(UTC)),
                             "outcome": "ok",
                             "problems": [],
                             "values": {"weight": 81.35, "unit": "kg"},
@@ -395,6 +402,7 @@ async def test_the_daemon_going_away_mid_measurement_closes_the_screen_and_says_
 @pytest.mark.parametrize(
     ("reply", "a_device"),
     [
+        # Not the contract: read as no live state at all (the status poll goes on).
         ({"ok": True, "boot": "b", "version": 1, "sessions": "junk"}, False),
         (
             {
@@ -403,9 +411,36 @@ async def test_the_daemon_going_away_mid_measurement_closes_the_screen_and_says_
                 "version": 1,
                 "sessions": [1, "x", {"key": 5, "profile": [], "results": "no", "progress": 7}],
             },
+            False,
+        ),
+        ({"ok": True, "boot": 5, "version": "1", "sessions": []}, False),
+        ({"ok": True, "boot": "b", "version": 1}, False),
+        ({"ok": True, "boot": "b", "version": 1, "sessions": [], "more": 1}, False),
+        ({"ok": "yes"}, False),
+        ({"ok": False}, False),  # a refusal without words
+        ({"ok": False, "error": "unknown op 'live'"}, False),  # a daemon older than this screen
+        # The contract, but a device nobody knows with progress nobody reads: still a device
+        # connected, said plainly.
+        (
+            {
+                "ok": True,
+                "boot": "b",
+                "version": 1,
+                "sessions": [
+                    {
+                        "key": "k",
+                        "device_address": "?",
+                        "profile": "toaster",
+                        "started_at": "then",
+                        "ended_at": None,
+                        "progress": {"x": [7]},
+                        "progress_count": -1,
+                        "results": [],
+                    }
+                ],
+            },
             True,
         ),
-        ({"ok": False, "error": "unknown op 'live'"}, False),  # a daemon older than this screen
     ],
 )
 async def test_a_broken_live_answer_never_takes_the_screen_down(

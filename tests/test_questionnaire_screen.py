@@ -8,6 +8,8 @@ from typing import Any
 from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 from textual.pilot import Pilot
 
+from hub.core.care_plan import CarePlan
+from hub.local_protocol import AnswerStored, Refusal
 from hub.ui.app import PatientScreenApp
 from tests.ui_support import FakeDaemon, shown, wait_until
 
@@ -128,7 +130,7 @@ async def test_answers_the_daemon_could_not_store_are_kept_and_sent_again(
     sock_path: Any,
 ) -> None:
     with_plan(daemon, "urn:dho:questionnaire:heart-failure-daily")
-    daemon.answer_reply = {"ok": False, "error": "the disk is full"}
+    daemon.answer_reply = Refusal(error="the disk is full")
     await daemon.start()
     app = PatientScreenApp(sock_path, "en", poll_interval=0.05)
     async with app.run_test(size=TOUCHSCREEN) as pilot:
@@ -138,7 +140,7 @@ async def test_answers_the_daemon_could_not_store_are_kept_and_sent_again(
         await wait_until(
             pilot, lambda: "could not be saved" in shown(app, "#q-text"), "the failure"
         )
-        daemon.answer_reply = {"ok": True, "seq": 9, "stored_before": False}
+        daemon.answer_reply = AnswerStored(seq=9, stored_before=False)
         await tap(pilot, "#q-retry")
         await wait_until(pilot, lambda: "Thank you" in shown(app, "#q-text"), "the thank-you")
     first, again = daemon.answers
@@ -189,17 +191,16 @@ def test_the_walk_recounts_as_branches_open_and_can_step_back_from_the_end() -> 
     assert walk.finished and walk.missing == []
     back = walk.step(-1)
     assert back.current is not None and back.current.link_id == "energy"
-    assert questionnaire_for({"care_plan": None}, "nb") is None
+    assert questionnaire_for(None, "nb") is None
+    assert questionnaire_for(CarePlan(), "nb") is None
     assert (
         questionnaire_for(
-            {
-                "care_plan": {
-                    "questionnaire": {
-                        "resourceType": "Questionnaire",
-                        "url": "urn:dho:questionnaire:copd-daily",
-                    }
+            CarePlan(
+                questionnaire={
+                    "resourceType": "Questionnaire",
+                    "url": "urn:dho:questionnaire:copd-daily",
                 }
-            },
+            ),
             "se",
         )
         is not None

@@ -7,10 +7,11 @@ from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
+from hub.local_protocol import StatusAnswer
 from hub.ui.app import PatientScreenApp
 from hub.ui.i18n import Catalogue
 from hub.ui.today import newest_message, task_state, tasks_view
-from tests.ui_support import FakeDaemon, shown, wait_until
+from tests.ui_support import FakeDaemon, shown, status_of, wait_until
 
 NB = Catalogue("nb")
 DASH = "\N{EN DASH}"  # as the catalogues write it
@@ -36,8 +37,8 @@ def test_a_task_is_later_before_its_time_due_after_it_and_done_once_measured() -
     )  # yesterday's reading does not count
 
 
-def status(**extra: Any) -> dict[str, Any]:
-    return {"ok": True, "pending": 0, "readings": [], **extra}
+def status(**extra: Any) -> StatusAnswer:
+    return status_of(extra)
 
 
 PLAN = {

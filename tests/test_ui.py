@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 from textual.widgets import Button
 
+from hub.local_protocol import HistoryEntry, StatusReading
 from hub.ui import i18n
 from hub.ui.app import PatientScreenApp, run
 from hub.ui.i18n import Catalogue, load_messages, other_language, translate
@@ -24,7 +26,7 @@ from hub.ui.present import (
     present_status,
     slug_for,
 )
-from tests.ui_support import FakeDaemon, shown, wait_until
+from tests.ui_support import FakeDaemon, reading_of, shown, status_of, wait_until
 
 NB = Catalogue("nb")
 EN = Catalogue("en")
@@ -62,6 +64,11 @@ def bp_reading(**changes: Any) -> dict[str, Any]:
         else:
             reading[key] = value
     return reading
+
+
+def bp(**changes: Any) -> StatusReading:
+    """`bp_reading` as the screen reads it."""
+    return reading_of(bp_reading(**changes))
 
 
 # --- catalogues ---------------------------------------------------------------------------------
@@ -137,7 +144,7 @@ def test_a_bool_is_not_a_measurement() -> None:
 
 
 def test_blood_pressure_in_norwegian() -> None:
-    view = present_reading(bp_reading(), NOW, NB)
+    view = present_reading(bp(), NOW, NB)
     assert (view.slug, view.title, view.value, view.unit) == ("bp", "Blodtrykk", "128/82", "mmHg")
     assert (view.pulse_label, view.pulse, view.pulse_note) == ("Puls", "70", "")
     assert view.note == ""
@@ -147,28 +154,28 @@ def test_blood_pressure_in_norwegian() -> None:
 
 
 def test_blood_pressure_in_english() -> None:
-    view = present_reading(bp_reading(), NOW, EN)
+    view = present_reading(bp(), NOW, EN)
     assert (view.title, view.value, view.pulse_label) == ("Blood pressure", "128/82", "Pulse")
     assert view.measured == "Measured at 11:40"
     assert view.sync == WAITING_EN
 
 
 def test_synced_reading_says_when_it_was_sent() -> None:
-    reading = bp_reading(synced=True, synced_at="2026-11-22T10:42:05+00:00")
+    reading = bp(synced=True, synced_at="2026-11-22T10:42:05+00:00")
     assert present_reading(reading, NOW, NB).sync == "Sendt til oppfølgingstjenesten kl. 11.42"
     assert present_reading(reading, NOW, EN).sync == "Sent to the follow-up service at 11:42"
     assert present_reading(reading, NOW, NB).synced
 
 
 def test_synced_without_time_still_says_sent() -> None:
-    view = present_reading(bp_reading(synced=True, synced_at=None), NOW, NB)
+    view = present_reading(bp(synced=True, synced_at=None), NOW, NB)
     assert view.sync == "Sendt til oppfølgingstjenesten"
 
 
 @pytest.mark.parametrize("field", ["systolic", "diastolic"])
 @pytest.mark.parametrize("special", sorted(FAILED_VALUES))
 def test_failed_pressure_is_never_shown_as_a_number(field: str, special: str) -> None:
-    view = present_reading(bp_reading(**{field: special}), NOW, NB)
+    view = present_reading(bp(**{field: special}), NOW, NB)
     assert view.failed
     assert view.value is None
     assert view.note == "Målingen mislyktes. Prøv å måle på nytt."
@@ -177,24 +184,24 @@ def test_failed_pressure_is_never_shown_as_a_number(field: str, special: str) ->
 
 @pytest.mark.parametrize("special", sorted(FAILED_VALUES))
 def test_failed_pulse_is_said_in_words(special: str) -> None:
-    view = present_reading(bp_reading(pulse_rate=special), NOW, EN)
+    view = present_reading(bp(pulse_rate=special), NOW, EN)
     assert view.value == "128/82"
     assert view.pulse is None
     assert view.pulse_note == "The pulse could not be measured"
 
 
 def test_absent_pulse_is_simply_not_shown() -> None:
-    view = present_reading(bp_reading(pulse_rate=None), NOW, NB)
+    view = present_reading(bp(pulse_rate=None), NOW, NB)
     assert (view.pulse, view.pulse_note) == (None, "")
 
 
 def test_values_round_half_up() -> None:
-    view = present_reading(bp_reading(systolic=127.5, diastolic=81.4, pulse_rate=69.5), NOW, NB)
+    view = present_reading(bp(systolic=127.5, diastolic=81.4, pulse_rate=69.5), NOW, NB)
     assert (view.value, view.pulse) == ("128/81", "70")
 
 
 def test_kpa_keeps_one_decimal_with_the_languages_separator() -> None:
-    reading = bp_reading(systolic=17.1, diastolic=10.94, unit="kPa")
+    reading = bp(systolic=17.1, diastolic=10.94, unit="kPa")
     assert present_reading(reading, NOW, NB).value == "17,1/10,9"
     assert present_reading(reading, NOW, EN).value == "17.1/10.9"
 
@@ -243,20 +250,20 @@ def test_midnight_in_oslo_decides_today_not_utc() -> None:
 
 
 def test_naive_device_time_is_norwegian_wall_clock() -> None:
-    reading = bp_reading(device_time="2026-11-22T11:38:00")
+    reading = bp(device_time="2026-11-22T11:38:00")
     assert measured_at(reading) == datetime(2026, 11, 22, 11, 38, tzinfo=OSLO)
     assert present_reading(reading, NOW, NB).measured == "Målt kl. 11.38"
 
 
 @pytest.mark.parametrize("device_time", ["2000-01-01T00:05:00", "2026-11-22T15:00:00", "nonsense"])
 def test_implausible_device_time_falls_back_to_receipt(device_time: str) -> None:
-    reading = bp_reading(device_time=device_time)
+    reading = bp(device_time=device_time)
     assert measured_at(reading) == datetime(2026, 11, 22, 10, 40, 3, tzinfo=UTC)
 
 
 def test_daemons_measured_at_wins_over_the_device_stamp() -> None:
     # The cuff's clock had reset to 2000; the daemon corrected the stamp at connect.
-    reading = bp_reading(device_time="2000-01-01T00:05:00", measured_at="2026-11-22T10:38:00+00:00")
+    reading = bp(device_time="2000-01-01T00:05:00", measured_at="2026-11-22T10:38:00+00:00")
     assert measured_at(reading) == datetime(2026, 11, 22, 10, 38, tzinfo=UTC)
     assert present_reading(reading, NOW, NB).measured == "Målt kl. 11.38"
 
@@ -279,30 +286,33 @@ def test_glucose_context_is_detail_not_a_card_of_its_own() -> None:
         ],
         "pending": 0,
     }
-    view = present_status(status, NOW, NB)
+    view = present_status(status_of(status), NOW, NB)
     assert [r.kind for r in view.readings] == ["glucose"]
     assert view.readings[0].title == "Blodsukker"
 
 
 def test_reading_without_any_time_has_no_time_line() -> None:
-    assert present_reading(bp_reading(received_at=None), NOW, NB).measured == ""
+    assert present_reading(bp(received_at=""), NOW, NB).measured == ""
 
 
 # --- whole status -------------------------------------------------------------------------------
 
 
-def test_status_skips_malformed_and_duplicate_readings() -> None:
-    status = {
-        "ok": True,
-        "pending": 3,
-        "readings": [
-            bp_reading(),
-            "junk",
-            {"values": {}},
-            bp_reading(systolic=200.0),  # an older one of the same kind
-            {"kind": "9 weird kind!", "received_at": "2026-11-22T09:00:00+00:00", "synced": True},
-        ],
-    }
+def test_status_shows_one_card_per_kind_newest_first() -> None:
+    status = status_of(
+        {
+            "pending": 3,
+            "readings": [
+                bp_reading(),
+                bp_reading(systolic=200.0),  # an older one of the same kind
+                {
+                    "kind": "9 weird kind!",
+                    "received_at": "2026-11-22T09:00:00+00:00",
+                    "synced": True,
+                },
+            ],
+        }
+    )
     view = present_status(status, NOW, NB)
     assert [r.slug for r in view.readings] == ["bp", "kind-9-weird-kind"]
     assert view.readings[0].value == "128/82"
@@ -311,21 +321,40 @@ def test_status_skips_malformed_and_duplicate_readings() -> None:
     assert view.pending == 3
 
 
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"readings": [bp_reading(), "junk"]},
+        {"readings": [{**bp_reading(), "kind": None}]},
+        {"readings": [{**bp_reading(), "seq": "12"}]},  # strict: "12" is not 12
+        {"readings": [{**bp_reading(), "colour": "red"}]},  # a field the contract lacks
+        {"readings": None},
+        {"pending": "x"},
+        {"pending": True},
+        {"messages": [{"version": "2", "text": "Ny"}]},
+        {"care_plan": {"schedule": 5}},
+        {"history": [{"kind": "weight"}]},
+    ],
+)
+def test_a_malformed_status_is_refused_whole_not_shown_in_part(changes: dict[str, Any]) -> None:
+    # The screen shows such an answer as "the hub is not answering" (below, on the screen).
+    with pytest.raises(ValidationError):
+        status_of(changes)
+
+
 def test_status_without_readings() -> None:
-    assert present_status({"ok": True}, NOW, NB).readings == ()
-    assert present_status({"ok": True, "readings": None, "pending": "x"}, NOW, NB).pending == 0
+    assert present_status(status_of({}), NOW, NB).readings == ()
+    assert present_status(status_of({}), NOW, NB).pending == 0
 
 
 def test_a_filling_outbox_is_told_to_the_patient_with_the_centres_number() -> None:
-    assert present_status({"ok": True, "outbox_alarm": None}, NOW, NB).alarm == ""
-    plain = present_status({"ok": True, "outbox_alarm": "near_full"}, NOW, NB).alarm
+    assert present_status(status_of({"outbox_alarm": None}), NOW, NB).alarm == ""
+    plain = present_status(status_of({"outbox_alarm": "near_full"}), NOW, NB).alarm
     assert "trygt lagret" in plain and "Ring oppfølgingstjenesten" in plain
     with_phone = present_status(
-        {
-            "ok": True,
-            "outbox_alarm": "over_budget",
-            "care_plan": {"centre_phone": "+47 55 00 00 00"},
-        },
+        status_of(
+            {"outbox_alarm": "over_budget", "care_plan": {"centre_phone": "+47 55 00 00 00"}}
+        ),
         NOW,
         EN,
     )
@@ -494,7 +523,9 @@ def test_every_measured_kind_shows_its_number(
     kind: str, values: dict[str, Any], digits: str, unit: str
 ) -> None:
     view = present_reading(
-        {"kind": kind, "values": values, "received_at": "2026-11-22T11:00:00+00:00"}, NOW, NB
+        reading_of({"kind": kind, "values": values, "received_at": "2026-11-22T11:00:00+00:00"}),
+        NOW,
+        NB,
     )
     assert (view.value, view.unit, view.note) == (digits, unit, "")
 
@@ -511,21 +542,19 @@ def test_every_measured_kind_shows_its_number(
 def test_a_failed_measurement_of_any_kind_is_never_a_number(
     kind: str, values: dict[str, Any]
 ) -> None:
-    view = present_reading({"kind": kind, "values": values}, NOW, NB)
+    view = present_reading(reading_of({"kind": kind, "values": values}), NOW, NB)
     assert view.value is None and view.note == "Målingen mislyktes. Prøv å måle på nytt."
 
 
 def test_trend_keeps_the_last_value_of_each_of_fourteen_days() -> None:
     from hub.ui.present import trend
 
-    def entry(
-        day: int, hour: int, systolic: object, kind: str = "blood_pressure"
-    ) -> dict[str, Any]:
-        return {
-            "kind": kind,
-            "measured_at": f"2026-11-{day:02d}T{hour:02d}:00:00+00:00",
-            "values": {"systolic": systolic},
-        }
+    def entry(day: int, hour: int, systolic: object, kind: str = "blood_pressure") -> HistoryEntry:
+        return HistoryEntry(
+            kind=kind,
+            measured_at=f"2026-11-{day:02d}T{hour:02d}:00:00+00:00",
+            values={"systolic": systolic},
+        )
 
     history = [
         entry(5, 8, 190.0),  # 18 days before NOW: outside the 14
@@ -538,8 +567,8 @@ def test_trend_keeps_the_last_value_of_each_of_fourteen_days() -> None:
     ]
     assert trend("blood_pressure", history, NOW) == (150.0, 135.0, 130.0)
     assert trend("weight", history, NOW) == ()  # no weight field in these values
-    assert trend("blood_pressure", None, NOW) == ()
-    view = present_reading(bp_reading(), NOW, NB, history)
+    assert trend("blood_pressure", [], NOW) == ()
+    view = present_reading(bp(), NOW, NB, history)
     assert view.trend == (150.0, 135.0, 130.0)
 
 
@@ -547,14 +576,14 @@ def test_a_value_beyond_the_care_plan_says_what_to_do_with_the_centres_number() 
     high = bp_reading(systolic=178.0)
     high["outcome"], high["problems"] = "flagged", ["systolic_above_care_plan"]
     view = present_status(
-        {"ok": True, "readings": [high], "care_plan": {"centre_phone": "+47 55 00 00 00"}}, NOW, NB
+        status_of({"readings": [high], "care_plan": {"centre_phone": "+47 55 00 00 00"}}), NOW, NB
     ).readings[0]
     assert view.value == "178/82"
     assert view.note == (
         "Verdien er høyere enn grensen i planen din. Ring oppfølgingstjenesten på +47 55 00 00 00."
     )
     low = {"kind": "spo2", "values": {"spo2": 88.0}, "problems": ["spo2_below_care_plan"]}
-    assert present_reading(low, NOW, EN).note == (
+    assert present_reading(reading_of(low), NOW, EN).note == (
         "This is lower than the limit in your plan. Call the follow-up service."
     )
-    assert present_reading(bp_reading(), NOW, NB, phone="+47 1").note == ""
+    assert present_reading(bp(), NOW, NB, phone="+47 1").note == ""

@@ -6,76 +6,159 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 from textual.app import App
 from textual.pilot import Pilot
 from textual.widget import Widget
 from textual.widgets import Button, Digits, Static
 
 from hub.ipc import serve
+from hub.local_protocol import (
+    OPS,
+    Answer,
+    AnswerStored,
+    LiveAnswer,
+    LiveRequest,
+    LiveSession,
+    Message,
+    MessageReadAnswer,
+    MessageReadRequest,
+    Refusal,
+    RequestRefused,
+    StatusAnswer,
+    StatusReading,
+    parse,
+)
+
+# What a test leaves out of an answer. Built with the models' own constructors, so a field
+# renamed in hub.local_protocol breaks the stand-in at type-check time; a test's dict naming a
+# field the models do not have is refused when the stand-in builds its answer.
+BASE_READING = StatusReading(
+    kind="blood_pressure",
+    seq=1,
+    device_time=None,
+    measured_at="",  # no time the screen can read: it falls back to the device's, then receipt
+    time_source="device",
+    received_at="",
+    outcome="ok",
+    problems=[],
+    values={},
+    synced=False,
+    synced_at=None,
+)
+BASE_MESSAGE = Message(
+    version=1,
+    text="",
+    issued_at="2026-11-22T08:00:00.000+00:00",
+    received_at="2026-11-22T08:00:01.000+00:00",
+    read_at=None,
+)
+BASE_STATUS = StatusAnswer(
+    hub_id="hub-0001",
+    readings=[],
+    pending=0,
+    broker_connected=True,
+    last_ack_at=None,
+    hub_clock_offset_s=None,
+    store_problem=None,
+    outbox_alarm=None,
+    care_plan=None,
+    care_plan_version=0,
+    messages=[],
+    centre_key_id="centre-key-1",
+    downlink_refused=None,
+    history=[],
+    waiting_in_memory=0,
+)
+
+
+def _filled(base: BaseModel, given: object) -> object:
+    return {**base.model_dump(), **given} if isinstance(given, Mapping) else given
+
+
+def reading_of(fields: Mapping[str, Any]) -> StatusReading:
+    """A status reading with the fields a test gives, the rest from BASE_READING."""
+    return StatusReading.model_validate(_filled(BASE_READING, fields))
+
+
+def status_of(fields: Mapping[str, Any]) -> StatusAnswer:
+    """A status answer with the fields a test gives (readings and messages may leave fields
+    out too), the rest from BASE_STATUS."""
+    merged: dict[str, Any] = {**BASE_STATUS.model_dump(), **fields}
+    merged.pop("ok", None)
+    for field, base in (("readings", BASE_READING), ("messages", BASE_MESSAGE)):
+        if isinstance(merged[field], list):
+            merged[field] = [_filled(base, item) for item in merged[field]]
+    return StatusAnswer.model_validate(merged)
 
 
 class FakeDaemon:
-    """Answers "status" on a real unix socket with whatever `status` currently holds, and
-    "live" with `live_sessions` (held open until they change, as the daemon does)."""
+    """Answers "status" on a real unix socket with whatever `status` currently holds (the
+    fields a test sets; {"ok": false, ...} for a refusal), and "live" with `live_sessions`
+    (held open until they change, as the daemon does). Requests are read and answers built with
+    the models of hub.local_protocol, as the daemon does."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.status: dict[str, Any] = {
-            "ok": True,
-            "hub_id": "hub-0001",
-            "readings": [],
-            "pending": 0,
-        }
+        self.status: dict[str, Any] = {"ok": True, "hub_id": "hub-0001", "readings": []}
         self.server: asyncio.Server | None = None
         self.answers: list[dict[str, Any]] = []  # what the screen handed over with "answer"
-        self.answer_reply: dict[str, Any] = {"ok": True, "seq": 1, "stored_before": False}
-        self.live_sessions: list[dict[str, Any]] = []  # what "live" answers; see set_live
+        self.answer_reply: AnswerStored | Refusal = AnswerStored(seq=1, stored_before=False)
+        self.live_sessions: list[LiveSession] = []  # what "live" answers; see set_live
         self.live_version = 0
-        self.live_reply: dict[str, Any] | None = None  # set: "live" answers this instead
+        self.live_reply: dict[str, Any] | None = None  # set: "live" answers this raw instead
         self._live_changed = asyncio.Condition()
 
     async def set_live(self, sessions: list[dict[str, Any]]) -> None:
         """What the devices do now; a screen waiting on "live" hears of it at once."""
         async with self._live_changed:
-            self.live_sessions = copy.deepcopy(sessions)
+            self.live_sessions = [LiveSession.model_validate(s) for s in sessions]
             self.live_version += 1
             self._live_changed.notify_all()
 
-    async def _live(self, req: dict[str, Any]) -> dict[str, Any]:
+    async def _live(self, req: LiveRequest) -> LiveAnswer | dict[str, Any]:
         if self.live_reply is not None:
             await asyncio.sleep(0.05)  # a broken daemon, but not a busy loop
             return copy.deepcopy(self.live_reply)
-        if req.get("boot") == "fake" and req.get("version") == self.live_version:
+        if req.boot == "fake" and req.version == self.live_version:
             async with self._live_changed:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._live_changed.wait(), float(req["wait_s"]))
-        return {
-            "ok": True,
-            "boot": "fake",
-            "version": self.live_version,
-            "sessions": copy.deepcopy(self.live_sessions),
-        }
+                    await asyncio.wait_for(self._live_changed.wait(), req.wait_s)
+        return LiveAnswer(boot="fake", version=self.live_version, sessions=self.live_sessions)
 
-    async def handle(self, req: dict[str, Any]) -> dict[str, Any]:
-        if req.get("op") == "answer":
+    def _message_read(self, req: MessageReadRequest) -> MessageReadAnswer | Refusal:
+        """As the daemon: noted, and shown read from now on."""
+        for message in self.status.get("messages", []):
+            if message["version"] == req.version:
+                message["read_at"] = "2026-11-22T10:00:00.000+00:00"
+                return MessageReadAnswer(version=req.version)
+        return Refusal(error=f"there is no message {req.version}")
+
+    async def handle(self, req: dict[str, Any]) -> Answer | Refusal | dict[str, Any]:
+        op = req.get("op")
+        if not isinstance(op, str) or op not in OPS:
+            return Refusal(error=f"unknown op {op!r}")
+        try:
+            request = parse(OPS[op].request, {k: v for k, v in req.items() if k != "op"})
+        except RequestRefused as exc:
+            return Refusal(error=str(exc))
+        if isinstance(request, LiveRequest):
+            return await self._live(request)
+        if isinstance(request, MessageReadRequest):
+            return self._message_read(request)
+        if op == "answer":
             self.answers.append(req["response"])
-            return dict(self.answer_reply)
-        if req.get("op") == "message_read":  # as the daemon: noted, and shown read from now on
-            for message in self.status.get("messages", []):
-                if message["version"] == req.get("version"):
-                    message["read_at"] = "2026-11-22T10:00:00.000+00:00"
-                    return {"ok": True, "version": message["version"]}
-            return {"ok": False, "error": "there is no such message"}
-        if req.get("op") == "live":
-            return await self._live(req)
-        if req.get("op") != "status":
-            return {"ok": False, "error": f"unknown op {req.get('op')!r}"}
-        return copy.deepcopy(self.status)
+            return self.answer_reply
+        if op != "status":
+            return Refusal(error=f"the stand-in does not answer {op}")
+        if self.status.get("ok") is False:
+            return Refusal.model_validate(self.status)
+        return status_of(copy.deepcopy(self.status))
 
     async def start(self) -> None:
         self.server = await serve(self.path, self.handle)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
@@ -19,7 +19,19 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.css.query import NoMatches
 from textual.widgets import Button
 
-from hub.ipc import DaemonUnavailable, request
+from hub.ipc import DaemonUnavailable, ask
+from hub.local_protocol import (
+    A,
+    LiveAnswer,
+    LiveRequest,
+    LiveSession,
+    MessageReadAnswer,
+    MessageReadRequest,
+    Refusal,
+    Request,
+    StatusAnswer,
+    StatusRequest,
+)
 from hub.questionnaire.model import Questionnaire
 from hub.ui.flow import QuestionnaireError, Walk, questionnaire_for
 from hub.ui.i18n import DEFAULT_LANGUAGE, Catalogue, other_language
@@ -57,13 +69,13 @@ class PatientScreenApp(App[None]):
         self.poll_interval = poll_interval
         self.now = clock  # "today", "yesterday" and due tasks are relative to it
         self.catalogue = Catalogue(language)
-        self._status: Mapping[str, Any] | None = None  # last good answer, kept while daemon is down
+        self._status: StatusAnswer | None = None  # last good answer, kept while daemon is down
         self._daemon_ok: bool | None = None  # None until the first answer or failure
         self._render_lock = asyncio.Lock()  # the poller and the language button both re-render
         self._questionnaire: Questionnaire | None = None
         self._message: MessageView | None = None
         self._read_here: set[int] = set()  # read on this screen, before the daemon's next answer
-        self._live: list[Any] = []  # the daemon's device sessions (`live`), newest last
+        self._live: list[LiveSession] = []  # the daemon's device sessions (`live`), newest last
         self._closed_sessions: set[str] = set()  # sessions the patient closed: not shown again
 
     @property
@@ -105,22 +117,30 @@ class PatientScreenApp(App[None]):
     async def _mark_read(self, version: int) -> None:
         """Tell the daemon (which sends the centre a receipt); the next poll shows it read."""
         try:
-            answer = await request(
-                self.socket_path, "message_read", timeout=REQUEST_TIMEOUT, version=version
-            )
+            answer = await self._ask(MessageReadRequest(version=version), MessageReadAnswer)
         except DaemonUnavailable as exc:
             log.warning("message %d not marked read: %s", version, exc)
             return
-        if not answer.get("ok"):
-            log.warning("message %d not marked read: %s", version, answer.get("error"))
+        if isinstance(answer, Refusal):
+            log.warning("message %d not marked read: %s", version, answer.error)
             return
         self._read_here.add(version)
         await self._render()
 
-    def _take_questionnaire(self, status: Mapping[str, Any]) -> None:
+    async def _ask(
+        self, req: Request, model: type[A], within_s: float = REQUEST_TIMEOUT
+    ) -> A | Refusal:
+        """The daemon's answer; DaemonUnavailable also when it does not answer in time."""
+        try:
+            async with asyncio.timeout(within_s):
+                return await ask(self.socket_path, req, model)
+        except TimeoutError:
+            raise DaemonUnavailable(f"no answer to {req.op} within {within_s:g} s") from None
+
+    def _take_questionnaire(self, status: StatusAnswer) -> None:
         """The care plan's questionnaire, or the last good one if the new one is broken."""
         try:
-            found = questionnaire_for(dict(status), self.language)
+            found = questionnaire_for(status.care_plan, self.language)
         except QuestionnaireError as exc:
             log.error("care plan questionnaire refused, keeping the last good one: %s", exc)
             return
@@ -140,23 +160,23 @@ class PatientScreenApp(App[None]):
     async def poll_once(self) -> None:
         """Ask the daemon for its status once and show the answer."""
         try:
-            status = await request(self.socket_path, "status", timeout=REQUEST_TIMEOUT)
-        except DaemonUnavailable as exc:
+            status = await self._ask(StatusRequest(), StatusAnswer)
+        except DaemonUnavailable as exc:  # also an answer this screen cannot read
             if self._daemon_ok is not False:
                 log.warning("%s", exc)
             self._daemon_ok = False
         else:
-            if status.get("ok") is True:
+            if isinstance(status, StatusAnswer):
                 self._status, self._daemon_ok = status, True
             else:
-                log.warning("daemon refused status: %r", status.get("error"))
+                log.warning("daemon refused status: %r", status.error)
                 self._daemon_ok = False
         await self._render()
 
     async def _follow_live(self) -> None:
         """Long-poll the daemon's `live` state: a device connecting brings up the measuring
         screen at once, and its cuff pressure moves as the cuff sends it."""
-        last: tuple[object, object] = (None, None)  # (boot, version) of the last answer
+        last: tuple[str | None, int | None] = (None, None)  # (boot, version) of the last answer
         while True:
             try:
                 last = await self._follow_live_once(last)
@@ -166,33 +186,32 @@ class PatientScreenApp(App[None]):
                 last = (None, None)
                 await asyncio.sleep(self.poll_interval)
 
-    async def _follow_live_once(self, last: tuple[object, object]) -> tuple[object, object]:
+    async def _follow_live_once(
+        self, last: tuple[str | None, int | None]
+    ) -> tuple[str | None, int | None]:
         boot, version = last
+        req = LiveRequest(boot=boot, version=version, wait_s=LIVE_WAIT_S)
+        answer: LiveAnswer | Refusal | None
         try:
-            answer = await request(
-                self.socket_path,
-                "live",
-                timeout=LIVE_WAIT_S + 5,
-                boot=boot,
-                version=version,
-                wait_s=LIVE_WAIT_S,
-            )
-        except DaemonUnavailable:
-            answer = {"ok": False}  # the status poll tells the patient
-        sessions = answer.get("sessions") if answer.get("ok") is True else None
-        self._live = sessions if isinstance(sessions, list) else []
-        if sessions is not None:  # a session the daemon no longer holds cannot come back
-            held = {str(s.get("key")) for s in self._live if isinstance(s, Mapping)}
-            self._closed_sessions &= held
+            answer = await self._ask(req, LiveAnswer, LIVE_WAIT_S + 5)
+        except DaemonUnavailable as exc:  # the status poll tells the patient
+            log.debug("no live state: %s", exc)
+            answer = None
+        if isinstance(answer, Refusal):
+            log.warning("daemon refused live: %r", answer.error)
+        live = answer if isinstance(answer, LiveAnswer) else None
+        self._live = [] if live is None else live.sessions
+        if live is not None:  # a session the daemon no longer holds cannot come back
+            self._closed_sessions &= {s.key for s in live.sessions}
         try:
             async with self._render_lock:
                 await self._show_measuring()
         except NoMatches:
             log.debug("screen closed before the measuring screen was shown")
-        if sessions is None:
+        if live is None:
             await asyncio.sleep(self.poll_interval)
             return None, None
-        return answer.get("boot"), answer.get("version")
+        return live.boot, live.version
 
     def _measuring_screen(self) -> MeasuringScreen | None:
         return next((s for s in self.screen_stack if isinstance(s, MeasuringScreen)), None)
@@ -266,9 +285,9 @@ class PatientScreenApp(App[None]):
             await self._show_cards(views)
 
     def _render_today(self, cat: Catalogue) -> None:
-        status = self._status or {}
+        status = self._status
         now = self.now()
-        tasks = tasks_view(status, now, cat)
+        tasks = () if status is None else tasks_view(status, now, cat)
         due = "\n".join(t.text for t in tasks if t.state == "due")
         rest = "\n".join(t.text for t in tasks if t.state != "due")
         for selector, text in (("#tasks-due", due), ("#tasks-rest", rest)):
@@ -276,7 +295,7 @@ class PatientScreenApp(App[None]):
             widget.update(text)
             widget.display = bool(text)
         self.query_one("#today").display = bool(tasks)
-        message = newest_message(status)
+        message = None if status is None else newest_message(status)
         self._message = message
         unread = message is not None and not message.read and message.version not in self._read_here
         self.query_one("#message-box").display = unread

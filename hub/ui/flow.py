@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from hub.core.care_plan import CarePlan
 from hub.questionnaire import SHIPPED_LANGUAGES, load_shipped
 from hub.questionnaire.engine import (
     build_response,
@@ -32,14 +33,13 @@ SHIPPED_URLS = {
 }
 
 
-def questionnaire_for(status: dict[str, Any], language: str) -> Questionnaire | None:
+def questionnaire_for(plan: CarePlan | None, language: str) -> Questionnaire | None:
     """The care plan's questionnaire in the screen's language; None if there is none.
 
     Raises QuestionnaireError for one that cannot be asked (the screen keeps its last good one).
     """
-    plan = status.get("care_plan")
-    given = plan.get("questionnaire") if isinstance(plan, dict) else None
-    if not isinstance(given, dict):
+    given = None if plan is None else plan.questionnaire
+    if given is None:
         return None
     shipped = SHIPPED_URLS.get(str(given.get("url")))
     if shipped is not None:

@@ -15,10 +15,12 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from hub.devices.profiles import BY_NAME
+from hub.local_protocol import LiveSession, StatusAnswer, StatusReading
 from hub.ui.i18n import Catalogue
 from hub.ui.present import (
     DETAIL_KINDS,
     ReadingView,
+    centre_phone,
     format_number,
     measured_number,
     parse_time,
@@ -47,42 +49,37 @@ def _kind(profile: str) -> str:
     return next(iter(found.kinds.values())) if found is not None else "unknown"
 
 
-def _ended_long_ago(session: Mapping[str, Any], now: datetime) -> bool:
-    ended = parse_time(session.get("ended_at"))
+def _ended_long_ago(session: LiveSession, now: datetime) -> bool:
+    ended = parse_time(session.ended_at)
     return ended is not None and now - ended > RESULT_SHOWN
 
 
-def _shown_results(session: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    results = session.get("results")
-    return (
-        [r for r in results if isinstance(r, Mapping) and r.get("kind") not in DETAIL_KINDS]
-        if isinstance(results, list)
-        else []
-    )
+def _shown_results(session: LiveSession) -> list[StatusReading]:
+    return [r for r in session.results if r.kind not in DETAIL_KINDS]
 
 
 def session_to_show(
-    sessions: object, closed: Iterable[str], now: datetime
-) -> Mapping[str, Any] | None:
+    sessions: Sequence[LiveSession], closed: Iterable[str], now: datetime
+) -> LiveSession | None:
     """The session the measuring screen should show now, or None (the screen goes away).
 
     The newest one that is connected, or that ended recently having measured something; not
     one the patient has closed. A device that connected with nothing new is not worth a screen.
     """
     closed = set(closed)
-    for session in reversed(sessions if isinstance(sessions, list) else []):
-        if not isinstance(session, Mapping) or str(session.get("key")) in closed:
+    for session in reversed(sessions):
+        if session.key in closed:
             continue
-        if session.get("ended_at") is None:
+        if session.ended_at is None:
             return session
-        measured = _shown_results(session) or session.get("progress")
+        measured = _shown_results(session) or session.progress
         if measured and not _ended_long_ago(session, now):
             return session
     return None
 
 
-def _progress_digits(progress: object, cat: Catalogue) -> tuple[str | None, str]:
-    if not isinstance(progress, Mapping):
+def _progress_digits(progress: Mapping[str, Any] | None, cat: Catalogue) -> tuple[str | None, str]:
+    if progress is None:
         return None, ""
     pressure = measured_number(progress.get("cuff_pressure"))
     if pressure is not None:
@@ -95,24 +92,20 @@ def _progress_digits(progress: object, cat: Catalogue) -> tuple[str | None, str]
     return None, ""
 
 
-def _fresher(result: Mapping[str, Any], readings: object) -> Mapping[str, Any]:
+def _fresher(result: StatusReading, readings: Sequence[StatusReading]) -> StatusReading:
     """The status answer's copy of the same reading, which knows whether it has been sent."""
-    for reading in readings if isinstance(readings, Sequence) else []:
-        if isinstance(reading, Mapping) and reading.get("seq") == result.get("seq"):
-            return reading
-    return result
+    return next((r for r in readings if r.seq == result.seq), result)
 
 
 def measuring_view(
-    session: Mapping[str, Any], status: Mapping[str, Any] | None, now: datetime, cat: Catalogue
+    session: LiveSession, status: StatusAnswer | None, now: datetime, cat: Catalogue
 ) -> MeasuringView:
-    profile = str(session.get("profile"))
+    profile = session.profile
     kind = _kind(profile)
     device_key = f"device.{profile}" if cat.has(f"device.{profile}") else "device.unknown"
     title_key = f"kind.{kind}" if cat.has(f"kind.{kind}") else "kind.unknown"
-    key = str(session.get("key"))
     base = MeasuringView(
-        key=key,
+        key=session.key,
         title=cat.translate(title_key),
         phase="connecting",
         hint=cat.translate("measuring.connecting", device=cat.translate(device_key)),
@@ -123,15 +116,15 @@ def measuring_view(
     results = _shown_results(session)
     if results:
         newest = results[-1]
-        hint = "measuring.failed" if newest.get("outcome") == "failed" else "measuring.saved"
+        hint = "measuring.failed" if newest.outcome == "failed" else "measuring.saved"
         return replace(
             base,
             phase="result",
             hint=cat.translate(hint),
             result=_result_view(newest, status, now, cat),
         )
-    digits, unit = _progress_digits(session.get("progress"), cat)
-    if session.get("ended_at") is not None:
+    digits, unit = _progress_digits(session.progress, cat)
+    if session.ended_at is not None:
         return replace(base, phase="not_finished", hint=cat.translate("measuring.not_finished"))
     if digits is not None:
         hint_key = f"measuring.progress.{kind}"
@@ -141,14 +134,12 @@ def measuring_view(
 
 
 def _result_view(
-    result: Mapping[str, Any], status: Mapping[str, Any] | None, now: datetime, cat: Catalogue
+    result: StatusReading, status: StatusAnswer | None, now: datetime, cat: Catalogue
 ) -> ReadingView:
-    status = status or {}
-    reading = _fresher(result, status.get("readings"))
-    plan = status.get("care_plan")
-    phone = plan.get("centre_phone") if isinstance(plan, Mapping) else None
-    view = present_reading(reading, now, cat, phone=phone, advice=True)
-    if reading.get("synced") is not True and status.get("broker_connected") is not False:
+    reading = result if status is None else _fresher(result, status.readings)
+    view = present_reading(reading, now, cat, phone=centre_phone(status), advice=True)
+    online = status is None or status.broker_connected
+    if not reading.synced and online:
         # Just stored and the hub is online: "waiting for the network" would be untrue.
         view = replace(view, sync=cat.translate("sync.stored"))
     return view

@@ -7,18 +7,16 @@ Norwegian wall-clock times) are tested without a terminal.
 
 from __future__ import annotations
 
-import logging
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from hub.local_protocol import HistoryEntry, StatusAnswer, StatusReading
 from hub.ui.i18n import Catalogue
-
-log = logging.getLogger(__name__)
 
 OSLO = ZoneInfo("Europe/Oslo")
 # IEEE 11073 special values the device decoders pass through as strings: no measurement was made.
@@ -100,15 +98,15 @@ def parse_time(text: object) -> datetime | None:
     return moment.replace(tzinfo=OSLO) if moment.tzinfo is None else moment
 
 
-def measured_at(reading: Mapping[str, Any]) -> datetime | None:
+def measured_at(reading: StatusReading) -> datetime | None:
     """When the patient measured: the daemon's ``measured_at`` (its clock rules, including a
     correction of the device clock, see docs/devices.md); for a reading without one, the
     device's time if plausible, else when the hub received it."""
-    decided = parse_time(reading.get("measured_at"))
+    decided = parse_time(reading.measured_at)
     if decided is not None:
         return decided
-    received = parse_time(reading.get("received_at"))
-    device = parse_time(reading.get("device_time"))
+    received = parse_time(reading.received_at)
+    device = parse_time(reading.device_time)
     if device is None or device < EARLIEST_PLAUSIBLE:
         return received
     if received is not None and device > received + MAX_CLOCK_AHEAD:
@@ -143,10 +141,10 @@ def slug_for(kind: str) -> str:
     return "kind-" + (re.sub(r"[^a-z0-9]+", "-", kind.lower()).strip("-") or "unknown")
 
 
-def sync_text(reading: Mapping[str, Any], now: datetime, cat: Catalogue) -> str:
-    if reading.get("synced") is not True:
+def sync_text(reading: StatusReading, now: datetime, cat: Catalogue) -> str:
+    if not reading.synced:
         return cat.translate("sync.waiting")
-    synced_at = parse_time(reading.get("synced_at"))
+    synced_at = parse_time(reading.synced_at)
     if synced_at is None:
         return cat.translate("sync.sent_untimed")
     return cat.translate("sync.sent", when=format_when(synced_at, now, cat))
@@ -205,18 +203,19 @@ TREND_FIELDS = {
 }
 
 
-def trend(kind: str, history: object, now: datetime, days: int = 14) -> tuple[float, ...]:
+def trend(
+    kind: str, history: Sequence[HistoryEntry], now: datetime, days: int = 14
+) -> tuple[float, ...]:
     """The last value of each of the past `days` days (Oslo dates) that had one, oldest first:
     for blood pressure the systolic value."""
     field = TREND_FIELDS.get(kind)
     by_day: dict[Any, float] = {}
     first_day = now.astimezone(OSLO).date() - timedelta(days=days - 1)
-    for entry in history if isinstance(history, list) else []:
-        if not isinstance(entry, Mapping) or entry.get("kind") != kind or field is None:
+    for entry in history:
+        if entry.kind != kind or field is None:
             continue
-        values = entry.get("values")
-        number = measured_number(values.get(field)) if isinstance(values, Mapping) else None
-        moment = parse_time(entry.get("measured_at"))
+        number = measured_number(entry.values.get(field))
+        moment = parse_time(entry.measured_at)
         if number is None or moment is None or moment.astimezone(OSLO).date() < first_day:
             continue
         by_day[moment.astimezone(OSLO).date()] = number  # history comes oldest first
@@ -291,25 +290,23 @@ def limit_advice(problems: object, phone: object, cat: Catalogue) -> str:
 
 
 def present_reading(
-    reading: Mapping[str, Any],
+    reading: StatusReading,
     now: datetime,
     cat: Catalogue,
-    history: object = None,
-    phone: object = None,
+    history: Sequence[HistoryEntry] = (),
+    phone: str | None = None,
     advice: bool = False,
 ) -> ReadingView:
     """One reading's card. ``advice``: also say what to do about the device's complaints
     (measure again ...), which is for the moment of measuring, not for later."""
-    kind = str(reading.get("kind"))
-    raw_values = reading.get("values")
-    values: Mapping[str, Any] = raw_values if isinstance(raw_values, Mapping) else {}
+    kind, values = reading.kind, reading.values
     rule = DISPLAY_RULES.get(kind)
-    failed = reading.get("outcome") == "failed"  # the hub's verdict, whatever the digits say
+    failed = reading.outcome == "failed"  # the hub's verdict, whatever the digits say
     if rule is not None:
         value, unit, note = rule(values, cat)
         if failed:
             value, note = None, cat.translate("reading.failed")
-        problems = reading.get("problems")
+        problems = reading.problems
         notes = (
             note or limit_advice(problems, phone, cat),
             measurement_advice(problems, cat, phone) if advice else "",
@@ -336,41 +333,38 @@ def present_reading(
         pulse_note=pulse_note,
         measured=cat.translate("measured", when=format_when(moment, now, cat)) if moment else "",
         sync=sync_text(reading, now, cat),
-        synced=reading.get("synced") is True,
+        synced=reading.synced,
         trend=trend(kind, history, now),
     )
 
 
-def present_status(status: Mapping[str, Any], now: datetime, cat: Catalogue) -> StatusView:
-    """The screen's content for one status answer; malformed readings are skipped, not fatal."""
-    raw = status.get("readings")
+def centre_phone(status: StatusAnswer | None) -> str | None:
+    """The number the care plan gives the patient to call, if any."""
+    plan = None if status is None else status.care_plan
+    return None if plan is None else plan.centre_phone
+
+
+def present_status(status: StatusAnswer, now: datetime, cat: Catalogue) -> StatusView:
+    """The screen's content for one status answer: one card per kind of measurement."""
     views: dict[str, ReadingView] = {}
-    for reading in raw if isinstance(raw, list) else []:
-        if not isinstance(reading, Mapping) or not isinstance(reading.get("kind"), str):
-            log.warning("ignoring malformed reading %r", reading)
+    phone = centre_phone(status)
+    for reading in status.readings:
+        if reading.kind in DETAIL_KINDS:
             continue
-        if reading["kind"] in DETAIL_KINDS:
-            continue
-        plan = status.get("care_plan")
-        phone = plan.get("centre_phone") if isinstance(plan, Mapping) else None
-        view = present_reading(reading, now, cat, status.get("history"), phone)
+        view = present_reading(reading, now, cat, status.history, phone)
         # The daemon sends the newest first; one card per kind keeps widget ids unique.
         views.setdefault(view.slug, view)
-    pending = status.get("pending")
     return StatusView(
-        readings=tuple(views.values()),
-        pending=pending if isinstance(pending, int) and not isinstance(pending, bool) else 0,
-        alarm=alarm_text(status, cat),
+        readings=tuple(views.values()), pending=status.pending, alarm=alarm_text(status, cat)
     )
 
 
-def alarm_text(status: Mapping[str, Any], cat: Catalogue) -> str:
+def alarm_text(status: StatusAnswer, cat: Catalogue) -> str:
     """What the patient is told when the hub's outbox fills up (nothing is lost, but nobody at
     the centre is seeing the measurements): with the centre's number if the care plan has it."""
-    if not status.get("outbox_alarm"):
+    if not status.outbox_alarm:
         return ""
-    plan = status.get("care_plan")
-    phone = plan.get("centre_phone") if isinstance(plan, Mapping) else None
-    if isinstance(phone, str) and phone:
+    phone = centre_phone(status)
+    if phone:
         return cat.translate("outbox.alarm_phone", phone=phone)
     return cat.translate("outbox.alarm")

@@ -7,6 +7,7 @@ them; if it cannot, the screen keeps them and offers to try again.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,12 +18,14 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, Digits, Input, Static
 
-from hub.ipc import DaemonUnavailable, request
+from hub.ipc import DaemonUnavailable, ask
+from hub.local_protocol import AnswerRequest, AnswerStored
 from hub.questionnaire.model import Item
 from hub.ui.flow import Walk
 from hub.ui.i18n import Catalogue
 
 STEPS = {"integer": 1, "decimal": 0.1}
+SEND_WITHIN_S = 5.0  # then the patient is offered to try again
 MINUS = "\N{MINUS SIGN}"  # wider than a hyphen: easier to see on the button
 
 
@@ -161,9 +164,12 @@ class QuestionnaireScreen(Screen[bool]):
                 self.response_id, datetime.now(UTC).astimezone().isoformat(timespec="seconds")
             )
         try:
-            answer = await request(self.socket_path, "answer", timeout=5.0, response=self.response)
-            self.outcome = "sent" if answer.get("ok") else "failed"
-        except DaemonUnavailable:
+            async with asyncio.timeout(SEND_WITHIN_S):
+                answer = await ask(
+                    self.socket_path, AnswerRequest(response=self.response), AnswerStored
+                )
+            self.outcome = "sent" if isinstance(answer, AnswerStored) else "failed"
+        except (DaemonUnavailable, TimeoutError):
             self.outcome = "failed"
         await self.recompose()
 

@@ -10,11 +10,11 @@ now: the reminder, shown first and highlighted, until the measurement arrives.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time
-from typing import Any
 
+from hub.local_protocol import StatusAnswer
 from hub.ui.i18n import Catalogue
 from hub.ui.present import OSLO, format_clock, measured_at
 
@@ -37,11 +37,11 @@ class MessageView:
     read: bool
 
 
-def _times(raw: Any) -> list[time]:
+def _times(raw: Sequence[str]) -> list[time]:
     found = []
-    for text in raw if isinstance(raw, list) else []:
+    for text in raw:
         try:
-            hour, minute = (int(part) for part in str(text).split(":"))
+            hour, minute = (int(part) for part in text.split(":"))
             found.append(time(hour, minute))
         except ValueError:
             continue  # a malformed time in the plan: that slot is not shown
@@ -69,24 +69,19 @@ def task_state(
     return "done", None
 
 
-def tasks_view(status: Mapping[str, Any], now: datetime, cat: Catalogue) -> tuple[TaskView, ...]:
-    plan = status.get("care_plan")
-    schedule = plan.get("schedule") if isinstance(plan, Mapping) else None
+def tasks_view(status: StatusAnswer, now: datetime, cat: Catalogue) -> tuple[TaskView, ...]:
+    schedule = () if status.care_plan is None else status.care_plan.schedule
     latest: dict[str, datetime] = {}
-    readings = status.get("readings")
-    for reading in readings if isinstance(readings, list) else []:
-        if isinstance(reading, Mapping) and isinstance(reading.get("kind"), str):
-            moment = measured_at(reading)
-            if moment is not None and reading.get("outcome") != "failed":
-                latest[reading["kind"]] = max(moment, latest.get(reading["kind"], moment))
+    for reading in status.readings:
+        moment = measured_at(reading)
+        if moment is not None and reading.outcome != "failed":
+            latest[reading.kind] = max(moment, latest.get(reading.kind, moment))
     views = []
-    for entry in schedule if isinstance(schedule, list) else []:
-        if not isinstance(entry, Mapping) or not isinstance(entry.get("kind"), str):
-            continue
-        times = _times(entry.get("times"))
+    for entry in schedule:
+        times = _times(entry.times)
         if not times:
             continue
-        kind: str = entry["kind"]
+        kind = entry.kind
         state, slot = task_state(times, latest.get(READING_KIND.get(kind, kind)), now)
         name = cat.translate(f"task.{kind}" if cat.has(f"task.{kind}") else "kind.unknown")
         when = format_clock(datetime.combine(now.date(), slot, OSLO), cat) if slot else ""
@@ -94,12 +89,8 @@ def tasks_view(status: Mapping[str, Any], now: datetime, cat: Catalogue) -> tupl
     return tuple(sorted(views, key=lambda v: STATE_ORDER[v.state]))
 
 
-def newest_message(status: Mapping[str, Any]) -> MessageView | None:
+def newest_message(status: StatusAnswer) -> MessageView | None:
     """The newest message from the centre; the screen shows it until the patient has read it."""
-    messages = status.get("messages")
-    for message in messages if isinstance(messages, list) else []:
-        if isinstance(message, Mapping) and isinstance(message.get("version"), int):
-            return MessageView(
-                message["version"], str(message.get("text", "")), message.get("read_at") is not None
-            )
+    for message in status.messages:  # newest first
+        return MessageView(message.version, message.text, message.read_at is not None)
     return None
