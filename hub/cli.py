@@ -11,14 +11,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hub.config import ConfigError, HubConfig, load_config
-from hub.keys import KeyFileError
-from hub.store import StoreError
+from hub.config import HubConfig, load_config
+from hub.errors import HubError
 
 DEFAULT_CONFIG = Path(os.environ.get("DHO_HUB_CONFIG", "/etc/dho-hub/hub.toml"))
 
 
-class DaemonRefused(RuntimeError):
+class DaemonRefused(HubError, RuntimeError):
     """The daemon is not running or answered a technician's request with an error."""
 
 
@@ -32,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result: int = args.func(args)
         return result
-    except (ConfigError, KeyFileError, StoreError, DaemonRefused) as exc:
+    except HubError as exc:  # meant for the technician: the words, no traceback
         print(f"hub: {exc}", file=sys.stderr)
         return 2
     except FileExistsError as exc:
@@ -223,7 +222,7 @@ def _ui_log_handler(path: Path, journal: Path = Path("/dev/log")) -> logging.Han
 
 def _readings(args: argparse.Namespace) -> int:
     from hub import ipc
-    from hub.store import ReadingStore
+    from hub.store import ReadingStore, StoreError
 
     config = _config(args)
     try:
@@ -273,21 +272,16 @@ def _decode(args: argparse.Namespace) -> int:
 def _provision(args: argparse.Namespace) -> int:
     # Certificates and enrolment are loaded here only: `hub run` never needs them (issue 12).
     from hub.provision import provision
-    from hub.wire.enrolment import BundleError
 
-    try:
-        bundle = provision(
-            args.config,
-            args.bundle,
-            args.state_dir,
-            expected_centre=args.centre_key,
-            adapter=args.adapter,
-            language=args.language,
-            socket_dir=args.socket_dir,
-        )
-    except BundleError as exc:
-        print(f"hub: {exc}", file=sys.stderr)
-        return 2
+    bundle = provision(  # a refused bundle is a HubError: main prints it
+        args.config,
+        args.bundle,
+        args.state_dir,
+        expected_centre=args.centre_key,
+        adapter=args.adapter,
+        language=args.language,
+        socket_dir=args.socket_dir,
+    )
     print(
         json.dumps(
             {

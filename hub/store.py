@@ -22,13 +22,14 @@ from typing import Any, Protocol, TypeVar, cast
 import sqlite_utils
 
 from hub.core.reading import ROUTINE, KnownDevice, NewReading, StoredReading, now_utc
+from hub.errors import HubError
 from hub.keys import private_file
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 
-class StoreError(RuntimeError):
+class StoreError(HubError, RuntimeError):
     """The reading store cannot be opened or written; says what to check."""
 
 
