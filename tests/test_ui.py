@@ -443,6 +443,35 @@ async def test_refusing_daemon_counts_as_not_answering(daemon: FakeDaemon, sock_
         )
 
 
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {"readings": [{"kind": 5}]},
+        {"pending": "3"},
+        {"hub_id": None},
+        {"renamed_field": 1},  # a daemon newer or older than this screen
+    ],
+)
+async def test_a_malformed_status_answer_is_the_hub_not_answering(
+    daemon: FakeDaemon, sock_path: Path, broken: dict[str, Any]
+) -> None:
+    good = bp_reading(received_at=datetime.now(UTC).isoformat())
+    daemon.status["readings"] = [good]
+    await daemon.start()
+    app = PatientScreenApp(sock_path, poll_interval=0.1)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: shown(app, "#bp-value") == "128/82", "the reading")
+        # The daemon's answer breaks the contract: sent raw, past the stand-in's models.
+        daemon.status_reply = {**status_of({"readings": [good]}).model_dump(mode="json"), **broken}
+        await wait_until(
+            pilot, lambda: "Huben svarer ikke" in shown(app, "#daemon-state"), "the down message"
+        )
+        assert shown(app, "#bp-value") == "128/82"  # the last good answer stays
+        assert app.is_running
+        daemon.status_reply = None
+        await wait_until(pilot, lambda: shown(app, "#daemon-state") == "", "the banner to go")
+
+
 async def test_failed_measurement_on_screen(daemon: FakeDaemon, sock_path: Path) -> None:
     daemon.status["readings"] = [
         bp_reading(systolic="NRes", pulse_rate="NaN", received_at=datetime.now(UTC).isoformat())

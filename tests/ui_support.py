@@ -112,6 +112,7 @@ class FakeDaemon:
         self.live_sessions: list[LiveSession] = []  # what "live" answers; see set_live
         self.live_version = 0
         self.live_reply: dict[str, Any] | None = None  # set: "live" answers this raw instead
+        self.status_reply: dict[str, Any] | None = None  # set: "status" answers this raw
         self._live_changed = asyncio.Condition()
 
     async def set_live(self, sessions: list[dict[str, Any]]) -> None:
@@ -156,6 +157,8 @@ class FakeDaemon:
             return self.answer_reply
         if op != "status":
             return Refusal(error=f"the stand-in does not answer {op}")
+        if self.status_reply is not None:  # a broken daemon: past the models
+            return copy.deepcopy(self.status_reply)
         if self.status.get("ok") is False:
             return Refusal.model_validate(self.status)
         return status_of(copy.deepcopy(self.status))
