@@ -24,8 +24,10 @@ import pytest
 
 from hub import ipc
 from hub.config import load_config
+from hub.local_protocol import Refusal, StatusAnswer, StatusRequest
 from testbed.home import SimulatedHome
 from tests.conftest import eventually, hub_log
+from tests.ui_support import BASE_STATUS
 
 CROWD = 1100  # more idle connections than the default file limit of a systemd service (1024)
 PATIENT_S = 120.0  # generous limits for a loaded machine; nothing here is a timed assertion
@@ -296,6 +298,33 @@ async def test_a_client_that_does_not_read_its_answer_gives_up_its_place(
     finally:
         for sock in crowd:
             sock.close()
+
+
+async def test_an_answer_that_breaks_the_contract_is_a_daemon_not_answering(
+    sock_path: Path,
+) -> None:
+    replies: list[dict[str, Any]] = [
+        {"ok": True, "echo": {"op": "status"}},  # JSON, but no status answer
+        {**BASE_STATUS.model_dump(mode="json"), "pending": "3"},
+        {"ok": False, "error": "the store is locked"},  # a refusal is an answer
+        BASE_STATUS.model_dump(mode="json"),
+    ]
+
+    async def answer(req: dict[str, Any]) -> dict[str, Any]:
+        return replies.pop(0)
+
+    server = await ipc.serve(sock_path, answer)
+    try:
+        with pytest.raises(ipc.DaemonUnavailable, match="answered unreadably: StatusAnswer"):
+            await ipc.ask(sock_path, StatusRequest(), StatusAnswer)
+        with pytest.raises(ipc.DaemonUnavailable, match="answered unreadably: StatusAnswer"):
+            await asyncio.to_thread(ipc.ask_blocking, sock_path, StatusRequest(), StatusAnswer, 10)
+        refused = await ipc.ask(sock_path, StatusRequest(), StatusAnswer)
+        assert refused == Refusal(error="the store is locked")
+        assert await ipc.ask(sock_path, StatusRequest(), StatusAnswer) == BASE_STATUS
+    finally:
+        server.close()
+        await server.wait_closed()
 
 
 def test_a_request_in_progress_when_the_daemon_stops_is_told_so(sock_path: Path) -> None:
