@@ -1,6 +1,9 @@
 """The hub daemon: the single owner of the reading store.
 
 Device values are committed first; the uplink and the patient screen only see committed rows.
+Every long-lived part runs as a named task of one asyncio.TaskGroup: the first to fail (or to
+end, which none should) stops the daemon with its traceback, after every other part has been
+cancelled and awaited and before the store closes; systemd then restarts it whole.
 """
 
 from __future__ import annotations
@@ -10,9 +13,11 @@ import contextlib
 import functools
 import logging
 import signal
-from collections.abc import Callable
+import sys
+import threading
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from hub import ipc
 from hub.config import ConfigError, HubConfig
@@ -49,9 +54,20 @@ class DaemonFailure(RuntimeError):
     """One of the daemon's parts stopped; the daemon exits so that it is restarted whole."""
 
 
+class PartEnded(RuntimeError):
+    """A part of the daemon that runs for as long as the daemon returned (or failed)."""
+
+
+class StopRequested(Exception):
+    """SIGTERM or SIGINT: every part is cancelled, the daemon stops cleanly."""
+
+
 class HubDaemon:
-    def __init__(self, config: HubConfig) -> None:
+    def __init__(self, config: HubConfig, notifier: Notifier | None = None) -> None:
         self.config = config
+        # systemd's notifications; its watchdog pings are one of the daemon's parts.
+        self.notifier = notifier if notifier is not None else Notifier.from_environment()
+        self._requests: set[asyncio.Task[Any]] = set()  # socket requests being answered
         self.sealer = ItemSealer(config.hub_id, config.centre.encryption)
         self.hub_key = load_signing_key(config.signing_key_path)
         self.store = ReadingStore(
@@ -105,6 +121,8 @@ class HubDaemon:
             return None
 
     async def run(self) -> None:
+        """Run until SIGTERM or SIGINT (returns) or until a part fails (DaemonFailure, with
+        the failures as its cause)."""
         self._acks_arrived = asyncio.Event()
         uplink = Uplink(
             self.config,
@@ -123,52 +141,95 @@ class HubDaemon:
             last_record_number=self.store.last_record_number,
             on_event=self.incoming.put_nowait,
         )
-        await watcher.start_agent()
-        try:
-            server = await ipc.serve(self.config.socket_path, SocketOps(self).handle)
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot open the hub's local socket {self.config.socket_path}: {exc}; socket_dir "
-                "must be a directory this user may write (dho-hub.service makes /run/dho-hub)"
-            ) from exc
-        uplink.start()
+        self._ops = SocketOps(self)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        log.info("hub %s running (store %s)", self.config.hub_id, self.config.db_path)
-        notifier = Notifier.from_environment()
-        notifier.ready()  # the socket serves and the uplink runs: systemd may start the screen
-        pings = asyncio.create_task(keep_pinging(notifier))  # stop when this loop is stuck
-        sealed = await self._retrying(self.store.seal_backlog)
-        if sealed:
-            log.info("sealed %d readings stored by an older hub version", sealed)
-        tasks = [
-            asyncio.create_task(t)
-            for t in (
-                watcher.run(),
-                self._store_incoming(uplink),
-                uplink.run(),
-                self._housekeeping(uplink),
-            )
-        ]
-        stopping = asyncio.create_task(stop.wait())
         try:
-            done, _ = await asyncio.wait([stopping, *tasks], return_when=asyncio.FIRST_COMPLETED)
-            for task in done - {stopping}:
-                # A part that dies must take the daemon down, so systemd restarts all of it.
-                raise DaemonFailure(f"hub task ended unexpectedly: {task.exception()!r}")
+            await watcher.start_agent()
+            try:
+                server = await ipc.serve(self.config.socket_path, self._answer)
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot open the hub's local socket {self.config.socket_path}: {exc}; "
+                    "socket_dir must be a directory this user may write (dho-hub.service "
+                    "makes /run/dho-hub)"
+                ) from exc
+            uplink.start()  # paho's network thread, stopped (joined) before the store closes
+            try:
+                # The socket serves and paho's thread runs: systemd may start the screen.
+                self.notifier.ready()
+                # Before any part runs: the uplink's cursor must not have passed these.
+                sealed = await self._retrying(self.store.seal_backlog)
+                if sealed:
+                    log.info("sealed %d readings stored by an older hub version", sealed)
+                await self._run_parts(server, stop)
+            finally:
+                self.notifier.stopping()
+                server.close()
+                await asyncio.to_thread(uplink.stop)
         finally:
-            notifier.stopping()
-            pings.cancel()
-            stopping.cancel()
-            for task in tasks:
-                task.cancel()
-            server.close()
-            uplink.stop()
             self.store.close()
             self.config.socket_path.unlink(missing_ok=True)
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
             log.info("hub stopped")
+
+    async def _run_parts(self, server: asyncio.Server, stop: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
+        thread_failed: asyncio.Future[None] = loop.create_future()
+        previous_hook = threading.excepthook
+        threading.excepthook = functools.partial(_thread_failed, loop, thread_failed)
+        log.info("hub %s running (store %s)", self.config.hub_id, self.config.db_path)
+        uplink = self.uplink
+        try:
+            async with asyncio.TaskGroup() as parts:
+
+                def start(name: str, work: Awaitable[None]) -> None:
+                    parts.create_task(_part(name, work), name=name)
+
+                if self.notifier.ping_every_s is not None:
+                    start("watchdog pings", keep_pinging(self.notifier))  # not if stuck
+                start("stop signal", _stop_on(stop))
+                start("thread watch", thread_failed)
+                start("socket server", self._serve(server))
+                start("store writer", self._store_incoming(uplink))
+                start("uplink", uplink.send_outbox())
+                start("broker events", uplink.take_broker_events())
+                start("downlink", uplink.take_documents())
+                start("housekeeping", self._housekeeping(uplink))
+                # Its sessions are tasks of this group too ("session with <address>").
+                start("device watcher", self.watcher.run(parts))
+        except BaseExceptionGroup as group:
+            _, failures = group.split(StopRequested)
+            if failures is not None:
+                names = ", ".join(_failed_parts(failures))
+                raise DaemonFailure(f"the hub stopped: {names}") from failures
+            log.info("stopping on request")
+        finally:
+            threading.excepthook = previous_hook
+
+    async def _serve(self, server: asyncio.Server) -> None:
+        """The local socket; when the daemon stops, requests being answered are cancelled
+        (each client hears that the hub is stopping) and awaited before the store closes."""
+        try:
+            async with server:
+                await server.serve_forever()
+        finally:
+            for request in self._requests:
+                request.cancel()
+            if self._requests:
+                await asyncio.wait(self._requests)
+
+    async def _answer(self, request: dict[str, Any]) -> ipc.Reply:
+        task = asyncio.current_task()
+        assert task is not None
+        self._requests.add(task)
+        try:
+            return await self._ops.handle(request)
+        finally:
+            self._requests.discard(task)
 
     async def _store_incoming(self, uplink: Uplink) -> None:
         while True:
@@ -334,6 +395,56 @@ class HubDaemon:
             return result
 
 
-def run(config: HubConfig) -> None:
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(HubDaemon(config).run())
+async def _part(name: str, work: Awaitable[None]) -> None:
+    """One of the daemon's parts: it runs as long as the daemon, so returning is a failure too.
+    The part's name goes with its failure (task names are not kept in exception groups)."""
+    try:
+        await work
+    except (StopRequested, PartEnded):
+        raise
+    except Exception as exc:
+        raise PartEnded(f"{name} failed: {exc!r}") from exc
+    raise PartEnded(f"{name} ended")
+
+
+async def _stop_on(stop: asyncio.Event) -> None:
+    await stop.wait()
+    raise StopRequested
+
+
+def _thread_failed(
+    loop: asyncio.AbstractEventLoop, failed: asyncio.Future[None], args: threading.ExceptHookArgs
+) -> None:
+    """threading.excepthook while the daemon runs: a thread that dies of an exception (paho's
+    network thread, say: the hub would then never reach the broker again) stops the daemon."""
+    exc = args.exc_value if args.exc_value is not None else RuntimeError("thread ended")
+    name = args.thread.name if args.thread is not None else "a thread"
+    error = PartEnded(f"thread {name} died: {exc!r}")
+    error.__cause__ = exc
+
+    def fail() -> None:
+        if not failed.done():
+            failed.set_exception(error)
+
+    with contextlib.suppress(RuntimeError):  # the loop is closed: the daemon has stopped
+        loop.call_soon_threadsafe(fail)
+
+
+def _failed_parts(failures: BaseExceptionGroup[BaseException]) -> list[str]:
+    return [
+        str(exc) if isinstance(exc, PartEnded) else repr(exc)
+        for exc in failures.exceptions
+        if not isinstance(exc, BaseExceptionGroup)
+    ] or [repr(failures)]
+
+
+def run(config: HubConfig, notifier: Notifier | None = None) -> None:
+    """`hub run`. A part's failure is logged with its whole traceback and the process exits
+    with status 1, so that systemd restarts it."""
+    try:
+        asyncio.run(HubDaemon(config, notifier).run())
+    except KeyboardInterrupt:
+        pass
+    except DaemonFailure as failure:
+        log.critical("%s", failure, exc_info=failure)
+        sys.exit(1)

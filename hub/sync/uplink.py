@@ -1,16 +1,22 @@
 """Uplink to the follow-up centre: sealed batches out over MQTT v5, signed acks back.
 
-paho runs its network loop in its own thread; every callback is handed to the asyncio loop,
-so the store is only ever touched from the daemon's single thread.
+paho runs its network loop in its own thread (loop_start). Its callbacks do nothing there but
+hand an event to the asyncio loop, where tasks of the daemon's task group handle it
+(`take_broker_events`, `take_documents`): the store is only ever touched from the loop's thread,
+and an exception in a callback, on either side, stops the daemon instead of being logged and
+swallowed (by paho on its thread, or by the loop's exception handler).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import ParamSpec
 
 import paho.mqtt.client as mqtt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -35,6 +41,41 @@ from hub.wire.topics import (
 )
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
+
+
+class UplinkFailure(RuntimeError):
+    """A callback on paho's network thread failed: the daemon stops (and is restarted)."""
+
+
+@dataclass(frozen=True)
+class Subscribed:
+    """Connected, and subscribed to this hub's ack and downlink topics."""
+
+
+@dataclass(frozen=True)
+class Lost:
+    """The broker connection dropped; paho reconnects by itself."""
+
+
+@dataclass(frozen=True)
+class AckArrived:
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class DocumentArrived:
+    topic: str
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class CallbackFailed:
+    callback: str
+    error: Exception
+
+
+BrokerEvent = Subscribed | Lost | AckArrived | DocumentArrived | CallbackFailed
 
 
 def status_payload(hub_id: str, state: str, alarm: str | None = None) -> bytes:
@@ -46,14 +87,26 @@ def status_payload(hub_id: str, state: str, alarm: str | None = None) -> bytes:
     )
 
 
-def batch_is_due(items: list[OutboxItem], more: bool, max_age_s: float, now: datetime) -> bool:
-    """Send now if anything is urgent, the batch is full, or its oldest item has waited long
-    enough; otherwise let it fill (fewer, larger messages save power and airtime)."""
+def batch_wait_s(items: list[OutboxItem], more: bool, max_age_s: float, now: datetime) -> float:
+    """How long the batch may still fill (fewer, larger messages save power and airtime): 0,
+    send now, if anything is urgent, the batch is full, or its oldest item has waited
+    `max_age_s` since it was stored; otherwise until then. Counted from the oldest item's own
+    arrival, so a later arrival does not start the wait again."""
     if more or any(item.priority == URGENT for item in items):
-        return True
+        return 0.0
     oldest = datetime.fromisoformat(min(item.stored_at for item in items))
     waited = (now - oldest).total_seconds()
-    return waited >= max_age_s or waited < 0  # < 0: the clock was set back; do not wait on it
+    if waited < 0:  # the clock was set back: do not wait on it
+        return 0.0
+    return max(0.0, max_age_s - waited)
+
+
+async def _until(event: asyncio.Event, within_s: float) -> None:
+    """Wait for `event`, or `within_s` at most: either way the caller looks again (a bound on a
+    wait, not a deadline that fails)."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(within_s):
+            await event.wait()
 
 
 class Uplink:
@@ -76,6 +129,8 @@ class Uplink:
         self.wake = asyncio.Event()
         self.ready = asyncio.Event()  # connected and subscribed to our ack topic
         self._acked = asyncio.Event()
+        self._events: asyncio.Queue[BrokerEvent] = asyncio.Queue()  # from paho's thread
+        self._documents: asyncio.Queue[DocumentArrived] = asyncio.Queue()
         sync = config.sync
         self.delivery = Delivery(store, sync.window, sync.ack_timeout_s)
         self.alarm: str | None = None
@@ -91,10 +146,10 @@ class Uplink:
             config.hub_id,
             client_context(config.mqtt_ca_path, config.mqtt_cert_path, config.mqtt_key_path),
         )
-        client.on_connect = self._on_connect
-        client.on_subscribe = self._on_subscribe
-        client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
+        client.on_connect = self._on_paho_thread(self._on_connect)
+        client.on_subscribe = self._on_paho_thread(self._on_subscribe)
+        client.on_disconnect = self._on_paho_thread(self._on_disconnect)
+        client.on_message = self._on_paho_thread(self._on_message)
         client.reconnect_delay_set(1, 30)
         hub_id = self.config.hub_id
         client.will_set(status_topic(hub_id), status_payload(hub_id, "offline"), qos=1, retain=True)
@@ -137,6 +192,23 @@ class Uplink:
             )
 
     # paho thread -> asyncio loop
+    def _hand_over(self, event: BrokerEvent) -> None:
+        self._loop.call_soon_threadsafe(self._events.put_nowait, event)
+
+    def _on_paho_thread(self, callback: Callable[P, None]) -> Callable[P, None]:
+        """A callback paho runs on its thread: whatever it raises goes to the loop (and stops
+        the daemon), where paho would log it and end its thread, the hub then silently
+        without a broker."""
+
+        @functools.wraps(callback)
+        def guarded(*args: P.args, **kwargs: P.kwargs) -> None:
+            try:
+                callback(*args, **kwargs)
+            except Exception as exc:
+                self._hand_over(CallbackFailed(callback.__name__, exc))
+
+        return guarded
+
     def _on_connect(
         self, client: mqtt.Client, _u: object, _f: object, reason: object, _p: object
     ) -> None:
@@ -152,25 +224,50 @@ class Uplink:
             client.subscribe([(ack_topic(hub_id), 1), (downlink_topic(hub_id, "+"), 1)])
 
     def _on_subscribe(self, *_: object) -> None:
-        self._loop.call_soon_threadsafe(self.ready.set)
+        self._hand_over(Subscribed())
 
     def _on_disconnect(
         self, _c: object, _u: object, _f: object, reason: object, _p: object
     ) -> None:
         log.warning("broker connection lost: %s", reason)
-        self._loop.call_soon_threadsafe(self._lost)
+        self._hand_over(Lost())
+
+    def _on_message(self, _c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
+        if msg.topic == ack_topic(self.config.hub_id):
+            self._hand_over(AckArrived(bytes(msg.payload)))
+        else:
+            self._hand_over(DocumentArrived(msg.topic, bytes(msg.payload)))
+
+    # on the loop, in the daemon's task group
+    async def take_broker_events(self) -> None:
+        """Connection news and acks, in the order paho saw them; a callback's failure on
+        paho's thread is raised here."""
+        while True:
+            event = await self._events.get()
+            if isinstance(event, Subscribed):
+                self.ready.set()
+            elif isinstance(event, Lost):
+                self._lost()
+            elif isinstance(event, AckArrived):
+                self._handle_ack(event.payload)
+            elif isinstance(event, DocumentArrived):
+                self._documents.put_nowait(event)
+            else:
+                raise UplinkFailure(
+                    f"the MQTT {event.callback} callback failed on paho's thread: {event.error!r}"
+                ) from event.error
+
+    async def take_documents(self) -> None:
+        """Care plans, messages and keys from the centre, handed to `on_downlink` one by one."""
+        while True:
+            document = await self._documents.get()
+            self.on_downlink(document.topic, document.payload)
 
     def _lost(self) -> None:
         # Whatever was in flight may never be acknowledged: send it again after reconnecting
         # (the centre stores each sequence number once).
         self.ready.clear()
         self.delivery.lost()
-
-    def _on_message(self, _c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
-        if msg.topic == ack_topic(self.config.hub_id):
-            self._loop.call_soon_threadsafe(self._handle_ack, bytes(msg.payload))
-        else:
-            self._loop.call_soon_threadsafe(self.on_downlink, msg.topic, bytes(msg.payload))
 
     def _handle_ack(self, payload: bytes) -> None:
         try:
@@ -203,7 +300,7 @@ class Uplink:
         self._acked.set()
         self.on_synced()
 
-    async def run(self) -> None:
+    async def send_outbox(self) -> None:
         """Send the outbox, up to `sync.window` batches awaiting their acks at once, until the
         centre has acknowledged every item."""
         sync = self.config.sync
@@ -221,16 +318,17 @@ class Uplink:
             wait_s = delivery.until_next_deadline(self._loop.time())
             if delivery.full():
                 self._acked.clear()
-                await self._wait(self._acked, wait_s)
+                await _until(self._acked, wait_s)
                 continue
             items, more = delivery.unsent(sync.batch_max, sync.batch_max_bytes)
             if not items:
                 self.wake.clear()
-                await self._wait(self.wake, min(5.0, wait_s))
+                await _until(self.wake, min(5.0, wait_s))
                 continue
-            if not batch_is_due(items, more, sync.batch_max_age_s, datetime.now(UTC)):
-                self.wake.clear()
-                await self._wait(self.wake, min(sync.batch_max_age_s, wait_s))
+            fill_s = batch_wait_s(items, more, sync.batch_max_age_s, datetime.now(UTC))
+            if fill_s > 0:
+                self.wake.clear()  # a new reading wakes it (an urgent one goes at once)
+                await _until(self.wake, min(fill_s, wait_s))
                 continue
             await self._send(items)
 
@@ -253,11 +351,3 @@ class Uplink:
         )
         log.debug("sent batch %s: %d items, %d bytes", header.batch_id, len(items), len(envelope))
         await asyncio.sleep(0)  # acks, disconnects and the socket's requests run between sends
-
-    @staticmethod
-    async def _wait(event: asyncio.Event, timeout: float) -> bool:
-        try:
-            await asyncio.wait_for(event.wait(), timeout)
-        except TimeoutError:
-            return False
-        return True

@@ -81,7 +81,8 @@ class WatcherSettings(Protocol):
 class DeviceWatcher:
     """Scan for this hub's devices, run a session with each one that advertises; forever.
 
-    The radio lock serialises scanning with pairing and forgetting; sessions run beside scans.
+    The radio lock serialises scanning with pairing and forgetting; sessions run beside scans,
+    as tasks of the daemon's task group (a session that fails stops the daemon).
     """
 
     def __init__(
@@ -103,10 +104,12 @@ class DeviceWatcher:
         self._registration: AgentRegistration | None = None
         self._backoff: dict[str, float] = {}  # address -> next retry delay after a failure
         self._sessions: dict[str, asyncio.Task[None]] = {}  # address -> its running session
-        self._failures: list[BaseException] = []
+        self._session_ended = asyncio.Event()
         self._radio = asyncio.Lock()  # one scan or connection at a time on the adapter
         self._last_served: dict[str, float] = {}  # address -> loop time its last session ended
-        self._pairing_wanted = asyncio.Event()
+        self._pairing_wanted = asyncio.Event()  # a technician pairs: scans for sessions stop
+        self._not_pairing = asyncio.Event()
+        self._not_pairing.set()
 
     async def start_agent(self) -> None:
         bus = await MessageBus(bus_type=BusType.SYSTEM).connect()
@@ -123,44 +126,34 @@ class DeviceWatcher:
             except AgentError as exc:
                 log.warning("could not disconnect %s left over from before: %s", address, exc)
 
-    async def run(self) -> None:
-        """Keep scanning; give every paired device that advertises a session of its own.
+    async def run(self, sessions: asyncio.TaskGroup) -> None:
+        """Keep scanning; give every paired device that advertises a session of its own, a
+        task in `sessions` (the daemon's task group: one that dies of something unexpected
+        stops the daemon, and systemd restarts it whole).
 
         Sessions run side by side (up to ``bluetooth.max_connections``): a cuff whose radio is
         on for seconds after a measurement must not wait for a 30 s oximeter stream.
         """
-        try:
-            while True:
-                self._raise_failures()
-                if self._pairing_wanted.is_set():
-                    await asyncio.sleep(0.1)  # let the technician's pairing take the radio
-                    continue
-                free = self.settings.max_connections - len(self._sessions)
-                if free <= 0:
-                    await asyncio.sleep(0.2)
-                    continue
-                async with self._radio:
-                    sightings = await self._scan_for_known()
-                for sighting in sightings[:free]:
-                    address = sighting.device.address.upper()
-                    task = asyncio.create_task(self._session_with_retry(sighting))
-                    self._sessions[address] = task
-                    task.add_done_callback(functools.partial(self._ended, address))
-        finally:
-            for task in list(self._sessions.values()):
-                task.cancel()
+        while True:
+            await self._not_pairing.wait()  # the technician's pairing has the radio
+            if len(self._sessions) >= self.settings.max_connections:
+                self._session_ended.clear()
+                await self._session_ended.wait()
+                continue
+            async with self._radio:
+                sightings = await self._scan_for_known()
+            free = self.settings.max_connections - len(self._sessions)
+            for sighting in sightings[:free]:
+                address = sighting.device.address.upper()
+                task = sessions.create_task(
+                    self._session_with_retry(sighting), name=f"session with {address}"
+                )
+                self._sessions[address] = task
+                task.add_done_callback(functools.partial(self._ended, address))
 
-    def _ended(self, address: str, task: asyncio.Task[None]) -> None:
+    def _ended(self, address: str, _task: asyncio.Task[None]) -> None:
         self._sessions.pop(address, None)
-        failure = None if task.cancelled() else task.exception()
-        if failure is not None:
-            self._failures.append(failure)
-
-    def _raise_failures(self) -> None:
-        # A session that died of something unexpected takes the daemon down (and systemd
-        # restarts it), as any other part of the daemon would.
-        if self._failures:
-            raise self._failures[0]
+        self._session_ended.set()
 
     async def _session_with_retry(self, sighting: Sighting) -> None:
         address = sighting.device.address.upper()
@@ -182,7 +175,7 @@ class DeviceWatcher:
     async def _scan(
         self,
         wanted: Callable[[BLEDevice, AdvertisementData], Profile | None],
-        timeout: float,
+        window_s: float,  # how long to listen: an empty list after it is an answer, no error
         *,
         interruptible: bool = True,
         gather_s: float = 0.0,
@@ -206,7 +199,7 @@ class DeviceWatcher:
             async with BleakScanner(
                 detection_callback=seen, bluez={"adapter": self.settings.adapter}
             ):
-                await asyncio.wait(futures, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(futures, timeout=window_s, return_when=asyncio.FIRST_COMPLETED)
                 if interruptible and self._pairing_wanted.is_set():
                     return []
                 if found and gather_s:
@@ -288,17 +281,20 @@ class DeviceWatcher:
             )
         log.info("session with %s ended", device.address)
 
-    async def pair(self, address: str | None, passkey: int | None, timeout: float) -> KnownDevice:
+    async def pair(self, address: str | None, passkey: int | None, search_s: float) -> KnownDevice:
         """Find a device in pairing mode (``address``, or the first health device that is not
-        ours yet), bond with it and set its clock. The caller stores the result."""
+        ours yet) within ``search_s`` (a scan window, not a deadline: bonding then takes what
+        it takes), bond with it and set its clock. The caller stores the result."""
         self._pairing_wanted.set()
+        self._not_pairing.clear()
         try:
             async with self._radio:
-                return await self._pair(address.upper() if address else None, passkey, timeout)
+                return await self._pair(address.upper() if address else None, passkey, search_s)
         finally:
             self._pairing_wanted.clear()
+            self._not_pairing.set()
 
-    async def _pair(self, address: str | None, passkey: int | None, timeout: float) -> KnownDevice:
+    async def _pair(self, address: str | None, passkey: int | None, search_s: float) -> KnownDevice:
         known = self.known()
 
         def wanted(device: BLEDevice, adv: AdvertisementData) -> Profile | None:
@@ -308,12 +304,12 @@ class DeviceWatcher:
                 return None
             return profile_for_services(set(adv.service_uuids))
 
-        sightings = await self._scan(wanted, timeout, interruptible=False)
+        sightings = await self._scan(wanted, search_s, interruptible=False)
         sighting = sightings[0] if sightings else None
         if sighting is None:
             raise PairingError(
                 f"no {'device ' + address if address else 'new health device'} advertised "
-                f"within {timeout:.0f} s: put it in pairing mode (see its manual) and try again"
+                f"within {search_s:.0f} s: put it in pairing mode (see its manual) and try again"
             )
         found = sighting.device.address.upper()
         registration = self._registration
