@@ -9,8 +9,10 @@ answer, a slow or idle one is cut off, and the number of connections is capped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import os
 import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -145,7 +147,11 @@ async def serve(
 
     Every connection gets exactly one answer line: the handler's, or a refusal (busy, too slow,
     unreadable request, or the handler failed), and is then closed."""
-    await asyncio.to_thread(socket_path.unlink, missing_ok=True)
+    # Two metadata calls on the socket's own directory (tmpfs under systemd), made in the loop:
+    # a worker thread would import concurrent.futures only now, after the daemon may have
+    # dropped the privileges it needs to read it (tests/test_units.py).
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(socket_path)
     clients = _Clients(max_clients)
 
     async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -163,7 +169,7 @@ async def serve(
                 clients.leave()
 
     server = await asyncio.start_unix_server(on_client, path=str(socket_path), limit=MAX_REQUEST)
-    await asyncio.to_thread(socket_path.chmod, 0o660)
+    os.chmod(socket_path, 0o660)
     return server
 
 

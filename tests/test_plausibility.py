@@ -25,12 +25,14 @@ from hub.devices.profiles import sig_uuid
 from hub.devices.pulse_oximeter import build_plx_spot_check
 from hub.devices.thermometer import build_temperature_measurement
 from hub.devices.weight import build_weight_measurement
+from hub.local_protocol import LiveSession, StatusReading
 from hub.ui.i18n import LANGUAGES, Catalogue
 from hub.ui.measuring import measuring_view
 from hub.ui.present import present_reading
 from testbed.home import SimulatedHome
 from testbed.peripherals.cuff import EmulatedCuff
 from tests.conftest import pair, readings
+from tests.ui_support import reading_of
 
 OSLO = ZoneInfo("Europe/Oslo")
 STAMP = datetime(2026, 11, 22, 11, 40, 0)
@@ -492,8 +494,8 @@ def failed_reading(**values: Any) -> dict[str, Any]:
 def test_an_impossible_reading_says_measure_again_and_shows_no_number(language: str) -> None:
     cat = Catalogue(language)
     for view in (
-        present_reading(failed_reading(), NOW, cat),
-        present_reading(failed_reading(), NOW, cat, advice=True),
+        present_reading(StatusReading.model_validate(failed_reading()), NOW, cat),
+        present_reading(StatusReading.model_validate(failed_reading()), NOW, cat, advice=True),
     ):
         assert view.failed and view.value is None and view.pulse is None
         assert view.note.startswith(cat.translate("reading.failed"))
@@ -515,12 +517,14 @@ def test_an_impossible_reading_of_any_kind_is_never_a_number(
     kind: str, values: dict[str, Any]
 ) -> None:
     view = present_reading(
-        {
-            "kind": kind,
-            "values": values,
-            "outcome": "failed",
-            "problems": [f"{next(iter(values))}_out_of_range"],
-        },
+        reading_of(
+            {
+                "kind": kind,
+                "values": values,
+                "outcome": "failed",
+                "problems": [f"{next(iter(values))}_out_of_range"],
+            }
+        ),
         NOW,
         Catalogue("nb"),
     )
@@ -538,7 +542,7 @@ def test_the_measuring_screen_says_no_measurement_for_an_impossible_result() -> 
         "progress_count": 0,
         "results": [failed_reading()],
     }
-    view = measuring_view(session, None, NOW, Catalogue("en"))
+    view = measuring_view(LiveSession.model_validate(session), None, NOW, Catalogue("en"))
     assert view.hint == "No measurement this time."
     assert view.result is not None and view.result.value is None
     assert view.result.note.startswith("The measurement failed. Please measure again.")

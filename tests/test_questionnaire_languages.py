@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 
+from hub.core.care_plan import CarePlan
 from hub.questionnaire import SHIPPED, SHIPPED_LANGUAGES, load_shipped
 from hub.questionnaire.engine import build_response, questions
 from hub.questionnaire.model import Coding, Questionnaire, QuestionnaireError
@@ -157,7 +158,8 @@ def test_a_language_without_a_version_is_refused_by_name_and_gets_bokmal_on_scre
             }
         }
     }
-    chosen = {lang: questionnaire_for(plan, lang) for lang in ("nb", "nn", "en", "se")}
+    care_plan = CarePlan.model_validate(plan["care_plan"])
+    chosen = {lang: questionnaire_for(care_plan, lang) for lang in ("nb", "nn", "en", "se")}
     assert {lang: q.language if q else None for lang, q in chosen.items()} == {
         "nb": "nb",
         "nn": "nn",
