@@ -417,6 +417,8 @@ def _thread_failed(
 ) -> None:
     """threading.excepthook while the daemon runs: a thread that dies of an exception (paho's
     network thread, say: the hub would then never reach the broker again) stops the daemon."""
+    if issubclass(args.exc_type, SystemExit):
+        return  # a thread that asked to end (threading ignores it too)
     exc = args.exc_value if args.exc_value is not None else RuntimeError("thread ended")
     name = args.thread.name if args.thread is not None else "a thread"
     error = PartEnded(f"thread {name} died: {exc!r}")
