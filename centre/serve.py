@@ -24,6 +24,8 @@ from hub.notify import Notifier
 from hub.wire.topics import SESSION_EXPIRY_S, shared_batch_subscription
 
 log = logging.getLogger(__name__)
+# paho's Properties.__init__ has no annotations; its signature, typed once here.
+_new_properties: Callable[[int], Properties] = Properties
 
 
 LOOP_TIMEOUT_S = 1.0  # the loop turns at least this often, to ping the watchdog
@@ -75,7 +77,7 @@ def serve(config: CentreConfig, worker: int = 1) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    props = Properties(PacketTypes.CONNECT)
+    props = _new_properties(PacketTypes.CONNECT)
     props.SessionExpiryInterval = SESSION_EXPIRY_S
     client.connect_async(
         config.mqtt.host,

@@ -79,7 +79,7 @@ def test_every_mqtt_socket_of_hub_centre_and_broker_has_nodelay(home: SimulatedH
     hub = home.start_hub()
     centre = home.processes[0].pid
     wait_until(lambda: home.hub_status()["broker_connected"], 30, "the hub to connect")
-    wait_until(lambda: tcp_sockets(centre), 30, "the centre worker to connect")
+    wait_until(lambda: bool(tcp_sockets(centre)), 30, "the centre worker to connect")
     assert home.broker.process is not None
     broker = home.broker.process.pid
     try:
@@ -97,10 +97,10 @@ def test_a_client_of_the_shared_factory_has_nodelay_after_a_reconnect(
 ) -> None:
     client = home.mqtt_client("hub-cccc")
     sock = client.socket()
-    assert sock is not None
+    assert isinstance(sock, socket.socket)  # TLS: an ssl.SSLSocket
     assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
     client.reconnect()
     sock = client.socket()
-    assert sock is not None
+    assert isinstance(sock, socket.socket)
     assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
     client.disconnect()

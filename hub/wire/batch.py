@@ -34,7 +34,7 @@ from hub.wire.envelope import (
     open_envelope,
     seal_envelope,
 )
-from hub.wire.sealing import SealedSegment, open_item, open_segment
+from hub.wire.sealing import SealedSegment, SegmentToSend, open_item, open_segment
 from hub.wire.suites import CentreKey, CentreKeyPair
 
 MAX_RAW_HEX = 2 * 128 * 1024  # a questionnaire response is at most 64 KiB (docs/protocol.md)
@@ -57,19 +57,6 @@ class ItemToSend(Protocol):
     def segment_id(self) -> str: ...
     @property
     def sealed(self) -> bytes: ...
-
-
-class SegmentToSend(Protocol):
-    """A segment key sealed to the centre, as the sender keeps it."""
-
-    @property
-    def segment_id(self) -> str: ...
-    @property
-    def centre_key_id(self) -> str: ...
-    @property
-    def suite(self) -> str: ...
-    @property
-    def sealed_key(self) -> bytes: ...
 
 
 @dataclass(frozen=True)

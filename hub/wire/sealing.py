@@ -18,7 +18,7 @@ import functools
 import os
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
@@ -60,6 +60,19 @@ class SealedSegment:
     sealed_key: bytes
 
 
+class SegmentToSend(Protocol):
+    """A segment key sealed to the centre, as the sender keeps it."""
+
+    @property
+    def segment_id(self) -> str: ...
+    @property
+    def centre_key_id(self) -> str: ...
+    @property
+    def suite(self) -> str: ...
+    @property
+    def sealed_key(self) -> bytes: ...
+
+
 def _segment_info(hub_id: str, segment_id: str) -> bytes:
     return SEGMENT_INFO + canonical_json({"hub_id": hub_id, "segment": segment_id})
 
@@ -73,7 +86,7 @@ def new_segment(hub_id: str, centre: CentreKey) -> Segment:
     return Segment(segment_id, key, centre.key_id, centre.suite, sealed)
 
 
-def open_segment(hub_id: str, segment: SealedSegment, private: CentrePrivateKey) -> bytes:
+def open_segment(hub_id: str, segment: SegmentToSend, private: CentrePrivateKey) -> bytes:
     """The segment key, for the centre holding the private key it was sealed to."""
     try:
         key = suite_for(segment.suite).decrypt(
