@@ -55,6 +55,19 @@ async def baseline(address: str, sessions: int) -> list[float]:
     return delays
 
 
+SESSION_ENDED = re.compile(r"session with \S+ ended")
+
+
+async def logged(log: Path, line: re.Pattern[str], count: int, failure: str) -> None:
+    """Until the hub's log holds `count` lines matching `line` (within 30 s). The log is another
+    process's file: there is no event to wait on, so it is read every 0.2 s."""
+    deadline = time.monotonic() + 30
+    while len(line.findall(await asyncio.to_thread(log.read_text))) < count:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{failure}; see {log}")
+        await asyncio.sleep(0.2)
+
+
 async def hub_sessions(home: SimulatedHome, cuff: EmulatedCuff, sessions: int) -> list[float]:
     home.start_hub()
     cuff.pairing_mode = True  # the baseline's connections took it out of pairing mode
@@ -62,14 +75,10 @@ async def hub_sessions(home: SimulatedHome, cuff: EmulatedCuff, sessions: int) -
     log = next(p for p in home.processes if p.name == "hub").log_path
     for i in range(sessions):
         cuff.measure(120 + i, 80, 60)
-        deadline = time.monotonic() + 30
-        while len(CLOCK_LINE.findall(log.read_text())) < i + 2:  # + the pairing connection
-            if time.monotonic() > deadline:
-                raise SystemExit(f"session {i + 1} did not set the clock; see {log}")
-            await asyncio.sleep(0.2)
+        # + the pairing connection
+        await logged(log, CLOCK_LINE, i + 2, f"session {i + 1} did not set the clock")
         # Let the session end (quiet period) so the next measurement opens a new one.
-        while len(re.findall(r"session with \S+ ended", log.read_text())) < i + 1:
-            await asyncio.sleep(0.2)
+        await logged(log, SESSION_ENDED, i + 1, f"session {i + 1} did not end")
     return [float(ms) for ms in CLOCK_LINE.findall(log.read_text())[1:]]
 
 

@@ -42,6 +42,8 @@ from hub.wire.topics import (
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
+# paho's Properties.__init__ has no annotations; its signature, typed once here.
+_new_properties: Callable[[int], Properties] = Properties
 
 
 class UplinkFailure(RuntimeError):
@@ -156,7 +158,7 @@ class Uplink:
         return client
 
     def start(self) -> None:
-        props = Properties(PacketTypes.CONNECT)
+        props = _new_properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = SESSION_EXPIRY_S
         mqtt_cfg = self.config.mqtt
         self._client.connect_async(
