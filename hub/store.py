@@ -21,7 +21,14 @@ from typing import Any, Protocol, TypeVar, cast
 
 import sqlite_utils
 
-from hub.core.reading import ROUTINE, KnownDevice, NewReading, StoredReading, now_utc
+from hub.core.reading import (
+    READING_COLUMNS,
+    ROUTINE,
+    KnownDevice,
+    NewReading,
+    StoredReading,
+    now_utc,
+)
 from hub.errors import HubError
 from hub.keys import private_file
 
@@ -187,6 +194,13 @@ def _v9(db: sqlite_utils.Database) -> None:
 _HOUR = "substr(measured_at, 1, 13)"
 
 # Append only: a hub in the field upgrades through every step in order.
+# The readings table's columns come from the one reading schema (hub/core/reading.py).
+_INSERT_READING = (
+    f"INSERT INTO readings ({', '.join(READING_COLUMNS)})"
+    f" VALUES ({', '.join('?' * len(READING_COLUMNS))})"
+)
+_SELECT_READINGS = f"SELECT {', '.join(READING_COLUMNS)} FROM readings"
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1,
     _v2,
@@ -382,33 +396,10 @@ class ReadingStore:
             seq: int = self.db.execute(
                 "UPDATE hub_sequence SET last = last + 1 WHERE id = 1 RETURNING last"
             ).fetchone()[0]
-            self.db.execute(
-                "INSERT INTO readings (seq, kind, characteristic, device_address, device_time,"
-                " received_at, raw_hex, values_json, stored_at, measured_at, time_source,"
-                " clock_correction_s, hub_clock_synced, outcome, problems_json,"
-                " hub_clock_offset_s)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    seq,
-                    r.kind,
-                    r.characteristic,
-                    r.device_address,
-                    r.device_time,
-                    r.received_at,
-                    r.raw_hex,
-                    json.dumps(r.values),
-                    stored_at,
-                    r.measured_at or r.received_at,
-                    r.time_source,
-                    r.clock_correction_s,
-                    int(r.hub_clock_synced),
-                    r.outcome,
-                    json.dumps(list(r.problems)),
-                    r.hub_clock_offset_s,
-                ],
-            )
+            stored = r.stored(seq, stored_at)
+            self.db.execute(_INSERT_READING, stored.to_columns())
             if self.sealer is not None:
-                self._seal(r.stored(seq, stored_at), r.priority)
+                self._seal(stored, r.priority)
         return seq
 
     def _remember(self, r: NewReading) -> bool:
@@ -826,35 +817,8 @@ class ReadingStore:
         return value
 
     def _select(self, tail: str, params: list[Any] | dict[str, Any]) -> list[StoredReading]:
-        rows = self.db.conn.execute(
-            "SELECT seq, kind, characteristic, device_address, device_time, received_at,"
-            " raw_hex, values_json, stored_at, synced_at, measured_at, time_source,"
-            " clock_correction_s, hub_clock_synced, outcome, problems_json, hub_clock_offset_s"
-            f" FROM readings {tail}",
-            params,
-        ).fetchall()
-        return [
-            StoredReading(
-                seq=r[0],
-                kind=r[1],
-                characteristic=r[2],
-                device_address=r[3],
-                device_time=r[4],
-                received_at=r[5],
-                raw_hex=r[6],
-                values=json.loads(r[7]),
-                stored_at=r[8],
-                synced_at=r[9],
-                measured_at=r[10],
-                time_source=r[11],
-                clock_correction_s=r[12],
-                hub_clock_synced=bool(r[13]),
-                outcome=r[14],
-                problems=tuple(json.loads(r[15])),
-                hub_clock_offset_s=r[16],
-            )
-            for r in rows
-        ]
+        rows = self.db.conn.execute(f"{_SELECT_READINGS} {tail}", params).fetchall()
+        return [StoredReading.from_columns(row) for row in rows]
 
     def close(self) -> None:
         self.db.conn.close()

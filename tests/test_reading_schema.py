@@ -9,6 +9,7 @@ import sqlite3
 from pathlib import Path
 
 from centre.store import CentreStore
+from hub import local_protocol
 from hub.core.reading import READING_FIELDS, WIRE_FIELDS, StoredReading
 from hub.store import ReadingStore
 from hub.wire.batch import WireItem
@@ -64,3 +65,12 @@ def test_both_stores_have_a_column_for_every_field(tmp_path: Path) -> None:
     assert {f.column for f in READING_FIELDS} <= columns(tmp_path / "hub.sqlite", "readings")
     CentreStore(tmp_path / "centre.sqlite").db.close()
     assert {f.column for f in WIRE_FIELDS} <= columns(tmp_path / "centre.sqlite", "readings")
+
+
+def test_the_socket_contract_shows_the_reading_s_fields() -> None:
+    """`hub readings` and the screen get the reading's own fields (hub/local_protocol.py)."""
+    every = {f.name for f in READING_FIELDS} | {"synced"}
+    assert set(local_protocol.StoredReading.model_fields) == every
+    assert set(local_protocol.StatusReading.model_fields) <= every
+    shown = local_protocol.StoredReading.model_validate(READING.to_json())
+    assert shown.model_dump() == READING.to_json()
