@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import logging.handlers
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from hub.config import HubConfig, load_config
 from hub.errors import HubError
 
 DEFAULT_CONFIG = Path(os.environ.get("DHO_HUB_CONFIG", "/etc/dho-hub/hub.toml"))
-
-
-class DaemonRefused(HubError, RuntimeError):
-    """The daemon is not running or answered a technician's request with an error."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("readings", help="list stored readings with their sync state")
     p.add_argument("--json", action="store_true", help="print JSON (one array)")
-    p.set_defaults(func=_readings)
+    p.set_defaults(func=_technician("readings"))
 
     p = sub.add_parser(
         "decode",
@@ -71,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("uuid", nargs="?")
     p.add_argument("hex", nargs="*")
-    p.set_defaults(func=_decode)
+    p.set_defaults(func=_technician("decode"))
 
     p = sub.add_parser(
         "pair",
@@ -88,15 +83,15 @@ def _parser() -> argparse.ArgumentParser:
         help="the 6-digit PIN the device shows, for meters that ask for one",
     )
     p.add_argument("--timeout", type=float, default=60.0, help="seconds to look for it")
-    p.set_defaults(func=_pair)
+    p.set_defaults(func=_technician("pair"))
 
     p = sub.add_parser("devices", help="list the devices paired with this hub")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=_devices)
+    p.set_defaults(func=_technician("devices"))
 
     p = sub.add_parser("forget", help="unpair a device (before it goes to another patient)")
     p.add_argument("address")
-    p.set_defaults(func=_forget)
+    p.set_defaults(func=_technician("forget"))
 
     p = sub.add_parser(
         "provision",
@@ -120,7 +115,7 @@ def _parser() -> argparse.ArgumentParser:
         help="where the daemon's local socket goes (default: %(default)s, the "
         "directory dho-hub.service makes for it)",
     )
-    p.set_defaults(func=_provision)
+    p.set_defaults(func=_technician("provision"))
     return parser
 
 
@@ -130,53 +125,16 @@ def _passkey(text: str) -> int:
     return int(text)
 
 
-def _ask_daemon(
-    args: argparse.Namespace, op: str, wait_s: float, **params: object
-) -> dict[str, Any]:
-    from hub import ipc
+def _technician(name: str) -> Callable[[argparse.Namespace], int]:
+    """A technician's command, imported only when it runs (hub/technician/commands.py)."""
 
-    config = _config(args)
-    try:
-        answer = ipc.request_blocking(config.socket_path, op, timeout=wait_s, **params)
-    except ipc.DaemonUnavailable as exc:
-        raise DaemonRefused(f"{exc}; start it first (systemctl start dho-hub)") from None
-    if not answer.get("ok"):
-        raise DaemonRefused(answer.get("error", "the hub daemon refused"))
-    return answer
+    def command(args: argparse.Namespace) -> int:
+        from hub.technician import commands
 
+        run: Callable[[argparse.Namespace], int] = getattr(commands, name)
+        return run(args)
 
-def _pair(args: argparse.Namespace) -> int:
-    answer = _ask_daemon(
-        args,
-        "pair",
-        args.timeout + 30,
-        address=args.address,
-        passkey=args.passkey,
-        scan_s=args.timeout,
-    )
-    print(json.dumps(answer["device"]))
-    return 0
-
-
-def _devices(args: argparse.Namespace) -> int:
-    devices = _ask_daemon(args, "devices", 10)["devices"]
-    if args.json:
-        print(json.dumps(devices, indent=2))
-        return 0
-    for d in devices:
-        battery = "?" if d["battery_level"] is None else d["battery_level"]
-        print(
-            f"{d['address']}  {d['profile']:<16} {d['name'] or '-':<24} "
-            f"last seen {d['last_connected_at'] or 'never'}  "
-            f"clock set {d['clock_set_at'] or 'never'}  battery {battery} %"
-        )
-    return 0
-
-
-def _forget(args: argparse.Namespace) -> int:
-    _ask_daemon(args, "forget", 30, address=args.address)
-    print(f"{args.address.upper()} is no longer paired with this hub")
-    return 0
+    return command
 
 
 def _config(args: argparse.Namespace) -> HubConfig:
@@ -218,80 +176,6 @@ def _ui_log_handler(path: Path, journal: Path = Path("/dev/log")) -> logging.Han
         return handler
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     return handler
-
-
-def _readings(args: argparse.Namespace) -> int:
-    from hub import ipc
-    from hub.store import ReadingStore, StoreError
-
-    config = _config(args)
-    try:
-        rows = ipc.request_blocking(config.socket_path, "readings", timeout=30)["readings"]
-    except ipc.DaemonUnavailable:
-        if not config.db_path.exists():
-            raise StoreError(
-                f"no reading store at {config.db_path}: has `hub run` started?"
-            ) from None
-        rows = [r.to_json() for r in ReadingStore(config.db_path, readonly=True).all()]
-    if args.json:
-        print(json.dumps(rows, indent=2))
-    else:
-        for r in rows:
-            state = "synced" if r["synced"] else "waiting"
-            outcome = r.get("outcome", "ok")
-            if r.get("problems"):
-                outcome += " (" + ", ".join(r["problems"]) + ")"
-            print(
-                f"{r['seq']:>6} {r['kind']:<16} measured {r.get('measured_at')} "
-                f"[{r.get('time_source')}] {state:<8} {outcome} {json.dumps(r['values'])}"
-            )
-    return 0
-
-
-def _decode(args: argparse.Namespace) -> int:
-    from hub.devices.decode import decode
-    from hub.devices.errors import ParseError
-
-    if args.uuid is None:
-        pairs = [line.split(None, 1) for line in sys.stdin if line.strip()]
-        items = [(p[0], p[1].strip() if len(p) > 1 else "") for p in pairs]
-    else:
-        items = [(args.uuid, h) for h in args.hex]
-    failed = 0
-    for uuid, text in items:
-        try:
-            data = bytes.fromhex(text.replace(":", "").replace(" ", ""))
-            print(json.dumps(decode(uuid, data)))
-        except ValueError as exc:  # ParseError is a ValueError too
-            kind = "cannot decode" if isinstance(exc, ParseError) else "not hex"
-            print(json.dumps({"error": f"{kind}: {exc}", "uuid": uuid, "hex": text}))
-            failed += 1
-    return 1 if failed else 0
-
-
-def _provision(args: argparse.Namespace) -> int:
-    # Certificates and enrolment are loaded here only: `hub run` never needs them (issue 12).
-    from hub.provision import provision
-
-    bundle = provision(  # a refused bundle is a HubError: main prints it
-        args.config,
-        args.bundle,
-        args.state_dir,
-        expected_centre=args.centre_key,
-        adapter=args.adapter,
-        language=args.language,
-        socket_dir=args.socket_dir,
-    )
-    print(
-        json.dumps(
-            {
-                "hub_id": bundle.hub_id,
-                "config": str(args.config),
-                "broker": f"{bundle.broker_host}:{bundle.broker_port}",
-            }
-        )
-    )
-    return 0
 
 
 if __name__ == "__main__":

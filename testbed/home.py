@@ -17,7 +17,7 @@ from hub import ipc
 from hub.config import load_config, to_toml
 from hub.keys import write_secret
 from hub.mqtt import client_context, mqtt_client
-from hub.provision import provision
+from hub.technician.provision import provision
 from hub.wire.pki import issue
 from testbed.bluetooth import SimulatedBluetooth
 from testbed.broker import Broker

@@ -81,7 +81,7 @@ def provisioned_hub(folder: Path, hub_id: str) -> Path:
     from centre.admin import enrol_hub, init_centre
     from centre.config import load_centre_config
     from hub.keys import write_secret
-    from hub.provision import provision
+    from hub.technician.provision import provision
 
     centre_toml = folder / "centre" / "centre.toml"
     if centre_toml.exists():

@@ -20,7 +20,7 @@ from centre.store import CentreStore
 from hub.config import load_config
 from hub.core.care_plan import CarePlan
 from hub.devices.blood_pressure import build_blood_pressure_measurement
-from hub.provision import provision
+from hub.technician.provision import provision
 from hub.store import ReadingStore
 from hub.wire.documents import Document, seal_document
 from hub.wire.topics import downlink_topic

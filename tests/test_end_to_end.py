@@ -79,7 +79,15 @@ async def test_indicated_value_reaches_centre_and_hub_shows_it_synced(home: Simu
     # The technician's command shows the same.
     listing = json.loads(home.hub_cli("readings", "--json").stdout)
     assert listing == hub_rows
-    assert json.loads(home.hub_cli("devices", "--json").stdout) == home.hub_devices()
+    devices = home.hub_devices()
+    assert json.loads(home.hub_cli("devices", "--json").stdout) == devices
+    address = devices[0]["address"]
+    assert address in home.hub_cli("devices").stdout
+    refused = home.hub_cli("forget", "00:BB:00:00:00:99")
+    assert refused.returncode == 2 and "is not a device of this hub" in refused.stderr
+    forgot = home.hub_cli("forget", address.lower())
+    assert forgot.returncode == 0 and f"{address} is no longer paired" in forgot.stdout
+    assert home.hub_devices() == []
 
 
 async def test_reading_taken_while_broker_is_down_arrives_exactly_once(home: SimulatedHome) -> None:

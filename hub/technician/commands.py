@@ -1,0 +1,162 @@
+"""The technician's `hub` subcommands: readings, decode, pair, devices, forget, provision.
+
+Each takes the parsed command line and returns the exit status; what goes wrong on purpose is a
+HubError, which `hub` prints as one line (hub/cli.py). They ask the daemon over its socket with
+the typed contract (hub/local_protocol.py); only `readings` opens the store, read-only, when
+the daemon does not answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import TypeVar
+
+from hub import ipc
+from hub.config import HubConfig, load_config
+from hub.errors import HubError
+from hub.local_protocol import (
+    Answer,
+    DevicesAnswer,
+    DevicesRequest,
+    ForgetAnswer,
+    ForgetRequest,
+    PairAnswer,
+    PairRequest,
+    ReadingsAnswer,
+    ReadingsRequest,
+    Refusal,
+    Request,
+)
+
+A = TypeVar("A", bound=Answer)
+
+
+class DaemonRefused(HubError, RuntimeError):
+    """The daemon is not running or answered a technician's request with an error."""
+
+
+def _config(args: argparse.Namespace) -> HubConfig:
+    return load_config(args.config)
+
+
+def _ask(args: argparse.Namespace, req: Request, model: type[A], wait_s: float) -> A:
+    config = _config(args)
+    try:
+        answer = ipc.ask_blocking(config.socket_path, req, model, wait_s)
+    except ipc.DaemonUnavailable as exc:
+        raise DaemonRefused(f"{exc}; start it first (systemctl start dho-hub)") from None
+    if isinstance(answer, Refusal):
+        raise DaemonRefused(answer.error)
+    return answer
+
+
+def readings(args: argparse.Namespace) -> int:
+    config = _config(args)
+    try:
+        answer = ipc.ask_blocking(config.socket_path, ReadingsRequest(), ReadingsAnswer, 30)
+    except ipc.DaemonUnavailable:
+        answer = None
+    if isinstance(answer, Refusal):
+        raise DaemonRefused(answer.error)
+    if answer is not None:
+        rows = [r.model_dump(mode="json") for r in answer.readings]
+    else:
+        rows = _readings_from_file(config)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for r in rows:
+        state = "synced" if r["synced"] else "waiting"
+        outcome = r["outcome"]
+        if r["problems"]:
+            outcome += " (" + ", ".join(r["problems"]) + ")"
+        print(
+            f"{r['seq']:>6} {r['kind']:<16} measured {r['measured_at']} "
+            f"[{r['time_source']}] {state:<8} {outcome} {json.dumps(r['values'])}"
+        )
+    return 0
+
+
+def _readings_from_file(config: HubConfig) -> list[dict[str, object]]:
+    """The daemon is down: read its store read-only (it stays the only writer)."""
+    from hub.store import ReadingStore, StoreError
+
+    if not config.db_path.exists():
+        raise StoreError(f"no reading store at {config.db_path}: has `hub run` started?")
+    return [r.to_json() for r in ReadingStore(config.db_path, readonly=True).all()]
+
+
+def decode(args: argparse.Namespace) -> int:
+    from hub.devices.decode import decode
+    from hub.devices.errors import ParseError
+
+    if args.uuid is None:
+        pairs = [line.split(None, 1) for line in sys.stdin if line.strip()]
+        items = [(p[0], p[1].strip() if len(p) > 1 else "") for p in pairs]
+    else:
+        items = [(args.uuid, h) for h in args.hex]
+    failed = 0
+    for uuid, text in items:
+        try:
+            data = bytes.fromhex(text.replace(":", "").replace(" ", ""))
+            print(json.dumps(decode(uuid, data)))
+        except ValueError as exc:  # ParseError is a ValueError too
+            kind = "cannot decode" if isinstance(exc, ParseError) else "not hex"
+            print(json.dumps({"error": f"{kind}: {exc}", "uuid": uuid, "hex": text}))
+            failed += 1
+    return 1 if failed else 0
+
+
+def pair(args: argparse.Namespace) -> int:
+    req = PairRequest(address=args.address, passkey=args.passkey, scan_s=args.timeout)
+    answer = _ask(args, req, PairAnswer, args.timeout + 30)
+    print(answer.device.model_dump_json())
+    return 0
+
+
+def devices(args: argparse.Namespace) -> int:
+    found = _ask(args, DevicesRequest(), DevicesAnswer, 10).devices
+    if args.json:
+        print(json.dumps([d.model_dump(mode="json") for d in found], indent=2))
+        return 0
+    for d in found:
+        battery = "?" if d.battery_level is None else d.battery_level
+        print(
+            f"{d.address}  {d.profile:<16} {d.name or '-':<24} "
+            f"last seen {d.last_connected_at or 'never'}  "
+            f"clock set {d.clock_set_at or 'never'}  battery {battery} %"
+        )
+    return 0
+
+
+def forget(args: argparse.Namespace) -> int:
+    answer = _ask(args, ForgetRequest(address=args.address), ForgetAnswer, 30)
+    print(f"{answer.address} is no longer paired with this hub")
+    return 0
+
+
+def provision(args: argparse.Namespace) -> int:
+    # Certificates and enrolment are loaded here only: `hub run` never needs them.
+    from hub.technician.provision import provision
+
+    bundle = provision(  # a refused bundle is a HubError: `hub` prints it
+        args.config,
+        args.bundle,
+        args.state_dir,
+        expected_centre=args.centre_key,
+        adapter=args.adapter,
+        language=args.language,
+        socket_dir=args.socket_dir,
+    )
+    print(
+        json.dumps(
+            {
+                "hub_id": bundle.hub_id,
+                "config": str(args.config),
+                "broker": f"{bundle.broker_host}:{bundle.broker_port}",
+            }
+        )
+    )
+    return 0
