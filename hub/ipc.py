@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic_core import PydanticSerializationError
 
+from hub.errors import HubError
 from hub.local_protocol import (
     A,
     ErrorKind,
@@ -46,11 +47,11 @@ READ_TIMEOUT_S = 5.0  # clients send their line at once; an idle connection is c
 WRITE_TIMEOUT_S = 60.0  # a client that does not read its answer is cut off
 
 
-class BadRequest(ValueError):
+class BadRequest(HubError, ValueError):
     """A request line the daemon cannot read, and why."""
 
 
-class DaemonUnavailable(ConnectionError):
+class DaemonUnavailable(HubError, ConnectionError):
     """The hub daemon is not running or does not answer on its socket."""
 
 

@@ -39,6 +39,7 @@ from hub.devices.ble.drivers import DRIVERS, set_clock
 from hub.devices.events import DeviceProgress, DeviceValue, SessionEnded, SessionStarted
 from hub.devices.profiles import BY_NAME, Profile, profile_for_services
 from hub.devices.quirks import model_for, quirks_for
+from hub.errors import HubError
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ _TRANSIENT = (BleakError, TimeoutError, OSError, EOFError)
 GATHER_S = 0.5  # after the first paired device is seen, listen this long for others
 
 
-class PairingError(RuntimeError):
+class PairingError(HubError, RuntimeError):
     """Pairing did not complete; the message says what the technician can do."""
 
 
