@@ -21,6 +21,7 @@ from typing import Any, Protocol, TypeVar, cast
 
 import sqlite_utils
 
+from hub.core.outbox import OutboxItem, SealedSegment
 from hub.core.reading import (
     READING_COLUMNS,
     ROUTINE,
@@ -264,47 +265,13 @@ def _chunks(seqs: list[int], size: int = 500) -> Iterator[list[int]]:
         yield seqs[start : start + size]
 
 
-@dataclass(frozen=True)
-class OutboxItem:
-    """A reading as it waits to be sent: sealed, with its lane."""
-
-    seq: int
-    segment_id: str
-    sealed: bytes
-    priority: int
-    stored_at: str
-
-
-@dataclass(frozen=True)
-class OutboxSegment:
-    """A segment key, sealed to the centre, that outbox items were sealed under."""
-
-    segment_id: str
-    centre_key_id: str
-    suite: str
-    sealed_key: bytes
-
-
-class SegmentKey(Protocol):
-    """The segment key a sealer used, as it is stored: sealed to the centre."""
-
-    @property
-    def segment_id(self) -> str: ...
-    @property
-    def centre_key_id(self) -> str: ...
-    @property
-    def suite(self) -> str: ...
-    @property
-    def sealed_key(self) -> bytes: ...
-
-
 class Sealer(Protocol):
     """Seals a reading for the outbox as it is stored (hub/wire/sealing.py's ItemSealer)."""
 
     @property
     def current_segment_id(self) -> str: ...
 
-    def seal(self, seq: int, item: dict[str, Any]) -> tuple[SegmentKey, bytes]: ...
+    def seal(self, seq: int, item: dict[str, Any]) -> tuple[SealedSegment, bytes]: ...
 
 
 class ReadingStore:
@@ -546,14 +513,14 @@ class ReadingStore:
                     return items, True
                 items.append(OutboxItem(*row))
 
-    def segments(self, segment_ids: set[str]) -> list[OutboxSegment]:
+    def segments(self, segment_ids: set[str]) -> list[SealedSegment]:
         marks = ",".join("?" * len(segment_ids))
         rows = self.db.execute(
             "SELECT segment_id, centre_key_id, suite, sealed_key FROM outbox_segments"
             f" WHERE segment_id IN ({marks})",
             sorted(segment_ids),
         ).fetchall()
-        return [OutboxSegment(*row) for row in rows]
+        return [SealedSegment(*row) for row in rows]
 
     def settle(
         self,

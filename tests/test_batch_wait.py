@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from hub.core.outbox import OutboxItem
 from hub.core.reading import ROUTINE, URGENT
-from hub.store import OutboxItem
 from hub.sync.uplink import batch_wait_s
 
 T0 = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)

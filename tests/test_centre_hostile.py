@@ -25,12 +25,13 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from centre.ingest import Ingest
 from centre.store import CentreStore
 from hub.config import load_config
+from hub.core.outbox import SealedSegment
 from hub.core.reading import URGENT, NewReading
 from hub.keys import load_signing_key, public_text
 from hub.store import ReadingStore
 from hub.wire import sealing
 from hub.wire.envelope import MAGIC, BatchHeader, open_ack, seal_envelope
-from hub.wire.sealing import ItemSealer, SealedSegment, new_segment
+from hub.wire.sealing import ItemSealer, new_segment
 from hub.wire.suites import CentreKey
 from hub.wire.topics import batch_topic
 from testbed.home import SimulatedHome

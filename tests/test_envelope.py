@@ -10,7 +10,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from hub.wire.batch import SealedItem, batch_body, build_batch, open_batch
+from hub.core.outbox import SealedItem, SealedSegment
+from hub.wire.batch import batch_body, build_batch, open_batch
 from hub.wire.envelope import (
     ACK_CONTEXT,
     Ack,
@@ -24,7 +25,7 @@ from hub.wire.envelope import (
     sign_ack,
     to_ranges,
 )
-from hub.wire.sealing import ItemSealer, SealedSegment
+from hub.wire.sealing import ItemSealer
 from hub.wire.suites import CentreKey, CentreKeyPair, x25519_pair
 
 HUB_KEY = Ed25519PrivateKey.generate()

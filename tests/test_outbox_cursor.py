@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import invariant
 
+from hub.core.outbox import OutboxItem
 from hub.core.reading import URGENT
-from hub.store import OutboxItem
 from hub.wire.envelope import Ack
 from tests.test_delivery_model import EXAMPLES, HUB_ID, TOPIC, DeliveryProtocol
 

@@ -15,11 +15,12 @@ import base64
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, Protocol
+from typing import Annotated, Any, Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import Field, create_model
 
+from hub.core.outbox import SealedItem, SealedSegment
 from hub.core.reading import WIRE_FIELDS
 from hub.wire import strict
 from hub.wire.envelope import (
@@ -34,29 +35,11 @@ from hub.wire.envelope import (
     open_envelope,
     seal_envelope,
 )
-from hub.wire.sealing import SealedSegment, SegmentToSend, open_item, open_segment
+from hub.wire.sealing import open_item, open_segment
 from hub.wire.suites import CentreKey, CentreKeyPair
 
 MAX_RAW_HEX = 2 * 128 * 1024  # a questionnaire response is at most 64 KiB (docs/protocol.md)
 MAX_SEALED_ITEM = 1024 * 1024  # base64 of one sealed item, far beyond any real reading
-
-
-@dataclass(frozen=True)
-class SealedItem:
-    seq: int
-    segment_id: str
-    sealed: bytes
-
-
-class ItemToSend(Protocol):
-    """A sealed item as the sender keeps it (the hub's outbox rows have these fields)."""
-
-    @property
-    def seq(self) -> int: ...
-    @property
-    def segment_id(self) -> str: ...
-    @property
-    def sealed(self) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -68,8 +51,8 @@ class OpenedBatch:
 
 def build_batch(
     hub_id: str,
-    items: Sequence[ItemToSend],
-    segments: Sequence[SegmentToSend],
+    items: Sequence[SealedItem],
+    segments: Sequence[SealedSegment],
     hub_key: Ed25519PrivateKey,
     centre: CentreKey,
     created_at: str,
@@ -88,7 +71,7 @@ def build_batch(
     return header, seal_envelope(header, batch_body(items, segments), hub_key, centre)
 
 
-def batch_body(items: Sequence[ItemToSend], segments: Sequence[SegmentToSend]) -> bytes:
+def batch_body(items: Sequence[SealedItem], segments: Sequence[SealedSegment]) -> bytes:
     return canonical_json(
         {
             "items": [

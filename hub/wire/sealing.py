@@ -18,11 +18,12 @@ import functools
 import os
 import uuid
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
+from hub.core.outbox import SealedSegment
 from hub.wire import strict
 from hub.wire.envelope import EnvelopeError, canonical_json
 from hub.wire.suites import CentreKey, CentrePrivateKey, suite_for
@@ -37,40 +38,14 @@ ITEM_DEPTH = 72
 
 
 @dataclass(frozen=True)
-class Segment:
-    """A segment key as the hub holds it: the key in memory, and the key sealed to the centre."""
+class Segment(SealedSegment):
+    """A segment key as the hub holds it: sealed to the centre (what is stored and sent) and,
+    in memory only, the key itself."""
 
-    segment_id: str
     key: bytes
-    centre_key_id: str
-    suite: str
-    sealed_key: bytes
 
     def public(self) -> SealedSegment:
         return SealedSegment(self.segment_id, self.centre_key_id, self.suite, self.sealed_key)
-
-
-@dataclass(frozen=True)
-class SealedSegment:
-    """What is stored and sent: everything but the key itself."""
-
-    segment_id: str
-    centre_key_id: str
-    suite: str
-    sealed_key: bytes
-
-
-class SegmentToSend(Protocol):
-    """A segment key sealed to the centre, as the sender keeps it."""
-
-    @property
-    def segment_id(self) -> str: ...
-    @property
-    def centre_key_id(self) -> str: ...
-    @property
-    def suite(self) -> str: ...
-    @property
-    def sealed_key(self) -> bytes: ...
 
 
 def _segment_info(hub_id: str, segment_id: str) -> bytes:
@@ -83,10 +58,10 @@ def new_segment(hub_id: str, centre: CentreKey) -> Segment:
     sealed = suite_for(centre.suite).encrypt(
         key, centre.public_key, info=_segment_info(hub_id, segment_id)
     )
-    return Segment(segment_id, key, centre.key_id, centre.suite, sealed)
+    return Segment(segment_id, centre.key_id, centre.suite, sealed, key)
 
 
-def open_segment(hub_id: str, segment: SegmentToSend, private: CentrePrivateKey) -> bytes:
+def open_segment(hub_id: str, segment: SealedSegment, private: CentrePrivateKey) -> bytes:
     """The segment key, for the centre holding the private key it was sealed to."""
     try:
         key = suite_for(segment.suite).decrypt(
