@@ -1,13 +1,15 @@
 """End-to-end latency of the walking skeleton, every component real.
 
 Prints p50 and p95 of (indication -> committed in the hub's SQLite, as the hub logs it after
-COMMIT returned) and (indication -> stored in the centre's SQLite) over N readings from the
-emulated cuff through BlueZoo, bleak, Mosquitto.
+COMMIT returned), (indication -> stored in the centre's SQLite) and their difference (the
+uplink, broker and centre: the part after the hub's commit) over N readings from the emulated
+cuff through BlueZoo, bleak, Mosquitto.
 
     .venv/bin/python bench/e2e_latency.py [--readings 200] [--interval 0.05] [--lane urgent]
 
 `--lane urgent` (the default) sends a care plan first under which every reading of the cuff is
-outside the limits, so each goes out at once (issue 12's target: p50 <= 15 ms to the centre);
+outside the limits, so each goes out at once (issue 12's target: p50 <= 15 ms to the centre;
+the bench stops if any reading was stored in the routine lane, which would mix the lanes);
 `--lane routine` measures readings that wait for a batch (up to sync.batch_max_age_s).
 
 All clocks are this machine's wall clock, so the differences are comparable.
@@ -47,7 +49,7 @@ URGENT_PLAN = {
     "schedule": [{"kind": "blood_pressure", "times": ["08:00"]}],
     "centre_phone": "+47 55 00 00 00",
 }
-STORED = re.compile(r"^(\S+ \S+) INFO hub\.daemon: stored \S+ seq (\d+) ")
+STORED = re.compile(r"^(\S+ \S+) INFO hub\.daemon: stored \S+ seq (\d+) from \S+ \(([^)]*)\)")
 
 
 def send_urgent_plan(home: SimulatedHome) -> None:
@@ -73,9 +75,18 @@ def committed_at(home: SimulatedHome) -> dict[int, float]:
     return times
 
 
+def lanes(home: SimulatedHome) -> dict[int, str]:
+    """Each reading's lane, as the hub logged it when storing it."""
+    found = {}
+    for line in (home.workdir / "logs" / "hub.log").read_text().splitlines():
+        if m := STORED.match(line):
+            found[int(m.group(2))] = "urgent" if m.group(3).endswith(", urgent") else "routine"
+    return found
+
+
 async def measure(
     home: SimulatedHome, n: int, interval: float, urgent: bool
-) -> tuple[list[float], list[float]]:
+) -> tuple[list[float], list[float], list[float]]:
     home.start_centre()
     home.start_hub()
     if urgent:
@@ -85,10 +96,12 @@ async def measure(
     try:
         await asyncio.to_thread(home.pair, DEVICE_ADAPTERS[cuff.adapter])
         for i in range(n):
+            systolic, diastolic = 100 + i % 80, 60 + i % 30
+            # A plausible mean (between the two): an implausible reading fails, and a failed
+            # reading is judged by no care plan, so it would wait in the routine lane.
+            mean = diastolic + (systolic - diastolic) // 3
             cuff.take_measurement(
-                build_blood_pressure_measurement(
-                    100 + i % 80, 60 + i % 30, 80, pulse_rate=60 + i % 40
-                )
+                build_blood_pressure_measurement(systolic, diastolic, mean, pulse_rate=60 + i % 40)
             )
             await asyncio.sleep(interval)
         deadline = time.monotonic() + 120
@@ -102,9 +115,14 @@ async def measure(
     sent = cuff.sent_at  # the i-th indication became sequence number i + 1
     # A re-sent indication (not confirmed in time) would shift the mapping; refuse to guess.
     assert len(sent) == n, f"{len(sent)} indications sent for {n} readings"
+    if urgent:
+        routine = sorted(seq for seq, lane in lanes(home).items() if lane != "urgent")
+        if routine:
+            raise SystemExit(f"readings {routine[:10]} were not urgent; the figure would mix lanes")
     to_hub = [committed[i + 1] - sent[i] for i in range(n)]
     to_centre = [epoch(r["stored_at"]) - sent[r["seq"] - 1] for r in rows[:n]]
-    return to_hub, to_centre
+    hub_to_centre = [epoch(r["stored_at"]) - committed[r["seq"]] for r in rows[:n]]
+    return to_hub, to_centre, hub_to_centre
 
 
 def main() -> None:
@@ -124,7 +142,7 @@ def main() -> None:
     home = SimulatedHome(workdir)
     os.environ.update(home.bluetooth.env)
     try:
-        to_hub, to_centre = asyncio.run(
+        to_hub, to_centre, hub_to_centre = asyncio.run(
             measure(home, args.readings, args.interval, args.lane == "urgent")
         )
     finally:
@@ -134,6 +152,7 @@ def main() -> None:
     for name, values in (
         ("indication -> committed at hub", to_hub),  # log stamps: 1 ms steps
         ("indication -> stored at centre", to_centre),
+        ("committed at hub -> at centre", hub_to_centre),  # the uplink, broker and centre
     ):
         ms = [v * 1000 for v in values]
         print(

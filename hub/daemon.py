@@ -281,6 +281,9 @@ class HubDaemon:
                 reading.device_address,
                 status_reading(reading.stored(seq, now_utc())),
             )
+            # The sender's turn before the next reading is stored: an urgent one goes out now,
+            # not after a burst of queued values (a device's stored records, say).
+            await asyncio.sleep(0)
 
     async def _show_progress(self, event: DeviceProgress) -> None:
         """An in-progress value goes to the screen only; an unreadable one is skipped."""

@@ -11,6 +11,11 @@ The outbox is read from a cursor: per lane, the sequence number up to which ever
 waiting is in flight. A send advances it; an item that goes back into play (its batch timed out,
 the link dropped, its ack did not settle it) moves it back. So a full window in flight (up to
 `window` x `batch_max` items) is not read again, and skipped, on every send.
+
+Routine batches take at most `window` - 1 slots; the last is kept for a batch of urgent items,
+which therefore goes out at once even behind a routine backlog. Only when every slot is in
+flight (urgent batches in the kept one, or `window` 1) does an urgent item wait: for the first
+ack or ack timeout, after which it goes first.
 """
 
 from __future__ import annotations
@@ -54,7 +59,14 @@ class Delivery:
         self._cursor: dict[int, int] = {}
 
     def full(self) -> bool:
+        """Every slot of the window is in flight, the one kept for urgent items too."""
         return len(self.in_flight) >= self.window
+
+    def urgent_only(self) -> bool:
+        """Only the last slot of the window is free: it is kept for urgent items, so that a
+        window filled by a routine backlog never holds back a reading outside the care plan's
+        limits (with `window` 1 there is no slot to keep: then `full` says it all)."""
+        return len(self.in_flight) >= max(1, self.window - 1)
 
     def skip(self) -> frozenset[int]:
         """Items in flight: not put into another batch until their ack or timeout."""

@@ -128,9 +128,8 @@ class Uplink:
         self.on_synced = on_synced
         self.on_downlink = on_downlink
         self.centre_verify = ed25519_public(config.centre.signing_key)
-        self.wake = asyncio.Event()
+        self.wake = asyncio.Event()  # news for the sender: a reading stored, an ack arrived
         self.ready = asyncio.Event()  # connected and subscribed to our ack topic
-        self._acked = asyncio.Event()
         self._events: asyncio.Queue[BrokerEvent] = asyncio.Queue()  # from paho's thread
         self._documents: asyncio.Queue[DocumentArrived] = asyncio.Queue()
         sync = config.sync
@@ -299,16 +298,19 @@ class Uplink:
             self.clock_offset_s = clock_offset_s(
                 result.sent.sent_at, datetime.now(UTC), datetime.fromisoformat(ack.centre_time)
             )
-        self._acked.set()
+        self.wake.set()  # a slot of the window is free
         self.on_synced()
 
     async def send_outbox(self) -> None:
-        """Send the outbox, up to `sync.window` batches awaiting their acks at once, until the
-        centre has acknowledged every item."""
+        """Send the outbox, up to `sync.window` batches awaiting their acks at once (the last
+        slot kept for urgent items), until the centre has acknowledged every item."""
         sync = self.config.sync
         delivery = self.delivery
         while True:
             await self.ready.wait()
+            # From here to the wait below nothing else runs on the loop: a reading stored or an
+            # ack arriving after this line sets `wake` again, so no news is missed.
+            self.wake.clear()
             for batch_id, sent in delivery.expire(self._loop.time()):
                 log.warning(
                     "no acknowledgement for batch %s (%d items) within %.0f s; its "
@@ -319,18 +321,19 @@ class Uplink:
                 )
             wait_s = delivery.until_next_deadline(self._loop.time())
             if delivery.full():
-                self._acked.clear()
-                await _until(self._acked, wait_s)
+                await _until(self.wake, wait_s)  # an ack frees a slot
                 continue
             items, more = delivery.unsent(sync.batch_max, sync.batch_max_bytes)
+            if delivery.urgent_only():
+                # The slot kept for urgent items: they go alone (urgent ones come first), so
+                # that the routine backlog does not ride in it.
+                items = [item for item in items if item.priority == URGENT]
             if not items:
-                self.wake.clear()
                 await _until(self.wake, min(5.0, wait_s))
                 continue
             fill_s = batch_wait_s(items, more, sync.batch_max_age_s, datetime.now(UTC))
             if fill_s > 0:
-                self.wake.clear()  # a new reading wakes it (an urgent one goes at once)
-                await _until(self.wake, min(fill_s, wait_s))
+                await _until(self.wake, min(fill_s, wait_s))  # an urgent reading goes at once
                 continue
             await self._send(items)
 
