@@ -765,14 +765,18 @@ class ReadingStore:
         ).fetchone()[0]
         return count
 
+    def changes(self) -> tuple[int, int]:
+        """A mark that differs whenever the store may have changed since it was taken: rows
+        written through this connection (total_changes) or a commit by another (data_version).
+        The daemon's status answer is kept while it stays the same."""
+        version: int = self.db.conn.execute("PRAGMA data_version").fetchone()[0]
+        return self.db.conn.total_changes, version
+
     def _memo(self, key: tuple[str, ...], compute: Callable[[], _T]) -> _T:
         """An answer kept until the store changes: the screen asks for the same ones every
         second. Any row written through this connection (total_changes) or committed by another
         (data_version) makes every kept answer stale; a changed key replaces its answer."""
-        state = (
-            self.db.conn.total_changes,
-            self.db.conn.execute("PRAGMA data_version").fetchone()[0],
-        )
+        state = self.changes()
         if state != self._memo_state:
             self._memos.clear()
             self._memo_state = state
