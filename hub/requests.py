@@ -72,6 +72,7 @@ class SocketOps:
 
     def __init__(self, hub: HubDaemon) -> None:
         self.hub = hub
+        self._status: tuple[tuple[object, ...], StatusAnswer] | None = None
 
     async def handle(self, req: dict[str, Any]) -> Reply:
         op = req.get("op")
@@ -86,8 +87,27 @@ class SocketOps:
         return await route.handle(self, request)
 
     async def status(self, _: StatusRequest) -> StatusAnswer:
+        """Asked every second by the patient screen: built again only when something it shows
+        may have changed (the store, the hour the trends start in, the daemon's own fields),
+        otherwise the same answer as last time."""
         hub, store = self.hub, self.hub.store
-        return StatusAnswer(
+        trend_start = self._trend_start()
+        inputs = (
+            store.changes(),
+            trend_start,
+            hub.uplink.ready.is_set(),
+            hub.uplink.last_ack_at,
+            hub.uplink.clock_offset_s,
+            hub.store_problem,
+            hub.outbox_alarm,
+            hub.care_plan,
+            hub.sealer.centre.key_id,
+            hub.downlink_refused,
+            hub.incoming.qsize(),
+        )
+        if self._status is not None and self._status[0] == inputs:
+            return self._status[1]
+        answer = StatusAnswer(
             hub_id=hub.config.hub_id,
             readings=[
                 StatusReading.model_validate(status_reading(r)) for r in store.latest_per_kind()
@@ -105,10 +125,13 @@ class SocketOps:
             downlink_refused=hub.downlink_refused,
             history=[
                 HistoryEntry(kind=r.kind, measured_at=r.measured_at, values=r.values)
-                for r in store.history(self._trend_start())
+                for r in store.history(trend_start)
             ],
             waiting_in_memory=hub.incoming.qsize(),
         )
+        # Kept only if nothing changed while it was built (nothing awaits above: it cannot).
+        self._status = (inputs, answer)
+        return answer
 
     async def readings(self, _: ReadingsRequest) -> ReadingsAnswer:
         return ReadingsAnswer(
@@ -128,8 +151,13 @@ class SocketOps:
 
     @staticmethod
     def _trend_start() -> str:
-        """The screen's trends look back 14 days (as far as the plaintext window allows)."""
-        return (datetime.now(UTC) - timedelta(days=TREND_DAYS)).isoformat(timespec="seconds")
+        """The screen's trends look back 14 days (as far as the plaintext window allows), from
+        the start of an hour: the trends keep the last reading of each hour, and the screen
+        shows whole days (hub/ui/present.py: from 13 days before today), so the part of the
+        first hour before "14 days ago" is never shown. The start then moves once an hour, not
+        every second, and an unchanged status is answered again as it was."""
+        start = datetime.now(UTC) - timedelta(days=TREND_DAYS)
+        return start.replace(minute=0, second=0, microsecond=0).isoformat(timespec="seconds")
 
     async def message_read(self, req: MessageReadRequest) -> MessageReadAnswer | Refusal:
         """The patient read a message: note it, and send the centre a receipt (once)."""
