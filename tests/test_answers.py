@@ -52,11 +52,16 @@ def test_answers_become_an_item_recognised_if_sent_again() -> None:
         (response(item={"linkId": "x"}), "item must be a list"),
         (response(item=[{"text": "x" * 70_000}]), "larger than"),
         (response(item=[{"valueDecimal": float("nan")}]), "not plain JSON"),
+        (response(authored="0001-01-01T00:00:00+01:00"), "outside the calendar"),
+        (response(authored="9999-12-31T23:59:59-05:00"), "outside the calendar"),
+        (response(status="s" * 60_000), "status 'sss"),
+        (response(authored="a" * 60_000), "is not a date-time"),
     ],
 )
 def test_malformed_answers_are_refused_with_a_reason(bad: object, expected: str) -> None:
-    with pytest.raises(AnswerError, match=expected):
+    with pytest.raises(AnswerError, match=expected) as refused:
         to_answer_reading(bad, RECEIVED)
+    assert len(str(refused.value)) < 300  # a refusal never echoes the sender's text whole
 
 
 async def test_answers_reach_the_centre_exactly_once(home: SimulatedHome) -> None:

@@ -96,6 +96,33 @@ def test_stamp_in_the_future_is_not_trusted_when_the_hub_clock_is_synced() -> No
     assert resolve(future, hub_clock_synced=False).time_source == "device"
 
 
+# A device clock or stamp at the ends of the calendar (a hostile or broken device): the reading is
+# kept, timed by the hub, never an OverflowError that stops the daemon (review of issue 12).
+EDGES = [
+    # clock reads 9999-12-31 when the record is an hour old: stamp + offset is before year 1
+    (
+        datetime(2026, 11, 22, 10, 40),
+        ClockCheck(offset=datetime(2026, 11, 22, 11, 40) - datetime(9999, 12, 31, 23, 0)),
+        False,
+        OSLO,
+    ),
+    # a stamp at the end of year 9999, in a zone west of UTC, on an unsynchronised hub
+    (datetime(9999, 12, 31, 23, 30), NO_CLOCK_CHECK, False, ZoneInfo("America/New_York")),
+    # the same stamp with a clock that is far behind
+    (datetime(9999, 12, 31, 23, 30), ClockCheck(offset=timedelta(days=3000)), False, OSLO),
+]
+
+
+@pytest.mark.parametrize(("stamp", "clock", "synced", "zone"), EDGES)
+def test_a_stamp_or_clock_beyond_the_calendar_is_timed_by_the_hub(
+    stamp: datetime, clock: ClockCheck, synced: bool, zone: ZoneInfo
+) -> None:
+    t = resolve_time(stamp, RECEIVED, zone, clock, hub_clock_synced=synced)
+    assert t.time_source == "hub_received"
+    assert t.measured_at == RECEIVED.isoformat(timespec="seconds")
+    assert t.device_time == stamp.isoformat(timespec="seconds")  # what the device said, kept
+
+
 def test_device_saying_its_clock_is_unset_is_not_trusted() -> None:
     t = resolve(datetime(2026, 11, 22, 11, 40), device_clock_unset=True)
     assert t.time_source == "hub_received"

@@ -42,7 +42,7 @@ def to_answer_reading(response: object, received_at: str) -> NewReading:
             raise AnswerError(f"QuestionnaireResponse.{field} is missing")
     if response.get("status") not in STATUSES:
         raise AnswerError(
-            f"QuestionnaireResponse.status {response.get('status')!r} is not one "
+            f"QuestionnaireResponse.status {str(response.get('status'))[:40]!r} is not one "
             f"of {', '.join(sorted(STATUSES))}"
         )
     if not isinstance(response.get("item", []), list):
@@ -70,10 +70,17 @@ def _utc(text: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError as exc:
-        raise AnswerError(f"QuestionnaireResponse.authored {text!r} is not a date-time") from exc
+        raise AnswerError(
+            f"QuestionnaireResponse.authored {text[:40]!r} is not a date-time"
+        ) from exc
     if moment.tzinfo is None:
         raise AnswerError("QuestionnaireResponse.authored needs a time zone (FHIR dateTime)")
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # a zone that moves it past the ends of the calendar
+        raise AnswerError(
+            f"QuestionnaireResponse.authored {text[:40]!r} is outside the calendar"
+        ) from None
 
 
 RECEIPT_KIND = "message_receipt"

@@ -14,6 +14,7 @@ and derives ``measured_at`` (aware, ISO-8601) with the rule it used in ``time_so
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -98,6 +99,33 @@ def resolve_time(
 
     if device_time is None:
         return result(received_at, "hub_received", None)
+    try:
+        return _from_device(
+            device_time,
+            received_local,
+            zone,
+            clock,
+            result,
+            hub_clock_synced=hub_clock_synced,
+            device_clock_unset=device_clock_unset,
+        )
+    except OverflowError:  # a clock or stamp near the ends of the calendar: not believed
+        return result(received_at, "hub_received", None)
+
+
+def _from_device(
+    device_time: datetime,
+    received_local: datetime,
+    zone: ZoneInfo,
+    clock: ClockCheck,
+    result: Callable[[datetime, TimeSource, timedelta | None], ReadingTime],
+    *,
+    hub_clock_synced: bool,
+    device_clock_unset: bool,
+) -> ReadingTime:
+    """The device's own stamp, corrected when its clock is known to be off, or the hub's
+    receive time when the stamp cannot be believed."""
+    received_at = received_local.astimezone(UTC)
     if clock.offset is not None and not clock.stamped_after_write(device_time):
         corrected = (device_time + clock.offset).replace(tzinfo=zone)
         if corrected <= received_local + FUTURE_TOLERANCE:
