@@ -19,15 +19,12 @@ from centre.revocation import copy_to_broker, write_crl
 from centre.store import CentreStore
 from hub.config import to_toml
 from hub.core.reading import now_utc
-from hub.keys import (
-    load_signing_key,
-    public_text,
-    write_private_key,
-    write_secret,
-)
+from hub.files import write_secret
+from hub.keys import load_signing_key, write_private_key
 from hub.wire.enrolment import EnrolmentBundle, fingerprint, seal_bundle
 from hub.wire.hub_key import new_hub_key
 from hub.wire.pki import Identity, issue, new_ca, serial_text
+from hub.wire.public_keys import public_text
 from hub.wire.topics import HUB_ID_PATTERN, ack_topic, batch_topic, downlink_topic, status_topic
 
 

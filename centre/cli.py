@@ -157,7 +157,7 @@ def _public_keys(args: argparse.Namespace) -> int:
 
 def _enrol(args: argparse.Namespace) -> int:
     from centre.admin import enrol_hub, public_keys
-    from hub.keys import write_secret
+    from hub.files import write_secret
 
     config = load_centre_config(args.config)
     if args.out.exists():  # before enrolling: a key recorded for a bundle never written is lost

@@ -19,10 +19,11 @@ from centre.config import CentreConfig
 from centre.errors import CentreError
 from centre.keyring import create_key
 from centre.store import CentreStore, now_utc
-from hub.keys import KeyFileError, load_signing_key
+from hub.keys import load_signing_key
 from hub.mqtt import client_context, mqtt_client
 from hub.wire.documents import CONTENT, Document, check_sendable, seal_document
 from hub.wire.envelope import EnvelopeError
+from hub.wire.public_keys import KeyFileError
 from hub.wire.suites import CentreKey, centre_key
 from hub.wire.topics import downlink_topic
 

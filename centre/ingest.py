@@ -14,9 +14,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from centre.keyring import Keyring
 from centre.store import CentreStore, ReplayedBatch, StoredBatch, now_utc
-from hub.keys import KeyFileError, ed25519_public
 from hub.wire.batch import open_batch
 from hub.wire.envelope import Ack, EnvelopeError, read_header, sign_ack, to_ranges
+from hub.wire.public_keys import KeyFileError, ed25519_public
 from hub.wire.suites import CentreKeyPair
 from hub.wire.topics import BATCH_TOPIC, ack_topic
 

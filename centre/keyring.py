@@ -13,8 +13,9 @@ import os
 from pathlib import Path
 
 from hub.core.reading import now_utc
-from hub.keys import KeyFileError, write_secret
+from hub.files import write_secret
 from hub.wire.hub_key import load_hub_key, new_key_record
+from hub.wire.public_keys import KeyFileError
 from hub.wire.suites import CentreKeyPair
 
 

@@ -16,7 +16,7 @@ import sqlite_utils
 
 from centre.errors import CentreError
 from hub.core.reading import WIRE_FIELDS
-from hub.keys import private_file
+from hub.files import private_file
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS hubs (

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from hub.errors import HubError
-from hub.keys import ed25519_public
+from hub.wire.public_keys import ed25519_public
 from hub.wire.suites import CentreKey, centre_key
 from hub.wire.topics import HUB_ID_PATTERN
 

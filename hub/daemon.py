@@ -29,7 +29,7 @@ from hub.devices.ble.session import DeviceWatcher
 from hub.devices.decode import decode
 from hub.devices.errors import ParseError
 from hub.devices.events import DeviceProgress, DeviceValue, SessionEnded, SessionStarted
-from hub.keys import KeyFileError, load_signing_key, record_digest_key
+from hub.keys import load_signing_key, record_digest_key
 from hub.notify import Notifier, keep_pinging
 from hub.requests import SocketOps
 from hub.store import ReadingStore, StoreError
@@ -37,6 +37,7 @@ from hub.sync.uplink import Uplink
 from hub.wire.documents import AlreadyHeld, CentreKeyNotice, open_document, stored_document
 from hub.wire.envelope import EnvelopeError
 from hub.wire.hub_key import HubKeyPair, load_hub_key
+from hub.wire.public_keys import KeyFileError
 from hub.wire.sealing import ItemSealer
 from hub.wire.suites import centre_key
 from hub.wire.topics import DOWNLINK_TOPIC

@@ -1,56 +1,30 @@
-"""Key files: PEM (PKCS#8) private keys written owner-only, public keys as base64 of raw bytes."""
+"""Key files: PEM (PKCS#8) private keys written owner-only and read back; the public keys' text form
+is hub/wire/public_keys.py."""
 
 from __future__ import annotations
 
-import base64
-import os
 from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
     NoEncryption,
     PrivateFormat,
-    PublicFormat,
     load_pem_private_key,
 )
 
-from hub.errors import HubError
+from hub.files import write_secret
+from hub.wire.public_keys import KeyFileError
 
 PrivateKey = Ed25519PrivateKey | X25519PrivateKey
-
-
-class KeyFileError(HubError, ValueError):
-    """A key file or key text that cannot be used, with the path and what to do."""
 
 
 def write_private_key(path: Path, key: PrivateKey) -> None:
     """Write `key` to a new file readable by its owner only; never overwrite an identity."""
     write_secret(path, key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
-
-
-def write_secret(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Write a new file with `mode` (owner-only by default), synced; never overwrite one."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.chmod(path, mode)  # the umask must not widen or narrow it
-
-
-def private_file(path: Path) -> None:
-    """Make `path` (created empty if missing) readable by its owner alone, whatever the umask:
-    a database, whose -wal and -shm files SQLite then creates with the same mode."""
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-    finally:
-        os.close(fd)
 
 
 def _load_private_key(path: Path) -> object:
@@ -81,25 +55,3 @@ def load_encryption_key(path: Path) -> X25519PrivateKey:
     if not isinstance(key, X25519PrivateKey):
         raise KeyFileError(f"{path} holds a {type(key).__name__}, expected an X25519 key")
     return key
-
-
-def public_text(key: Ed25519PublicKey | X25519PublicKey) -> str:
-    return base64.b64encode(key.public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
-
-
-def _raw32(text: str, what: str) -> bytes:
-    try:
-        raw = base64.b64decode(text, validate=True)
-    except ValueError as exc:
-        raise KeyFileError(f"{what} is not base64: {exc}") from exc
-    if len(raw) != 32:
-        raise KeyFileError(f"{what} must be 32 bytes, got {len(raw)}")
-    return raw
-
-
-def ed25519_public(text: str, what: str = "signing public key") -> Ed25519PublicKey:
-    return Ed25519PublicKey.from_public_bytes(_raw32(text, what))
-
-
-def x25519_public(text: str, what: str = "encryption public key") -> X25519PublicKey:
-    return X25519PublicKey.from_public_bytes(_raw32(text, what))

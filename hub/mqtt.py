@@ -10,7 +10,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from hub.keys import KeyFileError
+from hub.wire.public_keys import KeyFileError
 
 
 class TlsSetupError(KeyFileError):

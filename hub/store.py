@@ -31,7 +31,7 @@ from hub.core.reading import (
     now_utc,
 )
 from hub.errors import HubError
-from hub.keys import private_file
+from hub.files import private_file
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")

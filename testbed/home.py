@@ -15,7 +15,7 @@ from centre.admin import broker_config, enrol_hub, init_centre, load_ca, public_
 from centre.config import load_centre_config
 from hub import ipc
 from hub.config import load_config, to_toml
-from hub.keys import write_secret
+from hub.files import write_secret
 from hub.mqtt import client_context, mqtt_client
 from hub.technician.provision import provision
 from hub.wire.pki import issue

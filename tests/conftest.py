@@ -80,7 +80,7 @@ def provisioned_hub(folder: Path, hub_id: str) -> Path:
     returns the hub's config path."""
     from centre.admin import enrol_hub, init_centre
     from centre.config import load_centre_config
-    from hub.keys import write_secret
+    from hub.files import write_secret
     from hub.technician.provision import provision
 
     centre_toml = folder / "centre" / "centre.toml"

@@ -20,8 +20,8 @@ from centre.store import CentreStore
 from hub.config import load_config
 from hub.core.care_plan import CarePlan
 from hub.devices.blood_pressure import build_blood_pressure_measurement
-from hub.technician.provision import provision
 from hub.store import ReadingStore
+from hub.technician.provision import provision
 from hub.wire.documents import Document, seal_document
 from hub.wire.topics import downlink_topic
 from testbed.home import SimulatedHome

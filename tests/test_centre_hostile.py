@@ -27,10 +27,11 @@ from centre.store import CentreStore
 from hub.config import load_config
 from hub.core.outbox import SealedSegment
 from hub.core.reading import URGENT, NewReading
-from hub.keys import load_signing_key, public_text
+from hub.keys import load_signing_key
 from hub.store import ReadingStore
 from hub.wire import sealing
 from hub.wire.envelope import MAGIC, BatchHeader, open_ack, seal_envelope
+from hub.wire.public_keys import public_text
 from hub.wire.sealing import ItemSealer, new_segment
 from hub.wire.suites import CentreKey
 from hub.wire.topics import batch_topic

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 import centre.store
 from centre.ingest import Ingest
 from centre.store import CentreStore
-from hub.keys import public_text
+from hub.wire.public_keys import public_text
 from tests.test_envelope import CENTRE, HUB_KEY, header, item, sealed
 
 TOPIC = "dho/v1/hub/hub-0001/batch"

@@ -35,11 +35,11 @@ from hypothesis.stateful import (
 from centre.ingest import Ingest
 from centre.store import CentreStore
 from hub.core.reading import ROUTINE, URGENT, NewReading
-from hub.keys import public_text
 from hub.store import STRANDED, ReadingStore
 from hub.sync.delivery import Delivery
 from hub.wire.batch import build_batch
 from hub.wire.envelope import open_ack
+from hub.wire.public_keys import public_text
 from hub.wire.sealing import ItemSealer
 from hub.wire.suites import x25519_pair
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from hub.core.canonical import canonical_json
 from hub.core.care_plan import CarePlan, Limit, PatientMessage, outside_limits
 from hub.core.pipeline import to_reading
 from hub.core.reading import ROUTINE, URGENT
@@ -25,7 +26,7 @@ from hub.wire.documents import (
     sign_document,
     stored_document,
 )
-from hub.wire.envelope import EnvelopeError, canonical_json
+from hub.wire.envelope import EnvelopeError
 from hub.wire.hub_key import HubKeyPair, load_hub_key, new_hub_key
 from hub.wire.suites import suite_for
 from tests.test_to_reading import OSLO, STAMP, value

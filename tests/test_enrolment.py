@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from hub.keys import public_text
 from hub.wire.enrolment import BundleError, EnrolmentBundle, fingerprint, open_bundle, seal_bundle
 from hub.wire.hub_key import load_hub_key, new_hub_key
 from hub.wire.pki import issue, new_ca
+from hub.wire.public_keys import public_text
 
 
 def run(tool: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -15,7 +15,12 @@ import sys
 import pytest
 
 SHELLS = ("sqlite3", "sqlite_utils", "bleak", "dbus_fast", "paho", "textual")
-PROVISIONING = ("hub.wire.pki", "hub.wire.enrolment", "hub.technician.provision", "cryptography.x509")
+PROVISIONING = (
+    "hub.wire.pki",
+    "hub.wire.enrolment",
+    "hub.technician.provision",
+    "cryptography.x509",
+)
 
 # entry point -> (what it imports, modules it must not load)
 ENTRIES: dict[str, tuple[list[str], tuple[str, ...]]] = {

@@ -24,9 +24,10 @@ from centre.config import CentreConfig
 from centre.ingest import Ingest
 from centre.revocation import RESTART_BROKER, RevocationError, centre_crl_path, revoke_hub
 from centre.store import CentreStore
-from hub.keys import public_text, write_secret
+from hub.files import write_secret
 from hub.mqtt import client_context, mqtt_client
 from hub.wire.pki import Identity, serial_text
+from hub.wire.public_keys import public_text
 from hub.wire.topics import batch_topic, downlink_topic
 from testbed.home import SimulatedHome
 from testbed.processes import wait_until

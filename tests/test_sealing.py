@@ -127,14 +127,14 @@ def test_suite_mismatch_between_key_and_segment_is_rejected() -> None:
     ],
 )
 def test_bad_centre_keys_say_what_is_wrong(suite: str, text: str, expected: str) -> None:
-    from hub.keys import KeyFileError
+    from hub.wire.public_keys import KeyFileError
 
     with pytest.raises(KeyFileError, match=expected):
         centre_key(suite, text)
 
 
 def test_item_associated_data_is_the_canonical_json_of_its_place() -> None:
-    from hub.wire.envelope import canonical_json
+    from hub.core.canonical import canonical_json
     from hub.wire.sealing import ITEM_AD, _item_ad
 
     for seq in (1, 17, 2**40):

@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 
+from hub import ipc
 from hub.core.care_plan import CarePlan
 from hub.core.reading import NewReading
-from hub.local_protocol import StatusAnswer, StatusRequest
+from hub.local_protocol import Refusal, StatusAnswer, StatusRequest
 from hub.requests import SocketOps
 from hub.store import ReadingStore
 
@@ -178,3 +179,36 @@ def test_sqlite_sees_its_own_and_others_writes_in_the_mark(tmp_path: Path) -> No
         other.execute("UPDATE readings SET outcome = 'flagged'")
     assert store.changes() != mark
     store.close()
+
+
+async def test_the_socket_encodes_a_kept_answer_once_and_a_new_or_dict_answer_again(
+    sock_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """hub.ipc keeps the last model answer's bytes: the same model is sent as it was encoded,
+    a new model or a dict (which may have changed in place) is encoded again."""
+    kept = Refusal(error="first")
+    plain: dict[str, Any] = {"ok": True, "n": 1}
+    replies: list[Any] = [kept, kept, Refusal(error="second"), plain, plain]
+    encoded: list[object] = []
+    real = ipc._encode_answer
+
+    def counting(answer: Any) -> bytes:
+        encoded.append(answer)
+        return real(answer)
+
+    async def handler(_: dict[str, Any]) -> Any:
+        return replies.pop(0)
+
+    server = await ipc.serve(sock_path, handler)
+    monkeypatch.setattr(ipc, "_encode_answer", counting)
+    try:
+        answers = []
+        for _ in range(4):
+            answers.append(await asyncio.to_thread(ipc.request_blocking, sock_path, "status"))
+        plain["n"] = 2
+        answers.append(await asyncio.to_thread(ipc.request_blocking, sock_path, "status"))
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert [a.get("error", a.get("n")) for a in answers] == ["first", "first", "second", 1, 2]
+    assert encoded == [kept, Refusal(error="second"), plain, plain]

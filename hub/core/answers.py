@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+from hub.core.canonical import canonical_json
 from hub.core.reading import NewReading
 from hub.errors import HubError
-from hub.wire.envelope import canonical_json
 
 KIND = "questionnaire_response"
 CHARACTERISTIC = "fhir:QuestionnaireResponse"  # not a GATT characteristic: where it came from

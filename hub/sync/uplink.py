@@ -24,13 +24,14 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from hub.config import HubConfig
+from hub.core.canonical import canonical_json
 from hub.core.reading import URGENT, now_utc
-from hub.keys import ed25519_public
 from hub.mqtt import client_context, mqtt_client
 from hub.store import OutboxItem, ReadingStore, StoreError
 from hub.sync.delivery import Delivery
 from hub.wire.batch import build_batch
-from hub.wire.envelope import EnvelopeError, canonical_json, clock_offset_s, open_ack
+from hub.wire.envelope import EnvelopeError, clock_offset_s, open_ack
+from hub.wire.public_keys import ed25519_public
 from hub.wire.suites import CentreKey
 from hub.wire.topics import (
     SESSION_EXPIRY_S,

@@ -6,7 +6,7 @@ import errno
 from pathlib import Path
 
 from hub.config import ConfigError, HubConfig, load_config, to_toml
-from hub.keys import write_secret
+from hub.files import write_secret
 from hub.wire.enrolment import BundleError, EnrolmentBundle, open_bundle
 
 

@@ -27,9 +27,10 @@ from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
+from hub.core.canonical import canonical_json
 from hub.core.care_plan import CarePlan, PatientMessage
-from hub.keys import KeyFileError
-from hub.wire.envelope import EnvelopeError, canonical_json, read_object
+from hub.wire.envelope import EnvelopeError, read_object
+from hub.wire.public_keys import KeyFileError
 from hub.wire.suites import CentreKey, CentreKeyPair, centre_key, suite_for
 
 MAGIC = b"DHD2"

@@ -17,11 +17,11 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
+from hub.core.canonical import canonical_json
 from hub.errors import HubError
-from hub.keys import KeyFileError, ed25519_public, public_text
-from hub.wire.envelope import canonical_json
 from hub.wire.hub_key import load_hub_key
 from hub.wire.pki import CertificateError, Identity, check_identity
+from hub.wire.public_keys import KeyFileError, ed25519_public, public_text
 
 # 2: the hub's encryption key (care plans and messages are sealed to it, issue 11).
 BUNDLE_VERSION = 2

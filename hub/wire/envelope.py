@@ -13,7 +13,6 @@ so a valid body cannot be replayed under another header. What the body holds is
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +22,7 @@ from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import Field
 
+from hub.core.canonical import canonical_json
 from hub.wire import strict
 from hub.wire.strict import MAX_SEQ, WireError
 from hub.wire.suites import SUITES, CentreKey, CentreKeyPair, suite_for
@@ -43,10 +43,6 @@ Stamp = Annotated[str, Field(min_length=10, max_length=40)]
 
 class EnvelopeError(WireError):
     """A batch or acknowledgement that must not be trusted, with the reason in plain words."""
-
-
-def canonical_json(obj: Any) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 @dataclass(frozen=True)

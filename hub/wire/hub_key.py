@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_private_key,
 )
 
-from hub.keys import KeyFileError
+from hub.wire.public_keys import KeyFileError
 from hub.wire.suites import SUITES, CentreKeyPair, hybrid_pair, x25519_pair
 
 HubKeyPair = CentreKeyPair  # the same shape: a public key with its suite, and the private key

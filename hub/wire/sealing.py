@@ -23,9 +23,10 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
+from hub.core.canonical import canonical_json
 from hub.core.outbox import SealedSegment
 from hub.wire import strict
-from hub.wire.envelope import EnvelopeError, canonical_json
+from hub.wire.envelope import EnvelopeError
 from hub.wire.suites import CentreKey, CentrePrivateKey, suite_for
 
 SEGMENT_INFO = b"no.dho.hub/v1/segment-key\x00"

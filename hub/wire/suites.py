@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.hpke import (
 )
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from hub.keys import KeyFileError
+from hub.wire.public_keys import KeyFileError
 
 SuiteName = Literal["x25519", "mlkem768-x25519"]
 SUITES: dict[str, Suite] = {
