@@ -154,13 +154,14 @@ async def serve(
     with contextlib.suppress(FileNotFoundError):
         os.unlink(socket_path)
     clients = _Clients(max_clients)
+    last = _LastAnswer()
 
     async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         admitted = clients.admit()
         answer: Reply | None = None
         try:
             answer = await _answer(reader, handler, read_timeout) if admitted else _busy(clients)
-            await _send(writer, answer)
+            await _send(writer, last.encode(answer))
         except asyncio.CancelledError:  # the daemon is stopping: say so, and no traceback
             if answer is None:
                 writer.write(_encode_answer(STOPPING))
@@ -253,15 +254,33 @@ def _encode_answer(answer: Reply) -> bytes:
         return _encode_answer(CANNOT_ENCODE)
 
 
+class _LastAnswer:
+    """The last model answer and its encoding. The screen's every-second `status` is the same
+    (frozen) model while nothing it shows changed (hub.requests keeps it), so its 50 KiB of JSON
+    are encoded once, not every second. Held here, the model cannot be freed and its id reused
+    by another."""
+
+    def __init__(self) -> None:
+        self.answer: BaseModel | None = None
+        self.line = b""
+
+    def encode(self, answer: Reply) -> bytes:
+        if not isinstance(answer, BaseModel):
+            return _encode_answer(answer)  # a dict may change between two answers
+        if answer is not self.answer:
+            self.answer, self.line = answer, _encode_answer(answer)
+        return self.line
+
+
 CANNOT_ENCODE = refusal(
     "internal", "the hub daemon could not encode its answer; the hub's log has the details"
 )
 
 
-async def _send(writer: asyncio.StreamWriter, answer: Reply) -> None:
+async def _send(writer: asyncio.StreamWriter, line: bytes) -> None:
     try:
         async with asyncio.timeout(WRITE_TIMEOUT_S):
-            writer.write(_encode_answer(answer))
+            writer.write(line)
             writer.close()  # once the answer is out
             await writer.wait_closed()
     except (OSError, TimeoutError):
