@@ -1,7 +1,7 @@
 """What individual device models need beyond the SIG profiles, as data in one registry.
 
 Drivers read a ``Quirks`` value; they never test a model name. Add a model by adding a
-``QuirkRule`` with its source (see docs/devices.md, "Adding a device model").
+``QuirkRule`` with its source (see docs/devices.md, "Quirks registry").
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Every MQTT topic the hub and the centre use, the hub-id pattern, and the session settings both
 sides connect with: one place, from which the broker's ACL (`centre broker-config`) is built too.
-docs/protocol.md, "Topics"."""
+docs/protocol.md, "MQTT"."""
 
 from __future__ import annotations
 
