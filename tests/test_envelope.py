@@ -10,6 +10,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from hub.core.canonical import canonical_json
 from hub.core.outbox import SealedItem, SealedSegment
 from hub.wire.batch import batch_body, build_batch, open_batch
 from hub.wire.envelope import (
@@ -17,7 +18,6 @@ from hub.wire.envelope import (
     Ack,
     BatchHeader,
     EnvelopeError,
-    canonical_json,
     clock_offset_s,
     open_ack,
     read_header,

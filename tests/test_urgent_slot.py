@@ -13,9 +13,10 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
+from hub.core.outbox import OutboxItem
 from hub.core.reading import ROUTINE, URGENT
 from hub.devices.blood_pressure import build_blood_pressure_measurement
-from hub.store import OutboxItem, ReadingStore
+from hub.store import ReadingStore
 from hub.sync.delivery import Delivery
 from hub.wire.envelope import BatchHeader, read_header
 from testbed.home import SimulatedHome

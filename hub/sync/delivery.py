@@ -26,7 +26,8 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from hub.store import OutboxItem, ReadingStore, Settled
+from hub.core.outbox import OutboxItem
+from hub.store import ReadingStore, Settled
 from hub.wire.envelope import Ack
 
 log = logging.getLogger(__name__)

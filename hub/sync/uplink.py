@@ -25,9 +25,10 @@ from paho.mqtt.properties import Properties
 
 from hub.config import HubConfig
 from hub.core.canonical import canonical_json
+from hub.core.outbox import OutboxItem
 from hub.core.reading import URGENT, now_utc
 from hub.mqtt import client_context, mqtt_client
-from hub.store import OutboxItem, ReadingStore, StoreError
+from hub.store import ReadingStore, StoreError
 from hub.sync.delivery import Delivery
 from hub.wire.batch import build_batch
 from hub.wire.envelope import EnvelopeError, clock_offset_s, open_ack

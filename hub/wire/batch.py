@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import Field, create_model
 
+from hub.core.canonical import canonical_json
 from hub.core.outbox import SealedItem, SealedSegment
 from hub.core.reading import WIRE_FIELDS
 from hub.wire import strict
@@ -31,7 +32,6 @@ from hub.wire.envelope import (
     EnvelopeError,
     Seq,
     Stamp,
-    canonical_json,
     open_envelope,
     seal_envelope,
 )
