@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from hub.core.care_plan import CarePlan
 from hub.core.pipeline import to_reading
 from hub.core.timing import ClockCheck
 from hub.devices.blood_pressure import build_blood_pressure_measurement
@@ -95,3 +96,21 @@ def test_garbage_is_none_not_an_exception(garbage: bytes, caplog: pytest.LogCapt
 
 def test_value_on_a_characteristic_the_hub_does_not_store_is_ignored() -> None:
     assert to_reading(value(b"\x00\x01", characteristic=sig_uuid(0x2A49)), OSLO) is None
+
+
+def test_a_bug_met_by_a_value_keeps_its_bytes_as_a_failed_reading(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Whatever goes wrong after decoding (here a care plan that is not one, as a bug would
+    leave it) never stops the daemon and never drops the device's bytes (review of issue 12)."""
+    broken = CarePlan.model_construct(thresholds={"blood_pressure": {"systolic": "no limit"}})
+    data = build_blood_pressure_measurement(128, 82, 97, timestamp=STAMP)
+    reading = to_reading(value(data), OSLO, plan=broken)
+    assert reading is not None
+    assert (reading.outcome, reading.problems, reading.raw_hex) == (
+        "failed",
+        ("hub_could_not_assess",),
+        data.hex(),
+    )
+    assert reading.measured_at is None  # stored as received: the hub's own time
+    assert "stored as failed with its raw bytes" in caplog.text

@@ -67,6 +67,38 @@ def to_reading(
     except ParseError as exc:
         log.error("unreadable value from %s: %s", value.device_address, exc)
         return None
+    try:
+        return _reading(kind, value, values, zone, hub_clock_offset_s, plan)
+    except Exception:  # a bug met by a device's bytes: keep the bytes, never stop the daemon
+        log.exception(
+            "could not assess a %s value from %s (%s): stored as failed with its raw bytes",
+            kind,
+            value.device_address,
+            value.data.hex(),
+        )
+        return NewReading(
+            kind=kind,
+            characteristic=value.characteristic,
+            device_address=value.device_address,
+            device_time=None,
+            received_at=value.received_at,
+            raw_hex=value.data.hex(),
+            values={},
+            outcome="failed",
+            problems=("hub_could_not_assess",),
+            hub_clock_synced=value.hub_clock_synced,
+            hub_clock_offset_s=hub_clock_offset_s,
+        )
+
+
+def _reading(
+    kind: str,
+    value: DeviceValue,
+    values: dict[str, Any],
+    zone: ZoneInfo,
+    hub_clock_offset_s: float | None,
+    plan: CarePlan | None,
+) -> NewReading:
     assessment = assess(kind, values)
     beyond = outside_limits(kind, values, plan) if assessment.outcome != "failed" else ()
     stamp = values.get("timestamp")
