@@ -10,7 +10,8 @@ acknowledged) and the centre holds all N. Nothing asks the hub anything while it
 Baseline, in the same run and against the same broker: plain paho, over TLS with a hub
 certificate, publishing the same number of messages of the same sizes at QoS 1 and waiting for
 every PUBACK (no store, no crypto, no centre). Prints readings per second for both, the ratio,
-and the hub daemon's peak RSS.
+and the hub daemon's memory as it starts and at its peak (RSS, PSS, USS: bench/memory.py). The
+daemon runs with systemd/dho-hub.service's Environment= (MALLOC_ARENA_MAX).
 """
 
 from __future__ import annotations
@@ -23,7 +24,10 @@ import sqlite3
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
+
+from memory import Memory, PeakSampler, memory, peak_rss, unit_environment
 
 from hub.config import load_config
 from hub.keys import load_signing_key
@@ -32,6 +36,7 @@ from hub.wire.batch import build_batch
 from hub.wire.topics import batch_topic
 from testbed.home import SimulatedHome
 from testbed.outage import fill_outbox
+from testbed.processes import Process
 
 
 def message_sizes(home: SimulatedHome, batch_max: int | None = None) -> list[int]:
@@ -45,7 +50,9 @@ def message_sizes(home: SimulatedHome, batch_max: int | None = None) -> list[int
     segments = store.segments({r[1] for r in rows})
     key = load_signing_key(config.signing_key_path)
     limit = batch_max or config.sync.batch_max
-    sizes, batch, size = [], [], 0
+    sizes: list[int] = []
+    batch: list[OutboxItem] = []
+    size = 0
     for row in [*rows, None]:
         if (
             row is None
@@ -101,32 +108,18 @@ def baseline(home: SimulatedHome, sizes: list[int]) -> float:
     return elapsed
 
 
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+@dataclass(frozen=True)
+class Drained:
+    seconds: float
+    start: Memory  # as the hub answers (the drain starting)
+    peak_rss: float  # the kernel's high-water mark
+    peak_pss: float  # sampled every 0.5 s
+    peak_uss: float
 
 
-def current_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def drain(home: SimulatedHome, n: int) -> tuple[float, float, float]:
-    """Seconds from the hub answering until everything is acknowledged; the hub's RSS as it
-    answers (drain starting) and its peak (MiB); its idle RSS is bench/status_cost.py's.
-
-    Watched without asking the hub anything (a `status` ten times a second was half its CPU):
-    the centre's store is counted, then the hub's file is read, read-only, for an empty outbox
-    (the hub deletes acknowledged items in the transaction that settles them, so this is
-    after its COMMIT returned)."""
-    home.start_centre()
-    hub = home.start_hub()
+def wait_drained(home: SimulatedHome, n: int, hub: Process) -> float:
+    """Seconds until the centre holds n readings and the hub's outbox is empty."""
     start = time.perf_counter()
-    first_rss = current_rss_mb(hub.pid)
     centre_db = home.centre_state / "centre.sqlite"
     hub_db = sqlite3.connect(f"file:{load_config(home.hub_config).db_path}?mode=ro", uri=True)
     held = 0
@@ -142,15 +135,32 @@ def drain(home: SimulatedHome, n: int) -> tuple[float, float, float]:
         if time.perf_counter() - start > 1800:
             raise SystemExit(f"drain: the centre holds {held} of {n} after 30 min")
         time.sleep(0.05)
-    elapsed = time.perf_counter() - start
     hub_db.close()
-    rss = peak_rss_mb(hub.pid)
+    return time.perf_counter() - start
+
+
+def drain(home: SimulatedHome, n: int) -> Drained:
+    """Seconds from the hub answering until everything is acknowledged, and the hub's memory
+    (MiB): as it answers, and its peaks; its idle memory is bench/status_cost.py's.
+
+    Watched without asking the hub anything (a `status` ten times a second was half its CPU):
+    the centre's store is counted, then the hub's file is read, read-only, for an empty outbox
+    (the hub deletes acknowledged items in the transaction that settles them, so this is
+    after its COMMIT returned)."""
+    home.start_centre()
+    os.environ.update(unit_environment())  # the daemon runs as systemd/dho-hub.service has it
+    hub = home.start_hub()
+    first = memory(hub.pid)
+    with PeakSampler(hub.pid) as sampler:
+        elapsed = wait_drained(home, n, hub)
+    drained = Drained(elapsed, first, peak_rss(hub.pid), sampler.pss, sampler.uss)
+    centre_db = home.centre_state / "centre.sqlite"
     db = sqlite3.connect(centre_db)
     counts = db.execute("SELECT count(*), count(DISTINCT seq) FROM readings").fetchone()
     db.close()
     if counts != (n, n):
         raise SystemExit(f"the centre holds {counts[0]} rows ({counts[1]} distinct) of {n}")
-    return elapsed, first_rss, rss
+    return drained
 
 
 def main() -> None:
@@ -169,7 +179,8 @@ def main() -> None:
         base_s = baseline(home, sizes)
         single = message_sizes(home, batch_max=1)
         per_reading_s = baseline(home, single)
-        hub_s, first_rss, rss = drain(home, n)
+        drained = drain(home, n)
+        hub_s = drained.seconds
     finally:
         home.stop()
         shutil.rmtree(workdir, ignore_errors=True)
@@ -187,10 +198,12 @@ def main() -> None:
         f"ratio hub / A: {per_reading_s / hub_s:.2f}   ratio hub / B: {base_s / hub_s:.2f}"
         "   (target >= 0.8)"
     )
+    print(f"hub daemon as it starts:  {drained.start}")
     print(
-        f"hub daemon RSS: {first_rss:.1f} MiB as it starts, {rss:.1f} MiB peak during the drain"
-        " (target <= 55)"
+        f"hub daemon peak in drain: RSS {drained.peak_rss:5.1f}  PSS {drained.peak_pss:5.1f}"
+        f"  USS {drained.peak_uss:5.1f} MiB   (target RSS <= 55)"
     )
+    print(f"environment from the unit: {unit_environment()}")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ pulse oximeter, all delivered (issue 12's "a year of readings"). Prints:
    time), against the plain queries of schema v8 in the same run (the baseline).
 2. A real daemon with that store (centre and broker up, every part a real process): its CPU
    over `--window` seconds idle, then over `--window` seconds answering `status` every second,
-   as hub/ui does; and its RSS. Target (issue 12): <= 0.2 % of a core with the screen open.
+   as hub/ui does; and its memory (RSS, PSS, USS: bench/memory.py). Target (issue 12): <= 0.2 %
+   of a core with the screen open. The daemon runs with systemd/dho-hub.service's Environment=.
 3. The import floor: a python that has imported what `hub run` imports, and nothing else.
 """
 
@@ -27,6 +28,8 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from memory import memory, unit_environment
 
 from hub import ipc
 from hub.config import load_config
@@ -124,16 +127,10 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def rss_mib(pid: int, field: str = "VmRSS") -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def daemon_cost(home: SimulatedHome, window: float) -> None:
     socket_path = load_config(home.hub_config).socket_path
     home.start_centre()
+    os.environ.update(unit_environment())  # the daemon runs as systemd/dho-hub.service has it
     hub = home.start_hub()
     deadline = time.monotonic() + 60
     while not ipc.request_blocking(socket_path, "status", timeout=10)["broker_connected"]:
@@ -145,7 +142,7 @@ def daemon_cost(home: SimulatedHome, window: float) -> None:
     before, start = cpu_seconds(hub.pid), time.monotonic()
     time.sleep(window)
     idle = (cpu_seconds(hub.pid) - before) / (time.monotonic() - start) * 100
-    idle_rss = rss_mib(hub.pid)
+    idle_memory = memory(hub.pid)
 
     size = 0
     before, start = cpu_seconds(hub.pid), time.monotonic()
@@ -156,21 +153,35 @@ def daemon_cost(home: SimulatedHome, window: float) -> None:
         next_ask += 1.0
         time.sleep(max(0.0, next_ask - time.monotonic()))
     polled = (cpu_seconds(hub.pid) - before) / (time.monotonic() - start) * 100
-    print(f"  idle:                      {idle:6.3f} % of a core   RSS {idle_rss:5.1f} MiB")
+    print(f"  idle:                      {idle:6.3f} % of a core   {idle_memory}")
     print(
-        f"  screen open (status 1/s):  {polled:6.3f} % of a core   RSS {rss_mib(hub.pid):5.1f}"
-        f" MiB   (answer {size / 1024:.0f} KiB; target <= 0.2 %)"
+        f"  screen open (status 1/s):  {polled:6.3f} % of a core   {memory(hub.pid)}"
+        f"   (answer {size / 1024:.0f} KiB; target <= 0.2 %)"
     )
     print(f"  status costs {polled - idle:+.3f} % of a core over idle")
+    print(f"  environment from the unit: {unit_environment()}")
+
+
+FLOOR = (
+    "import os, sys\n"
+    "sys.path.insert(0, {bench!r})\n"
+    "from memory import memory\n"
+    "before = memory(os.getpid())\n"
+    "import hub.cli, hub.daemon\n"
+    "print(before, '|', memory(os.getpid()))"
+)
 
 
 def import_floor() -> None:
-    code = (
-        "import hub.cli, hub.daemon\n"
-        "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmRSS')][0])"
+    """A python that has imported what `hub run` imports, and nothing else."""
+    code = FLOOR.format(bench=str(Path(__file__).resolve().parent))
+    env = {**os.environ, **unit_environment()}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    print(f"  python with `hub run`'s imports alone: {int(out.stdout) / 1024:.1f} MiB RSS")
+    bare, floor = out.stdout.strip().split(" | ")
+    print(f"  python alone:                          {bare}")
+    print(f"  python with `hub run`'s imports alone: {floor}")
 
 
 def main() -> None:
