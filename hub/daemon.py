@@ -169,7 +169,10 @@ class HubDaemon:
                 sealed = await self._retrying(self.store.seal_backlog)
                 if sealed:
                     log.info("sealed %d readings stored by an older hub version", sealed)
-                await self._run_parts(server, stop)
+                try:
+                    await self._run_parts(server, stop)
+                finally:
+                    self._store_what_is_left()
             finally:
                 self.notifier.stopping()
                 server.close()
@@ -289,6 +292,33 @@ class HubDaemon:
             # The sender's turn before the next reading is stored: an urgent one goes out now,
             # not after a burst of queued values (a device's stored records, say).
             await asyncio.sleep(0)
+
+    def _store_what_is_left(self) -> None:
+        """Values the devices handed over that the store writer had not stored when the daemon
+        stopped (SIGTERM, or a part failing): stored now, once, before the store closes. A
+        device deletes what it has delivered, so a value dropped here would be lost for good."""
+        stored = 0
+        while not self.incoming.empty():
+            event = self.incoming.get_nowait()
+            if not isinstance(event, DeviceValue):
+                continue  # connection notes and progress: nothing a patient measured
+            reading = to_reading(
+                event, self.config.clock.zone, self.uplink.clock_offset_s, self.care_plan
+            )
+            if reading is None:
+                continue
+            try:
+                stored += self.store.add(reading) is not None
+            except StoreError as exc:
+                log.error(
+                    "could not store a %s value from %s before stopping: %s (raw %s)",
+                    reading.kind,
+                    reading.device_address,
+                    exc,
+                    reading.raw_hex,
+                )
+        if stored:
+            log.info("stored %d readings that were waiting in memory when the hub stopped", stored)
 
     async def _show_progress(self, event: DeviceProgress) -> None:
         """An in-progress value goes to the screen only; an unreadable one is skipped."""

@@ -481,3 +481,22 @@ async def test_the_daemon_answers_every_hostile_request_and_stays_up(
     assert "refused a request on the hub socket: the request is nested deeper" in log
     assert "refusing more until some leave" in log
     assert "Too many open files" not in log
+
+
+async def test_a_second_pairing_is_refused_at_once_not_queued(home: SimulatedHome) -> None:
+    """Queued pairings would hold the radio (and every measurement) for as long as they all
+    search; the screen's group can reach the socket (outside review of issue 12)."""
+    home.start_hub()
+    path = socket_of(home)
+    first = asyncio.create_task(
+        asyncio.to_thread(one_answer, path, request_line({"op": "pair", "scan_s": 6}))
+    )
+    await asyncio.sleep(1.5)  # the first is searching (nothing is in pairing mode)
+    assert not first.done()
+    second = await asyncio.to_thread(one_answer, path, request_line({"op": "pair", "scan_s": 6}))
+    assert second["ok"] is False and "another device is being paired now" in second["error"]
+    assert not first.done()  # refused while the first still searches: not queued behind it
+    answer = await first
+    assert answer["ok"] is False  # nothing to pair with: the first ends on its own
+    after = await asyncio.to_thread(one_answer, path, request_line({"op": "pair", "scan_s": 1}))
+    assert "another device" not in after["error"]  # free again once the first is done

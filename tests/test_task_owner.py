@@ -14,13 +14,20 @@ import signal
 import sqlite3
 import sys
 import threading
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from hub import ipc
 from hub.config import HubConfig, load_config
+from hub.core.reading import now_utc
+from hub.core.timing import ClockCheck
 from hub.daemon import DaemonFailure, HubDaemon, PartEnded
+from hub.devices.blood_pressure import build_blood_pressure_measurement
+from hub.devices.events import DeviceValue
+from hub.devices.profiles import sig_uuid
 from hub.keys import load_signing_key
 from hub.notify import Notifier, NotifySettings
 from hub.store import ReadingStore
@@ -138,6 +145,55 @@ async def test_sigterm_stops_every_part_and_closes_the_store(home: SimulatedHome
         await run  # returns: a requested stop is no failure
     assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
     closed_cleanly(config)
+
+
+class HandOverThenFail(BreakableWatchdog):
+    """The watchdog part fails in the same step as a device hands over its stored records:
+    the store writer (one value per turn of the loop) cannot store them all before the group
+    stops."""
+
+    def __init__(self, incoming: asyncio.Queue[Any], values: list[DeviceValue]) -> None:
+        super().__init__()
+        self.incoming, self.values = incoming, values
+
+    def ping(self) -> None:
+        if self.broken.is_set():
+            for value in self.values:
+                self.incoming.put_nowait(value)
+        super().ping()
+
+
+async def test_values_handed_over_as_the_daemon_stops_are_stored_before_the_store_closes(
+    home: SimulatedHome,
+) -> None:
+    """A cuff deletes its records once delivered: a stop must not drop them (outside review)."""
+    config = load_config(home.hub_config)
+    first = datetime(2026, 12, 1, 8, 0)
+    records = [
+        build_blood_pressure_measurement(
+            120 + n % 40, 80, 95, timestamp=first + timedelta(minutes=n)
+        )
+        for n in range(50)
+    ]
+    values = [
+        DeviceValue("00:BB:00:00:00:02", sig_uuid(0x2A35), data, now_utc(), ClockCheck(), True)
+        for data in records
+    ]
+    daemon = HubDaemon(config)
+    watchdog = HandOverThenFail(daemon.incoming, values)
+    daemon.notifier = watchdog
+    run = asyncio.create_task(daemon.run())
+    await daemon_up(home, daemon, run)
+    watchdog.broken.set()
+    with pytest.raises(DaemonFailure):
+        async with asyncio.timeout(60):
+            await run
+    closed_cleanly(config)
+    store = ReadingStore(config.db_path, readonly=True)
+    try:
+        assert sorted(r.raw_hex for r in store.all()) == sorted(data.hex() for data in records)
+    finally:
+        store.close()
 
 
 SCRIPT = """

@@ -285,7 +285,13 @@ class DeviceWatcher:
     async def pair(self, address: str | None, passkey: int | None, search_s: float) -> KnownDevice:
         """Find a device in pairing mode (``address``, or the first health device that is not
         ours yet) within ``search_s`` (a scan window, not a deadline: bonding then takes what
-        it takes), bond with it and set its clock. The caller stores the result."""
+        it takes), bond with it and set its clock. The caller stores the result. One pairing at
+        a time: another is refused at once, not queued (a queue of them would hold the radio,
+        and so every measurement, for as long as they all search)."""
+        if self._pairing_wanted.is_set():
+            raise PairingError(
+                "another device is being paired now; try again when that pairing is done"
+            )
         self._pairing_wanted.set()
         self._not_pairing.clear()
         try:
