@@ -28,6 +28,7 @@ from pydantic import (
 
 from hub.core.care_plan import CarePlan
 from hub.errors import HubError
+from hub.wire.strict import first_problem
 
 PAIR_SCAN_MAX_S = 600.0  # ten minutes of looking for a device in pairing mode is plenty
 
@@ -334,8 +335,4 @@ def read_answer(model: type[A], raw: object) -> A | Refusal:
             return Refusal.model_validate(raw)
         return model.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "the answer"
-        raise UnreadableAnswer(
-            f"{model.__name__}: {where}: {first['msg']} ({exc.error_count()} problems)"
-        ) from None
+        raise UnreadableAnswer(f"{model.__name__}: {first_problem(exc, 'the answer')}") from None

@@ -105,8 +105,12 @@ def parse(model: type[M], value: Any, what: str, error: type[WireError] = WireEr
     try:
         return model.model_validate(value)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "(top)"
-        raise error(
-            f"{what} is not valid: {where}: {first['msg']} ({exc.error_count()} problem(s))"
-        ) from None
+        raise error(f"{what} is not valid: {first_problem(exc, '(top)')}") from None
+
+
+def first_problem(exc: ValidationError, top: str) -> str:
+    """The first problem pydantic found, where it is, and how many there are: short, whatever
+    the input (pydantic's own message can quote all of it)."""
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or top
+    return f"{where}: {first['msg']} ({exc.error_count()} problem(s))"
