@@ -30,8 +30,9 @@ from pathlib import Path
 from memory import Memory, PeakSampler, memory, peak_rss, unit_environment
 
 from hub.config import load_config
+from hub.core.outbox import OutboxItem
 from hub.keys import load_signing_key
-from hub.store import OutboxItem, ReadingStore
+from hub.store import ReadingStore
 from hub.wire.batch import build_batch
 from hub.wire.topics import batch_topic
 from testbed.home import SimulatedHome
