@@ -32,6 +32,14 @@ def client_context(ca_path: Path, cert_path: Path, key_path: Path) -> ssl.SSLCon
     return context
 
 
+# A private method of paho 2's client: fail at import, not silently, if a paho release drops it
+# (tests/test_tcp_nodelay.py reads the option on the real sockets too).
+if not callable(getattr(mqtt.Client, "_create_socket_connection", None)):
+    raise ImportError(
+        "paho-mqtt has no Client._create_socket_connection: TCP_NODELAY needs a new hook"
+    )
+
+
 class _NoDelayClient(mqtt.Client):
     """paho's client with Nagle's algorithm off on every socket it opens (reconnects too).
 
