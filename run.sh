@@ -21,6 +21,10 @@ need_debian_packages() {
     command -v systemd-analyze >/dev/null || missing+=(systemd)
     command -v python3 >/dev/null || missing+=(python3)
     python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+    # The centre's tests start their own PostgreSQL server (testbed/postgres.py) from Debian's
+    # binaries, as its `postgres` user; the package's own cluster and service are not used.
+    compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null \
+        && compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
     if [ ${#missing[@]} -gt 0 ]; then
         echo "Installing Debian packages: ${missing[*]}"
         sudo_ apt-get update -qq

@@ -17,6 +17,7 @@ import pytest
 from testbed.bluetooth import DEVICE_ADAPTERS
 from testbed.home import SimulatedHome
 from testbed.peripherals.device import EmulatedDevice
+from testbed.postgres import PostgresAddress, running_postgres
 from tests.ui_support import FakeDaemon
 
 
@@ -42,6 +43,14 @@ def home(
     if report is not None and report.failed:
         for process in simulated.processes:
             print(f"---- {process.name} log ----\n{process.tail(40)}")
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresAddress]:
+    """A real PostgreSQL server for the centre's tests: one per xdist worker (each worker is its
+    own session), on its own free port and folder, stopped and removed when the worker ends."""
+    with running_postgres() as server:
+        yield server.address
 
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)
