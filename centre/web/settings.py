@@ -19,7 +19,7 @@ from centre.web.base import *  # noqa: F403 - the settings that do not depend on
 def _required(name: str) -> str:
     value = os.environ.get(name, "")
     if not value:
-        raise ImproperlyConfigured(f"{name} is not set (docs/operations.md, "The centre's web")")
+        raise ImproperlyConfigured(f"{name} is not set (docs/operations.md, The centre's web)")
     return value
 
 
