@@ -4,15 +4,20 @@ an episode that ends before it starts), on real databases migrated from scratch.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import secrets
 import subprocess
 import sys
 from datetime import date
 from pathlib import Path
 
+import psycopg
 import pytest
+from psycopg import sql
 
 from centre.people.national_id import NationalIdError, birth_date, check_national_id
+from testbed.postgres import PostgresAddress
 
 VALID = [
     ("15076500565", date(1965, 7, 15)),  # the example Skatteetaten and Wikipedia give
@@ -119,6 +124,17 @@ def test_the_people_tables_migrate_and_refuse_what_must_not_be_stored_on_sqlite(
     tmp_path: Path,
 ) -> None:
     assert migrated_and_checked(f"sqlite:///{tmp_path / 'web.sqlite3'}") == "ok 2"
+
+
+def test_the_people_tables_migrate_and_refuse_what_must_not_be_stored_on_postgresql(
+    postgres: PostgresAddress,
+) -> None:
+    """The same on a real PostgreSQL server (testbed/postgres.py), in a database of its own."""
+    name = f"people_{secrets.token_hex(4)}"
+    with psycopg.connect(postgres.url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = dataclasses.replace(postgres, dbname=name).url
+    assert migrated_and_checked(url) == "ok 2"
 
 
 def test_no_migration_is_missing(tmp_path: Path) -> None:
