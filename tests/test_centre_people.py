@@ -1,6 +1,7 @@
 """The centre's people on Django (issue 13): national identity numbers checked by their check
 digits, and the database refusing what must never be stored (a second open episode on one hub,
-an episode that ends before it starts), on real databases migrated from scratch."""
+an episode that ends before it starts, a change to the audit log), on real databases (SQLite
+and PostgreSQL) migrated from scratch."""
 
 from __future__ import annotations
 
@@ -90,6 +91,26 @@ for wrong in (
         pass
 CareEpisode.objects.filter(hub_id="hub-0001").update(ended=now + timedelta(days=30))
 CareEpisode.objects.create(patient=patient, hub_id="hub-0001", started=now + timedelta(days=31))
+from django.db import DatabaseError
+from centre.people.models import AuditEntry, AuditLogIsAppendOnly
+entry = AuditEntry.objects.create(user="nurse1", action="view", patient=patient, what="worklist")
+entry.what = "nothing"
+try:
+    entry.save()
+    sys.exit("an audit entry was changed through the model")
+except AuditLogIsAppendOnly:
+    pass
+for bypass in (
+    lambda: AuditEntry.objects.filter(pk=entry.pk).update(what="rewritten"),
+    lambda: AuditEntry.objects.all().delete(),
+):
+    try:
+        with transaction.atomic():
+            bypass()
+        sys.exit("the database let the audit log be rewritten")
+    except DatabaseError as exc:
+        assert "append-only" in str(exc), exc
+assert AuditEntry.objects.get(pk=entry.pk).what == "worklist"
 print("ok", CareEpisode.objects.count())
 """
 

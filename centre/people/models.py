@@ -7,11 +7,14 @@ an end, so a hub is reused for the next patient without mixing their data.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from centre.errors import CentreError
 from centre.people.national_id import NationalIdError, check_national_id
 from hub.wire.topics import HUB_ID_PATTERN
 
@@ -101,3 +104,37 @@ class CareEpisode(models.Model):
 
     def __str__(self) -> str:
         return f"{self.patient} with {self.hub_id}"
+
+
+class AuditEntry(models.Model):
+    """One access to health data or one change, by whom and when (Normen: every access logged).
+
+    Append-only: the model refuses to change or delete a saved entry, and the database itself
+    refuses UPDATE and DELETE on the table (triggers in migration 0002), so not even a bug or an
+    administrator's shell can rewrite the history."""
+
+    class Action(models.TextChoices):
+        VIEW = "view", _("viewed")
+        CHANGE = "change", _("changed")
+        EXPORT = "export", _("exported")
+        LOGIN = "login", _("logged in")
+
+    at = models.DateTimeField(_("when"), auto_now_add=True, db_index=True)
+    user = models.CharField(_("who"), max_length=150)  # the username, kept if the user goes
+    action = models.CharField(_("action"), max_length=10, choices=Action.choices)
+    patient = models.ForeignKey(
+        Patient, on_delete=models.PROTECT, null=True, blank=True, related_name="audit"
+    )
+    what = models.CharField(_("what"), max_length=500)
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            raise AuditLogIsAppendOnly("an audit entry is never changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise AuditLogIsAppendOnly("an audit entry is never deleted")
+
+
+class AuditLogIsAppendOnly(CentreError):
+    """Something tried to change or delete the audit log."""
