@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
 import pkgutil
 from types import ModuleType
+
+import django
 
 import centre
 import hub
@@ -25,9 +28,22 @@ INTERNAL = {
 }
 
 
+# Not imported here: the web settings need the service's environment (a secret, a database)
+# and define no error; the Django models are imported with the type-checking settings.
+NOT_IMPORTED = {"centre.web.settings"}
+
+
 def errors_of(package: ModuleType) -> dict[str, type[BaseException]]:
+    if "DJANGO_SETTINGS_MODULE" not in os.environ:  # set for setup only: not for subprocesses
+        os.environ["DJANGO_SETTINGS_MODULE"] = "centre.web.typecheck"
+        try:
+            django.setup()
+        finally:
+            del os.environ["DJANGO_SETTINGS_MODULE"]
     found: dict[str, type[BaseException]] = {}
     for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+        if info.name in NOT_IMPORTED:
+            continue
         module = importlib.import_module(info.name)
         for name, cls in vars(module).items():
             if (

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from datetime import date
 
+from centre.errors import CentreError
+
 _FIRST = (3, 7, 6, 1, 8, 9, 4, 5, 2)
 _SECOND = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
 
 
-class NationalIdError(ValueError):
+class NationalIdError(CentreError, ValueError):
     """A number that is not a valid Norwegian national identity number, and why."""
 
 
