@@ -111,6 +111,26 @@ for bypass in (
     except DatabaseError as exc:
         assert "append-only" in str(exc), exc
 assert AuditEntry.objects.get(pk=entry.pk).what == "worklist"
+
+from django.contrib.auth.models import AnonymousUser, Group, User
+from centre.people.access import ROLES, patients_for
+assert sorted(Group.objects.values_list("name", flat=True)) == sorted(ROLES)
+west = Team.objects.create(name="Oppfølging vest", municipality=oslo)
+other = Patient.objects.create(name="Ola Nordmann", birth_date="1900-01-01",
+                               national_id="01010012356", diagnosis="heart_failure", team=west)
+nurse = User.objects.create_user("nurse1", password="a long passphrase, not for use")
+nurse.groups.add(Group.objects.get(name="nurse"))
+team.members.add(nurse)
+admin = User.objects.create_superuser("admin", password="another passphrase, not for use")
+assert list(patients_for(nurse)) == [patient], "a nurse sees her team's patients only"
+west.members.add(nurse)
+assert set(patients_for(nurse)) == {patient, other}
+assert list(patients_for(admin)) == [], "no team, no health data, whatever the role"
+assert list(patients_for(AnonymousUser())) == []
+nurse.is_active = False
+nurse.save()
+assert list(patients_for(nurse)) == []
+assert User.objects.get(username="nurse1").password.startswith("argon2$")
 print("ok", CareEpisode.objects.count())
 """
 

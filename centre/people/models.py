@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
@@ -43,6 +44,10 @@ class Municipality(models.Model):
 class Team(models.Model):
     name = models.CharField(_("name"), max_length=100)
     municipality = models.ForeignKey(Municipality, on_delete=models.PROTECT, related_name="teams")
+    # Who works in the team: a nurse sees the patients of her teams and no others.
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, related_name="teams", blank=True, verbose_name=_("members")
+    )
 
     class Meta:
         constraints = (

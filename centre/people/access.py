@@ -1,0 +1,19 @@
+"""Who may see which patients: a user sees the patients of the teams she is a member of, and no
+others, whatever her role (an administrator who is in no team sees no health data). The web's
+views ask here, so that another team's patient by URL is a 404 (issue 13)."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AnonymousUser, User
+from django.db.models import QuerySet
+
+from centre.people.models import Patient
+
+ROLES = ("nurse", "team_lead", "technician", "administrator")
+"""The groups users are put in (made by migration 0004, which keeps its own copy)."""
+
+
+def patients_for(user: User | AnonymousUser) -> QuerySet[Patient]:
+    if not user.is_authenticated or not user.is_active:
+        return Patient.objects.none()
+    return Patient.objects.filter(team__members=user).distinct()
