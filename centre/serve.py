@@ -11,21 +11,17 @@ from dataclasses import dataclass
 from types import FrameType
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
 from centre.config import CentreConfig
 from centre.ingest import Ingest
 from centre.keyring import Keyring
 from centre.store import CentreStore
 from hub.keys import load_signing_key
-from hub.mqtt import client_context, mqtt_client
+from hub.mqtt import client_context, mqtt_client, session_properties
 from hub.notify import Notifier
-from hub.wire.topics import SESSION_EXPIRY_S, shared_batch_subscription
+from hub.wire.topics import shared_batch_subscription
 
 log = logging.getLogger(__name__)
-# paho's Properties.__init__ has no annotations; its signature, typed once here.
-_new_properties: Callable[[int], Properties] = Properties
 
 
 LOOP_TIMEOUT_S = 1.0  # the loop turns at least this often, to ping the watchdog
@@ -77,8 +73,7 @@ def serve(config: CentreConfig, worker: int = 1) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    props = _new_properties(PacketTypes.CONNECT)
-    props.SessionExpiryInterval = SESSION_EXPIRY_S
+    props = session_properties()
     client.connect_async(
         config.mqtt.host,
         config.mqtt.port,

@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import socket
 import ssl
+from collections.abc import Callable
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from hub.wire.public_keys import KeyFileError
+from hub.wire.topics import SESSION_EXPIRY_S
 
 
 class TlsSetupError(KeyFileError):
@@ -51,6 +55,18 @@ class _NoDelayClient(mqtt.Client):
         sock = super()._create_socket_connection()
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return sock
+
+
+# paho's Properties.__init__ has no annotations; its signature, typed once here.
+_new_properties: Callable[[int], Properties] = Properties
+
+
+def session_properties() -> Properties:
+    """CONNECT properties of every hub and centre session: the broker keeps the session (and
+    what is queued for it) for SESSION_EXPIRY_S after a disconnect."""
+    props = _new_properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = SESSION_EXPIRY_S
+    return props
 
 
 def mqtt_client(client_id: str, context: ssl.SSLContext) -> mqtt.Client:

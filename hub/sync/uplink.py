@@ -20,14 +20,12 @@ from typing import ParamSpec
 
 import paho.mqtt.client as mqtt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
 from hub.config import HubConfig
 from hub.core.canonical import canonical_json
 from hub.core.outbox import OutboxItem
 from hub.core.reading import URGENT, now_utc
-from hub.mqtt import client_context, mqtt_client
+from hub.mqtt import client_context, mqtt_client, session_properties
 from hub.store import ReadingStore, StoreError
 from hub.sync.delivery import Delivery
 from hub.wire.batch import build_batch
@@ -35,7 +33,6 @@ from hub.wire.envelope import EnvelopeError, clock_offset_s, open_ack
 from hub.wire.public_keys import ed25519_public
 from hub.wire.suites import CentreKey
 from hub.wire.topics import (
-    SESSION_EXPIRY_S,
     ack_topic,
     batch_topic,
     downlink_topic,
@@ -44,8 +41,6 @@ from hub.wire.topics import (
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
-# paho's Properties.__init__ has no annotations; its signature, typed once here.
-_new_properties: Callable[[int], Properties] = Properties
 
 
 class UplinkFailure(RuntimeError):
@@ -159,8 +154,7 @@ class Uplink:
         return client
 
     def start(self) -> None:
-        props = _new_properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = SESSION_EXPIRY_S
+        props = session_properties()
         mqtt_cfg = self.config.mqtt
         self._client.connect_async(
             mqtt_cfg.host, mqtt_cfg.port, mqtt_cfg.keepalive_s, clean_start=False, properties=props
