@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 LOOP_TIMEOUT_S = 1.0  # the loop turns at least this often, to ping the watchdog
 FLUSH_S = 5.0  # on SIGTERM, at most this long to send what is queued
+TAKING_BATCHES = "subscribed: taking batches"  # logged on every SUBACK; the testbed waits for it
 
 
 def serve(config: CentreConfig, worker: int = 1) -> None:
@@ -53,6 +54,7 @@ def serve(config: CentreConfig, worker: int = 1) -> None:
 
     def on_subscribe(_c: mqtt.Client, _u: object, _m: object, _r: object, _p: object) -> None:
         retry.reset()
+        log.info("%s", TAKING_BATCHES)
         notifier.ready()  # taking batches: the worker serves (sent again after a reconnect)
 
     def on_message(c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:

@@ -13,6 +13,7 @@ import paho.mqtt.client as mqtt
 
 from centre.admin import broker_config, enrol_hub, init_centre, load_ca, public_keys
 from centre.config import load_centre_config
+from centre.serve import TAKING_BATCHES
 from hub import ipc
 from hub.config import load_config, to_toml
 from hub.files import write_secret
@@ -87,9 +88,11 @@ class SimulatedHome:
         self.processes.append(process)
         return process
 
-    def start_centre(self, worker: int = 1) -> Process:
+    def start_centre(self, worker: int = 1, *, taking_batches: bool = False) -> Process:
+        """Start a centre worker; with `taking_batches`, return only once its subscription is
+        acknowledged (a batch published before that has no subscriber and is not kept)."""
         name = "centre" if worker == 1 else f"centre-{worker}"
-        return self._start(
+        centre = self._start(
             name,
             [
                 sys.executable,
@@ -102,6 +105,14 @@ class SimulatedHome:
                 str(worker),
             ],
         )
+        if taking_batches:
+            wait_until(
+                lambda: centre.check_alive() is None and TAKING_BATCHES in centre.tail(200),
+                30,
+                "the centre to take batches",
+                interval=0.1,
+            )
+        return centre
 
     def start_hub(self) -> Process:
         """Start the hub daemon and return once it answers on its socket."""

@@ -50,9 +50,9 @@ def test_the_server_listens_on_loopback_only_and_not_as_root(postgres: PostgresA
     with psycopg.connect(postgres.url) as conn:
         listen = conn.execute("SHOW listen_addresses").fetchone()
         backend = conn.execute("SELECT pg_backend_pid()").fetchone()
+        assert backend is not None
+        uid = os.stat(f"/proc/{backend[0]}").st_uid  # while the backend lives: it ends with us
     assert listen == ("127.0.0.1",)
-    assert backend is not None
-    uid = os.stat(f"/proc/{backend[0]}").st_uid
     expected = pwd.getpwnam(SERVER_USER).pw_uid if os.geteuid() == 0 else os.geteuid()
     assert uid == expected != 0
 

@@ -56,7 +56,7 @@ async def test_an_urgent_reading_takes_the_kept_slot_while_routine_batches_await
     )
     backlog = 20
     fill_outbox(home.hub_config, backlog)
-    centre = home.start_centre()
+    centre = home.start_centre(taking_batches=True)
     send_care_plan(home, PLAN, short_tmp)  # retained at the broker: the hub takes it at start
     observer, headers = watch_batches(home)
     os.killpg(centre.pid, signal.SIGSTOP)  # the centre takes batches and acknowledges none
