@@ -106,12 +106,12 @@ class SimulatedHome:
             ],
         )
         if taking_batches:
-            wait_until(
-                lambda: centre.check_alive() is None and TAKING_BATCHES in centre.tail(200),
-                30,
-                "the centre to take batches",
-                interval=0.1,
-            )
+
+            def subscribed() -> bool:
+                centre.check_alive()
+                return TAKING_BATCHES in centre.tail(200)
+
+            wait_until(subscribed, 30, "the centre to take batches", interval=0.1)
         return centre
 
     def start_hub(self) -> Process:
