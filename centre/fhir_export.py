@@ -507,8 +507,12 @@ def _blood_pressure(reading: ExportReading, ctx: Context) -> list[dict[str, Any]
     if overall:
         panel["interpretation"] = list({repr(i): i for i in overall}.values())
     if unit.note:
-        raw = {k: reading.values.get(k) for k in ("systolic", "diastolic")}
-        panel["note"] = [*panel.get("note", []), {"text": f"{unit.note}: {raw}"}]
+        raw = ", ".join(
+            f"{m.value_name} {reading.values[m.value_name]}"
+            for m in (SYSTOLIC, DIASTOLIC, MEAN_PRESSURE)
+            if _number(reading.values.get(m.value_name)) is not None
+        )
+        panel["note"] = [*panel.get("note", []), {"text": f"{unit.note} ({raw} kPa)"}]
     out = [panel]
     if reading.values.get("pulse_rate") is not None:
         out.append(_single(reading, CUFF_PULSE, Unit("/min"), ctx))

@@ -242,7 +242,9 @@ def test_a_kpa_cuff_is_exported_in_mmhg_and_says_so() -> None:
     systolic = panel["component"][0]["valueQuantity"]
     assert systolic["code"] == "mm[Hg]"
     assert systolic["value"] == pytest.approx(16.0 * 760 / 101.325, abs=0.001)
-    assert any("kPa" in note["text"] for note in panel["note"])
+    assert [n["text"] for n in panel["note"]] == [
+        "converted from kPa (systolic 16.0, diastolic 10.7 kPa)"
+    ]
 
 
 def test_the_oximeter_pulse_has_the_oximeter_code() -> None:
