@@ -1,0 +1,1 @@
+"""What nurses do with the worklist: acknowledgements, readings marked invalid, reviews."""
