@@ -25,6 +25,11 @@ need_debian_packages() {
     # binaries, as its `postgres` user; the package's own cluster and service are not used.
     compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null \
         && compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
+    # The centre's translation catalogues are checked against the code (xgettext, msgfmt).
+    command -v msgfmt >/dev/null && command -v xgettext >/dev/null || missing+=(gettext)
+    # The nurses' pages are tested in a real browser (tests/test_web_browser.py).
+    command -v chromium >/dev/null || missing+=(chromium)
+    command -v chromedriver >/dev/null || missing+=(chromium-driver)
     if [ ${#missing[@]} -gt 0 ]; then
         echo "Installing Debian packages: ${missing[*]}"
         sudo_ apt-get update -qq

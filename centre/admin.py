@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -40,11 +41,14 @@ def init_centre(
     hub_broker_host: str,
     hub_broker_port: int,
     suite: str = "x25519",
+    database: str | None = None,
 ) -> CentreConfig:
-    """Write the centre's keys, its CA and the ingest workers' client certificate."""
+    """Write the centre's keys, its CA and the ingest workers' client certificate, and make
+    the centre's tables (in `database`, a URL; unset: SQLite in the state folder)."""
     config = CentreConfig.model_validate(
         {
             "state_dir": state_dir,
+            "database": database,
             "mqtt": {"host": mqtt_host, "port": mqtt_port},
             "hub_broker": {"host": hub_broker_host, "port": hub_broker_port},
         }
@@ -57,8 +61,10 @@ def init_centre(
     ingest = issue(ca, config.ingest_name)
     write_secret(config.ingest_key_path, ingest.key_pem)
     write_secret(config.ingest_cert_path, ingest.cert_pem, mode=0o644)
+    write_secret(config.web_secret_path, secrets.token_urlsafe(48).encode())
     config_path.parent.mkdir(parents=True, exist_ok=True)
-    config_path.write_text(to_toml(config.model_dump(mode="json")))
+    config_path.write_text(to_toml(config.model_dump(mode="json", exclude_none=True)))
+    CentreStore(config.database_url, migrate=True)  # the tables, in the embedded database
     write_crl(config, ca)  # empty: the broker needs one to check hubs' certificates against
     return load_centre_config(config_path)
 
@@ -114,7 +120,7 @@ def enrol_hub(config: CentreConfig, hub_id: str) -> bytes:
         mqtt_key_pem=mqtt.key_pem.decode(),
     )
     sealed = seal_bundle(bundle, centre_signing)
-    store = CentreStore(config.db_path)
+    store = CentreStore(config.database_url)
     store.enrol(hub_id, public_text(hub_key.public_key()))
     store.set_hub_encryption_key(hub_id, seal_pair.public.suite, seal_pair.public.text)
     # Revocation: this certificate is the hub's now; the one it replaces goes on the CRL.

@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import sys
+from datetime import date
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -70,7 +71,14 @@ def _parser() -> argparse.ArgumentParser:
         default="x25519",
         help="HPKE suite of the centre's encryption key (mlkem768-x25519: hybrid post-quantum)",
     )
+    p.add_argument(
+        "--database",
+        help="the centre's database URL, postgresql://user@host:5432/name for a shared "
+        "centre (default: SQLite in the state folder)",
+    )
     p.set_defaults(func=_init)
+    p = sub.add_parser("migrate", help="make or update the centre's database tables")
+    p.set_defaults(func=_migrate)
     p = sub.add_parser("public-keys", help="print the centre's public keys and fingerprint")
     p.set_defaults(func=_public_keys)
     p = sub.add_parser("enrol", help="enrol a hub: issue its identity and write its bundle")
@@ -124,6 +132,36 @@ def _parser() -> argparse.ArgumentParser:
         help="this worker's number; run several (1, 2, ...) to share the load",
     )
     p.set_defaults(func=_serve)
+    p = sub.add_parser("web", help="serve the nurses' web application")
+    p.add_argument("--port", type=int, help="listen on this port (default: [web] port)")
+    p.set_defaults(func=_web)
+    p = sub.add_parser(
+        "add-user", help="make a user of the web with a role, teams and a second factor"
+    )
+    p.add_argument("username")
+    p.add_argument("--role", required=True, help="nurse, team_lead, technician or administrator")
+    p.add_argument("--team", action="append", default=[], help="a team she works in (repeat)")
+    p.add_argument("--name", default="", help="her full name, as pages show it")
+    p.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    p.set_defaults(func=_add_user)
+    p = sub.add_parser("add-team", help="make a team of nurses in a municipality")
+    p.add_argument("team")
+    p.add_argument("--municipality", required=True, help="its name, e.g. Bergen")
+    p.add_argument("--number", required=True, help="its four-digit municipality number")
+    p.set_defaults(func=_add_team)
+    p = sub.add_parser("add-patient", help="register a patient (and her hub's care episode)")
+    p.add_argument("name")
+    p.add_argument("--birth-date", required=True, type=date.fromisoformat, help="YYYY-MM-DD")
+    p.add_argument("--national-id", required=True, help="11 digits (fødselsnummer, D-number)")
+    p.add_argument(
+        "--diagnosis", required=True, help="copd, heart_failure, diabetes, cancer or other"
+    )
+    p.add_argument("--team", required=True)
+    p.add_argument("--hub", help="the hub she measures with: a care episode starts now")
+    p.add_argument("--relatives", default="", help="her relatives' contact")
+    p.set_defaults(func=_add_patient)
     p = sub.add_parser("readings", help="print the readings the centre holds")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_readings)
@@ -143,8 +181,20 @@ def _init(args: argparse.Namespace) -> int:
         args.hub_broker_host,
         args.hub_broker_port,
         args.suite,
+        args.database,
     )
     print(json.dumps(public_keys(config)))
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from centre.store import CentreStore
+    from centre.web.runtime import setup
+
+    config = load_centre_config(args.config)
+    setup(config)
+    CentreStore(config.database_url, migrate=True)
+    print(json.dumps({"database": "up to date"}))
     return 0
 
 
@@ -181,7 +231,7 @@ def _enrol(args: argparse.Namespace) -> int:
 def _current_certificate(config: CentreConfig, hub_id: str) -> str | None:
     from centre.store import CentreStore
 
-    return CentreStore(config.db_path).hub_certificate(hub_id)
+    return CentreStore(config.database_url).hub_certificate(hub_id)
 
 
 def _revoked_note(serial: str | None) -> dict[str, str | None]:
@@ -278,10 +328,66 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _web(args: argparse.Namespace) -> int:
+    from centre.web.serve import serve_web
+
+    serve_web(load_centre_config(args.config), args.port)
+    return 0
+
+
+def _add_user(args: argparse.Namespace) -> int:
+    from centre.web.accounts import add_user
+
+    _people_database(args)
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
+    made = add_user(args.username, args.role, args.team, password, args.name)
+    shown = {"username": made.username, "totp_secret": made.totp_secret}
+    if password is None:
+        shown["password"] = made.password  # made here: shown once, never stored in clear
+    print(json.dumps({**shown, "otpauth_uri": made.otpauth_uri}))
+    return 0
+
+
+def _people_database(args: argparse.Namespace) -> None:
+    from centre.store import CentreStore
+    from centre.web.runtime import setup
+
+    config = load_centre_config(args.config)
+    setup(config)
+    CentreStore(config.database_url)
+
+
+def _add_team(args: argparse.Namespace) -> int:
+    from centre.people.registry import add_team
+
+    _people_database(args)
+    print(
+        json.dumps({"team": args.team, "id": add_team(args.municipality, args.number, args.team)})
+    )
+    return 0
+
+
+def _add_patient(args: argparse.Namespace) -> int:
+    from centre.people.registry import add_patient
+
+    _people_database(args)
+    made = add_patient(
+        args.name,
+        args.birth_date,
+        args.national_id,
+        args.diagnosis,
+        args.team,
+        args.hub,
+        args.relatives,
+    )
+    print(json.dumps({"patient": made, "hub": args.hub}))
+    return 0
+
+
 def _readings(args: argparse.Namespace) -> int:
     from centre.store import CentreStore
 
-    rows = CentreStore(load_centre_config(args.config).db_path).readings()
+    rows = CentreStore(load_centre_config(args.config).database_url).readings()
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
@@ -293,7 +399,9 @@ def _readings(args: argparse.Namespace) -> int:
 def _rejections(args: argparse.Namespace) -> int:
     from centre.store import CentreStore
 
-    print(json.dumps(CentreStore(load_centre_config(args.config).db_path).rejections(), indent=2))
+    print(
+        json.dumps(CentreStore(load_centre_config(args.config).database_url).rejections(), indent=2)
+    )
     return 0
 
 

@@ -10,6 +10,18 @@ from pydantic import Field, ValidationError
 from hub.config import ConfigError, MqttSettings, Strict, explain
 
 
+class WebSettings(Strict):
+    """`centre web`: where it listens and the names it answers to."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    # The host names browsers use for the centre (Django's ALLOWED_HOSTS).
+    allowed_hosts: tuple[str, ...] = ("localhost", "127.0.0.1")
+    # Behind a TLS proxy: cookies only over HTTPS, and HSTS.
+    https: bool = False
+    session_idle_s: int = Field(default=30 * 60, ge=60, le=24 * 3600)
+
+
 class CentreConfig(Strict):
     centre_id: str = Field(default="centre", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
     state_dir: Path
@@ -19,10 +31,24 @@ class CentreConfig(Strict):
     hub_broker: MqttSettings = MqttSettings()
     # MQTT v5 shared subscription group, so several ingest workers can share the load.
     share_group: str = "ingest"
+    # The centre's database (issue 13): a URL, `postgresql://user@host:5432/name` for a shared
+    # centre (psycopg 3). Unset: SQLite in the state folder, the embedded default.
+    database: str | None = Field(default=None, max_length=2000)
+    web: WebSettings = WebSettings()
 
     @property
     def db_path(self) -> Path:
+        """The embedded SQLite database (used when `database` is unset)."""
         return self.state_dir / "centre.sqlite"
+
+    @property
+    def database_url(self) -> str:
+        return self.database or f"sqlite:///{self.db_path}"
+
+    @property
+    def web_secret_path(self) -> Path:
+        """The key the web signs sessions and CSRF tokens with (`centre init` makes it)."""
+        return self.state_dir / "keys" / "web-secret"
 
     @property
     def keyring_dir(self) -> Path:

@@ -51,7 +51,7 @@ def issue(
     store: CentreStore | None = None,
 ) -> Outgoing:
     """Check, number, record and sign one document for one hub."""
-    store = store or CentreStore(config.db_path)
+    store = store or CentreStore(config.database_url)
     if store.hub_signing_key(hub_id) is None:
         raise DownlinkError(f"hub {hub_id} is not enrolled at this centre")
     hub_key = hub_encryption_key(store, hub_id)
@@ -117,7 +117,7 @@ def rotate_key(config: CentreConfig, suite: str) -> tuple[str, list[Outgoing]]:
     sealed to them before the hubs heard of the new one still have to open."""
     pair = create_key(config.keyring_dir, suite)
     content = {"encryption_key": pair.public.text, "encryption_suite": pair.public.suite}
-    store = CentreStore(config.db_path)
+    store = CentreStore(config.database_url)
     notices = []
     for hub in store.enrolled_hubs():
         try:

@@ -641,8 +641,8 @@ _ANSWER_TYPES = frozenset({"valueBoolean", "valueInteger", "valueDecimal", "valu
 _ANSWER_TYPES |= {"valueDate", "valueDateTime", "valueTime", "valueCoding"}
 
 
-class _BadAnswers(ValueError):
-    pass
+class _BadAnswers(CentreError, ValueError):
+    """A questionnaire response that cannot be rebuilt; the export skips it, with this reason."""
 
 
 def _answer_value(answer: Mapping[str, Any]) -> dict[str, Any]:

@@ -79,14 +79,14 @@ def write_crl(config: CentreConfig, ca: Identity) -> tuple[Path, ...]:
 
 
 def _revoked(config: CentreConfig) -> list[Revoked]:
-    store = CentreStore(config.db_path)
+    store = CentreStore(config.database_url)
     try:
         return [
             Revoked(serial, datetime.fromisoformat(at))
             for serial, at in store.revoked_certificates()
         ]
     finally:
-        store.db.conn.close()  # leave no -wal/-shm behind owned by whoever ran this (root)
+        store.close()  # leave no -wal/-shm behind owned by whoever ran this (root)
 
 
 def copy_to_broker(config: CentreConfig, ca: Identity, path: Path) -> None:
@@ -118,7 +118,7 @@ def revoke_hub(config: CentreConfig, ca: Identity, hub_id: str) -> Revocation:
     """Refuse the hub's batches from now on and put its certificate on the CRL. It comes back
     only through `centre enrol`, under a new certificate."""
     try:
-        serial = CentreStore(config.db_path).revoke(hub_id)
+        serial = CentreStore(config.database_url).revoke(hub_id)
     except KeyError as exc:
         raise RevocationError(
             f"hub {hub_id} is not enrolled at this centre: check the hub id"

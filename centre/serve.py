@@ -16,6 +16,7 @@ from centre.config import CentreConfig
 from centre.ingest import Ingest
 from centre.keyring import Keyring
 from centre.store import CentreStore
+from centre.web.runtime import setup
 from hub.keys import load_signing_key
 from hub.mqtt import client_context, mqtt_client, session_properties
 from hub.notify import Notifier
@@ -31,8 +32,9 @@ TAKING_BATCHES = "subscribed: taking batches"  # logged on every SUBACK; the tes
 
 def serve(config: CentreConfig, worker: int = 1) -> None:
     """Run ingest worker number `worker` (each worker of a centre needs its own number)."""
+    setup(config)
     ingest = Ingest(
-        CentreStore(config.db_path),
+        CentreStore(config.database_url),
         Keyring(config.keyring_dir),
         load_signing_key(config.signing_key_path),
     )

@@ -173,7 +173,7 @@ def explain(exc: ValidationError) -> str:
 
 
 def to_toml(data: dict[str, object]) -> str:
-    """Write a config dict (scalars and one level of tables) as TOML."""
+    """Write a config dict (scalars, lists of scalars and one level of tables) as TOML."""
     lines: list[str] = []
     tables: list[tuple[str, dict[str, object]]] = []
     for key, value in data.items():
@@ -192,5 +192,7 @@ def _toml_value(value: object) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
     return f'"{escaped}"'

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 
 from testbed.bluetooth import DEVICE_ADAPTERS
+from testbed.centre_db import configure_django, fresh_database
 from testbed.home import SimulatedHome
 from testbed.peripherals.device import EmulatedDevice
 from testbed.postgres import PostgresAddress, running_postgres
@@ -43,6 +45,22 @@ def home(
     if report is not None and report.failed:
         for process in simulated.processes:
             print(f"---- {process.name} log ----\n{process.tail(40)}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    configure_django()  # the centre's settings, for Django's test client and the models
+    # The async tests read the centre's store (synchronous SQL) from the event loop's thread;
+    # Django refuses that by default, for servers, where it would stall other requests.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def centre_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated centre database as Django's default, on SQLite and on PostgreSQL: a
+    test that takes it runs on both. Yields the database URL."""
+    server = request.getfixturevalue("postgres") if request.param == "postgres" else None
+    with fresh_database(request.param, tmp_path, server) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -153,3 +171,13 @@ async def eventually(check: Callable[[], Any], within: float = 30.0, what: str =
         if loop.time() > deadline:
             raise AssertionError(f"timed out after {within:.0f} s waiting for {what}")
         await asyncio.sleep(0.2)
+
+
+def centre_sql(store: Any, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    """Raw SQL on a centre store's database (Django's placeholders: %s), for a test that must
+    break or inspect what the store's own methods never would."""
+    from django.db import connections
+
+    with connections[store.alias].cursor() as cursor:
+        cursor.execute(statement, params)
+        return list(cursor.fetchall()) if cursor.description else []

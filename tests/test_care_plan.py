@@ -27,7 +27,7 @@ from hub.wire.topics import downlink_topic
 from testbed.home import SimulatedHome
 from testbed.outage import fill_outbox
 from testbed.peripherals.cuff import EmulatedCuff
-from tests.conftest import eventually, hub_log, pair
+from tests.conftest import centre_sql, eventually, hub_log, pair
 from tests.test_faults import assert_exactly_once, centre_rows, drained
 
 PLAN = {
@@ -114,7 +114,7 @@ async def test_forged_and_replayed_care_plans_are_refused(
         "2026-11-22T10:00:00.000+00:00",
         CarePlan(centre_phone="+47 99 99 99 99"),
     )
-    hub_public = hub_encryption_key(CentreStore(home.centre.db_path), home.hub_id)
+    hub_public = hub_encryption_key(CentreStore(home.centre.database_url), home.hub_id)
     publish_as_centre(home, topic, seal_document(forged, Ed25519PrivateKey.generate(), hub_public))
     status = await eventually(
         lambda: (s := home.hub_status())["downlink_refused"] and s,
@@ -288,8 +288,8 @@ async def test_a_hub_enrolled_before_sealing_is_sent_nothing_and_still_starts(
     """A hub from before this change has no encryption key: the centre refuses to send it
     anything with words saying to enrol it again (a key rotation still reaches the other
     hubs), and the hub runs and says the same."""
-    store = CentreStore(load_centre_config(home.centre_config).db_path)
-    store.db.execute("UPDATE hubs SET encryption_key = NULL, encryption_suite = NULL")
+    store = CentreStore(load_centre_config(home.centre_config).database_url)
+    centre_sql(store, "UPDATE hubs SET encryption_key = NULL, encryption_suite = NULL")
     refused = home.centre_cli("send-message", home.hub_id, "hei")
     assert refused.returncode == 2 and "has no encryption key" in refused.stderr
     assert f"centre enrol {home.hub_id}" in refused.stderr and "Traceback" not in refused.stderr
@@ -317,8 +317,9 @@ async def test_a_hub_enrolled_before_sealing_is_enrolled_again_and_keeps_its_rea
     """The upgrade path docs/operations.md gives: enrol again, move the keys and config aside,
     provision into the same state directory. Readings before and after reach the centre once
     each, and the care plan then arrives sealed."""
-    CentreStore(home.centre.db_path).db.execute(
-        "UPDATE hubs SET encryption_key = NULL, encryption_suite = NULL"
+    centre_sql(
+        CentreStore(home.centre.database_url),
+        "UPDATE hubs SET encryption_key = NULL, encryption_suite = NULL",
     )
     config = load_config(home.hub_config)
     config.encryption_key_path.unlink()

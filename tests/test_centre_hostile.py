@@ -37,7 +37,7 @@ from hub.wire.suites import CentreKey
 from hub.wire.topics import batch_topic
 from testbed.home import SimulatedHome
 from testbed.outage import fill_outbox
-from tests.conftest import eventually
+from tests.conftest import centre_sql, eventually
 from tests.test_centre_rejects import publish
 from tests.test_envelope import CENTRE, CENTRE_SIGNING, HUB_KEY, item
 from tests.test_faults import assert_exactly_once, centre_rows, drained
@@ -244,7 +244,7 @@ HOSTILE: list[tuple[str, bytes, str]] = [
 
 @pytest.fixture
 def ingest(tmp_path: Path) -> Ingest:
-    store = CentreStore(tmp_path / "centre.sqlite")
+    store = CentreStore(tmp_path / "centre.sqlite", migrate=True)
     store.enrol(HUB, public_text(HUB_KEY.public_key()))
     return Ingest(store, {CENTRE.public.key_id: CENTRE}, CENTRE_SIGNING)
 
@@ -287,7 +287,7 @@ def test_a_failure_nobody_foresaw_is_refused_and_recorded_not_raised(
     ingest: Ingest,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    ingest.store.db.conn.execute("DROP TABLE batches")  # the store breaks under the worker
+    centre_sql(ingest.store, "DROP TABLE batches")  # the store breaks under the worker
     assert ingest.handle(TOPIC, good_batch(1)) is None
     (rejection,) = ingest.store.rejections()
     assert "could not process this message (OperationalError" in rejection["reason"]

@@ -28,7 +28,7 @@ def envelope(batch_id: str) -> bytes:
 
 @pytest.fixture
 def ingest(tmp_path: Path) -> Ingest:
-    store = CentreStore(tmp_path / "centre.sqlite")
+    store = CentreStore(tmp_path / "centre.sqlite", migrate=True)
     store.enrol("hub-0001", public_text(HUB_KEY.public_key()))
     return Ingest(store, {CENTRE.public.key_id: CENTRE}, Ed25519PrivateKey.generate())
 
@@ -93,7 +93,8 @@ def test_enrolling_an_invalid_hub_id_says_why(tmp_path: Path) -> None:
 
 
 def test_highest_contiguous_walks_past_a_filled_gap(tmp_path: Path) -> None:
-    store = CentreStore(tmp_path / "centre.sqlite")
+    store = CentreStore(tmp_path / "centre.sqlite", migrate=True)
+    store.enrol("hub-0001", public_text(HUB_KEY.public_key()))
     assert store.highest_contiguous("hub-0001") == 0
     store.store_batch("hub-0001", "b-1", [item(n, 120.0) for n in range(1, 1501) if n != 1201])
     assert store.highest_contiguous("hub-0001") == 1200
@@ -110,7 +111,7 @@ def test_the_centre_store_is_private_whatever_the_umask(tmp_path: Path) -> None:
 
     old = os.umask(0o022)
     try:
-        store = CentreStore(tmp_path / "centre.sqlite")
+        store = CentreStore(tmp_path / "centre.sqlite", migrate=True)
         store.enrol("hub-0001", public_text(HUB_KEY.public_key()))
     finally:
         os.umask(old)

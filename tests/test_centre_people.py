@@ -135,17 +135,22 @@ print("ok", CareEpisode.objects.count())
 """
 
 
-def django_env(database_url: str) -> dict[str, str]:
+def django_env(state_dir: Path, database_url: str) -> dict[str, str]:
+    """The environment `python -m django` runs in at a centre: its config file names the
+    database; `centre init` would have made the web's secret."""
+    (state_dir / "keys").mkdir(parents=True, exist_ok=True)
+    (state_dir / "keys" / "web-secret").write_text(secrets.token_urlsafe(48))
+    config = state_dir / "centre.toml"
+    config.write_text(f'state_dir = "{state_dir}"\ndatabase = "{database_url}"\n')
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "centre.web.settings",
-        "DHO_CENTRE_SECRET_KEY": "test secret, not for use",
-        "DHO_CENTRE_DATABASE": database_url,
+        "DHO_CENTRE_CONFIG": str(config),
     }
 
 
-def migrated_and_checked(database_url: str) -> str:
-    env = django_env(database_url)
+def migrated_and_checked(state_dir: Path, database_url: str) -> str:
+    env = django_env(state_dir, database_url)
     subprocess.run(
         [sys.executable, "-m", "django", "migrate", "--noinput"],
         env=env,
@@ -164,25 +169,25 @@ def migrated_and_checked(database_url: str) -> str:
 def test_the_people_tables_migrate_and_refuse_what_must_not_be_stored_on_sqlite(
     tmp_path: Path,
 ) -> None:
-    assert migrated_and_checked(f"sqlite:///{tmp_path / 'web.sqlite3'}") == "ok 2"
+    assert migrated_and_checked(tmp_path, f"sqlite:///{tmp_path / 'web.sqlite3'}") == "ok 2"
 
 
 def test_the_people_tables_migrate_and_refuse_what_must_not_be_stored_on_postgresql(
-    postgres: PostgresAddress,
+    postgres: PostgresAddress, tmp_path: Path
 ) -> None:
     """The same on a real PostgreSQL server (testbed/postgres.py), in a database of its own."""
     name = f"people_{secrets.token_hex(4)}"
     with psycopg.connect(postgres.url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = dataclasses.replace(postgres, dbname=name).url
-    assert migrated_and_checked(url) == "ok 2"
+    assert migrated_and_checked(tmp_path, url) == "ok 2"
 
 
 def test_no_migration_is_missing(tmp_path: Path) -> None:
     """The models and the migrations say the same (makemigrations --check)."""
     result = subprocess.run(
         [sys.executable, "-m", "django", "makemigrations", "--check", "--dry-run"],
-        env=django_env(f"sqlite:///{tmp_path / 'web.sqlite3'}"),
+        env=django_env(tmp_path, f"sqlite:///{tmp_path / 'web.sqlite3'}"),
         capture_output=True,
         text=True,
         timeout=120,
@@ -191,8 +196,8 @@ def test_no_migration_is_missing(tmp_path: Path) -> None:
 
 
 def test_the_web_settings_refuse_to_start_without_a_secret(tmp_path: Path) -> None:
-    env = django_env(f"sqlite:///{tmp_path / 'web.sqlite3'}")
-    del env["DHO_CENTRE_SECRET_KEY"]
+    env = django_env(tmp_path, f"sqlite:///{tmp_path / 'web.sqlite3'}")
+    (tmp_path / "keys" / "web-secret").unlink()
     result = subprocess.run(
         [sys.executable, "-m", "django", "check"],
         env=env,
@@ -200,4 +205,4 @@ def test_the_web_settings_refuse_to_start_without_a_secret(tmp_path: Path) -> No
         text=True,
         timeout=120,
     )
-    assert result.returncode != 0 and "DHO_CENTRE_SECRET_KEY is not set" in result.stderr
+    assert result.returncode != 0 and "`centre init` makes it" in result.stderr

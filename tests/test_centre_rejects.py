@@ -100,7 +100,8 @@ def test_reused_sequence_number_is_named_as_a_conflict_and_nothing_overwritten(
 ) -> None:
     from centre.store import CentreStore
 
-    store = CentreStore(tmp_path / "centre.sqlite")
+    store = CentreStore(tmp_path / "centre.sqlite", migrate=True)
+    store.enrol("hub-0001", "a signing key")
     first = READING.to_wire()
     assert store.store_batch("hub-0001", "b-1", [first]).held == (1,)
     again = store.store_batch("hub-0001", "b-2", [first])  # the same reading re-sent: fine

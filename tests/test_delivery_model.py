@@ -42,6 +42,7 @@ from hub.wire.envelope import open_ack
 from hub.wire.public_keys import public_text
 from hub.wire.sealing import ItemSealer
 from hub.wire.suites import x25519_pair
+from tests.conftest import centre_sql
 
 HUB_ID = "hub-0001"
 TOPIC = f"dho/v1/hub/{HUB_ID}/batch"
@@ -94,7 +95,9 @@ class DeliveryProtocol(RuleBasedStateMachine):
 
     def _open_centre(self) -> None:
         self.centre = Ingest(
-            CentreStore(self.centre_path), {CENTRE.public.key_id: CENTRE}, CENTRE_SIGNING
+            CentreStore(self.centre_path, migrate=True),
+            {CENTRE.public.key_id: CENTRE},
+            CENTRE_SIGNING,
         )
 
     def teardown(self) -> None:
@@ -102,7 +105,7 @@ class DeliveryProtocol(RuleBasedStateMachine):
             self._heal()
         finally:
             self.store.close()
-            self.centre.store.db.conn.close()
+            self.centre.store.close()
             shutil.rmtree(self.dir, ignore_errors=True)
 
     # -- the hub ----------------------------------------------------------------------------
@@ -198,14 +201,14 @@ class DeliveryProtocol(RuleBasedStateMachine):
 
     @rule()
     def centre_restarts(self) -> None:
-        self.centre.store.db.conn.close()
+        self.centre.store.close()
         self._open_centre()
 
     # -- what must always hold --------------------------------------------------------------
     def _centre_rows(self) -> list[tuple[int, str]]:
-        return self.centre.store.db.execute(
-            "SELECT seq, raw_hex FROM readings WHERE hub_id = ?", [HUB_ID]
-        ).fetchall()
+        return centre_sql(
+            self.centre.store, "SELECT seq, raw_hex FROM readings WHERE hub_id = %s", [HUB_ID]
+        )
 
     @invariant()
     def centre_never_changes_or_doubles_a_reading(self) -> None:

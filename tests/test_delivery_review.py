@@ -12,6 +12,7 @@ import pytest
 
 from hub.core.reading import NewReading
 from hub.wire.envelope import open_ack
+from tests.conftest import centre_sql
 from tests.test_delivery_model import (
     CENTRE_SIGNING,
     EPOCH,
@@ -126,11 +127,12 @@ def test_a_forged_highest_number_does_not_wedge_the_hub(m: DeliveryProtocol) -> 
     does not believe it (it would have jumped past the largest number the protocol allows)."""
     forged = json.loads(json.dumps(m.centre.store.highest_held(HUB_ID)))
     assert forged == 0
-    m.centre.store.db.execute(
+    centre_sql(
+        m.centre.store,
         "INSERT INTO readings (hub_id, seq, kind, characteristic, device_address, received_at,"
         " raw_hex, values_json, measured_at, time_source, hub_clock_synced, outcome,"
-        " problems_json, batch_id, stored_at, content_digest) VALUES (?, ?, 'x', 'x', 'x', ?,"
-        " 'ff', '{}', ?, 'hub_received', 0, 'ok', '[]', 'forged', ?, 'forged')",
+        " problems_json, batch_id, stored_at, content_digest) VALUES (%s, %s, 'x', 'x', 'x', %s,"
+        " 'ff', '{}', %s, 'hub_received', 0, 'ok', '[]', 'forged', %s, 'forged')",
         [HUB_ID, 2**53 - 1, EPOCH.isoformat(), EPOCH.isoformat(), EPOCH.isoformat()],
     )
     add(m, 2)
@@ -139,4 +141,4 @@ def test_a_forged_highest_number_does_not_wedge_the_hub(m: DeliveryProtocol) -> 
     assert m.store.db.execute("SELECT last FROM hub_sequence").fetchone()[0] == 3
     acknowledge(m, deliver(m, send(m)))
     assert m.store.pending_count() == 0
-    m.centre.store.db.execute("DELETE FROM readings WHERE batch_id = 'forged'")
+    centre_sql(m.centre.store, "DELETE FROM readings WHERE batch_id = 'forged'")

@@ -63,7 +63,7 @@ def test_both_stores_have_a_column_for_every_field(tmp_path: Path) -> None:
     hub = ReadingStore(tmp_path / "hub.sqlite")
     hub.close()
     assert {f.column for f in READING_FIELDS} <= columns(tmp_path / "hub.sqlite", "readings")
-    CentreStore(tmp_path / "centre.sqlite").db.close()
+    CentreStore(tmp_path / "centre.sqlite", migrate=True).close()
     assert {f.column for f in WIRE_FIELDS} <= columns(tmp_path / "centre.sqlite", "readings")
 
 

@@ -134,7 +134,7 @@ def test_centre_revoke_tells_the_operator_what_to_do(centre: CentreConfig, tmp_p
 
 
 def test_the_centre_refuses_a_revoked_hubs_batches_and_says_why(tmp_path: Path) -> None:
-    store = CentreStore(tmp_path / "centre.sqlite")
+    store = CentreStore(tmp_path / "centre.sqlite", migrate=True)
     store.enrol("hub-0001", public_text(HUB_KEY.public_key()))
     store.record_certificate("hub-0001", "0A")
     ingest = Ingest(store, {CENTRE.public.key_id: CENTRE}, Ed25519PrivateKey.generate())

@@ -1,27 +1,19 @@
-"""Django settings for the centre, from the environment a service sets (docs/operations.md).
+"""Django settings for the centre's web and Django's own commands, from the centre's config
+file named by `DHO_CENTRE_CONFIG` (default /etc/dho-centre/centre.toml; docs/operations.md).
 
-- `DHO_CENTRE_DATABASE`: a database URL. `sqlite:////var/lib/dho-centre/web.sqlite3` (the
-  embedded default for one municipality or the demo) or `postgresql://user@host:port/name` (a
-  shared centre; psycopg 3).
-- `DHO_CENTRE_SECRET_KEY`: the key Django signs sessions and CSRF tokens with; a secret.
+`centre web` and `centre serve` configure Django themselves (centre/web/runtime.py); this module
+is for `python -m django <command> --settings centre.web.settings` and a WSGI server.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
-import dj_database_url
-from django.core.exceptions import ImproperlyConfigured
+from centre.config import load_centre_config
+from centre.web.runtime import settings_for
 
-from centre.web.base import *  # noqa: F403 - the settings that do not depend on the environment
-
-
-def _required(name: str) -> str:
-    value = os.environ.get(name, "")
-    if not value:
-        raise ImproperlyConfigured(f"{name} is not set (docs/operations.md, The centre's web)")
-    return value
-
-
-SECRET_KEY = _required("DHO_CENTRE_SECRET_KEY")
-DATABASES = {"default": dj_database_url.parse(_required("DHO_CENTRE_DATABASE"))}
+_config = load_centre_config(
+    Path(os.environ.get("DHO_CENTRE_CONFIG", "/etc/dho-centre/centre.toml"))
+)
+globals().update(settings_for(_config, web=True))

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from hub.core.canonical import canonical_json
 from hub.wire import strict
@@ -38,7 +38,21 @@ MAX_ITEMS = 10_000  # per batch; a hub sends at most sync.batch_max (200 by defa
 UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 KEY_ID = r"^[0-9a-f]{16}$"
 Seq = Annotated[int, Field(ge=1, le=MAX_SEQ)]
-Stamp = Annotated[str, Field(min_length=10, max_length=40)]
+
+
+def _instant(text: str) -> str:
+    """An ISO 8601 date-time with its offset (the centre stores it as a point in time)."""
+    try:
+        moment = datetime.fromisoformat(text)
+        if moment.utcoffset() is None:
+            raise ValueError("no offset")
+        moment.astimezone(UTC)  # a zone that moves it past the ends of the calendar
+    except (ValueError, OverflowError) as exc:
+        raise ValueError(f"{text[:40]!r} is not a date-time with an offset ({exc})") from None
+    return text
+
+
+Stamp = Annotated[str, Field(min_length=10, max_length=40), AfterValidator(_instant)]
 
 
 class EnvelopeError(WireError):

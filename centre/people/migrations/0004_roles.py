@@ -10,7 +10,7 @@ ROLES = ("nurse", "team_lead", "technician", "administrator")
 def make_roles(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     group = apps.get_model("auth", "Group")
     for role in ROLES:
-        group.objects.get_or_create(name=role)
+        group.objects.using(schema_editor.connection.alias).get_or_create(name=role)
 
 
 class Migration(migrations.Migration):

@@ -1,0 +1,117 @@
+"""The centre's records of its hubs. The table names are the ones the centre's store had before
+Django (hubs, readings, ...), so the tools that read them keep working.
+
+A reading is stored once per hub and sequence number, and its content once per hub (the digest of
+the bytes the hub received, when, from which device and characteristic): centre/store.py.
+"""
+
+from __future__ import annotations
+
+from django.core.validators import RegexValidator
+from django.db import models
+
+from hub.wire.topics import HUB_ID_PATTERN
+
+
+class Hub(models.Model):
+    hub_id = models.CharField(
+        primary_key=True, max_length=63, validators=[RegexValidator(HUB_ID_PATTERN)]
+    )
+    signing_key = models.TextField()  # the public key its batches must be signed with
+    enrolled_at = models.DateTimeField()
+    # The key its care plans and messages are sealed to (issue 11); none before that.
+    encryption_key = models.TextField(null=True)
+    encryption_suite = models.CharField(max_length=32, null=True)
+    cert_serial = models.CharField(max_length=64, null=True)  # its current TLS certificate
+    revoked_at = models.DateTimeField(null=True)  # revoked: its batches are refused
+
+    class Meta:
+        db_table = "hubs"
+
+    def __str__(self) -> str:
+        return self.hub_id
+
+
+class RevokedCertificate(models.Model):
+    serial = models.CharField(primary_key=True, max_length=64)
+    hub = models.ForeignKey(Hub, on_delete=models.PROTECT, db_column="hub_id")
+    revoked_at = models.DateTimeField()
+    reason = models.CharField(max_length=20)  # "revoked" or "superseded"
+
+    class Meta:
+        db_table = "revoked_certificates"
+        indexes = (models.Index(fields=["revoked_at", "serial"], name="revoked_in_order"),)
+
+
+class Reading(models.Model):
+    """One item of a hub's batch: a device's measurement, a questionnaire's answers, or the
+    receipt for a message, with the fields hub/core/reading.py's WIRE_FIELDS name."""
+
+    hub = models.ForeignKey(Hub, on_delete=models.PROTECT, db_column="hub_id")
+    seq = models.BigIntegerField()
+    kind = models.CharField(max_length=64)
+    characteristic = models.CharField(max_length=64)
+    device_address = models.CharField(max_length=64)
+    device_time = models.CharField(max_length=40, null=True)  # the device's own clock, as read
+    measured_at = models.DateTimeField()
+    time_source = models.CharField(max_length=32)
+    clock_correction_s = models.FloatField(null=True)
+    hub_clock_synced = models.BooleanField()
+    hub_clock_offset_s = models.FloatField(null=True)
+    received_at = models.DateTimeField()
+    outcome = models.CharField(max_length=16)
+    problems_json = models.TextField()
+    raw_hex = models.TextField()
+    values_json = models.TextField()
+    batch_id = models.CharField(max_length=36)
+    stored_at = models.DateTimeField()
+    content_digest = models.CharField(max_length=64)
+
+    class Meta:
+        db_table = "readings"
+        constraints = (models.UniqueConstraint(fields=["hub", "seq"], name="reading_once"),)
+        indexes = (
+            models.Index(fields=["hub", "content_digest"], name="readings_content"),
+            # A patient's readings in a period (the worklist, the patient page, reports).
+            models.Index(fields=["hub", "measured_at"], name="readings_measured"),
+        )
+
+
+class AcceptedBatch(models.Model):
+    """Every batch accepted, so that the same batch arriving again is recognised as a replay."""
+
+    hub = models.ForeignKey(Hub, on_delete=models.PROTECT, db_column="hub_id")
+    batch_id = models.CharField(max_length=36)
+    stored_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "batches"
+        constraints = (models.UniqueConstraint(fields=["hub", "batch_id"], name="batch_once"),)
+
+
+class Document(models.Model):
+    """Every document sent to a hub (care plans, messages, key notices), by version."""
+
+    hub = models.ForeignKey(Hub, on_delete=models.PROTECT, db_column="hub_id")
+    doc_type = models.CharField(max_length=32)
+    version = models.IntegerField()
+    issued_at = models.DateTimeField()
+    content_json = models.TextField()
+
+    class Meta:
+        db_table = "downlink"
+        constraints = (
+            models.UniqueConstraint(fields=["hub", "doc_type", "version"], name="version_once"),
+        )
+
+
+class Rejection(models.Model):
+    """A message the centre refused, and why (the newest REJECTIONS_KEPT are kept)."""
+
+    at = models.DateTimeField()
+    topic = models.TextField()
+    hub_id = models.CharField(max_length=200, null=True)  # as it came: maybe no hub of ours
+    reason = models.TextField()
+
+    class Meta:
+        db_table = "rejections"

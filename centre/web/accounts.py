@@ -1,0 +1,64 @@
+"""Making the centre's users: a user with a role, in teams, with a second factor (TOTP) whose
+secret the new user puts in her authenticator app."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from dataclasses import dataclass
+
+from centre.errors import CentreError
+from centre.people.access import ROLES
+
+
+class AccountError(CentreError, ValueError):
+    """A user that cannot be made as asked; says why."""
+
+
+@dataclass(frozen=True)
+class NewUser:
+    username: str
+    password: str
+    totp_secret: str  # base32, as authenticator apps take it
+    otpauth_uri: str
+
+
+def add_user(
+    username: str,
+    role: str,
+    teams: list[str],
+    password: str | None = None,
+    full_name: str = "",
+) -> NewUser:
+    from django.contrib.auth.models import Group, User
+    from django.contrib.auth.password_validation import validate_password
+    from django.core.exceptions import ValidationError
+    from django.db import transaction
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from centre.people.models import Team
+
+    if role not in ROLES:
+        raise AccountError(f"role {role!r} is not one of {', '.join(ROLES)}")
+    if User.objects.filter(username=username).exists():
+        raise AccountError(f"user {username!r} exists already")
+    found = {team.name: team for team in Team.objects.filter(name__in=teams)}
+    unknown = [name for name in teams if name not in found]
+    if unknown:
+        raise AccountError(f"no team named {', '.join(map(repr, unknown))}")
+    password = password or secrets.token_urlsafe(15)
+    first, _, last = full_name.partition(" ")
+    user = User(username=username, first_name=first[:150], last_name=last[:150])
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise AccountError("the password is refused: " + " ".join(exc.messages)) from None
+    with transaction.atomic():
+        user.set_password(password)
+        user.save()
+        user.groups.add(Group.objects.get(name=role))
+        for team in found.values():
+            team.members.add(user)
+        device = TOTPDevice.objects.create(user=user, name="app", confirmed=True)
+    secret = base64.b32encode(device.bin_key).decode()
+    return NewUser(username, password, secret, device.config_url)

@@ -1,0 +1,70 @@
+"""Signing in: a password (throttled by django-axes), then the code from the nurse's
+authenticator app (TOTP, django-otp); signing out."""
+
+from __future__ import annotations
+
+import time
+
+from django import forms
+from django.contrib.auth import logout
+from django.contrib.auth import views as auth_views
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+from django_otp import login as otp_login
+from django_otp import match_token
+
+from centre.web.audit import audit
+
+
+class SignIn(auth_views.LoginView):
+    template_name = "web/login.html"
+    redirect_authenticated_user = False
+
+    def form_valid(self, form):  # type: ignore[no-untyped-def]
+        response = super().form_valid(form)
+        self.request.session["signed_in_at"] = time.time()
+        return response
+
+    def get_success_url(self) -> str:
+        from django.urls import reverse
+
+        url = super().get_success_url()
+        return f"{reverse('web:second_factor')}?next={url}"
+
+
+class CodeForm(forms.Form):
+    otp_token = forms.RegexField(regex=r"^[0-9]{6}$", max_length=6, strip=True)
+
+
+def second_factor(request: HttpRequest) -> HttpResponse:
+    if not request.user.is_authenticated:
+        return redirect("web:login")
+    form = CodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        device = match_token(request.user, form.cleaned_data["otp_token"])
+        if device is not None:
+            otp_login(request, device)
+            request.session["signed_in_at"] = request.session["active_at"] = time.time()
+            audit(request, "login", _("signed in with password and code"))
+            return redirect(_safe_next(request))
+    wrong = request.method == "POST"
+    return render(request, "web/second_factor.html", {"form": form, "wrong": wrong})
+
+
+def _safe_next(request: HttpRequest) -> str:
+    from django.utils.http import url_has_allowed_host_and_scheme
+
+    wanted = request.GET.get("next", "")
+    if wanted and url_has_allowed_host_and_scheme(
+        wanted, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return wanted
+    return "/"
+
+
+@require_POST
+def sign_out(request: HttpRequest) -> HttpResponse:
+    logout(request)
+    return redirect("web:login")
