@@ -433,7 +433,7 @@ def test_filters_by_team_municipality_and_state(world: World, kari: Client) -> N
     assert set(row_ids(refused)) == {east_red.id, east_calm.id, west_calm.id}
     assert 'class="error"' in refused
     live = page(kari, state="red")
-    assert 'data-rows-url="/worklist/rows/?state=red"' in live
+    assert 'data-rows-url="/worklist/rows/?state=red&amp;page=1"' in live
     assert row_ids(page(kari, "/worklist/rows/", state="red")) == [east_red.id]
 
 
@@ -458,6 +458,23 @@ def test_garbage_filters_are_refused_not_a_server_error(
         assert "<script>alert" not in html and "<script>" not in html.replace(
             '<script src="/static/web/live.js" defer></script>', ""
         )
+
+
+def test_a_long_list_is_shown_a_page_at_a_time_worst_first(
+    world: World, kari: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("centre.web.views.worklist.PAGE_ROWS", 2)
+    calm = [world.followed(f"Calm {n}", BP_PLAN)[0] for n in range(3)]
+    red, hub = world.followed("Red", BP_PLAN)
+    world.reading(hub, timedelta(hours=1), values=HIGH)
+    first = page(kari)
+    assert row_ids(first) == [red.id, calm[0].id] and 'rel="next" href="?page=2"' in first
+    assert row_ids(page(kari, page="2")) == [calm[1].id, calm[2].id]
+    assert row_ids(page(kari, "/worklist/rows/", page="2")) == [calm[1].id, calm[2].id]
+    for garbage in ("abc", "-1", "9" * 40, "0"):
+        assert len(row_ids(page(kari, page=garbage))) == 2
+    response = kari.post(f"/worklist/acknowledge/{red.id}/?page=2&state=red", {"key": "x"})
+    assert response["Location"] == "/?state=red&page=2&notice=nothing"
 
 
 def test_script_in_a_patient_name_is_shown_as_text(world: World, kari: Client) -> None:

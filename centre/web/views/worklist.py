@@ -21,6 +21,7 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
@@ -63,6 +64,9 @@ NOTICES: Mapping[str, Any] = {
     "nothing": gettext_lazy("Nothing was acknowledged: it had been done already."),
     "reviewed": gettext_lazy("The patients with nothing to see are marked as reviewed."),
 }
+# A page shows this many rows (the data and triage run for all, the order needs them): the page
+# and its refresh stay small however many patients the teams have.
+PAGE_ROWS = 100
 REFRESH_AUDIT_EVERY_S = 60  # the live refresh is logged once a minute, not every 4 seconds
 _ID = re.compile(r"[0-9]{1,18}")  # a primary key; more digits would overflow the database
 
@@ -181,12 +185,26 @@ def patient_page_exists() -> bool:
     return True
 
 
+def _page_number(request: HttpRequest) -> str:
+    """The page asked for, if it reads as one (the paginator takes care of its range)."""
+    asked = request.GET.get("page", "")
+    return asked if re.fullmatch(r"[0-9]{1,6}", asked) else "1"
+
+
+def _and(query: str, more: str) -> str:
+    return f"{query}&{more}" if query else more
+
+
 def _context(request: HttpRequest, filters: WorklistFilter) -> dict[str, Any]:
     now = timezone.now()
+    rows = _rows(request, filters, now)
+    page = Paginator(rows, PAGE_ROWS).get_page(_page_number(request))
     return {
         "filters": filters,
-        "query": filters.query(),
-        "shown": [shown(row) for row in _rows(request, filters, now)],
+        "filter_query": filters.query(),  # for the page links
+        "query": _and(filters.query(), f"page={page.number}"),  # the refresh and the actions
+        "page": page,
+        "shown": [shown(row) for row in page],
         "patient_page": patient_page_exists(),
         "window_days": WINDOW.days,
         "open_window_days": OPEN_WINDOW.days,
@@ -228,10 +246,8 @@ def _patient_or_404(request: HttpRequest, patient_id: str) -> Patient:
 
 def _back(request: HttpRequest, notice: str) -> HttpResponseRedirect:
     filters = WorklistFilter(_user(request), request.GET or None)
-    query = filters.query()
-    return HttpResponseRedirect(
-        f"{reverse('web:worklist')}?{query}{'&' if query else ''}notice={notice}"
-    )
+    query = _and(filters.query(), f"page={_page_number(request)}")
+    return HttpResponseRedirect(f"{reverse('web:worklist')}?{query}&notice={notice}")
 
 
 @require_POST
