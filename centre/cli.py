@@ -331,14 +331,16 @@ def _serve(args: argparse.Namespace) -> int:
 def _web(args: argparse.Namespace) -> int:
     from centre.web.serve import serve_web
 
+    # The pages that send documents to hubs read the config where the web's settings do.
+    os.environ["DHO_CENTRE_CONFIG"] = str(args.config.resolve())
     serve_web(load_centre_config(args.config), args.port)
     return 0
 
 
 def _add_user(args: argparse.Namespace) -> int:
+    _people_database(args)  # Django first: the accounts module loads its models
     from centre.web.accounts import add_user
 
-    _people_database(args)
     password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
     made = add_user(args.username, args.role, args.team, password, args.name)
     shown = {"username": made.username, "totp_secret": made.totp_secret}
@@ -358,9 +360,9 @@ def _people_database(args: argparse.Namespace) -> None:
 
 
 def _add_team(args: argparse.Namespace) -> int:
+    _people_database(args)
     from centre.people.registry import add_team
 
-    _people_database(args)
     print(
         json.dumps({"team": args.team, "id": add_team(args.municipality, args.number, args.team)})
     )
@@ -368,9 +370,9 @@ def _add_team(args: argparse.Namespace) -> int:
 
 
 def _add_patient(args: argparse.Namespace) -> int:
+    _people_database(args)
     from centre.people.registry import add_patient
 
-    _people_database(args)
     made = add_patient(
         args.name,
         args.birth_date,

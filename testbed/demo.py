@@ -53,6 +53,8 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         home.start_centre()
+        _, web = home.start_web()
+        nurse = home.add_people(password=DEMO_PASSWORD)
         home.start_hub()
         for kind in args.devices:
             home.start_device(kind, KINDS[kind][2], args.every)
@@ -61,6 +63,7 @@ def main() -> None:
             device = home.pair(DEVICE_ADAPTERS[KINDS[kind][2]])
             print(f"paired {kind}: {device['address']} ({device['profile']})")
         _send_care_plan(home, workdir)
+        _print_web(web, nurse)
         socket_path = load_config(home.hub_config).socket_path
         if args.headless:
             _print_readings(home)
@@ -92,6 +95,18 @@ DEMO_PLAN = {
     "questionnaire": {"resourceType": "Questionnaire", "url": "urn:dho:questionnaire:copd-daily"},
     "centre_phone": "+47 55 00 00 00",
 }
+
+
+DEMO_PASSWORD = "demo-sykepleier-passord"  # a demo only: never a real centre's
+
+
+def _print_web(address: str, nurse: dict[str, str]) -> None:
+    print(
+        f"\nThe follow-up centre's web: {address}/\n"
+        f"  nurse: {nurse['username']}, password: {nurse['password']}\n"
+        f"  second factor: add {nurse['otpauth_uri']} to an authenticator app, or get\n"
+        f"  the code now with: .venv/bin/python -m testbed.totp {nurse['totp_secret']}\n"
+    )
 
 
 def _send_care_plan(home: SimulatedHome, workdir: Path) -> None:

@@ -14,6 +14,7 @@ import paho.mqtt.client as mqtt
 from centre.admin import broker_config, enrol_hub, init_centre, load_ca, public_keys
 from centre.config import load_centre_config
 from centre.serve import TAKING_BATCHES
+from centre.web.serve import SERVING
 from hub import ipc
 from hub.config import load_config, to_toml
 from hub.files import write_secret
@@ -113,6 +114,85 @@ class SimulatedHome:
 
             wait_until(subscribed, 30, "the centre to take batches", interval=0.1)
         return centre
+
+    def start_web(self) -> tuple[Process, str]:
+        """Start `centre web` on a free port; return it and its address once it listens."""
+        port = free_port()
+        web = self._start(
+            "web",
+            [
+                sys.executable,
+                "-m",
+                "centre.cli",
+                "--config",
+                str(self.centre_config),
+                "web",
+                "--port",
+                str(port),
+            ],
+        )
+
+        def listening() -> bool:
+            web.check_alive()
+            return SERVING in web.tail(200)
+
+        wait_until(listening, 60, "the centre's web to listen", interval=0.1)
+        return web, f"http://127.0.0.1:{port}"
+
+    def add_people(
+        self, team: str = "Oppfølging Bergen", nurse: str = "sykepleier", password: str = ""
+    ) -> dict[str, str]:
+        """What the centre's administrator does: a team in a municipality, this hub's patient
+        (a care episode with the hub starting now), a nurse in the team with a second factor.
+        Returns the nurse's user name, password and TOTP secret."""
+        for args in (
+            ("add-team", team, "--municipality", "Bergen", "--number", "4601"),
+            (
+                "add-patient",
+                "Kari Nordmann",
+                "--birth-date",
+                "1965-07-15",
+                "--national-id",
+                "15076500565",  # the example number Skatteetaten and Wikipedia give
+                "--diagnosis",
+                "copd",
+                "--team",
+                team,
+                "--hub",
+                self.hub_id,
+                "--relatives",
+                "Ola Nordmann (sønn), 900 00 000",
+            ),
+        ):
+            done = self.centre_cli(*args)
+            if done.returncode != 0:
+                raise RuntimeError(f"centre {args[0]} failed: {done.stderr}")
+        return self.add_nurse(nurse, team, password)
+
+    def add_nurse(self, username: str, team: str, password: str = "") -> dict[str, str]:
+        args = [
+            "add-user",
+            username,
+            "--role",
+            "nurse",
+            "--team",
+            team,
+            "--name",
+            "Siri Sykepleier",
+        ]
+        done = subprocess.run(
+            [sys.executable, "-m", "centre.cli", "--config", str(self.centre_config), *args]
+            + (["--password-stdin"] if password else []),
+            input=password + "\n" if password else None,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env={**os.environ, **self.env},
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"centre add-user failed: {done.stderr}")
+        made: dict[str, str] = json.loads(done.stdout)
+        return {"password": password, **made}
 
     def start_hub(self) -> Process:
         """Start the hub daemon and return once it answers on its socket."""
