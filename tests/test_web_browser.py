@@ -36,7 +36,7 @@ WAIT_S = 60  # a bound on each wait, not a timing under test
 
 
 @pytest.fixture
-def browser() -> Iterator[WebDriver]:
+def browser() -> Iterator[webdriver.Chrome]:
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
     for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
@@ -85,7 +85,7 @@ def click(driver: WebDriver, css: str) -> None:
 
 
 def browser_errors(driver: WebDriver) -> list[str]:
-    log = driver.get_log("browser")  # type: ignore[no-untyped-call]
+    log = driver.get_log("browser")  # type: ignore[attr-defined]  # Chrome's, not WebDriver's
     return [
         e["message"]
         for e in log
@@ -140,7 +140,8 @@ async def test_a_nurses_morning_in_the_browser(
         browser.find_element(By.ID, f"patient-{patient_id}").find_element(By.TAG_NAME, "a").click()
         plots = browser.find_elements(By.CSS_SELECTOR, "figure.trend svg")
         assert plots, "the trend plots are drawn"
-        assert any("160" in p.get_attribute("innerHTML") for p in plots), "the limit is drawn"
+        drawn = [str(p.get_attribute("innerHTML")) for p in plots]
+        assert any("160" in svg for svg in drawn), "the limit is drawn"
         shot(browser, "05-patient")
 
         browser.get(f"{web}/")
