@@ -15,4 +15,5 @@ urlpatterns = [
     path("audit/", audit_log.audit_log, name="audit_log"),
     path("", include(worklist.urlpatterns)),
     path("patients/", include(patient.urlpatterns)),
+    path("patients/<int:pk>/care-plan/", include("centre.web.views.care_plan")),
 ]
