@@ -153,6 +153,24 @@ async def test_a_nurses_morning_in_the_browser(
         )
         assert "Sykepleieren har sett målingen din" in [m["text"] for m in messages]
 
+        # She lowers the upper limit in the editor; the hub then holds the new version.
+        browser.get(f"{web}{patient_path}")
+        click(browser, "#edit-care-plan")
+        WebDriverWait(browser, WAIT_S).until(lambda d: d.find_elements(By.ID, "limits"))
+        upper = browser.find_element(By.NAME, "limits-0-max")
+        assert float(str(upper.get_attribute("value")).replace(",", ".")) == 160
+        upper.clear()
+        upper.send_keys("150")
+        shot(browser, "07-care-plan-editor")
+        click(browser, "main form button.primary")
+        WebDriverWait(browser, WAIT_S).until(lambda d: patient_path in d.current_url)
+        held = await eventually(
+            lambda: (s := home.hub_status())["care_plan_version"] == 2 and s,
+            what="the hub holding the new version",
+            within=WAIT_S,
+        )
+        assert held["care_plan"]["thresholds"]["blood_pressure"]["systolic"]["max"] == 150
+
         # A form whose CSRF token is gone is refused, and nothing is acknowledged.
         browser.execute_script(
             "const f = document.querySelector('form.signout');"
@@ -173,6 +191,6 @@ async def test_a_nurses_morning_in_the_browser(
         browser.get(f"{web}{patient_path}")
         assert browser.find_elements(By.ID, "not-found"), "another team's patient is a 404"
         assert "Kari Nordmann" not in browser.page_source
-        shot(browser, "07-other-team-404")
+        shot(browser, "08-other-team-404")
     finally:
         await cuff.stop()
