@@ -15,5 +15,6 @@ urlpatterns = [
     path("audit/", audit_log.audit_log, name="audit_log"),
     path("", include(worklist.urlpatterns)),
     path("patients/", include(patient.urlpatterns)),
+    path("reports/", include("centre.web.views.reports")),
     path("patients/<int:pk>/care-plan/", include("centre.web.views.care_plan")),
 ]
