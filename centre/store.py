@@ -7,14 +7,16 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from centre.errors import CentreError
+from centre.presence import Presence, merge
 from centre.web.runtime import database_alias, prepare
 from hub.core.reading import WIRE_FIELDS
+from hub.wire.status import HubStatus
 
 if TYPE_CHECKING:  # the models load with Django, after the store has set it up
     from django.db.models import QuerySet
@@ -53,6 +55,24 @@ class UnknownHub(CentreError, KeyError):
 
     def __str__(self) -> str:
         return f"hub {self.args[0]} is not enrolled"
+
+
+class RevokedHub(CentreError, KeyError):
+    """A hub revoked at this centre (`centre revoke`)."""
+
+    def __str__(self) -> str:
+        return f"hub {self.args[0]} is revoked at this centre (centre revoke)"
+
+
+_PRESENCE_FIELDS = (  # the Hub model's names of Presence's fields, in its order
+    "status_state",
+    "status_since",
+    "status_at",
+    "reported_at",
+    "held_care_plan_version",
+    "outbox_alarm",
+    "outbox_since",
+)
 
 
 def now_utc() -> str:
@@ -183,6 +203,39 @@ class CentreStore:
         )
         return [(serial, _iso(at) or "") for serial, at in rows]
 
+    # Presence (the hubs' retained status, centre/presence.py)
+
+    def record_status(self, hub_id: str, status: HubStatus, *, live: bool) -> bool:
+        """Record what a hub's status says that is newer than what is recorded (a status
+        arriving again, or after a newer one, changes nothing of it); `live`: sent now, not a
+        retained copy handed over on subscribing, so the hub was heard from now. Returns
+        whether the record changed. Raises UnknownHub for a hub never enrolled, RevokedHub for
+        a revoked one."""
+        from django.db import transaction
+
+        with transaction.atomic(using=self.alias):
+            hub = self._hub(hub_id)  # locked: workers record the same status side by side
+            if hub.revoked_at is not None:
+                raise RevokedHub(hub_id)
+            recorded = Presence(*(getattr(hub, name) for name in _PRESENCE_FIELDS))
+            merged = merge(recorded, status)
+            fields = [] if merged == recorded else list(_PRESENCE_FIELDS)
+            for name, value in zip(_PRESENCE_FIELDS, astuple(merged), strict=True):
+                setattr(hub, name, value)
+            if live:
+                hub.seen_at = datetime.now(UTC)
+                fields.append("seen_at")
+            if fields:
+                hub.save(using=self.alias, update_fields=fields)
+        return merged != recorded
+
+    def presence(self, hub_id: str) -> dict[str, Any] | None:
+        """What is recorded of a hub's status, as plain data; None if it is not enrolled."""
+        found: dict[str, Any] | None = (
+            self._hubs().filter(hub_id=hub_id).values("seen_at", *_PRESENCE_FIELDS).first()
+        )
+        return found
+
     # Readings
 
     def store_batch(self, hub_id: str, batch_id: str, items: list[dict[str, Any]]) -> StoredBatch:
@@ -201,8 +254,10 @@ class CentreStore:
 
         at = datetime.now(UTC)
         with transaction.atomic(using=self.alias):
-            if not self._hubs().filter(hub_id=hub_id).exists():
-                raise UnknownHub(hub_id)  # before writing: foreign keys are checked at commit
+            # Heard from it now; and it must be enrolled, checked before writing (foreign keys
+            # are checked at commit).
+            if not self._hubs().filter(hub_id=hub_id).update(seen_at=at):
+                raise UnknownHub(hub_id)
             try:
                 with transaction.atomic(using=self.alias):
                     AcceptedBatch.objects.using(self.alias).create(
@@ -213,7 +268,8 @@ class CentreStore:
                     f"batch {batch_id} from {hub_id} was accepted before (a replay, or the broker "
                     "delivering it twice); not stored or acknowledged again"
                 ) from None
-            plan = _Placement.of(self._held_under(hub_id, items), items)
+            digests = [_digest(item) for item in items]
+            plan = _Placement.of(self._held_under(hub_id, items, digests), items, digests)
             self._insert_readings(
                 [_reading(hub_id, batch_id, at, item, digest) for item, digest in plan.new]
             )
@@ -245,13 +301,12 @@ class CentreStore:
         with connection.cursor() as cursor:
             cursor.executemany(statement, params)
 
-    def _held_under(self, hub_id: str, items: list[dict[str, Any]]) -> _Held:
+    def _held_under(self, hub_id: str, items: list[dict[str, Any]], digests: list[str]) -> _Held:
         """What the centre holds of this hub under the items' numbers and contents."""
         from centre.records.models import Reading
 
         readings = Reading.objects.using(self.alias).filter(hub_id=hub_id)
         seqs = [item["seq"] for item in items]
-        digests = [_digest(item) for item in items]
         by_seq: dict[int, str] = {}
         for chunk in _chunks(seqs):
             by_seq.update(readings.filter(seq__in=chunk).values_list("seq", "content_digest"))
@@ -403,10 +458,10 @@ class _Placement:
     conflicts: list[int]
 
     @classmethod
-    def of(cls, held: _Held, items: list[dict[str, Any]]) -> _Placement:
+    def of(cls, held: _Held, items: list[dict[str, Any]], digests: list[str]) -> _Placement:
         plan = cls([], [], [])
-        for item in items:
-            digest, seq = _digest(item), item["seq"]
+        for item, digest in zip(items, digests, strict=True):
+            seq = item["seq"]
             under = held.by_seq.get(seq)
             if under == digest or digest in held.contents:
                 plan.held.append(seq)  # under this number, or renumbered after a lost write
