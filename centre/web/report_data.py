@@ -4,9 +4,9 @@ centre/fhir_export.py for the FHIR Bundle), loaded in a fixed number of bounded 
 whatever the number of patients or weeks, and the GP summary's figures.
 
 The queries (`load`): the care episodes overlapping the period; the readings of their hubs
-measured in the period (the (hub, measured_at) index), each with the nurse's mark if she marked
-it invalid; the care-plan versions of those hubs; the acknowledgements of those patients since
-the period began (a reading is acknowledged after it was stored). A patient's readings are only
+measured in the period (the (hub, measured_at) index); the nurses' marks on those (invalid);
+the care-plan versions of those hubs; the acknowledgements of those patients since the period
+began (a reading is acknowledged after it was stored). A patient's readings are only
 those of her episodes' hubs within each episode's [started, ended), as on the worklist.
 
 Everything below `load` is pure: plain rows in, the pure modules' inputs and figures out.
@@ -19,10 +19,11 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cached_property
 from statistics import median
 from typing import Any
 
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import Q
 from pydantic import ValidationError
 
 from centre import reports
@@ -65,9 +66,9 @@ class ReadingRow:
     hub_id: str
     seq: int
     kind: str
-    values: Mapping[str, Any]
+    values_json: str  # read only when needed: a team's year is hundreds of thousands
     outcome: str
-    problems: tuple[str, ...]
+    problems_json: str
     measured_at: datetime
     stored_at: datetime
     device_address: str
@@ -77,6 +78,14 @@ class ReadingRow:
     @property
     def invalid(self) -> bool:
         return self.marked_at is not None
+
+    @cached_property
+    def values(self) -> Mapping[str, Any]:
+        return json_object(self.values_json)
+
+    @cached_property
+    def problems(self) -> tuple[str, ...]:
+        return tuple(str(p)[:200] for p in json_list(self.problems_json)[:20])
 
 
 @dataclass(frozen=True)
@@ -139,7 +148,7 @@ def bounds(period: reports.Period) -> tuple[datetime, datetime]:
 def load(
     patient_ids: Sequence[int], start: datetime, end: datetime, limit: int = MAX_READINGS
 ) -> Loaded:
-    """Four queries whatever the number of patients."""
+    """Five queries whatever the number of patients."""
     episodes = [
         EpisodeRow(*row)
         for row in CareEpisode.objects.filter(patient_id__in=patient_ids, started__lt=end)
@@ -167,36 +176,34 @@ def _readings(
 ) -> tuple[dict[int, list[ReadingRow]], bool]:
     if not hubs:
         return {}, False
-    mark = ReadingMark.objects.filter(reading=OuterRef("pk"))
-    rows = (
-        ReadingModel.objects.filter(hub_id__in=hubs, measured_at__gte=start, measured_at__lt=end)
-        .exclude(kind=RECEIPT)
-        .annotate(
-            marked_at=Subquery(mark.values("at")[:1]),
-            marked_reason=Subquery(mark.values("reason")[:1]),
-        )
-        .order_by("measured_at", "id")
-        .values_list(
-            "id",
-            "hub_id",
-            "seq",
-            "kind",
-            "values_json",
-            "outcome",
-            "problems_json",
-            "measured_at",
-            "stored_at",
-            "device_address",
-            "marked_at",
-            "marked_reason",
-        )[: limit + 1]
-    )
+    in_period = ReadingModel.objects.filter(
+        hub_id__in=hubs, measured_at__gte=start, measured_at__lt=end
+    ).exclude(kind=RECEIPT)
+    # Marks are few: one query of their own, not a subquery on every reading.
+    marks = {
+        rid: (at, why)
+        for rid, at, why in ReadingMark.objects.filter(
+            reading__in=in_period.values("id")
+        ).values_list("reading_id", "at", "reason")
+    }
+    rows = in_period.order_by("measured_at", "id").values_list(
+        "id",
+        "hub_id",
+        "seq",
+        "kind",
+        "values_json",
+        "outcome",
+        "problems_json",
+        "measured_at",
+        "stored_at",
+        "device_address",
+    )[: limit + 1]
     by_hub: dict[str, list[EpisodeRow]] = {}
     for episode in episodes:
         by_hub.setdefault(episode.hub_id, []).append(episode)
     found: dict[int, list[ReadingRow]] = {}
     count = 0
-    for rid, hub, seq, kind, values, outcome, problems, measured, stored, device, at, why in rows:
+    for rid, hub, seq, kind, values, outcome, problems, measured, stored, device in rows:
         count += 1
         if count > limit:
             return found, True
@@ -209,14 +216,14 @@ def _readings(
                 hub_id=hub,
                 seq=seq,
                 kind=kind,
-                values=json_object(values),
+                values_json=values,
                 outcome=outcome,
-                problems=tuple(str(p)[:200] for p in json_list(problems)[:20]),
+                problems_json=problems,
                 measured_at=measured,
                 stored_at=stored,
                 device_address=device,
-                marked_at=at,
-                marked_reason=why,
+                marked_at=marks[rid][0] if rid in marks else None,
+                marked_reason=marks[rid][1] if rid in marks else None,
             )
         )
     return found, False
@@ -296,6 +303,8 @@ def red_reasons(reading: ReadingRow, plan: CarePlan | None) -> tuple[str, ...]:
     a failed measurement is the device's fault, and one a nurse marked invalid raises nothing."""
     if reading.invalid or reading.outcome == "failed" or reading.kind in (ANSWERS, RECEIPT):
         return ()
+    if plan is None or reading.kind not in plan.thresholds:
+        return ()  # no limit on this kind: its values need not be read
     return outside_limits(reading.kind, dict(reading.values), plan)
 
 
