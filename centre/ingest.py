@@ -1,4 +1,5 @@
-"""Turning one MQTT message from a hub into stored readings and a signed acknowledgement.
+"""Turning one MQTT message from a hub into stored readings and a signed acknowledgement, or
+into what the centre records of the hub's status (centre/presence.py).
 
 `handle` never raises: whatever arrives, it ends in an ack or in a rejection that is logged
 and recorded, and the worker goes on with the next message (a message that crashed the worker
@@ -13,12 +14,13 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from centre.keyring import Keyring
-from centre.store import CentreStore, ReplayedBatch, StoredBatch, now_utc
+from centre.store import CentreStore, ReplayedBatch, RevokedHub, StoredBatch, UnknownHub, now_utc
 from hub.wire.batch import open_batch
 from hub.wire.envelope import Ack, EnvelopeError, read_header, sign_ack, to_ranges
 from hub.wire.public_keys import KeyFileError, ed25519_public
+from hub.wire.status import StatusError, read_status
 from hub.wire.suites import CentreKeyPair
-from hub.wire.topics import BATCH_TOPIC, ack_topic
+from hub.wire.topics import BATCH_TOPIC, STATUS_TOPIC, ack_topic
 
 log = logging.getLogger(__name__)
 MAX_REASON = 500  # characters of a refusal kept: the reason may quote what the sender sent
@@ -41,17 +43,23 @@ class Ingest:
         self.keyring = keyring
         self.signing_key = signing_key
 
-    def handle(self, topic: str, payload: bytes) -> Reply | None:
-        """Store a batch and return the ack to publish, or log and record why it was refused.
+    def handle(self, topic: str, payload: bytes, *, retained: bool = False) -> Reply | None:
+        """Store a batch and return the ack to publish, or record a hub's status (`retained`:
+        a retained copy handed over on subscribing); or log and record why it was refused.
         Never raises."""
         hub_id: str | None = None
         try:
+            status = STATUS_TOPIC.match(topic)
+            if status is not None:
+                hub_id = status.group(1)
+                self._record_status(hub_id, payload, retained)
+                return None
             match = BATCH_TOPIC.match(topic)
             if match is None:
                 raise EnvelopeError(f"message on unexpected topic {topic[:200]}")
             hub_id = match.group(1)
             return self._store(topic, hub_id, payload)
-        except (EnvelopeError, KeyFileError, ReplayedBatch) as exc:
+        except (EnvelopeError, KeyFileError, ReplayedBatch, StatusError) as exc:
             self._refuse(topic, hub_id, str(exc))
         except Exception as exc:  # anything unforeseen: refused and recorded, never fatal
             log.exception("unexpected failure on a message on %s", topic[:200])
@@ -104,6 +112,22 @@ class Ingest:
             centre_time=now_utc(),
         )
         return Reply(ack_topic(hub_id), sign_ack(ack, self.signing_key))
+
+    def _record_status(self, hub_id: str, payload: bytes, retained: bool) -> None:
+        status = read_status(payload, hub_id)
+        try:
+            changed = self.store.record_status(hub_id, status, live=not retained)
+        except (UnknownHub, RevokedHub) as exc:
+            raise StatusError(f"status refused: {exc}") from None
+        if changed:
+            log.info(
+                "hub %s is %s (at %s), holds care plan %s, outbox alarm %s",
+                hub_id,
+                status.state,
+                status.at,
+                status.care_plan_version,
+                status.alarm,
+            )
 
     def _refuse(self, topic: str, hub_id: str | None, reason: str) -> None:
         reason = _printable(reason)

@@ -20,7 +20,7 @@ from centre.web.runtime import setup
 from hub.keys import load_signing_key
 from hub.mqtt import client_context, mqtt_client, session_properties
 from hub.notify import Notifier
-from hub.wire.topics import shared_batch_subscription
+from hub.wire.topics import shared_batch_subscription, status_topic
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,10 @@ def serve(config: CentreConfig, worker: int = 1) -> None:
         load_signing_key(config.signing_key_path),
     )
     subscription = shared_batch_subscription(config.share_group)
+    # The hubs' statuses on a plain subscription: MQTT v5 sends no retained message on a shared
+    # one, and a worker that starts must learn every hub's state. Every worker then gets every
+    # status; recording one is idempotent (centre/presence.py).
+    statuses = status_topic("+")
     # A client id of its own per worker: workers share the load through the shared subscription.
     # The id is stable and the session persistent, so batches that arrive while a worker
     # restarts wait for it at the broker.
@@ -51,8 +55,10 @@ def serve(config: CentreConfig, worker: int = 1) -> None:
     retry = Backoff()
 
     def on_connect(c: mqtt.Client, _u: object, _f: object, reason: object, _p: object) -> None:
-        log.info("centre connected to broker: %s; subscribing %s", reason, subscription)
-        c.subscribe(subscription, qos=1)
+        log.info(
+            "centre connected to broker: %s; subscribing %s and %s", reason, subscription, statuses
+        )
+        c.subscribe([(subscription, 1), (statuses, 1)])
 
     def on_subscribe(_c: mqtt.Client, _u: object, _m: object, _r: object, _p: object) -> None:
         retry.reset()
@@ -60,7 +66,7 @@ def serve(config: CentreConfig, worker: int = 1) -> None:
         notifier.ready()  # taking batches: the worker serves (sent again after a reconnect)
 
     def on_message(c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        reply = ingest.handle(msg.topic, bytes(msg.payload))
+        reply = ingest.handle(msg.topic, bytes(msg.payload), retained=bool(msg.retain))
         if reply is not None:
             c.publish(reply.topic, reply.payload, qos=1)
 

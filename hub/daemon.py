@@ -136,6 +136,7 @@ class HubDaemon:
             centre_key=lambda: self.sealer.centre,
             on_downlink=self._downlink,
             on_synced=self._acks_arrived.set,
+            care_plan_version=self.store.held_version("care_plan") or None,
         )
         self.uplink = uplink
         self.watcher = watcher = DeviceWatcher(
@@ -367,6 +368,7 @@ class HubDaemon:
             return
         if isinstance(doc.content, CarePlan):
             self.care_plan = doc.content
+            self.uplink.set_care_plan_version(doc.version)  # the centre shows what is held
         elif isinstance(doc.content, CentreKeyNotice):
             key = centre_key(doc.content.encryption_suite, doc.content.encryption_key)
             # New readings and batches are sealed to the new key; readings sealed before stay

@@ -24,6 +24,19 @@ class Hub(models.Model):
     encryption_suite = models.CharField(max_length=32, null=True)
     cert_serial = models.CharField(max_length=64, null=True)  # its current TLS certificate
     revoked_at = models.DateTimeField(null=True)  # revoked: its batches are refused
+    # What its retained status last said (centre/presence.py): the state, ordered by the hub's
+    # connection (status_since) and time (status_at); what it holds and its outbox as of the
+    # hub's time reported_at.
+    status_state = models.CharField(max_length=8, null=True)  # "online" or "offline"
+    status_since = models.DateTimeField(null=True)
+    status_at = models.DateTimeField(null=True)
+    reported_at = models.DateTimeField(null=True)
+    held_care_plan_version = models.BigIntegerField(null=True)
+    outbox_alarm = models.CharField(max_length=16, null=True)  # "near_full", "over_budget"
+    outbox_since = models.DateTimeField(null=True)  # hub time of the first status with it
+    # The centre's time it last heard from the hub itself: a batch, or a status sent live (a
+    # retained copy handed to a worker that subscribes says nothing new).
+    seen_at = models.DateTimeField(null=True)
 
     class Meta:
         db_table = "hubs"

@@ -22,7 +22,6 @@ import paho.mqtt.client as mqtt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hub.config import HubConfig
-from hub.core.canonical import canonical_json
 from hub.core.outbox import OutboxItem
 from hub.core.reading import URGENT, now_utc
 from hub.mqtt import client_context, mqtt_client, session_properties
@@ -31,6 +30,8 @@ from hub.sync.delivery import Delivery
 from hub.wire.batch import build_batch
 from hub.wire.envelope import EnvelopeError, clock_offset_s, open_ack
 from hub.wire.public_keys import ed25519_public
+from hub.wire.status import State
+from hub.wire.status import status_payload as wire_status_payload
 from hub.wire.suites import CentreKey
 from hub.wire.topics import (
     ack_topic,
@@ -77,13 +78,18 @@ class CallbackFailed:
 BrokerEvent = Subscribed | Lost | AckArrived | DocumentArrived | CallbackFailed
 
 
-def status_payload(hub_id: str, state: str, alarm: str | None = None) -> bytes:
+def status_payload(
+    hub_id: str,
+    state: State,
+    since: str,
+    alarm: str | None = None,
+    care_plan_version: int | None = None,
+) -> bytes:
     """Retained presence: "online" on connect; "offline" when the hub stops, or, as its will,
     when the broker loses it (power cut, crash, network gone). `alarm` says the outbox is
-    filling up ("near_full", "over_budget")."""
-    return canonical_json(
-        {"v": 1, "hub_id": hub_id, "state": state, "at": now_utc(), "alarm": alarm}
-    )
+    filling up ("near_full", "over_budget"); `care_plan_version` is the care plan the hub holds
+    (None: none); `since` is when the current connection began (hub/wire/status.py)."""
+    return wire_status_payload(hub_id, state, now_utc(), since, alarm, care_plan_version)
 
 
 def batch_wait_s(items: list[OutboxItem], more: bool, max_age_s: float, now: datetime) -> float:
@@ -117,6 +123,7 @@ class Uplink:
         centre_key: Callable[[], CentreKey],
         on_synced: Callable[[], None] = lambda: None,
         on_downlink: Callable[[str, bytes], None] = lambda _t, _p: None,
+        care_plan_version: int | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -132,6 +139,8 @@ class Uplink:
         sync = config.sync
         self.delivery = Delivery(store, sync.window, sync.ack_timeout_s)
         self.alarm: str | None = None
+        self.care_plan_version = care_plan_version  # the plan held, said in the status
+        self.since = now_utc()  # when the current connection began (set with its will)
         self.last_ack_at: str | None = None
         # Centre clock minus hub clock, from the last ack of the batch in flight; None until then.
         self.clock_offset_s: float | None = None
@@ -149,9 +158,23 @@ class Uplink:
         client.on_disconnect = self._on_paho_thread(self._on_disconnect)
         client.on_message = self._on_paho_thread(self._on_message)
         client.reconnect_delay_set(1, 30)
-        hub_id = self.config.hub_id
-        client.will_set(status_topic(hub_id), status_payload(hub_id, "offline"), qos=1, retain=True)
+        self._new_will(client)
         return client
+
+    def _new_will(self, client: mqtt.Client) -> None:
+        """The will for the next connection, stamped with when it begins: the centre orders a
+        hub's statuses by connection, so a will ends the connection it was made for and no
+        other (hub/wire/status.py, order_key). paho sends it with every (re)connect."""
+        hub_id, self.since = self.config.hub_id, now_utc()
+        will = wire_status_payload(
+            hub_id, "offline", self.since, self.since, self.alarm, self.care_plan_version
+        )
+        client.will_set(status_topic(hub_id), will, qos=1, retain=True)
+
+    def _status(self, state: State) -> bytes:
+        return status_payload(
+            self.config.hub_id, state, self.since, self.alarm, self.care_plan_version
+        )
 
     def start(self) -> None:
         props = session_properties()
@@ -166,7 +189,7 @@ class Uplink:
         hub_id = self.config.hub_id
         if self.ready.is_set():
             info = self._client.publish(
-                status_topic(hub_id), status_payload(hub_id, "offline"), qos=1, retain=True
+                status_topic(hub_id), self._status("offline"), qos=1, retain=True
             )
             with contextlib.suppress(RuntimeError, ValueError):
                 info.wait_for_publish(2.0)
@@ -182,11 +205,18 @@ class Uplink:
     def set_alarm(self, alarm: str | None) -> None:
         """Tell the centre (retained status) that the outbox is filling up, or no longer is."""
         self.alarm = alarm
+        self._publish_online()
+
+    def set_care_plan_version(self, version: int | None) -> None:
+        """Tell the centre (retained status) which care plan the hub now holds."""
+        self.care_plan_version = version
+        self._publish_online()
+
+    def _publish_online(self) -> None:
+        # Not connected: the status of the next connect says it.
         if self.ready.is_set():
-            hub_id = self.config.hub_id
-            self._client.publish(
-                status_topic(hub_id), status_payload(hub_id, "online", alarm), qos=1, retain=True
-            )
+            status = self._status("online")
+            self._client.publish(status_topic(self.config.hub_id), status, qos=1, retain=True)
 
     # paho thread -> asyncio loop
     def _hand_over(self, event: BrokerEvent) -> None:
@@ -212,12 +242,7 @@ class Uplink:
         log.info("broker connection: %s", reason)
         if not getattr(reason, "is_failure", False):
             hub_id = self.config.hub_id
-            client.publish(
-                status_topic(hub_id),
-                status_payload(hub_id, "online", self.alarm),
-                qos=1,
-                retain=True,
-            )
+            client.publish(status_topic(hub_id), self._status("online"), qos=1, retain=True)
             client.subscribe([(ack_topic(hub_id), 1), (downlink_topic(hub_id, "+"), 1)])
 
     def _on_subscribe(self, *_: object) -> None:
@@ -227,6 +252,7 @@ class Uplink:
         self, _c: object, _u: object, _f: object, reason: object, _p: object
     ) -> None:
         log.warning("broker connection lost: %s", reason)
+        self._new_will(self._client)  # before paho reconnects, on this same thread
         self._hand_over(Lost())
 
     def _on_message(self, _c: object, _u: object, msg: mqtt.MQTTMessage) -> None:

@@ -18,6 +18,7 @@ DOC_TYPES: tuple[DocType, ...] = ("care_plan", "message", "centre_key")
 SESSION_EXPIRY_S = 7 * 24 * 3600
 
 BATCH_TOPIC = re.compile(rf"^{NAMESPACE}/hub/({_HUB_ID})/batch$")
+STATUS_TOPIC = re.compile(rf"^{NAMESPACE}/hub/({_HUB_ID})/status$")
 DOWNLINK_TOPIC = re.compile(rf"^{NAMESPACE}/hub/({_HUB_ID})/down/({'|'.join(DOC_TYPES)})$")
 
 

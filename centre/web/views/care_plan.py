@@ -3,9 +3,9 @@ current hub as a form, checked against what the hub knows (centre/web/care_plan_
 on success a new version numbered, signed, sealed and published as `centre send-care-plan` does.
 
 The form starts from the newest plan the centre sent in this episode: versions issued before it
-began were another patient's, on a reused hub, and are never shown. Which version the hub holds
-is not known here: the hub reports it only to its own screen (hub/requests.py), not in its
-retained status on the broker, so the page says what was sent and when.
+began were another patient's, on a reused hub, and are never shown. Beside what was sent, the
+page says which version the hub holds, as its retained status last reported it (recorded by the
+ingest workers, centre/presence.py), and when the newest version sent is not held yet.
 
 Two nurses may edit the same plan: the form carries the version it started from, and a plan
 sent meanwhile is not overwritten unseen. Another team's patient is a 404; every view and every
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django import forms
@@ -28,7 +29,7 @@ from django.views.decorators.http import require_http_methods
 
 from centre.errors import CentreError
 from centre.people.models import CareEpisode, Patient
-from centre.records.models import Document
+from centre.records.models import Document, Hub
 from centre.web.audit import audit
 from centre.web.care_plan_forms import CarePlanEditor
 from centre.web.views.patient import care_plan_of, centre_config, patient_or_404
@@ -53,6 +54,25 @@ class BasedOn(forms.Form):
     """The version the nurse's form started from (0: none in this episode)."""
 
     based_on = forms.IntegerField(min_value=0, max_value=MAX_VERSION, widget=forms.HiddenInput)
+
+
+@dataclass(frozen=True)
+class Held:
+    """What the hub last reported holding: `version` (None: no care plan) at the hub's time
+    `reported_at` (None: it has not reported yet)."""
+
+    version: int | None
+    reported_at: datetime | None
+
+    def lags(self, sent: Sent) -> bool:
+        """The newest version sent is not (yet) the one the hub reported holding."""
+        return sent.document is not None and self.version != sent.version
+
+
+def held_by(hub_id: str) -> Held:
+    found = Hub.objects.filter(hub_id=hub_id).values_list("held_care_plan_version", "reported_at")
+    version, reported_at = found.first() or (None, None)
+    return Held(version, reported_at)
 
 
 def open_episode(patient: Patient) -> CareEpisode | None:
@@ -158,7 +178,10 @@ def _page(
     status: int = 200,
 ) -> HttpResponse:
     audit(request, "view", _("care plan editor"), patient)
+    held = held_by(episode.hub_id)
     context: dict[str, Any] = {
+        "held": held,
+        "held_lags": held.reported_at is not None and held.lags(sent),
         "patient": patient,
         "episode": episode,
         "sent": sent.document,
