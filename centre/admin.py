@@ -64,6 +64,8 @@ def init_centre(
     write_secret(config.web_secret_path, secrets.token_urlsafe(48).encode())
     config_path.parent.mkdir(parents=True, exist_ok=True)
     config_path.write_text(to_toml(config.model_dump(mode="json", exclude_none=True)))
+    for folder in (config.state_dir, config.state_dir / "keys"):
+        folder.chmod(0o700)  # keys and health data: the centre's user alone
     CentreStore(config.database_url, migrate=True)  # the tables, in the embedded database
     write_crl(config, ca)  # empty: the broker needs one to check hubs' certificates against
     return load_centre_config(config_path)

@@ -143,6 +143,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--team", action="append", default=[], help="a team she works in (repeat)")
     p.add_argument("--name", default="", help="her full name, as pages show it")
     p.add_argument(
+        "--municipality-number", help="the teams' municipality, when two teams share a name"
+    )
+    p.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
     p.set_defaults(func=_add_user)
@@ -156,12 +159,20 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--birth-date", required=True, type=date.fromisoformat, help="YYYY-MM-DD")
     p.add_argument("--national-id", required=True, help="11 digits (fødselsnummer, D-number)")
     p.add_argument(
-        "--diagnosis", required=True, help="copd, heart_failure, diabetes, cancer or other"
+        "--diagnosis",
+        required=True,
+        choices=["copd", "heart_failure", "diabetes", "cancer", "other"],
     )
     p.add_argument("--team", required=True)
+    p.add_argument(
+        "--municipality-number", help="the team's municipality, when two teams share its name"
+    )
     p.add_argument("--hub", help="the hub she measures with: a care episode starts now")
     p.add_argument("--relatives", default="", help="her relatives' contact")
     p.set_defaults(func=_add_patient)
+    p = sub.add_parser("end-episode", help="end the care episode of the patient with this hub")
+    p.add_argument("hub")
+    p.set_defaults(func=_end_episode)
     p = sub.add_parser("readings", help="print the readings the centre holds")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_readings)
@@ -188,12 +199,17 @@ def _init(args: argparse.Namespace) -> int:
 
 
 def _migrate(args: argparse.Namespace) -> int:
+    import secrets
+
     from centre.store import CentreStore
     from centre.web.runtime import setup
+    from hub.files import write_secret
 
     config = load_centre_config(args.config)
     setup(config)
     CentreStore(config.database_url, migrate=True)
+    if not config.web_secret_path.exists():  # a centre from before issue 13 has none
+        write_secret(config.web_secret_path, secrets.token_urlsafe(48).encode())
     print(json.dumps({"database": "up to date"}))
     return 0
 
@@ -342,7 +358,9 @@ def _add_user(args: argparse.Namespace) -> int:
     from centre.web.accounts import add_user
 
     password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
-    made = add_user(args.username, args.role, args.team, password, args.name)
+    made = add_user(
+        args.username, args.role, args.team, password, args.name, args.municipality_number
+    )
     shown = {"username": made.username, "totp_secret": made.totp_secret}
     if password is None:
         shown["password"] = made.password  # made here: shown once, never stored in clear
@@ -357,6 +375,9 @@ def _people_database(args: argparse.Namespace) -> None:
     config = load_centre_config(args.config)
     setup(config)
     CentreStore(config.database_url)
+    from django.utils import translation
+
+    translation.activate("en")  # the command line speaks English, its messages included
 
 
 def _add_team(args: argparse.Namespace) -> int:
@@ -371,18 +392,26 @@ def _add_team(args: argparse.Namespace) -> int:
 
 def _add_patient(args: argparse.Namespace) -> int:
     _people_database(args)
-    from centre.people.registry import add_patient
+    from centre.people.registry import add_patient, find_team
 
     made = add_patient(
         args.name,
         args.birth_date,
         args.national_id,
         args.diagnosis,
-        args.team,
+        find_team(args.team, args.municipality_number),
         args.hub,
         args.relatives,
     )
-    print(json.dumps({"patient": made, "hub": args.hub}))
+    print(json.dumps({"patient": made, "hub": args.hub}, ensure_ascii=False))
+    return 0
+
+
+def _end_episode(args: argparse.Namespace) -> int:
+    _people_database(args)
+    from centre.people.registry import end_episode
+
+    print(json.dumps({"hub": args.hub, "episode_ended": end_episode(args.hub)}))
     return 0
 
 

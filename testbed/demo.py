@@ -14,7 +14,9 @@ import shutil
 import signal
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from hub.config import load_config
 from testbed.bluetooth import DEVICE_ADAPTERS
@@ -81,13 +83,14 @@ def main() -> None:
         print("Stopped.")
 
 
+SCHEDULE = [
+    {"kind": "blood_pressure", "times": ["08:00", "20:00"]},
+    {"kind": "spo2", "times": ["08:00"]},
+    {"kind": "weight", "times": ["07:30"]},
+    {"kind": "questionnaire", "times": ["09:00"]},
+]
 DEMO_PLAN = {
-    "schedule": [
-        {"kind": "blood_pressure", "times": ["08:00", "20:00"]},
-        {"kind": "spo2", "times": ["08:00"]},
-        {"kind": "weight", "times": ["07:30"]},
-        {"kind": "questionnaire", "times": ["09:00"]},
-    ],
+    "schedule": SCHEDULE,
     "thresholds": {
         "blood_pressure": {"systolic": {"min": 90, "max": 160}},
         "spo2": {"spo2": {"min": 92}},
@@ -109,10 +112,21 @@ def _print_web(address: str, nurse: dict[str, str]) -> None:
     )
 
 
+def plan_around(now: datetime) -> dict[str, object]:
+    """DEMO_PLAN with its times at this hour and the next (local time), so the demo's
+    measurements are on time rather than all at an odd hour."""
+    hour = now.astimezone(ZoneInfo("Europe/Oslo")).hour
+    this, later = f"{hour:02d}:00", f"{(hour + 1) % 24:02d}:00"
+    times = {"blood_pressure": [this, later], "questionnaire": [later]}
+    kinds = [str(entry["kind"]) for entry in SCHEDULE]
+    schedule = [{"kind": kind, "times": times.get(kind, [this])} for kind in kinds]
+    return {**DEMO_PLAN, "schedule": schedule}
+
+
 def _send_care_plan(home: SimulatedHome, workdir: Path) -> None:
     """What the nurse does: a care plan with a schedule, limits and the daily COPD check."""
     path = workdir / "care-plan.json"
-    path.write_text(json.dumps(DEMO_PLAN))
+    path.write_text(json.dumps(plan_around(datetime.now(UTC))))
     result = home.centre_cli("send-care-plan", home.hub_id, str(path))
     print("care plan sent" if result.returncode == 0 else f"care plan: {result.stderr.strip()}")
 

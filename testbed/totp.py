@@ -16,4 +16,7 @@ def code(secret: str) -> str:
 
 
 if __name__ == "__main__":
-    print(code(sys.argv[1]))
+    try:
+        print(code(sys.argv[1]))
+    except (IndexError, ValueError):
+        sys.exit("usage: python -m testbed.totp <the base32 secret centre add-user printed>")

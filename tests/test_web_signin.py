@@ -49,6 +49,12 @@ def test_a_password_alone_opens_nothing_and_the_code_opens_the_worklist(nurse: N
         "/login/code/", {"otp_token": "000000" if code_for("kari") != "000000" else "111111"}
     )
     assert wrong.status_code == 200 and "ikke riktig" in wrong.content.decode()
+    # Right after a wrong code even the right one waits (django-otp's pause against guessing),
+    # and the page says so rather than calling it wrong.
+    paused = client.post("/login/code/", {"otp_token": code_for("kari")})
+    assert paused.status_code == 200 and 'id="code-wait"' in paused.content.decode()
+    assert client.get("/").status_code == 302
+    TOTPDevice.objects.get(user__username="kari").throttle_reset()  # the pause has passed
     response = client.post("/login/code/", {"otp_token": code_for("kari")})
     assert response.status_code == 302
     page = client.get("/")

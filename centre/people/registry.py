@@ -4,8 +4,13 @@ its municipality, a patient with her hub (a care episode starting now), the end 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
 
 from centre.errors import CentreError
+from centre.people.national_id import NationalIdError, birth_date, check_national_id
+
+if TYPE_CHECKING:
+    from centre.people.models import Team
 
 
 class RegistryError(CentreError, ValueError):
@@ -14,26 +19,60 @@ class RegistryError(CentreError, ValueError):
 
 def add_team(municipality: str, number: str, team: str) -> int:
     from django.core.exceptions import ValidationError
+    from django.db import transaction
 
     from centre.people.models import Municipality, Team
 
-    place, _ = Municipality.objects.get_or_create(number=number, defaults={"name": municipality})
-    made = Team(name=team, municipality=place)
-    try:
-        place.full_clean()
-        made.full_clean()
-    except ValidationError as exc:
-        raise RegistryError("; ".join(exc.messages)) from None
-    made.save()
+    with transaction.atomic():
+        place = Municipality.objects.filter(number=number).first()
+        if place is None:
+            place = Municipality(number=number, name=municipality)
+        elif place.name != municipality:
+            raise RegistryError(
+                f"municipality number {number} is {place.name}, not {municipality}: "
+                "check the number (Statistics Norway's kommunenummer)"
+            )
+        if Team.objects.filter(name=team, municipality__number=number).exists():
+            raise RegistryError(f"{place.name} has a team named {team!r} already")
+        try:
+            place.full_clean(validate_unique=place.pk is None)
+            place.save()
+            made = Team(name=team, municipality=place)
+            made.full_clean()
+        except ValidationError as exc:
+            raise RegistryError("; ".join(exc.messages)) from None
+        made.save()
     return made.pk
+
+
+def find_team(name: str, municipality_number: str | None = None) -> Team:
+    """The one team of that name (in that municipality, when given)."""
+    from centre.people.models import Team
+
+    teams = Team.objects.filter(name=name)
+    if municipality_number is not None:
+        teams = teams.filter(municipality__number=municipality_number)
+    found = list(teams.select_related("municipality")[:10])
+    if not found:
+        raise RegistryError(f"no team named {name!r}" + _in(municipality_number))
+    if len(found) > 1:
+        places = ", ".join(f"{t.municipality.name} ({t.municipality.number})" for t in found)
+        raise RegistryError(
+            f"teams named {name!r} are in {places}: give the municipality's number too"
+        )
+    return found[0]
+
+
+def _in(number: str | None) -> str:
+    return f" in municipality {number}" if number else ""
 
 
 def add_patient(
     name: str,
-    birth_date: date,
+    born: date,
     national_id: str,
     diagnosis: str,
-    team: str,
+    team: Team,
     hub_id: str | None = None,
     relatives: str = "",
 ) -> int:
@@ -41,17 +80,29 @@ def add_patient(
     from django.core.exceptions import ValidationError
     from django.db import transaction
 
-    from centre.people.models import Patient, Team
+    from centre.people.models import Diagnosis, Patient
 
-    teams = list(Team.objects.filter(name=team))
-    if len(teams) != 1:
-        raise RegistryError(f"{len(teams)} teams are named {team!r}: give one that exists once")
+    number = national_id.replace(" ", "")
+    try:
+        if birth_date(check_national_id(number)) != born:
+            raise RegistryError(
+                f"the national identity number says born {birth_date(number):%d.%m.%Y}, "
+                f"not {born:%d.%m.%Y}: check both"
+            )
+    except NationalIdError as exc:
+        raise RegistryError(f"national identity number: {exc}") from None
+    if diagnosis not in Diagnosis.values:
+        raise RegistryError(
+            f"diagnosis {diagnosis[:40]!r} is not one of {', '.join(Diagnosis.values)}"
+        )
+    if Patient.objects.filter(national_id=number).exists():
+        raise RegistryError("a patient with this national identity number is registered already")
     patient = Patient(
         name=name,
-        birth_date=birth_date,
-        national_id=national_id.replace(" ", ""),
+        birth_date=born,
+        national_id=number,
         diagnosis=diagnosis,
-        team=teams[0],
+        team=team,
         relatives=relatives,
     )
     try:
@@ -69,13 +120,35 @@ def start_episode(patient_id: int, hub_id: str) -> int:
     from django.core.exceptions import ValidationError
 
     from centre.people.models import CareEpisode
+    from centre.records.models import Hub
 
+    if not Hub.objects.filter(hub_id=hub_id).exists():
+        raise RegistryError(f"hub {hub_id} is not enrolled at this centre: check the hub id")
     if CareEpisode.objects.filter(hub_id=hub_id, ended=None).exists():
-        raise RegistryError(f"hub {hub_id} is with another patient: end that care episode first")
+        raise RegistryError(
+            f"hub {hub_id} is with another patient: end that care episode first "
+            "(centre end-episode)"
+        )
     episode = CareEpisode(patient_id=patient_id, hub_id=hub_id, started=datetime.now(UTC))
     try:
         episode.full_clean()
     except ValidationError as exc:
         raise RegistryError("; ".join(exc.messages)) from None
     episode.save()
+    return episode.pk
+
+
+def end_episode(hub_id: str) -> int:
+    """End the open care episode of a hub (the patient gives the hub back); returns its id.
+    Her readings stay hers; the hub's next readings belong to its next episode."""
+    from centre.people.models import CareEpisode
+
+    episode = CareEpisode.objects.filter(hub_id=hub_id, ended=None).first()
+    if episode is None:
+        raise RegistryError(f"hub {hub_id} is with no patient now: nothing to end")
+    now = datetime.now(UTC)
+    if now <= episode.started:
+        raise RegistryError("the episode started this very moment: try again in a second")
+    episode.ended = now
+    episode.save(update_fields=["ended"])
     return episode.pk

@@ -29,6 +29,7 @@ def add_user(
     teams: list[str],
     password: str | None = None,
     full_name: str = "",
+    municipality: str | None = None,
 ) -> NewUser:
     from django.contrib.auth.models import Group, User
     from django.contrib.auth.password_validation import validate_password
@@ -36,16 +37,13 @@ def add_user(
     from django.db import transaction
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
-    from centre.people.models import Team
+    from centre.people.registry import find_team
 
     if role not in ROLES:
         raise AccountError(f"role {role!r} is not one of {', '.join(ROLES)}")
     if User.objects.filter(username=username).exists():
         raise AccountError(f"user {username!r} exists already")
-    found = {team.name: team for team in Team.objects.filter(name__in=teams)}
-    unknown = [name for name in teams if name not in found]
-    if unknown:
-        raise AccountError(f"no team named {', '.join(map(repr, unknown))}")
+    found = {team.pk: team for team in (find_team(name, municipality) for name in teams)}
     password = password or secrets.token_urlsafe(15)
     first, _, last = full_name.partition(" ")
     user = User(username=username, first_name=first[:150], last_name=last[:150])

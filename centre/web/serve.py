@@ -6,9 +6,16 @@ from __future__ import annotations
 import logging
 
 from centre.config import CentreConfig
+from centre.errors import CentreError
 from centre.web.runtime import setup
 
 log = logging.getLogger(__name__)
+
+
+class WebError(CentreError, RuntimeError):
+    """`centre web` cannot serve; says why and what to change."""
+
+
 THREADS = 8  # requests served at once; the live refresh of every open worklist is one of them
 SERVING = "centre web serving on"  # logged once it listens; the testbed waits for it
 
@@ -21,13 +28,20 @@ def serve_web(config: CentreConfig, port: int | None = None) -> None:
     from centre.store import CentreStore
 
     CentreStore(config.database_url)  # refuses a database at an older version, with what to do
-    server = create_server(
-        get_wsgi_application(),
-        host=config.web.host,
-        port=config.web.port if port is None else port,
-        threads=THREADS,
-        ident="dho-centre",
-        clear_untrusted_proxy_headers=True,
-    )
-    log.info("%s http://%s:%d/", SERVING, config.web.host, server.effective_port)
+    port = config.web.port if port is None else port
+    try:
+        server = create_server(
+            get_wsgi_application(),
+            host=config.web.host,
+            port=port,
+            threads=THREADS,
+            ident="dho-centre",
+            clear_untrusted_proxy_headers=True,
+        )
+    except OSError as exc:
+        raise WebError(
+            f"cannot listen on {config.web.host}:{port} ({exc.strerror}): another program has "
+            "the port, or the address is not this machine's; change [web] in centre.toml"
+        ) from exc
+    log.info("%s http://%s:%s/", SERVING, config.web.host, server.effective_port)
     server.run()

@@ -4,6 +4,7 @@ authenticator app (TOTP, django-otp); signing out."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from django import forms
 from django.contrib.auth import logout
@@ -12,8 +13,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
+from django_otp import devices_for_user, match_token
 from django_otp import login as otp_login
-from django_otp import match_token
 
 from centre.web.audit import audit
 
@@ -42,15 +43,25 @@ def second_factor(request: HttpRequest) -> HttpResponse:
     if not request.user.is_authenticated:
         return redirect("web:login")
     form = CodeForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        device = match_token(request.user, form.cleaned_data["otp_token"])
-        if device is not None:
-            otp_login(request, device)
-            request.session["signed_in_at"] = request.session["active_at"] = time.time()
-            audit(request, "login", _("signed in with password and code"))
-            return redirect(_safe_next(request))
-    wrong = request.method == "POST"
-    return render(request, "web/second_factor.html", {"form": form, "wrong": wrong})
+    problem = ""
+    if request.method == "POST":
+        problem = "wrong"
+        if _throttled(request.user):
+            problem = "wait"  # django-otp's pause after a wrong code: even a right one waits
+        elif form.is_valid():
+            device = match_token(request.user, form.cleaned_data["otp_token"])
+            if device is not None:
+                otp_login(request, device)
+                request.session["signed_in_at"] = request.session["active_at"] = time.time()
+                audit(request, "login", _("signed in with password and code"))
+                return redirect(_safe_next(request))
+    return render(request, "web/second_factor.html", {"form": form, "problem": problem})
+
+
+def _throttled(user: Any) -> bool:
+    """True while every one of her devices is paused after wrong codes."""
+    devices = list(devices_for_user(user))
+    return bool(devices) and all(not d.verify_is_allowed()[0] for d in devices)
 
 
 def _safe_next(request: HttpRequest) -> str:
