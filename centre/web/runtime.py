@@ -23,6 +23,7 @@ from django.conf import settings
 
 from centre.config import CentreConfig
 from centre.errors import CentreError
+from centre.records import legacy
 from centre.web import base
 
 
@@ -145,6 +146,8 @@ def prepare(alias: str, *, migrate: bool) -> None:
     try:
         if migrate:
             _migrate(alias)
+        elif legacy.is_legacy(connection):  # its tables are the old ones: not "no tables yet"
+            raise DatabaseError(legacy.REFUSAL)
         pending = _pending(alias)
     except OperationalError as exc:
         raise DatabaseError(
@@ -182,6 +185,9 @@ def _migrate(alias: str) -> None:
     db = connections[alias].settings_dict
     path = Path(str(db["NAME"]))
     sqlite = db["ENGINE"] == "django.db.backends.sqlite3"
+    if sqlite and path.exists() and legacy.is_legacy(connections[alias]):
+        legacy.convert(alias)  # in one transaction, migrations included; no template of it
+        return
     if sqlite and not path.exists() and "sqlite" in _template:
         path.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(_template["sqlite"], path)
