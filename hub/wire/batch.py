@@ -12,13 +12,14 @@ Pure functions; no I/O.
 from __future__ import annotations
 
 import base64
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from pydantic import Field, create_model
+from pydantic import AfterValidator, Field, create_model
 
 from hub.core.canonical import canonical_json
 from hub.core.outbox import SealedItem, SealedSegment
@@ -171,7 +172,19 @@ class _BodySchema(strict.Schema):
     segments: Annotated[list[_BodySegment], Field(max_length=MAX_ITEMS)]
 
 
-Text = Annotated[str, Field(min_length=1, max_length=64)]
+# Printable ASCII: what the hub writes there (addresses, UUIDs, sources, ISO times, codes); never
+# a NUL, which PostgreSQL cannot store in text and which refused a whole batch there.
+Text = Annotated[str, Field(pattern=r"^[\x20-\x7e]{1,64}$")]
+MAX_VALUES = 80 * 1024  # a reading's values as JSON: a questionnaire response is at most 64 KiB
+
+
+def _bounded_values(values: dict[str, Any]) -> dict[str, Any]:
+    size = len(json.dumps(values, ensure_ascii=False).encode())
+    if size > MAX_VALUES:
+        raise ValueError(f"values take {size} bytes as JSON, more than {MAX_VALUES}")
+    return values
+
+
 Seconds = float  # finite (strict.load): a device clock may be centuries off
 
 
@@ -182,7 +195,7 @@ _ITEM_TYPES: dict[str, Any] = {
     "kind": Annotated[str, Field(pattern=r"^[a-z0-9_]{1,64}$")],
     "characteristic": Text,
     "device_address": Text,
-    "device_time": Annotated[str, Field(max_length=40)] | None,
+    "device_time": Annotated[str, Field(pattern=r"^[\x20-\x7e]{1,40}$")] | None,
     "measured_at": Stamp,
     "time_source": Literal["device", "device_corrected", "hub_received"],
     "clock_correction_s": Seconds | None,
@@ -190,9 +203,11 @@ _ITEM_TYPES: dict[str, Any] = {
     "hub_clock_offset_s": Seconds | None,
     "received_at": Stamp,
     "outcome": Literal["ok", "flagged", "failed"],
-    "problems": Annotated[list[Annotated[str, Field(max_length=128)]], Field(max_length=64)],
+    "problems": Annotated[
+        list[Annotated[str, Field(pattern=r"^[\x20-\x7e]{1,128}$")]], Field(max_length=64)
+    ],
     "raw_hex": Annotated[str, Field(pattern=r"^(?:[0-9a-f]{2})*$", max_length=MAX_RAW_HEX)],
-    "values": dict[str, Any],
+    "values": Annotated[dict[str, Any], AfterValidator(_bounded_values)],
 }
 if set(_ITEM_TYPES) != {f.name for f in WIRE_FIELDS}:
     raise TypeError(

@@ -40,13 +40,20 @@ KEY_ID = r"^[0-9a-f]{16}$"
 Seq = Annotated[int, Field(ge=1, le=MAX_SEQ)]
 
 
+# Far enough apart for any clock a device was ever reset to, and far from the calendar's ends,
+# where showing a time in Norway's zone overflows (a stamp of 9999-12-31T23:30Z broke pages).
+FIRST_YEAR, LAST_YEAR = 1900, 2200
+
+
 def _instant(text: str) -> str:
     """An ISO 8601 date-time with its offset (the centre stores it as a point in time)."""
     try:
         moment = datetime.fromisoformat(text)
         if moment.utcoffset() is None:
             raise ValueError("no offset")
-        moment.astimezone(UTC)  # a zone that moves it past the ends of the calendar
+        year = moment.astimezone(UTC).year  # a zone may move it past the calendar's ends
+        if not FIRST_YEAR <= year <= LAST_YEAR:
+            raise ValueError(f"year {year} is outside {FIRST_YEAR}-{LAST_YEAR}")
     except (ValueError, OverflowError) as exc:
         raise ValueError(f"{text[:40]!r} is not a date-time with an offset ({exc})") from None
     return text
