@@ -134,3 +134,42 @@ def test_signing_out_needs_a_post_with_the_csrf_token(nurse: NewUser) -> None:
     client.post("/logout/", {"csrfmiddlewaretoken": client.cookies["csrftoken"].value})
     assert client.get("/").status_code == 302
     assert User.objects.get(username="kari").is_active
+
+
+def test_the_code_alone_never_reopens_an_expired_session(nurse: NewUser) -> None:
+    """Attacker review: after 31 idle minutes the code page must not take a new code."""
+    client = Client()
+    sign_in(client, "kari")
+    session = client.session
+    session["active_at"] = time.time() - 31 * 60
+    session.save()
+    TOTPDevice.objects.get(user__username="kari").throttle_reset()
+    again = client.post("/login/code/", {"otp_token": code_for("kari")})
+    assert again.status_code == 302 and again["Location"].startswith("/login/")
+    assert client.get("/").status_code == 302, "the password again"
+
+
+def test_a_password_typed_long_ago_needs_typing_again(nurse: NewUser) -> None:
+    client = Client()
+    client.post("/login/", {"username": "kari", "password": PASSWORD})
+    session = client.session
+    session["signed_in_at"] = time.time() - 13 * 3600
+    session.save()
+    late = client.post("/login/code/", {"otp_token": code_for("kari")})
+    assert late.status_code == 302 and late["Location"].startswith("/login/")
+    assert client.get("/").status_code == 302
+
+
+def test_the_session_id_is_new_once_fully_signed_in_and_a_half_signed_in_user_can_leave(
+    nurse: NewUser,
+) -> None:
+    client = Client()
+    client.post("/login/", {"username": "kari", "password": PASSWORD})
+    after_password = client.cookies["sessionid"].value
+    client.post("/logout/")
+    assert client.get("/login/code/").status_code == 302, "signed out from the code step"
+    client.post("/login/", {"username": "kari", "password": PASSWORD})
+    half = client.cookies["sessionid"].value
+    client.post("/login/code/", {"otp_token": code_for("kari")})
+    assert client.cookies["sessionid"].value not in (half, after_password)
+    assert client.get("/").status_code == 200

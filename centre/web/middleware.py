@@ -31,7 +31,7 @@ CSP = "; ".join(
     )
 )
 PERMISSIONS = "camera=(), microphone=(), geolocation=()"
-OPEN_PAGES = frozenset({"login", "second_factor", "set_language"})
+OPEN_PAGES = frozenset({"login", "second_factor", "set_language", "sign_out"})
 """Pages a visitor reaches before she is fully signed in."""
 QUIET_PAGES = frozenset({"worklist_rows"})
 """Pages a browser asks for by itself (the live refresh): not a sign that someone is there."""

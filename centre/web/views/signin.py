@@ -35,12 +35,16 @@ class SignIn(auth_views.LoginView):
         return f"{reverse('web:second_factor')}?next={url}"
 
 
+PASSWORD_THEN_CODE_S = 10 * 60  # the code must follow the password within this
+
+
 class CodeForm(forms.Form):
     otp_token = forms.RegexField(regex=r"^[0-9]{6}$", max_length=6, strip=True)
 
 
 def second_factor(request: HttpRequest) -> HttpResponse:
-    if not request.user.is_authenticated:
+    if not request.user.is_authenticated or _stale(request):
+        logout(request)  # the code alone never reopens a session: the password again
         return redirect("web:login")
     form = CodeForm(request.POST or None)
     problem = ""
@@ -52,10 +56,20 @@ def second_factor(request: HttpRequest) -> HttpResponse:
             device = match_token(request.user, form.cleaned_data["otp_token"])
             if device is not None:
                 otp_login(request, device)
-                request.session["signed_in_at"] = request.session["active_at"] = time.time()
+                request.session.cycle_key()  # a new session id once fully signed in
+                request.session["active_at"] = time.time()
                 audit(request, "login", _("signed in with password and code"))
                 return redirect(_safe_next(request))
     return render(request, "web/second_factor.html", {"form": form, "problem": problem})
+
+
+def _stale(request: HttpRequest) -> bool:
+    """Signed in with the code already, or the password was typed too long ago (the code step
+    follows the password within minutes; an old session must start from the password)."""
+    if getattr(request.user, "is_verified", lambda: False)():
+        return True
+    started = float(request.session.get("signed_in_at", 0))
+    return time.time() - started > PASSWORD_THEN_CODE_S
 
 
 def _throttled(user: Any) -> bool:
