@@ -21,9 +21,10 @@ nothing. An acknowledged reading (by seq) or item (by key) never raises anything
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from functools import lru_cache
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -179,9 +180,18 @@ def scheduled_instant(day: date, at: time, tz: tzinfo) -> datetime:
     return datetime.combine(day, at, tzinfo=tz).astimezone(UTC)
 
 
-def _slots(times: Sequence[time], first: date, last: date, tz: tzinfo) -> list[datetime]:
+@lru_cache(maxsize=8192)
+def _day_slots(times: tuple[time, ...], day: date, tz: tzinfo) -> tuple[datetime, ...]:
+    """One day's scheduled instants, sorted. Cached: the patients of a centre share a few
+    schedules, and the worklist asks for the same days for every one of them."""
+    return tuple(sorted({scheduled_instant(day, at, tz) for at in times}))
+
+
+def _slots(times: tuple[time, ...], first: date, last: date, tz: tzinfo) -> list[datetime]:
     days = (first + timedelta(days=n) for n in range((last - first).days + 1))
-    return sorted({scheduled_instant(day, at, tz) for day in days for at in times})
+    # Two days' slots never coincide (a day's instants lie within that local day), so the
+    # days' sorted slots joined in day order are sorted and without repeats.
+    return [slot for day in days for slot in _day_slots(times, day, tz)]
 
 
 def _local_date(instant: datetime, tz: tzinfo) -> date:
@@ -208,8 +218,11 @@ def _reading_items(patient: PatientData, now: datetime, tz: tzinfo, rules: Rules
         times = schedule.get(reading.kind)
         if times:
             day = _local_date(at, tz)
-            slots = _slots(times, day - timedelta(days=1), day + timedelta(days=1), tz)
-            off = min(abs(at - slot) for slot in slots)
+            off = min(
+                abs(at - slot)
+                for near in (day - timedelta(days=1), day, day + timedelta(days=1))
+                for slot in _day_slots(times, near, tz)
+            )
             if off > rules.odd_time:
                 minutes = int(off.total_seconds() // 60)
                 reason = (f"{minutes}_minutes_from_schedule",)
@@ -317,6 +330,31 @@ def triage(
         + _hub_items(patient, now, rules)
     )
     return tuple(sorted(items, key=item_order))
+
+
+def changes_after(
+    patient: PatientData, now: datetime, tz: tzinfo = OSLO, rules: Rules = Rules()
+) -> datetime | None:
+    """Until when triage's answer for `patient` at `now` stays the same as time passes (the data
+    unchanged): `triage` and `summarise` give the same for every t with now <= t < the time
+    returned; None: for ever. Not always the last such time, never a later one.
+
+    Time enters triage at: a reading's time in the future (its receipt stands in until then);
+    a scheduled time coming within odd_time of now (it takes readings from then), passing
+    its grace (missing from then) and leaving the missing window; the hub's silence passing
+    hub_offline_after."""
+    _aware("now", now)
+    found = [r.measured_at for r in patient.readings if r.measured_at > now]
+    if patient.hub is not None and patient.hub.last_seen is not None:
+        found.append(patient.hub.last_seen + rules.hub_offline_after)
+    # The slots whose moments can be the next one: from those still in the missing window to
+    # the first beyond now + odd_time (every day has its slots).
+    first = _local_date(now - rules.missing_window, tz) - timedelta(days=1)
+    last = _local_date(now + rules.odd_time, tz) + timedelta(days=2)
+    for times in _times(patient.plan).values():
+        for slot in _slots(times, first, last, tz):
+            found += (slot - rules.odd_time, slot + rules.grace, slot + rules.missing_window)
+    return min((at for at in found if at >= now), default=None)
 
 
 def summarise(

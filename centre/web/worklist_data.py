@@ -11,16 +11,32 @@ not ok and are not acknowledged (a red reading left alone for three weeks must s
 
 A patient's readings are those of her episodes' hubs measured within each episode's
 [started, ended): a hub reused for the next patient never mixes the two.
+
+Kept summaries (issue 13, "Figures": 2 000 patients, goal 300 ms): triage over every reading of
+every patient takes seconds, so each process keeps each patient's summary and computes it again
+only when it may have changed. Every page asks the database what changed since it last looked
+(rows of readings, batches, documents, reading marks and acknowledgements with a higher id: an
+index step each) and drops the summaries of the patients concerned; a patient whose episodes
+differ, or whose summary's time is up (triage.changes_after, and the windows above), is computed
+again. The database stays the only truth: a page never shows what a write it can see would
+change, whichever process or tool wrote it. PostgreSQL may show a row with a higher id before
+one with a lower id whose transaction commits later, so what was looked at moves on only to the
+ids seen LAG before; and every summary is computed again after REFRESH_AFTER in any case (a few
+per page), which also covers a transaction under way when a process keeps its first summaries.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
+import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
+from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from pydantic import ValidationError
 
@@ -39,6 +55,9 @@ READING_KEY = "reading:"
 # Acknowledgements of a hub's state name the time it went quiet, which can be long ago.
 TIMELESS_KEYS = ("hub_offline:", "outbox:")
 OUTCOMES: frozenset[str] = frozenset({"ok", "flagged", "failed"})
+LAG = 60.0  # seconds: longer than any transaction that writes these rows lasts
+REFRESH_AFTER = timedelta(minutes=10)  # a kept summary is computed again after this at most
+REFRESH_BUDGET = 100  # ... this many per page, beyond those that must be
 
 
 @dataclass(frozen=True)
@@ -80,6 +99,8 @@ class Loaded:
     plans: Mapping[str, PlanDoc]  # by hub
     last_seen: Mapping[str, datetime]  # by hub
     reviews: Mapping[int, tuple[datetime, str]]
+    # When the first of a patient's acknowledgements leaves the window (its reading comes back).
+    acks_until: Mapping[int, datetime] = field(default_factory=dict)
 
 
 def open_episode(episodes: Sequence[Episode]) -> Episode | None:
@@ -137,15 +158,36 @@ def build(patients: Sequence[Patient], loaded: Loaded, now: datetime) -> list[Ro
 
 
 def load_worklist(patients: QuerySet[Patient], now: datetime) -> list[Row]:
-    """The worklist of `patients` (already limited to what the user may see) at `now`."""
+    """The worklist of `patients` (already limited to what the user may see) at `now`: as
+    `build(chosen, load(ids, now), now)` would give, with the summaries kept where nothing
+    changed (see the module's text)."""
     chosen = list(patients.select_related("team__municipality").order_by("id"))
-    return build(chosen, load([p.id for p in chosen], now), now)
+    ids = [p.id for p in chosen]
+    episodes = _episodes(ids, now)
+    summaries = _kept_summaries(ids, episodes, now)
+    reviews = _reviews(ids)
+    by_id = {patient.id: patient for patient in chosen}
+    rows = []
+    for summary in triage.order_patients(summaries):
+        pid = int(summary.patient)
+        current = open_episode(episodes.get(pid, ()))
+        review = reviews.get(pid)
+        rows.append(
+            Row(
+                patient=by_id[pid],
+                summary=summary,
+                reviewed_at=review[0] if review else None,
+                reviewed_by=review[1] if review else None,
+                hub_id=current.hub_id if current else None,
+            )
+        )
+    return rows
 
 
 def load(patient_ids: Sequence[int], now: datetime) -> Loaded:
     episodes = _episodes(patient_ids, now)
     hubs = sorted({e.hub_id for eps in episodes.values() for e in eps})
-    acknowledged = _acknowledged(patient_ids, now)
+    acknowledged, acks_until = _acknowledged_until(patient_ids, now)
     return Loaded(
         episodes=episodes,
         readings=_readings(hubs, now, acknowledged),
@@ -153,7 +195,229 @@ def load(patient_ids: Sequence[int], now: datetime) -> Loaded:
         plans=_plans(hubs),
         last_seen=_last_seen(hubs),
         reviews=_reviews(patient_ids),
+        acks_until=acks_until,
     )
+
+
+# Kept summaries
+
+
+@dataclass(frozen=True)
+class Kept:
+    summary: triage.Summary
+    episodes: frozenset[Episode]  # what it was computed for: other episodes, computed again
+    hubs: frozenset[str]
+    computed_at: datetime  # valid from `now` ...
+    until: datetime | None  # ... to before this (None: until the data change)
+    refresh_after: datetime
+    tick: int  # when its data were loaded (a slower page never replaces a later one's)
+
+
+@dataclass(frozen=True)
+class Marks:
+    """The highest id of each table whose new rows can change a summary."""
+
+    readings: int
+    batches: int
+    documents: int
+    reading_marks: int
+    acknowledgements: int
+
+    def below(self, other: Marks) -> bool:
+        return any(a < b for a, b in zip(self.ids(), other.ids(), strict=True))
+
+    def ids(self) -> tuple[int, int, int, int, int]:
+        return (
+            self.readings,
+            self.batches,
+            self.documents,
+            self.reading_marks,
+            self.acknowledgements,
+        )
+
+
+@dataclass
+class _Memory:
+    database: tuple[str, ...] = ()
+    kept: dict[int, Kept] = field(default_factory=dict)
+    # The tick of the last change found for a patient or hub: a summary loaded before is refused.
+    floor: dict[int, int] = field(default_factory=dict)
+    hub_floor: dict[str, int] = field(default_factory=dict)
+    looked: Marks | None = None  # every row up to these ids has been looked at
+    samples: list[tuple[float, Marks]] = field(default_factory=list)  # (clock, marks)
+    seen: set[Change] = field(default_factory=set)  # rows above `looked` already dealt with
+
+
+_LOCK = threading.Lock()
+_MEMORY = _Memory()
+_TICKS = itertools.count(1)
+_TABLES = (ReadingRow, AcceptedBatch, Document, ReadingMark, Acknowledgement)
+ACKNOWLEDGEMENTS = 4  # the one of _TABLES whose rows name a patient, not a hub
+
+
+def forget_summaries() -> None:
+    """Drop every kept summary (the next page computes them all)."""
+    global _MEMORY
+    with _LOCK:
+        _MEMORY = _Memory()
+
+
+def _database() -> tuple[str, ...]:
+    db = connection.settings_dict
+    return (connection.vendor, str(db["NAME"]), str(db.get("HOST", "")), str(db.get("PORT", "")))
+
+
+def _marks() -> Marks:
+    quote = connection.ops.quote_name
+    columns = ", ".join(
+        f"(SELECT MAX({quote('id')}) FROM {quote(model._meta.db_table)})" for model in _TABLES
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {columns}")
+        row = cursor.fetchone()
+    return Marks(*(int(value or 0) for value in row))
+
+
+Change = tuple[int, int, str]  # (table, id, hub id or patient id as text)
+
+
+def _changed(since: Marks) -> set[Change]:
+    """The rows above `since`, each with its hub (the acknowledgements: their patient); each
+    query is an index step on the id."""
+    found: set[Change] = set()
+    for table, rows in enumerate(
+        (
+            ReadingRow.objects.filter(id__gt=since.readings).values_list("id", "hub_id"),
+            AcceptedBatch.objects.filter(id__gt=since.batches).values_list("id", "hub_id"),
+            Document.objects.filter(id__gt=since.documents).values_list("id", "hub_id"),
+            ReadingMark.objects.filter(id__gt=since.reading_marks).values_list(
+                "id", "reading__hub_id"
+            ),
+            Acknowledgement.objects.filter(id__gt=since.acknowledgements).values_list(
+                "id", "patient_id"
+            ),
+        )
+    ):
+        found.update((table, row_id, str(owner)) for row_id, owner in rows)
+    return found
+
+
+def _kept_summaries(
+    patient_ids: Sequence[int], episodes: Mapping[int, Sequence[Episode]], now: datetime
+) -> list[triage.Summary]:
+    clock = time.monotonic()
+    marks, database = _marks(), _database()
+    with _LOCK:
+        memory = _MEMORY
+        if memory.database != database or memory.looked is None or marks.below(memory.looked):
+            memory = _restart(database, marks)
+        since = memory.looked
+    assert since is not None
+    changes = _changed(since)
+    with _LOCK:
+        # The changes just found are visible to the load below; a page that loaded before
+        # it took its tick may have missed them, and may not keep a summary they concern.
+        # Rows an earlier page found are not news (they are found again until LAG has passed).
+        tick = next(_TICKS)
+        news = changes - memory.seen
+        memory.seen |= news
+        hubs = {owner for table, _, owner in news if table != ACKNOWLEDGEMENTS}
+        patients = {int(owner) for table, _, owner in news if table == ACKNOWLEDGEMENTS}
+        _drop(memory, hubs, patients, tick)
+        due, shown = _due(memory, patient_ids, episodes, now)
+    fresh = _compute(due, now, tick) if due else {}
+    with _LOCK:
+        for pid, kept in fresh.items():
+            floor = max(
+                [memory.floor.get(pid, 0), *(memory.hub_floor.get(h, 0) for h in kept.hubs)]
+            )
+            old = memory.kept.get(pid)
+            if floor <= tick and (old is None or old.tick <= tick):
+                memory.kept[pid] = kept
+        _look_further(memory, clock, marks)
+    shown.update((pid, kept) for pid, kept in fresh.items())
+    return [shown[pid].summary for pid in patient_ids]
+
+
+def _restart(database: tuple[str, ...], marks: Marks) -> _Memory:
+    global _MEMORY
+    _MEMORY = _Memory(database=database, looked=marks)
+    return _MEMORY
+
+
+def _drop(memory: _Memory, hubs: set[str], patients: set[int], tick: int) -> None:
+    """Forget the summaries the changes concern, and refuse those loaded before `tick`."""
+    for pid, kept in list(memory.kept.items()):
+        if pid in patients or not kept.hubs.isdisjoint(hubs):
+            del memory.kept[pid]
+    memory.floor.update(dict.fromkeys(patients, tick))
+    memory.hub_floor.update(dict.fromkeys(hubs, tick))
+
+
+def _due(
+    memory: _Memory,
+    patient_ids: Sequence[int],
+    episodes: Mapping[int, Sequence[Episode]],
+    now: datetime,
+) -> tuple[list[int], dict[int, Kept]]:
+    """The patients to compute (no summary, other episodes, or its time is up, and the
+    REFRESH_BUDGET longest unrefreshed), and the summaries kept for the others."""
+    due, shown, stale = [], {}, []
+    for pid in patient_ids:
+        kept = memory.kept.get(pid)
+        if (
+            kept is None
+            or kept.episodes != frozenset(episodes.get(pid, ()))
+            or not (kept.computed_at <= now and (kept.until is None or now < kept.until))
+        ):
+            due.append(pid)
+            continue
+        shown[pid] = kept
+        if now >= kept.refresh_after:
+            stale.append(kept)
+    stale.sort(key=lambda kept: kept.refresh_after)
+    return due + [int(kept.summary.patient) for kept in stale[:REFRESH_BUDGET]], shown
+
+
+def _look_further(memory: _Memory, clock: float, marks: Marks) -> None:
+    """Every row up to the marks sampled LAG or more before this page began has been looked at
+    by it: their transactions were under way then at the latest, and had ended."""
+    memory.samples.append((clock, marks))
+    settled = [marks for at, marks in memory.samples if at <= clock - LAG]
+    if memory.looked is not None:
+        for sample in settled:
+            memory.looked = Marks(*map(max, memory.looked.ids(), sample.ids()))
+        looked = memory.looked.ids()
+        memory.seen = {change for change in memory.seen if change[1] > looked[change[0]]}
+    memory.samples = [(at, marks) for at, marks in memory.samples if at > clock - LAG]
+
+
+def _compute(patient_ids: Sequence[int], now: datetime, tick: int) -> dict[int, Kept]:
+    loaded = load(patient_ids, now)
+    out = {}
+    for pid in patient_ids:
+        data = patient_data(pid, loaded, now)
+        summary = triage.summarise(str(pid), data, triage.triage(data, now), now)
+        episodes = frozenset(loaded.episodes.get(pid, ()))
+        ends = [
+            at
+            for r in data.readings
+            for at in (r.measured_at + WINDOW, r.measured_at + OPEN_WINDOW)
+            if at >= now
+        ]
+        for at in (triage.changes_after(data, now), loaded.acks_until.get(pid)):
+            if at is not None:
+                ends.append(at)
+        out[pid] = Kept(
+            summary=summary,
+            episodes=episodes,
+            hubs=frozenset(e.hub_id for e in episodes),
+            computed_at=now,
+            until=min(ends, default=None),
+            refresh_after=now + REFRESH_AFTER,
+            tick=tick,
+        )
+    return out
 
 
 def _episodes(patient_ids: Sequence[int], now: datetime) -> dict[int, list[Episode]]:
@@ -167,6 +431,13 @@ def _episodes(patient_ids: Sequence[int], now: datetime) -> dict[int, list[Episo
 
 
 def _acknowledged(patient_ids: Sequence[int], now: datetime) -> dict[int, triage.Acknowledged]:
+    return _acknowledged_until(patient_ids, now)[0]
+
+
+def _acknowledged_until(
+    patient_ids: Sequence[int], now: datetime
+) -> tuple[dict[int, triage.Acknowledged], dict[int, datetime]]:
+    """The acknowledgements of each patient, and when the first of them leaves the window."""
     # A reading is acknowledged after it was measured, so acknowledgements older than the
     # window cannot concern a reading in it; a hub's state can be older than any window.
     timeless = Q()
@@ -177,16 +448,21 @@ def _acknowledged(patient_ids: Sequence[int], now: datetime) -> dict[int, triage
     )
     seqs: dict[int, set[int]] = {}
     keys: dict[int, set[str]] = {}
-    for pid, key in rows.values_list("patient_id", "key"):
+    until: dict[int, datetime] = {}
+    for pid, key, at in rows.values_list("patient_id", "key", "at"):
+        if not key.startswith(TIMELESS_KEYS):
+            leaves = at + OPEN_WINDOW
+            until[pid] = min(until.get(pid, leaves), leaves)
         reading_id = reading_id_of(key)
         if reading_id is not None:
             seqs.setdefault(pid, set()).add(reading_id)
         else:
             keys.setdefault(pid, set()).add(key)
-    return {
+    acknowledged = {
         pid: triage.Acknowledged(frozenset(seqs.get(pid, ())), frozenset(keys.get(pid, ())))
         for pid in set(seqs) | set(keys)
     }
+    return acknowledged, until
 
 
 def reading_id_of(key: str) -> int | None:

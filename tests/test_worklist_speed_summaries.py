@@ -1,0 +1,283 @@
+"""The worklist's kept summaries (issue 13, "Figures"): triage's answer holds until
+triage.changes_after says, and a page with kept summaries shows what one computed afresh shows
+after a new reading, an acknowledgement, a reading marked invalid, a new care plan, an ended
+episode and the passing of a scheduled time. The timings are bench/worklist.py's, not here."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.db import connection
+from django.utils import timezone
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from centre import triage
+from centre.followup.models import Acknowledgement, ReadingMark
+from centre.people.models import CareEpisode, Patient
+from centre.web import worklist_data
+from centre.web.worklist_data import build, forget_summaries, load, load_worklist
+from hub.core.care_plan import CarePlan
+from hub.core.outcome import Outcome
+from tests.test_web_worklist import BP_PLAN, HIGH, NOW, World, send_plan
+from tests.test_web_worklist import world as world
+
+OSLO = triage.OSLO
+# Around both of 2026's clock changes in Oslo, and an ordinary day.
+DAYS = (datetime(2026, 3, 29, tzinfo=UTC), datetime(2026, 10, 25, tzinfo=UTC))
+BASES = (*DAYS, datetime(2026, 6, 10, tzinfo=UTC))
+
+# --- triage.changes_after: the answer holds until then ---------------------------------------
+
+times = st.sampled_from(["00:30", "02:30", "08:00", "12:00", "20:00", "23:59"])
+plans = st.builds(
+    lambda bp, spo2, top: CarePlan.model_validate(
+        {
+            "schedule": [
+                *([{"kind": "blood_pressure", "times": bp}] if bp else []),
+                *([{"kind": "spo2", "times": spo2}] if spo2 else []),
+            ],
+            "thresholds": {"blood_pressure": {"systolic": {"max": top}}},
+        }
+    ),
+    st.lists(times, max_size=3, unique=True),
+    st.lists(times, max_size=2, unique=True),
+    st.sampled_from([150, 180]),
+)
+OUTCOMES: tuple[Outcome, ...] = ("ok", "ok", "flagged", "failed")
+minutes = st.integers(min_value=-12 * 24 * 60, max_value=2 * 24 * 60)
+
+
+@st.composite
+def patients(draw: Any) -> tuple[triage.PatientData, datetime]:
+    now = draw(st.sampled_from(BASES)) + timedelta(minutes=draw(minutes))
+    readings = tuple(
+        triage.Reading(
+            kind=draw(st.sampled_from(["blood_pressure", "spo2", "weight"])),
+            seq=seq,
+            values={"systolic": draw(st.sampled_from([120, 170, 200])), "spo2": 95},
+            outcome=draw(st.sampled_from(OUTCOMES)),
+            measured_at=(at := now + timedelta(minutes=draw(minutes))),
+            received_at=at + timedelta(minutes=draw(st.integers(-600, 600))),
+            invalid=draw(st.booleans()),
+        )
+        for seq in range(draw(st.integers(0, 12)))
+    )
+    seen = draw(st.none() | minutes.map(lambda m: now + timedelta(minutes=m)))
+    since = draw(st.none() | minutes.map(lambda m: now + timedelta(minutes=m)))
+    acked = frozenset(r.seq for r in readings if draw(st.booleans()))
+    data = triage.PatientData(
+        readings=readings,
+        plan=draw(st.none() | plans),
+        plan_since=since,
+        hub=triage.HubState(last_seen=seen),
+        acknowledged=triage.Acknowledged(seqs=acked),
+    )
+    return data, now
+
+
+def answer(data: triage.PatientData, at: datetime) -> triage.Summary:
+    return triage.summarise("p", data, triage.triage(data, at), at)
+
+
+@settings(max_examples=300, deadline=None)
+@given(patients(), st.floats(min_value=0, max_value=1, exclude_max=True))
+def test_triage_gives_the_same_until_changes_after(
+    patient: tuple[triage.PatientData, datetime], share: float
+) -> None:
+    data, now = patient
+    until = triage.changes_after(data, now)
+    assert until is None or until >= now
+    later = now + ((until - now) if until else timedelta(days=30)) * share
+    assert answer(data, later) == answer(data, now)
+
+
+@settings(max_examples=200, deadline=None)
+@given(patients())
+def test_just_after_changes_after_the_answer_may_change_but_before_it_never(
+    patient: tuple[triage.PatientData, datetime],
+) -> None:
+    data, now = patient
+    until = triage.changes_after(data, now)
+    if until is not None and until > now:
+        assert answer(data, until - timedelta(microseconds=1)) == answer(data, now)
+
+
+def local(day: datetime, hh: int, mm: int) -> datetime:
+    return datetime.combine(day.astimezone(OSLO).date(), time(hh, mm), tzinfo=OSLO)
+
+
+@pytest.mark.parametrize(
+    ("plan_times", "now_at", "expected"),
+    [
+        (["08:00"], (9, 0), (10, 0)),  # the 08:00 slot's grace ends
+        (["08:00"], (10, 30), (5, 0)),  # tomorrow's 08:00 starts taking readings at 05:00
+        (["08:00", "20:00"], (10, 30), (17, 0)),
+        ([], (10, 30), None),  # nothing scheduled, no hub: the answer stays
+    ],
+)
+def test_changes_after_names_the_next_moment_of_the_schedule(
+    plan_times: list[str], now_at: tuple[int, int], expected: tuple[int, int] | None
+) -> None:
+    day = datetime(2026, 6, 10, tzinfo=UTC)
+    plan = CarePlan.model_validate({"schedule": [{"kind": "weight", "times": plan_times}]})
+    now = local(day, *now_at)
+    # The plan began this morning: the week before holds no slots to leave the window.
+    data = triage.PatientData(plan=plan, plan_since=local(day, 7, 0))
+    found = triage.changes_after(data, now)
+    if expected is None:
+        assert found is None
+        return
+    assert found is not None
+    wanted = local(day, *expected)
+    assert found == (wanted if wanted > now else wanted + timedelta(days=1))
+
+
+def test_a_reading_dated_in_the_future_and_a_hub_going_quiet_are_moments_too() -> None:
+    now = datetime(2026, 6, 10, 12, tzinfo=UTC)
+    ahead = triage.Reading(
+        kind="weight",
+        seq=1,
+        values={},
+        outcome="ok",
+        measured_at=now + timedelta(hours=5),
+        received_at=now - timedelta(minutes=1),
+    )
+    hub = triage.HubState(last_seen=now - timedelta(hours=20))
+    assert triage.changes_after(triage.PatientData(readings=(ahead,)), now) == now + timedelta(
+        hours=5
+    )
+    assert triage.changes_after(triage.PatientData(hub=hub), now) == now + timedelta(hours=4)
+
+
+def test_changes_after_refuses_a_time_without_a_zone() -> None:
+    with pytest.raises(ValueError, match="time zone"):
+        triage.changes_after(triage.PatientData(), datetime(2026, 6, 10, 12))
+
+
+# --- kept summaries against the database ------------------------------------------------------
+
+
+def rows(now: datetime) -> dict[str, tuple[Any, ...]]:
+    """The worklist of kari's patients as shown, by patient name."""
+    return {
+        row.patient.name: (row.summary, row.reviewed_at, row.hub_id)
+        for row in load_worklist(Patient.objects.filter(team__members__username="kari"), now)
+    }
+
+
+def afresh(now: datetime) -> dict[str, tuple[Any, ...]]:
+    """The same computed from nothing kept (build over load, as before summaries were kept)."""
+    chosen = list(Patient.objects.filter(team__members__username="kari").order_by("id"))
+    return {
+        row.patient.name: (row.summary, row.reviewed_at, row.hub_id)
+        for row in build(chosen, load([p.id for p in chosen], now), now)
+    }
+
+
+def worst(now: datetime, name: str) -> str | None:
+    shown = rows(now)
+    assert shown == afresh(now), "kept summaries differ from summaries computed afresh"
+    return shown[name][0].worst  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def kept(world: World) -> World:
+    forget_summaries()
+    return world
+
+
+def test_a_new_reading_changes_the_row(kept: World) -> None:
+    now = timezone.now()
+    _patient, hub = kept.followed("Kari A", BP_PLAN)
+    kept.reading(hub, timedelta(hours=2))
+    assert worst(now, "Kari A") is None
+    kept.reading(hub, timedelta(hours=1), values=HIGH)
+    assert worst(now, "Kari A") == "red"
+
+
+def test_an_acknowledgement_changes_the_row(kept: World) -> None:
+    now = timezone.now()
+    patient, hub = kept.followed("Kari B", BP_PLAN)
+    high = kept.reading(hub, timedelta(hours=1), values=HIGH)
+    assert worst(now, "Kari B") == "red"
+    Acknowledgement.objects.create(
+        patient=patient, key=f"reading:{high.id}", by=User.objects.get(username="kari")
+    )
+    assert worst(now, "Kari B") is None
+
+
+def test_a_reading_marked_invalid_changes_the_row(kept: World) -> None:
+    now = timezone.now()
+    _patient, hub = kept.followed("Kari C", BP_PLAN)
+    high = kept.reading(hub, timedelta(hours=1), values=HIGH)
+    assert worst(now, "Kari C") == "red"
+    ReadingMark.objects.create(reading=high, reason="cuff", by=User.objects.get(username="kari"))
+    assert worst(now, "Kari C") is None
+
+
+def test_a_new_care_plan_changes_the_row(kept: World) -> None:
+    now = timezone.now()
+    _patient, hub = kept.followed("Kari D", BP_PLAN)
+    kept.reading(hub, timedelta(hours=1), values={"systolic": 170.0, "diastolic": 80.0})
+    assert worst(now, "Kari D") is None
+    send_plan(hub, {"thresholds": {"blood_pressure": {"systolic": {"max": 160}}}}, now)
+    assert worst(now, "Kari D") == "red"
+
+
+def test_an_ended_episode_changes_the_row(kept: World) -> None:
+    now = timezone.now()
+    patient, hub = kept.followed("Kari E", BP_PLAN)
+    assert rows(now)["Kari E"][2] == hub.hub_id
+    CareEpisode.objects.filter(patient=patient).update(ended=now - timedelta(minutes=5))
+    assert rows(now)["Kari E"][2] is None
+    assert rows(now) == afresh(now)
+
+
+def test_the_passing_of_a_scheduled_time_changes_the_row(kept: World) -> None:
+    yesterday = timezone.now() - timedelta(days=1)
+    # Followed since 07:00 yesterday with a weight at 08:00: missing once 10:00 has passed.
+    _patient, hub = kept.followed(
+        "Kari F",
+        {"schedule": [{"kind": "weight", "times": ["08:00"]}]},
+        started=local(yesterday, 7, 0),
+    )
+    assert worst(local(yesterday, 9, 0), "Kari F") is None
+    assert worst(local(yesterday, 9, 59), "Kari F") is None
+    assert worst(local(yesterday, 10, 1), "Kari F") == "missing"
+    # A reading at 08:10 takes the slot: the kept "missing" goes with it.
+    kept.reading(hub, NOW - local(yesterday, 8, 10), kind="weight")
+    assert worst(local(yesterday, 10, 2), "Kari F") is None
+
+
+def test_a_page_for_one_patient_leaves_the_others_summaries_right(kept: World) -> None:
+    now = timezone.now()
+    first, _first_hub = kept.followed("Kari G", BP_PLAN)
+    _second, second_hub = kept.followed("Kari H", BP_PLAN)
+    assert rows(now)["Kari H"][0].worst is None
+    kept.reading(second_hub, timedelta(minutes=30), values=HIGH)
+    # A page of the first patient alone looks at what changed, the second's included ...
+    load_worklist(Patient.objects.filter(id=first.id), now)
+    # ... and the full list still shows the second one's new reading.
+    assert worst(now, "Kari H") == "red"
+
+
+def test_summaries_kept_for_another_database_are_not_used(kept: World) -> None:
+    now = timezone.now()
+    kept.followed("Kari I", BP_PLAN)
+    rows(now)
+    assert worklist_data._MEMORY.kept  # kept for this database
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(connection.settings_dict, "NAME", "another")
+        rows(now)
+        assert worklist_data._MEMORY.database[1] == "another"
+    assert rows(now) == afresh(now)
+
+
+def test_the_newest_batch_of_a_hub_is_one_index_step(kept: World) -> None:
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, "batches")
+    assert constraints["batches_newest"]["columns"] == ["hub_id", "stored_at"]
