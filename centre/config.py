@@ -19,6 +19,9 @@ class WebSettings(Strict):
     allowed_hosts: tuple[str, ...] = ("localhost", "127.0.0.1")
     # Behind a TLS proxy: cookies only over HTTPS, and HSTS.
     https: bool = False
+    # The proxy's address: its X-Forwarded-For/-Proto/-Host are believed from there only, so
+    # login throttling sees each browser's own address (not the proxy's) and https is known.
+    trusted_proxy: str | None = Field(default=None, max_length=100)
     session_idle_s: int = Field(default=30 * 60, ge=60, le=24 * 3600)
 
 

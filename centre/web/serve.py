@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-from centre.config import CentreConfig
+from centre.config import CentreConfig, WebSettings
 from centre.errors import CentreError
 from centre.web.runtime import setup
 
@@ -20,6 +21,24 @@ THREADS = 8  # requests served at once; the live refresh of every open worklist 
 SERVING = "centre web serving on"  # logged once it listens; the testbed waits for it
 
 
+def server_options(web: WebSettings, port: int) -> dict[str, Any]:
+    """waitress's settings: forwarded headers believed from the trusted proxy alone."""
+    options: dict[str, Any] = {
+        "host": web.host,
+        "port": port,
+        "threads": THREADS,
+        "ident": "dho-centre",
+        "clear_untrusted_proxy_headers": True,
+    }
+    if web.trusted_proxy:
+        options.update(
+            trusted_proxy=web.trusted_proxy,
+            trusted_proxy_count=1,
+            trusted_proxy_headers={"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"},
+        )
+    return options
+
+
 def serve_web(config: CentreConfig, port: int | None = None) -> None:
     setup(config, web=True)
     from django.core.wsgi import get_wsgi_application
@@ -30,14 +49,7 @@ def serve_web(config: CentreConfig, port: int | None = None) -> None:
     CentreStore(config.database_url)  # refuses a database at an older version, with what to do
     port = config.web.port if port is None else port
     try:
-        server = create_server(
-            get_wsgi_application(),
-            host=config.web.host,
-            port=port,
-            threads=THREADS,
-            ident="dho-centre",
-            clear_untrusted_proxy_headers=True,
-        )
+        server = create_server(get_wsgi_application(), **server_options(config.web, port))
     except OSError as exc:
         raise WebError(
             f"cannot listen on {config.web.host}:{port} ({exc.strerror}): another program has "
