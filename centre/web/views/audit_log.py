@@ -3,11 +3,12 @@ by user, patient, action and day. Reading the log is itself logged."""
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 from django import forms
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -18,6 +19,7 @@ from centre.people.models import AuditEntry
 from centre.web.audit import audit
 
 PAGE = 100
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2199, 12, 31)
 
 
 class AuditFilter(forms.Form):
@@ -28,8 +30,13 @@ class AuditFilter(forms.Form):
         required=False,
         choices=[("", gettext_lazy("all")), *AuditEntry.Action.choices],
     )
-    day_from = forms.DateField(label=gettext_lazy("From"), required=False)
-    day_to = forms.DateField(label=gettext_lazy("To"), required=False)
+    # Bounded: the calendar's ends overflow in Norway's time zone (attacker review).
+    day_from = forms.DateField(
+        label=gettext_lazy("From"), required=False, validators=[MinValueValidator(FIRST_DAY)]
+    )
+    day_to = forms.DateField(
+        label=gettext_lazy("To"), required=False, validators=[MaxValueValidator(LAST_DAY)]
+    )
 
 
 def may_read_audit(request: HttpRequest) -> bool:
