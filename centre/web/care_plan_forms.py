@@ -23,7 +23,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.utils.datastructures import MultiValueDict
 from django.utils.formats import number_format
 from django.utils.functional import lazy
-from django.utils.text import format_lazy
+from django.utils.text import capfirst, format_lazy
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
@@ -41,34 +41,19 @@ from centre.care_plan_form import (
     initial_values,
     split_times,
 )
+from centre.web import words
 from hub.core.care_plan import CarePlan
 from hub.questionnaire import SHIPPED, SHIPPED_LANGUAGES, load_shipped
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
 
-KIND_LABELS: dict[str, StrOrPromise] = {
-    "blood_pressure": _("Blood pressure"),
-    "spo2": _("Oxygen saturation"),
-    "weight": _("Weight"),
-    "body_composition": _("Body composition"),
-    "temperature": _("Temperature"),
-    "glucose": _("Blood glucose"),
-    "questionnaire": _("Questionnaire"),
+# The words are the centre web's one set (centre/web/words.py); a field's label starts upper case.
+KIND_LABELS: Mapping[str, StrOrPromise] = words.KIND_LABELS
+VALUE_LABELS: Mapping[str, StrOrPromise] = {
+    name: capfirst(text) for name, text in words.VALUE_WORDS.items()
 }
-VALUE_LABELS: dict[str, StrOrPromise] = {
-    "systolic": _("Systolic pressure"),
-    "diastolic": _("Diastolic pressure"),
-    "mean_arterial_pressure": _("Mean arterial pressure"),
-    "pulse_rate": _("Pulse"),
-    "spo2": _("SpO2"),
-    "weight": _("Weight"),
-    "body_fat_percentage": _("Body fat"),
-    "muscle_percentage": _("Muscle"),
-    "temperature": _("Temperature"),
-    "glucose_concentration": _("Blood glucose"),
-}
-UNIT_LABELS: dict[str, StrOrPromise] = {"/min": _("/min"), "C": "°C"}
+UNIT_LABELS: Mapping[str, StrOrPromise] = words.UNIT_LABELS
 
 MESSAGES: dict[Code, StrOrPromise] = {
     Code.NO_KIND: _("Choose what to measure."),

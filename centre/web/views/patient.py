@@ -35,7 +35,6 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
-from centre.care_plan_form import EDITOR_UNITS
 from centre.config import CentreConfig, load_centre_config
 from centre.errors import CentreError
 from centre.followup.models import ReadingMark
@@ -44,6 +43,16 @@ from centre.people.models import CareEpisode, Patient
 from centre.records.models import Document, Reading
 from centre.web.audit import audit
 from centre.web.trends import Point, Words, trend_svg
+from centre.web.words import (
+    kind_words,
+    nurse_unit,
+    problem_words,
+    reading_values,
+    shown_value,
+    unit_words,
+    value_words,
+)
+from centre.web.words import values_text as values_text  # its pairs, as sent (tests)
 from hub.core.answers import KIND as ANSWERS
 from hub.core.answers import RECEIPT_KIND as RECEIPT
 from hub.core.care_plan import CarePlan, Limit, PatientMessage
@@ -66,30 +75,6 @@ NOT_PLOTTED = frozenset({ANSWERS, RECEIPT})
 ANSWER_DEPTH = 8  # nested answer items shown; deeper ones are left out
 MAX_LINES = 500  # questions shown of one response
 
-KINDS: Mapping[str, Any] = {
-    "blood_pressure": gettext_lazy("Blood pressure"),
-    "spo2": gettext_lazy("Oxygen saturation"),
-    "weight": gettext_lazy("Weight"),
-    "body_composition": gettext_lazy("Body composition"),
-    "temperature": gettext_lazy("Temperature"),
-    "glucose": gettext_lazy("Blood glucose"),
-    ANSWERS: gettext_lazy("Questionnaire"),
-    RECEIPT: gettext_lazy("Message read"),
-}
-VALUES: Mapping[str, Any] = {
-    "systolic": gettext_lazy("systolic"),
-    "diastolic": gettext_lazy("diastolic"),
-    "mean_arterial_pressure": gettext_lazy("mean arterial pressure"),
-    "pulse_rate": gettext_lazy("pulse"),
-    "spo2": gettext_lazy("SpO2"),
-    "weight": gettext_lazy("weight"),
-    "height": gettext_lazy("height"),
-    "bmi": gettext_lazy("BMI"),
-    "body_fat_percentage": gettext_lazy("body fat"),
-    "muscle_percentage": gettext_lazy("muscle"),
-    "temperature": gettext_lazy("temperature"),
-    "glucose_concentration": gettext_lazy("glucose"),
-}
 TIME_SOURCES: Mapping[str, Any] = {
     "device": gettext_lazy("device clock"),
     "device_corrected": gettext_lazy("device clock, corrected by the hub"),
@@ -100,23 +85,6 @@ OUTCOMES: Mapping[str, Any] = {
     "flagged": gettext_lazy("flagged"),
     "failed": gettext_lazy("failed"),
 }
-WHOLE_PROBLEMS: Mapping[str, Any] = {
-    "hub_could_not_assess": gettext_lazy("the hub could not assess it"),
-    "device_clock_not_set": gettext_lazy("the device's clock was not set"),
-    "body_movement_detected": gettext_lazy("body movement"),
-    "cuff_too_loose": gettext_lazy("cuff too loose"),
-    "irregular_pulse_detected": gettext_lazy("irregular pulse"),
-    "improper_measurement_position": gettext_lazy("improper measurement position"),
-}
-# Problem codes "<value>_<what>" (hub/core/outcome.py, plausibility.py, care_plan.py).
-PROBLEM_ENDINGS: Sequence[tuple[str, Any]] = (
-    ("_above_care_plan", gettext_lazy("%(value)s above the care plan's limit")),
-    ("_below_care_plan", gettext_lazy("%(value)s below the care plan's limit")),
-    ("_out_of_range", gettext_lazy("%(value)s impossible for a patient (a device fault)")),
-    ("_not_a_number", gettext_lazy("%(value)s is not a number")),
-    ("_missing", gettext_lazy("%(value)s missing")),
-    ("_unknown", gettext_lazy("%(value)s: unknown unit")),
-)
 
 
 # The page's data, built from plain values (tested with tables of cases).
@@ -157,51 +125,12 @@ def document_windows(episodes: Iterable[CareEpisode]) -> Q | None:
     return windows if found else None
 
 
-def kind_words(kind: str) -> str:
-    return str(KINDS.get(kind, kind.replace("_", " ")))
-
-
-def value_words(name: str) -> str:
-    return str(VALUES.get(name, name.replace("_", " ")))
-
-
-def problem_words(code: str) -> str:
-    """A problem code as a nurse reads it."""
-    if code in WHOLE_PROBLEMS:
-        return str(WHOLE_PROBLEMS[code])
-    for ending, words in PROBLEM_ENDINGS:
-        if code.endswith(ending) and len(code) > len(ending):
-            return str(words) % {"value": value_words(code[: -len(ending)])}
-    return code.replace("_", " ")
-
-
 def loaded(text: str) -> Any:
     """Stored JSON, or None if it is not JSON (never trusted to be well formed)."""
     try:
         return json.loads(text)
     except (ValueError, RecursionError):
         return None
-
-
-def shown_value(value: Any) -> str:
-    if isinstance(value, bool) or value is None:
-        return str(value)
-    if isinstance(value, float):
-        return f"{value:.3f}".rstrip("0").rstrip(".") if math.isfinite(value) else str(value)
-    if isinstance(value, list):
-        return ", ".join(shown_value(v).replace("_", " ") for v in value[:20])
-    return str(value)[:200]
-
-
-def values_text(values: Any) -> list[tuple[str, str]]:
-    """A reading's values as (name, value) pairs in the nurse's words."""
-    if not isinstance(values, dict):
-        return []
-    return [
-        (value_words(str(name)), shown_value(value))
-        for name, value in list(values.items())[:30]
-        if value not in ([], None, "")
-    ]
 
 
 @dataclass(frozen=True)
@@ -267,16 +196,6 @@ class Series:
     points: list[Point] = field(default_factory=list)
 
 
-def _unit(kind: str, name: str) -> tuple[str, float]:
-    found = RANGES.get(kind, {}).get(name)
-    if found is None:
-        return "", 1.0
-    if found.unit in EDITOR_UNITS:
-        unit, power = EDITOR_UNITS[found.unit]
-        return unit, 10.0**power
-    return found.unit, 1.0
-
-
 def plotted_names(kind: str, plan: CarePlan | None) -> list[str]:
     """The values of a kind worth a plot: those measured (not a scale's profile settings),
     and any the care plan has a limit on."""
@@ -300,7 +219,7 @@ def series_of(
     out = []
     for kind in sorted(by_kind):
         for name in plotted_names(kind, plan):
-            unit, scale = _unit(kind, name)
+            unit, scale = nurse_unit(kind, name)
             limit = plan.thresholds.get(kind, {}).get(name) if plan else None
             points = []
             for values, at, invalid in by_kind[kind]:
@@ -326,7 +245,7 @@ class Trend:
 def trends(series: Sequence[Series], start: datetime, end: datetime) -> list[Trend]:
     out = []
     for s in series:
-        unit = f" ({s.unit})" if s.unit else ""
+        unit = f" ({unit_words(s.unit)})" if s.unit else ""
         words = Words(
             title=f"{kind_words(s.kind)}: {value_words(s.name)}{unit}",
             no_data=_("No readings in this period"),
@@ -366,7 +285,7 @@ def plan_limits(plan: CarePlan) -> list[tuple[str, str, str, str, str]]:
     rows = []
     for kind, limits in sorted(plan.thresholds.items()):
         for name, limit in sorted(limits.items()):
-            unit, scale = _unit(kind, name)
+            unit, scale = nurse_unit(kind, name)
             low, high = _scaled(limit.min, scale), _scaled(limit.max, scale)
             rows.append(
                 (
@@ -374,7 +293,7 @@ def plan_limits(plan: CarePlan) -> list[tuple[str, str, str, str, str]]:
                     value_words(name),
                     "" if low is None else shown_value(float(low)),
                     "" if high is None else shown_value(float(high)),
-                    unit,
+                    unit_words(unit),
                 )
             )
     return rows
@@ -559,7 +478,7 @@ def _row(reading: Reading, mark: ReadingMark | None) -> dict[str, Any]:
         "problems": [problem_words(str(p)) for p in problems[:20]]
         if isinstance(problems, list)
         else [],
-        "values": values_text(loaded(reading.values_json)),
+        "values": reading_values(reading.kind, loaded(reading.values_json)),
         "mark": mark,
     }
 

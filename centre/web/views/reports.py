@@ -48,15 +48,12 @@ from centre.web.audit import audit
 from centre.web.report_data import Figures, Loaded, ReadingRow
 from centre.web.views.patient import (
     MAX_ID,
-    kind_words,
     notes_installed,
     patient_or_404,
     plan_limits,
-    problem_words,
     series_of,
-    value_words,
-    values_text,
 )
+from centre.web.words import kind_words, problem_words, reading_values, unit_words, value_words
 from hub.core.answers import KIND as ANSWERS
 from hub.core.care_plan import CarePlan
 
@@ -412,7 +409,7 @@ def red_events(patient: Patient, loaded: Loaded) -> list[RedEvent]:
                 RedEvent(
                     at=reading.measured_at,
                     kind=kind_words(reading.kind),
-                    values=values_text(dict(reading.values)),
+                    values=reading_values(reading.kind, dict(reading.values)).pairs(),
                     problems=[problem_words(r) for r in reasons],
                     acknowledged_at=ack.at if ack else None,
                     acknowledged_by=ack.by if ack else None,
@@ -461,7 +458,7 @@ def kind_summaries(readings: Sequence[ReadingRow], plan: CarePlan | None) -> lis
         out.append(
             KindSummary(
                 f"{kind_words(s.kind)}: {value_words(s.name)}",
-                s.unit,
+                unit_words(s.unit),
                 found,
                 str(DIRECTIONS[found.direction]),
                 limit,

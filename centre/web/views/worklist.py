@@ -40,6 +40,7 @@ from centre.followup.models import Acknowledgement, Review
 from centre.people.access import patients_for
 from centre.people.models import Municipality, Patient, Team
 from centre.web.audit import audit
+from centre.web.words import kind_words, reasons_words
 from centre.web.worklist_data import OPEN_WINDOW, WINDOW, Row, item_keys, load_worklist, row_keys
 
 log = logging.getLogger(__name__)
@@ -120,6 +121,27 @@ class WorklistFilter(forms.Form):
 
 
 @dataclass(frozen=True)
+class Finding:
+    """One item of a worklist row, in the nurse's words (its codes kept for the page's markup)."""
+
+    item: triage.Item
+    label: Any  # the state's
+    keys: tuple[str, ...]  # what acknowledging it acknowledges
+    kind: str  # in words; "" for the hub's items
+    reasons: tuple[str, ...]  # in words, each once
+
+
+def finding(item: triage.Item) -> Finding:
+    return Finding(
+        item,
+        STATE_LABELS[item.state],
+        item_keys(item),
+        kind_words(item.kind),
+        reasons_words(item.reasons),
+    )
+
+
+@dataclass(frozen=True)
 class Shown:
     """A worklist row as the template shows it."""
 
@@ -127,7 +149,7 @@ class Shown:
     state: str  # a triage state, or "none"
     state_label: Any
     counts: tuple[tuple[str, Any, int], ...]  # (state, label, count)
-    items: tuple[tuple[triage.Item, Any, tuple[str, ...]], ...]  # (item, label, keys)
+    items: tuple[Finding, ...]
     keys: tuple[str, ...]
 
 
@@ -138,7 +160,7 @@ def shown(row: Row) -> Shown:
         state=state,
         state_label=STATE_LABELS[state],
         counts=tuple((s, STATE_LABELS[s], n) for s, n in row.summary.counts.items()),
-        items=tuple((i, STATE_LABELS[i.state], item_keys(i)) for i in row.summary.items),
+        items=tuple(finding(i) for i in row.summary.items),
         keys=row_keys(row.summary.items),
     )
 
