@@ -710,7 +710,10 @@ def test_answer_score(response: Any, score: float | None) -> None:
     ],
 )
 def test_values_text(values: Any, pairs: list[tuple[str, str]]) -> None:
-    assert values_text(values) == pairs
+    from django.utils import translation
+
+    with translation.override("en"):  # the labels' own words (the page's are nb by default)
+        assert values_text(values) == pairs
 
 
 def test_episode_windows_leave_out_an_episode_that_ended_before_the_period(
