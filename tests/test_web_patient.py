@@ -727,3 +727,14 @@ def test_episode_windows_leave_out_an_episode_that_ended_before_the_period(
     ours = reading(HUB, NOW - timedelta(days=1), {"systolic": 1.0})
     reading(HUB, NOW - timedelta(days=6), {"systolic": 2.0})
     assert list(Reading.objects.filter(windows)) == [ours]
+
+
+def test_a_form_shown_again_with_its_errors_is_an_audited_view(
+    ward: dict[str, Any], notes_app: None
+) -> None:
+    """Attacker review: an empty POST re-rendered the whole page with nothing in the log."""
+    client, patient = kari(), ward["ola"]
+    before = AuditEntry.objects.filter(action="view", patient=patient).count()
+    response = client.post(f"/patients/{patient.pk}/notes/", {"text": "", "remind_on": ""})
+    assert response.status_code == 400
+    assert AuditEntry.objects.filter(action="view", patient=patient).count() == before + 1

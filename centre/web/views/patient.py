@@ -356,13 +356,14 @@ def patient_or_404(request: HttpRequest, pk: int) -> Patient:
 @require_GET
 def patient_page(request: HttpRequest, pk: int) -> HttpResponse:
     patient = patient_or_404(request, pk)
-    audit(request, "view", _("patient page"), patient)
     return _page(request, patient, {})
 
 
 def _page(
     request: HttpRequest, patient: Patient, forms_given: Mapping[str, Any], status: int = 200
 ) -> HttpResponse:
+    # Here, not in the GET view: a form shown again with its errors shows her data too.
+    audit(request, "view", _("patient page"), patient)
     days = period_days(request.GET.get("days"))
     end = timezone.now()
     start = end - timedelta(days=days)
