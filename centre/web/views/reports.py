@@ -33,6 +33,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET
 
 from centre import reports
+from centre.errors import CentreError
 from centre.fhir_export import (
     AnswerSet,
     Export,
@@ -92,7 +93,7 @@ DIRECTIONS: Mapping[str, Any] = {
 }
 
 
-class BadRequest(Exception):
+class BadRequest(CentreError, ValueError):
     """A parameter the reports cannot use (answered 400 with this text)."""
 
 
