@@ -32,9 +32,9 @@ from centre.web.views.patient import (
     answer_score,
     episode_windows,
     period_days,
-    problem_words,
     values_text,
 )
+from centre.web.words import problem_words
 from tests.test_web_signin import PASSWORD, code_for
 
 HUB = "hub-0001"
