@@ -17,10 +17,10 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from django.contrib.auth.models import User
@@ -59,6 +59,7 @@ from hub.core.answers import KIND as ANSWERS
 from hub.core.care_plan import CarePlan
 
 log = logging.getLogger(__name__)
+W = TypeVar("W")  # one week's figures of a CSV table
 
 MAX_RED_SHOWN = 100  # red events listed on the GP summary (all are counted)
 MAX_NOTES_SHOWN = 50
@@ -293,14 +294,24 @@ def _header(names: Sequence[str]) -> list[str]:
     return [str(COLUMNS.get(n, n)) for n in names]
 
 
-def adherence_rows(found: Sequence[TeamReport], whole_team: bool) -> list[list[reports.Cell]]:
+def _team_rows(
+    found: Sequence[TeamReport],
+    whole_team: bool,
+    weeks: Callable[[Any], Sequence[W]],
+    cells: Callable[[W], list[reports.Cell]],
+) -> list[list[reports.Cell]]:
+    """One CSV table's rows: the team's weeks (with `whole_team`), then each patient's."""
     rows: list[list[reports.Cell]] = []
     for report in found:
         if whole_team:
-            rows += [[report.team.name, "", *_adherence(r)] for r in report.figures.adherence]
+            rows += [[report.team.name, "", *cells(w)] for w in weeks(report.figures)]
         for patient, figures in report.patients:
-            rows += [[report.team.name, patient.name, *_adherence(r)] for r in figures.adherence]
+            rows += [[report.team.name, patient.name, *cells(w)] for w in weeks(figures)]
     return rows
+
+
+def adherence_rows(found: Sequence[TeamReport], whole_team: bool) -> list[list[reports.Cell]]:
+    return _team_rows(found, whole_team, lambda figures: figures.adherence, _adherence)
 
 
 def _adherence(row: reports.AdherenceWeek) -> list[reports.Cell]:
@@ -316,13 +327,7 @@ def _adherence(row: reports.AdherenceWeek) -> list[reports.Cell]:
 
 
 def acknowledgement_rows(found: Sequence[TeamReport], whole_team: bool) -> list[list[reports.Cell]]:
-    rows: list[list[reports.Cell]] = []
-    for report in found:
-        if whole_team:
-            rows += [[report.team.name, "", *_ack(r)] for r in report.figures.acknowledgements]
-        for patient, figures in report.patients:
-            rows += [[report.team.name, patient.name, *_ack(r)] for r in figures.acknowledgements]
-    return rows
+    return _team_rows(found, whole_team, lambda figures: figures.acknowledgements, _ack)
 
 
 def _ack(row: reports.AcknowledgementWeek) -> list[reports.Cell]:
