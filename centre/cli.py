@@ -148,6 +148,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
+    p.add_argument(
+        "--oidc-subject",
+        help="who she is at the OIDC provider ([web.oidc] subject_claim: HelseID's pid or sub)",
+    )
     p.set_defaults(func=_add_user)
     p = sub.add_parser("add-team", help="make a team of nurses in a municipality")
     p.add_argument("team")
@@ -359,7 +363,13 @@ def _add_user(args: argparse.Namespace) -> int:
 
     password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
     made = add_user(
-        args.username, args.role, args.team, password, args.name, args.municipality_number
+        args.username,
+        args.role,
+        args.team,
+        password,
+        args.name,
+        args.municipality_number,
+        oidc_subject=args.oidc_subject,
     )
     shown = {"username": made.username, "totp_secret": made.totp_secret}
     if password is None:

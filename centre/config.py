@@ -4,10 +4,69 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import Literal, Self
+from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from hub.config import ConfigError, MqttSettings, Strict, explain
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _https_or_loopback(url: str, what: str) -> str:
+    """An address the centre trusts must be https; plain http only on this machine (tests)."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in LOOPBACK):
+        if not parts.hostname or parts.query or parts.fragment:
+            raise ValueError(f"{what} {url!r} must be a plain address like https://host/path")
+        return url.rstrip("/")
+    raise ValueError(f"{what} {url!r} must start with https:// (http only for 127.0.0.1)")
+
+
+class OidcSettings(Strict):
+    """`[web.oidc]`: signing in through an OpenID Connect provider (HelseID) instead of the
+    password and code. Users still exist at the centre: `centre add-user --oidc-subject`."""
+
+    # The provider's issuer; its discovery document is at <issuer>/.well-known/openid-configuration.
+    issuer: str = Field(max_length=500)
+    client_id: str = Field(min_length=1, max_length=200)
+    # HelseID: private_key_jwt (a signed assertion with the client's key, key_file). Other
+    # providers may take a shared secret (client_secret, read from secret_file).
+    client_auth: Literal["private_key_jwt", "client_secret"] = "private_key_jwt"
+    key_file: Path | None = None
+    secret_file: Path | None = None
+    scopes: tuple[str, ...] = ("openid", "profile")
+    # The claim of the ID token that names the person: HelseID's `helseid://claims/identity/pid`
+    # (her national identity number) or `sub`.
+    subject_claim: str = Field(default="sub", min_length=1, max_length=200)
+    # The provider's name on the sign-in button.
+    provider_name: str = Field(default="HelseID", min_length=1, max_length=60)
+    # False: the password and code no longer open the web; only the provider does.
+    password_login: bool = True
+    timeout_s: float = Field(default=10.0, gt=0, le=60)
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer(cls, value: str) -> str:
+        return _https_or_loopback(value, "issuer")
+
+    @field_validator("scopes")
+    @classmethod
+    def _scopes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if "openid" not in value:
+            raise ValueError("scopes must include 'openid' (without it there is no ID token)")
+        if any(not s or any(c.isspace() or c in '"\\' for c in s) for s in value):
+            raise ValueError("a scope is one word without spaces or quotes")
+        return value
+
+    @model_validator(mode="after")
+    def _credential(self) -> Self:
+        if self.client_auth == "private_key_jwt" and self.key_file is None:
+            raise ValueError("client_auth = 'private_key_jwt' needs key_file (the client's key)")
+        if self.client_auth == "client_secret" and self.secret_file is None:
+            raise ValueError("client_auth = 'client_secret' needs secret_file")
+        return self
 
 
 class WebSettings(Strict):
@@ -23,6 +82,21 @@ class WebSettings(Strict):
     # login throttling sees each browser's own address (not the proxy's) and https is known.
     trusted_proxy: str | None = Field(default=None, max_length=100)
     session_idle_s: int = Field(default=30 * 60, ge=60, le=24 * 3600)
+    # The address browsers reach the centre at (https://oppfolging.example.kommune.no): the OIDC
+    # provider sends them back to <public_url>/login/oidc/callback/.
+    public_url: str | None = Field(default=None, max_length=500)
+    oidc: OidcSettings | None = None
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        return None if value is None else _https_or_loopback(value, "public_url")
+
+    @model_validator(mode="after")
+    def _oidc_needs_address(self) -> Self:
+        if self.oidc is not None and self.public_url is None:
+            raise ValueError("[web.oidc] needs [web] public_url (where the provider sends back)")
+        return self
 
 
 class CentreConfig(Strict):

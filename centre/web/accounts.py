@@ -1,5 +1,6 @@
 """Making the centre's users: a user with a role, in teams, with a second factor (TOTP) whose
-secret the new user puts in her authenticator app."""
+secret the new user puts in her authenticator app, and, where the centre signs in through an
+OIDC provider (HelseID), the person at the provider she is."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ def add_user(
     password: str | None = None,
     full_name: str = "",
     municipality: str | None = None,
+    oidc_subject: str | None = None,
 ) -> NewUser:
     from django.contrib.auth.models import Group, User
     from django.contrib.auth.password_validation import validate_password
@@ -38,11 +40,16 @@ def add_user(
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
     from centre.people.registry import find_team
+    from centre.web.models import OidcIdentity
 
     if role not in ROLES:
         raise AccountError(f"role {role!r} is not one of {', '.join(ROLES)}")
     if User.objects.filter(username=username).exists():
         raise AccountError(f"user {username!r} exists already")
+    if oidc_subject is not None:
+        oidc_subject = _checked_subject(oidc_subject)
+        if OidcIdentity.objects.filter(subject=oidc_subject).exists():
+            raise AccountError(f"the OIDC subject {oidc_subject!r} is linked to another user")
     found = {team.pk: team for team in (find_team(name, municipality) for name in teams)}
     password = password or secrets.token_urlsafe(15)
     first, _, last = full_name.partition(" ")
@@ -58,5 +65,15 @@ def add_user(
         for team in found.values():
             team.members.add(user)
         device = TOTPDevice.objects.create(user=user, name="app", confirmed=True)
+        if oidc_subject is not None:
+            OidcIdentity.objects.create(user=user, subject=oidc_subject)
     secret = base64.b32encode(device.bin_key).decode()
     return NewUser(username, password, secret, device.config_url)
+
+
+def _checked_subject(subject: str) -> str:
+    """The value the provider's claim will hold for her, as the administrator typed it."""
+    subject = subject.strip()
+    if not subject or len(subject) > 255 or not subject.isprintable():
+        raise AccountError("the OIDC subject must be 1 to 255 printable characters")
+    return subject

@@ -93,6 +93,9 @@ MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 LOGIN_URL = "web:login"
 LOGIN_REDIRECT_URL = "web:worklist"
 OTP_TOTP_ISSUER = "DHO oppfølgingssenter"
+# Signing in through an OpenID Connect provider (HelseID): centre/web/oidc.py's OidcLogin, made
+# from [web.oidc] by centre/web/runtime.py; None: the password and code only.
+CENTRE_OIDC = None
 
 # Sessions: a cookie only the server reads, gone when the browser closes; a session ends after
 # SESSION_COOKIE_AGE seconds without the nurse doing anything (the live refresh does not count:

@@ -25,6 +25,7 @@ from centre.config import CentreConfig
 from centre.errors import CentreError
 from centre.records import legacy
 from centre.web import base
+from centre.web.oidc import oidc_login_from
 
 
 class DatabaseError(CentreError, RuntimeError):
@@ -62,6 +63,7 @@ def settings_for(config: CentreConfig, *, web: bool) -> dict[str, Any]:
     values["SESSION_COOKIE_AGE"] = config.web.session_idle_s
     values["SESSION_COOKIE_SECURE"] = values["CSRF_COOKIE_SECURE"] = config.web.https
     values["SECRET_KEY"] = _secret(config.web_secret_path) if web else ""
+    values["CENTRE_OIDC"] = oidc_login_from(config) if web else None
     return values
 
 

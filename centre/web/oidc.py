@@ -1,0 +1,277 @@
+"""Signing in through an OpenID Connect provider (HelseID is one) instead of the password and
+code (issue 13). Authlib speaks the protocol: the authorization code flow with PKCE (S256),
+state and nonce kept in the session and used once, the client's own signed assertion
+(private_key_jwt) or a shared secret at the token endpoint, and the ID token's signature,
+issuer, audience, expiry and nonce checked against the provider's published keys. This module
+says what the centre makes of it: who the person is (an existing user an administrator linked,
+never a new one), and each way a sign-in is refused, in words the person can act on.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+from centre.errors import CentreError
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+    from django.http import HttpRequest, HttpResponse
+
+    from centre.config import CentreConfig
+
+log = logging.getLogger("centre.web.oidc")
+
+CALLBACK_PATH = "/login/oidc/callback/"
+CLIENT_NAME = "oidc"  # Authlib keeps its state in the session under this name
+CLOCK_LEEWAY_S = 120  # the provider's clock and ours may differ this much
+
+
+class OidcConfigError(CentreError, ValueError):
+    """[web.oidc] names a key or secret that cannot be used; says which file and why."""
+
+
+class OidcRefused(CentreError):
+    """A sign-in through the provider that the centre refuses. `message` is what the person
+    reads (translated); the text of the exception is for the log and the audit entry."""
+
+    message: Promise = _(
+        "The sign-in service did not sign you in. Try again; if it keeps failing, sign in "
+        "another way or tell your administrator."
+    )
+
+
+class ProviderSaidNo(OidcRefused):
+    """The provider answered with an error, refused our code or could not be reached."""
+
+
+class ForgedCallback(OidcRefused):
+    """A callback this browser's session did not start, or one used already (a replay)."""
+
+    message = _(
+        "This sign-in link was already used or was not started here. Start the sign-in again."
+    )
+
+
+class UntrustedToken(OidcRefused):
+    """The ID token failed a check: signature, issuer, audience, expiry or nonce."""
+
+
+class UnknownPerson(OidcRefused):
+    """The provider named a person no active user of the centre is linked to."""
+
+    message = _(
+        "You are signed in at the sign-in service, but no user of the follow-up centre is "
+        "linked to you. Ask an administrator to add you."
+    )
+
+
+@dataclass(frozen=True)
+class OidcLogin:
+    """What the web needs of [web.oidc], its key or secret read from its file."""
+
+    issuer: str
+    client_id: str
+    client_auth: Literal["private_key_jwt", "client_secret"]
+    credential: str = field(repr=False)  # the private key (PEM or JWK) or the secret
+    scopes: tuple[str, ...] = ("openid",)
+    subject_claim: str = "sub"
+    redirect_uri: str = ""
+    provider_name: str = "HelseID"
+    password_login: bool = True
+    timeout_s: float = 10.0
+
+    @property
+    def discovery_url(self) -> str:
+        return f"{self.issuer}/.well-known/openid-configuration"
+
+
+def oidc_login_from(config: CentreConfig) -> OidcLogin | None:
+    """[web.oidc] with its key or secret read (None when the section is absent). A file that
+    cannot be read, or a key that is not a private key, stops the web from starting."""
+    oidc = config.web.oidc
+    if oidc is None:
+        return None
+    assert config.web.public_url is not None  # WebSettings requires it with [web.oidc]
+    path = oidc.key_file if oidc.client_auth == "private_key_jwt" else oidc.secret_file
+    assert path is not None  # OidcSettings requires the one its client_auth needs
+    try:
+        credential = path.read_text().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise OidcConfigError(f"[web.oidc] cannot read {path}: {exc}") from exc
+    if oidc.client_auth == "private_key_jwt":
+        signing_key(credential, path=str(path))  # refuse a wrong key now, not at sign-in
+    elif len(credential) < 16:
+        raise OidcConfigError(f"[web.oidc] the secret in {path} is empty or too short")
+    return OidcLogin(
+        issuer=oidc.issuer,
+        client_id=oidc.client_id,
+        client_auth=oidc.client_auth,
+        credential=credential,
+        scopes=oidc.scopes,
+        subject_claim=oidc.subject_claim,
+        redirect_uri=config.web.public_url + CALLBACK_PATH,
+        provider_name=oidc.provider_name,
+        password_login=oidc.password_login,
+        timeout_s=oidc.timeout_s,
+    )
+
+
+def signing_key(credential: str, path: str = "the key") -> tuple[Any, str]:
+    """The client's private key (PEM, or a JWK as HelseID's self-service hands it out) and the
+    algorithm its assertions are signed with."""
+    from joserfc.errors import JoseError
+    from joserfc.jwk import ECKey, RSAKey
+
+    data: Any = credential
+    if credential.startswith("{"):
+        try:
+            data = json.loads(credential)
+        except ValueError as exc:
+            raise OidcConfigError(f"[web.oidc] {path} is neither a PEM key nor a JWK") from exc
+    for kind, alg in ((RSAKey, "RS256"), (ECKey, "ES256")):
+        try:
+            key = kind.import_key(data)
+        except (JoseError, ValueError, TypeError, KeyError):
+            continue
+        if not key.is_private:
+            raise OidcConfigError(f"[web.oidc] {path} holds a public key: the private one")
+        if isinstance(key, ECKey) and key.curve_name != "P-256":
+            raise OidcConfigError(f"[web.oidc] {path}: an EC key must be on P-256 (ES256)")
+        return key, alg
+    raise OidcConfigError(f"[web.oidc] {path} is not an RSA or EC private key (PEM or JWK)")
+
+
+def subject_of(claims: Mapping[str, object], claim: str) -> str:
+    """The person the provider vouched for, by the configured claim of the checked ID token."""
+    value = claims.get(claim)
+    if not isinstance(value, str) or not value.strip() or len(value) > 255:
+        raise UntrustedToken(f"the ID token has no usable {claim!r} claim ({type(value).__name__})")
+    return value
+
+
+def start(request: HttpRequest, login: OidcLogin) -> HttpResponse:
+    """Send the browser to the provider, with a new state, nonce and PKCE verifier kept in
+    this session."""
+    from requests import RequestException
+
+    try:
+        response: HttpResponse = _client(login).authorize_redirect(request, login.redirect_uri)
+    except (RequestException, ValueError, KeyError) as exc:
+        raise ProviderSaidNo(f"cannot read the provider's discovery document: {exc}") from exc
+    return response
+
+
+def finish(request: HttpRequest, login: OidcLogin) -> User:
+    """The user the provider's callback signs in, or the reason it is refused. The state is
+    consumed first, so a callback works once."""
+    client = _client(login)
+    state = request.GET.get("state", "")
+    if not state or not client.framework.get_state_data(request.session, state):
+        raise ForgedCallback("a callback with a state this session did not start or used already")
+    if "error" in request.GET:
+        client.framework.clear_state_data(request.session, state)
+        raise ProviderSaidNo(
+            f"the provider said {request.GET['error'][:100]!r}: "
+            f"{request.GET.get('error_description', '')[:200]!r}"
+        )
+    claims = _checked_claims(request, client)
+    return _linked_user(subject_of(claims, login.subject_claim))
+
+
+def _checked_claims(request: HttpRequest, client: Any) -> Mapping[str, object]:
+    from authlib.common.errors import AuthlibBaseError
+    from joserfc.errors import JoseError
+    from requests import RequestException
+
+    try:
+        token = client.authorize_access_token(request, leeway=CLOCK_LEEWAY_S)
+    except JoseError as exc:
+        raise UntrustedToken(f"the ID token failed its check: {exc!r}") from exc
+    except (AuthlibBaseError, RequestException, ValueError, KeyError) as exc:
+        raise ProviderSaidNo(f"the token request failed: {exc!r}") from exc
+    claims = token.get("userinfo")
+    if not isinstance(claims, Mapping):
+        raise UntrustedToken("the provider's answer has no ID token")
+    return claims
+
+
+def _linked_user(subject: str) -> User:
+    from centre.web.models import OidcIdentity
+
+    identity = OidcIdentity.objects.select_related("user").filter(subject=subject).first()
+    if identity is None or not identity.user.is_active:
+        raise UnknownPerson(f"no active user is linked to the subject {subject[:100]!r}")
+    return identity.user
+
+
+@functools.lru_cache(maxsize=4)
+def _client(login: OidcLogin) -> Any:
+    """Authlib's client for this configuration: one per process, so the provider's discovery
+    document and keys are fetched once (and the keys again when they change)."""
+    from authlib.integrations.django_client import DjangoIntegration, DjangoOAuth2App
+    from authlib.oauth2.rfc7523 import PrivateKeyJWT
+
+    kwargs: dict[str, Any] = {
+        "scope": " ".join(login.scopes),
+        "code_challenge_method": "S256",
+        "default_timeout": login.timeout_s,
+    }
+    methods: list[Any] = []
+    secret: Any = login.credential
+    if login.client_auth == "private_key_jwt":
+        secret, alg = signing_key(login.credential)
+        methods.append(PrivateKeyJWT(alg=alg))
+        kwargs["token_endpoint_auth_method"] = "private_key_jwt"
+    else:
+        kwargs["token_endpoint_auth_method"] = "client_secret_basic"
+    client = DjangoOAuth2App(
+        DjangoIntegration(CLIENT_NAME),
+        name=CLIENT_NAME,
+        client_id=login.client_id,
+        client_secret=secret,
+        server_metadata_url=login.discovery_url,
+        client_kwargs=kwargs,
+        client_auth_methods=methods,
+    )
+    return _IssuerChecked(client, login.issuer)
+
+
+class _IssuerChecked:
+    """Authlib's client, with the discovery document's issuer held to the configured one (an
+    ID token is then checked against that issuer: OpenID Connect Discovery, section 4.3)."""
+
+    def __init__(self, client: Any, issuer: str) -> None:
+        self._client = client
+        self._issuer = issuer
+        self.framework = client.framework
+
+    def _metadata(self) -> None:
+        metadata = self._client.load_server_metadata()
+        if str(metadata.get("issuer", "")).rstrip("/") != self._issuer:
+            self._client.server_metadata.clear()  # read it again next time
+            raise ProviderSaidNo(
+                f"the provider's discovery document names issuer {metadata.get('issuer')!r}, "
+                f"not {self._issuer!r} as [web.oidc] issuer says"
+            )
+
+    def authorize_redirect(self, request: HttpRequest, redirect_uri: str) -> Any:
+        self._metadata()
+        return self._client.authorize_redirect(request, redirect_uri)
+
+    def authorize_access_token(self, request: HttpRequest, leeway: int) -> Any:
+        self._metadata()
+        return self._client.authorize_access_token(request, leeway=leeway)
+
+
+def forget_clients() -> None:
+    """Drop the cached clients (and what they know of the providers): after a configuration
+    change in the same process, and between tests."""
+    _client.cache_clear()
