@@ -1,7 +1,7 @@
 """What every page of the centre's web gets: a strict Content-Security-Policy (nothing from
 elsewhere, no inline script or style), and the rule that every page but the login's needs a user
-signed in with her second factor, whose session has not been idle too long or lasted longer than
-a shift."""
+signed in with her second factor (or through the OIDC provider, which asked for its own), whose
+session has not been idle too long or lasted longer than a shift."""
 
 from __future__ import annotations
 
@@ -31,7 +31,9 @@ CSP = "; ".join(
     )
 )
 PERMISSIONS = "camera=(), microphone=(), geolocation=()"
-OPEN_PAGES = frozenset({"login", "second_factor", "set_language", "sign_out"})
+OPEN_PAGES = frozenset(
+    {"login", "second_factor", "oidc_start", "oidc_callback", "set_language", "sign_out"}
+)
 """Pages a visitor reaches before she is fully signed in."""
 QUIET_PAGES = frozenset({"worklist_rows"})
 """Pages a browser asks for by itself (the live refresh): not a sign that someone is there."""
@@ -85,8 +87,15 @@ def _login_url() -> str:
 
 
 def _verified(request: HttpRequest) -> bool:
+    """Her TOTP code was right, or the OIDC provider (HelseID asks for its own second factor)
+    vouched for her while [web.oidc] is still configured."""
     is_verified = getattr(request.user, "is_verified", None)
-    return bool(is_verified and is_verified())
+    if is_verified and is_verified():
+        return True
+    return (
+        request.session.get("signed_in_by") == "oidc"
+        and getattr(settings, "CENTRE_OIDC", None) is not None
+    )
 
 
 def _expired(request: HttpRequest) -> bool:

@@ -11,6 +11,8 @@ app_name = "web"
 urlpatterns = [
     path("login/", signin.SignIn.as_view(), name="login"),
     path("login/code/", signin.second_factor, name="second_factor"),
+    path("login/oidc/", signin.oidc_start, name="oidc_start"),
+    path("login/oidc/callback/", signin.oidc_callback, name="oidc_callback"),
     path("logout/", signin.sign_out, name="sign_out"),
     path("audit/", audit_log.audit_log, name="audit_log"),
     path("", include(worklist.urlpatterns)),

@@ -1,5 +1,6 @@
 """Signing in: a password (throttled by django-axes), then the code from the nurse's
-authenticator app (TOTP, django-otp); signing out."""
+authenticator app (TOTP, django-otp); or, where [web.oidc] is configured, through the OpenID
+Connect provider (HelseID: centre/web/oidc.py); signing out."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import time
 from typing import Any
 
 from django import forms
-from django.contrib.auth import logout
+from django.conf import settings
+from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -16,12 +18,39 @@ from django.views.decorators.http import require_POST
 from django_otp import devices_for_user, match_token
 from django_otp import login as otp_login
 
+from centre.people.models import AuditEntry
+from centre.web import oidc
 from centre.web.audit import audit
+
+SIGNED_IN_BY = "signed_in_by"
+"""The session's note of how she signed in: "oidc" when the provider vouched for her."""
+
+
+def oidc_login() -> oidc.OidcLogin | None:
+    login_config: oidc.OidcLogin | None = getattr(settings, "CENTRE_OIDC", None)
+    return login_config
+
+
+def password_login_allowed() -> bool:
+    configured = oidc_login()
+    return configured is None or configured.password_login
 
 
 class SignIn(auth_views.LoginView):
     template_name = "web/login.html"
     redirect_authenticated_user = False
+
+    def post(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if not password_login_allowed():  # [web.oidc] password_login = false
+            return self.render_to_response(self.get_context_data(), status=403)
+        return super().post(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        configured = oidc_login()
+        context["oidc_provider"] = configured.provider_name if configured else ""
+        context["password_login"] = password_login_allowed()
+        return context
 
     def form_valid(self, form):  # type: ignore[no-untyped-def]
         response = super().form_valid(form)
@@ -43,7 +72,7 @@ class CodeForm(forms.Form):
 
 
 def second_factor(request: HttpRequest) -> HttpResponse:
-    if not request.user.is_authenticated or _stale(request):
+    if not request.user.is_authenticated or _stale(request) or not password_login_allowed():
         logout(request)  # the code alone never reopens a session: the password again
         return redirect("web:login")
     form = CodeForm(request.POST or None)
@@ -59,7 +88,7 @@ def second_factor(request: HttpRequest) -> HttpResponse:
                 request.session.cycle_key()  # a new session id once fully signed in
                 request.session["active_at"] = time.time()
                 audit(request, "login", _("signed in with password and code"))
-                return redirect(_safe_next(request))
+                return redirect(_safe_next(request, request.GET.get("next", "")))
     return render(request, "web/second_factor.html", {"form": form, "problem": problem})
 
 
@@ -78,15 +107,66 @@ def _throttled(user: Any) -> bool:
     return bool(devices) and all(not d.verify_is_allowed()[0] for d in devices)
 
 
-def _safe_next(request: HttpRequest) -> str:
+def _safe_next(request: HttpRequest, wanted: str) -> str:
+    """Where to go once signed in: a page of this site, never another's."""
     from django.utils.http import url_has_allowed_host_and_scheme
 
-    wanted = request.GET.get("next", "")
     if wanted and url_has_allowed_host_and_scheme(
         wanted, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         return wanted
     return "/"
+
+
+@require_POST
+def oidc_start(request: HttpRequest) -> HttpResponse:
+    """The button on the login page: off to the provider (a POST, so no link or prefetch
+    starts a sign-in)."""
+    configured = oidc_login()
+    if configured is None:
+        return redirect("web:login")
+    request.session["oidc_next"] = _safe_next(request, request.POST.get("next", ""))
+    try:
+        return oidc.start(request, configured)
+    except oidc.OidcRefused as refused:
+        return _refused(request, refused)
+
+
+def oidc_callback(request: HttpRequest) -> HttpResponse:
+    """Where the provider sends the browser back: the user an administrator linked to the
+    person it vouched for is signed in, or the sign-in is refused, logged and audited."""
+    configured = oidc_login()
+    if configured is None:
+        return redirect("web:login")
+    try:
+        user = oidc.finish(request, configured)
+    except oidc.OidcRefused as refused:
+        return _refused(request, refused)
+    wanted = request.session.pop("oidc_next", "/")
+    if request.user.is_authenticated:
+        logout(request)  # whoever was half signed in in this browser is not any more
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    request.session.cycle_key()  # a new session id once fully signed in (login did too)
+    request.session[SIGNED_IN_BY] = "oidc"
+    request.session["signed_in_at"] = request.session["active_at"] = time.time()
+    audit(request, "login", _("signed in through %(name)s") % {"name": configured.provider_name})
+    return redirect(wanted)
+
+
+def _refused(request: HttpRequest, refused: oidc.OidcRefused) -> HttpResponse:
+    oidc.log.warning("OIDC sign-in refused (%s): %s", type(refused).__name__, refused)
+    AuditEntry.objects.create(
+        user="",
+        action="login",
+        what=(_("sign-in through the provider refused: %(why)s") % {"why": refused})[:500],
+    )
+    configured = oidc_login()
+    context = {
+        "refused": refused.message,
+        "oidc_provider": configured.provider_name if configured else "",
+        "password_login": password_login_allowed(),
+    }
+    return render(request, "web/login.html", context, status=400)
 
 
 @require_POST
