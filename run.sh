@@ -30,6 +30,9 @@ need_debian_packages() {
     # The nurses' pages are tested in a real browser (tests/test_web_browser.py).
     command -v chromium >/dev/null || missing+=(chromium)
     command -v chromedriver >/dev/null || missing+=(chromium-driver)
+    # The OIDC login's tests run a real provider (testbed/oidc_provider.py) on Node.js.
+    command -v node >/dev/null || missing+=(nodejs)
+    command -v npm >/dev/null || missing+=(npm)
     if [ ${#missing[@]} -gt 0 ]; then
         echo "Installing Debian packages: ${missing[*]}"
         sudo_ apt-get update -qq
@@ -49,11 +52,20 @@ need_venv() {
     fi
 }
 
+need_node_packages() {
+    # panva's oidc-provider (OpenID certified), the real provider the OIDC login is tested
+    # against (tests/test_web_oidc.py); kept in the venv's folder, out of the work tree.
+    local version=9.13.3
+    if ! grep -qs "\"version\": \"$version\"" "$VENV/node/node_modules/oidc-provider/package.json"; then
+        npm install --prefix "$VENV/node" --no-audit --no-fund --loglevel=error "oidc-provider@$version"
+    fi
+}
+
 cmd=${1:-}
 shift || true
 case "$cmd" in
     demo)  need_debian_packages; need_venv; exec "$VENV/bin/python" -m testbed.demo "$@" ;;
-    test)  need_debian_packages; need_venv; exec "$VENV/bin/python" -m pytest "$@" ;;
+    test)  need_debian_packages; need_venv; need_node_packages; exec "$VENV/bin/python" -m pytest "$@" ;;
     check) need_venv; "$VENV/bin/ruff" check . && "$VENV/bin/ruff" format --check . && "$VENV/bin/mypy" \
         && "$VENV/bin/lint-imports" ;;
     *) echo "usage: ./run.sh demo|test|check" >&2; exit 2 ;;
