@@ -145,7 +145,7 @@ async def test_a_nurses_morning_in_the_browser(
         shot(browser, "05-patient")
 
         browser.get(f"{web}/")
-        click(browser, f"#patient-{patient_id} form.ack-all button[name=receipt]")
+        click(browser, f"#patient-{patient_id} button[name=acknowledge_all_with_receipt]")
         WebDriverWait(browser, WAIT_S).until(lambda d: row_class(d, patient_id) != "row-red")
         shot(browser, "06-acknowledged")
         messages = await eventually(

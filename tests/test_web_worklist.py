@@ -19,6 +19,7 @@ import pytest
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import connection
+from django.http import QueryDict
 from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import NoReverseMatch, URLPattern, URLResolver, include, path, reverse
@@ -32,7 +33,7 @@ from centre.people.national_id import _FIRST, _SECOND, _check_digit, check_natio
 from centre.records.models import AcceptedBatch, Document, Hub, Reading
 from centre.web import urls as web_urls
 from centre.web.accounts import add_user
-from centre.web.views.worklist import RECEIPT_TEXT, patient_page_exists
+from centre.web.views.worklist import RECEIPT_TEXT, Asked, asked, patient_page_exists
 from testbed.home import SimulatedHome
 from tests.test_web_signin import PASSWORD, code_for
 
@@ -225,8 +226,13 @@ def state_of(html: str, patient: Patient) -> str:
     return found.group(1)
 
 
-def keys_in(row: str) -> list[str]:
-    return re.findall(r'name="key" value="([^"]+)"', row)
+def keys_in(row: str, button: str = "acknowledge") -> list[str]:
+    """The keys the row's `button`s post (each finding's; "acknowledge_all": the row's)."""
+    return [
+        key
+        for value in re.findall(rf'name="{button}" value="([^"]+)"', row)
+        for key in value.split()
+    ]
 
 
 def page(client: Client, path: str = "/", **params: str) -> str:
@@ -288,7 +294,9 @@ def test_another_teams_patient_is_absent_and_cannot_be_acknowledged(
     mine, _ = world.followed("Mine", BP_PLAN)
     html = page(kari)
     assert row_ids(html) == [mine.id] and "Theirs" not in html
-    response = kari.post(f"/worklist/acknowledge/{theirs.id}/", {"key": f"reading:{red.id}"})
+    response = kari.post(
+        f"/worklist/acknowledge/{theirs.id}/", {"acknowledge": f"reading:{red.id}"}
+    )
     assert response.status_code == 404
     assert not Acknowledgement.objects.exists()
     ola = Client()
@@ -304,7 +312,9 @@ def test_acknowledging_one_finding_leaves_the_others(world: World, kari: Client)
     )
     row = row_of(page(kari), patient)
     assert state_of(row, patient) == "red"
-    response = kari.post(f"/worklist/acknowledge/{patient.id}/", {"key": f"reading:{high.id}"})
+    response = kari.post(
+        f"/worklist/acknowledge/{patient.id}/", {"acknowledge": f"reading:{high.id}"}
+    )
     assert response.status_code == 302 and "notice=acknowledged" in response["Location"]
     ack = Acknowledgement.objects.get()
     assert (ack.key, ack.by.username, ack.with_receipt) == (f"reading:{high.id}", "kari", False)
@@ -320,11 +330,12 @@ def test_acknowledging_all_of_a_patient_clears_the_row_and_counts_as_a_review(
     world.reading(hub, timedelta(hours=2), values=HIGH)
     world.reading(hub, timedelta(hours=3), outcome="failed", problems=("cuff_error",))
     row = row_of(page(kari), patient)
-    every = re.search(r'<form class="ack ack-all".*?</form>', row, re.S)
-    assert every is not None
-    keys = keys_in(every.group(0))
+    keys = keys_in(row, "acknowledge_all")
     assert any(k.startswith("missing:weight:") for k in keys) and len(keys) >= 3
-    response = kari.post(f"/worklist/acknowledge/{patient.id}/", {"key": keys, "all": "1"})
+    assert sorted(keys) == sorted(keys_in(row)), "all: every finding's keys"
+    response = kari.post(
+        f"/worklist/acknowledge/{patient.id}/", {"acknowledge_all": " ".join(keys)}
+    )
     assert response.status_code == 302
     html = page(kari)
     assert state_of(html, patient) == "none"
@@ -337,9 +348,9 @@ def test_an_acknowledged_finding_never_comes_back(world: World, kari: Client) ->
     old = world.reading(hub, timedelta(days=20), outcome="flagged", problems=("irregular_pulse",))
     html = page(kari)
     assert state_of(html, patient) == "yellow", "not ok and not acknowledged: shown after 14 days"
-    kari.post(f"/worklist/acknowledge/{patient.id}/", {"key": f"reading:{old.id}"})
+    kari.post(f"/worklist/acknowledge/{patient.id}/", {"acknowledge": f"reading:{old.id}"})
     assert state_of(page(kari), patient) == "none"
-    again = kari.post(f"/worklist/acknowledge/{patient.id}/", {"key": f"reading:{old.id}"})
+    again = kari.post(f"/worklist/acknowledge/{patient.id}/", {"acknowledge": f"reading:{old.id}"})
     assert "notice=nothing" in again["Location"]
     assert Acknowledgement.objects.count() == 1
     assert state_of(page(kari, "/worklist/rows/"), patient) == "none"
@@ -356,9 +367,9 @@ def test_a_quiet_hub_shows_as_offline_until_acknowledged_however_long_ago(
     )
     row = row_of(page(kari), patient)
     assert state_of(row, patient) == "hub_offline"
-    (key,) = keys_in(row.split('class="ack ack-all"')[0])
+    (key,) = keys_in(row)
     assert key.startswith("hub_offline:")
-    kari.post(f"/worklist/acknowledge/{patient.id}/", {"key": key})
+    kari.post(f"/worklist/acknowledge/{patient.id}/", {"acknowledge": key})
     Acknowledgement.objects.update(at=NOW - timedelta(days=100))  # acknowledged long ago
     assert state_of(page(kari), patient) == "none"
 
@@ -389,7 +400,7 @@ def test_a_receipt_that_cannot_be_sent_leaves_the_acknowledgement_and_says_so(
     patient, hub = world.followed("Receipt", BP_PLAN)
     high = world.reading(hub, timedelta(hours=1), values=HIGH)
     response = kari.post(
-        f"/worklist/acknowledge/{patient.id}/", {"key": f"reading:{high.id}", "receipt": "1"}
+        f"/worklist/acknowledge/{patient.id}/", {"acknowledge_with_receipt": f"reading:{high.id}"}
     )
     assert "notice=receipt_failed" in response["Location"]
     assert Acknowledgement.objects.get().with_receipt is False
@@ -473,7 +484,7 @@ def test_a_long_list_is_shown_a_page_at_a_time_worst_first(
     assert row_ids(page(kari, "/worklist/rows/", page="2")) == [calm[1].id, calm[2].id]
     for garbage in ("abc", "-1", "9" * 40, "0"):
         assert len(row_ids(page(kari, page=garbage))) == 2
-    response = kari.post(f"/worklist/acknowledge/{red.id}/?page=2&state=red", {"key": "x"})
+    response = kari.post(f"/worklist/acknowledge/{red.id}/?page=2&state=red", {"acknowledge": "x"})
     assert response["Location"] == "/?state=red&page=2&notice=nothing"
 
 
@@ -491,7 +502,7 @@ def test_guessed_or_garbage_patient_ids_are_404(
     world: World, kari: Client, patient_id: str
 ) -> None:
     world.followed("Guessed", BP_PLAN)
-    response = kari.post(f"/worklist/acknowledge/{patient_id}/", {"key": "reading:1"})
+    response = kari.post(f"/worklist/acknowledge/{patient_id}/", {"acknowledge": "reading:1"})
     assert response.status_code == 404
 
 
@@ -502,7 +513,7 @@ def test_keys_that_are_not_the_patients_current_findings_are_ignored(
     other, other_hub = world.followed("Other", BP_PLAN)
     elsewhere = world.reading(other_hub, timedelta(hours=1), values=HIGH)
     posted = [f"reading:{elsewhere.id}", "missing:x:y", "x" * 10_000, "<script>", ""]
-    response = kari.post(f"/worklist/acknowledge/{mine.id}/", {"key": posted})
+    response = kari.post(f"/worklist/acknowledge/{mine.id}/", {"acknowledge": " ".join(posted)})
     assert response.status_code == 302 and "notice=nothing" in response["Location"]
     assert not Acknowledgement.objects.exists()
     assert state_of(page(kari), other) == "red"
@@ -514,14 +525,16 @@ def test_acknowledging_needs_the_csrf_token(world: World) -> None:
     sign_in(client, "kari")
     patient, hub = world.followed("Csrf", BP_PLAN)
     high = world.reading(hub, timedelta(hours=1), values=HIGH)
-    response = client.post(f"/worklist/acknowledge/{patient.id}/", {"key": f"reading:{high.id}"})
+    response = client.post(
+        f"/worklist/acknowledge/{patient.id}/", {"acknowledge": f"reading:{high.id}"}
+    )
     assert response.status_code == 403 and not Acknowledgement.objects.exists()
     html = page(client)
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html)
     assert token is not None
     client.post(
         f"/worklist/acknowledge/{patient.id}/",
-        {"key": f"reading:{high.id}", "csrfmiddlewaretoken": token.group(1)},
+        {"acknowledge": f"reading:{high.id}", "csrfmiddlewaretoken": token.group(1)},
     )
     assert Acknowledgement.objects.count() == 1
 
@@ -578,7 +591,8 @@ def test_a_receipt_reaches_the_patients_hub_through_the_real_broker(
         sign_in(client, "kari")
         assert state_of(page(client), patient) == "red"
         response = client.post(
-            f"/worklist/acknowledge/{patient.id}/", {"key": f"reading:{high.id}", "receipt": "1"}
+            f"/worklist/acknowledge/{patient.id}/",
+            {"acknowledge_with_receipt": f"reading:{high.id}"},
         )
         assert "notice=receipt_sent" in response["Location"]
         assert Acknowledgement.objects.get().with_receipt is True
@@ -660,3 +674,23 @@ def test_a_new_red_reading_shows_in_the_browser_without_a_reload(
         assert errors == [], "no script error, no CSP violation"
     finally:
         driver.quit()
+
+
+@pytest.mark.parametrize(
+    ("posted", "expected"),
+    [
+        ("acknowledge=reading%3A1", Asked(("reading:1",))),
+        ("acknowledge=reading%3A1+reading%3A2+reading%3A1", Asked(("reading:1", "reading:2"))),
+        ("acknowledge_with_receipt=reading%3A1", Asked(("reading:1",), receipt=True)),
+        ("acknowledge_all=a+b", Asked(("a", "b"), all=True)),
+        ("acknowledge_all_with_receipt=a", Asked(("a",), all=True, receipt=True)),
+        ("acknowledge=+%09%0A", Asked(all=False)),  # only white space: no keys
+        ("acknowledge=a&acknowledge_all=a", Asked()),  # two buttons: nothing
+        ("acknowledge=a&acknowledge=b", Asked()),  # one button twice: nothing
+        ("key=reading%3A1&all=1&receipt=1", Asked()),  # not a button of the page
+        ("", Asked()),
+        ("acknowledge=" + "x" * 100_000, Asked(("x" * 100_000,))),  # not hers: filtered later
+    ],
+)
+def test_what_an_acknowledgement_form_asks(posted: str, expected: Asked) -> None:
+    assert asked(QueryDict(posted)) == expected

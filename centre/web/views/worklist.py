@@ -12,8 +12,8 @@ import logging
 import os
 import re
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.exceptions import ImproperlyConfigured
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import QuerySet
@@ -28,6 +29,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import NoReverseMatch, path, reverse
 from django.utils import timezone, translation
+from django.utils.text import Truncator
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_POST
@@ -41,7 +43,16 @@ from centre.people.access import patients_for
 from centre.people.models import Municipality, Patient, Team
 from centre.web.audit import audit
 from centre.web.words import kind_words, reasons_words
-from centre.web.worklist_data import OPEN_WINDOW, WINDOW, Row, item_keys, load_worklist, row_keys
+from centre.web.worklist_data import (
+    OPEN_WINDOW,
+    WINDOW,
+    Entry,
+    Row,
+    item_keys,
+    row_keys,
+    rows_of,
+    triaged,
+)
 
 log = logging.getLogger(__name__)
 
@@ -121,48 +132,110 @@ class WorklistFilter(forms.Form):
 
 
 @dataclass(frozen=True)
-class Finding:
-    """One item of a worklist row, in the nurse's words (its codes kept for the page's markup)."""
+class Moment:
+    """A time as the page shows it: machine-readable, and in the nurse's time zone."""
 
-    item: triage.Item
+    iso: str
+    text: str
+
+
+def moment(value: datetime | None) -> Moment | None:
+    if value is None:
+        return None
+    local = timezone.localtime(value)
+    return Moment(local.isoformat(), f"{local.day}.{local.month}.{local.year} {local:%H:%M}")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One item of a worklist row, in the nurse's words (its codes kept for the page's markup).
+    Acknowledging it posts `keys` as one value, separated by spaces."""
+
+    state: str
     label: Any  # the state's
-    keys: tuple[str, ...]  # what acknowledging it acknowledges
-    kind: str  # in words; "" for the hub's items
-    reasons: tuple[str, ...]  # in words, each once
+    kind_code: str  # "" for the hub's items
+    kind: str  # in words
+    count: int
+    keys: str  # what acknowledging it acknowledges
+    codes: str  # the reasons' codes, for the markup
+    reasons: str  # in words, each once
 
 
 def finding(item: triage.Item) -> Finding:
     return Finding(
-        item,
+        item.state,
         STATE_LABELS[item.state],
-        item_keys(item),
+        item.kind or "",
         kind_words(item.kind),
-        reasons_words(item.reasons),
+        item.count,
+        " ".join(item_keys(item)),
+        _at_most(" ".join(item.reasons), 200),
+        _at_most(", ".join(reasons_words(item.reasons)), 200),
     )
+
+
+def _at_most(text: str, length: int) -> str:
+    return text if len(text) <= length else Truncator(text).chars(length)
 
 
 @dataclass(frozen=True)
 class Shown:
-    """A worklist row as the template shows it."""
+    """A worklist row as the template shows it: everything worked out beforehand, as the
+    template engine costs far more per value than Python does (issue 13's 300 ms)."""
 
     row: Row
     state: str  # a triage state, or "none"
     state_label: Any
     counts: tuple[tuple[str, Any, int], ...]  # (state, label, count)
     items: tuple[Finding, ...]
-    keys: tuple[str, ...]
+    keys: str  # all the row's, separated by spaces
+    place: str  # team and municipality
+    since: Moment | None
+    last_measured: Moment | None
+    last_delivered: Moment | None
+    reviewed_at: Moment | None
+    acknowledge_url: str
+    patient_url: str  # "" when there is no patient page to link to
 
 
-def shown(row: Row) -> Shown:
+def shown(row: Row, acknowledge_url: str, patient_url: str) -> Shown:
     state = row.summary.worst or "none"
+    team = row.patient.team
     return Shown(
         row=row,
         state=state,
         state_label=STATE_LABELS[state],
         counts=tuple((s, STATE_LABELS[s], n) for s, n in row.summary.counts.items()),
         items=tuple(finding(i) for i in row.summary.items),
-        keys=row_keys(row.summary.items),
+        keys=" ".join(row_keys(row.summary.items)),
+        place=f"{team.name} · {team.municipality.name}",
+        since=moment(row.summary.since),
+        last_measured=moment(row.summary.last_measured),
+        last_delivered=moment(row.summary.last_delivered),
+        reviewed_at=moment(row.reviewed_at),
+        acknowledge_url=acknowledge_url,
+        patient_url=patient_url,
     )
+
+
+def address_of(view: str) -> Callable[[int], str]:
+    """The address of `view` for a patient id, reversed once for a whole page of rows."""
+    pattern = reverse(view, args=["0"])
+    if not pattern.endswith("/0/"):
+        raise ImproperlyConfigured(f"{view} must end in the patient's id: {pattern}")
+    base = pattern[: -len("0/")]
+    return lambda patient_id: f"{base}{patient_id}/"
+
+
+def shown_rows(rows: Sequence[Row], query: str) -> list[Shown]:
+    """The rows as shown, the addresses worked out once for all of them."""
+    acknowledge = address_of("web:acknowledge")
+    patient = address_of("web:patient") if patient_page_exists() else None
+    tail = f"?{query}" if query else ""
+    return [
+        shown(row, acknowledge(row.patient.id) + tail, patient(row.patient.id) if patient else "")
+        for row in rows
+    ]
 
 
 def _user(request: HttpRequest) -> User:
@@ -182,20 +255,20 @@ def _patients(request: HttpRequest, wanted: Mapping[str, Any]) -> QuerySet[Patie
     return patients
 
 
-def _keep(row: Row, state: str | None) -> bool:
+def _keep(summary: triage.Summary, state: str | None) -> bool:
     if not state:
         return True
     if state == "attention":
-        return row.summary.worst is not None
+        return summary.worst is not None
     if state == "none":
-        return row.summary.worst is None
-    return state in row.summary.counts
+        return summary.worst is None
+    return state in summary.counts
 
 
-def _rows(request: HttpRequest, filters: WorklistFilter, now: datetime) -> list[Row]:
+def _entries(request: HttpRequest, filters: WorklistFilter, now: datetime) -> list[Entry]:
     wanted = filters.wanted()
-    rows = load_worklist(_patients(request, wanted), now)
-    return [row for row in rows if _keep(row, wanted.get("state"))]
+    entries = triaged(_patients(request, wanted), now)
+    return [entry for entry in entries if _keep(entry.summary, wanted.get("state"))]
 
 
 def patient_page_exists() -> bool:
@@ -219,15 +292,15 @@ def _and(query: str, more: str) -> str:
 
 def _context(request: HttpRequest, filters: WorklistFilter) -> dict[str, Any]:
     now = timezone.now()
-    rows = _rows(request, filters, now)
-    page = Paginator(rows, PAGE_ROWS).get_page(_page_number(request))
+    entries = _entries(request, filters, now)
+    page = Paginator(entries, PAGE_ROWS).get_page(_page_number(request))
+    query = _and(filters.query(), f"page={page.number}")
     return {
         "filters": filters,
         "filter_query": filters.query(),  # for the page links
-        "query": _and(filters.query(), f"page={page.number}"),  # the refresh and the actions
+        "query": query,  # the refresh and the actions
         "page": page,
-        "shown": [shown(row) for row in page],
-        "patient_page": patient_page_exists(),
+        "shown": shown_rows(rows_of(list(page.object_list)), query),
         "window_days": WINDOW.days,
         "open_window_days": OPEN_WINDOW.days,
         "now": now,
@@ -272,21 +345,51 @@ def _back(request: HttpRequest, notice: str) -> HttpResponseRedirect:
     return HttpResponseRedirect(f"{reverse('web:worklist')}?{query}&notice={notice}")
 
 
+@dataclass(frozen=True)
+class Asked:
+    """What an acknowledgement form asks: the keys, whether the patient counts as reviewed
+    (all her findings), whether she is sent a receipt."""
+
+    keys: tuple[str, ...] = ()
+    all: bool = False
+    receipt: bool = False
+
+
+# The buttons of a row's form: each posts its finding's keys (or all the row's) as its value.
+ACTIONS: Mapping[str, Asked] = {
+    "acknowledge": Asked(),
+    "acknowledge_with_receipt": Asked(receipt=True),
+    "acknowledge_all": Asked(all=True),
+    "acknowledge_all_with_receipt": Asked(all=True, receipt=True),
+}
+
+
+def asked(post: QueryDict) -> Asked:
+    """The one button pressed and its keys (each once); anything else, such as two buttons or
+    one posted twice, asks for nothing."""
+    pressed = [name for name in ACTIONS if name in post]
+    if len(pressed) != 1 or len(post.getlist(pressed[0])) != 1:
+        return Asked()
+    keys = tuple(dict.fromkeys(str(post.get(pressed[0], "")).split()))
+    return replace(ACTIONS[pressed[0]], keys=keys)
+
+
 @require_POST
 def acknowledge(request: HttpRequest, patient_id: str) -> HttpResponse:
-    """Acknowledge the findings posted as `key` that are still the patient's current findings
-    (stale ones, or keys that are not hers, are left out); with `all`, the patient counts as
-    reviewed; with `receipt`, the patient's hub is sent the receipt message."""
+    """Acknowledge the findings posted (see `asked`) that are still the patient's current
+    findings (stale ones, or keys that are not hers, are left out); with all, the patient
+    counts as reviewed; with a receipt, the patient's hub is sent the receipt message."""
     patient = _patient_or_404(request, patient_id)
-    (row,) = load_worklist(Patient.objects.filter(id=patient.id), timezone.now())
-    current = set(row_keys(row.summary.items))
-    chosen = [key for key in dict.fromkeys(request.POST.getlist("key")) if key in current]
+    (entry,) = triaged(Patient.objects.filter(id=patient.id), timezone.now())
+    current = set(row_keys(entry.summary.items))
+    wanted = asked(request.POST)
+    chosen = [key for key in wanted.keys if key in current]
     with transaction.atomic():
         for key in chosen:
             Acknowledgement.objects.get_or_create(
                 patient=patient, key=key, defaults={"by": _user(request)}
             )
-        if request.POST.get("all") == "1":
+        if wanted.all:
             Review.objects.create(patient=patient, by=_user(request))
     if not chosen:
         return _back(request, "nothing")
@@ -297,9 +400,9 @@ def acknowledge(request: HttpRequest, patient_id: str) -> HttpResponse:
         % {"count": len(chosen)},
         patient,
     )
-    if request.POST.get("receipt") != "1":
+    if not wanted.receipt:
         return _back(request, "acknowledged")
-    if row.hub_id is None or not send_receipt(row.hub_id):
+    if entry.hub_id is None or not send_receipt(entry.hub_id):
         return _back(request, "receipt_failed")
     Acknowledgement.objects.filter(patient=patient, key__in=chosen).update(with_receipt=True)
     audit(request, "change", _("sent the patient a receipt"), patient)
@@ -311,8 +414,10 @@ def all_green(request: HttpRequest) -> HttpResponse:
     """Mark as reviewed every patient of the filtered list who has nothing to see now (a
     patient who turned red since the page was shown is not among them)."""
     filters = WorklistFilter(_user(request), request.GET or None)
-    rows = _rows(request, filters, timezone.now())
-    green = [row.patient for row in rows if row.summary.worst is None]
+    entries = _entries(request, filters, timezone.now())
+    green = list(
+        Patient.objects.filter(id__in=[e.patient_id for e in entries if e.summary.worst is None])
+    )
     Review.objects.bulk_create([Review(patient=patient, by=_user(request)) for patient in green])
     for patient in green:
         audit(request, "change", _("reviewed: nothing to see"), patient)
