@@ -74,17 +74,17 @@ class Ingest:
         header, _ = read_header(payload)
         if header.hub_id != hub_id:
             raise EnvelopeError(f"batch names hub {header.hub_id} but came on {hub_id}'s topic")
-        # Revocation (`centre revoke`): the store gives a revoked hub no signing key; say why.
-        if self.store.is_revoked(hub_id):
+        enrolled = self.store.batch_signing_key(hub_id)
+        if enrolled is None:
+            raise EnvelopeError(f"hub {hub_id} is not enrolled at this centre")
+        signing_key, revoked = enrolled
+        if revoked:  # `centre revoke`: refused, saying why
             raise EnvelopeError(
                 f"hub {hub_id} is revoked at this centre (centre revoke): its "
                 "batches are refused until it is enrolled again"
             )
-        enrolled = self.store.hub_signing_key(hub_id)
-        if enrolled is None:
-            raise EnvelopeError(f"hub {hub_id} is not enrolled at this centre")
         keys = self.keyring if isinstance(self.keyring, dict) else self.keyring.keys()
-        batch = open_batch(payload, keys, ed25519_public(enrolled))
+        batch = open_batch(payload, keys, ed25519_public(signing_key))
         stored = self.store.store_batch(hub_id, header.batch_id, batch.items)
         log.info(
             "stored batch %s from %s: %d items, %d new",
