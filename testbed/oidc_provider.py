@@ -1,7 +1,8 @@
 """A real OpenID Connect provider for the centre's OIDC login tests: panva's `oidc-provider`
 (an OpenID Foundation certified implementation, from npm) run by Debian's Node.js on a free
 port of this machine, with a client registered as HelseID registers the centre's (authorization
-code flow, PKCE required, private_key_jwt) and one with a shared secret.
+code flow, PKCE required, private_key_jwt, pushed authorization requests required) and one with a
+shared secret.
 
 Its sign-in pages are the package's own development pages: any login name is taken as the
 person's `sub` (the accounts below add HelseID's pid claim), then a consent page. `sign_in`
@@ -199,6 +200,7 @@ def running_oidc_provider(
                 **common,
                 "client_id": "centre",
                 "token_endpoint_auth_method": "private_key_jwt",
+                "require_pushed_authorization_requests": True,  # as HelseID's new clients
                 "jwks": {"keys": [jwk_of(client_key, "centre-key", private=False)]},
             },
             {

@@ -104,6 +104,13 @@ def back(client: Client, url: str) -> Any:
     return client.get(f"{parts.path}?{parts.query}")
 
 
+def pending_sign_in(client: Client) -> dict[str, Any]:
+    """What the session keeps of the sign-in it started (Authlib's state data)."""
+    (key,) = [k for k, _ in client.session.items() if k.startswith("_state_oidc_")]
+    data: dict[str, Any] = client.session[key]["data"]
+    return {"state": key.removeprefix("_state_oidc_"), **data}
+
+
 def signed_in(client: Client) -> bool:
     return client.get("/").status_code == 200
 
@@ -120,11 +127,14 @@ def test_the_provider_signs_her_in_without_the_code_and_the_session_id_is_new(
     client = Client()
     assert not signed_in(client)
     authorize = start(client)
+    # The request was pushed to the provider (PAR, as HelseID requires): the browser carries
+    # a reference only. The provider requires PKCE with S256, and the session keeps the
+    # verifier and nonce under the state, for one use.
     query = parse_qs(urlsplit(authorize).query)
     assert authorize.startswith(f"{provider.issuer}/")
-    assert query["redirect_uri"] == [CALLBACK] and query["client_id"] == ["centre"]
-    assert query["code_challenge_method"] == ["S256"] and len(query["code_challenge"][0]) >= 43
-    assert query["state"][0] and query["nonce"][0] and "code_verifier" not in query
+    assert set(query) == {"client_id", "request_uri"} and query["client_id"] == ["centre"]
+    kept = pending_sign_in(client)
+    assert kept["redirect_uri"] == CALLBACK and kept["nonce"] and len(kept["code_verifier"]) >= 43
     before = client.cookies["sessionid"].value
     response = back(client, provider.sign_in(authorize, "kari"))
     assert response.status_code == 302 and response["Location"] == "/"
@@ -196,12 +206,25 @@ def test_a_forged_code_with_the_right_state_is_refused_by_the_provider(
     centre: OidcLogin, provider: OidcProvider, caplog: pytest.LogCaptureFixture
 ) -> None:
     client = Client()
-    authorize = start(client)
-    state = parse_qs(urlsplit(authorize).query)["state"][0]
+    start(client)
+    state = pending_sign_in(client)["state"]
     caplog.set_level(logging.WARNING, "centre.web.oidc")
     response = client.get("/login/oidc/callback/", {"state": state, "code": "forged"})
     assert response.status_code == 400 and "invalid_grant" in caplog.text
     assert "ProviderSaidNo" in caplog.text
+    assert not signed_in(client)
+
+
+def test_a_callback_naming_another_issuer_is_refused(
+    centre: OidcLogin, provider: OidcProvider
+) -> None:
+    """RFC 9207: the provider names itself in the callback; one naming another provider (a
+    mix-up attack) is not taken, even with this session's state."""
+    client = Client()
+    callback = provider.sign_in(start(client), "kari")
+    assert parse_qs(urlsplit(callback).query)["iss"] == [provider.issuer]
+    forged = callback.replace("iss=http", "iss=https%3A%2F%2Fevil.example%2F&was=http")
+    assert back(client, forged).status_code == 400
     assert not signed_in(client)
 
 

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
@@ -160,13 +161,13 @@ def subject_of(claims: Mapping[str, object], claim: str) -> str:
 def start(request: HttpRequest, login: OidcLogin) -> HttpResponse:
     """Send the browser to the provider, with a new state, nonce and PKCE verifier kept in
     this session."""
+    from authlib.common.errors import AuthlibBaseError
     from requests import RequestException
 
     try:
-        response: HttpResponse = _client(login).authorize_redirect(request, login.redirect_uri)
-    except (RequestException, ValueError, KeyError) as exc:
-        raise ProviderSaidNo(f"cannot read the provider's discovery document: {exc}") from exc
-    return response
+        return _client(login).authorize_redirect(request, login.redirect_uri)
+    except (AuthlibBaseError, RequestException, ValueError, KeyError) as exc:
+        raise ProviderSaidNo(f"the provider cannot start a sign-in: {exc!r}") from exc
 
 
 def finish(request: HttpRequest, login: OidcLogin) -> User:
@@ -213,61 +214,104 @@ def _linked_user(subject: str) -> User:
 
 
 @functools.lru_cache(maxsize=4)
-def _client(login: OidcLogin) -> Any:
+def _client(login: OidcLogin) -> _Client:
     """Authlib's client for this configuration: one per process, so the provider's discovery
     document and keys are fetched once (and the keys again when they change)."""
     from authlib.integrations.django_client import DjangoIntegration, DjangoOAuth2App
-    from authlib.oauth2.rfc7523 import PrivateKeyJWT
 
-    kwargs: dict[str, Any] = {
-        "scope": " ".join(login.scopes),
-        "code_challenge_method": "S256",
-        "default_timeout": login.timeout_s,
-    }
-    methods: list[Any] = []
-    secret: Any = login.credential
-    if login.client_auth == "private_key_jwt":
-        secret, alg = signing_key(login.credential)
-        methods.append(PrivateKeyJWT(alg=alg))
-        kwargs["token_endpoint_auth_method"] = "private_key_jwt"
-    else:
-        kwargs["token_endpoint_auth_method"] = "client_secret_basic"
+    kwargs, secret, methods = _client_auth(login)
     client = DjangoOAuth2App(
         DjangoIntegration(CLIENT_NAME),
         name=CLIENT_NAME,
         client_id=login.client_id,
         client_secret=secret,
         server_metadata_url=login.discovery_url,
-        client_kwargs=kwargs,
+        client_kwargs={
+            **kwargs,
+            "scope": " ".join(login.scopes),
+            "code_challenge_method": "S256",
+            "default_timeout": login.timeout_s,
+        },
         client_auth_methods=methods,
     )
-    return _IssuerChecked(client, login.issuer)
+    return _Client(client, login)
 
 
-class _IssuerChecked:
-    """Authlib's client, with the discovery document's issuer held to the configured one (an
-    ID token is then checked against that issuer: OpenID Connect Discovery, section 4.3)."""
+def _client_auth(login: OidcLogin) -> tuple[dict[str, Any], Any, list[Any]]:
+    """How the centre proves it is the client: a JWT signed with its key (private_key_jwt, its
+    audience the issuer, as OpenID Foundation's 2025 advice and HelseID ask) or the secret."""
+    from authlib.oauth2.rfc7523 import PrivateKeyJWT
 
-    def __init__(self, client: Any, issuer: str) -> None:
+    if login.client_auth == "private_key_jwt":
+        key, alg = signing_key(login.credential)
+        method = PrivateKeyJWT(token_endpoint=login.issuer, alg=alg)
+        return {"token_endpoint_auth_method": "private_key_jwt"}, key, [method]
+    return {"token_endpoint_auth_method": "client_secret_basic"}, login.credential, []
+
+
+class _Client:
+    """Authlib's client, with what the centre adds: the discovery document's issuer held to
+    the configured one (OpenID Connect Discovery 4.3), the authorization request pushed to the
+    provider first where it offers that (PAR, RFC 9126: HelseID requires it of new clients),
+    and the callback's `iss` held to the issuer too (RFC 9207, against mix-up)."""
+
+    def __init__(self, client: Any, login: OidcLogin) -> None:
         self._client = client
-        self._issuer = issuer
+        self._login = login
         self.framework = client.framework
 
-    def _metadata(self) -> None:
-        metadata = self._client.load_server_metadata()
-        if str(metadata.get("issuer", "")).rstrip("/") != self._issuer:
+    def _metadata(self) -> dict[str, Any]:
+        metadata: dict[str, Any] = self._client.load_server_metadata()
+        if str(metadata.get("issuer", "")).rstrip("/") != self._login.issuer:
+            named = metadata.get("issuer")
             self._client.server_metadata.clear()  # read it again next time
             raise ProviderSaidNo(
-                f"the provider's discovery document names issuer {metadata.get('issuer')!r}, "
-                f"not {self._issuer!r} as [web.oidc] issuer says"
+                f"the provider's discovery document names issuer {named!r}, "
+                f"not {self._login.issuer!r} as [web.oidc] issuer says"
             )
+        return metadata
 
-    def authorize_redirect(self, request: HttpRequest, redirect_uri: str) -> Any:
-        self._metadata()
-        return self._client.authorize_redirect(request, redirect_uri)
+    def authorize_redirect(self, request: HttpRequest, redirect_uri: str) -> HttpResponse:
+        from django.http import HttpResponseRedirect
+
+        metadata = self._metadata()
+        pushed = metadata.get("pushed_authorization_request_endpoint")
+        if not pushed:
+            response: HttpResponse = self._client.authorize_redirect(request, redirect_uri)
+            return response
+        made = self._client.create_authorization_url(redirect_uri)
+        request_uri = self._push(pushed, made["url"])
+        self._client.save_authorize_data(request, redirect_uri=redirect_uri, **made)
+        query = urlencode({"client_id": self._login.client_id, "request_uri": request_uri})
+        return HttpResponseRedirect(f"{metadata['authorization_endpoint']}?{query}")
+
+    def _push(self, endpoint: str, url: str) -> str:
+        """The authorization request's parameters, sent to the provider directly with the
+        client's proof; the browser carries only the reference the provider gives back."""
+        from authlib.integrations.requests_client import OAuth2Session
+
+        kwargs, secret, methods = _client_auth(self._login)
+        with OAuth2Session(self._login.client_id, secret, **kwargs) as session:
+            for method in methods:
+                session.register_client_auth_method(method)
+            answer = session.post(
+                endpoint,
+                data=dict(parse_qsl(urlsplit(url).query)),
+                auth=session.client_auth(kwargs["token_endpoint_auth_method"]),
+                withhold_token=True,
+                timeout=self._login.timeout_s,
+            )
+            answer.raise_for_status()
+            request_uri = answer.json()["request_uri"]
+        if not isinstance(request_uri, str):
+            raise ProviderSaidNo("the provider's pushed request answer has no request_uri")
+        return request_uri
 
     def authorize_access_token(self, request: HttpRequest, leeway: int) -> Any:
         self._metadata()
+        issuer = request.GET.get("iss")
+        if issuer is not None and issuer.rstrip("/") != self._login.issuer:
+            raise ForgedCallback(f"the callback names issuer {issuer[:200]!r}: another provider")
         return self._client.authorize_access_token(request, leeway=leeway)
 
 
