@@ -310,7 +310,10 @@ def test_an_expired_id_token_is_refused(kari: NewUser, tmp_path: Path) -> None:
     """A provider whose clock is 20 minutes behind issues ID tokens that expired (10-minute
     life) before they arrive."""
     with running_oidc_provider(tmp_path / "late", CALLBACK, ACCOUNTS, clock_offset_s=-1200) as late:
-        with override_settings(CENTRE_OIDC=login_for(late, tmp_path)):
+        # The secret client: our signed assertion would be refused first, "not yet valid".
+        secret: dict[str, Any] = {"client_id": late.secret_client_id, "key_file": None}
+        secret.update(client_auth="client_secret", secret_file=str(late.secret_path))
+        with override_settings(CENTRE_OIDC=login_for(late, tmp_path, **secret)):
             client = Client()
             response = back(client, late.sign_in(start(client), "kari"))
             assert response.status_code == 400
@@ -348,6 +351,50 @@ def test_a_client_secret_works_for_providers_that_take_one(
         assert back(client, provider.sign_in(start(client), "kari")).status_code == 302
         assert signed_in(client)
     forget_clients()
+
+
+def test_a_jwk_key_file_signs_in_and_names_its_key(
+    provider: OidcProvider, kari: NewUser, tmp_path: Path
+) -> None:
+    """HelseID's self-service hands the client's key out as a JWK with a key id; the provider
+    finds the key by that id in the assertion's header."""
+    import json
+
+    from testbed.oidc_provider import jwk_of
+
+    key_file = tmp_path / "helseid.jwk"
+    key_file.write_text(
+        json.dumps(jwk_of(provider.client_key_path.read_text(), "centre-key", private=True))
+    )
+    with override_settings(CENTRE_OIDC=login_for(provider, tmp_path, key_file=str(key_file))):
+        client = Client()
+        assert back(client, provider.sign_in(start(client), "kari")).status_code == 302
+        assert signed_in(client)
+    forget_clients()
+
+
+def test_the_client_assertion_lives_a_minute_names_the_issuer_and_is_never_reused() -> None:
+    """HelseID's profile for client assertions: exp at most 60 s after iat, a new jti each
+    time, the key's id in the header; its audience is the issuer."""
+    from types import SimpleNamespace
+
+    from joserfc import jwt
+    from joserfc.jwk import RSAKey
+
+    from centre.web.oidc import _short_lived_assertion
+    from testbed.oidc_provider import jwk_of
+
+    key = RSAKey.import_key(jwk_of(new_rsa_key(), "k1", private=True))
+    method = _short_lived_assertion("https://helseid-sts.test.nhn.no", "RS256")
+    auth = SimpleNamespace(client_id="centre", client_secret=key)
+    bodies = [method(auth, "POST", "https://sts.example/connect/par", {}, "")[2] for _ in "ab"]
+    first, second = (jwt.decode(parse_qs(body)["client_assertion"][0], key) for body in bodies)
+    assert first.header["kid"] == "k1" and first.header["typ"] == "JWT"
+    claims = first.claims
+    assert claims["aud"] == "https://helseid-sts.test.nhn.no"
+    assert claims["iss"] == claims["sub"] == "centre"
+    assert claims["exp"] - claims["iat"] == 60 and claims["nbf"] == claims["iat"]
+    assert claims["jti"] != second.claims["jti"]
 
 
 def test_next_never_leads_off_the_site(centre: OidcLogin, provider: OidcProvider) -> None:

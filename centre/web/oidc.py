@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -33,6 +34,7 @@ log = logging.getLogger("centre.web.oidc")
 CALLBACK_PATH = "/login/oidc/callback/"
 CLIENT_NAME = "oidc"  # Authlib keeps its state in the session under this name
 CLOCK_LEEWAY_S = 120  # the provider's clock and ours may differ this much
+ASSERTION_LIFE_S = 60  # the client assertion's life (HelseID: at most 60 seconds)
 
 
 class OidcConfigError(CentreError, ValueError):
@@ -240,13 +242,38 @@ def _client(login: OidcLogin) -> _Client:
 def _client_auth(login: OidcLogin) -> tuple[dict[str, Any], Any, list[Any]]:
     """How the centre proves it is the client: a JWT signed with its key (private_key_jwt, its
     audience the issuer, as OpenID Foundation's 2025 advice and HelseID ask) or the secret."""
-    from authlib.oauth2.rfc7523 import PrivateKeyJWT
-
     if login.client_auth == "private_key_jwt":
         key, alg = signing_key(login.credential)
-        method = PrivateKeyJWT(token_endpoint=login.issuer, alg=alg)
+        method = _short_lived_assertion(login.issuer, alg)
         return {"token_endpoint_auth_method": "private_key_jwt"}, key, [method]
     return {"token_endpoint_auth_method": "client_secret_basic"}, login.credential, []
+
+
+def _short_lived_assertion(audience: str, alg: str) -> Any:
+    """Authlib's private_key_jwt, its assertion valid for a minute (HelseID takes no more)
+    and naming the key it was signed with (kid, typ: HelseID's client assertion profile)."""
+    from authlib.oauth2.rfc7523 import PrivateKeyJWT
+    from authlib.oauth2.rfc7523.assertion import private_key_jwt_sign
+
+    class ShortLived(PrivateKeyJWT):  # type: ignore[misc]
+        def sign(self, auth: Any, token_endpoint: str) -> Any:
+            header = {
+                "typ": "JWT",
+                **({"kid": auth.client_secret.kid} if auth.client_secret.kid else {}),
+            }
+            now = int(time.time())
+            return private_key_jwt_sign(
+                auth.client_secret,
+                client_id=auth.client_id,
+                token_endpoint=token_endpoint,
+                alg=self.alg,
+                header=header,
+                claims={"nbf": now},  # a new dict each time: Authlib adds a new jti to it
+                issued_at=now,
+                expires_in=ASSERTION_LIFE_S,
+            )
+
+    return ShortLived(token_endpoint=audience, alg=alg)
 
 
 class _Client:
