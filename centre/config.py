@@ -40,6 +40,9 @@ class OidcSettings(Strict):
     # The claim of the ID token that names the person: HelseID's `helseid://claims/identity/pid`
     # (her national identity number) or `sub`.
     subject_claim: str = Field(default="sub", min_length=1, max_length=200)
+    # Claims the ID token must hold with exactly these values, e.g. HelseID's security level:
+    # {"helseid://claims/identity/security_level" = "4"} (a sign-in strong enough for health data).
+    required_claims: dict[str, str] = Field(default_factory=dict, max_length=20)
     # The provider's name on the sign-in button.
     provider_name: str = Field(default="HelseID", min_length=1, max_length=60)
     # False: the password and code no longer open the web; only the provider does.

@@ -5,8 +5,9 @@ code flow, PKCE required, private_key_jwt, pushed authorization requests require
 shared secret.
 
 Its sign-in pages are the package's own development pages: any login name is taken as the
-person's `sub` (the accounts below add HelseID's pid claim), then a consent page. `sign_in`
-walks them as a browser would and returns where the provider sends the browser back.
+person's `sub` (the accounts given add claims: HelseID's pid and security level), then a consent
+page. `sign_in` walks them as a browser would and returns where the provider sends the browser
+back.
 
 `./run.sh` installs the package into the venv's folder (`$VENV/node`); DHO_OIDC_PROVIDER names
 another `oidc-provider` folder.
@@ -36,6 +37,9 @@ from testbed.processes import Process, TestbedError, free_port, port_open, wait_
 
 PID_CLAIM = "helseid://claims/identity/pid"
 PID_SCOPE = "helseid://scopes/identity/pid"
+LEVEL_CLAIM = "helseid://claims/identity/security_level"
+LEVEL_SCOPE = "helseid://scopes/identity/security_level"
+SCOPE_CLAIMS = {PID_SCOPE: [PID_CLAIM], LEVEL_SCOPE: [LEVEL_CLAIM]}  # as HelseID's
 SECRET = "a shared secret for the tests " + "s" * 20
 
 # A small ES module: the provider with the configuration the Python side writes as JSON.
@@ -55,8 +59,8 @@ const provider = new Provider(cfg.issuer, {
   cookies: { keys: [cfg.cookie_key] },
   pkce: { required: () => true },
   conformIdTokenClaims: false,  // the claims the scopes name go into the ID token, as HelseID's
-  scopes: ['openid', 'profile', cfg.pid_scope],
-  claims: { openid: ['sub'], profile: ['name'], [cfg.pid_scope]: [cfg.pid_claim] },
+  scopes: ['openid', 'profile', ...Object.keys(cfg.scope_claims)],
+  claims: { openid: ['sub'], profile: ['name'], ...cfg.scope_claims },
   findAccount: async (ctx, id) => ({
     accountId: id,
     claims: async () => ({ sub: id, ...(cfg.accounts[id] || {}) }),
@@ -192,8 +196,7 @@ def running_oidc_provider(
         "clock_offset_s": clock_offset_s,
         "cookie_key": secrets.token_urlsafe(32),
         "signing_jwk": jwk_of(signing_key or new_rsa_key(), "provider-key", private=True),
-        "pid_scope": PID_SCOPE,
-        "pid_claim": PID_CLAIM,
+        "scope_claims": SCOPE_CLAIMS,
         "accounts": dict(accounts or {}),
         "clients": [
             {

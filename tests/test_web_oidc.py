@@ -23,6 +23,8 @@ from centre.web.accounts import AccountError, NewUser, add_user
 from centre.web.oidc import OidcConfigError, OidcLogin, forget_clients, oidc_login_from
 from hub.config import ConfigError
 from testbed.oidc_provider import (
+    LEVEL_CLAIM,
+    LEVEL_SCOPE,
     PID_CLAIM,
     PID_SCOPE,
     OidcProvider,
@@ -33,14 +35,18 @@ from testbed.oidc_provider import (
 PUBLIC_URL = "http://127.0.0.1:8000"
 CALLBACK = f"{PUBLIC_URL}/login/oidc/callback/"
 KARI_PID = "13116900216"
+HIGH = {LEVEL_CLAIM: "4"}  # HelseID's security level of BankID and the like
 ACCOUNTS: dict[str, dict[str, Any]] = {
-    "kari": {PID_CLAIM: KARI_PID, "name": "Kari Nordmann"},
-    "stranger": {PID_CLAIM: "01010150000"},
-    "no-pid": {},
-    "list-pid": {PID_CLAIM: [KARI_PID]},
-    "number-pid": {PID_CLAIM: 13116900216},
-    "huge-pid": {PID_CLAIM: "1" * 100_000},
-    "script-pid": {PID_CLAIM: "<script>alert(1)</script>"},
+    "kari": {PID_CLAIM: KARI_PID, "name": "Kari Nordmann", **HIGH},
+    "kari-level-3": {PID_CLAIM: KARI_PID, LEVEL_CLAIM: "3"},
+    "kari-no-level": {PID_CLAIM: KARI_PID},
+    "kari-level-list": {PID_CLAIM: KARI_PID, LEVEL_CLAIM: ["4"]},
+    "stranger": {PID_CLAIM: "01010150000", **HIGH},
+    "no-pid": {**HIGH},
+    "list-pid": {PID_CLAIM: [KARI_PID], **HIGH},
+    "number-pid": {PID_CLAIM: 13116900216, **HIGH},
+    "huge-pid": {PID_CLAIM: "1" * 100_000, **HIGH},
+    "script-pid": {PID_CLAIM: "<script>alert(1)</script>", **HIGH},
 }
 PASSWORD = "correct horse battery staple"
 
@@ -51,8 +57,9 @@ def login_for(provider: OidcProvider, folder: Path, **oidc: Any) -> OidcLogin:
         "issuer": provider.issuer,
         "client_id": provider.client_id,
         "key_file": str(provider.client_key_path),
-        "scopes": ["openid", "profile", PID_SCOPE],
+        "scopes": ["openid", "profile", PID_SCOPE, LEVEL_SCOPE],
         "subject_claim": PID_CLAIM,
+        "required_claims": HIGH,
         **oidc,
     }
     config = CentreConfig.model_validate(
@@ -249,6 +256,17 @@ def test_a_subject_claim_of_the_wrong_kind_is_refused(
     assert "<script>alert" not in response.content.decode()
     assert not signed_in(client)
     assert all(len(what) <= 500 for what in refusals()) and len(refusals()) == 1
+
+
+@pytest.mark.parametrize("login", ["kari-level-3", "kari-no-level", "kari-level-list"])
+def test_a_sign_in_below_the_required_security_level_is_refused(
+    centre: OidcLogin, provider: OidcProvider, login: str
+) -> None:
+    client = Client()
+    response = back(client, provider.sign_in(start(client), login))
+    assert response.status_code == 400 and "ikke sterk nok" in response.content.decode()
+    assert not signed_in(client)
+    assert any("security_level" in what for what in refusals())
 
 
 def test_an_inactive_user_is_refused(centre: OidcLogin, provider: OidcProvider) -> None:

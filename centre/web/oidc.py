@@ -67,6 +67,15 @@ class UntrustedToken(OidcRefused):
     """The ID token failed a check: signature, issuer, audience, expiry or nonce."""
 
 
+class TooWeak(OidcRefused):
+    """The ID token lacks a claim [web.oidc] required_claims asks for (a security level)."""
+
+    message = _(
+        "The way you signed in at the sign-in service is not strong enough for health data. "
+        "Sign in again with a stronger method, such as BankID."
+    )
+
+
 class UnknownPerson(OidcRefused):
     """The provider named a person no active user of the centre is linked to."""
 
@@ -86,6 +95,7 @@ class OidcLogin:
     credential: str = field(repr=False)  # the private key (PEM or JWK) or the secret
     scopes: tuple[str, ...] = ("openid",)
     subject_claim: str = "sub"
+    required_claims: tuple[tuple[str, str], ...] = ()
     redirect_uri: str = ""
     provider_name: str = "HelseID"
     password_login: bool = True
@@ -120,6 +130,7 @@ def oidc_login_from(config: CentreConfig) -> OidcLogin | None:
         credential=credential,
         scopes=oidc.scopes,
         subject_claim=oidc.subject_claim,
+        required_claims=tuple(sorted(oidc.required_claims.items())),
         redirect_uri=config.web.public_url + CALLBACK_PATH,
         provider_name=oidc.provider_name,
         password_login=oidc.password_login,
@@ -150,6 +161,16 @@ def signing_key(credential: str, path: str = "the key") -> tuple[Any, str]:
             raise OidcConfigError(f"[web.oidc] {path}: an EC key must be on P-256 (ES256)")
         return key, alg
     raise OidcConfigError(f"[web.oidc] {path} is not an RSA or EC private key (PEM or JWK)")
+
+
+def check_required(claims: Mapping[str, object], required: tuple[tuple[str, str], ...]) -> None:
+    """Each claim [web.oidc] required_claims names holds its value (as text: HelseID sends the
+    security level as "4")."""
+    for name, wanted in required:
+        value = claims.get(name)
+        if value is None or str(value) != wanted:
+            shown = str(value)[:50]
+            raise TooWeak(f"the ID token's {name!r} is {shown!r}, not {wanted!r} as required")
 
 
 def subject_of(claims: Mapping[str, object], claim: str) -> str:
@@ -186,6 +207,7 @@ def finish(request: HttpRequest, login: OidcLogin) -> User:
             f"{request.GET.get('error_description', '')[:200]!r}"
         )
     claims = _checked_claims(request, client)
+    check_required(claims, login.required_claims)
     return _linked_user(subject_of(claims, login.subject_claim))
 
 
