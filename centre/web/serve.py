@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from typing import Any
 
 from centre.config import CentreConfig, WebSettings
@@ -17,6 +19,7 @@ class WebError(CentreError, RuntimeError):
     """`centre web` cannot serve; says why and what to change."""
 
 
+WARMED = "worklist summaries kept"  # logged once a process has computed them all
 THREADS = 8  # requests served at once; the live refresh of every open worklist is one of them
 SERVING = "centre web serving on"  # logged once it listens; the testbed waits for it
 
@@ -56,4 +59,24 @@ def serve_web(config: CentreConfig, port: int | None = None) -> None:
             "the port, or the address is not this machine's; change [web] in centre.toml"
         ) from exc
     log.info("%s http://%s:%s/", SERVING, config.web.host, server.effective_port)
+    threading.Thread(target=warm_up, name="worklist warm-up", daemon=True).start()
     server.run()
+
+
+def warm_up() -> None:
+    """Every patient's worklist summary computed while the server already answers: the first
+    nurse of the day does not wait for all of them."""
+    from django.db import DatabaseError, connection
+    from django.utils import timezone
+
+    from centre.web import worklist_data
+
+    started = time.monotonic()
+    try:
+        count = worklist_data.warm_up(timezone.now())
+    except DatabaseError as exc:
+        log.warning("worklist summaries not computed ahead (%s): the first page does it", exc)
+        return
+    finally:
+        connection.close()  # this thread's own
+    log.info("%s: %d patients in %.1f s", WARMED, count, time.monotonic() - started)

@@ -208,6 +208,12 @@ def load_worklist(patients: QuerySet[Patient], now: datetime) -> list[Row]:
     return rows_of(triaged(patients, now))
 
 
+def warm_up(now: datetime) -> int:
+    """Compute and keep every patient's summary, so that a process's first worklist is as
+    quick as its next (from nothing, 2 000 patients take seconds); returns how many."""
+    return len(triaged(Patient.objects.all(), now))
+
+
 def load(patient_ids: Sequence[int], now: datetime) -> Loaded:
     episodes = _episodes(patient_ids, now)
     hubs = sorted({e.hub_id for eps in episodes.values() for e in eps})
@@ -465,7 +471,8 @@ def _episodes(
 
 def _raw(query: QuerySet[Any, tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     """The rows of `query` as the database driver gives them: every page reads every
-    patient's episodes, and Django's conversion of each time costs four times the query."""
+    patient's episodes, a process's first page every patient's readings, and Django's
+    conversion of each time costs more than the query."""
     sql, params = query.query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -549,7 +556,8 @@ def _readings(
         )
     )
     by_hub: dict[str, list[triage.Reading]] = {}
-    for rid, hub_id, kind, values, outcome, problems, measured, received, invalid in rows:
+    for rid, hub_id, kind, values, outcome, problems, measured_raw, received, invalid in _raw(rows):
+        measured = _moment(measured_raw)
         old = measured < now - WINDOW
         if old and rid in silenced:
             continue  # only the unacknowledged are kept from the longer window
@@ -560,8 +568,8 @@ def _readings(
                 values=_json_object(values),
                 outcome=_outcome(outcome),
                 measured_at=measured,
-                received_at=received,
-                problems=tuple(str(p) for p in _json_list(problems)),
+                received_at=_moment(received),
+                problems=() if problems == "[]" else tuple(str(p) for p in _json_list(problems)),
                 invalid=bool(invalid),
             )
         )
