@@ -114,17 +114,25 @@ class OidcProvider:
     process: Process
     log: list[str] = field(default_factory=list)
 
-    def sign_in(self, authorize_url: str, login: str) -> str:
-        """A person signs in at the provider's pages as `login` and agrees; returns the URL
-        the provider sends her browser back to (the centre's callback, with code and state)."""
-        return self._walk(authorize_url, {"login": login, "password": "any"})
+    def sign_in(
+        self, authorize_url: str, login: str, browser: requests.Session | None = None
+    ) -> str:
+        """A person signs in at the provider's pages as `login` (in `browser`, keeping its
+        cookies, or a new one) and agrees; returns the URL the provider sends her browser back
+        to (the centre's callback, with code and state)."""
+        return self._walk(authorize_url, {"login": login, "password": "any"}, browser)
 
     def abort(self, authorize_url: str) -> str:
         """She cancels at the provider's sign-in page; returns where it sends her back."""
         return self._walk(authorize_url, None)
 
-    def _walk(self, url: str, person: Mapping[str, str] | None) -> str:
-        browser = requests.Session()
+    def _walk(
+        self,
+        url: str,
+        person: Mapping[str, str] | None,
+        browser: requests.Session | None = None,
+    ) -> str:
+        browser = browser or requests.Session()
         response = browser.get(url, allow_redirects=False, timeout=10)
         for _ in range(12):
             if response.is_redirect:
@@ -144,11 +152,17 @@ class OidcProvider:
                 response = browser.get(url, allow_redirects=False, timeout=10)
                 continue
             action = re.search(r'<form[^>]*action="([^"]+)"', page)
-            prompt = re.search(r'name="prompt" value="(\w+)"', page)
-            if action is None or prompt is None:
+            if action is None:
                 raise TestbedError(f"no form on the provider's page: {page[:500]}")
-            form = {"prompt": prompt.group(1)}
-            if prompt.group(1) == "login":
+            # Its hidden fields (prompt, or the logout step's xsrf and logout when another
+            # person's session at the provider is ended first), as the browser would send them.
+            form = {
+                html.unescape(name): html.unescape(value)
+                for name, value in re.findall(
+                    r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page
+                )
+            }
+            if form.get("prompt") == "login":
                 form.update(person)
             url = urljoin(url, html.unescape(action.group(1)))
             response = browser.post(url, data=form, allow_redirects=False, timeout=10)

@@ -415,6 +415,23 @@ def test_the_client_assertion_lives_a_minute_names_the_issuer_and_is_never_reuse
     assert claims["jti"] != second.claims["jti"]
 
 
+def test_the_next_nurse_at_a_shared_computer_signs_in_as_herself(
+    centre: OidcLogin, provider: OidcProvider
+) -> None:
+    """Kari signs out of the centre; her session at the provider is still open in this
+    browser. The next one to press the button is asked to sign in at the provider (prompt=
+    login), and gets her own sign-in (here a person nobody linked), not Kari's."""
+    import requests
+
+    browser = requests.Session()  # the provider's cookies, kept as a browser keeps them
+    client = Client()
+    assert back(client, provider.sign_in(start(client), "kari", browser)).status_code == 302
+    client.post("/logout/")
+    assert not signed_in(client)
+    next_nurse = back(client, provider.sign_in(start(client), "stranger", browser))
+    assert next_nurse.status_code == 400 and not signed_in(client)
+
+
 def test_next_never_leads_off_the_site(centre: OidcLogin, provider: OidcProvider) -> None:
     client = Client()
     response = back(client, provider.sign_in(start(client, "https://evil.example/"), "kari"))

@@ -34,6 +34,10 @@ log = logging.getLogger("centre.web.oidc")
 CALLBACK_PATH = "/login/oidc/callback/"
 CLIENT_NAME = "oidc"  # Authlib keeps its state in the session under this name
 CLOCK_LEEWAY_S = 120  # the provider's clock and ours may differ this much
+# The provider asks her to sign in every time, even when its own session from an earlier
+# sign-in in this browser is still open: on a shared computer, the next nurse pressing the
+# button after the first signed out of the centre must not become her.
+PROMPT = "login"
 ASSERTION_LIFE_S = 60  # the client assertion's life (HelseID: at most 60 seconds)
 
 
@@ -326,9 +330,11 @@ class _Client:
         metadata = self._metadata()
         pushed = metadata.get("pushed_authorization_request_endpoint")
         if not pushed:
-            response: HttpResponse = self._client.authorize_redirect(request, redirect_uri)
+            response: HttpResponse = self._client.authorize_redirect(
+                request, redirect_uri, prompt=PROMPT
+            )
             return response
-        made = self._client.create_authorization_url(redirect_uri)
+        made = self._client.create_authorization_url(redirect_uri, prompt=PROMPT)
         request_uri = self._push(pushed, made["url"])
         self._client.save_authorize_data(request, redirect_uri=redirect_uri, **made)
         query = urlencode({"client_id": self._login.client_id, "request_uri": request_uri})
