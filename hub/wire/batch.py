@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from pydantic import AfterValidator, Field, create_model
+from pydantic import AfterValidator, Field, ValidationError, create_model
 
 from hub.core.canonical import canonical_json
 from hub.core.outbox import SealedItem, SealedSegment
@@ -36,7 +36,8 @@ from hub.wire.envelope import (
     open_envelope,
     seal_envelope,
 )
-from hub.wire.sealing import open_item, open_segment
+from hub.wire.sealing import ITEM_DEPTH, open_item_bytes, open_segment, read_item
+from hub.wire.strict import MAX_INT
 from hub.wire.suites import CentreKey, CentreKeyPair
 
 MAX_RAW_HEX = 2 * 128 * 1024  # a questionnaire response is at most 64 KiB (docs/protocol.md)
@@ -137,14 +138,64 @@ def open_batch(
 def _open_one(hub_id: str, entry: _BodyItem, keys: dict[str, bytes]) -> dict[str, Any]:
     if entry.segment not in keys:
         raise EnvelopeError(f"item {entry.seq} names segment {entry.segment}, not in the batch")
-    item = open_item(
+    plain = open_item_bytes(
         keys[entry.segment],
         hub_id,
         entry.segment,
         entry.seq,
         _b64(entry.sealed, f"item {entry.seq}"),
     )
-    return strict.parse(WireItem, item, f"item {entry.seq}", EnvelopeError).model_dump()
+    item = _plain_item(plain, entry.seq)
+    if item is None:  # the strict way decides: it refuses saying why, or takes it
+        item = strict.parse(
+            WireItem, read_item(plain, entry.seq), f"item {entry.seq}", EnvelopeError
+        ).model_dump()
+    return item
+
+
+def _plain_item(plain: bytes, seq: int) -> dict[str, Any] | None:
+    """The item, read and checked in one step, when that step can vouch for it; None when the
+    strict way (strict.load, then WireItem) must decide. It is the same item either way: what
+    the one step takes, the strict way takes, and the same (tests/test_wire_item_fast.py).
+    Twice as fast as the strict way (bench/ingest.py)."""
+    # Nesting: no deeper than the brackets. Lone surrogates: pydantic's parser refuses them.
+    if plain.count(b"{") + plain.count(b"[") > ITEM_DEPTH or b"\\u" in plain:
+        return None
+    try:
+        item: dict[str, Any] = WireItem.model_validate_json(plain).model_dump()
+    except ValidationError:
+        return None
+    if item["seq"] != seq or _colons_and_numbers(item) != plain.count(b":"):
+        return None
+    return item
+
+
+def _colons_and_numbers(item: dict[str, Any]) -> int:
+    """The colons the item's JSON holds if no key in it is said twice; -1 for a number the
+    strict way refuses, or might. Pydantic's parser takes NaN, 1e999 (infinite) and integers
+    of any length, and a float field makes a float of 2**70: all left to the strict way, which
+    refuses a bad number also under a key said again, where another value replaces it. The
+    count tells such a text: without \\u escapes, a colon in the text is one in a string or
+    one after a key, so a key said again (and the text of its value) gives more colons."""
+    colons = 0
+    stack: list[Any] = [item]
+    pop, push = stack.pop, stack.extend
+    while stack:
+        node = pop()
+        kind = type(node)  # parsed JSON: exactly these types
+        if kind is str:
+            colons += node.count(":")
+        elif kind is dict:
+            colons += len(node) + "".join(node).count(":")
+            push(node.values())
+        elif kind is list:
+            push(node)
+        elif kind is float:
+            if not abs(node) < MAX_INT:  # also NaN
+                return -1
+        elif kind is int and abs(node) > MAX_INT:
+            return -1
+    return colons
 
 
 def _check_header(header: BatchHeader, seqs: list[int]) -> None:

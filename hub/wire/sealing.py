@@ -101,12 +101,19 @@ def seal_item(segment: Segment, hub_id: str, seq: int, item: dict[str, Any]) -> 
 
 
 def open_item(key: bytes, hub_id: str, segment_id: str, seq: int, sealed: bytes) -> dict[str, Any]:
+    return read_item(open_item_bytes(key, hub_id, segment_id, seq, sealed), seq)
+
+
+def open_item_bytes(key: bytes, hub_id: str, segment_id: str, seq: int, sealed: bytes) -> bytes:
+    """The item's JSON, as the hub sealed it: not read yet."""
     try:
-        plain = ChaCha20Poly1305(key).decrypt(
-            _nonce(seq), sealed, _item_ad(hub_id, segment_id, seq)
-        )
+        return ChaCha20Poly1305(key).decrypt(_nonce(seq), sealed, _item_ad(hub_id, segment_id, seq))
     except InvalidTag as exc:
         raise EnvelopeError(f"item {seq} does not open: tampered, or moved") from exc
+
+
+def read_item(plain: bytes, seq: int) -> dict[str, Any]:
+    """The JSON object of an opened item, read strictly, that says it is item `seq`."""
     item = strict.load(plain, f"item {seq}", ITEM_DEPTH, EnvelopeError)
     if not isinstance(item, dict):
         raise EnvelopeError(f"item {seq} is not a JSON object")

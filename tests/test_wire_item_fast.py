@@ -1,0 +1,176 @@
+"""An item read in one step (hub/wire/batch.py `_plain_item`) is the item the strict way
+(strict.load, then WireItem) gives, and hostile items are left to the strict way, which
+refuses them saying why: the one step never takes what the strict way refuses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from hub.core.canonical import canonical_json
+from hub.wire import strict
+from hub.wire.batch import WireItem, _plain_item
+from hub.wire.envelope import EnvelopeError
+from hub.wire.sealing import read_item
+from tests.test_envelope import item
+
+GOOD = canonical_json({**item(7, 128.0), "raw_hex": "1e000004d2e0000000000000000000000000"})
+REST = GOOD[1:]  # the good item's fields, after its opening brace
+
+
+def strict_way(plain: bytes, seq: int = 7) -> dict[str, Any] | str:
+    try:
+        return strict.parse(
+            WireItem, read_item(plain, seq), f"item {seq}", EnvelopeError
+        ).model_dump()
+    except EnvelopeError as exc:
+        return str(exc)
+
+
+def with_values(values: bytes) -> bytes:
+    return GOOD.replace(b'"values":{"systolic":128.0}', b'"values":' + values)
+
+
+CASES: list[tuple[str, bytes]] = [
+    ("good", GOOD),
+    ("pretty", canonical_json(item(7, 128.0)).replace(b",", b",\n  ").replace(b'":', b'" : ')),
+    (
+        "int where a float goes",
+        GOOD.replace(b'"hub_clock_offset_s":-0.25', b'"hub_clock_offset_s":5'),
+    ),
+    ("small float", with_values(b'{"x":1e-05,"y":-0.0,"z":0.30000000000000004}')),
+    ("largest integer", with_values(b'{"x":9223372036854775807}')),
+    ("integer too large", with_values(b'{"x":9223372036854775808}')),
+    ("integer far too large", with_values(b'{"x":' + b"9" * 400 + b"}")),
+    ("float with many digits", with_values(b'{"x":' + b"1" * 400 + b".0}")),
+    ("large finite float", with_values(b'{"x":1.5e308}')),
+    ("infinite float", with_values(b'{"x":1e999}')),
+    ("infinite, upper case, signed", with_values(b'{"x":[-2.5E+400]}')),
+    ("NaN", with_values(b'{"x":NaN}')),
+    ("Infinity", with_values(b'{"x":-Infinity}')),
+    ("NaN where a float goes", GOOD.replace(b"-0.25", b"NaN")),
+    ("infinite where a float goes", GOOD.replace(b"-0.25", b"-1e400")),
+    ("huge where a float goes", GOOD.replace(b"-0.25", b"123456789012345678901")),
+    ("NaN as text", with_values(b'{"x":"NaN","y":"1e999","z":"12345678901234567890"}')),
+    ("NaN under a key said again", b'{"values":{"x":NaN},' + REST),
+    ("infinite under a key said again", b'{"values":{"x":1e999},' + REST),
+    ("huge under a key said again", b'{"values":[123456789012345678901234],' + REST),
+    ("lone surrogate under a key said again", b'{"values":"\\ud800",' + REST),
+    ("seq said twice", b'{"seq":8,' + REST),
+    ("a value said twice", with_values(b'{"x":"a:b","x":"c:d"}')),
+    ("infinite under a value said again", with_values(b'{"x":1e999,"x":1}')),
+    ("huge under a value said again", with_values(b'{"x":[99999999999999999999],"x":1}')),
+    ("NaN under a key said again, colons", b'{"values":{"x:y":NaN},' + REST),
+    (
+        "NaN under a key said again, escape",
+        b'{"values":{"x":NaN},' + REST.replace(b"T10", b"\\u003a"),
+    ),
+    ("colons in text", with_values(b'{"x:y":"a:b:c","z":["::"]}')),
+    ("seq said twice, wrong last", GOOD[:-1] + b',"seq":8}'),
+    ("lone surrogate", with_values(b'{"x":"\\udc00"}')),
+    ("lone surrogate key", with_values(b'{"\\ud800":1}')),
+    ("paired surrogates", with_values(b'{"x":"\\ud83d\\ude00","\\u00e6":"\xc3\xa6"}')),
+    ("NUL escaped", with_values(b'{"x":"a\\u0000b"}')),
+    ("control character", with_values(b'{"x":"a\x01b"}')),
+    ("bad escape", with_values(b'{"x":"\\x41"}')),
+    ("overlong UTF-8", with_values(b'{"x":"\xc0\xaf"}')),
+    ("encoded surrogate", with_values(b'{"x":"\xed\xa0\x80"}')),
+    ("not UTF-8", with_values(b'{"x":"\xff"}')),
+    ("byte order mark", b"\xef\xbb\xbf" + GOOD),
+    ("trailing data", GOOD + b" {}"),
+    ("trailing NUL", GOOD + b"\x00"),
+    ("trailing comma", GOOD[:-1] + b",}"),
+    ("as deep as allowed", with_values(b'{"x":' + b"[" * 70 + b"]" * 70 + b"}")),
+    ("one level too deep", with_values(b'{"x":' + b"[" * 71 + b"]" * 71 + b"}")),
+    ("far too deep", with_values(b'{"x":' + b"[" * 5000 + b"]" * 5000 + b"}")),
+    ("brackets in text", with_values(b'{"x":"' + b"[" * 100 + b'"}')),
+    ("seq as text", GOOD.replace(b'"seq":7', b'"seq":"7"')),
+    ("another seq", GOOD.replace(b'"seq":7', b'"seq":8')),
+    ("seq zero", GOOD.replace(b'"seq":7', b'"seq":0')),
+    ("field unknown", GOOD[:-1] + b',"colour":"red"}'),
+    ("field missing", GOOD.replace(b'"outcome":"ok",', b"")),
+    ("not an object", b"[" + GOOD + b"]"),
+    ("a number", b"7"),
+    ("empty", b""),
+    ("values too large", with_values(b'{"x":"' + b"x" * 90_000 + b'"}')),
+    ("script in text", GOOD.replace(b'"ok"', b'"<script>alert(1)</script>"')),
+    ("bad stamp", GOOD.replace(b"2026-11-22T10:00:00+00:00", b"9999-12-31T23:30:00+00:00")),
+    (
+        "bool for a flag as number",
+        GOOD.replace(b'"hub_clock_synced":true', b'"hub_clock_synced":1'),
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "plain"), CASES, ids=[c[0] for c in CASES])
+def test_the_one_step_takes_only_what_the_strict_way_takes_as_it_takes_it(
+    name: str, plain: bytes
+) -> None:
+    quick = _plain_item(plain, 7)
+    if quick is not None:
+        assert quick == strict_way(plain)
+    else:
+        assert isinstance(strict_way(plain), dict | str)  # the strict way decides, as before
+
+
+TAKEN_IN_ONE_STEP = [
+    "good",
+    "pretty",
+    "int where a float goes",
+    "small float",
+    "largest integer",
+    "NaN as text",
+    "colons in text",
+]
+TAKEN_THE_STRICT_WAY = [
+    "as deep as allowed",
+    "large finite float",
+    "seq said twice",
+    "paired surrogates",
+    "a value said twice",
+]
+
+
+@pytest.mark.parametrize("name", TAKEN_IN_ONE_STEP)
+def test_an_ordinary_item_is_read_in_one_step(name: str) -> None:
+    plain = dict(CASES)[name]
+    assert _plain_item(plain, 7) == strict_way(plain)
+    assert isinstance(strict_way(plain), dict)
+
+
+@pytest.mark.parametrize("name", TAKEN_THE_STRICT_WAY)
+def test_an_item_the_one_step_cannot_vouch_for_is_still_taken(name: str) -> None:
+    plain = dict(CASES)[name]
+    assert _plain_item(plain, 7) is None
+    assert isinstance(strict_way(plain), dict)
+
+
+REFUSED = [
+    (name, why)
+    for name, why in [
+        ("integer too large", "out of range"),
+        ("infinite float", "out of range"),
+        ("NaN", "not a number"),
+        ("NaN under a key said again", "not a number"),
+        ("infinite under a key said again", "out of range"),
+        ("huge under a key said again", "out of range"),
+        ("infinite under a value said again", "out of range"),
+        ("huge under a value said again", "out of range"),
+        ("NaN under a key said again, colons", "not a number"),
+        ("lone surrogate key", "lone surrogate"),
+        ("one level too deep", "nested deeper than 72"),
+        ("seq said twice, wrong last", "says it is 8"),
+        ("values too large", "more than"),
+        ("control character", "not JSON"),
+        ("overlong UTF-8", "not UTF-8"),
+    ]
+]
+
+
+@pytest.mark.parametrize(("name", "why"), REFUSED, ids=[c[0] for c in REFUSED])
+def test_a_hostile_item_is_refused_saying_why(name: str, why: str) -> None:
+    plain = dict(CASES)[name]
+    assert _plain_item(plain, 7) is None
+    refusal = strict_way(plain)
+    assert isinstance(refusal, str) and why in refusal, refusal
