@@ -13,7 +13,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -147,30 +147,67 @@ def moment(value: datetime | None) -> Moment | None:
 
 
 @dataclass(frozen=True)
+class Dressing:
+    """What every row of a page shares, worked out once for all of them: the states' words in
+    the nurse's language, and the addresses (the template engine costs far more per value
+    than Python does: issue 13's 300 ms for a page of 100 patients)."""
+
+    labels: Mapping[str, str]
+    acknowledge: Callable[[int], str]
+    patient: Callable[[int], str] | None  # None: no patient page to link to
+    query: str  # the filters and page, for the acknowledgement's redirect
+    # Words already found for a kind, and for a finding's reasons: rows repeat them.
+    _kinds: dict[str | None, str] = field(default_factory=dict)
+    _reasons: dict[tuple[str, ...], tuple[str, str]] = field(default_factory=dict)
+
+    def kind(self, kind: str | None) -> str:
+        if kind not in self._kinds:
+            self._kinds[kind] = kind_words(kind)
+        return self._kinds[kind]
+
+    def reasons(self, codes: tuple[str, ...]) -> tuple[str, str]:
+        """The codes for the markup, and the reasons in words; each at most 200 characters."""
+        if codes not in self._reasons:
+            self._reasons[codes] = (
+                _at_most(" ".join(codes), 200),
+                _at_most(", ".join(reasons_words(codes)), 200),
+            )
+        return self._reasons[codes]
+
+    @classmethod
+    def for_page(cls, query: str) -> Dressing:
+        return cls(
+            labels={state: str(label) for state, label in STATE_LABELS.items()},
+            acknowledge=address_of("web:acknowledge"),
+            patient=address_of("web:patient") if patient_page_exists() else None,
+            query=f"?{query}" if query else "",
+        )
+
+
+@dataclass(frozen=True)
 class Finding:
     """One item of a worklist row, in the nurse's words (its codes kept for the page's markup).
     Acknowledging it posts `keys` as one value, separated by spaces."""
 
     state: str
-    label: Any  # the state's
+    label: str  # the state's
     kind_code: str  # "" for the hub's items
     kind: str  # in words
-    count: int
+    count: str
     keys: str  # what acknowledging it acknowledges
     codes: str  # the reasons' codes, for the markup
     reasons: str  # in words, each once
 
 
-def finding(item: triage.Item) -> Finding:
+def finding(item: triage.Item, dressing: Dressing) -> Finding:
     return Finding(
         item.state,
-        STATE_LABELS[item.state],
+        dressing.labels[item.state],
         item.kind or "",
-        kind_words(item.kind),
-        item.count,
+        dressing.kind(item.kind),
+        str(item.count),
         " ".join(item_keys(item)),
-        _at_most(" ".join(item.reasons), 200),
-        _at_most(", ".join(reasons_words(item.reasons)), 200),
+        *dressing.reasons(item.reasons),
     )
 
 
@@ -180,41 +217,44 @@ def _at_most(text: str, length: int) -> str:
 
 @dataclass(frozen=True)
 class Shown:
-    """A worklist row as the template shows it: everything worked out beforehand, as the
-    template engine costs far more per value than Python does (issue 13's 300 ms)."""
+    """A worklist row as the template shows it, everything worked out beforehand."""
 
-    row: Row
+    patient_id: str
+    name: str
+    place: str  # team and municipality
     state: str  # a triage state, or "none"
-    state_label: Any
-    counts: tuple[tuple[str, Any, int], ...]  # (state, label, count)
+    state_label: str
+    counts: tuple[tuple[str, str, str], ...]  # (state, label, count)
     items: tuple[Finding, ...]
     keys: str  # all the row's, separated by spaces
-    place: str  # team and municipality
     since: Moment | None
     last_measured: Moment | None
     last_delivered: Moment | None
     reviewed_at: Moment | None
+    reviewed_by: str
     acknowledge_url: str
     patient_url: str  # "" when there is no patient page to link to
 
 
-def shown(row: Row, acknowledge_url: str, patient_url: str) -> Shown:
+def shown(row: Row, dressing: Dressing) -> Shown:
     state = row.summary.worst or "none"
-    team = row.patient.team
+    patient, labels = row.patient, dressing.labels
     return Shown(
-        row=row,
+        patient_id=str(patient.id),
+        name=patient.name,
+        place=f"{patient.team.name} · {patient.team.municipality.name}",
         state=state,
-        state_label=STATE_LABELS[state],
-        counts=tuple((s, STATE_LABELS[s], n) for s, n in row.summary.counts.items()),
-        items=tuple(finding(i) for i in row.summary.items),
+        state_label=labels[state],
+        counts=tuple((s, labels[s], str(n)) for s, n in row.summary.counts.items()),
+        items=tuple(finding(i, dressing) for i in row.summary.items),
         keys=" ".join(row_keys(row.summary.items)),
-        place=f"{team.name} · {team.municipality.name}",
         since=moment(row.summary.since),
         last_measured=moment(row.summary.last_measured),
         last_delivered=moment(row.summary.last_delivered),
         reviewed_at=moment(row.reviewed_at),
-        acknowledge_url=acknowledge_url,
-        patient_url=patient_url,
+        reviewed_by=row.reviewed_by or "",
+        acknowledge_url=dressing.acknowledge(patient.id) + dressing.query,
+        patient_url=dressing.patient(patient.id) if dressing.patient else "",
     )
 
 
@@ -228,14 +268,8 @@ def address_of(view: str) -> Callable[[int], str]:
 
 
 def shown_rows(rows: Sequence[Row], query: str) -> list[Shown]:
-    """The rows as shown, the addresses worked out once for all of them."""
-    acknowledge = address_of("web:acknowledge")
-    patient = address_of("web:patient") if patient_page_exists() else None
-    tail = f"?{query}" if query else ""
-    return [
-        shown(row, acknowledge(row.patient.id) + tail, patient(row.patient.id) if patient else "")
-        for row in rows
-    ]
+    dressing = Dressing.for_page(query)
+    return [shown(row, dressing) for row in rows]
 
 
 def _user(request: HttpRequest) -> User:
