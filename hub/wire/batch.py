@@ -227,10 +227,12 @@ class _BodySchema(strict.Schema):
 # a NUL, which PostgreSQL cannot store in text and which refused a whole batch there.
 Text = Annotated[str, Field(pattern=r"^[\x20-\x7e]{1,64}$")]
 MAX_VALUES = 80 * 1024  # a reading's values as JSON: a questionnaire response is at most 64 KiB
+# json.dumps(..., ensure_ascii=False), without making an encoder for every item
+_as_json = json.JSONEncoder(ensure_ascii=False).encode
 
 
 def _bounded_values(values: dict[str, Any]) -> dict[str, Any]:
-    size = len(json.dumps(values, ensure_ascii=False).encode())
+    size = len(_as_json(values).encode())
     if size > MAX_VALUES:
         raise ValueError(f"values take {size} bytes as JSON, more than {MAX_VALUES}")
     return values
