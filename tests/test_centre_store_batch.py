@@ -133,3 +133,12 @@ def test_a_stamp_goes_to_sqlite_as_django_writes_it(tmp_path: Path, wire: str) -
     ops = connections[store.alias].ops
     assert _sqlite_utc_text(wire) == ops.adapt_datetimefield_value(_stamp(wire))
     assert datetime.fromisoformat(_sqlite_utc_text(wire)).replace(tzinfo=UTC) == _stamp(wire)
+
+
+def test_the_highest_numbers_held_are_told_as_readings_come(store: CentreStore) -> None:
+    assert (store.highest_held(HUB), store.highest_contiguous(HUB)) == (0, 0)
+    store.store_batch(HUB, B[0], [reading(n) for n in (1, 2, 3, 5)])
+    assert (store.highest_held(HUB), store.highest_contiguous(HUB)) == (5, 3)
+    store.store_batch(HUB, B[1], [reading(n) for n in range(4, 2600) if n != 2500])
+    assert (store.highest_held(HUB), store.highest_contiguous(HUB)) == (2599, 2499)
+    assert store.highest_contiguous("hub-0404") == store.highest_held("hub-0404") == 0
