@@ -92,8 +92,10 @@ def _verified(request: HttpRequest) -> bool:
     is_verified = getattr(request.user, "is_verified", None)
     if is_verified and is_verified():
         return True
+    from centre.web.oidc import SIGNED_IN_BY
+
     return (
-        request.session.get("signed_in_by") == "oidc"
+        request.session.get(SIGNED_IN_BY) == "oidc"
         and getattr(settings, "CENTRE_OIDC", None) is not None
     )
 

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("centre.web.oidc")
 
 CALLBACK_PATH = "/login/oidc/callback/"
+SIGNED_IN_BY = "signed_in_by"  # the session's note: "oidc" when the provider vouched for her
 CLIENT_NAME = "oidc"  # Authlib keeps its state in the session under this name
 CLOCK_LEEWAY_S = 120  # the provider's clock and ours may differ this much
 # The provider asks her to sign in every time, even when its own session from an earlier

@@ -22,9 +22,6 @@ from centre.people.models import AuditEntry
 from centre.web import oidc
 from centre.web.audit import audit
 
-SIGNED_IN_BY = "signed_in_by"
-"""The session's note of how she signed in: "oidc" when the provider vouched for her."""
-
 
 def oidc_login() -> oidc.OidcLogin | None:
     login_config: oidc.OidcLogin | None = getattr(settings, "CENTRE_OIDC", None)
@@ -147,7 +144,7 @@ def oidc_callback(request: HttpRequest) -> HttpResponse:
         logout(request)  # whoever was half signed in in this browser is not any more
     login(request, user, backend="django.contrib.auth.backends.ModelBackend")
     request.session.cycle_key()  # a new session id once fully signed in (login did too)
-    request.session[SIGNED_IN_BY] = "oidc"
+    request.session[oidc.SIGNED_IN_BY] = "oidc"
     request.session["signed_in_at"] = request.session["active_at"] = time.time()
     audit(request, "login", _("signed in through %(name)s") % {"name": configured.provider_name})
     return redirect(wanted)
