@@ -90,9 +90,15 @@ MEASURED_KINDS: tuple[str, ...] = tuple(
     dict.fromkeys(kind for p in PROFILES for kind in p.kinds.values() if kind in RANGES)
 )
 SCHEDULE_KINDS: tuple[str, ...] = (*MEASURED_KINDS, QUESTIONNAIRE_TASK)
+# The questionnaire's total score (the hub's engine puts it on the answers): an upper limit
+# only, over which the centre's triage shows the answers red (centre/triage.py).
+SCORE_SPEC = ValueSpec(QUESTIONNAIRE_TASK, "score", "", Decimal(-1000), Decimal(1000), 0)
 LIMIT_VALUES: dict[str, dict[str, ValueSpec]] = {
-    kind: {name: _spec(kind, name, r) for name, r in RANGES[kind].items() if r.fails}
-    for kind in MEASURED_KINDS
+    **{
+        kind: {name: _spec(kind, name, r) for name, r in RANGES[kind].items() if r.fails}
+        for kind in MEASURED_KINDS
+    },
+    QUESTIONNAIRE_TASK: {"score": SCORE_SPEC},
 }
 
 
@@ -126,6 +132,7 @@ class Code(StrEnum):
     NOT_FINITE = "not_finite"
     IMPLAUSIBLE = "implausible"
     MIN_ABOVE_MAX = "min_above_max"
+    SCORE_UPPER_ONLY = "score_upper_only"
     UNKNOWN_QUESTIONNAIRE = "unknown_questionnaire"
     QUESTIONNAIRE_TWICE = "questionnaire_twice"
     QUESTIONNAIRE_TOO_LARGE = "questionnaire_too_large"
@@ -282,6 +289,8 @@ def _limit_row(
             Problem(("limits", n, "value"), Code.LIMIT_TWICE, {"kind": kind, "value": name})
         ]
     seen.add((kind, name))
+    if spec is SCORE_SPEC and row.min.strip():
+        return None, [Problem(("limits", n, "min"), Code.SCORE_UPPER_ONLY)]
     low = _bound(("limits", n, "min"), row.min, spec)
     high = _bound(("limits", n, "max"), row.max, spec)
     problems = [p for p in (low, high) if isinstance(p, Problem)]

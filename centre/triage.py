@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 
 from hub.core.care_plan import CarePlan, outside_limits
 from hub.core.outcome import Outcome
+from hub.questionnaire.engine import total_score
 
 OSLO = ZoneInfo("Europe/Oslo")
 
@@ -44,6 +45,7 @@ RANK: Mapping[State, int] = {
     "outbox_filling": 4,
 }
 QUESTIONNAIRE = "questionnaire"  # the kind of a questionnaire's red item
+SCORE = "score"  # the care plan's limit on a questionnaire: thresholds["questionnaire"]["score"]
 _HHMM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 
 
@@ -279,6 +281,24 @@ def _missing_items(patient: PatientData, now: datetime, tz: tzinfo, rules: Rules
                 Item("missing", kind, missed[0][0], len(missed), keys=keys, reasons=reasons)
             )
     return items
+
+
+def scored_answers(
+    readings: Iterable[Reading], plan: CarePlan | None
+) -> tuple[QuestionnaireResult, ...]:
+    """The questionnaire answers among `readings` (kind "questionnaire", their values the
+    QuestionnaireResponse) with the score the hub put on them, judged by the plan's upper limit
+    on the questionnaire's score; none without such a limit. An answer marked invalid raises
+    nothing; the answer's reading id is its key."""
+    limit = plan.thresholds.get(QUESTIONNAIRE, {}).get(SCORE) if plan is not None else None
+    if limit is None or limit.max is None:
+        return ()
+    answers = (r for r in readings if r.kind == QUESTIONNAIRE and not r.invalid)
+    return tuple(
+        QuestionnaireResult(str(r.seq), score, limit.max, r.measured_at)
+        for r in answers
+        if (score := total_score(r.values)) is not None
+    )
 
 
 def _questionnaire_items(patient: PatientData) -> list[Item]:

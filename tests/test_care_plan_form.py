@@ -98,6 +98,9 @@ def test_the_catalogue_is_the_hub_s_own() -> None:
         assert screen.has(f"task.{kind}"), kind
     assert "glucose_context" not in SCHEDULE_KINDS  # comes with a glucose reading, not asked
     for kind, values in LIMIT_VALUES.items():
+        if kind == QUESTIONNAIRE_TASK:  # the total score the hub's engine puts on the answers
+            assert set(values) == {"score"}
+            continue
         assert set(values) <= set(RANGES[kind])
         assert "height" not in values and "bmi" not in values  # typed into a scale
     glucose = LIMIT_VALUES["glucose"]["glucose_concentration"]
@@ -177,9 +180,19 @@ REFUSED: list[tuple[str, EditorInput, set[tuple[tuple[str | int, ...], Code]]]] 
         {(("schedule", 0, "kind"), Code.QUESTIONNAIRE_NOT_CHOSEN)},
     ),
     (
-        "a limit on the questionnaire",
-        EditorInput(limits=(LimitRow("questionnaire", "score", max="3"),)),
-        {(("limits", 0, "kind"), Code.UNKNOWN_KIND)},
+        "a lower limit on the questionnaire's score",
+        EditorInput(limits=(LimitRow("questionnaire", "score", min="1", max="3"),)),
+        {(("limits", 0, "min"), Code.SCORE_UPPER_ONLY)},
+    ),
+    (
+        "a limit on another value of the questionnaire",
+        EditorInput(limits=(LimitRow("questionnaire", "systolic", max="3"),)),
+        {(("limits", 0, "value"), Code.UNKNOWN_VALUE)},
+    ),
+    (
+        "a questionnaire score beyond any questionnaire's",
+        EditorInput(limits=(LimitRow("questionnaire", "score", max="1e6"),)),
+        {(("limits", 0, "max"), Code.IMPLAUSIBLE)},
     ),
     (
         "a limit on a scale's typed-in height",
@@ -323,6 +336,7 @@ def test_numbers_a_limit_cannot_be(typed: str, code: Code) -> None:
         ("weight", "weight", "", "+120.5", Limit(max=120.5)),
         ("glucose", "glucose_concentration", "4", "15,5", Limit(min=0.004, max=0.0155)),
         ("body_composition", "weight", "1e2", "", Limit(min=100)),
+        ("questionnaire", "score", "", "7,5", Limit(max=7.5)),  # red above; a score, no unit
     ],
 )
 def test_limits_in_the_hub_s_units(kind: str, name: str, low: str, high: str, limit: Limit) -> None:

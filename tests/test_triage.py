@@ -25,6 +25,7 @@ from centre.triage import (
     Summary,
     bad_schedule_times,
     order_patients,
+    scored_answers,
     summarise,
     triage,
 )
@@ -158,6 +159,45 @@ def test_questionnaire_score_over_threshold_is_red(
     assert states(items) == expected
     if items:
         assert items[0].keys == ("questionnaire:a1",) and items[0].reasons == ("score_5_above_4",)
+
+
+def answered(seq: int, score: object, invalid: bool = False) -> Reading:
+    """A questionnaire answer as the worklist loads it: kind "questionnaire", the
+    QuestionnaireResponse as its values, the score in the hub engine's extension."""
+    extension = [{"url": "urn:dho:questionnaire-total-score", "valueDecimal": score}]
+    at = local("2026-06-10 09:00")
+    response = {"resourceType": "QuestionnaireResponse", "extension": extension}
+    return Reading("questionnaire", seq, response, "ok", at, at, invalid=invalid)
+
+
+SCORE_PLAN = CarePlan(thresholds={"questionnaire": {"score": Limit(max=4.0)}})
+
+
+@pytest.mark.parametrize(
+    ("readings", "plan", "expected"),
+    [
+        ((answered(1, 5),), SCORE_PLAN, [("1", 5.0, 4.0)]),
+        ((answered(1, 3.5), answered(2, 9)), SCORE_PLAN, [("1", 3.5, 4.0), ("2", 9.0, 4.0)]),
+        ((answered(1, 5),), None, []),  # no plan: no limit
+        ((answered(1, 5),), PLAN, []),  # a plan without a limit on the score
+        ((answered(1, 5),), CarePlan(thresholds={"questionnaire": {"score": Limit(min=1)}}), []),
+        ((answered(1, 5, invalid=True),), SCORE_PLAN, []),  # marked invalid: raises nothing
+        ((answered(1, "5"),), SCORE_PLAN, []),  # a score that is not a number
+        ((answered(1, True),), SCORE_PLAN, []),
+        ((answered(1, float("inf")),), SCORE_PLAN, []),
+        ((answered(1, float("nan")),), SCORE_PLAN, []),
+        ((Reading("questionnaire", 1, {}, "ok", NOW, NOW),), SCORE_PLAN, []),  # no score
+        ((bp(200),), SCORE_PLAN, []),  # a measurement is no answer
+    ],
+)
+def test_answers_are_judged_by_the_plan_s_limit_on_the_score(
+    readings: tuple[Reading, ...], plan: CarePlan | None, expected: list[tuple[str, float, float]]
+) -> None:
+    found = scored_answers(readings, plan)
+    assert [(r.key, r.score, r.red_above) for r in found] == expected
+    patient = PatientData(readings=readings, plan=plan, questionnaires=found)
+    red = [i for i in triage(patient, NOW) if i.kind == "questionnaire"]
+    assert len(red) == (1 if any(score > limit for _, score, limit in expected) else 0)
 
 
 # -- missing ------------------------------------------------------------------------------

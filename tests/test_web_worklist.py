@@ -343,6 +343,28 @@ def test_acknowledging_all_of_a_patient_clears_the_row_and_counts_as_a_review(
     assert Review.objects.filter(patient=patient, by__username="kari").count() == 1
 
 
+def scored(score: float) -> dict[str, Any]:
+    """Answers as the hub sends them: the QuestionnaireResponse with its engine's total."""
+    extension = [{"url": "urn:dho:questionnaire-total-score", "valueDecimal": score}]
+    return {"resourceType": "QuestionnaireResponse", "status": "completed", "extension": extension}
+
+
+def test_answers_scored_over_the_plan_s_limit_are_red_until_acknowledged(
+    world: World, kari: Client
+) -> None:
+    plan = {"thresholds": {"questionnaire": {"score": {"max": 4}}}}
+    patient, hub = world.followed("Scored", plan)
+    calm, _ = world.followed("Calm", plan)
+    world.reading(hub, timedelta(hours=3), kind="questionnaire_response", values=scored(4))
+    high = world.reading(hub, timedelta(hours=1), kind="questionnaire_response", values=scored(7))
+    row = row_of(page(kari), patient)
+    assert state_of(row, patient) == "red" and state_of(page(kari), calm) == "none"
+    assert 'data-kind="questionnaire"' in row and 'data-codes="score_7_above_4"' in row
+    assert keys_in(row) == [f"questionnaire:{high.id}"]  # 4 is at the limit, not over it
+    kari.post(f"/worklist/acknowledge/{patient.id}/", {"acknowledge": f"questionnaire:{high.id}"})
+    assert state_of(page(kari), patient) == "none"
+
+
 def test_an_acknowledged_finding_never_comes_back(world: World, kari: Client) -> None:
     patient, hub = world.followed("Acknowledged", BP_PLAN, started=NOW - timedelta(days=60))
     old = world.reading(hub, timedelta(days=20), outcome="flagged", problems=("irregular_pulse",))

@@ -77,6 +77,9 @@ MESSAGES: dict[Code, StrOrPromise] = {
         "check for a typo."
     ),
     Code.MIN_ABOVE_MAX: _("The lower limit (%(min)s) is above the upper limit (%(max)s)."),
+    Code.SCORE_UPPER_ONLY: _(
+        "The questionnaire's score takes an upper limit only: answers scored above it show red."
+    ),
     Code.UNKNOWN_QUESTIONNAIRE: _(
         "There is no questionnaire “%(name)s”: choose one from the list."
     ),
@@ -120,13 +123,18 @@ def unit_label(unit: str) -> StrOrPromise:
     return UNIT_LABELS.get(unit, unit)
 
 
+def _measure_label(name: str, unit: str) -> StrOrPromise:
+    if not unit:
+        return value_label(name)  # a score has no unit
+    return format_lazy("{} ({})", value_label(name), unit_label(unit))
+
+
 def _measure_choices() -> list[tuple[Any, Any]]:
     """The values a limit can be set on, grouped by kind, labelled with their unit."""
     groups: list[tuple[Any, Any]] = [("", "---------")]
     for kind, values in LIMIT_VALUES.items():
         options = [
-            (f"{kind}.{name}", format_lazy("{} ({})", value_label(name), unit_label(spec.unit)))
-            for name, spec in values.items()
+            (f"{kind}.{name}", _measure_label(name, spec.unit)) for name, spec in values.items()
         ]
         groups.append((kind_label(kind), options))
     return groups

@@ -57,6 +57,7 @@ VALUE_WORDS: Mapping[str, StrOrPromise] = {
     "muscle_percentage": _("muscle"),
     "temperature": _("temperature"),
     "glucose_concentration": _("glucose"),
+    "score": _("score"),  # a questionnaire's total
 }
 # The ranges' units as a nurse writes them (mol/L becomes mmol/L through EDITOR_UNITS first).
 UNIT_LABELS: Mapping[str, StrOrPromise] = {"/min": _("/min"), "C": "°C"}

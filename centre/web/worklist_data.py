@@ -131,6 +131,7 @@ def patient_data(patient_id: int, loaded: Loaded, now: datetime) -> triage.Patie
         readings=readings,
         plan=plan,
         plan_since=plan_since,
+        questionnaires=triage.scored_answers(readings, plan),
         hub=hub_state,
         acknowledged=loaded.acknowledged.get(patient_id, triage.Acknowledged()),
     )

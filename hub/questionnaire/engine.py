@@ -8,6 +8,7 @@ neither scored, nor required, nor put in the response, nor able to enable other 
 
 from __future__ import annotations
 
+import math
 import operator
 import re
 from collections.abc import Callable, Mapping
@@ -26,6 +27,18 @@ from hub.questionnaire.model import (
 Answers = Mapping[str, AnswerValue]
 SCORE_EXTENSION = "urn:dho:questionnaire-total-score"
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def total_score(response: object) -> float | None:
+    """The total score this engine put on a QuestionnaireResponse (its extension), if any and
+    finite: what a care plan's limit on the questionnaire's score is compared with."""
+    extensions = response.get("extension") if isinstance(response, Mapping) else None
+    for ext in extensions if isinstance(extensions, list) else []:
+        if isinstance(ext, Mapping) and ext.get("url") == SCORE_EXTENSION:
+            score = ext.get("valueDecimal")
+            if isinstance(score, int | float) and not isinstance(score, bool):
+                return float(score) if math.isfinite(score) else None
+    return None
 
 
 class AnswerInvalid(HubError, ValueError):

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -57,6 +56,7 @@ from hub.core.answers import KIND as ANSWERS
 from hub.core.answers import RECEIPT_KIND as RECEIPT
 from hub.core.care_plan import CarePlan, Limit, PatientMessage
 from hub.core.plausibility import RANGES, standard_value
+from hub.questionnaire.engine import total_score
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,6 @@ MAX_NOTES = 200
 MAX_REASON = 500
 MAX_NOTE = 2000  # centre/notes/models.py MAX_TEXT (imported only once that app is installed)
 NOTES_APP = "centre.notes"
-SCORE_EXTENSION = "urn:dho:questionnaire-total-score"  # as hub/questionnaire/engine.py writes
 NOT_PLOTTED = frozenset({ANSWERS, RECEIPT})
 ANSWER_DEPTH = 8  # nested answer items shown; deeper ones are left out
 MAX_LINES = 500  # questions shown of one response
@@ -177,13 +176,7 @@ def answer_lines(response: Any) -> list[AnswerLine]:
 
 def answer_score(response: Any) -> float | None:
     """The total score the hub put on the answers, if any."""
-    extensions = response.get("extension") if isinstance(response, dict) else None
-    for ext in extensions if isinstance(extensions, list) else []:
-        if isinstance(ext, dict) and ext.get("url") == SCORE_EXTENSION:
-            score = ext.get("valueDecimal")
-            if isinstance(score, int | float) and not isinstance(score, bool):
-                return float(score) if math.isfinite(score) else None
-    return None
+    return total_score(response)
 
 
 @dataclass(frozen=True)
