@@ -72,6 +72,9 @@ class Episode:
         )
 
 
+EpisodeRows = frozenset[tuple[Any, ...]]  # (hub id, started, ended) as the driver gives them
+
+
 @dataclass(frozen=True)
 class PlanDoc:
     plan: CarePlan | None  # None: the document does not read as a care plan
@@ -172,14 +175,13 @@ def triaged(patients: QuerySet[Patient], now: datetime) -> list[Entry]:
     `now`, with the summaries kept where nothing changed (see the module's text). Only ids are
     read for all of them: a page dresses its own rows (`rows_of`)."""
     ids = list(patients.order_by("id").values_list("id", flat=True).distinct())
-    episodes = _episodes(patients, now)
+    episodes = _episode_rows(patients, now)
     summaries = _kept_summaries(ids, episodes, now)
-    out = []
-    for summary in triage.order_patients(summaries):
-        pid = int(summary.patient)
-        current = open_episode(episodes.get(pid, ()))
-        out.append(Entry(pid, summary, current.hub_id if current else None))
-    return out
+    return [
+        Entry(pid, summary, _open_hub(episodes.get(pid, frozenset())))
+        for summary in triage.order_patients(summaries)
+        for pid in (int(summary.patient),)
+    ]
 
 
 def rows_of(entries: Sequence[Entry]) -> list[Row]:
@@ -236,7 +238,7 @@ def load(patient_ids: Sequence[int], now: datetime) -> Loaded:
 @dataclass(frozen=True)
 class Kept:
     summary: triage.Summary
-    episodes: frozenset[Episode]  # what it was computed for: other episodes, computed again
+    episodes: EpisodeRows  # what it was computed for: other episodes, computed again
     hubs: frozenset[str]
     computed_at: datetime  # valid from `now` ...
     until: datetime | None  # ... to before this (None: until the data change)
@@ -334,7 +336,7 @@ def _changed(since: Marks) -> set[Change]:
 
 
 def _kept_summaries(
-    patient_ids: Sequence[int], episodes: Mapping[int, Sequence[Episode]], now: datetime
+    patient_ids: Sequence[int], episodes: Mapping[int, EpisodeRows], now: datetime
 ) -> list[triage.Summary]:
     clock = time.monotonic()
     marks, database = _marks(), _database()
@@ -356,7 +358,7 @@ def _kept_summaries(
         patients = {int(owner) for table, _, owner in news if table == ACKNOWLEDGEMENTS}
         _drop(memory, hubs, patients, tick)
         due, shown = _due(memory, patient_ids, episodes, now)
-    fresh = _compute(due, now, tick) if due else {}
+    fresh = _compute(due, now, tick, episodes) if due else {}
     with _LOCK:
         for pid, kept in fresh.items():
             floor = max(
@@ -388,7 +390,7 @@ def _drop(memory: _Memory, hubs: set[str], patients: set[int], tick: int) -> Non
 def _due(
     memory: _Memory,
     patient_ids: Sequence[int],
-    episodes: Mapping[int, Sequence[Episode]],
+    episodes: Mapping[int, EpisodeRows],
     now: datetime,
 ) -> tuple[list[int], dict[int, Kept]]:
     """The patients to compute (no summary, other episodes, or its time is up, and the
@@ -398,7 +400,7 @@ def _due(
         kept = memory.kept.get(pid)
         if (
             kept is None
-            or kept.episodes != frozenset(episodes.get(pid, ()))
+            or kept.episodes != episodes.get(pid, frozenset())
             or not (kept.computed_at <= now and (kept.until is None or now < kept.until))
         ):
             due.append(pid)
@@ -423,13 +425,18 @@ def _look_further(memory: _Memory, clock: float, marks: Marks) -> None:
     memory.samples = [(at, marks) for at, marks in memory.samples if at > clock - LAG]
 
 
-def _compute(patient_ids: Sequence[int], now: datetime, tick: int) -> dict[int, Kept]:
+def _compute(
+    patient_ids: Sequence[int], now: datetime, tick: int, shown: Mapping[int, EpisodeRows]
+) -> dict[int, Kept]:
+    """The summaries of `patient_ids`, each kept for the episodes the page read (`shown`): if
+    they changed before `load` read them, the next page finds them different and computes
+    again."""
     loaded = load(patient_ids, now)
     out = {}
     for pid in patient_ids:
         data = patient_data(pid, loaded, now)
         summary = triage.summarise(str(pid), data, triage.triage(data, now), now)
-        episodes = frozenset(loaded.episodes.get(pid, ()))
+        episodes = loaded.episodes.get(pid, ())
         ends = [
             at
             for r in data.readings
@@ -441,7 +448,7 @@ def _compute(patient_ids: Sequence[int], now: datetime, tick: int) -> dict[int, 
                 ends.append(at)
         out[pid] = Kept(
             summary=summary,
-            episodes=episodes,
+            episodes=shown.get(pid, frozenset()),
             hubs=frozenset(e.hub_id for e in episodes),
             computed_at=now,
             until=min(ends, default=None),
@@ -461,13 +468,32 @@ def _episodes(
         whose = Q(patient__in=patients)
     else:
         whose = Q(patient_id__in=patients)
+    for pid, hub_id, started, ended in _raw(_episode_query(whose, now)):
+        found.setdefault(pid, []).append(Episode(hub_id, _moment(started), _optional(ended)))
+    return found
+
+
+def _episode_query(whose: Q, now: datetime) -> QuerySet[CareEpisode, tuple[Any, ...]]:
     rows = CareEpisode.objects.filter(whose, started__lte=now).filter(
         Q(ended__isnull=True) | Q(ended__gt=now - OPEN_WINDOW)
     )
-    query = rows.values_list("patient_id", "hub_id", "started", "ended")
-    for pid, hub_id, started, ended in _raw(query):
-        found.setdefault(pid, []).append(Episode(hub_id, _moment(started), _optional(ended)))
-    return found
+    return rows.values_list("patient_id", "hub_id", "started", "ended")
+
+
+def _episode_rows(patients: QuerySet[Patient], now: datetime) -> dict[int, EpisodeRows]:
+    """As `_episodes`, for every page: not converted (only compared with what a summary was
+    kept for, and for the open episode's hub), which costs less than the query."""
+    rows = _raw(_episode_query(Q(patient__in=patients), now))
+    found: dict[int, set[tuple[Any, ...]]] = {}
+    for pid, *episode in rows:
+        found.setdefault(pid, set()).add(tuple(episode))
+    return {pid: frozenset(episodes) for pid, episodes in found.items()}
+
+
+def _open_hub(episodes: EpisodeRows) -> str | None:
+    """The hub of the episode under way (the latest started, should the data hold two)."""
+    running = [(started, hub_id) for hub_id, started, ended in episodes if ended is None]
+    return str(max(running)[1]) if running else None
 
 
 def _raw(query: QuerySet[Any, tuple[Any, ...]]) -> list[tuple[Any, ...]]:
