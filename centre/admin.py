@@ -44,7 +44,13 @@ def init_centre(
     database: str | None = None,
 ) -> CentreConfig:
     """Write the centre's keys, its CA and the ingest workers' client certificate, and make
-    the centre's tables (in `database`, a URL; unset: SQLite in the state folder)."""
+    the centre's tables (in `database`, a URL; unset: SQLite in the state folder). A config
+    file already there is refused, not replaced: it may hold settings written by hand."""
+    if config_path.exists():
+        raise EnrolmentError(
+            f"{config_path} exists already: `centre init` writes a new one and would lose what "
+            "it holds. Move it aside, run `centre init`, then copy your settings into the new one"
+        )
     config = CentreConfig.model_validate(
         {
             "state_dir": state_dir,

@@ -153,6 +153,10 @@ def _parser() -> argparse.ArgumentParser:
         help="who she is at the OIDC provider ([web.oidc] subject_claim: HelseID's pid or sub)",
     )
     p.set_defaults(func=_add_user)
+    p = sub.add_parser("link-oidc", help="link an existing user to who she is at the OIDC provider")
+    p.add_argument("username")
+    p.add_argument("subject", help="her value of [web.oidc] subject_claim (HelseID: her pid)")
+    p.set_defaults(func=_link_oidc)
     p = sub.add_parser("add-team", help="make a team of nurses in a municipality")
     p.add_argument("team")
     p.add_argument("--municipality", required=True, help="its name, e.g. Bergen")
@@ -375,6 +379,15 @@ def _add_user(args: argparse.Namespace) -> int:
     if password is None:
         shown["password"] = made.password  # made here: shown once, never stored in clear
     print(json.dumps({**shown, "otpauth_uri": made.otpauth_uri}))
+    return 0
+
+
+def _link_oidc(args: argparse.Namespace) -> int:
+    _people_database(args)
+    from centre.web.accounts import link_oidc
+
+    link_oidc(args.username, args.subject)
+    print(json.dumps({"username": args.username, "oidc_subject": args.subject.strip()}))
     return 0
 
 

@@ -353,6 +353,21 @@ def test_a_glucose_limit_in_mmol_flags_a_reading_in_mg_per_dl() -> None:
     assert outside_limits("glucose", normal, plan) == ()
 
 
+@pytest.mark.parametrize(("name", "highest"), [("copd-daily", 5), ("heart-failure-daily", 4)])
+def test_the_shipped_questionnaires_scores_as_docs_operations_says(name: str, highest: int) -> None:
+    """docs/operations.md, section 6: the highest total each shipped questionnaire can score,
+    every choice at its highest-scored option (only choices carry scores)."""
+    from hub.questionnaire import load_shipped
+
+    questionnaire = load_shipped(name, "nb")
+    best = 0.0
+    for item in questionnaire.by_link_id.values():
+        scores = [option.score for option in item.options if option.score is not None]
+        assert not scores or item.type == "choice"
+        best += max(scores, default=0.0)
+    assert best == highest
+
+
 def test_limits_on_a_kind_not_scheduled_are_kept() -> None:
     plan = plan_of(EditorInput(schedule=bp(), limits=(LimitRow("weight", "weight", max="90"),)))
     assert plan.thresholds == {"weight": {"weight": Limit(max=90)}}

@@ -198,6 +198,18 @@ def test_broker_config_writes_listeners_and_acls(tmp_path: Path, centre: Path) -
     assert (out / "broker.key").stat().st_mode & 0o777 == 0o600
 
 
+def test_init_refuses_to_replace_a_config_written_by_hand(tmp_path: Path) -> None:
+    config = tmp_path / "centre.toml"
+    config.write_text('[web]\npublic_url = "https://oppfolging.example.kommune.no"\n')
+    state = str(tmp_path / "centre")
+    result = run(
+        "centre", "--config", str(config), "init", "--state-dir", state, "--hub-broker-host", "m"
+    )
+    assert result.returncode == 2 and "exists already" in result.stderr, result.stderr
+    assert "public_url" in config.read_text(), "the file is as it was"
+    assert not (tmp_path / "centre").exists(), "nothing made"
+
+
 def test_a_post_quantum_centre_gives_its_hubs_post_quantum_keys(tmp_path: Path) -> None:
     config = tmp_path / "centre.toml"
     result = run(

@@ -19,7 +19,7 @@ from django.test import Client, override_settings
 
 from centre.config import CentreConfig, load_centre_config
 from centre.people.models import AuditEntry, Municipality, Team
-from centre.web.accounts import AccountError, NewUser, add_user
+from centre.web.accounts import AccountError, NewUser, add_user, link_oidc
 from centre.web.oidc import OidcConfigError, OidcLogin, forget_clients, oidc_login_from
 from hub.config import ConfigError
 from testbed.oidc_provider import (
@@ -614,6 +614,25 @@ def test_a_jwk_key_file_as_helseid_hands_it_out_is_taken(tmp_path: Path) -> None
     assert login is not None and login.redirect_uri == CALLBACK
     assert login.discovery_url == "https://a.no/.well-known/openid-configuration"
     assert "PRIVATE" not in repr(login) and '"d"' not in repr(login)
+
+
+def test_an_existing_user_is_linked_later_and_one_person_stays_one_user(kari: NewUser) -> None:
+    from centre.web.models import OidcIdentity
+
+    add_user("ola", "nurse", [], PASSWORD)  # made before the centre used a provider
+    link_oidc("ola", " 01017012345 ")
+    assert OidcIdentity.objects.get(user__username="ola").subject == "01017012345"
+    link_oidc("ola", "01017054321")  # a new link replaces hers
+    assert list(OidcIdentity.objects.filter(user__username="ola").values_list("subject")) == [
+        ("01017054321",)
+    ]
+    with pytest.raises(AccountError, match="linked to another user"):
+        link_oidc("ola", KARI_PID)
+    with pytest.raises(AccountError, match="there is no user"):
+        link_oidc("nobody", "01017099999")
+    with pytest.raises(AccountError, match="printable"):
+        link_oidc("ola", "line\nbreak")
+    assert OidcIdentity.objects.get(subject=KARI_PID).user.username == "kari"
 
 
 def test_add_user_links_one_person_to_one_user(kari: NewUser) -> None:

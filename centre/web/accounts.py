@@ -71,6 +71,26 @@ def add_user(
     return NewUser(username, password, secret, device.config_url)
 
 
+def link_oidc(username: str, subject: str) -> None:
+    """Link an existing user to the person the OIDC provider names `subject` (replacing her
+    link, if she had one): for users made before the centre signed in through a provider."""
+    from django.contrib.auth.models import User
+    from django.db import transaction
+
+    from centre.web.models import OidcIdentity
+
+    subject = _checked_subject(subject)
+    user = User.objects.filter(username=username).first()
+    if user is None:
+        raise AccountError(f"there is no user {username!r}: make her with `centre add-user`")
+    taken = OidcIdentity.objects.filter(subject=subject).exclude(user=user).exists()
+    if taken:
+        raise AccountError(f"the OIDC subject {subject!r} is linked to another user")
+    with transaction.atomic():
+        OidcIdentity.objects.filter(user=user).delete()
+        OidcIdentity.objects.create(user=user, subject=subject)
+
+
 def _checked_subject(subject: str) -> str:
     """The value the provider's claim will hold for her, as the administrator typed it."""
     subject = subject.strip()
