@@ -284,18 +284,19 @@ def _missing_items(patient: PatientData, now: datetime, tz: tzinfo, rules: Rules
 
 
 def scored_answers(
-    readings: Iterable[Reading], plan: CarePlan | None
+    readings: Iterable[Reading], plan: CarePlan | None, now: datetime
 ) -> tuple[QuestionnaireResult, ...]:
     """The questionnaire answers among `readings` (kind "questionnaire", their values the
     QuestionnaireResponse) with the score the hub put on them, judged by the plan's upper limit
     on the questionnaire's score; none without such a limit. An answer marked invalid raises
-    nothing; the answer's reading id is its key."""
+    nothing; the answer's reading id is its key; a time in the future is the receipt's, as for
+    a measurement (measured_time)."""
     limit = plan.thresholds.get(QUESTIONNAIRE, {}).get(SCORE) if plan is not None else None
     if limit is None or limit.max is None:
         return ()
     answers = (r for r in readings if r.kind == QUESTIONNAIRE and not r.invalid)
     return tuple(
-        QuestionnaireResult(str(r.seq), score, limit.max, r.measured_at)
+        QuestionnaireResult(str(r.seq), score, limit.max, measured_time(r, now))
         for r in answers
         if (score := total_score(r.values)) is not None
     )

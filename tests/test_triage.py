@@ -173,6 +173,17 @@ def answered(seq: int, score: object, invalid: bool = False) -> Reading:
 SCORE_PLAN = CarePlan(thresholds={"questionnaire": {"score": Limit(max=4.0)}})
 
 
+def test_an_answer_dated_in_the_future_counts_from_its_receipt() -> None:
+    """A hub's clock (or a holder of its key) cannot date a red answer into the year 2196 and
+    so sort it below newer reds: as for a measurement, the receipt stands in."""
+    received = local("2026-06-10 09:00")
+    answer = replace(answered(1, 9), measured_at=local("2196-06-10 09:00"), received_at=received)
+    (result,) = scored_answers((answer,), SCORE_PLAN, NOW)
+    assert result.answered_at == received
+    (item,) = [i for i in triage(PatientData(questionnaires=(result,)), NOW)]
+    assert item.since == received
+
+
 @pytest.mark.parametrize(
     ("readings", "plan", "expected"),
     [
@@ -193,7 +204,7 @@ SCORE_PLAN = CarePlan(thresholds={"questionnaire": {"score": Limit(max=4.0)}})
 def test_answers_are_judged_by_the_plan_s_limit_on_the_score(
     readings: tuple[Reading, ...], plan: CarePlan | None, expected: list[tuple[str, float, float]]
 ) -> None:
-    found = scored_answers(readings, plan)
+    found = scored_answers(readings, plan, NOW)
     assert [(r.key, r.score, r.red_above) for r in found] == expected
     patient = PatientData(readings=readings, plan=plan, questionnaires=found)
     red = [i for i in triage(patient, NOW) if i.kind == "questionnaire"]

@@ -365,6 +365,53 @@ def test_answers_scored_over_the_plan_s_limit_are_red_until_acknowledged(
     assert state_of(page(kari), patient) == "none"
 
 
+SCORE_PLAN = {"thresholds": {"questionnaire": {"score": {"max": 4}}}}
+
+
+def test_a_red_answer_left_alone_for_three_weeks_still_shows_until_acknowledged(
+    world: World, kari: Client
+) -> None:
+    """Attacker review: answers come "ok" from the hub (the centre judges the score), so the
+    worklist keeps them for the long window, as it keeps readings that were not ok."""
+    patient, hub = world.followed("Old answer", SCORE_PLAN, started=NOW - timedelta(days=60))
+    old = world.reading(hub, timedelta(days=20), kind="questionnaire_response", values=scored(9))
+    assert state_of(page(kari), patient) == "red"
+    kari.post(f"/worklist/acknowledge/{patient.id}/", {"acknowledge": f"questionnaire:{old.id}"})
+    assert state_of(page(kari), patient) == "none"
+
+
+def test_a_red_answer_delivered_after_a_two_week_outage_shows(world: World, kari: Client) -> None:
+    patient, hub = world.followed("Offline hub", SCORE_PLAN, started=NOW - timedelta(days=60))
+    late = world.reading(hub, timedelta(days=15), kind="questionnaire_response", values=scored(9))
+    Reading.objects.filter(id=late.id).update(received_at=NOW, stored_at=NOW)
+    assert state_of(page(kari), patient) == "red"
+
+
+def test_acknowledge_all_with_nothing_current_marks_no_review(world: World, kari: Client) -> None:
+    patient, _hub = world.followed("Stale", BP_PLAN)
+    response = kari.post(f"/worklist/acknowledge/{patient.id}/", {"acknowledge_all": "reading:9"})
+    assert response.status_code == 302 and "notice=nothing" in response["Location"]
+    assert not Review.objects.filter(patient=patient).exists()
+
+
+def test_acknowledge_all_after_a_new_red_finding_marks_no_review(
+    world: World, kari: Client
+) -> None:
+    """What she acknowledges is what she saw; a red that came after the page was drawn stays,
+    and she is not marked as having reviewed the patient."""
+    patient, hub = world.followed("Turned red", BP_PLAN)
+    world.reading(hub, timedelta(hours=3), values=HIGH)
+    seen = keys_in(row_of(page(kari), patient), "acknowledge_all")
+    world.reading(hub, timedelta(hours=1), values={"systolic": 230.0, "diastolic": 120.0})
+    response = kari.post(
+        f"/worklist/acknowledge/{patient.id}/", {"acknowledge_all": " ".join(seen)}
+    )
+    assert "notice=changed" in response["Location"]
+    assert Acknowledgement.objects.filter(patient=patient).count() == len(seen)
+    assert state_of(page(kari), patient) == "red"
+    assert not Review.objects.filter(patient=patient).exists()
+
+
 def test_an_acknowledged_finding_never_comes_back(world: World, kari: Client) -> None:
     patient, hub = world.followed("Acknowledged", BP_PLAN, started=NOW - timedelta(days=60))
     old = world.reading(hub, timedelta(days=20), outcome="flagged", problems=("irregular_pulse",))

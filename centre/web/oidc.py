@@ -358,7 +358,8 @@ class _Client:
                 timeout=self._login.timeout_s,
             )
             answer.raise_for_status()
-            request_uri = answer.json()["request_uri"]
+            found = answer.json()  # ValueError when it is no JSON: the caller refuses it
+        request_uri = found.get("request_uri") if isinstance(found, dict) else None
         if not isinstance(request_uri, str):
             raise ProviderSaidNo("the provider's pushed request answer has no request_uri")
         return request_uri

@@ -7,7 +7,8 @@ acknowledgements; the latest care plan of each hub; when each hub last delivered
 patient's latest review. Triage itself is centre/triage.py; this module only feeds it.
 
 The window: every reading of the last WINDOW, and the readings of the last OPEN_WINDOW that were
-not ok and are not acknowledged (a red reading left alone for three weeks must still show).
+not ok, or are questionnaire answers (which the centre alone judges), and are not acknowledged
+(a red reading or answer left alone for three weeks must still show).
 
 A patient's readings are those of her episodes' hubs measured within each episode's
 [started, ended): a hub reused for the next patient never mixes the two.
@@ -46,12 +47,14 @@ from centre.people.models import CareEpisode, Patient
 from centre.records.models import AcceptedBatch, Document, Hub
 from centre.records.models import Reading as ReadingRow
 from centre.reports import DONE_KIND
+from hub.core.answers import KIND as ANSWERS
 from hub.core.care_plan import CarePlan
 from hub.core.outcome import Outcome
 
 WINDOW = timedelta(days=14)
 OPEN_WINDOW = timedelta(days=90)
 READING_KEY = "reading:"
+ANSWER_KEY = f"{triage.QUESTIONNAIRE}:"  # triage's key of a scored answer: its reading id
 # Acknowledgements of a hub's state name the time it went quiet, which can be long ago.
 TIMELESS_KEYS = ("hub_offline:", "outbox:")
 OUTCOMES: frozenset[str] = frozenset({"ok", "flagged", "failed"})
@@ -134,7 +137,7 @@ def patient_data(patient_id: int, loaded: Loaded, now: datetime) -> triage.Patie
         readings=readings,
         plan=plan,
         plan_since=plan_since,
-        questionnaires=triage.scored_answers(readings, plan),
+        questionnaires=triage.scored_answers(readings, plan, now),
         hub=hub_state,
         acknowledged=loaded.acknowledged.get(patient_id, triage.Acknowledged()),
     )
@@ -555,9 +558,18 @@ def _acknowledged_until(
 
 def reading_id_of(key: str) -> int | None:
     """The reading id in "reading:<id>", or None for another kind of key."""
-    if not key.startswith(READING_KEY):
+    return _id_after(READING_KEY, key)
+
+
+def answer_id_of(key: str) -> int | None:
+    """The answers' reading id in "questionnaire:<id>" (triage's key for a scored answer)."""
+    return _id_after(ANSWER_KEY, key)
+
+
+def _id_after(prefix: str, key: str) -> int | None:
+    if not key.startswith(prefix):
         return None
-    digits = key[len(READING_KEY) :]
+    digits = key[len(prefix) :]
     return int(digits) if digits.isdigit() and len(digits) <= 18 else None
 
 
@@ -565,9 +577,16 @@ def _readings(
     hubs: Sequence[str], now: datetime, acknowledged: Mapping[int, triage.Acknowledged]
 ) -> dict[str, list[triage.Reading]]:
     silenced = {seq for ack in acknowledged.values() for seq in ack.seqs}
+    silenced |= {
+        answer
+        for ack in acknowledged.values()
+        for key in ack.keys
+        if (answer := answer_id_of(key)) is not None
+    }
     rows = (
         ReadingRow.objects.filter(hub_id__in=hubs, measured_at__gte=now - OPEN_WINDOW)
-        .filter(Q(measured_at__gte=now - WINDOW) | ~Q(outcome="ok"))
+        # Answers come "ok" from the hub: the centre judges their score, so they stay as long.
+        .filter(Q(measured_at__gte=now - WINDOW) | ~Q(outcome="ok") | Q(kind=ANSWERS))
         .annotate(invalid=Exists(ReadingMark.objects.filter(reading=OuterRef("pk"))))
         .order_by()
         .values_list(

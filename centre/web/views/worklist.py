@@ -75,6 +75,10 @@ NOTICES: Mapping[str, Any] = {
     ),
     "nothing": gettext_lazy("Nothing was acknowledged: it had been done already."),
     "reviewed": gettext_lazy("The patients with nothing to see are marked as reviewed."),
+    "changed": gettext_lazy(
+        "Acknowledged what you saw. The patient has findings that came after the page was "
+        "shown: look at the row again; she is not marked as reviewed."
+    ),
 }
 # A page shows this many rows (the data and triage run for all, the order needs them): the page
 # and its refresh stay small however many patients the teams have.
@@ -418,15 +422,20 @@ def acknowledge(request: HttpRequest, patient_id: str) -> HttpResponse:
     current = set(row_keys(entry.summary.items))
     wanted = asked(request.POST)
     chosen = [key for key in wanted.keys if key in current]
+    # Reviewed: only when this leaves nothing of hers unacknowledged. A finding that came
+    # after the page was drawn is not among the keys posted, and she has not seen it.
+    reviewed = wanted.all and bool(chosen) and set(chosen) == current
     with transaction.atomic():
         for key in chosen:
             Acknowledgement.objects.get_or_create(
                 patient=patient, key=key, defaults={"by": _user(request)}
             )
-        if wanted.all:
+        if reviewed:
             Review.objects.create(patient=patient, by=_user(request))
     if not chosen:
         return _back(request, "nothing")
+    if reviewed:
+        audit(request, "change", _("reviewed: all findings acknowledged"), patient)
     audit(
         request,
         "change",
@@ -435,7 +444,7 @@ def acknowledge(request: HttpRequest, patient_id: str) -> HttpResponse:
         patient,
     )
     if not wanted.receipt:
-        return _back(request, "acknowledged")
+        return _back(request, "acknowledged" if reviewed or not wanted.all else "changed")
     if entry.hub_id is None or not send_receipt(entry.hub_id):
         return _back(request, "receipt_failed")
     Acknowledgement.objects.filter(patient=patient, key__in=chosen).update(with_receipt=True)
