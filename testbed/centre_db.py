@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -93,8 +94,23 @@ def fresh_database(kind: str, folder: Path, postgres: PostgresAddress | None) ->
         yield url
     finally:
         connections["default"].close()
-        with psycopg.connect(postgres.url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+        _drop(postgres, name)
+
+
+def _drop(postgres: PostgresAddress, name: str, tries: int = 50) -> None:
+    """Drop a test's database. FORCE ends the test's own sessions; one of the server's own
+    (autovacuum, a superuser's) it may not end, and that one is over within moments: try again
+    (seen once in CI: InsufficientPrivilege)."""
+    statement = sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name))
+    for attempt in range(tries):
+        try:
+            with psycopg.connect(postgres.url, autocommit=True) as conn:
+                conn.execute(statement)
+            return
+        except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ObjectInUse):
+            if attempt == tries - 1:
+                raise
+            time.sleep(0.2)
 
 
 def _postgres_template(postgres: PostgresAddress) -> str:
