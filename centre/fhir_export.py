@@ -31,6 +31,7 @@ from typing import Any
 from centre.errors import CentreError
 from hub.core.care_plan import CarePlan, outside_limits
 from hub.core.plausibility import CONVERSIONS
+from hub.questionnaire.engine import SCORE_EXTENSION
 
 
 class ExportError(CentreError, ValueError):
@@ -55,7 +56,6 @@ READING_SYSTEM = "urn:ietf:rfc:3986"  # identifier value: the resource's urn:uui
 # Norwegian identity numbers (HL7 Norway no-basis; /work/shared/reference/sync_security.md 5.5).
 FNR_SYSTEM = "urn:oid:2.16.578.1.12.4.1.4.1"  # fødselsnummer
 DNR_SYSTEM = "urn:oid:2.16.578.1.12.4.1.4.2"  # D-nummer
-SCORE_EXTENSION = "urn:dho:questionnaire-total-score"  # as hub/questionnaire/engine.py writes
 
 # FHIR R4 (2.1.28.0): a string SHALL NOT exceed 1 MB; a longer one is cut here, marked so.
 MAX_TEXT = 1024 * 1024

@@ -29,12 +29,12 @@ from centre.web.views.patient import (
     MAX_LINES,
     AnswerLine,
     answer_lines,
-    answer_score,
     episode_windows,
     period_days,
     values_text,
 )
 from centre.web.words import problem_words
+from hub.questionnaire.engine import total_score
 from tests.test_web_signin import PASSWORD, code_for
 
 HUB = "hub-0001"
@@ -696,7 +696,7 @@ def test_answer_lines_are_bounded_however_deep_or_wide() -> None:
     ],
 )
 def test_answer_score(response: Any, score: float | None) -> None:
-    assert answer_score(response) == score
+    assert total_score(response) == score
 
 
 @pytest.mark.parametrize(

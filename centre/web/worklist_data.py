@@ -461,17 +461,10 @@ def _compute(
     return out
 
 
-def _episodes(
-    patients: Sequence[int] | QuerySet[Patient], now: datetime
-) -> dict[int, list[Episode]]:
-    """The episodes of `patients` (ids, or a query of them: the database then joins, which
-    is quicker than thousands of ids sent in) that count at `now`."""
+def _episodes(patient_ids: Sequence[int], now: datetime) -> dict[int, list[Episode]]:
+    """The episodes of the patients that count at `now`, converted for triage."""
     found: dict[int, list[Episode]] = {}
-    if isinstance(patients, QuerySet):
-        whose = Q(patient__in=patients)
-    else:
-        whose = Q(patient_id__in=patients)
-    for pid, hub_id, started, ended in _raw(_episode_query(whose, now)):
+    for pid, hub_id, started, ended in _raw(_episode_query(Q(patient_id__in=patient_ids), now)):
         found.setdefault(pid, []).append(Episode(hub_id, _moment(started), _optional(ended)))
     return found
 
@@ -511,8 +504,8 @@ def _raw(query: QuerySet[Any, tuple[Any, ...]]) -> list[tuple[Any, ...]]:
 
 
 def _moment(value: datetime | str) -> datetime:
-    """A time from the driver: PostgreSQL's driver gives it aware; Django keeps it in SQLite as
-    ISO text in UTC without an offset."""
+    """A time from the driver: PostgreSQL's gives it aware; SQLite's gives it naive in UTC
+    (Django's converter of the column's declared type), or as ISO text without one."""
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 

@@ -174,11 +174,6 @@ def answer_lines(response: Any) -> list[AnswerLine]:
     return lines
 
 
-def answer_score(response: Any) -> float | None:
-    """The total score the hub put on the answers, if any."""
-    return total_score(response)
-
-
 @dataclass(frozen=True)
 class Series:
     kind: str
@@ -388,7 +383,7 @@ def _page(
     )
     answered = [(r, loaded(r.values_json)) for r in answers]
     scores = [
-        Point(r.measured_at, s) for r, values in answered if (s := answer_score(values)) is not None
+        Point(r.measured_at, s) for r, values in answered if (s := total_score(values)) is not None
     ]
     context = {
         "patient": patient,
@@ -409,7 +404,7 @@ def _page(
             {
                 "at": r.measured_at,
                 "lines": answer_lines(values),
-                "score": answer_score(values),
+                "score": total_score(values),
                 "questionnaire": str(values.get("questionnaire", ""))[:300]
                 if isinstance(values, dict)
                 else "",
