@@ -20,7 +20,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import connection
 from django.http import QueryDict
-from django.test import Client, override_settings
+from django.test import Client, RequestFactory, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import NoReverseMatch, URLPattern, URLResolver, include, path, reverse
 from django.utils import timezone, translation
@@ -33,7 +33,8 @@ from centre.people.national_id import _FIRST, _SECOND, _check_digit, check_natio
 from centre.records.models import AcceptedBatch, Document, Hub, Reading
 from centre.web import urls as web_urls
 from centre.web.accounts import add_user
-from centre.web.views.worklist import RECEIPT_TEXT, Asked, asked, patient_page_exists
+from centre.web.views.worklist import RECEIPT_TEXT, Asked, Shown, asked, patient_page_exists
+from centre.web.views.worklist_html import CSRF_MARK, rows_html
 from testbed.home import SimulatedHome
 from tests.test_web_signin import PASSWORD, code_for
 
@@ -562,6 +563,63 @@ def test_script_in_a_patient_name_is_shown_as_text(world: World, kari: Client) -
     html = page(kari)
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&lt;b onmouseover=1&gt;" in html
     assert "<b onmouseover" not in html
+
+
+def test_a_name_that_reads_as_the_rows_csrf_mark_stays_text(world: World, kari: Client) -> None:
+    # Rows are kept rendered with a mark where the token goes (centre/web/views/worklist_html.py)
+    patient, hub = world.followed(f"{CSRF_MARK} Mark", BP_PLAN)
+    world.reading(hub, timedelta(hours=1), values=HIGH)
+    row = row_of(page(kari), patient)
+    assert "&lt;!--dho:csrf--&gt; Mark" in row and CSRF_MARK not in row
+    assert row.count('name="csrfmiddlewaretoken"') == 1  # the form's own, once
+
+
+def test_a_kept_row_is_shown_anew_when_it_changes_and_in_the_nurses_language(
+    world: World, kari: Client
+) -> None:
+    patient, hub = world.followed("Kept", BP_PLAN)
+    world.reading(hub, timedelta(hours=2), values=HIGH)
+    first, again = row_of(page(kari), patient), row_of(page(kari), patient)
+    tokens = [re.findall(r'name="csrfmiddlewaretoken" value="([^"]+)"', r) for r in (first, again)]
+    assert len(tokens[0]) == len(tokens[1]) == 1
+    assert first.replace(tokens[0][0], "") == again.replace(tokens[1][0], "")
+    world.reading(hub, timedelta(hours=1), values=HIGH)
+    counted = '<span class="n">\u00d7 2</span>'
+    assert counted in row_of(page(kari), patient) and counted not in first
+    kari.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    english = row_of(page(kari), patient)
+    kari.cookies[settings.LANGUAGE_COOKIE_NAME] = "nb"
+    bokmal = row_of(page(kari), patient)
+    assert ">Red</span>" in english and ">Rød</span>" in bokmal
+    # The template's own words too, not only those the row's data carries
+    assert ">Acknowledge</button>" in english and ">Kvitter ut</button>" in bokmal
+
+
+def test_one_kept_row_is_told_in_each_language_it_is_asked_in(world: World) -> None:
+    # The same row's value in two languages: the template's words must follow the language
+    row = Shown(
+        patient_id="7",
+        name="Same",
+        place="Team · Place",
+        state="none",
+        state_label="-",
+        counts=(),
+        items=(),
+        keys="",
+        since=None,
+        last_measured=None,
+        last_delivered=None,
+        reviewed_at=None,
+        reviewed_by="",
+        acknowledge_url="/worklist/acknowledge/7/",
+        patient_url="",
+    )
+    request = RequestFactory().get("/")
+    told = {}
+    for language in ("nb", "en", "nb"):
+        with translation.override(language):
+            told[language] = str(rows_html(request, [row]))
+    assert ">aldri</span>" in told["nb"] and ">never</span>" in told["en"]
 
 
 @pytest.mark.parametrize(

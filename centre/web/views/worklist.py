@@ -42,6 +42,7 @@ from centre.followup.models import Acknowledgement, Review
 from centre.people.access import patients_for
 from centre.people.models import Municipality, Patient, Team
 from centre.web.audit import audit
+from centre.web.views.worklist_html import rows_html
 from centre.web.words import kind_words, reasons_words
 from centre.web.worklist_data import (
     OPEN_WINDOW,
@@ -338,7 +339,7 @@ def _context(request: HttpRequest, filters: WorklistFilter) -> dict[str, Any]:
         "filter_query": filters.query(),  # for the page links
         "query": query,  # the refresh and the actions
         "page": page,
-        "shown": shown_rows(rows_of(list(page.object_list)), query),
+        "rows_html": rows_html(request, shown_rows(rows_of(list(page.object_list)), query)),
         "window_days": WINDOW.days,
         "open_window_days": OPEN_WINDOW.days,
         "now": now,
