@@ -9,13 +9,14 @@ would be redelivered by the broker, and crash it again, for every hub).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from centre.keyring import Keyring
 from centre.store import CentreStore, ReplayedBatch, RevokedHub, StoredBatch, UnknownHub, now_utc
-from hub.wire.batch import open_batch
+from hub.wire.batch import OpenedBatch, open_batch
 from hub.wire.envelope import Ack, EnvelopeError, read_header, sign_ack, to_ranges
 from hub.wire.public_keys import KeyFileError, ed25519_public
 from hub.wire.status import StatusError, read_status
@@ -30,6 +31,42 @@ MAX_REASON = 500  # characters of a refusal kept: the reason may quote what the 
 class Reply:
     topic: str
     payload: bytes
+
+
+@dataclass(frozen=True)
+class Message:
+    """One MQTT message as the broker handed it over (`retained`: a retained copy sent on
+    subscribing)."""
+
+    topic: str
+    payload: bytes
+    retained: bool = False
+
+
+GROUP_MESSAGES = 10
+GROUP_READINGS = 2_000
+"""A group (`Ingest.handle_group`, one transaction) takes at most this many messages and this
+many readings: the commit and its fsync are paid once per group, and no hub's ack waits behind
+more than a group's work."""
+
+GROUPED = "stored in one transaction"  # logged for a group of batches; the tests look for it
+
+
+@dataclass(frozen=True)
+class _Opened:
+    """A batch opened and checked, not yet stored."""
+
+    index: int  # its place in the group
+    topic: str
+    hub_id: str
+    batch: OpenedBatch
+
+
+@dataclass(frozen=True)
+class _Refusal:
+    topic: str
+    hub_id: str | None
+    reason: str
 
 
 class Ingest:
@@ -47,30 +84,41 @@ class Ingest:
         """Store a batch and return the ack to publish, or record a hub's status (`retained`:
         a retained copy handed over on subscribing); or log and record why it was refused.
         Never raises."""
-        hub_id: str | None = None
+        return self.handle_group([Message(topic, payload, retained)])[0]
+
+    def handle_group(self, messages: Sequence[Message]) -> list[Reply | None]:
+        """`handle` for messages that were waiting together (a draining hub, many hubs): each
+        is opened and checked on its own, then their batches are stored in one transaction, a
+        savepoint each (so one refused never costs the others), and the acks returned, in the
+        messages' order, once that transaction is committed. None for a status recorded or a
+        message refused (logged and recorded as `handle` does). Never raises."""
+        replies: list[Reply | None] = [None] * len(messages)
+        opened = [
+            found
+            for index, message in enumerate(messages)
+            if (found := self._open(index, message)) is not None
+        ]
+        for index, reply in self._store_group(opened).items():
+            replies[index] = reply
+        return replies
+
+    def _open(self, index: int, message: Message) -> _Opened | None:
+        """The message's batch opened and checked; None for a status (recorded here) or a
+        message refused (logged and recorded here)."""
+        topic = message.topic
+        hub_id = _hub_of(topic)
         try:
-            status = STATUS_TOPIC.match(topic)
-            if status is not None:
-                hub_id = status.group(1)
-                self._record_status(hub_id, payload, retained)
+            if STATUS_TOPIC.match(topic) is not None:
+                self._record_status(str(hub_id), message.payload, message.retained)
                 return None
-            match = BATCH_TOPIC.match(topic)
-            if match is None:
+            if hub_id is None:
                 raise EnvelopeError(f"message on unexpected topic {topic[:200]}")
-            hub_id = match.group(1)
-            return self._store(topic, hub_id, payload)
-        except (EnvelopeError, KeyFileError, ReplayedBatch, StatusError) as exc:
-            self._refuse(topic, hub_id, str(exc))
-        except Exception as exc:  # anything unforeseen: refused and recorded, never fatal
-            log.exception("unexpected failure on a message on %s", topic[:200])
-            self._refuse(
-                topic,
-                hub_id,
-                f"the centre could not process this message ({type(exc).__name__}: {exc})",
-            )
+            return _Opened(index, topic, hub_id, self._open_batch(hub_id, message.payload))
+        except Exception as exc:  # anything: refused and recorded, never fatal
+            self._record(self._refusal(topic, hub_id, exc))
         return None
 
-    def _store(self, topic: str, hub_id: str, payload: bytes) -> Reply:
+    def _open_batch(self, hub_id: str, payload: bytes) -> OpenedBatch:
         header, _ = read_header(payload)
         if header.hub_id != hub_id:
             raise EnvelopeError(f"batch names hub {header.hub_id} but came on {hub_id}'s topic")
@@ -84,34 +132,81 @@ class Ingest:
                 "batches are refused until it is enrolled again"
             )
         keys = self.keyring if isinstance(self.keyring, dict) else self.keyring.keys()
-        batch = open_batch(payload, keys, ed25519_public(signing_key))
-        stored = self.store.store_batch(hub_id, header.batch_id, batch.items)
-        log.info(
-            "stored batch %s from %s: %d items, %d new",
-            header.batch_id,
-            hub_id,
-            header.count,
-            stored.new,
-        )
-        if stored.conflicts:
-            self._refuse(topic, hub_id, _conflict_reason(hub_id, stored))
-        for seq, reason in list(batch.refused.items())[:10]:  # the rest share the same cause
-            self._refuse(
-                topic,
+        return open_batch(payload, keys, ed25519_public(signing_key))
+
+    def _store_group(self, opened: list[_Opened]) -> dict[int, Reply]:
+        """Store the batches in one transaction and return their acks by place in the group.
+        Should the transaction itself fail (its commit, a connection lost), nothing of it was
+        kept: each batch is then stored on its own, so the one at fault is refused alone."""
+        if not opened:
+            return {}
+        # Each hub's row is locked by its first batch until the commit: taken in one order
+        # (by hub id) by every worker, so two workers' groups never wait for each other.
+        order = sorted(opened, key=lambda o: o.hub_id)
+        stored: dict[int, StoredBatch] = {}
+        refusals: list[_Refusal] = []
+        try:
+            with self.store.group():
+                for one in order:
+                    batch = one.batch
+                    try:
+                        stored[one.index] = self.store.store_batch(
+                            one.hub_id, batch.header.batch_id, batch.items
+                        )
+                    except Exception as exc:  # its savepoint undid its part
+                        refusals.append(self._refusal(one.topic, one.hub_id, exc))
+        except Exception as exc:  # nothing of the group was kept
+            if len(opened) == 1:
+                self._record(self._refusal(opened[0].topic, opened[0].hub_id, exc))
+                return {}
+            log.warning("a group of %d batches failed (%s); storing each alone", len(opened), exc)
+            return {i: r for one in opened for i, r in self._store_group([one]).items()}
+        if len(stored) > 1:
+            log.info("%s: %d batches", GROUPED, len(stored))
+        for refusal in refusals:
+            self._record(refusal)
+        return self._acks([o for o in opened if o.index in stored], stored)
+
+    def _acks(self, opened: list[_Opened], stored: dict[int, StoredBatch]) -> dict[int, Reply]:
+        """The signed acks of batches committed, with what the centre holds of each hub now."""
+        highest: dict[str, tuple[int, int]] = {}
+        replies: dict[int, Reply] = {}
+        for one in opened:
+            hub_id, header, done = one.hub_id, one.batch.header, stored[one.index]
+            log.info(
+                "stored batch %s from %s: %d items, %d new",
+                header.batch_id,
                 hub_id,
-                f"item {seq} of batch {header.batch_id} refused, the hub sets it aside: {reason}",
+                header.count,
+                done.new,
             )
-        ack = Ack(
-            hub_id=hub_id,
-            batch_id=header.batch_id,
-            held=to_ranges(stored.held),
-            conflicts=to_ranges(stored.conflicts),
-            refused=to_ranges(batch.refused),
-            highest_held=self.store.highest_held(hub_id),
-            highest_contiguous=self.store.highest_contiguous(hub_id),
-            centre_time=now_utc(),
-        )
-        return Reply(ack_topic(hub_id), sign_ack(ack, self.signing_key))
+            if done.conflicts:
+                self._refuse(one.topic, hub_id, _conflict_reason(hub_id, done))
+            refused = one.batch.refused
+            for seq, reason in list(refused.items())[:10]:  # the rest share the same cause
+                self._refuse(
+                    one.topic,
+                    hub_id,
+                    f"item {seq} of batch {header.batch_id} refused, the hub sets it aside: "
+                    f"{reason}",
+                )
+            if hub_id not in highest:  # once per hub and group: both only grow
+                highest[hub_id] = (
+                    self.store.highest_held(hub_id),
+                    self.store.highest_contiguous(hub_id),
+                )
+            ack = Ack(
+                hub_id=hub_id,
+                batch_id=header.batch_id,
+                held=to_ranges(done.held),
+                conflicts=to_ranges(done.conflicts),
+                refused=to_ranges(refused),
+                highest_held=highest[hub_id][0],
+                highest_contiguous=highest[hub_id][1],
+                centre_time=now_utc(),
+            )
+            replies[one.index] = Reply(ack_topic(hub_id), sign_ack(ack, self.signing_key))
+        return replies
 
     def _record_status(self, hub_id: str, payload: bytes, retained: bool) -> None:
         status = read_status(payload, hub_id)
@@ -128,6 +223,21 @@ class Ingest:
                 status.care_plan_version,
                 status.alarm,
             )
+
+    def _refusal(self, topic: str, hub_id: str | None, exc: Exception) -> _Refusal:
+        """Why a message is refused, from what was raised: a sender's fault in its own words,
+        anything unforeseen logged with its traceback."""
+        if isinstance(exc, EnvelopeError | KeyFileError | ReplayedBatch | StatusError):
+            return _Refusal(topic, hub_id, str(exc))
+        log.error("unexpected failure on a message on %s", topic[:200], exc_info=exc)
+        return _Refusal(
+            topic,
+            hub_id,
+            f"the centre could not process this message ({type(exc).__name__}: {exc})",
+        )
+
+    def _record(self, refusal: _Refusal) -> None:
+        self._refuse(refusal.topic, refusal.hub_id, refusal.reason)
 
     def _refuse(self, topic: str, hub_id: str | None, reason: str) -> None:
         reason = _printable(reason)
@@ -146,6 +256,32 @@ def _conflict_reason(hub_id: str, stored: StoredBatch) -> str:
         "its counter went back (a lost write, a restored SD card). The centre keeps what it "
         "has; the hub renumbers these readings and sends them again"
     )
+
+
+def group_size(readings: Sequence[int]) -> int:
+    """How many of the first messages, holding these many readings each (`readings_in`), make
+    a group: at most GROUP_MESSAGES and GROUP_READINGS, but at least one message."""
+    total = 0
+    for count, held in enumerate(readings[:GROUP_MESSAGES]):
+        total += held
+        if total > GROUP_READINGS and count > 0:
+            return count
+    return min(len(readings), GROUP_MESSAGES)
+
+
+def readings_in(payload: bytes) -> int:
+    """How many readings a message says it holds, read before opening it: its batch header's
+    count; 1 for a status, or a header that cannot be read."""
+    try:
+        return read_header(payload)[0].count
+    except Exception:  # whatever a hostile header holds: handle_group refuses it, saying why
+        return 1
+
+
+def _hub_of(topic: str) -> str | None:
+    """The hub a message's topic names, if it is a topic the centre takes."""
+    match = STATUS_TOPIC.match(topic) or BATCH_TOPIC.match(topic)
+    return None if match is None else match.group(1)
 
 
 def _printable(text: str) -> str:

@@ -1,9 +1,16 @@
 """`centre serve`: the ingest worker. paho's loop runs in this thread, so does the store, and so
-does the systemd watchdog ping (hub/notify.py)."""
+does the systemd watchdog ping (hub/notify.py).
+
+Messages are handled in groups: those already waiting when one arrives (a draining hub, many
+hubs) are read too, up to GROUP_MESSAGES and GROUP_READINGS (centre/ingest.py), and their
+batches stored in one transaction (`Ingest.handle_group`). Each message's ack, and its MQTT
+PUBACK (paho's manual_ack), leave only after the commit that holds its readings: a worker that
+dies before leaves the message at the broker, which hands it over again."""
 
 from __future__ import annotations
 
 import logging
+import select
 import signal
 import time
 from collections.abc import Callable
@@ -13,7 +20,7 @@ from types import FrameType
 import paho.mqtt.client as mqtt
 
 from centre.config import CentreConfig
-from centre.ingest import Ingest
+from centre.ingest import Ingest, Message, group_size, readings_in
 from centre.keyring import Keyring
 from centre.store import CentreStore
 from centre.web.runtime import setup
@@ -65,14 +72,18 @@ def serve(config: CentreConfig, worker: int = 1) -> None:
         log.info("%s", TAKING_BATCHES)
         notifier.ready()  # taking batches: the worker serves (sent again after a reconnect)
 
-    def on_message(c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        reply = ingest.handle(msg.topic, bytes(msg.payload), retained=bool(msg.retain))
-        if reply is not None:
-            c.publish(reply.topic, reply.payload, qos=1)
+    waiting: Waiting = []
+
+    def on_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        # Handled, and acknowledged, in groups (handle_waiting).
+        payload = bytes(msg.payload)
+        message = Message(msg.topic, payload, bool(msg.retain))
+        waiting.append((message, msg.mid, msg.qos, readings_in(payload)))
 
     client.on_connect = on_connect
     client.on_subscribe = on_subscribe
     client.on_message = on_message
+    client.manual_ack_set(True)  # the PUBACK goes after the commit (handle_waiting)
     stopping = False
 
     def stop(_sig: int, _frame: FrameType | None) -> None:
@@ -98,7 +109,13 @@ def serve(config: CentreConfig, worker: int = 1) -> None:
         config.mqtt.host,
         config.mqtt.port,
     )
-    run_loop(client, notifier, retry, lambda: stopping)
+    run_loop(
+        client,
+        notifier,
+        retry,
+        lambda: stopping,
+        lambda: handle_waiting(client, ingest, waiting, notifier),
+    )
 
 
 @dataclass
@@ -117,16 +134,62 @@ class Backoff:
         self.next_s = self.first_s
 
 
+Waiting = list[tuple[Message, int, int, int]]
+"""Messages read and not yet handled: each with its mid and QoS, and its readings_in."""
+
+
+def handle_waiting(
+    client: mqtt.Client, ingest: Ingest, waiting: Waiting, notifier: Notifier
+) -> None:
+    """Handle the messages `on_message` put in `waiting`, with those already waiting at the
+    socket, in groups; publish each ack and send each PUBACK once its group is committed."""
+    while waiting:
+        _read_waiting(client, waiting)
+        group = waiting[: group_size([readings for *_, readings in waiting])]
+        del waiting[: len(group)]
+        replies = ingest.handle_group([message for message, *_ in group])
+        for (_, mid, qos, _), reply in zip(group, replies, strict=True):
+            if reply is not None:
+                client.publish(reply.topic, reply.payload, qos=1)
+            client.ack(mid, qos)
+        notifier.ping_if_due()
+
+
+def _read_waiting(client: mqtt.Client, waiting: Waiting) -> None:
+    """Read what already waits at the socket, without waiting for more, until a group is full
+    (messages read past it wait for the next group)."""
+    while group_size([readings for *_, readings in waiting]) == len(waiting) and _readable(client):
+        if client.loop(timeout=0) != mqtt.MQTT_ERR_SUCCESS:
+            return  # the connection is lost: run_loop reconnects; what was read is handled
+
+
+def _readable(client: mqtt.Client) -> bool:
+    """Whether bytes from the broker wait to be read (in TLS's buffer, or at the socket)."""
+    sock = client.socket()
+    if sock is None:
+        return False
+    pending = getattr(sock, "pending", None)
+    if pending is not None and pending() > 0:
+        return True
+    return bool(select.select([sock], [], [], 0)[0])
+
+
 def run_loop(
-    client: mqtt.Client, notifier: Notifier, retry: Backoff, stopping: Callable[[], bool]
+    client: mqtt.Client,
+    notifier: Notifier,
+    retry: Backoff,
+    stopping: Callable[[], bool],
+    after_read: Callable[[], None] = lambda: None,
 ) -> None:
     """paho's network loop in this thread, like `loop_forever`, with the watchdog ping in the
     same loop: a message whose handling hangs stops the pings and systemd restarts the worker
-    (unacknowledged batches wait at the broker for the next worker)."""
+    (unacknowledged batches wait at the broker for the next worker). `after_read` runs after
+    each turn of the loop (`centre serve`: handle_waiting)."""
     _connect(client)
     while not stopping():
         notifier.ping_if_due()
         if client.loop(timeout=LOOP_TIMEOUT_S) == mqtt.MQTT_ERR_SUCCESS:
+            after_read()
             continue
         wait_until = time.monotonic() + retry.take()
         while not stopping() and time.monotonic() < wait_until:

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import astuple, dataclass
 from datetime import UTC, datetime
 from operator import itemgetter
@@ -49,6 +50,10 @@ class StoredBatch:
 
 class ReplayedBatch(CentreError, ValueError):
     """A batch the centre accepted before arrived again (a replay, or the broker's redelivery)."""
+
+
+class GroupNotStored(CentreError, RuntimeError):
+    """A group's transaction could not be committed: none of its batches is stored."""
 
 
 class UnknownHub(CentreError, KeyError):
@@ -249,6 +254,20 @@ class CentreStore:
         return found
 
     # Readings
+
+    @contextmanager
+    def group(self) -> Iterator[None]:
+        """One transaction around several `store_batch` calls (each then a savepoint: one that
+        raises undoes only its own part). Committed when the block ends; raises, keeping none
+        of it, if it cannot be (a savepoint that could not be rolled back leaves the
+        transaction to be rolled back, which Django does without raising)."""
+        from django.db import connections, transaction
+
+        connection = connections[self.alias]
+        with transaction.atomic(using=self.alias):
+            yield
+            if connection.needs_rollback:
+                raise GroupNotStored("the database refused part of a group; none of it is kept")
 
     def store_batch(self, hub_id: str, batch_id: str, items: list[dict[str, Any]]) -> StoredBatch:
         """Store every item once, in one transaction; a re-sent item changes nothing.

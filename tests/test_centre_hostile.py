@@ -22,7 +22,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-from centre.ingest import Ingest
+from centre.ingest import GROUPED, Ingest
 from centre.store import CentreStore
 from hub.config import load_config
 from hub.core.outbox import SealedSegment
@@ -390,6 +390,49 @@ async def test_an_urgent_reading_meeting_a_backlog_loses_nothing(home: Simulated
     assert_exactly_once(rows, n + 1)
 
 
+async def test_a_backlog_waiting_at_the_broker_is_stored_in_groups_and_poisons_refused_alone(
+    home: SimulatedHome,
+) -> None:
+    """The worker's grouped path (centre/serve.py): batches that wait at the broker, poisoned
+    ones among them, are stored a group per transaction; each reading once, each poison
+    refused once, and the others of its group stored all the same."""
+    n = 3_000
+    config = load_config(home.hub_config)
+    centre = home.start_centre(taking_batches=True)  # its session, kept at the broker
+    centre.stop()
+    seen: list[str] = []
+    observer = home.mqtt_client(home.centre.ingest_name, "observer", centre_side=True)
+    observer.on_message = lambda _c, _u, msg: seen.append(msg.topic)
+    observer.subscribe(batch_topic(config.hub_id), qos=1)
+    observer.loop_start()
+    fill_outbox(home.hub_config, n)
+    home.start_hub()
+    hub_key = load_signing_key(config.signing_key_path)
+    poisons = hostile_for(config.hub_id, hub_key, config.centre.encryption)
+    topic = batch_topic(config.hub_id)
+    try:
+        # The hub's window of batches waits at the broker for the worker, poisons among them.
+        await eventually(lambda: len(seen) >= 3, within=120, what="the hub to send batches")
+        for payload in poisons:
+            publish(home, topic, payload)
+        await eventually(lambda: len(seen) >= 7, within=120, what="the hub's window sent")
+    finally:
+        observer.loop_stop()
+        observer.disconnect()
+    centre = home.start_centre()
+    assert_exactly_once(await drained(home, n), n)
+    await eventually(
+        lambda: len(home.centre_rejections()) >= len(poisons),
+        within=60,
+        what="every poisoned message refused",
+    )
+    assert centre.alive(), centre.tail(40)
+    assert len(home.centre_rejections()) == len(poisons), "refused once each, not redelivered"
+    log = centre.log_path.read_text(errors="replace")
+    assert GROUPED in log, "the backlog was stored a group per transaction"
+    assert "Traceback" not in log
+
+
 def centre_holds_at_least(home: SimulatedHome, count: int) -> bool:
     return len(centre_rows(home)) >= count
 
@@ -408,8 +451,10 @@ async def test_the_centre_killed_mid_drain_loses_and_doubles_nothing(
             what="the drain to move on",
         )
         centre.kill()  # SIGKILL mid-batch: no PUBACK, a transaction perhaps half written
-    home.start_centre()
+    centre = home.start_centre()
     assert_exactly_once(await drained(home, n), n)
+    # The workers found the hub's window waiting: they were killed in the middle of groups.
+    assert GROUPED in centre.log_path.read_text(errors="replace")
     path = home.centre_state / "centre.sqlite"
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

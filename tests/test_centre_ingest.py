@@ -3,16 +3,20 @@ checked. (Through a real broker: tests/test_centre_rejects.py.)"""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import centre.store
-from centre.ingest import Ingest
-from centre.store import CentreStore
+from centre.ingest import Ingest, Message, Reply
+from centre.store import CentreStore, GroupNotStored
+from hub.wire.envelope import Ack, open_ack
 from hub.wire.public_keys import public_text
 from tests.test_envelope import CENTRE, HUB_KEY, header, item, sealed
 
@@ -117,3 +121,94 @@ def test_the_centre_store_is_private_whatever_the_umask(tmp_path: Path) -> None:
         os.umask(old)
     for name in ("centre.sqlite", "centre.sqlite-wal", "centre.sqlite-shm"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600, name
+
+
+# -- a group of messages in one transaction (centre/serve.py hands over those waiting) --------
+
+B3, B4 = "00000000-0000-4000-8000-000000000003", "00000000-0000-4000-8000-000000000004"
+
+
+def batch_of(batch_id: str, first: int) -> bytes:
+    """A batch of two readings, numbered from `first`."""
+    items = [item(first, 120.0 + first), item(first + 1, 121.0 + first)]
+    return sealed(header(batch_id=batch_id, seq_first=first, seq_last=first + 1), items)
+
+
+def acked(ingest: Ingest, reply: Reply | None) -> Ack:
+    assert reply is not None
+    return open_ack(reply.payload, ingest.signing_key.public_key(), "hub-0001")
+
+
+def test_a_group_stores_each_batch_once_and_refuses_each_bad_message_alone(
+    ingest: Ingest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert ingest.handle(TOPIC, batch_of(B1, 1)) is not None
+    real = centre.store._insert_readings
+
+    def failing(*args: Any) -> None:
+        real(*args)  # written, then undone by the batch's savepoint
+        if args[3] == B4:
+            raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(centre.store, "_insert_readings", failing)
+    replies = ingest.handle_group(
+        [
+            Message(TOPIC, batch_of(B2, 3)),
+            Message(TOPIC, batch_of(B1, 1)),  # a replay
+            Message(TOPIC, b"garbage"),
+            Message(TOPIC, batch_of(B4, 7)),  # fails in the store: its savepoint undoes it
+            Message(TOPIC, batch_of(B3, 5)),
+        ]
+    )
+    assert [r is not None for r in replies] == [True, False, False, False, True]
+    assert [r["seq"] for r in ingest.store.readings()] == [1, 2, 3, 4, 5, 6]
+    reasons = [r["reason"] for r in ingest.store.rejections()]
+    assert len(reasons) == 3
+    assert any(f"{B1} from hub-0001 was accepted before" in r for r in reasons)
+    assert any("RuntimeError: disk on fire" in r for r in reasons)
+    first, last = acked(ingest, replies[0]), acked(ingest, replies[4])
+    assert (first.batch_id, first.held, last.batch_id, last.held) == (B2, ((3, 4),), B3, ((5, 6),))
+    # Sent after the commit: what the centre then holds, the whole group's readings.
+    assert first.highest_contiguous == last.highest_contiguous == 6
+    assert first.highest_held == last.highest_held == 6
+    # B4 was not accepted: the hub's re-send under that id is stored.
+    monkeypatch.setattr(centre.store, "_insert_readings", real)
+    assert acked(ingest, ingest.handle(TOPIC, batch_of(B4, 7))).held == ((7, 8),)
+
+
+def test_a_group_whose_transaction_fails_is_stored_batch_by_batch(
+    ingest: Ingest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = ingest.store.group
+    failures = [GroupNotStored("the commit failed")]
+
+    @contextlib.contextmanager
+    def group_failing_once() -> Iterator[None]:
+        with real():
+            yield
+            if failures:
+                raise failures.pop()
+
+    monkeypatch.setattr(ingest.store, "group", group_failing_once)
+    replies = ingest.handle_group(
+        [Message(TOPIC, batch_of(B1, 1)), Message(TOPIC, batch_of(B2, 3))]
+    )
+    assert [acked(ingest, r).held for r in replies] == [((1, 2),), ((3, 4),)]
+    assert [r["seq"] for r in ingest.store.readings()] == [1, 2, 3, 4]
+    assert ingest.store.rejections() == []
+
+
+def test_a_group_that_cannot_be_stored_at_all_is_refused_message_by_message(
+    ingest: Ingest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken() -> Iterator[None]:
+        raise GroupNotStored("the database is gone")
+        yield  # a generator: a context manager
+
+    monkeypatch.setattr(ingest.store, "group", contextlib.contextmanager(broken))
+    replies = ingest.handle_group(
+        [Message(TOPIC, batch_of(B1, 1)), Message(TOPIC, batch_of(B2, 3))]
+    )
+    assert replies == [None, None]
+    reasons = [r["reason"] for r in ingest.store.rejections()]
+    assert len(reasons) == 2 and all("the database is gone" in r for r in reasons)
