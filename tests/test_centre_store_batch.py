@@ -142,3 +142,51 @@ def test_the_highest_numbers_held_are_told_as_readings_come(store: CentreStore) 
     store.store_batch(HUB, B[1], [reading(n) for n in range(4, 2600) if n != 2500])
     assert (store.highest_held(HUB), store.highest_contiguous(HUB)) == (2599, 2499)
     assert store.highest_contiguous("hub-0404") == store.highest_held("hub-0404") == 0
+
+
+def _as_before(text: str) -> str:
+    """The conversion _sqlite_utc_text replaced: parse, to UTC, make the text again."""
+    return datetime.fromisoformat(text).astimezone(UTC).isoformat(" ")[:-6]
+
+
+HUB_SHAPED = [
+    f"{day}T{time}{fraction}+00:00"
+    for day in ("2026-11-22", "2024-02-29", "1900-01-01", "2200-12-31")
+    for time in ("00:00:00", "10:07:09", "23:59:59")
+    for fraction in ("", ".000", ".001", ".010", ".100", ".999", ".500")
+]
+
+
+@pytest.mark.parametrize(
+    "wire",
+    [
+        *HUB_SHAPED,
+        "2026-11-22T10:00:00.000000+00:00",  # six digits: not cut from the text
+        "2026-11-22T10:00:00.000001+00:00",
+        "2026-11-22T10:00:00.12+00:00",
+        "2026-11-22T10:00:00.000Z",
+        "2026-11-22T10:00:00.000-00:00",
+        "2026-11-22T10:00:00.000+00:01",
+        "2026-11-22 10:00:00.000+00:00",
+        "2026-11-22T10:00+00:00",
+    ],
+)
+def test_a_stamp_cut_from_the_text_is_the_one_made_before(wire: str) -> None:
+    assert _sqlite_utc_text(wire) == _as_before(wire)
+
+
+@pytest.mark.parametrize(
+    "wire",
+    [
+        "2026-02-30T10:00:00.000+00:00",  # the hub's shape, no such day
+        "2026-11-22T24:00:00+00:00",
+        "2026-11-22T10:00:60.000+00:00",
+        "\u0662026-11-22T10:00:00.000+00:00",  # a digit that is not ASCII
+        "2026-11-22T10:00:00.000+00:00 ",
+    ],
+)
+def test_a_stamp_that_is_none_is_refused_as_before(wire: str) -> None:
+    with pytest.raises(ValueError):
+        _as_before(wire)
+    with pytest.raises(ValueError):
+        _sqlite_utc_text(wire)
