@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+import random
 from typing import Any
 
 import pytest
@@ -49,3 +51,41 @@ def test_what_is_taken(name: str, raw: bytes, depth: int, value: Any) -> None:
 def test_what_is_refused(name: str, raw: bytes, depth: int, why: str) -> None:
     with pytest.raises(WireError, match=why):
         load(raw, "the message", depth)
+
+
+def _deeper_than(value: Any, max_depth: int) -> bool:
+    """The depth check as the full walk made it: some object or array below max_depth."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            if depth > max_depth:
+                return True
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def _tree(rng: random.Random, depth: int) -> Any:
+    roll = rng.random()
+    if depth > 6 or roll < 0.3:
+        return rng.choice([1, 2.5, "x", None, True, "[{", []])
+    if roll < 0.65:
+        return [_tree(rng, depth + 1) for _ in range(rng.randrange(4))]
+    return {f"k{n}": _tree(rng, depth + 1) for n in range(rng.randrange(4))}
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_depth_alone_is_checked_as_the_full_walk_checks_it(seed: int) -> None:
+    """Differential: load walks a value for its depth alone (no surrogate escape in the text) a
+    level at a time; it refuses exactly what the full walk refuses."""
+    rng = random.Random(seed)
+    for _ in range(50):
+        value = _tree(rng, 1)
+        raw = json.dumps(value, separators=(",", ":")).encode()
+        for max_depth in (1, 2, 3, 4, 8):
+            if _deeper_than(value, max_depth):
+                with pytest.raises(WireError, match=f"nested deeper than {max_depth}"):
+                    load(raw, "the message", max_depth)
+            else:
+                assert load(raw, "the message", max_depth) == value
