@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
-from django.db import connection
+from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from hypothesis import given, settings
@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from centre import triage
 from centre.followup.models import Acknowledgement, ReadingMark
 from centre.people.models import CareEpisode, Patient
+from centre.records.models import Hub
 from centre.web import serve, worklist_data
 from centre.web.worklist_data import build, forget_summaries, load, load_worklist
 from hub.core.care_plan import CarePlan
@@ -279,6 +280,87 @@ def test_the_passing_of_a_scheduled_time_changes_the_row(kept: World) -> None:
     # A reading at 08:10 takes the slot: the kept "missing" goes with it.
     kept.reading(hub, NOW - local(yesterday, 8, 10), kind="weight")
     assert worst(local(yesterday, 10, 2), "Kari F") is None
+
+
+def reads_readings(now: datetime) -> bool:
+    """Whether the worklist at `now` reads any reading (computes any summary)."""
+    with CaptureQueriesContext(connection) as queries:
+        rows(now)
+    return any("values_json" in q["sql"] for q in queries.captured_queries)
+
+
+def weight_at_eight(world: World, name: str, day: datetime) -> Hub:
+    """Followed since 07:00 on `day` with a weight at 08:00: missing once 10:00 has passed."""
+    _patient, hub = world.followed(
+        name, {"schedule": [{"kind": "weight", "times": ["08:00"]}]}, started=local(day, 7, 0)
+    )
+    return hub
+
+
+def test_a_summary_computed_ahead_of_a_scheduled_time_serves_the_page_after_it(
+    kept: World,
+) -> None:
+    yesterday = timezone.now() - timedelta(days=1)
+    weight_at_eight(kept, "Kari R", yesterday)
+    weight_at_eight(kept, "Kari S", yesterday)
+    assert worst(local(yesterday, 9, 57), "Kari R") is None
+    # Every patient with that schedule changes at 10:00: computed at 09:58 for 10:00
+    assert worklist_data.refresh(local(yesterday, 9, 58)) == 2
+    assert worklist_data.refresh(local(yesterday, 9, 59)) == 0, "once is enough"
+    assert not reads_readings(local(yesterday, 10, 1))
+    assert worst(local(yesterday, 10, 1), "Kari R") == "missing"
+    assert worst(local(yesterday, 10, 1), "Kari S") == "missing"
+
+
+def test_a_reading_after_the_summary_was_computed_ahead_is_shown(kept: World) -> None:
+    yesterday = timezone.now() - timedelta(days=1)
+    hub = weight_at_eight(kept, "Kari T", yesterday)
+    assert worst(local(yesterday, 9, 57), "Kari T") is None
+    assert worklist_data.refresh(local(yesterday, 9, 58)) == 1
+    kept.reading(hub, NOW - local(yesterday, 8, 10), kind="weight")  # the slot is taken
+    assert worst(local(yesterday, 10, 1), "Kari T") is None
+
+
+def test_a_reading_before_the_refresh_but_unseen_by_pages_is_in_what_it_computes(
+    kept: World,
+) -> None:
+    yesterday = timezone.now() - timedelta(days=1)
+    hub = weight_at_eight(kept, "Kari U", yesterday)
+    assert worst(local(yesterday, 9, 57), "Kari U") is None
+    kept.reading(hub, NOW - local(yesterday, 8, 10), kind="weight")
+    worklist_data.refresh(local(yesterday, 9, 58))  # no page has looked for changes since
+    assert worst(local(yesterday, 10, 1), "Kari U") is None
+
+
+def test_summaries_past_their_refresh_time_are_computed_again_by_the_refresher(
+    kept: World,
+) -> None:
+    now = timezone.now()
+    for name in ("Kari V1", "Kari V2", "Kari V3"):
+        kept.followed(name, BP_PLAN)
+    rows(now)
+    later = now + worklist_data.REFRESH_AFTER + timedelta(seconds=1)
+    assert worklist_data.refresh(later, most=2) == 2
+    assert worklist_data.refresh(later, most=2) == 1
+    assert worklist_data.refresh(later) == 0
+    assert not reads_readings(later)
+    assert rows(later) == afresh(later)
+
+
+def test_the_refresher_turns_on_when_the_database_is_gone(
+    kept: World, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kept.followed("Kari W2", BP_PLAN)
+    rows(timezone.now())
+
+    def gone(now: datetime, most: int = 0) -> int:
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(worklist_data, "refresh", gone)
+    monkeypatch.setattr(serve, "REFRESH_EVERY_S", 0.0)
+    with caplog.at_level(logging.WARNING, logger="centre.web.serve"):
+        assert serve.refresh_for_pages({}) == 0
+    assert "not refreshed ahead" in caplog.text
 
 
 def test_a_page_for_one_patient_leaves_the_others_summaries_right(kept: World) -> None:

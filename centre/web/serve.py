@@ -60,8 +60,16 @@ def serve_web(config: CentreConfig, port: int | None = None) -> None:
             "the port, or the address is not this machine's; change [web] in centre.toml"
         ) from exc
     log.info("%s http://%s:%s/", SERVING, config.web.host, server.effective_port)
-    threading.Thread(target=warm_up, name="worklist warm-up", daemon=True).start()
+    threading.Thread(target=keep_summaries, name="worklist summaries", daemon=True).start()
     server.run()
+
+
+def keep_summaries() -> None:
+    """The worklist's summaries computed while the server answers: all of them as it starts
+    (`warm_up`), then, for good, what pages would otherwise compute (`refresh_for_pages`)."""
+    warm_up()
+    while True:
+        refresh_for_pages()
 
 
 def warm_up() -> None:
@@ -82,6 +90,38 @@ def warm_up() -> None:
         connection.close()  # this thread's own
     freeze_long_lived()
     log.info("%s: %d patients in %.1f s", WARMED, count, time.monotonic() - started)
+
+
+REFRESH_EVERY_S = 5.0  # the refresher looks this often for summaries to compute
+FREEZE_AFTER = 500  # summaries computed by the refresher before it freezes again
+
+
+def refresh_for_pages(state: dict[str, int] | None = None) -> int:
+    """One turn of the refresher: compute the summaries whose time is up or soon will be
+    (worklist_data.refresh: at each scheduled time every patient with it changes at once, and
+    the next page would compute them all), then wait; freeze again what it has kept once it has
+    kept FREEZE_AFTER. Returns how many it computed."""
+    from django.db import DatabaseError, connection
+    from django.utils import timezone
+
+    from centre.web import worklist_data
+
+    state = _REFRESHED if state is None else state
+    try:
+        done = worklist_data.refresh(timezone.now())
+    except DatabaseError as exc:
+        log.warning("worklist summaries not refreshed ahead (%s): pages do it", exc)
+        connection.close()  # this thread's own; opened again on the next turn
+        done = 0
+    state["since_freeze"] = state.get("since_freeze", 0) + done
+    if state["since_freeze"] >= FREEZE_AFTER:
+        freeze_long_lived()
+        state["since_freeze"] = 0
+    time.sleep(0.05 if done >= worklist_data.REFRESH_CHUNK else REFRESH_EVERY_S)
+    return done
+
+
+_REFRESHED: dict[str, int] = {}
 
 
 def freeze_long_lived() -> None:

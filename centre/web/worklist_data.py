@@ -24,6 +24,11 @@ change, whichever process or tool wrote it. PostgreSQL may show a row with a hig
 one with a lower id whose transaction commits later, so what was looked at moves on only to the
 ids seen LAG before; and every summary is computed again after REFRESH_AFTER in any case (a few
 per page), which also covers a transaction under way when a process keeps its first summaries.
+
+`centre web` does most of that work before a page needs it (`refresh`, in a thread): it
+computes again the summaries past REFRESH_AFTER, and computes ahead those whose time is up
+within AHEAD for the moment it is. A scheduled time passing its grace changes every patient
+with that schedule at once: without it, the next page would compute them all.
 """
 
 from __future__ import annotations
@@ -61,6 +66,9 @@ OUTCOMES: frozenset[str] = frozenset({"ok", "flagged", "failed"})
 LAG = 60.0  # seconds: longer than any transaction that writes these rows lasts
 REFRESH_AFTER = timedelta(minutes=10)  # a kept summary is computed again after this at most
 REFRESH_BUDGET = 100  # ... this many per page, beyond those that must be
+AHEAD = timedelta(minutes=5)  # `refresh` computes summaries this long before their time is up
+JUST_AFTER = timedelta(milliseconds=1)  # ... for this long after it is up
+REFRESH_CHUNK = 50  # summaries `refresh` computes at one go (the pages wait for the lock less)
 
 
 @dataclass(frozen=True)
@@ -276,6 +284,8 @@ class Marks:
 class _Memory:
     database: tuple[str, ...] = ()
     kept: dict[int, Kept] = field(default_factory=dict)
+    # Computed ahead by `refresh` for the moment a kept summary's time is up (its `until`).
+    ahead: dict[int, Kept] = field(default_factory=dict)
     # The tick of the last change found for a patient or hub: a summary loaded before is refused.
     floor: dict[int, int] = field(default_factory=dict)
     hub_floor: dict[str, int] = field(default_factory=dict)
@@ -363,16 +373,20 @@ def _kept_summaries(
         due, shown = _due(memory, patient_ids, episodes, now)
     fresh = _compute(due, now, tick, episodes) if due else {}
     with _LOCK:
-        for pid, kept in fresh.items():
-            floor = max(
-                [memory.floor.get(pid, 0), *(memory.hub_floor.get(h, 0) for h in kept.hubs)]
-            )
-            old = memory.kept.get(pid)
-            if floor <= tick and (old is None or old.tick <= tick):
-                memory.kept[pid] = kept
+        _store(memory.kept, memory, fresh, tick)
         _look_further(memory, clock, marks)
     shown.update((pid, kept) for pid, kept in fresh.items())
     return [shown[pid].summary for pid in patient_ids]
+
+
+def _store(into: dict[int, Kept], memory: _Memory, fresh: Mapping[int, Kept], tick: int) -> None:
+    """Keep what was computed from data loaded at `tick`, unless a change found since concerns
+    it or a summary loaded later is kept already (the caller holds _LOCK)."""
+    for pid, kept in fresh.items():
+        floor = max([memory.floor.get(pid, 0), *(memory.hub_floor.get(h, 0) for h in kept.hubs)])
+        old = into.get(pid)
+        if floor <= tick and (old is None or old.tick <= tick):
+            into[pid] = kept
 
 
 def _restart(database: tuple[str, ...], marks: Marks) -> _Memory:
@@ -383,9 +397,10 @@ def _restart(database: tuple[str, ...], marks: Marks) -> _Memory:
 
 def _drop(memory: _Memory, hubs: set[str], patients: set[int], tick: int) -> None:
     """Forget the summaries the changes concern, and refuse those loaded before `tick`."""
-    for pid, kept in list(memory.kept.items()):
-        if pid in patients or not kept.hubs.isdisjoint(hubs):
-            del memory.kept[pid]
+    for kept_ones in (memory.kept, memory.ahead):
+        for pid, kept in list(kept_ones.items()):
+            if pid in patients or not kept.hubs.isdisjoint(hubs):
+                del kept_ones[pid]
     memory.floor.update(dict.fromkeys(patients, tick))
     memory.hub_floor.update(dict.fromkeys(hubs, tick))
 
@@ -401,18 +416,72 @@ def _due(
     due, shown, stale = [], {}, []
     for pid in patient_ids:
         kept = memory.kept.get(pid)
-        if (
-            kept is None
-            or kept.episodes != episodes.get(pid, frozenset())
-            or not (kept.computed_at <= now and (kept.until is None or now < kept.until))
-        ):
-            due.append(pid)
-            continue
+        if not _holds(kept, episodes.get(pid, frozenset()), now):
+            kept = memory.ahead.pop(pid, None)  # computed ahead for the moment it ran out
+            if kept is None or not _holds(kept, episodes.get(pid, frozenset()), now):
+                due.append(pid)
+                continue
+            memory.kept[pid] = kept
+        assert kept is not None
         shown[pid] = kept
         if now >= kept.refresh_after:
             stale.append(kept)
     stale.sort(key=lambda kept: kept.refresh_after)
     return due + [int(kept.summary.patient) for kept in stale[:REFRESH_BUDGET]], shown
+
+
+def _holds(kept: Kept | None, episodes: EpisodeRows, now: datetime) -> bool:
+    """Whether a kept summary is the answer at `now` for these episodes."""
+    return (
+        kept is not None
+        and kept.episodes == episodes
+        and kept.computed_at <= now
+        and (kept.until is None or now < kept.until)
+    )
+
+
+def refresh(now: datetime, most: int = REFRESH_CHUNK) -> int:
+    """Work the pages would otherwise do, done beforehand by `centre web`'s refresher thread
+    (centre/web/serve.py); returns how many summaries it computed (at most `most`).
+
+    Summaries past REFRESH_AFTER are computed again now. Summaries whose time is up within
+    AHEAD (a scheduled time passing its grace: every patient with that schedule at once, 2 000
+    summaries on the next page) are computed for that moment and kept until it comes; a change
+    found before then drops them as it drops the kept ones. Neither looks for changes: pages do,
+    and what a page would drop is what the floors refuse here."""
+    with _LOCK:
+        memory, tick = _MEMORY, next(_TICKS)
+        stale = sorted(
+            (k for k in memory.kept.values() if k.refresh_after <= now),
+            key=lambda k: k.refresh_after,
+        )[:most]
+        coming: dict[datetime, list[Kept]] = {}
+        for kept in memory.kept.values():
+            ahead = memory.ahead.get(int(kept.summary.patient))
+            if kept.until is None or not now < kept.until <= now + AHEAD:
+                continue
+            # Just after: at the moment itself changes_after may name the moment again.
+            at = kept.until + JUST_AFTER
+            if ahead is None or ahead.computed_at != at:
+                coming.setdefault(at, []).append(kept)
+    done = _refresh_group(memory, stale, now, tick, memory.kept)
+    for at, group in sorted(coming.items()):
+        if done >= most:
+            break
+        done += _refresh_group(memory, group[: most - done], at, tick, memory.ahead)
+    return done
+
+
+def _refresh_group(
+    memory: _Memory, group: Sequence[Kept], at: datetime, tick: int, into: dict[int, Kept]
+) -> int:
+    if not group:
+        return 0
+    episodes = {int(k.summary.patient): k.episodes for k in group}
+    fresh = _compute(list(episodes), at, tick, episodes)
+    with _LOCK:
+        _store(into, memory, fresh, tick)
+    return len(group)
 
 
 def _look_further(memory: _Memory, clock: float, marks: Marks) -> None:
