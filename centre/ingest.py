@@ -151,7 +151,7 @@ class Ingest:
                     batch = one.batch
                     try:
                         stored[one.index] = self.store.store_batch(
-                            one.hub_id, batch.header.batch_id, batch.items
+                            one.hub_id, batch.header.batch_id, batch.items, batch.values_json
                         )
                     except Exception as exc:  # its savepoint undid its part
                         refusals.append(self._refusal(one.topic, one.hub_id, exc))

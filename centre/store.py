@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import astuple, dataclass
 from datetime import UTC, datetime
@@ -270,7 +270,13 @@ class CentreStore:
             if connection.needs_rollback:
                 raise GroupNotStored("the database refused part of a group; none of it is kept")
 
-    def store_batch(self, hub_id: str, batch_id: str, items: list[dict[str, Any]]) -> StoredBatch:
+    def store_batch(
+        self,
+        hub_id: str,
+        batch_id: str,
+        items: list[dict[str, Any]],
+        values_json: Sequence[str] = (),
+    ) -> StoredBatch:
         """Store every item once, in one transaction; a re-sent item changes nothing.
 
         An item under a sequence number that already holds a *different* reading (the hub's
@@ -278,7 +284,8 @@ class CentreStore:
         `conflicts`, so the hub can renumber it, unless the centre holds that same reading
         under another number (then it is held); the rest of the batch is stored. Raises
         ReplayedBatch, storing nothing, for a batch id accepted before (a hub re-sends under a
-        new batch id).
+        new batch id). `values_json`: each item's values as json.dumps writes them, if made
+        already (hub/wire/batch.py OpenedBatch), else made here.
         """
         from django.db import connections, transaction
 
@@ -295,7 +302,9 @@ class CentreStore:
                     "delivering it twice); not stored or acknowledged again"
                 )
             digests = [_digest(item) for item in items]
-            plan = _Placement.of(self._held_under(hub_id, items, digests), items, digests)
+            texts = values_json or [_as_json(item["values"]) for item in items]
+            held = self._held_under(hub_id, items, digests)
+            plan = _Placement.of(held, items, digests, texts)
             _insert_readings(connection, cursor, hub_id, batch_id, at, plan.new)
         return StoredBatch(len(plan.new), tuple(plan.held), tuple(plan.conflicts))
 
@@ -474,14 +483,16 @@ class _Placement:
     or a conflict (another reading under this number). Items are placed in order, so a batch
     that holds one reading twice stores it once."""
 
-    new: list[tuple[dict[str, Any], str]]
+    new: list[tuple[dict[str, Any], str, str]]  # item, content digest, values as JSON
     held: list[int]
     conflicts: list[int]
 
     @classmethod
-    def of(cls, held: _Held, items: list[dict[str, Any]], digests: list[str]) -> _Placement:
+    def of(
+        cls, held: _Held, items: list[dict[str, Any]], digests: list[str], texts: Sequence[str]
+    ) -> _Placement:
         plan = cls([], [], [])
-        for item, digest in zip(items, digests, strict=True):
+        for item, digest, text in zip(items, digests, texts, strict=True):
             seq = item["seq"]
             under = held.by_seq.get(seq)
             if under == digest or digest in held.contents:
@@ -489,7 +500,7 @@ class _Placement:
             elif under is not None:
                 plan.conflicts.append(seq)
             else:
-                plan.new.append((item, digest))
+                plan.new.append((item, digest, text))
                 plan.held.append(seq)
                 held.by_seq[seq] = digest
                 held.contents.add(digest)
@@ -568,7 +579,7 @@ def _insert_readings(
     hub_id: str,
     batch_id: str,
     at: datetime,
-    new: list[tuple[dict[str, Any], str]],
+    new: list[tuple[dict[str, Any], str, str]],
 ) -> None:
     """The new readings into the Reading model's table, its columns taken from the model: on
     PostgreSQL by COPY, on SQLite by one INSERT run for every row. Not bulk_create: building
@@ -588,13 +599,13 @@ def _insert_readings(
             stamp(item["received_at"]),
             bool(item["hub_clock_synced"]),
             encode(list(problems)) if (problems := item["problems"]) else "[]",
-            encode(item["values"]),
+            values,
             hub_id,
             batch_id,
             stored_at,
             digest,
         )
-        for item, digest in new
+        for item, digest, values in new
     ]
     if connection.vendor == "postgresql":
         with cursor.cursor.copy(f"COPY {columns.table} ({columns.names}) FROM STDIN") as copy:

@@ -4,13 +4,14 @@ refuses them saying why: the one step never takes what the strict way refuses.""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from hub.core.canonical import canonical_json
 from hub.wire import strict
-from hub.wire.batch import WireItem, _plain_item
+from hub.wire.batch import MAX_VALUES, WireItem, _plain_item
 from hub.wire.envelope import EnvelopeError
 from hub.wire.sealing import read_item
 from tests.test_envelope import item
@@ -174,3 +175,52 @@ def test_a_hostile_item_is_refused_saying_why(name: str, why: str) -> None:
     assert _plain_item(plain, 7) is None
     refusal = strict_way(plain)
     assert isinstance(refusal, str) and why in refusal, refusal
+
+
+VALUES_TEXTS = [
+    b'{"x":"\\u00e6 \xc3\xa6"}',  # beyond ASCII, escaped and not
+    b'{"x":"a\x7fb"}',  # DEL: json.dumps escapes it, ensure_ascii=False does not
+    b'{"x":"a\\nb\\u0001\\"\\\\"}',  # short escapes, a control character, quote, backslash
+    b'{"x":"\\\\u00e6"}',  # a backslash, then u00e6 as text
+    b'{"\xc3\xa6":[1.5,{"y":null}]}',
+]
+
+
+@pytest.mark.parametrize(
+    "plain",
+    [plain for _, plain in CASES] + [with_values(v) for v in VALUES_TEXTS],
+    ids=[name for name, _ in CASES] + [f"values {n}" for n in range(len(VALUES_TEXTS))],
+)
+def test_the_values_text_carried_to_the_store_is_json_dumps_of_the_values(plain: bytes) -> None:
+    """Either way an item is taken, its values' text left for the store (OpenedBatch
+    .values_json) is what the store wrote before: json.dumps of the item's values."""
+    quick: dict[str, str] = {}
+    item_ = _plain_item(plain, 7, quick)
+    if item_ is not None:
+        assert quick["values_json"] == json.dumps(item_["values"])
+    slow: dict[str, str] = {}
+    try:
+        taken = strict.parse(WireItem, read_item(plain, 7), "item 7", EnvelopeError, slow)
+    except EnvelopeError:
+        return
+    assert slow["values_json"] == json.dumps(taken.model_dump()["values"])
+
+
+def _size_before(values: dict[str, Any]) -> int:
+    """The size bound's measure before: UTF-8 bytes of json.dumps(..., ensure_ascii=False)."""
+    return len(json.dumps(values, ensure_ascii=False).encode())
+
+
+@pytest.mark.parametrize("char", ["x", "\u00e6", "\x7f", "\n", "\x01", "\\u", "\U0001f600", '"'])
+@pytest.mark.parametrize("spare", [0, 1, -1, 2, -2, 3, -3, 4, -4])
+def test_the_values_size_bound_falls_where_it_fell(char: str, spare: int) -> None:
+    """Differential: values just under, at and over MAX_VALUES, measured the old way, are
+    taken or refused as before whatever they hold."""
+    base = {"x": ""}
+    per = _size_before({"x": char}) - _size_before(base)
+    count = (MAX_VALUES - _size_before(base)) // per
+    values = {"x": char * count + "a" * (MAX_VALUES - _size_before(base) - count * per + spare)}
+    fits = _size_before(values) <= MAX_VALUES
+    plain = with_values(json.dumps(values, ensure_ascii=False).encode())
+    taken = strict_way(plain)
+    assert isinstance(taken, dict) is fits, (taken if isinstance(taken, str) else "taken", fits)

@@ -15,11 +15,11 @@ import base64
 import json
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from pydantic import AfterValidator, Field, ValidationError, create_model
+from pydantic import AfterValidator, Field, ValidationError, ValidationInfo, create_model
 
 from hub.core.canonical import canonical_json
 from hub.core.outbox import SealedItem, SealedSegment
@@ -49,6 +49,9 @@ class OpenedBatch:
     header: BatchHeader
     items: list[dict[str, Any]]
     refused: dict[int, str]  # seq -> why that item cannot be stored
+    values_json: list[str] = field(default_factory=list)
+    """Each item's values as json.dumps writes them (what the centre stores), in the items'
+    order: made by the check of their size, so the store need not make it again."""
 
 
 def build_batch(
@@ -126,16 +129,21 @@ def open_batch(
         ]
     }
     items: list[dict[str, Any]] = []
+    texts: list[str] = []
     refused: dict[int, str] = {}
     for entry in parsed.items:
         try:
-            items.append(_open_one(header.hub_id, entry, keys))
+            item, text = _open_one(header.hub_id, entry, keys)
         except EnvelopeError as exc:
             refused[entry.seq] = str(exc)
-    return OpenedBatch(header, items, refused)
+        else:
+            items.append(item)
+            texts.append(text)
+    return OpenedBatch(header, items, refused, texts)
 
 
-def _open_one(hub_id: str, entry: _BodyItem, keys: dict[str, bytes]) -> dict[str, Any]:
+def _open_one(hub_id: str, entry: _BodyItem, keys: dict[str, bytes]) -> tuple[dict[str, Any], str]:
+    """The item, and its values as json.dumps writes them."""
     if entry.segment not in keys:
         raise EnvelopeError(f"item {entry.seq} names segment {entry.segment}, not in the batch")
     plain = open_item_bytes(
@@ -145,15 +153,23 @@ def _open_one(hub_id: str, entry: _BodyItem, keys: dict[str, bytes]) -> dict[str
         entry.seq,
         _b64(entry.sealed, f"item {entry.seq}"),
     )
-    item = _plain_item(plain, entry.seq)
+    made: dict[str, str] = {}  # _bounded_values leaves the values' JSON here
+    item = _plain_item(plain, entry.seq, made)
     if item is None:  # the strict way decides: it refuses saying why, or takes it
+        made.clear()
         item = strict.parse(
-            WireItem, read_item(plain, entry.seq), f"item {entry.seq}", EnvelopeError
+            WireItem,
+            read_item(plain, entry.seq),
+            f"item {entry.seq}",
+            EnvelopeError,
+            context=made,
         ).model_dump()
-    return item
+    return item, made[_VALUES_JSON]
 
 
-def _plain_item(plain: bytes, seq: int) -> dict[str, Any] | None:
+def _plain_item(
+    plain: bytes, seq: int, context: dict[str, str] | None = None
+) -> dict[str, Any] | None:
     """The item, read and checked in one step, when that step can vouch for it; None when the
     strict way (strict.load, then WireItem) must decide. It is the same item either way: what
     the one step takes, the strict way takes, and the same (tests/test_wire_item_fast.py).
@@ -162,7 +178,7 @@ def _plain_item(plain: bytes, seq: int) -> dict[str, Any] | None:
     if plain.count(b"{") + plain.count(b"[") > ITEM_DEPTH or b"\\u" in plain:
         return None
     try:
-        item: dict[str, Any] = WireItem.model_validate_json(plain).model_dump()
+        item: dict[str, Any] = WireItem.model_validate_json(plain, context=context).model_dump()
     except ValidationError:
         return None
     if item["seq"] != seq or _colons_and_numbers(item) != plain.count(b":"):
@@ -227,14 +243,24 @@ class _BodySchema(strict.Schema):
 # a NUL, which PostgreSQL cannot store in text and which refused a whole batch there.
 Text = Annotated[str, Field(pattern=r"^[\x20-\x7e]{1,64}$")]
 MAX_VALUES = 80 * 1024  # a reading's values as JSON: a questionnaire response is at most 64 KiB
-# json.dumps(..., ensure_ascii=False), without making an encoder for every item
+# json.dumps(...) and json.dumps(..., ensure_ascii=False), without making an encoder each time
+_stored_json = json.JSONEncoder().encode
 _as_json = json.JSONEncoder(ensure_ascii=False).encode
+_VALUES_JSON = "values_json"  # where _bounded_values leaves the text, in a validation's context
 
 
-def _bounded_values(values: dict[str, Any]) -> dict[str, Any]:
-    size = len(_as_json(values).encode())
+def _bounded_values(values: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+    """At most MAX_VALUES bytes of UTF-8 JSON. The text the centre stores (json.dumps's, all
+    ASCII) is the same text when it holds no \\u escape (nothing beyond ASCII, no DEL, no
+    control character but those with a short escape, which both write alike): then its
+    length is the size; else the size is measured on the UTF-8 text. The stored text is left
+    in the validation's context, if there is one."""
+    text = _stored_json(values)
+    size = len(text) if "\\u" not in text else len(_as_json(values).encode())
     if size > MAX_VALUES:
         raise ValueError(f"values take {size} bytes as JSON, more than {MAX_VALUES}")
+    if isinstance(info.context, dict):
+        info.context[_VALUES_JSON] = text
     return values
 
 

@@ -138,10 +138,17 @@ class Schema(BaseModel):
 M = TypeVar("M", bound=Schema)
 
 
-def parse(model: type[M], value: Any, what: str, error: type[WireError] = WireError) -> M:
-    """`value` as `model`, or `error` (a WireError) with the first problem pydantic found."""
+def parse(
+    model: type[M],
+    value: Any,
+    what: str,
+    error: type[WireError] = WireError,
+    context: dict[str, Any] | None = None,
+) -> M:
+    """`value` as `model`, or `error` (a WireError) with the first problem pydantic found;
+    `context`: pydantic's validation context, for validators that leave something there."""
     try:
-        return model.model_validate(value)
+        return model.model_validate(value, context=context)
     except ValidationError as exc:
         raise error(f"{what} is not valid: {first_problem(exc, '(top)')}") from None
 
