@@ -8,6 +8,7 @@ would be redelivered by the broker, and crash it again, for every hub).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -93,16 +94,19 @@ class Ingest:
         messages' order, once that transaction is committed. None for a status recorded or a
         message refused (logged and recorded as `handle` does). Never raises."""
         replies: list[Reply | None] = [None] * len(messages)
+        enrolled: dict[str, tuple[str, bool] | None] = {}  # each hub's key, asked once a group
         opened = [
             found
             for index, message in enumerate(messages)
-            if (found := self._open(index, message)) is not None
+            if (found := self._open(index, message, enrolled)) is not None
         ]
         for index, reply in self._store_group(opened).items():
             replies[index] = reply
         return replies
 
-    def _open(self, index: int, message: Message) -> _Opened | None:
+    def _open(
+        self, index: int, message: Message, enrolled: dict[str, tuple[str, bool] | None]
+    ) -> _Opened | None:
         """The message's batch opened and checked; None for a status (recorded here) or a
         message refused (logged and recorded here)."""
         topic = message.topic
@@ -113,16 +117,22 @@ class Ingest:
                 return None
             if hub_id is None:
                 raise EnvelopeError(f"message on unexpected topic {topic[:200]}")
-            return _Opened(index, topic, hub_id, self._open_batch(hub_id, message.payload))
+            batch = self._open_batch(hub_id, message.payload, enrolled)
+            return _Opened(index, topic, hub_id, batch)
         except Exception as exc:  # anything: refused and recorded, never fatal
             self._record(self._refusal(topic, hub_id, exc))
         return None
 
-    def _open_batch(self, hub_id: str, payload: bytes) -> OpenedBatch:
+    def _open_batch(
+        self, hub_id: str, payload: bytes, known: dict[str, tuple[str, bool] | None]
+    ) -> OpenedBatch:
+        """`known`: the hubs' keys asked of the store in this group (batch_signing_key)."""
         header, _ = read_header(payload)
         if header.hub_id != hub_id:
             raise EnvelopeError(f"batch names hub {header.hub_id} but came on {hub_id}'s topic")
-        enrolled = self.store.batch_signing_key(hub_id)
+        if hub_id not in known:
+            known[hub_id] = self.store.batch_signing_key(hub_id)
+        enrolled = known[hub_id]
         if enrolled is None:
             raise EnvelopeError(f"hub {hub_id} is not enrolled at this centre")
         signing_key, revoked = enrolled
@@ -146,7 +156,8 @@ class Ingest:
         stored: dict[int, StoredBatch] = {}
         refusals: list[_Refusal] = []
         try:
-            with self.store.group():
+            # One batch alone: its own transaction, as store_batch makes it (no savepoint).
+            with self.store.group() if len(order) > 1 else contextlib.nullcontext():
                 for one in order:
                     batch = one.batch
                     try:

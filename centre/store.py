@@ -322,7 +322,8 @@ class CentreStore:
                 seqs = {item["seq"] for item in items[start : start + _CHUNK // 2]}
                 wanted = set(digests[start : start + _CHUNK // 2])
                 if connection.vendor == "postgresql":
-                    cursor.execute(statement, [list(seqs), hub_id, list(wanted), hub_id])
+                    numbers = ",".join(map(str, seqs))  # one text each: psycopg's arrays
+                    cursor.execute(statement, [numbers, hub_id, ",".join(wanted), hub_id])
                 else:
                     marks = (", ".join(["%s"] * len(some)) for some in (seqs, wanted))
                     cursor.execute(statement.format(*marks), [hub_id, *seqs, hub_id, *wanted])
@@ -527,7 +528,9 @@ def _held_statement(connection: Any) -> str:
     some contents. On PostgreSQL one index look-up per number and per content, whatever the
     planner believes: on a table not analysed yet (a new centre draining its first hubs) it
     read every reading of the hub instead, for every batch. On SQLite, two IN lists (its
-    planner takes the two indexes as they are), to be filled in with their placeholders."""
+    planner takes the two indexes as they are), to be filled in with their placeholders.
+    PostgreSQL takes the numbers and the contents as comma-separated text (numbers, and
+    digests in hex, hold no comma): psycopg made an array of 200 items in a millisecond."""
     from centre.records.models import Reading
 
     quote, column = connection.ops.quote_name, _columns(Reading)
@@ -535,7 +538,8 @@ def _held_statement(connection: Any) -> str:
     table = quote(Reading._meta.db_table)
     if connection.vendor == "postgresql":
         return " UNION ALL ".join(
-            f"SELECT r.{seq}, r.{digest} FROM unnest(%s::{kind}[]) AS w(v) CROSS JOIN LATERAL"
+            f"SELECT r.{seq}, r.{digest} FROM unnest(string_to_array(%s, ',')::{kind}[]) AS w(v)"
+            " CROSS JOIN LATERAL"
             f" (SELECT {seq}, {digest} FROM {table} WHERE {hub} = %s AND {by} = w.v LIMIT 1) r"
             for by, kind in ((seq, "bigint"), (digest, "text"))
         )

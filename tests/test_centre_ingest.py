@@ -198,17 +198,26 @@ def test_a_group_whose_transaction_fails_is_stored_batch_by_batch(
     assert ingest.store.rejections() == []
 
 
-def test_a_group_that_cannot_be_stored_at_all_is_refused_message_by_message(
+def test_a_batch_that_fails_again_alone_is_refused_and_the_others_stored(
     ingest: Ingest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def broken() -> Iterator[None]:
         raise GroupNotStored("the database is gone")
         yield  # a generator: a context manager
 
+    real = centre.store._insert_readings
+
+    def failing(*args: Any) -> None:
+        if args[3] == B2:
+            raise RuntimeError("the disk is full")
+        real(*args)
+
     monkeypatch.setattr(ingest.store, "group", contextlib.contextmanager(broken))
+    monkeypatch.setattr(centre.store, "_insert_readings", failing)
     replies = ingest.handle_group(
         [Message(TOPIC, batch_of(B1, 1)), Message(TOPIC, batch_of(B2, 3))]
     )
-    assert replies == [None, None]
-    reasons = [r["reason"] for r in ingest.store.rejections()]
-    assert len(reasons) == 2 and all("the database is gone" in r for r in reasons)
+    assert acked(ingest, replies[0]).held == ((1, 2),) and replies[1] is None
+    assert [r["seq"] for r in ingest.store.readings()] == [1, 2]
+    (rejection,) = ingest.store.rejections()
+    assert "RuntimeError: the disk is full" in rejection["reason"]
