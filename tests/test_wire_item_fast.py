@@ -5,13 +5,14 @@ refuses them saying why: the one step never takes what the strict way refuses.""
 from __future__ import annotations
 
 import json
+import random
 from typing import Any
 
 import pytest
 
 from hub.core.canonical import canonical_json
 from hub.wire import strict
-from hub.wire.batch import MAX_VALUES, WireItem, _plain_item
+from hub.wire.batch import MAX_VALUES, WireItem, _colons_and_numbers, _plain_item
 from hub.wire.envelope import EnvelopeError
 from hub.wire.sealing import read_item
 from tests.test_envelope import item
@@ -224,3 +225,75 @@ def test_the_values_size_bound_falls_where_it_fell(char: str, spare: int) -> Non
     plain = with_values(json.dumps(values, ensure_ascii=False).encode())
     taken = strict_way(plain)
     assert isinstance(taken, dict) is fits, (taken if isinstance(taken, str) else "taken", fits)
+
+
+def _colons_by_stack(item: dict[str, Any]) -> int:
+    """_colons_and_numbers as it was: the whole item walked by stack (the reference)."""
+    colons = 0
+    stack: list[Any] = [item]
+    while stack:
+        node = stack.pop()
+        kind = type(node)
+        if kind is str:
+            colons += node.count(":")
+        elif kind is dict:
+            colons += len(node) + "".join(node).count(":")
+            stack.extend(node.values())
+        elif kind is list:
+            stack.extend(node)
+        elif kind is float:
+            if not abs(node) < 2**63 - 1:
+                return -1
+        elif kind is int and abs(node) > 2**63 - 1:
+            return -1
+    return colons
+
+
+def _any_value(rng: random.Random, depth: int = 0) -> Any:
+    leaves = [
+        "a:b",
+        "::",
+        "",
+        "x",
+        1.5,
+        -0.0,
+        float("inf"),
+        float("nan"),
+        2.0**70,
+        2**63 - 1,
+        2**63,
+        -(2**64),
+        7,
+        True,
+        None,
+    ]
+    roll = rng.random()
+    if depth > 4 or roll < 0.5:
+        return rng.choice(leaves)
+    if roll < 0.75:
+        return [_any_value(rng, depth + 1) for _ in range(rng.randrange(4))]
+    return {
+        rng.choice(["k", "k:1", ":", "v"]) + str(n): _any_value(rng, depth + 1) for n in range(3)
+    }
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_the_colon_count_is_the_one_the_whole_walk_made(seed: int) -> None:
+    """Differential: _colons_and_numbers against the walk it replaced, on items as the one
+    step dumps them (any field may hold any JSON value here: the count must not care)."""
+    rng = random.Random(seed)
+    base = WireItem.model_validate_json(GOOD).model_dump()
+    for _ in range(200):
+        item_ = dict(base)
+        for name in rng.sample(sorted(base), rng.randrange(1, 5)):
+            item_[name] = _any_value(rng)
+        assert _colons_and_numbers(item_) == _colons_by_stack(item_), item_
+
+
+@pytest.mark.parametrize("plain", [plain for _, plain in CASES], ids=[n for n, _ in CASES])
+def test_the_colon_count_of_each_case_is_the_one_the_whole_walk_made(plain: bytes) -> None:
+    try:
+        item_ = WireItem.model_validate_json(plain).model_dump()
+    except ValueError:
+        return
+    assert _colons_and_numbers(item_) == _colons_by_stack(item_)

@@ -192,13 +192,39 @@ def _colons_and_numbers(item: dict[str, Any]) -> int:
     of any length, and a float field makes a float of 2**70: all left to the strict way, which
     refuses a bad number also under a key said again, where another value replaces it. The
     count tells such a text: without \\u escapes, a colon in the text is one in a string or
-    one after a key, so a key said again (and the text of its value) gives more colons."""
+    one after a key, so a key said again (and the text of its value) gives more colons.
+
+    Walked without a stack: the item's texts and numbers in one pass over its values, its
+    lists and objects (problems, values) by `_nested` (half the time of walking it all by
+    stack; the same count, tests/test_wire_item_fast.py)."""
+    texts = [*item]  # keys, then the texts among the values: their colons counted at once
+    nested = 0
+    for node in item.values():
+        kind = type(node)  # parsed JSON: exactly these types
+        if kind is str:
+            texts.append(node)
+        elif kind is float:
+            if not abs(node) < MAX_INT:  # also NaN
+                return -1
+        elif kind is int:
+            if abs(node) > MAX_INT:
+                return -1
+        elif kind is dict or kind is list:
+            inner = _nested(node)
+            if inner < 0:
+                return -1
+            nested += inner
+    return len(item) + "".join(texts).count(":") + nested
+
+
+def _nested(value: dict[str, Any] | list[Any]) -> int:
+    """`_colons_and_numbers` of a list or object inside the item, walked by stack."""
     colons = 0
-    stack: list[Any] = [item]
+    stack: list[Any] = [value]
     pop, push = stack.pop, stack.extend
     while stack:
         node = pop()
-        kind = type(node)  # parsed JSON: exactly these types
+        kind = type(node)
         if kind is str:
             colons += node.count(":")
         elif kind is dict:
