@@ -294,9 +294,10 @@ class CentreStore:
         with transaction.atomic(using=self.alias), connection.cursor() as cursor:
             # Heard from it now; and it must be enrolled, checked before writing (foreign keys
             # are checked at commit).
-            if not _heard_from(connection, cursor, hub_id, at):
+            enrolled, accepted = _heard_and_accepted(connection, cursor, hub_id, batch_id, at)
+            if not enrolled:
                 raise UnknownHub(hub_id)
-            if not _accept(connection, cursor, hub_id, batch_id, at):
+            if not accepted:
                 raise ReplayedBatch(
                     f"batch {batch_id} from {hub_id} was accepted before (a replay, or the broker "
                     "delivering it twice); not stored or acknowledged again"
@@ -547,6 +548,35 @@ def _held_statement(connection: Any) -> str:
         f"SELECT {seq}, {digest} FROM {table} WHERE {hub} = %s AND {seq} IN ({{}})"
         f" UNION ALL SELECT {seq}, {digest} FROM {table} WHERE {hub} = %s AND {digest} IN ({{}})"
     )
+
+
+def _heard_and_accepted(
+    connection: Any, cursor: Any, hub_id: str, batch_id: str, at: datetime
+) -> tuple[bool, bool]:
+    """Note that the hub was heard from at `at` and record the batch as accepted: whether the
+    hub is enrolled (if not, nothing is written), and whether the batch is new (if not, the
+    caller raises and its transaction undoes the note). On PostgreSQL in one statement, one
+    round trip fewer a batch; on SQLite (no writes in a WITH) in two, in process."""
+    if connection.vendor != "postgresql":
+        if not _heard_from(connection, cursor, hub_id, at):
+            return False, False
+        return True, _accept(connection, cursor, hub_id, batch_id, at)
+    from centre.records.models import AcceptedBatch, Hub
+
+    quote = connection.ops.quote_name
+    hub, batch = _columns(Hub), _columns(AcceptedBatch)
+    columns = ", ".join(quote(batch[name]) for name in ("hub", "batch_id", "stored_at"))
+    moment = connection.ops.adapt_datetimefield_value(at)
+    cursor.execute(
+        f"WITH seen AS (UPDATE {quote(Hub._meta.db_table)} SET {quote(hub['seen_at'])} = %s"
+        f" WHERE {quote(hub['hub_id'])} = %s RETURNING {quote(hub['hub_id'])} AS hub),"
+        f" taken AS (INSERT INTO {quote(AcceptedBatch._meta.db_table)} ({columns})"
+        " SELECT hub, %s, %s FROM seen ON CONFLICT DO NOTHING RETURNING 1)"
+        " SELECT (SELECT count(*) FROM seen), (SELECT count(*) FROM taken)",
+        [moment, hub_id, batch_id, moment],
+    )
+    seen, taken = cursor.fetchone()
+    return seen == 1, taken == 1
 
 
 def _heard_from(connection: Any, cursor: Any, hub_id: str, at: datetime) -> bool:

@@ -190,3 +190,22 @@ def test_a_stamp_that_is_none_is_refused_as_before(wire: str) -> None:
         _as_before(wire)
     with pytest.raises(ValueError):
         _sqlite_utc_text(wire)
+
+
+def test_a_batch_notes_the_hub_heard_from_and_a_refused_one_notes_nothing(
+    store: CentreStore,
+) -> None:
+    """The note and the batch's acceptance (one statement on PostgreSQL): a replay leaves the
+    note as the batch it replays made it, and a hub never enrolled gets no row."""
+    store.store_batch(HUB, B[0], [reading(1)])
+    presence = store.presence(HUB)
+    assert presence is not None and presence["seen_at"] is not None
+    with pytest.raises(ReplayedBatch):
+        store.store_batch(HUB, B[0], [reading(2)])
+    assert store.presence(HUB) == presence
+    with pytest.raises(UnknownHub):
+        store.store_batch("hub-0404", B[1], [reading(1)])
+    assert store.presence("hub-0404") is None and store.enrolled_hubs() == [HUB]
+    assert store.store_batch(HUB, B[1], [reading(2)]).new == 1
+    later = store.presence(HUB)
+    assert later is not None and later["seen_at"] >= presence["seen_at"]
