@@ -27,10 +27,12 @@ from centre.records.models import Document, Hub, Reading
 from centre.web.accounts import add_user
 from centre.web.views.patient import (
     MAX_LINES,
+    TABLE_ROWS,
     AnswerLine,
     answer_lines,
     episode_windows,
     period_days,
+    table_page,
     values_text,
 )
 from centre.web.words import problem_words
@@ -548,6 +550,55 @@ def test_questionnaire_answers_as_questions_and_answers_with_the_score(
     # Answers are not listed as measurements.
     readings = page[page.index('id="readings"') : page.index('id="answers"')]
     assert "andpusten" not in readings
+
+
+def reading_ids(page: str) -> list[int]:
+    return [
+        int(found) for found in re.findall(r'<tr class="reading[^"]*" id="reading-(\d+)"', page)
+    ]
+
+
+def test_the_readings_table_shows_a_page_at_a_time_newest_first(
+    ward: dict[str, Any], notes_app: None
+) -> None:
+    ola = ward["ola"]
+    care_plan()
+    made = [
+        reading(HUB, NOW - timedelta(minutes=10 * n), {"systolic": 130.0, "diastolic": 80.0})
+        for n in range(TABLE_ROWS * 2 + 5)
+    ]
+    newest_first = [r.id for r in made]  # made from now backwards
+    client = kari()
+    first = page_of(client, ola, "?days=14")
+    assert reading_ids(first) == newest_first[:TABLE_ROWS]
+    assert f"Målinger 1–{TABLE_ROWS} av {len(made)} i denne perioden" in first  # noqa: RUF001
+    assert 'href="?days=14&amp;rows=2#readings" rel="next"' in first and 'rel="prev"' not in first
+    second = page_of(client, ola, "?days=14&rows=2")
+    assert reading_ids(second) == newest_first[TABLE_ROWS : 2 * TABLE_ROWS]
+    assert 'href="?days=14#readings" rel="prev"' in second
+    assert 'href="?days=14&amp;rows=3#readings" rel="next"' in second
+    last = page_of(client, ola, "?days=14&rows=3")
+    assert reading_ids(last) == newest_first[2 * TABLE_ROWS :] and 'rel="next"' not in last
+    # A page past the last is the last; garbage is the first; never a server error
+    assert reading_ids(page_of(client, ola, "?days=14&rows=999999")) == reading_ids(last)
+    for garbage in ("0", "-1", "x", "1e3", "\u0663", "9" * 40, "2%00", "%3Cb%3E"):
+        assert reading_ids(page_of(client, ola, f"?days=14&rows={garbage}")) == reading_ids(first)
+    # Marking a reading on the second page brings the nurse back to it
+    on_second = newest_first[TABLE_ROWS + 3]
+    assert "?days=14&amp;rows=2" in second.split(f'id="reading-{on_second}"')[1].split("</tr>")[0]
+    response = client.post(
+        f"/patients/{ola.pk}/invalid/?days=14&rows=2", {"reading": on_second, "reason": "cuff"}
+    )
+    assert response.status_code == 302
+    assert response["Location"].endswith(f"/patients/{ola.pk}/?rows=2")  # 14 days: the default
+
+
+@pytest.mark.parametrize(
+    ("raw", "page"),
+    [(None, 1), ("", 1), ("1", 1), ("2", 2), ("000007", 7), ("1234567", 1), ("x", 1)],
+)
+def test_table_page(raw: str | None, page: int) -> None:
+    assert table_page(raw) == page
 
 
 def test_the_page_takes_the_same_queries_for_one_reading_or_many(

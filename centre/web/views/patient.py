@@ -63,7 +63,10 @@ log = logging.getLogger(__name__)
 PERIODS = (14, 30, 90)
 MAX_ID = 2**63 - 1  # a larger number in the URL is no patient's (and no database's integer)
 MAX_READINGS = 5000  # a period's readings loaded: 90 days of a busy plan is far fewer
-TABLE_ROWS = 300  # the readings listed, newest first (the plots show them all)
+# The readings listed on a page of the table, newest first (the plots show them all); older
+# ones a page further (?rows=2 ...). 90 days of a busy plan is 450 readings, and every row a
+# form: the page took 200 ms to render them (bench/worklist.py).
+TABLE_ROWS = 100
 MAX_ANSWERS = 100
 MAX_MESSAGES = 100
 MAX_NOTES = 200
@@ -397,8 +400,7 @@ def _page(
         "schedule": [(kind_words(s.kind), s.times) for s in plan.schedule] if plan else [],
         "trends": trends(series, start, end),
         "score_trend": score_trend(scores, start, end),
-        "rows": [_row(r, marks.get(r.id)) for r in measurements[:TABLE_ROWS]],
-        "rows_total": len(measurements),
+        **_table_page(measurements, marks, table_page(request.GET.get("rows"))),
         "rows_capped": len(readings) >= MAX_READINGS,
         "answers": [
             {
@@ -451,6 +453,29 @@ def _latest_plan(episode: CareEpisode | None) -> Document | None:
         documents = documents.filter(issued_at__lt=episode.ended)
     found: Document | None = documents.order_by("-version").first()
     return found
+
+
+def table_page(raw: str | None) -> int:
+    """The page of the readings table asked for in the URL (?rows=); the first otherwise."""
+    return int(raw) if raw and raw.isascii() and raw.isdigit() and len(raw) <= 6 else 1
+
+
+def _table_page(
+    measurements: Sequence[Reading], marks: Mapping[int, ReadingMark], page: int
+) -> dict[str, Any]:
+    pages = max(1, -(-len(measurements) // TABLE_ROWS))
+    page = min(max(page, 1), pages)
+    first = (page - 1) * TABLE_ROWS
+    shown = measurements[first : first + TABLE_ROWS]
+    return {
+        "rows": [_row(r, marks.get(r.id)) for r in shown],
+        "rows_total": len(measurements),
+        "rows_first": first + 1,
+        "rows_last": first + len(shown),
+        "rows_page": page,
+        "rows_newer": page - 1 if page > 1 else None,
+        "rows_older": page + 1 if page < pages else None,
+    }
 
 
 def _row(reading: Reading, mark: ReadingMark | None) -> dict[str, Any]:
@@ -647,7 +672,11 @@ def _back(request: HttpRequest, patient: Patient) -> str:
 
     url = reverse("web:patient", args=[patient.pk])
     days = period_days(request.GET.get("days"))
-    return url if days == PERIODS[0] else f"{url}?days={days}"
+    page = table_page(request.GET.get("rows"))
+    query = "&".join(
+        [*([f"days={days}"] if days != PERIODS[0] else []), *([f"rows={page}"] if page > 1 else [])]
+    )
+    return f"{url}?{query}" if query else url
 
 
 urlpatterns: list[URLPattern] = [
