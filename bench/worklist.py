@@ -38,6 +38,7 @@ import secrets
 import statistics
 import tempfile
 import time
+import tracemalloc
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -62,7 +63,12 @@ from centre.people.models import CareEpisode, Municipality, Patient, Team  # noq
 from centre.records.models import Document, Hub  # noqa: E402
 from centre.web import serve  # noqa: E402
 from centre.web.accounts import add_user  # noqa: E402
-from centre.web.worklist_data import forget_summaries  # noqa: E402
+from centre.web.worklist_data import (  # noqa: E402
+    REFRESH_AFTER,
+    forget_summaries,
+    refresh,
+    warm_up,
+)
 
 OSLO = ZoneInfo("Europe/Oslo")
 TEAM_SIZE = 100
@@ -434,6 +440,15 @@ def measure(name: str, kind: str, folder: Path, args: argparse.Namespace, pg: An
             args.profile,
             forget_summaries,
         )
+        forget_summaries()
+        tracemalloc.start()
+        warm_up(datetime.now(UTC))
+        held, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        print(
+            f"{name}: the kept summaries of {len(ids)} patients hold {held / 1e6:.1f} MB "
+            f"(tracemalloc; {peak / 1e6:.0f} MB at most while the warm-up computes them)"
+        )
         # What `centre web` does as it starts, in a thread while it already serves: every
         # summary kept, then what the process holds for good left out of the collector's passes.
         forget_summaries()
@@ -461,6 +476,16 @@ def measure(name: str, kind: str, folder: Path, args: argparse.Namespace, pg: An
                 args.profile,
             ),
         ]
+        later = datetime.now(UTC) + REFRESH_AFTER + timedelta(seconds=1)
+        cpu = time.process_time()
+        refreshed = refresh(later, most=200)
+        each = (time.process_time() - cpu) / max(refreshed, 1)
+        print(
+            f"{name}: `centre web`'s refresher computed {refreshed} summaries again, "
+            f"{each * 1000:.1f} ms of CPU each: all {len(ids)} every "
+            f"{REFRESH_AFTER.seconds // 60} minutes take "
+            f"{len(ids) * each / REFRESH_AFTER.total_seconds():.1%} of a core"
+        )
         assert User.objects.filter(username=NURSE).exists()
         return report(name, figures, not args.no_plans)
 
