@@ -297,3 +297,40 @@ def test_the_colon_count_of_each_case_is_the_one_the_whole_walk_made(plain: byte
     except ValueError:
         return
     assert _colons_and_numbers(item_) == _colons_by_stack(item_)
+
+
+def _as_dumped(plain: bytes) -> str | None:
+    """repr of what model_dump made of the item, the one step's way before (repr: the same
+    values of the same types, 5 and 5.0, 1 and True told apart)."""
+    try:
+        return repr(WireItem.model_validate_json(plain).model_dump())
+    except ValueError:
+        return None
+
+
+@pytest.mark.parametrize("plain", [plain for _, plain in CASES], ids=[n for n, _ in CASES])
+def test_the_one_step_gives_what_model_dump_gave(plain: bytes) -> None:
+    """Differential: the one step takes the model's fields as validated (no model_dump); for
+    every case it takes, they are what model_dump gave, and what the strict way gives."""
+    quick = _plain_item(plain, 7)
+    if quick is not None:
+        assert repr(quick) == _as_dumped(plain)
+        assert repr(quick) == repr(strict_way(plain))
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_the_one_step_gives_what_model_dump_gave_on_any_values(seed: int) -> None:
+    """Differential on random values (any JSON, numbers out of range too) and random flags,
+    offsets and problems: taken or left to the strict way as before, and the same item."""
+    rng = random.Random(seed)
+    for _ in range(100):
+        values = {"k": _any_value(rng), "n": rng.choice([1, 1.0, -0.0, 2**53, "1"])}
+        plain = with_values(json.dumps(values).encode())
+        offset = rng.choice([b"5", b"-0.0", b"1e3", b"null", b"true", b"0"])
+        plain = plain.replace(b'"hub_clock_offset_s":-0.25', b'"hub_clock_offset_s":' + offset)
+        problems = rng.choice([b'["a"]', b"[]", b'["a","b:c"]', b"[1]"])
+        plain = plain.replace(b'"problems":[]', b'"problems":' + problems)
+        quick = _plain_item(plain, 7)
+        if quick is not None:
+            assert repr(quick) == _as_dumped(plain), plain
+            assert repr(quick) == repr(strict_way(plain)), plain

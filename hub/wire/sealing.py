@@ -106,8 +106,16 @@ def open_item(key: bytes, hub_id: str, segment_id: str, seq: int, sealed: bytes)
 
 def open_item_bytes(key: bytes, hub_id: str, segment_id: str, seq: int, sealed: bytes) -> bytes:
     """The item's JSON, as the hub sealed it: not read yet."""
+    return open_item_with(ChaCha20Poly1305(key), hub_id, segment_id, seq, sealed)
+
+
+def open_item_with(
+    cipher: ChaCha20Poly1305, hub_id: str, segment_id: str, seq: int, sealed: bytes
+) -> bytes:
+    """`open_item_bytes` with the segment key's cipher made once for all its items (making it
+    cost half the decryption of a reading, bench/ingest.py)."""
     try:
-        return ChaCha20Poly1305(key).decrypt(_nonce(seq), sealed, _item_ad(hub_id, segment_id, seq))
+        return cipher.decrypt(_nonce(seq), sealed, _item_ad(hub_id, segment_id, seq))
     except InvalidTag as exc:
         raise EnvelopeError(f"item {seq} does not open: tampered, or moved") from exc
 
