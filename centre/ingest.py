@@ -182,6 +182,9 @@ class Ingest:
         """The signed acks of batches committed, with what the centre holds of each hub now."""
         highest: dict[str, tuple[int, int]] = {}
         replies: dict[int, Reply] = {}
+        stored_by_hub: dict[str, set[int]] = {}  # what each hub's batches stored, committed
+        for one in opened:
+            stored_by_hub.setdefault(one.hub_id, set()).update(stored[one.index].stored)
         for one in opened:
             hub_id, header, done = one.hub_id, one.batch.header, stored[one.index]
             log.info(
@@ -204,7 +207,7 @@ class Ingest:
             if hub_id not in highest:  # once per hub and group: both only grow
                 highest[hub_id] = (
                     self.store.highest_held(hub_id),
-                    self.store.highest_contiguous(hub_id),
+                    self.store.highest_contiguous(hub_id, stored_by_hub[hub_id]),
                 )
             ack = Ack(
                 hub_id=hub_id,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import astuple, dataclass
 from datetime import UTC, datetime
@@ -47,6 +47,9 @@ class StoredBatch:
     new: int
     held: tuple[int, ...]
     conflicts: tuple[int, ...]
+    stored: tuple[int, ...] = ()
+    """The numbers of the readings this batch stored (the `new` ones): `held` also names
+    numbers whose reading sits under another number, which are not stored under theirs."""
 
 
 class ReplayedBatch(CentreError, ValueError):
@@ -307,7 +310,8 @@ class CentreStore:
             held = self._held_under(hub_id, items, digests)
             plan = _Placement.of(held, items, digests, texts)
             _insert_readings(connection, cursor, hub_id, batch_id, at, plan.new)
-        return StoredBatch(len(plan.new), tuple(plan.held), tuple(plan.conflicts))
+        stored = tuple(item["seq"] for item, _, _ in plan.new)
+        return StoredBatch(len(plan.new), tuple(plan.held), tuple(plan.conflicts), stored)
 
     def _held_under(self, hub_id: str, items: list[dict[str, Any]], digests: list[str]) -> _Held:
         """What the centre holds of this hub under the items' numbers and contents: one query
@@ -341,14 +345,19 @@ class CentreStore:
         rows = self._sql("SELECT MAX({seq}) FROM {table} WHERE {hub} = %s", Reading, [hub_id])
         return int(rows[0][0] or 0)
 
-    def highest_contiguous(self, hub_id: str) -> int:
+    def highest_contiguous(self, hub_id: str, stored: Collection[int] = ()) -> int:
         """The highest n such that every sequence number 1..n of this hub is stored.
 
         Readings are never deleted, so the answer only grows: it is walked forward from the
-        last one, which keeps a 100 000-reading drain linear."""
+        last one, which keeps a 100 000-reading drain linear. `stored`: numbers of readings
+        committed since (StoredBatch.stored, never its `held`), walked in memory first; the
+        database is then asked only what lies beyond (a group's 2 000 readings were read back
+        from it, 2 ms a group)."""
         from centre.records.models import Reading
 
         through = self._contiguous.get(hub_id, 0)
+        while through + 1 in stored:
+            through += 1
         while True:
             seqs = [
                 row[0]

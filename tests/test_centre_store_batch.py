@@ -4,6 +4,7 @@ time stamps as the moments they name."""
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -142,6 +143,51 @@ def test_the_highest_numbers_held_are_told_as_readings_come(store: CentreStore) 
     store.store_batch(HUB, B[1], [reading(n) for n in range(4, 2600) if n != 2500])
     assert (store.highest_held(HUB), store.highest_contiguous(HUB)) == (2599, 2499)
     assert store.highest_contiguous("hub-0404") == store.highest_held("hub-0404") == 0
+
+
+def test_only_readings_stored_under_their_number_advance_the_contiguous_count(
+    store: CentreStore,
+) -> None:
+    """The trap: a batch's `held` also names numbers whose reading the centre holds under
+    another number (renumbered after a lost write); those are not stored, and must not make
+    1..n look whole. `stored` names only what was stored."""
+    store.store_batch(HUB, B[0], [reading(1), reading(2)])
+    moved = store.store_batch(HUB, B[1], [reading(3, raw_hex=reading(1)["raw_hex"])])
+    assert (moved.held, moved.stored) == ((3,), ())
+    assert store.highest_contiguous(HUB, moved.stored) == 2
+    clash = store.store_batch(HUB, B[2], [reading(4), reading(2, raw_hex="ffff"), reading(5)])
+    assert (clash.held, clash.conflicts, clash.stored) == ((4, 5), (2,), (4, 5))
+    assert store.highest_contiguous(HUB, clash.stored) == 2  # 3 is still missing
+    filled = store.store_batch(HUB, B[3], [reading(3, raw_hex="0333"), reading(7)])
+    assert filled.stored == (3, 7)
+    assert store.highest_contiguous(HUB, filled.stored) == 5
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_contiguous_count_walked_from_what_was_stored_is_the_databases(
+    centre_db: str, seed: int
+) -> None:
+    """Differential: after each random batch (gaps, repeats, readings renumbered, numbers
+    clashing), the count walked from `stored` is the one a fresh store reads from the
+    database alone."""
+    rng = random.Random(seed)
+    store = CentreStore(centre_db)
+    store.enrol(HUB, "key-text")
+    for n in range(12):
+        items: list[dict[str, Any]] = []
+        for seq in rng.sample(range(1, 60), rng.randrange(1, 12)):
+            kind = rng.random()
+            if kind < 0.2:  # the reading of another number, renumbered
+                items.append(reading(seq, raw_hex=reading(rng.randrange(1, 60))["raw_hex"]))
+            elif kind < 0.3:  # another reading under this number
+                items.append(reading(seq, raw_hex=f"{rng.randrange(256):02x}"))
+            else:
+                items.append(reading(seq))
+        done = store.store_batch(HUB, f"00000000-0000-4000-8000-{seed:06d}{n:06d}", items)
+        assert set(done.stored) <= set(done.held)
+        assert store.highest_contiguous(HUB, done.stored) == CentreStore(
+            centre_db
+        ).highest_contiguous(HUB)
 
 
 def _as_before(text: str) -> str:
