@@ -363,6 +363,31 @@ def test_the_refresher_turns_on_when_the_database_is_gone(
     assert "not refreshed ahead" in caplog.text
 
 
+@pytest.mark.parametrize(
+    "at",
+    [
+        datetime(2026, 3, 29, 0, 59, 59, 123456, tzinfo=UTC),  # before Oslo's clocks go forward
+        datetime(2026, 10, 25, 1, 30, tzinfo=UTC),  # no fraction
+        datetime(1999, 12, 31, 23, 59, 59, 1, tzinfo=UTC),
+        datetime(2026, 6, 10, 12, 0, 0, 500000, tzinfo=triage.OSLO),
+    ],
+)
+def test_a_time_read_as_text_is_the_time_stored_whatever_the_sessions_settings(
+    kept: World, at: datetime
+) -> None:
+    patient, _hub = kept.followed("Kari Text", BP_PLAN, started=at)
+    query = CareEpisode.objects.filter(patient=patient).values_list(
+        worklist_data.UtcText("started"), flat=True
+    )
+    assert worklist_data._moment(query.get()) == at
+    if connection.vendor == "postgresql":  # a server set up otherwise than Django's sessions
+        with connection.cursor() as cursor:
+            cursor.execute("SET DateStyle = 'SQL, DMY'")
+            cursor.execute("SET TIME ZONE 'America/New_York'")
+        assert worklist_data._moment(query.get()) == at
+        connection.close()
+
+
 def test_a_page_for_one_patient_leaves_the_others_summaries_right(kept: World) -> None:
     now = timezone.now()
     first, _first_hub = kept.followed("Kari G", BP_PLAN)

@@ -43,7 +43,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Exists, Func, OuterRef, Q, QuerySet, Subquery, TextField
 from pydantic import ValidationError
 
 from centre import triage
@@ -548,7 +548,25 @@ def _episode_query(whose: Q, now: datetime) -> QuerySet[CareEpisode, tuple[Any, 
     rows = CareEpisode.objects.filter(whose, started__lte=now).filter(
         Q(ended__isnull=True) | Q(ended__gt=now - OPEN_WINDOW)
     )
-    return rows.values_list("patient_id", "hub_id", "started", "ended")
+    return rows.values_list("patient_id", "hub_id", _text("started"), _text("ended"))
+
+
+def _text(name: str) -> UtcText:
+    return UtcText(name)
+
+
+class UtcText(Func):
+    """A time column as ISO text in UTC without an offset, which `_moment` reads: the drivers'
+    conversion to a datetime through Django's loaders cost more than the queries on PostgreSQL
+    (15 us a value, 6 000 values a page: every patient's episodes, the changed ones' readings).
+    On PostgreSQL through to_char, whatever the server's DateStyle; SQLite holds it so."""
+
+    template = "CAST(%(expressions)s AS TEXT)"
+    output_field = TextField()
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        utc = "to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"
+        return self.as_sql(compiler, connection, template=utc, **extra)
 
 
 def _episode_rows(patients: QuerySet[Patient], now: datetime) -> dict[int, EpisodeRows]:
@@ -580,7 +598,8 @@ def _raw(query: QuerySet[Any, tuple[Any, ...]]) -> list[tuple[Any, ...]]:
 
 def _moment(value: datetime | str) -> datetime:
     """A time from the driver: PostgreSQL's gives it aware; SQLite's gives it naive in UTC
-    (Django's converter of the column's declared type), or as ISO text without one."""
+    (Django's converter of the column's declared type); as text (`UtcText`) without an offset,
+    in UTC."""
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
@@ -664,8 +683,8 @@ def _readings(
             "values_json",
             "outcome",
             "problems_json",
-            "measured_at",
-            "received_at",
+            _text("measured_at"),
+            _text("received_at"),
             "invalid",
         )
     )
