@@ -202,11 +202,12 @@ def _colons_and_numbers(item: dict[str, Any]) -> int:
     count tells such a text: without \\u escapes, a colon in the text is one in a string or
     one after a key, so a key said again (and the text of its value) gives more colons.
 
-    Walked without a stack: the item's texts and numbers in one pass over its values, its
-    lists and objects (problems, values) by `_nested` (half the time of walking it all by
-    stack; the same count, tests/test_wire_item_fast.py)."""
+    Walked without a stack: the item's texts and numbers in one pass over its values, and
+    over those of an object among them (a reading's values: numbers, mostly), an empty list
+    (its problems, mostly) passed by; what nests deeper by `_nested` (the same count,
+    tests/test_wire_item_fast.py)."""
     texts = [*item]  # keys, then the texts among the values: their colons counted at once
-    nested = 0
+    nested = len(item)
     for node in item.values():
         kind = type(node)  # parsed JSON: exactly these types
         if kind is str:
@@ -217,12 +218,30 @@ def _colons_and_numbers(item: dict[str, Any]) -> int:
         elif kind is int:
             if abs(node) > MAX_INT:
                 return -1
-        elif kind is dict or kind is list:
-            inner = _nested(node)
-            if inner < 0:
+        elif kind is dict:
+            texts.extend(node)  # its keys, each with its colon
+            nested += len(node)
+            for inner in node.values():
+                kind = type(inner)
+                if kind is str:
+                    texts.append(inner)
+                elif kind is float:
+                    if not abs(inner) < MAX_INT:
+                        return -1
+                elif kind is int:
+                    if abs(inner) > MAX_INT:
+                        return -1
+                elif kind is dict or kind is list:
+                    deeper = _nested(inner)
+                    if deeper < 0:
+                        return -1
+                    nested += deeper
+        elif kind is list and node:
+            deeper = _nested(node)
+            if deeper < 0:
                 return -1
-            nested += inner
-    return len(item) + "".join(texts).count(":") + nested
+            nested += deeper
+    return "".join(texts).count(":") + nested
 
 
 def _nested(value: dict[str, Any] | list[Any]) -> int:
