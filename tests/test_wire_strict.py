@@ -83,7 +83,7 @@ def test_the_depth_alone_is_checked_as_the_full_walk_checks_it(seed: int) -> Non
     for _ in range(50):
         value = _tree(rng, 1)
         raw = json.dumps(value, separators=(",", ":")).encode()
-        for max_depth in (1, 2, 3, 4, 8):
+        for max_depth in (0, 1, 2, 3, 4, 8):
             if _deeper_than(value, max_depth):
                 with pytest.raises(WireError, match=f"nested deeper than {max_depth}"):
                     load(raw, "the message", max_depth)
