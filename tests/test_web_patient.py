@@ -590,7 +590,7 @@ def test_the_readings_table_shows_a_page_at_a_time_newest_first(
         f"/patients/{ola.pk}/invalid/?days=14&rows=2", {"reading": on_second, "reason": "cuff"}
     )
     assert response.status_code == 302
-    assert response["Location"].endswith(f"/patients/{ola.pk}/?rows=2")  # 14 days: the default
+    assert response["Location"].endswith(f"/patients/{ola.pk}/?rows=2#readings")  # 14 days: default
 
 
 @pytest.mark.parametrize(

@@ -34,7 +34,7 @@ from centre.records.models import AcceptedBatch, Document, Hub, Reading
 from centre.web import urls as web_urls
 from centre.web.accounts import add_user
 from centre.web.views.worklist import RECEIPT_TEXT, Asked, Shown, asked, patient_page_exists
-from centre.web.views.worklist_html import CSRF_MARK, rows_html
+from centre.web.views.worklist_html import CSRF_MARK, KeptRows, rows_html
 from testbed.home import SimulatedHome
 from tests.test_web_signin import PASSWORD, code_for
 
@@ -620,6 +620,14 @@ def test_one_kept_row_is_told_in_each_language_it_is_asked_in(world: World) -> N
         with translation.override(language):
             told[language] = str(rows_html(request, [row]))
     assert ">aldri</span>" in told["nb"] and ">never</span>" in told["en"]
+
+
+def test_the_rows_kept_stay_within_their_bound_the_least_recently_shown_going_first() -> None:
+    kept = KeptRows(most=1000)
+    for n in range(30):
+        kept.keep(("nb", n), "x" * 100)
+        assert kept.size == sum(len(html) for html in kept.rows.values()) <= 1000
+    assert list(kept.rows) == [("nb", n) for n in range(20, 30)]
 
 
 @pytest.mark.parametrize(

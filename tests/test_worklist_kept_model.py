@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from centre.followup.models import Acknowledgement, ReadingMark
-from centre.people.models import Patient, Team
+from centre.people.models import CareEpisode, Patient, Team
 from centre.records.models import Hub, Reading
 from centre.web import worklist_data
 from centre.web.worklist_data import build, forget_summaries, load, load_worklist, row_keys
@@ -111,6 +111,22 @@ class KeptSummaries(RuleBasedStateMachine):
     @rule(patient=st.integers(0, PATIENTS - 1), tighter=st.booleans())
     def the_care_plan_changes(self, patient: int, tighter: bool) -> None:
         send_plan(self.hubs[patient], TIGHTER if tighter else PLAN, self.now)
+
+    @rule(patient=st.integers(0, PATIENTS - 1), minutes_ago=st.sampled_from([0, 30, 600]))
+    def the_episode_ends_or_a_new_one_starts(self, patient: int, minutes_ago: int) -> None:
+        """The hub comes home (the episode ends), or the patient gets a new one (an episode on
+        a fresh hub starts), as a technician records it."""
+        name = Patient.objects.filter(team=self.team).order_by("id")[patient].name
+        at = self.now - timedelta(minutes=minutes_ago)
+        running = CareEpisode.objects.filter(patient__name=name, ended=None)
+        if running.filter(started__lt=at).exists():
+            running.update(ended=at)
+        elif not running.exists():  # from now: never over the one that ended
+            hub = self.world.hub()
+            patient_row = Patient.objects.get(name=name)
+            CareEpisode.objects.create(patient=patient_row, hub_id=hub.hub_id, started=self.now)
+            send_plan(hub, PLAN, self.now)
+            self.hubs[patient] = hub
 
     @rule(
         minutes=st.sampled_from([1, 2, 3, 7, 29, 60, 119, 121, 240, 600]),

@@ -347,20 +347,78 @@ def test_summaries_past_their_refresh_time_are_computed_again_by_the_refresher(
     assert rows(later) == afresh(later)
 
 
-def test_the_refresher_turns_on_when_the_database_is_gone(
-    kept: World, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+def test_a_summary_computed_ahead_is_not_used_once_the_episode_ended(kept: World) -> None:
+    yesterday = timezone.now() - timedelta(days=1)
+    weight_at_eight(kept, "Kari Z", yesterday)
+    assert worst(local(yesterday, 9, 57), "Kari Z") is None
+    assert worklist_data.refresh(local(yesterday, 9, 58)) == 1
+    CareEpisode.objects.filter(patient__name="Kari Z").update(ended=local(yesterday, 9, 59))
+    at = local(yesterday, 10, 1)
+    assert rows(at) == afresh(at)
+
+
+def test_what_the_refresher_loaded_before_a_page_found_a_change_is_not_kept(
+    kept: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The refresher has read the data; a reading arrives and another nurse's page finds it
+    # before the refresher keeps what it computed: that must not be kept (the floors).
+    now = timezone.now()
+    _patient, hub = kept.followed("Kari Race", BP_PLAN)
+    kept.followed("Other", BP_PLAN, team=kept.other)
+    worklist_data.load_worklist(Patient.objects.all(), now)
+    later = now + worklist_data.REFRESH_AFTER + timedelta(seconds=1)
+    real_load = worklist_data.load
+
+    def racing_load(patient_ids: Any, at: datetime) -> Any:
+        loaded = real_load(patient_ids, at)
+        if not raced:
+            raced.append(True)
+            kept.reading(hub, timedelta(minutes=1), values=HIGH)
+            worklist_data.load_worklist(Patient.objects.filter(name="Other"), later)
+        return loaded
+
+    raced: list[bool] = []
+    monkeypatch.setattr(worklist_data, "load", racing_load)
+    worklist_data.refresh(later)
+    monkeypatch.setattr(worklist_data, "load", real_load)
+    assert raced and worst(later, "Kari Race") == "red"
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [OperationalError("server closed the connection unexpectedly"), KeyError("a triage bug")],
+)
+def test_the_refresher_goes_on_whatever_fails_and_says_so_once(
+    kept: World,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    failure: Exception,
 ) -> None:
     kept.followed("Kari W2", BP_PLAN)
     rows(timezone.now())
+    real = worklist_data.refresh
 
-    def gone(now: datetime, most: int = 0) -> int:
-        raise OperationalError("server closed the connection unexpectedly")
+    def failing(now: datetime, most: int = 0) -> int:
+        raise failure
 
-    monkeypatch.setattr(worklist_data, "refresh", gone)
     monkeypatch.setattr(serve, "REFRESH_EVERY_S", 0.0)
-    with caplog.at_level(logging.WARNING, logger="centre.web.serve"):
-        assert serve.refresh_for_pages({}) == 0
-    assert "not refreshed ahead" in caplog.text
+    state = serve.Refresher()
+    with caplog.at_level(logging.INFO, logger="centre.web.serve"):
+        monkeypatch.setattr(worklist_data, "refresh", failing)
+        assert serve.refresh_for_pages(state) == 0
+        assert serve.refresh_for_pages(state) == 0
+        monkeypatch.setattr(worklist_data, "refresh", real)
+        serve.refresh_for_pages(state)
+    assert caplog.text.count(serve.REFRESH_FAILING) == 1
+    assert "refreshed ahead again" in caplog.text
+
+
+def test_summaries_are_due_again_spread_over_the_second_half_of_refresh_after() -> None:
+    now = datetime(2026, 6, 10, 12, tzinfo=UTC)
+    due = [worklist_data._refresh_after(pid, now) - now for pid in range(1, 2001)]
+    half = worklist_data.REFRESH_AFTER / 2
+    assert all(half <= at <= worklist_data.REFRESH_AFTER for at in due)
+    assert max(due) - min(due) > half * 0.9, "spread, not all at once"
 
 
 @pytest.mark.parametrize(

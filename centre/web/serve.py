@@ -7,6 +7,7 @@ import gc
 import logging
 import threading
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from centre.config import CentreConfig, WebSettings
@@ -75,7 +76,7 @@ def keep_summaries() -> None:
 def warm_up() -> None:
     """Every patient's worklist summary computed while the server already answers: the first
     nurse of the day does not wait for all of them."""
-    from django.db import DatabaseError, connection
+    from django.db import connection
     from django.utils import timezone
 
     from centre.web import worklist_data
@@ -83,7 +84,7 @@ def warm_up() -> None:
     started = time.monotonic()
     try:
         count = worklist_data.warm_up(timezone.now())
-    except DatabaseError as exc:
+    except Exception as exc:  # the thread goes on to refresh; the first page computes them
         log.warning("worklist summaries not computed ahead (%s): the first page does it", exc)
         return
     finally:
@@ -94,34 +95,58 @@ def warm_up() -> None:
 
 REFRESH_EVERY_S = 5.0  # the refresher looks this often for summaries to compute
 FREEZE_AFTER = 500  # summaries computed by the refresher before it freezes again
+# A freeze also freezes what requests under way hold; any of it that ends in a reference cycle
+# is then never collected (tens of objects a freeze). Once an hour everything is collected.
+RECLAIM_EVERY_S = 3600.0
+REFRESH_FAILING = "worklist summaries not refreshed ahead"
 
 
-def refresh_for_pages(state: dict[str, int] | None = None) -> int:
+@dataclass
+class Refresher:
+    """What the refresher thread remembers between its turns."""
+
+    since_freeze: int = 0
+    reclaimed_at: float = field(default_factory=time.monotonic)
+    failing: bool = False
+
+
+def refresh_for_pages(state: Refresher | None = None) -> int:
     """One turn of the refresher: compute the summaries whose time is up or soon will be
     (worklist_data.refresh: at each scheduled time every patient with it changes at once, and
     the next page would compute them all), then wait; freeze again what it has kept once it has
-    kept FREEZE_AFTER. Returns how many it computed."""
+    kept FREEZE_AFTER. Whatever fails, the thread goes on (pages compute what it does not),
+    saying so once until it works again. Returns how many it computed."""
     from django.db import DatabaseError, connection
     from django.utils import timezone
 
     from centre.web import worklist_data
 
-    state = _REFRESHED if state is None else state
+    state = _REFRESHER if state is None else state
     try:
         done = worklist_data.refresh(timezone.now())
-    except DatabaseError as exc:
-        log.warning("worklist summaries not refreshed ahead (%s): pages do it", exc)
+    except Exception as exc:
+        if not state.failing:
+            say = log.warning if isinstance(exc, DatabaseError) else log.exception
+            say("%s (%s): pages compute them; trying again", REFRESH_FAILING, exc)
+        state.failing, done = True, 0
         connection.close()  # this thread's own; opened again on the next turn
-        done = 0
-    state["since_freeze"] = state.get("since_freeze", 0) + done
-    if state["since_freeze"] >= FREEZE_AFTER:
+    else:
+        if state.failing:
+            log.info("worklist summaries refreshed ahead again")
+        state.failing = False
+    state.since_freeze += done
+    if time.monotonic() - state.reclaimed_at >= RECLAIM_EVERY_S:
+        gc.unfreeze()
         freeze_long_lived()
-        state["since_freeze"] = 0
+        state.reclaimed_at, state.since_freeze = time.monotonic(), 0
+    elif state.since_freeze >= FREEZE_AFTER:
+        freeze_long_lived()
+        state.since_freeze = 0
     time.sleep(0.05 if done >= worklist_data.REFRESH_CHUNK else REFRESH_EVERY_S)
     return done
 
 
-_REFRESHED: dict[str, int] = {}
+_REFRESHER = Refresher()
 
 
 def freeze_long_lived() -> None:

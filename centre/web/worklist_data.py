@@ -530,10 +530,17 @@ def _compute(
             hubs=frozenset(e.hub_id for e in episodes),
             computed_at=now,
             until=min(ends, default=None),
-            refresh_after=now + REFRESH_AFTER,
+            refresh_after=_refresh_after(pid, now),
             tick=tick,
         )
     return out
+
+
+def _refresh_after(patient_id: int, now: datetime) -> datetime:
+    """Between half REFRESH_AFTER and all of it, spread by patient: summaries computed together
+    (the warm-up's 2 000) are not all due again in the same moment."""
+    share = (patient_id * 2654435761 % 1000) / 1000
+    return now + REFRESH_AFTER * (0.5 + share / 2)
 
 
 def _episodes(patient_ids: Sequence[int], now: datetime) -> dict[int, list[Episode]]:

@@ -676,6 +676,8 @@ def _back(request: HttpRequest, patient: Patient) -> str:
     query = "&".join(
         [*([f"days={days}"] if days != PERIODS[0] else []), *([f"rows={page}"] if page > 1 else [])]
     )
+    if page > 1:  # back to the table's page she was on
+        return f"{url}?{query}#readings"
     return f"{url}?{query}" if query else url
 
 

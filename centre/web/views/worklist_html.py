@@ -9,8 +9,9 @@ the token is put in when the page is assembled.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Hashable, Sequence
-from functools import lru_cache
 
 from django.http import HttpRequest
 from django.middleware.csrf import get_token
@@ -23,7 +24,8 @@ ROW_TEMPLATE = "web/worklist_row.html"
 # Where a row's form takes the CSRF token. It holds "<", which escaping turns into "&lt;", so no
 # text of a patient's or a nurse's can ever read as the mark: only the template puts it there.
 CSRF_MARK = "<!--dho:csrf-->"
-ROWS_KEPT = 8192  # rows of several pages, filters and languages; a row is about 2 KB
+KEPT_BYTES = 32 * 1024 * 1024  # the rows kept, at most; the least recently shown go first
+ROW_KEPT_MOST = 64 * 1024  # a longer row (hundreds of findings) is rendered every time
 
 
 def rows_html(request: HttpRequest, rows: Sequence[Hashable]) -> SafeString:
@@ -32,12 +34,41 @@ def rows_html(request: HttpRequest, rows: Sequence[Hashable]) -> SafeString:
     token = format_html(
         '<input type="hidden" name="csrfmiddlewaretoken" value="{}">', get_token(request)
     )
-    html = "".join(_row_html(language, row) for row in rows)
+    html = "".join(_KEPT.row(language, row) for row in rows)
     return mark_safe(html.replace(CSRF_MARK, token))  # each row escaped by the template
 
 
-@lru_cache(maxsize=ROWS_KEPT)
-def _row_html(language: str | None, row: Hashable) -> str:
-    """One row, rendered in `language`, which is the active one (the key keeps languages
-    apart)."""
-    return get_template(ROW_TEMPLATE).render({"s": row, "csrf_input": mark_safe(CSRF_MARK)})
+class KeptRows:
+    """Rendered rows by (language, row), least recently shown dropped first once they take
+    more than `most` characters (the rows' values, their keys, are about as long again)."""
+
+    def __init__(self, most: int = KEPT_BYTES) -> None:
+        self.most, self.size = most, 0
+        self.rows: OrderedDict[tuple[str | None, Hashable], str] = OrderedDict()
+        self.lock = threading.Lock()  # waitress serves pages in threads
+
+    def row(self, language: str | None, row: Hashable) -> str:
+        key = (language, row)
+        with self.lock:
+            html = self.rows.get(key)
+            if html is not None:
+                self.rows.move_to_end(key)
+                return html
+        # Rendered outside the lock: two pages may render the same row, and keep one.
+        html = get_template(ROW_TEMPLATE).render({"s": row, "csrf_input": mark_safe(CSRF_MARK)})
+        if len(html) <= ROW_KEPT_MOST:
+            self.keep(key, html)
+        return html
+
+    def keep(self, key: tuple[str | None, Hashable], html: str) -> None:
+        with self.lock:
+            if key in self.rows:
+                return
+            self.rows[key] = html
+            self.size += len(html)
+            while self.size > self.most:
+                _, dropped = self.rows.popitem(last=False)
+                self.size -= len(dropped)
+
+
+_KEPT = KeptRows()
