@@ -87,10 +87,11 @@ def serve(config: CentreConfig, worker: int = 1) -> None:
     stopping = False
 
     def stop(_sig: int, _frame: FrameType | None) -> None:
+        # Only noted: the group under way is committed and its acks sent, then run_loop
+        # disconnects (a DISCONNECT sent from here went out before that group's acks).
         nonlocal stopping
         stopping = True
         notifier.stopping()
-        client.disconnect()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
@@ -114,7 +115,7 @@ def serve(config: CentreConfig, worker: int = 1) -> None:
         notifier,
         retry,
         lambda: stopping,
-        lambda: handle_waiting(client, ingest, waiting, notifier),
+        lambda: handle_waiting(client, ingest, waiting, notifier, lambda: stopping),
     )
 
 
@@ -139,11 +140,17 @@ Waiting = list[tuple[Message, int, int, int]]
 
 
 def handle_waiting(
-    client: mqtt.Client, ingest: Ingest, waiting: Waiting, notifier: Notifier
+    client: mqtt.Client,
+    ingest: Ingest,
+    waiting: Waiting,
+    notifier: Notifier,
+    stopping: Callable[[], bool] = lambda: False,
 ) -> None:
     """Handle the messages `on_message` put in `waiting`, with those already waiting at the
-    socket, in groups; publish each ack and send each PUBACK once its group is committed."""
-    while waiting:
+    socket, in groups; publish each ack and send each PUBACK once its group is committed.
+    Stopping, it takes no new group: what is left was not acknowledged, and the broker hands
+    it to the next worker."""
+    while waiting and not stopping():
         _read_waiting(client, waiting)
         group = waiting[: group_size([readings for *_, readings in waiting])]
         del waiting[: len(group)]
@@ -197,7 +204,8 @@ def run_loop(
             time.sleep(min(LOOP_TIMEOUT_S, max(0.0, wait_until - time.monotonic())))
         if not stopping():
             _connect(client)
-    # Send what is queued (acknowledgements, PUBACKs, DISCONNECT) before leaving.
+    # Send what is queued (acknowledgements, PUBACKs), then DISCONNECT, before leaving.
+    client.disconnect()
     deadline = time.monotonic() + FLUSH_S
     while time.monotonic() < deadline and client.loop(timeout=0.1) == mqtt.MQTT_ERR_SUCCESS:
         pass
