@@ -50,6 +50,10 @@ GROUP_READINGS = 2_000
 many readings: the commit and its fsync are paid once per group, and no hub's ack waits behind
 more than a group's work."""
 
+# A sealed reading takes about 650 bytes in a batch; a message counts at least one reading for
+# every this many bytes of it (`readings_in`).
+BYTES_PER_READING = 1024
+
 GROUPED = "stored in one transaction"  # logged for a group of batches; the tests look for it
 
 
@@ -151,7 +155,7 @@ class Ingest:
         if not opened:
             return {}
         # Each hub's row is locked by its first batch until the commit: taken in one order
-        # (by hub id) by every worker, so two workers' groups never wait for each other.
+        # (by hub id) by every worker, so two workers' groups may wait but never deadlock.
         order = sorted(opened, key=lambda o: o.hub_id)
         stored: dict[int, StoredBatch] = {}
         refusals: list[_Refusal] = []
@@ -186,41 +190,59 @@ class Ingest:
         for one in opened:
             stored_by_hub.setdefault(one.hub_id, set()).update(stored[one.index].stored)
         for one in opened:
-            hub_id, header, done = one.hub_id, one.batch.header, stored[one.index]
-            log.info(
-                "stored batch %s from %s: %d items, %d new",
-                header.batch_id,
-                hub_id,
-                header.count,
-                done.new,
-            )
-            if done.conflicts:
-                self._refuse(one.topic, hub_id, _conflict_reason(hub_id, done))
-            refused = one.batch.refused
-            for seq, reason in list(refused.items())[:10]:  # the rest share the same cause
-                self._refuse(
-                    one.topic,
-                    hub_id,
-                    f"item {seq} of batch {header.batch_id} refused, the hub sets it aside: "
-                    f"{reason}",
+            try:
+                replies[one.index] = self._ack(one, stored[one.index], stored_by_hub, highest)
+            except Exception as exc:  # stored and committed, but no ack: the hub sends it again
+                log.error(
+                    "batch %s from %s is stored but its ack could not be made; the hub sends "
+                    "its readings again and they are acknowledged then",
+                    one.batch.header.batch_id,
+                    one.hub_id,
+                    exc_info=exc,
                 )
-            if hub_id not in highest:  # once per hub and group: both only grow
-                highest[hub_id] = (
-                    self.store.highest_held(hub_id),
-                    self.store.highest_contiguous(hub_id, stored_by_hub[hub_id]),
-                )
-            ack = Ack(
-                hub_id=hub_id,
-                batch_id=header.batch_id,
-                held=to_ranges(done.held),
-                conflicts=to_ranges(done.conflicts),
-                refused=to_ranges(refused),
-                highest_held=highest[hub_id][0],
-                highest_contiguous=highest[hub_id][1],
-                centre_time=now_utc(),
-            )
-            replies[one.index] = Reply(ack_topic(hub_id), sign_ack(ack, self.signing_key))
         return replies
+
+    def _ack(
+        self,
+        one: _Opened,
+        done: StoredBatch,
+        stored_by_hub: dict[str, set[int]],
+        highest: dict[str, tuple[int, int]],
+    ) -> Reply:
+        """One committed batch's signed ack (`highest`: each hub's, asked once a group)."""
+        hub_id, header = one.hub_id, one.batch.header
+        log.info(
+            "stored batch %s from %s: %d items, %d new",
+            header.batch_id,
+            hub_id,
+            header.count,
+            done.new,
+        )
+        if done.conflicts:
+            self._refuse(one.topic, hub_id, _conflict_reason(hub_id, done))
+        refused = one.batch.refused
+        for seq, reason in list(refused.items())[:10]:  # the rest share the same cause
+            self._refuse(
+                one.topic,
+                hub_id,
+                f"item {seq} of batch {header.batch_id} refused, the hub sets it aside: {reason}",
+            )
+        if hub_id not in highest:  # once per hub and group: both only grow
+            highest[hub_id] = (
+                self.store.highest_held(hub_id),
+                self.store.highest_contiguous(hub_id, stored_by_hub[hub_id]),
+            )
+        ack = Ack(
+            hub_id=hub_id,
+            batch_id=header.batch_id,
+            held=to_ranges(done.held),
+            conflicts=to_ranges(done.conflicts),
+            refused=to_ranges(refused),
+            highest_held=highest[hub_id][0],
+            highest_contiguous=highest[hub_id][1],
+            centre_time=now_utc(),
+        )
+        return Reply(ack_topic(hub_id), sign_ack(ack, self.signing_key))
 
     def _record_status(self, hub_id: str, payload: bytes, retained: bool) -> None:
         status = read_status(payload, hub_id)
@@ -241,7 +263,10 @@ class Ingest:
     def _refusal(self, topic: str, hub_id: str | None, exc: Exception) -> _Refusal:
         """Why a message is refused, from what was raised: a sender's fault in its own words,
         anything unforeseen logged with its traceback."""
-        if isinstance(exc, EnvelopeError | KeyFileError | ReplayedBatch | StatusError):
+        if isinstance(
+            exc,
+            EnvelopeError | KeyFileError | ReplayedBatch | StatusError | UnknownHub | RevokedHub,
+        ):
             return _Refusal(topic, hub_id, str(exc))
         log.error("unexpected failure on a message on %s", topic[:200], exc_info=exc)
         return _Refusal(
@@ -284,12 +309,15 @@ def group_size(readings: Sequence[int]) -> int:
 
 
 def readings_in(payload: bytes) -> int:
-    """How many readings a message says it holds, read before opening it: its batch header's
-    count; 1 for a status, or a header that cannot be read."""
+    """How many readings a message counts for in a group, read before opening it: its batch
+    header's count (1 for a status, or a header that cannot be read), or one for every
+    BYTES_PER_READING of it if that is more. So a group holds at most about GROUP_READINGS
+    readings' worth of bytes whatever a header claims, and a big message goes alone."""
     try:
-        return read_header(payload)[0].count
+        count = read_header(payload)[0].count
     except Exception:  # whatever a hostile header holds: handle_group refuses it, saying why
-        return 1
+        count = 1
+    return max(count, len(payload) // BYTES_PER_READING)
 
 
 def _hub_of(topic: str) -> str | None:

@@ -298,8 +298,8 @@ class CentreStore:
             # Heard from it now; and it must be enrolled, checked before writing (foreign keys
             # are checked at commit).
             enrolled, accepted = _heard_and_accepted(connection, cursor, hub_id, batch_id, at)
-            if not enrolled:
-                raise UnknownHub(hub_id)
+            if not enrolled:  # or revoked since its batch was opened (a group's, say)
+                raise RevokedHub(hub_id) if self.is_revoked(hub_id) else UnknownHub(hub_id)
             if not accepted:
                 raise ReplayedBatch(
                     f"batch {batch_id} from {hub_id} was accepted before (a replay, or the broker "
@@ -563,9 +563,10 @@ def _heard_and_accepted(
     connection: Any, cursor: Any, hub_id: str, batch_id: str, at: datetime
 ) -> tuple[bool, bool]:
     """Note that the hub was heard from at `at` and record the batch as accepted: whether the
-    hub is enrolled (if not, nothing is written), and whether the batch is new (if not, the
-    caller raises and its transaction undoes the note). On PostgreSQL in one statement, one
-    round trip fewer a batch; on SQLite (no writes in a WITH) in two, in process."""
+    hub is enrolled and not revoked (if not, nothing is written), and whether the batch is new
+    (if not, the caller raises and its transaction undoes the note). On PostgreSQL in one
+    statement, one round trip fewer a batch; on SQLite (no writes in a WITH) in two, in
+    process."""
     if connection.vendor != "postgresql":
         if not _heard_from(connection, cursor, hub_id, at):
             return False, False
@@ -578,7 +579,8 @@ def _heard_and_accepted(
     moment = connection.ops.adapt_datetimefield_value(at)
     cursor.execute(
         f"WITH seen AS (UPDATE {quote(Hub._meta.db_table)} SET {quote(hub['seen_at'])} = %s"
-        f" WHERE {quote(hub['hub_id'])} = %s RETURNING {quote(hub['hub_id'])} AS hub),"
+        f" WHERE {quote(hub['hub_id'])} = %s AND {quote(hub['revoked_at'])} IS NULL"
+        f" RETURNING {quote(hub['hub_id'])} AS hub),"
         f" taken AS (INSERT INTO {quote(AcceptedBatch._meta.db_table)} ({columns})"
         " SELECT hub, %s, %s FROM seen ON CONFLICT DO NOTHING RETURNING 1)"
         " SELECT (SELECT count(*) FROM seen), (SELECT count(*) FROM taken)",
@@ -589,13 +591,13 @@ def _heard_and_accepted(
 
 
 def _heard_from(connection: Any, cursor: Any, hub_id: str, at: datetime) -> bool:
-    """Note that the hub was heard from at `at`; False if it is not enrolled."""
+    """Note that the hub was heard from at `at`; False if it is not enrolled, or revoked."""
     from centre.records.models import Hub
 
     quote, column = connection.ops.quote_name, _columns(Hub)
     cursor.execute(
         f"UPDATE {quote(Hub._meta.db_table)} SET {quote(column['seen_at'])} = %s"
-        f" WHERE {quote(column['hub_id'])} = %s",
+        f" WHERE {quote(column['hub_id'])} = %s AND {quote(column['revoked_at'])} IS NULL",
         [connection.ops.adapt_datetimefield_value(at), hub_id],
     )
     return bool(cursor.rowcount == 1)

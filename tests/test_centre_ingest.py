@@ -14,7 +14,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import centre.store
-from centre.ingest import Ingest, Message, Reply
+from centre.ingest import GROUP_MESSAGES, Ingest, Message, Reply, group_size, readings_in
 from centre.store import CentreStore, GroupNotStored
 from hub.wire.envelope import Ack, open_ack
 from hub.wire.public_keys import public_text
@@ -174,6 +174,49 @@ def test_a_group_stores_each_batch_once_and_refuses_each_bad_message_alone(
     # B4 was not accepted: the hub's re-send under that id is stored.
     monkeypatch.setattr(centre.store, "_insert_readings", real)
     assert acked(ingest, ingest.handle(TOPIC, batch_of(B4, 7))).held == ((7, 8),)
+
+
+def test_an_ack_that_cannot_be_made_after_the_commit_costs_no_other_and_raises_nothing(
+    ingest: Ingest, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    real, failures = ingest.store.highest_held, [OSError("the connection dropped")]
+
+    def failing_once(hub_id: str) -> int:
+        if failures:
+            raise failures.pop()
+        return real(hub_id)
+
+    monkeypatch.setattr(ingest.store, "highest_held", failing_once)
+    replies = ingest.handle_group(
+        [Message(TOPIC, batch_of(B1, 1)), Message(TOPIC, batch_of(B2, 3))]
+    )
+    assert replies[0] is None, "stored, but no ack: the hub sends the readings again"
+    assert acked(ingest, replies[1]).held == ((3, 4),)
+    assert [r["seq"] for r in ingest.store.readings()] == [1, 2, 3, 4]
+    assert "is stored but its ack could not be made" in caplog.text
+    # The hub's re-send of the first batch's readings, under a new batch id, is acknowledged
+    assert acked(ingest, ingest.handle(TOPIC, batch_of(B3, 1))).held == ((1, 2),)
+
+
+@pytest.mark.parametrize(
+    ("payload", "counts"),
+    [
+        (b"garbage", 1),
+        (b"x" * (16 * 1024 * 1024), 16 * 1024),  # a header that cannot be read, 16 MiB
+        (b"{}" + b" " * 300_000, 292),
+    ],
+)
+def test_a_message_counts_in_a_group_for_its_size_whatever_its_header_claims(
+    payload: bytes, counts: int
+) -> None:
+    assert readings_in(payload) == counts
+
+
+def test_a_big_message_goes_alone_and_a_group_holds_a_bounded_number_of_bytes() -> None:
+    assert readings_in(batch_of(B1, 1)) == 2
+    assert group_size([16 * 1024, 2, 2]) == 1
+    assert group_size([2, 16 * 1024, 2]) == 1
+    assert group_size([2] * 20) == GROUP_MESSAGES
 
 
 def test_a_group_whose_transaction_fails_is_stored_batch_by_batch(

@@ -11,7 +11,14 @@ from typing import Any
 
 import pytest
 
-from centre.store import CentreStore, ReplayedBatch, UnknownHub, _sqlite_utc_text, _stamp
+from centre.store import (
+    CentreStore,
+    ReplayedBatch,
+    RevokedHub,
+    UnknownHub,
+    _sqlite_utc_text,
+    _stamp,
+)
 from tests.test_envelope import item
 
 HUB = "hub-0001"
@@ -117,6 +124,16 @@ def test_a_hub_never_enrolled_stores_nothing(store: CentreStore) -> None:
     with pytest.raises(UnknownHub):
         store.store_batch("hub-0404", B[0], [reading(1)])
     assert store.readings() == []
+
+
+def test_a_hub_revoked_after_its_batch_was_opened_stores_nothing(store: CentreStore) -> None:
+    # A group's batches are opened first, then stored: `centre revoke` may come in between.
+    store.revoke(HUB)
+    with pytest.raises(RevokedHub):
+        store.store_batch(HUB, B[0], [reading(1)])
+    assert store.readings() == []
+    presence = store.presence(HUB)
+    assert presence is not None and presence["seen_at"] is None  # not heard from either
 
 
 def test_the_batch_signing_key_says_enrolled_revoked_or_unknown(store: CentreStore) -> None:
