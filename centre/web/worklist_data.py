@@ -68,7 +68,9 @@ REFRESH_AFTER = timedelta(minutes=10)  # a kept summary is computed again after 
 REFRESH_BUDGET = 100  # ... this many per page, beyond those that must be
 AHEAD = timedelta(minutes=5)  # `refresh` computes summaries this long before their time is up
 JUST_AFTER = timedelta(milliseconds=1)  # ... for this long after it is up
-WARM_UP_CHUNK = 200  # patients `warm_up` computes at one go
+# Patients computed at one go (`warm_up`, a page with nothing kept): all 2 000 at once held
+# every reading at the same moment, and PostgreSQL read the whole table for them.
+WARM_UP_CHUNK = 200
 REFRESH_CHUNK = 50  # summaries `refresh` computes at one go (the pages wait for the lock less)
 
 
@@ -228,10 +230,7 @@ def warm_up(now: datetime) -> int:
     quick as its next (from nothing, 2 000 patients take seconds); returns how many. A few
     hundred at a time: all at once held every patient's readings at the same moment (190 MB
     for 2 000 patients, for 7 MB of summaries kept)."""
-    ids = list(Patient.objects.order_by("id").values_list("id", flat=True))
-    for start in range(0, len(ids), WARM_UP_CHUNK):
-        triaged(Patient.objects.filter(id__in=ids[start : start + WARM_UP_CHUNK]), now)
-    return len(ids)
+    return len(triaged(Patient.objects.all(), now))
 
 
 def load(patient_ids: Sequence[int], now: datetime) -> Loaded:
@@ -377,7 +376,9 @@ def _kept_summaries(
         patients = {int(owner) for table, _, owner in news if table == ACKNOWLEDGEMENTS}
         _drop(memory, hubs, patients, tick)
         due, shown = _due(memory, patient_ids, episodes, now)
-    fresh = _compute(due, now, tick, episodes) if due else {}
+    fresh: dict[int, Kept] = {}
+    for start in range(0, len(due), WARM_UP_CHUNK):  # a page with nothing kept: a few at a time
+        fresh.update(_compute(due[start : start + WARM_UP_CHUNK], now, tick, episodes))
     with _LOCK:
         _store(memory.kept, memory, fresh, tick)
         _look_further(memory, clock, marks)
