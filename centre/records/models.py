@@ -95,7 +95,7 @@ class Reading(models.Model):
 class AcceptedBatch(models.Model):
     """Every batch accepted, so that the same batch arriving again is recognised as a replay."""
 
-    hub = models.ForeignKey(Hub, on_delete=models.PROTECT, db_column="hub_id", db_index=False)
+    hub = models.ForeignKey(Hub, on_delete=models.PROTECT, db_column="hub_id")
     batch_id = models.CharField(max_length=36)
     stored_at = models.DateTimeField()
 
