@@ -70,7 +70,7 @@ AHEAD = timedelta(minutes=5)  # `refresh` computes summaries this long before th
 JUST_AFTER = timedelta(milliseconds=1)  # ... for this long after it is up
 # Patients computed at one go (`warm_up`, a page with nothing kept): all 2 000 at once held
 # every reading at the same moment, and PostgreSQL read the whole table for them.
-WARM_UP_CHUNK = 200
+COMPUTE_CHUNK = 200
 REFRESH_CHUNK = 50  # summaries `refresh` computes at one go (the pages wait for the lock less)
 
 
@@ -377,8 +377,8 @@ def _kept_summaries(
         _drop(memory, hubs, patients, tick)
         due, shown = _due(memory, patient_ids, episodes, now)
     fresh: dict[int, Kept] = {}
-    for start in range(0, len(due), WARM_UP_CHUNK):  # a page with nothing kept: a few at a time
-        fresh.update(_compute(due[start : start + WARM_UP_CHUNK], now, tick, episodes))
+    for start in range(0, len(due), COMPUTE_CHUNK):  # a page with nothing kept: a few at a time
+        fresh.update(_compute(due[start : start + COMPUTE_CHUNK], now, tick, episodes))
     with _LOCK:
         _store(memory.kept, memory, fresh, tick)
         _look_further(memory, clock, marks)
@@ -556,11 +556,7 @@ def _episode_query(whose: Q, now: datetime) -> QuerySet[CareEpisode, tuple[Any, 
     rows = CareEpisode.objects.filter(whose, started__lte=now).filter(
         Q(ended__isnull=True) | Q(ended__gt=now - OPEN_WINDOW)
     )
-    return rows.values_list("patient_id", "hub_id", _text("started"), _text("ended"))
-
-
-def _text(name: str) -> UtcText:
-    return UtcText(name)
+    return rows.values_list("patient_id", "hub_id", UtcText("started"), UtcText("ended"))
 
 
 class UtcText(Func):
@@ -604,15 +600,12 @@ def _raw(query: QuerySet[Any, tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     return rows
 
 
-def _moment(value: datetime | str) -> datetime:
-    """A time from the driver: PostgreSQL's gives it aware; SQLite's gives it naive in UTC
-    (Django's converter of the column's declared type); as text (`UtcText`) without an offset,
-    in UTC."""
-    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+def _moment(text: str) -> datetime:
+    """A time as `UtcText` writes it out: ISO text in UTC, without an offset."""
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
-def _optional(value: datetime | str | None) -> datetime | None:
+def _optional(value: str | None) -> datetime | None:
     return None if value is None else _moment(value)
 
 
@@ -691,8 +684,8 @@ def _readings(
             "values_json",
             "outcome",
             "problems_json",
-            _text("measured_at"),
-            _text("received_at"),
+            UtcText("measured_at"),
+            UtcText("received_at"),
             "invalid",
         )
     )
