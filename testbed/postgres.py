@@ -81,11 +81,25 @@ def _give_to_server_user(path: Path) -> None:
         shutil.chown(path, SERVER_USER, SERVER_USER)
 
 
-class Postgres:
-    """A PostgreSQL server of its own: started on construction, gone (folder too) after stop."""
+# Throwaway data: skip the disk flushes; small buffers, two servers share a box.
+THROWAWAY = [
+    *("-c", "fsync=off"),
+    *("-c", "synchronous_commit=off"),
+    *("-c", "full_page_writes=off"),
+    *("-c", "shared_buffers=16MB"),
+]
 
-    def __init__(self, bin_dir: Path | None = None, startup_timeout: float = 30.0) -> None:
+
+class Postgres:
+    """A PostgreSQL server of its own: started on construction, gone (folder too) after stop.
+    `durable`: as initdb configures it (the settings of a Debian cluster: fsync on, 128 MB of
+    shared buffers), for benchmarks; else with throwaway data's settings (tests)."""
+
+    def __init__(
+        self, bin_dir: Path | None = None, startup_timeout: float = 30.0, *, durable: bool = False
+    ) -> None:
         self.bin_dir = bin_dir or server_bin_dir()
+        self.durable = durable
         # Short on purpose: the socket path (folder + "/.s.PGSQL.<port>") must fit 107 bytes.
         self.workdir = Path(tempfile.mkdtemp(prefix="pg-", dir="/tmp"))
         self.data = self.workdir / "data"
@@ -149,15 +163,7 @@ class Postgres:
                 "127.0.0.1",  # and loopback only
                 "-p",
                 str(self.port),
-                # Throwaway data: skip the disk flushes; small buffers, two servers share a box.
-                "-c",
-                "fsync=off",
-                "-c",
-                "synchronous_commit=off",
-                "-c",
-                "full_page_writes=off",
-                "-c",
-                "shared_buffers=16MB",
+                *([] if self.durable else THROWAWAY),
             ],
             self.log_path,
         )

@@ -89,3 +89,24 @@ def test_the_newest_server_version_is_chosen(tmp_path: Path) -> None:
         (bin_dir / "initdb").touch()
         (bin_dir / "postgres").touch()
     assert server_bin_dir(tmp_path) == tmp_path / "16" / "bin"
+
+
+@pytest.mark.parametrize(
+    ("durable", "expected"),
+    [(False, ("off", "off", "16MB")), (True, ("on", "on", "128MB"))],
+)
+def test_a_durable_server_keeps_the_settings_initdb_gives_a_cluster(
+    durable: bool, expected: tuple[str, str, str]
+) -> None:
+    """bench/ingest.py measures against a server as a centre runs it; the tests' own server
+    skips the disk flushes."""
+    server = Postgres(durable=durable)
+    try:
+        with psycopg.connect(server.address.url) as conn:
+            found = tuple(
+                str(row[0]) if (row := conn.execute(f"SHOW {name}").fetchone()) else None
+                for name in ("fsync", "synchronous_commit", "shared_buffers")
+            )
+    finally:
+        server.stop()
+    assert found == expected
