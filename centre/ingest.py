@@ -97,6 +97,8 @@ class Ingest:
         savepoint each (so one refused never costs the others), and the acks returned, in the
         messages' order, once that transaction is committed. None for a status recorded or a
         message refused (logged and recorded as `handle` does). Never raises."""
+        if self._reconnect_if_broken():
+            log.warning("the connection to the centre's database was broken; connected again")
         replies: list[Reply | None] = [None] * len(messages)
         enrolled: dict[str, tuple[str, bool] | None] = {}  # each hub's key, asked once a group
         opened = [
@@ -107,6 +109,14 @@ class Ingest:
         for index, reply in self._store_group(opened).items():
             replies[index] = reply
         return replies
+
+    def _reconnect_if_broken(self) -> bool:
+        """A broken database connection dropped, so that this group connects again."""
+        try:
+            return self.store.drop_broken_connection()
+        except Exception:  # never fatal: this group's statements then fail, and are refused
+            log.exception("could not check the connection to the centre's database")
+            return False
 
     def _open(
         self, index: int, message: Message, enrolled: dict[str, tuple[str, bool] | None]

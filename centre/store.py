@@ -115,6 +115,20 @@ class CentreStore:
 
         connections[self.alias].close()
 
+    def drop_broken_connection(self) -> bool:
+        """Close this thread's connection if it no longer works (PostgreSQL restarted, the
+        connection cut; asked with one `SELECT 1`), so that the next statement connects again;
+        whether it did. Django mends connections only between web requests: a worker outside
+        them failed every statement after a cut, for as long as it ran. Not inside a
+        transaction (its end closes a broken connection)."""
+        from django.db import connections
+
+        connection = connections[self.alias]
+        if connection.connection is None or connection.in_atomic_block or connection.is_usable():
+            return False
+        connection.close()
+        return True
+
     # Hubs
 
     def enrol(self, hub_id: str, signing_key: str) -> None:

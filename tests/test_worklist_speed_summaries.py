@@ -10,6 +10,7 @@ import logging
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
+import psycopg
 import pytest
 from django.contrib.auth.models import User
 from django.db import OperationalError, connection
@@ -409,6 +410,57 @@ def test_the_refresher_goes_on_whatever_fails_and_says_so_once(
         assert serve.refresh_for_pages(state) == 0
         monkeypatch.setattr(worklist_data, "refresh", real)
         serve.refresh_for_pages(state)
+    assert caplog.text.count(serve.REFRESH_FAILING) == 1
+    assert "refreshed ahead again" in caplog.text
+
+
+def cut_connection() -> None:
+    """End this thread's database connection underneath Django, as a PostgreSQL restart does
+    (on SQLite: its connection closed)."""
+    from django.db import connection
+
+    raw = connection.connection
+    assert raw is not None, "the thread has a connection to cut"
+    if connection.vendor != "postgresql":
+        raw.close()
+        return
+    settings = connection.settings_dict
+    with psycopg.connect(
+        host=settings["HOST"],
+        port=settings["PORT"],
+        user=settings["USER"],
+        password=settings["PASSWORD"],
+        dbname=settings["NAME"],
+        autocommit=True,
+    ) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [raw.info.backend_pid])
+
+
+def test_the_refresher_connects_again_after_its_connection_was_cut(
+    kept: World, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The refresher thread works outside web requests, where Django mends no connection
+    (the ingest worker's own: tests/test_centre_ingest_reconnect.py)."""
+    from django.db import connection
+
+    kept.followed("Kari Cut", BP_PLAN)
+    rows(timezone.now())
+    clock = [timezone.now()]
+    monkeypatch.setattr(timezone, "now", lambda: clock[0])
+    monkeypatch.setattr(serve, "REFRESH_EVERY_S", 0.0)
+    state = serve.Refresher()
+
+    def turn() -> int:
+        clock[0] += worklist_data.REFRESH_AFTER  # every kept summary is due again
+        return serve.refresh_for_pages(state)
+
+    with caplog.at_level(logging.INFO, logger="centre.web.serve"):
+        assert turn() == 1
+        cut_connection()
+        assert turn() == 0
+        assert state.failing and connection.connection is None, "the broken one is dropped"
+        assert turn() == 1
+    assert not state.failing
     assert caplog.text.count(serve.REFRESH_FAILING) == 1
     assert "refreshed ahead again" in caplog.text
 
