@@ -157,6 +157,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("username")
     p.add_argument("subject", help="her value of [web.oidc] subject_claim (HelseID: her pid)")
     p.set_defaults(func=_link_oidc)
+    p = sub.add_parser(
+        "disable-user",
+        help="shut a user out of the web (she left, her account was misused): her sessions end",
+    )
+    p.add_argument("username")
+    p.set_defaults(func=_disable_user)
+    p = sub.add_parser("enable-user", help="let a user switched off sign in again")
+    p.add_argument("username")
+    p.set_defaults(func=_enable_user)
     p = sub.add_parser("add-team", help="make a team of nurses in a municipality")
     p.add_argument("team")
     p.add_argument("--municipality", required=True, help="its name, e.g. Bergen")
@@ -388,6 +397,24 @@ def _link_oidc(args: argparse.Namespace) -> int:
 
     link_oidc(args.username, args.subject)
     print(json.dumps({"username": args.username, "oidc_subject": args.subject.strip()}))
+    return 0
+
+
+def _disable_user(args: argparse.Namespace) -> int:
+    _people_database(args)
+    from centre.web.accounts import switch_off
+
+    ended = switch_off(args.username)
+    print(json.dumps({"username": args.username, "active": False, "sessions_ended": ended}))
+    return 0
+
+
+def _enable_user(args: argparse.Namespace) -> int:
+    _people_database(args)
+    from centre.web.accounts import switch_on
+
+    switch_on(args.username)
+    print(json.dumps({"username": args.username, "active": True}))
     return 0
 
 

@@ -5,11 +5,16 @@ OIDC provider (HelseID), the person at the provider she is."""
 from __future__ import annotations
 
 import base64
+import getpass
 import secrets
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from centre.errors import CentreError
 from centre.people.access import ROLES
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
 class AccountError(CentreError, ValueError):
@@ -44,6 +49,7 @@ def add_user(
 
     if role not in ROLES:
         raise AccountError(f"role {role!r} is not one of {', '.join(ROLES)}")
+    _check_username(username)
     if User.objects.filter(username=username).exists():
         raise AccountError(f"user {username!r} exists already")
     if oidc_subject is not None:
@@ -74,21 +80,87 @@ def add_user(
 def link_oidc(username: str, subject: str) -> None:
     """Link an existing user to the person the OIDC provider names `subject` (replacing her
     link, if she had one): for users made before the centre signed in through a provider."""
-    from django.contrib.auth.models import User
     from django.db import transaction
 
     from centre.web.models import OidcIdentity
 
     subject = _checked_subject(subject)
-    user = User.objects.filter(username=username).first()
-    if user is None:
-        raise AccountError(f"there is no user {username!r}: make her with `centre add-user`")
-    taken = OidcIdentity.objects.filter(subject=subject).exclude(user=user).exists()
-    if taken:
-        raise AccountError(f"the OIDC subject {subject!r} is linked to another user")
     with transaction.atomic():
+        user = _existing(username, "make her with `centre add-user`")
+        taken = OidcIdentity.objects.filter(subject=subject).exclude(user=user).exists()
+        if taken:
+            raise AccountError(f"the OIDC subject {subject!r} is linked to another user")
         OidcIdentity.objects.filter(user=user).delete()
         OidcIdentity.objects.create(user=user, subject=subject)
+
+
+def switch_off(username: str) -> int:
+    """Shut a user out of the web (she left the centre, her account was misused): she can no
+    longer sign in, by password or through the OIDC provider, and her sessions end at once. Her
+    name stays on what she did and in the audit log; `switch_on` lets her in again. Returns
+    how many of her sessions were ended."""
+    from django.contrib.sessions.models import Session
+    from django.db import transaction
+    from django.utils import timezone
+
+    with transaction.atomic():
+        user = _existing(username)
+        user.is_active = False
+        user.save(update_fields=["is_active"])
+        hers = [
+            session.pk
+            for session in Session.objects.filter(expire_date__gt=timezone.now())
+            if session.get_decoded().get("_auth_user_id") == str(user.pk)
+        ]
+        Session.objects.filter(pk__in=hers).delete()
+        _audit(f"user {username} switched off (centre disable-user): {len(hers)} session(s) ended")
+    return len(hers)
+
+
+def switch_on(username: str) -> None:
+    """Let a user switched off sign in again, with the password and code she had."""
+    from django.db import transaction
+
+    with transaction.atomic():
+        user = _existing(username)
+        user.is_active = True
+        user.save(update_fields=["is_active"])
+        _audit(f"user {username} switched on again (centre enable-user)")
+
+
+def _existing(username: str, then: str = "usernames are case-sensitive") -> User:
+    from django.contrib.auth.models import User
+
+    user = None
+    if 0 < len(username) <= 150 and username.isprintable():  # else no user has it
+        user = User.objects.select_for_update().filter(username=username).first()
+    if user is None:
+        raise AccountError(f"there is no user {username[:150]!r}: {then}")
+    return user
+
+
+def _check_username(username: str) -> None:
+    """A username as Django's own forms take it: up to 150 letters, digits and @.+-_."""
+    from django.contrib.auth.validators import UnicodeUsernameValidator
+    from django.core.exceptions import ValidationError
+
+    try:
+        if not 0 < len(username) <= 150:
+            raise ValidationError("1 to 150 characters")
+        UnicodeUsernameValidator()(username)
+    except ValidationError:
+        raise AccountError(
+            f"the username {username[:150]!r} is refused: 1 to 150 letters, digits and @.+-_"
+        ) from None
+
+
+def _audit(what: str) -> None:
+    """A change to who may sign in, in the audit log under the system user that made it."""
+    from centre.people.models import AuditEntry
+
+    AuditEntry.objects.create(
+        user=f"{getpass.getuser()} (command line)"[:150], action="change", what=what[:500]
+    )
 
 
 def _checked_subject(subject: str) -> str:
