@@ -262,7 +262,17 @@ class CentreStore:
                 fields.append("seen_at")
             if fields:
                 hub.save(using=self.alias, update_fields=fields)
+            alarm = (merged.outbox_alarm, merged.outbox_since)
+            if alarm != (recorded.outbox_alarm, recorded.outbox_since):
+                self._alarm_changed(hub, *alarm)
         return merged != recorded
+
+    def _alarm_changed(self, hub: Hub, alarm: str | None, since: datetime | None) -> None:
+        from centre.records.models import OutboxAlarmChange
+
+        OutboxAlarmChange.objects.using(self.alias).create(
+            hub=hub, alarm=alarm, since=since, recorded_at=datetime.now(UTC)
+        )
 
     def presence(self, hub_id: str) -> dict[str, Any] | None:
         """What is recorded of a hub's status, as plain data; None if it is not enrolled."""

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -31,10 +31,12 @@ from centre.followup.models import Acknowledgement, ReadingMark, Review
 from centre.people.models import AuditEntry, CareEpisode, Municipality, Patient, Team
 from centre.people.national_id import _FIRST, _SECOND, _check_digit, check_national_id
 from centre.records.models import AcceptedBatch, Document, Hub, Reading
+from centre.store import CentreStore
 from centre.web import urls as web_urls
 from centre.web.accounts import add_user
 from centre.web.views.worklist import RECEIPT_TEXT, Asked, Shown, asked, patient_page_exists
 from centre.web.views.worklist_html import CSRF_MARK, KeptRows, rows_html
+from hub.wire.status import read_status, status_payload
 from testbed.home import SimulatedHome
 from tests.test_web_signin import PASSWORD, code_for
 
@@ -441,6 +443,38 @@ def test_a_quiet_hub_shows_as_offline_until_acknowledged_however_long_ago(
     assert key.startswith("hub_offline:")
     kari.post(f"/worklist/acknowledge/{patient.id}/", {"acknowledge": key})
     Acknowledgement.objects.update(at=NOW - timedelta(days=100))  # acknowledged long ago
+    assert state_of(page(kari), patient) == "none"
+
+
+def test_an_outbox_filling_up_shows_on_the_next_page_until_the_hub_says_it_is_over(
+    world: World, kari: Client, centre_db: str
+) -> None:
+    """The alarm a hub's status carries (centre/presence.py), through the ingest's store: it
+    changes the hub's row in place, so the worklist watches the alarm's own changes."""
+    patient, hub = world.followed("Outbox", BP_PLAN)
+    world.reading(hub, timedelta(hours=3))
+    store = CentreStore(centre_db)
+
+    def says(alarm: str | None, ago: timedelta) -> None:
+        at = (NOW - ago).astimezone(UTC).isoformat(timespec="milliseconds")
+        payload = status_payload(hub.hub_id, "online", at, at, alarm, 1)
+        store.record_status(hub.hub_id, read_status(payload, hub.hub_id), live=True)
+
+    assert state_of(page(kari), patient) == "none"  # kept: the alarm must drop it
+    says("near_full", timedelta(hours=2))
+    row = row_of(page(kari), patient)
+    assert state_of(row, patient) == "outbox_filling"
+    assert "Usendte målinger hoper seg opp" in row
+    (key,) = keys_in(row)
+    assert key.startswith("outbox:near_full:")
+    says(None, timedelta(hours=1))  # the hub sent its backlog
+    assert state_of(page(kari), patient) == "none"
+    says("over_budget", timedelta(minutes=30))
+    row = row_of(page(kari), patient)
+    assert state_of(row, patient) == "outbox_filling"
+    kari.post(f"/worklist/acknowledge/{patient.id}/", {"acknowledge": keys_in(row)[0]})
+    assert state_of(page(kari), patient) == "none"
+    says("over_budget", timedelta(minutes=10))  # the same alarm, still on: not again
     assert state_of(page(kari), patient) == "none"
 
 

@@ -45,6 +45,20 @@ class Hub(models.Model):
         return self.hub_id
 
 
+class OutboxAlarmChange(models.Model):
+    """Each change of a hub's recorded outbox alarm (raised, changed, cleared; Hub.outbox_alarm
+    holds the current one): new rows are what the worklist watches, to show or drop "outbox
+    filling" at once (centre/web/worklist_data.py). Hub rows change in place, unseen by it."""
+
+    hub = models.ForeignKey(Hub, on_delete=models.PROTECT, db_column="hub_id")
+    alarm = models.CharField(max_length=16, null=True)  # None: cleared
+    since = models.DateTimeField(null=True)  # hub time of the first status with it
+    recorded_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "outbox_alarms"
+
+
 class RevokedCertificate(models.Model):
     serial = models.CharField(primary_key=True, max_length=64)
     hub = models.ForeignKey(Hub, on_delete=models.PROTECT, db_column="hub_id")

@@ -40,7 +40,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any, cast, get_args
 
 from django.db import connection
 from django.db.models import Exists, Func, OuterRef, Q, QuerySet, Subquery, TextField
@@ -49,12 +49,13 @@ from pydantic import ValidationError
 from centre import triage
 from centre.followup.models import Acknowledgement, ReadingMark, Review
 from centre.people.models import CareEpisode, Patient
-from centre.records.models import AcceptedBatch, Document, Hub
+from centre.records.models import AcceptedBatch, Document, Hub, OutboxAlarmChange
 from centre.records.models import Reading as ReadingRow
 from centre.reports import DONE_KIND
 from hub.core.answers import KIND as ANSWERS
 from hub.core.care_plan import CarePlan
 from hub.core.outcome import Outcome
+from hub.wire.status import Alarm
 
 WINDOW = timedelta(days=14)
 OPEN_WINDOW = timedelta(days=90)
@@ -114,7 +115,7 @@ class Loaded:
     readings: Mapping[str, Sequence[triage.Reading]]  # by hub
     acknowledged: Mapping[int, triage.Acknowledged]
     plans: Mapping[str, PlanDoc]  # by hub
-    last_seen: Mapping[str, datetime]  # by hub
+    hubs: Mapping[str, triage.HubState]  # by hub
     reviews: Mapping[int, tuple[datetime, str]]
     # When the first of a patient's acknowledgements leaves the window (its reading comes back).
     acks_until: Mapping[int, datetime] = field(default_factory=dict)
@@ -143,7 +144,7 @@ def patient_data(patient_id: int, loaded: Loaded, now: datetime) -> triage.Patie
         # A plan issued before the episode began was the previous patient's: not hers.
         if doc is not None and doc.plan is not None and doc.issued_at >= current.started:
             plan, plan_since = doc.plan, max(current.started, doc.issued_at)
-        hub_state = triage.HubState(last_seen=loaded.last_seen.get(current.hub_id))
+        hub_state = loaded.hubs.get(current.hub_id, triage.HubState(last_seen=None))
     return triage.PatientData(
         readings=readings,
         plan=plan,
@@ -242,7 +243,7 @@ def load(patient_ids: Sequence[int], now: datetime) -> Loaded:
         readings=_readings(hubs, now, acknowledged),
         acknowledged=acknowledged,
         plans=_plans(hubs),
-        last_seen=_last_seen(hubs),
+        hubs=_hub_states(hubs),
         reviews=_reviews(patient_ids),
         acks_until=acks_until,
     )
@@ -271,17 +272,19 @@ class Marks:
     documents: int
     reading_marks: int
     acknowledgements: int
+    outbox_alarms: int
 
     def below(self, other: Marks) -> bool:
         return any(a < b for a, b in zip(self.ids(), other.ids(), strict=True))
 
-    def ids(self) -> tuple[int, int, int, int, int]:
+    def ids(self) -> tuple[int, int, int, int, int, int]:
         return (
             self.readings,
             self.batches,
             self.documents,
             self.reading_marks,
             self.acknowledgements,
+            self.outbox_alarms,
         )
 
 
@@ -302,7 +305,7 @@ class _Memory:
 _LOCK = threading.Lock()
 _MEMORY = _Memory()
 _TICKS = itertools.count(1)
-_TABLES = (ReadingRow, AcceptedBatch, Document, ReadingMark, Acknowledgement)
+_TABLES = (ReadingRow, AcceptedBatch, Document, ReadingMark, Acknowledgement, OutboxAlarmChange)
 ACKNOWLEDGEMENTS = 4  # the one of _TABLES whose rows name a patient, not a hub
 
 
@@ -346,6 +349,9 @@ def _changed(since: Marks) -> set[Change]:
             ),
             Acknowledgement.objects.filter(id__gt=since.acknowledgements).values_list(
                 "id", "patient_id"
+            ),
+            OutboxAlarmChange.objects.filter(id__gt=since.outbox_alarms).values_list(
+                "id", "hub_id"
             ),
         )
     ):
@@ -729,9 +735,9 @@ def _plan(content: str) -> CarePlan | None:
         return None  # the centre checked it when it was issued; an old format reads as none
 
 
-def _last_seen(hubs: Sequence[str]) -> dict[str, datetime]:
-    # One newest batch per hub (a hub may have gone quiet long before any window); with an
-    # index on (hub, stored_at) each is one step down the index.
+def _hub_states(hubs: Sequence[str]) -> dict[str, triage.HubState]:
+    """Each hub's last delivery (its newest batch: a hub may have gone quiet long before any
+    window; with an index on (hub, stored_at) one step down the index) and its outbox alarm."""
     newest = (
         AcceptedBatch.objects.filter(hub_id=OuterRef("pk"))
         .order_by("-stored_at")
@@ -740,9 +746,20 @@ def _last_seen(hubs: Sequence[str]) -> dict[str, datetime]:
     rows = (
         Hub.objects.filter(hub_id__in=hubs)
         .annotate(last=Subquery(newest))
-        .values_list("hub_id", "last")
+        .values_list("hub_id", "last", "outbox_alarm", "outbox_since")
     )
-    return {hub_id: last for hub_id, last in rows if last is not None}
+    return {
+        hub_id: triage.HubState(
+            last_seen=last,
+            outbox_alarm=OUTBOX_ALARMS.get(alarm),
+            outbox_since=since if alarm in OUTBOX_ALARMS else None,
+        )
+        for hub_id, last, alarm, since in rows
+    }
+
+
+# What a hub's status may say (hub/wire/status.py); anything else recorded is read as none.
+OUTBOX_ALARMS: dict[str | None, Alarm] = {alarm: alarm for alarm in get_args(Alarm)}
 
 
 def _reviews(patient_ids: Sequence[int]) -> dict[int, tuple[datetime, str]]:
