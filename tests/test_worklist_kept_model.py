@@ -1,5 +1,6 @@
 """The worklist's kept summaries as a state machine (hypothesis): readings arrive (late ones
-too), findings are acknowledged, readings marked invalid, care plans changed, time passes over
+too), findings are acknowledged, readings marked invalid, care plans changed, hubs report their
+outbox alarms, time passes over
 scheduled times, the refresher computes ahead and again, in any order; after every step a page
 shows exactly what a worklist computed from nothing shows at that moment. On SQLite and
 PostgreSQL. `DHO_MODEL_EXAMPLES` raises the number of runs (default 10)."""
@@ -7,7 +8,7 @@ PostgreSQL. `DHO_MODEL_EXAMPLES` raises the number of runs (default 10)."""
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -19,8 +20,10 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 from centre.followup.models import Acknowledgement, ReadingMark
 from centre.people.models import CareEpisode, Patient, Team
 from centre.records.models import Hub, Reading
+from centre.store import CentreStore
 from centre.web import worklist_data
 from centre.web.worklist_data import build, forget_summaries, load, load_worklist, row_keys
+from hub.wire.status import read_status, status_payload
 from tests.test_web_worklist import NOW, World, send_plan
 from tests.test_web_worklist import world as world
 from tests.test_worklist_speed_summaries import local
@@ -49,6 +52,7 @@ def shown(team: Team, now: datetime, *, kept: bool) -> dict[str, Any]:
 
 class KeptSummaries(RuleBasedStateMachine):
     world: World  # set by the test before it runs the machine
+    store: CentreStore  # the ingest's, on the same database: hubs' statuses go through it
 
     def __init__(self) -> None:
         super().__init__()
@@ -68,6 +72,7 @@ class KeptSummaries(RuleBasedStateMachine):
             )
             self.hubs.append(hub)
         self.readings: list[Reading] = []
+        self.said = 0  # statuses said: each a millisecond later than the one before
 
     @rule(
         patient=st.integers(0, PATIENTS - 1),
@@ -107,6 +112,19 @@ class KeptSummaries(RuleBasedStateMachine):
             reading = data.draw(st.sampled_from(self.readings))
             if not ReadingMark.objects.filter(reading=reading).exists():
                 ReadingMark.objects.create(reading=reading, reason="model", by=self.nurse)
+
+    @rule(
+        patient=st.integers(0, PATIENTS - 1),
+        alarm=st.sampled_from([None, "near_full", "over_budget"]),
+    )
+    def the_hub_reports_its_outbox(self, patient: int, alarm: str | None) -> None:
+        """A hub's status, as the ingest records it: the alarm raised, changed, cleared."""
+        self.said += 1
+        at = (self.now + timedelta(milliseconds=self.said)).astimezone(UTC)
+        stamp = at.isoformat(timespec="milliseconds")
+        hub = self.hubs[patient].hub_id
+        payload = status_payload(hub, "online", stamp, stamp, alarm, 1)
+        self.store.record_status(hub, read_status(payload, hub), live=True)
 
     @rule(patient=st.integers(0, PATIENTS - 1), tighter=st.booleans())
     def the_care_plan_changes(self, patient: int, tighter: bool) -> None:
@@ -183,8 +201,11 @@ class KeptSummaries(RuleBasedStateMachine):
 
 
 @pytest.mark.filterwarnings("ignore::hypothesis.errors.NonInteractiveExampleWarning")
-def test_kept_summaries_are_always_what_a_fresh_computation_shows(world: World) -> None:
+def test_kept_summaries_are_always_what_a_fresh_computation_shows(
+    world: World, centre_db: str
+) -> None:
     KeptSummaries.world = world
+    KeptSummaries.store = CentreStore(centre_db)
     run_state_machine_as_test(
         KeptSummaries,
         settings=settings(
