@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -656,11 +657,16 @@ def test_one_kept_row_is_told_in_each_language_it_is_asked_in(world: World) -> N
     assert ">aldri</span>" in told["nb"] and ">never</span>" in told["en"]
 
 
-def test_the_rows_kept_stay_within_their_bound_the_least_recently_shown_going_first() -> None:
-    kept = KeptRows(most=1000)
+@pytest.mark.parametrize("letter", ["x", "Ø", "ő", "🙂"])  # 1, 1, 2, 4 bytes of a str each
+def test_the_rows_kept_stay_within_their_bound_the_least_recently_shown_going_first(
+    letter: str,
+) -> None:
+    row = letter * 100
+    kept = KeptRows(most=10 * sys.getsizeof(row))
     for n in range(30):
-        kept.keep(("nb", n), "x" * 100)
-        assert kept.size == sum(len(html) for html in kept.rows.values()) <= 1000
+        kept.keep(("nb", n), row)
+        assert kept.size == sum(sys.getsizeof(html) for html in kept.rows.values())
+        assert kept.size <= kept.most
     assert list(kept.rows) == [("nb", n) for n in range(20, 30)]
 
 

@@ -9,6 +9,7 @@ the token is put in when the page is assembled.
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
@@ -25,7 +26,7 @@ ROW_TEMPLATE = "web/worklist_row.html"
 # text of a patient's or a nurse's can ever read as the mark: only the template puts it there.
 CSRF_MARK = "<!--dho:csrf-->"
 KEPT_BYTES = 32 * 1024 * 1024  # the rows kept, at most; the least recently shown go first
-ROW_KEPT_MOST = 64 * 1024  # a longer row (hundreds of findings) is rendered every time
+ROW_KEPT_MOST = 64 * 1024  # a bigger row (hundreds of findings) is rendered every time
 
 
 def rows_html(request: HttpRequest, rows: Sequence[Hashable]) -> SafeString:
@@ -40,7 +41,8 @@ def rows_html(request: HttpRequest, rows: Sequence[Hashable]) -> SafeString:
 
 class KeptRows:
     """Rendered rows by (language, row), least recently shown dropped first once they take
-    more than `most` characters (the rows' values, their keys, are about as long again)."""
+    more than `most` bytes of memory, not characters (a string with an emoji in it takes 4
+    bytes a character; the rows' values, their keys, take about as much again)."""
 
     def __init__(self, most: int = KEPT_BYTES) -> None:
         self.most, self.size = most, 0
@@ -56,7 +58,7 @@ class KeptRows:
                 return html
         # Rendered outside the lock: two pages may render the same row, and keep one.
         html = get_template(ROW_TEMPLATE).render({"s": row, "csrf_input": mark_safe(CSRF_MARK)})
-        if len(html) <= ROW_KEPT_MOST:
+        if sys.getsizeof(html) <= ROW_KEPT_MOST:
             self.keep(key, html)
         return html
 
@@ -65,10 +67,10 @@ class KeptRows:
             if key in self.rows:
                 return
             self.rows[key] = html
-            self.size += len(html)
+            self.size += sys.getsizeof(html)
             while self.size > self.most:
                 _, dropped = self.rows.popitem(last=False)
-                self.size -= len(dropped)
+                self.size -= sys.getsizeof(dropped)
 
 
 _KEPT = KeptRows()
