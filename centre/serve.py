@@ -60,19 +60,19 @@ def serve(config: CentreConfig, worker: int = 1) -> None:
 
     notifier = Notifier.from_environment()
     retry = Backoff()
+    waiting: Waiting = []
 
     def on_connect(c: mqtt.Client, _u: object, _f: object, reason: object, _p: object) -> None:
         log.info(
             "centre connected to broker: %s; subscribing %s and %s", reason, subscription, statuses
         )
+        forget_unhandled(waiting)
         c.subscribe([(subscription, 1), (statuses, 1)])
 
     def on_subscribe(_c: mqtt.Client, _u: object, _m: object, _r: object, _p: object) -> None:
         retry.reset()
         log.info("%s", TAKING_BATCHES)
         notifier.ready()  # taking batches: the worker serves (sent again after a reconnect)
-
-    waiting: Waiting = []
 
     def on_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
         # Handled, and acknowledged, in groups (handle_waiting).
@@ -160,6 +160,20 @@ def handle_waiting(
                 client.publish(reply.topic, reply.payload, qos=1)
             client.ack(mid, qos)
         notifier.ping_if_due()
+
+
+def forget_unhandled(waiting: Waiting) -> None:
+    """On a new connection, drop the messages read on the one before and not handled yet:
+    their PUBACKs would carry that connection's message ids, which on this one may name other
+    messages. Nothing is lost: the broker hands them over again (the session is kept), or, if
+    it lost the session, their hubs send them again (no signed ack came)."""
+    if waiting:
+        log.warning(
+            "%d messages read before the broker connection was lost were not handled yet; "
+            "the broker hands them over again",
+            len(waiting),
+        )
+        waiting.clear()
 
 
 def _read_waiting(client: mqtt.Client, waiting: Waiting) -> None:

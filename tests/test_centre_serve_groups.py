@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from typing import cast
 
 import paho.mqtt.client as mqtt
+import pytest
 
 from centre.ingest import GROUP_MESSAGES, Ingest, Message, Reply
-from centre.serve import Backoff, Waiting, handle_waiting, run_loop
+from centre.serve import Backoff, Waiting, forget_unhandled, handle_waiting, run_loop
 from hub.notify import Notifier, NotifySettings
 
 
@@ -115,3 +116,20 @@ def test_the_worker_disconnects_only_after_the_last_group_is_acknowledged() -> N
     kinds = [kind for kind, _ in recorder.events]
     assert kinds.index("disconnect") > max(i for i, kind in enumerate(kinds) if kind == "puback")
     assert kinds.count("disconnect") == 1
+
+
+def test_messages_read_before_the_connection_was_lost_are_left_to_the_broker(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """On a new connection (`centre serve`'s on_connect) what was read on the old one and not
+    handled is dropped, never acknowledged with the old connection's message ids, which on
+    the new one may name other messages: the broker hands them over again."""
+    recorder, queued = Recorder(), waiting(3)
+    forget_unhandled(queued)
+    handle_waiting(
+        as_client(recorder), as_ingest(recorder), queued, Notifier(NotifySettings(None, None))
+    )
+    assert recorder.events == []
+    assert "3 messages read before the broker connection was lost" in caplog.text
+    forget_unhandled(queued)  # nothing waiting: nothing said
+    assert caplog.text.count("messages read before") == 1
