@@ -127,7 +127,8 @@ class CentreConfig(Strict):
 
     @property
     def web_secret_path(self) -> Path:
-        """The key the web signs sessions and CSRF tokens with (`centre init` makes it)."""
+        """The key the web signs sessions and CSRF tokens with (`centre init` makes it, and
+        `centre migrate` if it is missing)."""
         return self.state_dir / "keys" / "web-secret"
 
     @property

@@ -205,4 +205,18 @@ def test_the_web_settings_refuse_to_start_without_a_secret(tmp_path: Path) -> No
         text=True,
         timeout=120,
     )
-    assert result.returncode != 0 and "`centre init` makes it" in result.stderr
+    assert result.returncode != 0 and "`centre migrate` makes it" in result.stderr
+    # What it says to do works: the secret is made, and the web's settings take it.
+    config = env["DHO_CENTRE_CONFIG"]
+    migrate = [sys.executable, "-m", "centre.cli", "--config", config, "migrate"]
+    made = subprocess.run(migrate, capture_output=True, text=True, timeout=120)
+    assert made.returncode == 0, made.stderr
+    assert len((tmp_path / "keys" / "web-secret").read_text().strip()) >= 50
+    checked = subprocess.run(
+        [sys.executable, "-m", "django", "check"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert checked.returncode == 0, checked.stderr

@@ -72,10 +72,14 @@ def _secret(path: Path) -> str:
         secret = path.read_text().strip()
     except OSError as exc:
         raise DatabaseError(
-            f"cannot read the web's secret {path} ({exc.strerror}): `centre init` makes it"
+            f"cannot read the web's secret {path} ({exc.strerror}): if it is missing, "
+            "`centre migrate` makes it; if it is there, let the centre's user read it"
         ) from exc
     if len(secret) < 50:
-        raise DatabaseError(f"the web's secret {path} is too short to be one (50+ characters)")
+        raise DatabaseError(
+            f"the web's secret {path} is too short to be one (50+ characters): remove it and "
+            "run `centre migrate` to make a new one (everyone signed in is signed out)"
+        )
     return secret
 
 
