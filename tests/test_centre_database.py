@@ -79,3 +79,29 @@ def test_centre_migrate_makes_a_postgresql_database_ready(
     assert done.returncode == 0, done.stderr
     listed = subprocess.run([*run, "readings", "--json"], capture_output=True, text=True)
     assert listed.returncode == 0 and listed.stdout.strip() == "[]", listed.stderr
+
+
+def test_the_password_can_live_in_libpqs_password_file_not_in_the_config(
+    postgres: PostgresAddress, tmp_path: Path
+) -> None:
+    """docs/operations.md: centre.toml is readable by every local user, so a shared centre's
+    database password goes in the centre user's .pgpass (here named by PGPASSFILE)."""
+    import dataclasses
+    import os
+
+    url = dataclasses.replace(postgres, password="").url.replace(":@", "@")
+    assert postgres.password not in url
+    config = tmp_path / "centre.toml"
+    config.write_text(f'state_dir = "{tmp_path}"\ndatabase = "{url}"\n')
+    run = [sys.executable, "-m", "centre.cli", "--config", str(config), "migrate"]
+    passfile = tmp_path / "pgpass"
+    line = f"{postgres.host}:{postgres.port}:{postgres.dbname}:{postgres.user}:{postgres.password}"
+    passfile.write_text(line + "\n")
+    passfile.chmod(0o600)  # libpq ignores a password file others may read
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    without = subprocess.run(run, capture_output=True, text=True, timeout=120, env=env)
+    assert without.returncode == 2 and "Traceback" not in without.stderr
+    assert postgres.password not in without.stderr
+    env["PGPASSFILE"] = str(passfile)
+    done = subprocess.run(run, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr
