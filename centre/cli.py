@@ -18,6 +18,11 @@ from centre.errors import CentreError
 from hub.config import ConfigError
 from hub.errors import HubError
 
+# The top-level modules of the `centre` extra's packages (pyproject.toml).
+CENTRE_EXTRA = frozenset(
+    {"django", "dj_database_url", "argon2", "psycopg", "django_otp", "axes", "waitress"}
+    | {"whitenoise", "authlib", "joserfc", "requests"}
+)
 DEFAULT_CONFIG = Path(os.environ.get("DHO_CENTRE_CONFIG", "/etc/dho-centre/centre.toml"))
 
 
@@ -30,6 +35,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result: int = args.func(args)
         return result
+    except ModuleNotFoundError as exc:  # a hub's install: the centre's extra is not there
+        if exc.name is None or exc.name.split(".")[0] not in CENTRE_EXTRA:
+            raise
+        print(
+            f"centre: {exc.name} is not installed: the centre needs the software installed with "
+            "its extra, `pip install 'dho-hub[centre]'` (docs/operations.md)",
+            file=sys.stderr,
+        )
+        return 2
     except (CentreError, HubError) as exc:  # meant for the operator: the words, no traceback
         print(f"centre: {exc}", file=sys.stderr)
         return 2
