@@ -59,6 +59,15 @@ def init_centre(
             "hub_broker": {"host": hub_broker_host, "port": hub_broker_port},
         }
     )
+    # Checked before anything is written: a key written before the refusal (a new encryption
+    # key made current, say) would change the centre that is there.
+    keys = (config.signing_key_path, config.keyring_dir, config.ca_key_path, config.ingest_key_path)
+    for path in keys:
+        if path.exists():
+            raise EnrolmentError(
+                f"{path} exists already; centre keys are never overwritten (a centre is set up "
+                f"in {config.state_dir}: `centre init` is for a new one)"
+            )
     create_key(config.keyring_dir, suite)
     write_private_key(config.signing_key_path, Ed25519PrivateKey.generate())
     ca = new_ca(f"DHO centre CA ({config.centre_id})")
