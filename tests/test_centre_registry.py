@@ -50,7 +50,10 @@ def test_a_patient_is_registered_with_her_hub_and_the_episode_ends(hubs: CentreS
         ({"born": date(1970, 1, 1)}, "says born 15.07.1965, not 01.01.1970"),
         ({"national_id": "15076500566"}, "check digits"),
         ({"diagnosis": "kols"}, "not one of copd, heart_failure"),
-        ({"hub": "hub-9999"}, "hub hub-9999 is not enrolled"),
+        (
+            {"hub": "hub-9999"},
+            "hub hub-9999 is not enrolled at this centre: check the hub id, or enrol it first",
+        ),
     ],
 )
 def test_what_an_administrator_types_wrong_is_refused(

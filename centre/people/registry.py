@@ -123,7 +123,10 @@ def start_episode(patient_id: int, hub_id: str) -> int:
     from centre.records.models import Hub
 
     if not Hub.objects.filter(hub_id=hub_id).exists():
-        raise RegistryError(f"hub {hub_id} is not enrolled at this centre: check the hub id")
+        raise RegistryError(
+            f"hub {hub_id} is not enrolled at this centre: check the hub id, or enrol it first "
+            "(`centre enrol`)"
+        )
     if CareEpisode.objects.filter(hub_id=hub_id, ended=None).exists():
         raise RegistryError(
             f"hub {hub_id} is with another patient: end that care episode first "
