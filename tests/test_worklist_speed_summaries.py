@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from centre import triage
 from centre.followup.models import Acknowledgement, ReadingMark
 from centre.people.models import CareEpisode, Patient
-from centre.records.models import Hub
+from centre.records.models import Hub, Reading
 from centre.web import serve, worklist_data
 from centre.web.worklist_data import build, forget_summaries, load, load_worklist
 from hub.core.care_plan import CarePlan
@@ -227,6 +227,28 @@ def test_a_new_reading_changes_the_row(kept: World) -> None:
     assert worst(now, "Kari A") is None
     kept.reading(hub, timedelta(hours=1), values=HIGH)
     assert worst(now, "Kari A") == "red"
+
+
+def test_a_hub_draining_its_backlog_is_one_change_to_the_worklist_not_one_a_reading(
+    kept: World,
+) -> None:
+    """Every page looks at the rows of the last LAG seconds again; a draining hub stores
+    thousands a second, and each was read and remembered by every page (outsider review)."""
+    now = timezone.now()
+    _patient, draining = kept.followed("Kari Drain", BP_PLAN)
+    _other, quiet = kept.followed("Kari Quiet", BP_PLAN)
+    kept.reading(quiet, timedelta(hours=3))
+    assert worst(now, "Kari Drain") is None
+    for minutes in range(300, 0, -1):  # its backlog: 300 readings, the newest one high
+        kept.reading(draining, timedelta(minutes=minutes), values=HIGH if minutes == 1 else None)
+    with CaptureQueriesContext(connection) as queries:
+        assert worst(now, "Kari Drain") == "red"
+    changes = [q["sql"] for q in queries.captured_queries if '"readings"."id" >' in q["sql"]]
+    assert len(changes) == 1 and "GROUP BY" in changes[0], changes
+    readings_seen = [c for c in worklist_data._MEMORY.seen if c[0] == 0]
+    assert readings_seen == [(0, Reading.objects.latest("id").id, draining.hub_id)]
+    assert worst(now, "Kari Drain") == "red" and worst(now, "Kari Quiet") is None
+    assert [c for c in worklist_data._MEMORY.seen if c[0] == 0] == readings_seen
 
 
 def test_an_acknowledgement_changes_the_row(kept: World) -> None:
