@@ -43,7 +43,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast, get_args
 
 from django.db import connection
-from django.db.models import Exists, Func, Max, OuterRef, Q, QuerySet, Subquery, TextField
+from django.db.models import Exists, Func, OuterRef, Q, QuerySet, Subquery, TextField
 from pydantic import ValidationError
 
 from centre import triage
@@ -345,11 +345,7 @@ def _changed(since: Marks) -> set[Change]:
     found: set[Change] = set()
     for table, rows in enumerate(
         (
-            ReadingRow.objects.filter(id__gt=since.readings)
-            .order_by()
-            .values("hub_id")
-            .annotate(top=Max("id"))
-            .values_list("top", "hub_id"),
+            _readings_changed(since.readings),
             AcceptedBatch.objects.filter(id__gt=since.batches).values_list("id", "hub_id"),
             Document.objects.filter(id__gt=since.documents).values_list("id", "hub_id"),
             ReadingMark.objects.filter(id__gt=since.reading_marks).values_list(
@@ -365,6 +361,21 @@ def _changed(since: Marks) -> set[Change]:
     ):
         found.update((table, row_id, str(owner)) for row_id, owner in rows)
     return found
+
+
+def _readings_changed(since: int) -> list[tuple[int, str]]:
+    """(highest id, hub) of each hub with readings above `since`. On SQLite the GROUP BY term
+    is written `+hub`, which keeps its planner on the ids above `since`: grouping by the plain
+    column, it walked a whole index ordered by hub instead (900 000 readings: 48 ms warm, 600
+    ms cold, bench/worklist.py)."""
+    quote, column = connection.ops.quote_name, ReadingRow._meta.get_field("hub").column
+    table, hub, key = quote(ReadingRow._meta.db_table), quote(column), quote("id")
+    group = f"+{hub}" if connection.vendor == "sqlite" else hub
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT MAX({key}), {hub} FROM {table} WHERE {key} > %s GROUP BY {group}", [since]
+        )
+        return [(int(top), str(hub_id)) for top, hub_id in cursor.fetchall()]
 
 
 def _kept_summaries(
