@@ -12,10 +12,12 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from centre.keyring import Keyring
+from centre.presence import too_far_ahead
 from centre.store import CentreStore, ReplayedBatch, RevokedHub, StoredBatch, UnknownHub, now_utc
 from hub.wire.batch import OpenedBatch, open_batch
 from hub.wire.envelope import Ack, EnvelopeError, read_header, sign_ack, to_ranges
@@ -256,6 +258,13 @@ class Ingest:
 
     def _record_status(self, hub_id: str, payload: bytes, retained: bool) -> None:
         status = read_status(payload, hub_id)
+        ahead = too_far_ahead(status, datetime.now(UTC))
+        if ahead is not None:
+            raise StatusError(
+                f"status of hub {hub_id} is dated {ahead.isoformat()}, more than an hour ahead "
+                "of the centre's clock: the hub's clock is wrong (check its time "
+                "synchronisation); not recorded"
+            )
         try:
             changed = self.store.record_status(hub_id, status, live=not retained)
         except (UnknownHub, RevokedHub) as exc:

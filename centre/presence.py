@@ -15,7 +15,7 @@ when it connected, maybe a plan older than the one it took since.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from hub.wire.status import HubStatus, instant, order_key
 
@@ -56,3 +56,15 @@ def merge(recorded: Presence, status: HubStatus) -> Presence:
 def _key(recorded: Presence) -> tuple[datetime, bool, datetime]:
     assert recorded.since is not None and recorded.at is not None  # checked by the caller
     return (recorded.since, recorded.state == "offline", recorded.at)
+
+
+AHEAD_MOST = timedelta(hours=1)
+"""How far ahead of the centre's clock a status's times may be. Further, the hub's clock is
+wrong: recorded, such a status would hide every true one after it (merge takes only newer
+ones) until real time caught up, an outbox alarm included."""
+
+
+def too_far_ahead(status: HubStatus, now: datetime) -> datetime | None:
+    """The latest of the status's times if it lies more than AHEAD_MOST after `now`."""
+    latest = max(instant(stamp) for stamp in (status.at, status.since) if stamp is not None)
+    return latest if latest > now + AHEAD_MOST else None

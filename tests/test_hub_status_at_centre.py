@@ -15,7 +15,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from centre.ingest import Ingest
-from centre.presence import Presence, merge
+from centre.presence import Presence, merge, too_far_ahead
 from centre.store import CentreStore
 from hub.wire.status import HubStatus, StatusError, read_status, status_payload
 from hub.wire.topics import STATUS_TOPIC, status_topic
@@ -310,3 +310,42 @@ def test_the_editor_shows_the_version_the_hub_holds(ward: dict[str, Any]) -> Non
     context, page = shown()
     assert context["held"].version == 1 and context["held_lags"]
     assert 'id="held-lags"' in page
+
+
+@pytest.mark.parametrize(
+    ("at", "since", "ahead"),
+    [
+        (timedelta(minutes=59), None, False),  # a clock a little fast: taken
+        (timedelta(minutes=61), None, True),
+        (timedelta(days=-1), timedelta(days=3650), True),  # its connection "began" in 2036
+        (timedelta(days=-3650), timedelta(days=-3651), False),  # old: merge decides
+    ],
+)
+def test_a_status_dated_too_far_ahead_is_told_apart(
+    at: timedelta, since: timedelta | None, ahead: bool
+) -> None:
+    now = datetime(2026, 12, 2, 12, tzinfo=UTC)
+
+    def stamp_of(delta: timedelta) -> str:
+        return (now + delta).isoformat(timespec="milliseconds")
+
+    said = status("online", 0, 0).model_copy(
+        update={"at": stamp_of(at), "since": stamp_of(since) if since is not None else None}
+    )
+    assert (too_far_ahead(said, now) is not None) == ahead
+
+
+def test_a_status_from_a_clock_far_ahead_is_refused_and_hides_no_later_true_one(
+    ingest: Ingest,
+) -> None:
+    """Recorded, a status dated years ahead kept every true status after it out (only newer
+    ones are taken), the outbox alarm on the worklist included (second outsider review)."""
+    now = datetime.now(UTC)
+    future = (now + timedelta(days=3650)).isoformat(timespec="milliseconds")
+    true = (now - timedelta(minutes=1)).isoformat(timespec="milliseconds")
+    topic = status_topic(HUB)
+    assert ingest.handle(topic, raw(at=future, since=future, alarm=None)) is None
+    (rejection,) = ingest.store.rejections()
+    assert "more than an hour ahead of the centre's clock" in rejection["reason"]
+    ingest.handle(topic, raw(at=true, since=true, alarm="over_budget"))
+    assert recorded(ingest)["outbox_alarm"] == "over_budget"
