@@ -258,6 +258,31 @@ def test_a_hub_draining_its_backlog_is_one_change_to_the_worklist_not_one_a_read
     assert [c for c in worklist_data._MEMORY.seen if c[0] == 0] == readings_seen
 
 
+def test_a_hub_toggling_its_outbox_alarm_is_one_change_to_the_worklist(
+    kept: World, centre_db: str
+) -> None:
+    """Each change of the alarm is a row of its own; a hub may send as many statuses as it
+    likes, and every page read each row again (second outsider review)."""
+    from centre.records.models import OutboxAlarmChange
+    from centre.store import CentreStore
+    from hub.wire.status import read_status, status_payload
+
+    now = timezone.now()
+    _patient, hub = kept.followed("Kari Toggle", BP_PLAN)
+    kept.reading(hub, timedelta(hours=3))
+    assert worst(now, "Kari Toggle") is None
+    store = CentreStore(centre_db)
+    for n in range(60):  # near_full, cleared, near_full, ... the last one raises it
+        at = (now - timedelta(minutes=60 - n)).astimezone(UTC).isoformat(timespec="milliseconds")
+        alarm = "near_full" if n % 2 else None
+        status = read_status(status_payload(hub.hub_id, "online", at, at, alarm), hub.hub_id)
+        store.record_status(hub.hub_id, status, live=True)
+    assert OutboxAlarmChange.objects.filter(hub=hub).count() == 59  # the first: no alarm yet
+    assert worst(now, "Kari Toggle") == "outbox_filling"
+    alarms_seen = [c for c in worklist_data._MEMORY.seen if c[0] == 5]
+    assert alarms_seen == [(5, OutboxAlarmChange.objects.latest("id").id, hub.hub_id)]
+
+
 def test_an_acknowledgement_changes_the_row(kept: World) -> None:
     now = timezone.now()
     patient, hub = kept.followed("Kari B", BP_PLAN)

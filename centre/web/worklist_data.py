@@ -337,15 +337,15 @@ Change = tuple[int, int, str]  # (table, id, hub id or patient id as text)
 
 def _changed(since: Marks) -> set[Change]:
     """The rows above `since`, each with its hub (the acknowledgements: their patient); each
-    query is an index step on the id. Readings come as one change per hub, its highest id: a
-    hub draining its backlog stores thousands a second, and every page read each one again
-    until LAG had passed (20 000 rows a page, and as many kept in `seen`). That is enough:
-    a hub's readings are numbered in the order they are committed, since the store locks the
-    hub's row before it writes them, until its commit (centre/store.py)."""
+    query is an index step on the id. Readings and alarm changes come as one change per hub,
+    its highest id: a hub draining its backlog stores thousands a second, and every page read
+    each one again until LAG had passed (20 000 rows a page, and as many kept in `seen`). That
+    is enough: a hub's rows of either are numbered in the order they are committed, since the
+    store locks the hub's row before it writes them, until its commit (centre/store.py)."""
     found: set[Change] = set()
     for table, rows in enumerate(
         (
-            _readings_changed(since.readings),
+            _newest_by_hub(ReadingRow, since.readings),
             AcceptedBatch.objects.filter(id__gt=since.batches).values_list("id", "hub_id"),
             Document.objects.filter(id__gt=since.documents).values_list("id", "hub_id"),
             ReadingMark.objects.filter(id__gt=since.reading_marks).values_list(
@@ -354,22 +354,21 @@ def _changed(since: Marks) -> set[Change]:
             Acknowledgement.objects.filter(id__gt=since.acknowledgements).values_list(
                 "id", "patient_id"
             ),
-            OutboxAlarmChange.objects.filter(id__gt=since.outbox_alarms).values_list(
-                "id", "hub_id"
-            ),
+            _newest_by_hub(OutboxAlarmChange, since.outbox_alarms),
         )
     ):
         found.update((table, row_id, str(owner)) for row_id, owner in rows)
     return found
 
 
-def _readings_changed(since: int) -> list[tuple[int, str]]:
-    """(highest id, hub) of each hub with readings above `since`. On SQLite the GROUP BY term
-    is written `+hub`, which keeps its planner on the ids above `since`: grouping by the plain
-    column, it walked a whole index ordered by hub instead (900 000 readings: 48 ms warm, 600
-    ms cold, bench/worklist.py)."""
-    quote, column = connection.ops.quote_name, ReadingRow._meta.get_field("hub").column
-    table, hub, key = quote(ReadingRow._meta.db_table), quote(column), quote("id")
+def _newest_by_hub(model: Any, since: int) -> list[tuple[int, str]]:
+    """(highest id, hub) of each hub with rows of `model` above `since`: its readings, or its
+    outbox alarm's changes (a hub's statuses may toggle it as often as it likes). On SQLite
+    the GROUP BY term is written `+hub`, which keeps its planner on the ids above `since`:
+    grouping by the plain column, it walked a whole index ordered by hub instead (900 000
+    readings: 48 ms warm, 600 ms cold, bench/worklist.py)."""
+    quote, column = connection.ops.quote_name, model._meta.get_field("hub").column
+    table, hub, key = quote(model._meta.db_table), quote(column), quote("id")
     group = f"+{hub}" if connection.vendor == "sqlite" else hub
     with connection.cursor() as cursor:
         cursor.execute(
