@@ -115,3 +115,25 @@ def test_a_username_django_would_not_take_is_refused_saying_what_it_may_hold(
     assert len(str(refused.value)) < 250
     with pytest.raises(AccountError, match="there is no user"):
         link_oidc(username, "a-subject")
+
+
+@pytest.mark.usefixtures("nurses")
+def test_a_session_made_while_she_was_switched_off_does_not_come_back_with_enable_user() -> None:
+    """Her code typed while `disable-user` ran: the session is stored after its scan. Refused
+    while she is off (Django checks is_active on every request), it must not come back to life
+    when she is let in again (second outsider review)."""
+    from django.contrib.sessions.models import Session
+
+    racing = signed_in("kari")
+    stored = Session.objects.get(session_key=racing.session.session_key)
+    switch_off("kari")
+    Session.objects.create(
+        session_key=stored.session_key,
+        session_data=stored.session_data,
+        expire_date=stored.expire_date,
+    )  # committed after switch_off looked
+    assert racing.get("/").status_code == 302
+    switch_on("kari")
+    page = racing.get("/")
+    assert page.status_code == 302 and "/login/" in page["Location"]
+    signed_in("kari")  # she signs in anew

@@ -99,33 +99,43 @@ def switch_off(username: str) -> int:
     longer sign in, by password or through the OIDC provider, and her sessions end at once. Her
     name stays on what she did and in the audit log; `switch_on` lets her in again. Returns
     how many of her sessions were ended."""
-    from django.contrib.sessions.models import Session
     from django.db import transaction
-    from django.utils import timezone
 
     with transaction.atomic():
         user = _existing(username)
         user.is_active = False
         user.save(update_fields=["is_active"])
-        hers = [
-            session.pk
-            for session in Session.objects.filter(expire_date__gt=timezone.now())
-            if session.get_decoded().get("_auth_user_id") == str(user.pk)
-        ]
-        Session.objects.filter(pk__in=hers).delete()
-        _audit(f"user {username} switched off (centre disable-user): {len(hers)} session(s) ended")
-    return len(hers)
+        ended = _end_sessions(user)
+        _audit(f"user {username} switched off (centre disable-user): {ended} session(s) ended")
+    return ended
 
 
 def switch_on(username: str) -> None:
-    """Let a user switched off sign in again, with the password and code she had."""
+    """Let a user switched off sign in again, with the password and code she had. Any session
+    of hers still stored is ended first: one made while she was being switched off (her code
+    typed as the command ran) must not come back to life now."""
     from django.db import transaction
 
     with transaction.atomic():
         user = _existing(username)
+        _end_sessions(user)
         user.is_active = True
         user.save(update_fields=["is_active"])
         _audit(f"user {username} switched on again (centre enable-user)")
+
+
+def _end_sessions(user: User) -> int:
+    """Delete the user's stored sessions; how many."""
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    hers = [
+        session.pk
+        for session in Session.objects.filter(expire_date__gt=timezone.now())
+        if session.get_decoded().get("_auth_user_id") == str(user.pk)
+    ]
+    Session.objects.filter(pk__in=hers).delete()
+    return len(hers)
 
 
 def _existing(username: str, then: str = "usernames are case-sensitive") -> User:
