@@ -68,6 +68,14 @@ def init_centre(
                 f"{path} exists already; centre keys are never overwritten (a centre is set up "
                 f"in {config.state_dir}: `centre init` is for a new one)"
             )
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    store = CentreStore(config.database_url, migrate=True)  # the tables; SQLite: in the state
+    if hubs := store.enrolled_hubs():
+        raise EnrolmentError(
+            f"the centre's database already holds {len(hubs)} enrolled hub(s) ({hubs[0]}, ...): "
+            "`centre init` makes a new centre, whose keys would lock them out. Give it a new "
+            "database, or put this centre's config and keys back"
+        )
     create_key(config.keyring_dir, suite)
     write_private_key(config.signing_key_path, Ed25519PrivateKey.generate())
     ca = new_ca(f"DHO centre CA ({config.centre_id})")
@@ -81,7 +89,6 @@ def init_centre(
     config_path.write_text(to_toml(config.model_dump(mode="json", exclude_none=True)))
     for folder in (config.state_dir, config.state_dir / "keys"):
         folder.chmod(0o700)  # keys and health data: the centre's user alone
-    CentreStore(config.database_url, migrate=True)  # the tables, in the embedded database
     write_crl(config, ca)  # empty: the broker needs one to check hubs' certificates against
     return load_centre_config(config_path)
 

@@ -33,3 +33,25 @@ def test_init_refuses_to_replace_a_config_or_a_key(tmp_path: Path) -> None:
     assert "Traceback" not in again.stderr + moved.stderr
     assert {path: path.read_bytes() for path in keys} == keys
     assert (tmp_path / "aside.toml").read_text() == written
+
+
+def test_init_refuses_a_database_that_holds_a_centres_hubs(tmp_path: Path) -> None:
+    """With the config and keys moved aside but the database left (SQLite in the state
+    folder; a --database URL alike), a new centre's keys would lock its hubs out (second
+    outsider review)."""
+    config, state = tmp_path / "centre.toml", tmp_path / "state"
+    assert init(config, state).returncode == 0
+    run = [sys.executable, "-m", "centre.cli", "--config", str(config)]
+    enrolled = subprocess.run(
+        [*run, "enrol", "hub-0001", "--out", str(tmp_path / "bundle.json")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert enrolled.returncode == 0, enrolled.stderr
+    config.rename(tmp_path / "aside.toml")
+    (state / "keys").rename(tmp_path / "keys-aside")
+    again = init(config, state)
+    assert again.returncode == 2 and "Traceback" not in again.stderr
+    assert "already holds 1 enrolled hub(s) (hub-0001, ...)" in again.stderr
+    assert not (state / "keys").exists() and not config.exists(), "nothing written"
