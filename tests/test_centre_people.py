@@ -195,16 +195,15 @@ def test_no_migration_is_missing(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def django_check(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    check = [sys.executable, "-m", "django", "check"]
+    return subprocess.run(check, env=env, capture_output=True, text=True, timeout=120)
+
+
 def test_the_web_settings_refuse_to_start_without_a_secret(tmp_path: Path) -> None:
     env = django_env(tmp_path, f"sqlite:///{tmp_path / 'web.sqlite3'}")
     (tmp_path / "keys" / "web-secret").unlink()
-    result = subprocess.run(
-        [sys.executable, "-m", "django", "check"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = django_check(env)
     assert result.returncode != 0 and "`centre migrate` makes it" in result.stderr
     # What it says to do works: the secret is made, and the web's settings take it.
     config = env["DHO_CENTRE_CONFIG"]
@@ -212,11 +211,5 @@ def test_the_web_settings_refuse_to_start_without_a_secret(tmp_path: Path) -> No
     made = subprocess.run(migrate, capture_output=True, text=True, timeout=120)
     assert made.returncode == 0, made.stderr
     assert len((tmp_path / "keys" / "web-secret").read_text().strip()) >= 50
-    checked = subprocess.run(
-        [sys.executable, "-m", "django", "check"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    checked = django_check(env)
     assert checked.returncode == 0, checked.stderr
