@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -16,11 +17,45 @@ class TestbedError(RuntimeError):
     """A simulated-home component did not start; says which and where its log is."""
 
 
+LISTEN_PORTS_FROM = 10_000
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
+    """A port for a server of the testbed to listen on, free now. Below the kernel's ephemeral
+    range: a port the kernel picked there (bind to 0) could become an outgoing connection's
+    source port before the server bound it (CI: mosquitto's "Address already in use"). Each
+    pytest-xdist worker takes from a slice of its own, and no port is handed out twice."""
+    first, end = _slice()
+    if end <= first:  # an ephemeral range reaching down near LISTEN_PORTS_FROM: the kernel picks
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            picked: int = s.getsockname()[1]
+            return picked
+    for port in random.sample(range(first, end), end - first):
+        if port in _handed_out:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
         return port
+    raise TestbedError(f"no free port left in {first}..{end - 1}")
+
+
+def _slice() -> tuple[int, int]:
+    """This process's ports: below the ephemeral range, a slice per xdist worker (gw0 ...)."""
+    try:
+        ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral = 32_768
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    number = int(worker) if worker.isdigit() else 0
+    size = max(200, (ephemeral - LISTEN_PORTS_FROM) // 16)
+    first = LISTEN_PORTS_FROM + (number % 16) * size
+    return first, min(first + size, ephemeral)
 
 
 def port_open(port: int) -> bool:
