@@ -105,11 +105,10 @@ def batches(readings: int, size: int) -> list[bytes]:
     return out
 
 
-MODES = ("one by one", "grouped")
-
-
-def timed_ingest(url: str, envelopes: list[bytes], readings: int, mode: str) -> tuple[float, float]:
-    """Readings per second (wall clock, CPU) of `Ingest.handle` per message, or (grouped) of
+def timed_ingest(
+    url: str, envelopes: list[bytes], readings: int, *, grouped: bool
+) -> tuple[float, float]:
+    """Readings per second (wall clock, CPU) of `Ingest.handle` per message, or (`grouped`) of
     `Ingest.handle_group` on the groups `centre serve` makes of a backlog (group_size)."""
     store = CentreStore(url, migrate=True)
     store.enrol(HUB, public_text(HUB_KEY.public_key()))
@@ -120,14 +119,14 @@ def timed_ingest(url: str, envelopes: list[bytes], readings: int, mode: str) -> 
     counts = [readings_in(envelope) for envelope in envelopes]
     groups, start_at = [], 0
     while start_at < len(messages):
-        size = group_size(counts[start_at:]) if mode != "one by one" else 1
+        size = group_size(counts[start_at:]) if grouped else 1
         groups.append(messages[start_at : start_at + size])
         start_at += size
     start, cpu = time.perf_counter(), time.process_time()
-    refused = any(None in ingest.handle_group(group) for group in groups)
+    for group in groups:
+        if None in ingest.handle_group(group):
+            raise SystemExit(f"a batch was refused: {store.rejections()[-1]['reason']}")
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
-    if refused:
-        raise SystemExit(f"a batch was refused: {store.rejections()[-1]['reason']}")
     held = store.highest_contiguous(HUB)
     if held != readings:
         raise SystemExit(f"the centre holds 1..{held}, not 1..{readings}")
@@ -167,18 +166,19 @@ def main() -> None:
     OPENED[0] = opened
     print(f"baseline, open and check only: {opened:,.0f} readings/s  ({opened_cpu:,.0f}/s of CPU)")
     with tempfile.TemporaryDirectory(prefix="dho-bench-ingest-") as folder:
-        for number, mode in enumerate(MODES):
-            url = f"sqlite:///{Path(folder) / f'centre-{number}.sqlite'}"
-            report("SQLite", mode, *timed_ingest(url, envelopes, args.readings, mode))
+        for grouped in (False, True):
+            url = f"sqlite:///{Path(folder) / f'centre-{grouped}.sqlite'}"
+            report("SQLite", grouped, *timed_ingest(url, envelopes, args.readings, grouped=grouped))
     server = Postgres(durable=True)
     try:
         address = server.address
-        for mode in MODES:
+        for grouped in (False, True):
             name = f"bench_{secrets.token_hex(4)}"
             with psycopg.connect(address.url, autocommit=True) as conn:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
             url = dataclasses.replace(address, dbname=name).url
-            report("PostgreSQL", mode, *timed_ingest(url, envelopes, args.readings, mode))
+            rate, cpu = timed_ingest(url, envelopes, args.readings, grouped=grouped)
+            report("PostgreSQL", grouped, rate, cpu)
     finally:
         server.stop()
     print(
@@ -189,8 +189,8 @@ def main() -> None:
     )
 
 
-def report(database: str, mode: str, rate: float, cpu: float) -> None:
-    how = f"{mode + ':':<13}"
+def report(database: str, grouped: bool, rate: float, cpu: float) -> None:
+    how = "grouped:     " if grouped else "one by one:  "
     print(
         f"{database + ',':<12}{how}{rate:,.0f} readings/s  (store's share "
         f"{1 - rate / OPENED[0]:.0%})  ({cpu:,.0f}/s of CPU)"
