@@ -142,7 +142,7 @@ def _existing(username: str, then: str = "usernames are case-sensitive") -> User
     from django.contrib.auth.models import User
 
     user = None
-    if 0 < len(username) <= 150 and username.isprintable():  # else no user has it
+    if _username_allowed(username):  # else no user has it (and no query: a NUL fails on PostgreSQL)
         user = User.objects.select_for_update().filter(username=username).first()
     if user is None:
         raise AccountError(f"there is no user {username[:150]!r}: {then}")
@@ -150,18 +150,23 @@ def _existing(username: str, then: str = "usernames are case-sensitive") -> User
 
 
 def _check_username(username: str) -> None:
-    """A username as Django's own forms take it: up to 150 letters, digits and @.+-_."""
+    if not _username_allowed(username):
+        raise AccountError(
+            f"the username {username[:150]!r} is refused: 1 to 150 letters, digits and @.+-_"
+        )
+
+
+def _username_allowed(username: str) -> bool:
+    """Whether it is a username as Django's own forms take it: 1 to 150 letters, digits and
+    @.+-_."""
     from django.contrib.auth.validators import UnicodeUsernameValidator
     from django.core.exceptions import ValidationError
 
     try:
-        if not 0 < len(username) <= 150:
-            raise ValidationError("1 to 150 characters")
         UnicodeUsernameValidator()(username)
     except ValidationError:
-        raise AccountError(
-            f"the username {username[:150]!r} is refused: 1 to 150 letters, digits and @.+-_"
-        ) from None
+        return False
+    return 0 < len(username) <= 150
 
 
 def _audit(what: str) -> None:
