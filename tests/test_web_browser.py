@@ -64,6 +64,12 @@ def sign_in(driver: WebDriver, web: str, nurse: dict[str, str]) -> None:
     driver.find_element(By.ID, "id_password").send_keys(nurse["password"])
     shot(driver, "01-login")
     driver.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
+    # The click returns before the next page is there; wait for either outcome.
+    WebDriverWait(driver, WAIT_S).until(
+        lambda d: (
+            d.find_elements(By.ID, "id_otp_token") or d.find_elements(By.CSS_SELECTOR, "p.error")
+        )
+    )
     assert "/login/code/" in driver.current_url, "a password alone opens nothing"
     driver.find_element(By.ID, "id_otp_token").send_keys(code(nurse["totp_secret"]))
     shot(driver, "02-second-factor")
@@ -138,6 +144,7 @@ async def test_a_nurses_morning_in_the_browser(
         shot(browser, "04-worklist-red")
 
         browser.find_element(By.ID, f"patient-{patient_id}").find_element(By.TAG_NAME, "a").click()
+        WebDriverWait(browser, WAIT_S).until(lambda d: d.find_elements(By.ID, "trends"))
         plots = browser.find_elements(By.CSS_SELECTOR, "figure.trend svg")
         assert plots, "the trend plots are drawn"
         drawn = [str(p.get_attribute("innerHTML")) for p in plots]
