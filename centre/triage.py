@@ -6,6 +6,10 @@ recent readings, care plan, questionnaire results, hub state and acknowledgement
 dataclasses below, passes the time now, and renders what comes back.
 
 The states, worst first:
+- call_me: the patient pressed "Ring meg" on her screen and no nurse has answered yet. First,
+  before red: she is waiting by the phone now, she asked for a person rather than a number,
+  and the call that answers her also covers whatever her readings say (a red reading of hers
+  shows on the same row);
 - red: a value outside the patient's care-plan limits (in the limits' units: a kPa cuff's value
   is converted to mmHg first), or a questionnaire score over its threshold;
 - yellow: a flagged or failed measurement (a failed one is never red: its values are a device
@@ -28,21 +32,23 @@ from functools import lru_cache
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from hub.core.call_request import KIND as CALL_KIND
 from hub.core.care_plan import CarePlan, outside_limits
 from hub.core.outcome import Outcome
 from hub.questionnaire.engine import total_score
 
 OSLO = ZoneInfo("Europe/Oslo")
 
-State = Literal["red", "yellow", "missing", "odd_time", "hub_offline", "outbox_filling"]
+State = Literal["call_me", "red", "yellow", "missing", "odd_time", "hub_offline", "outbox_filling"]
 # Worst first; the hub's two states share a rank: neither is worse than the other.
 RANK: Mapping[State, int] = {
-    "red": 0,
-    "yellow": 1,
-    "missing": 2,
-    "odd_time": 3,
-    "hub_offline": 4,
-    "outbox_filling": 4,
+    "call_me": 0,
+    "red": 1,
+    "yellow": 2,
+    "missing": 3,
+    "odd_time": 4,
+    "hub_offline": 5,
+    "outbox_filling": 5,
 }
 QUESTIONNAIRE = "questionnaire"  # the kind of a questionnaire's red item
 SCORE = "score"  # the care plan's limit on a questionnaire: thresholds["questionnaire"]["score"]
@@ -200,13 +206,28 @@ def _local_date(instant: datetime, tz: tzinfo) -> date:
     return instant.astimezone(tz).date()
 
 
+def _call_items(patient: PatientData, now: datetime) -> list[Item]:
+    """The patient's call requests no nurse has answered, as one item since the oldest: the
+    nurse answers (acknowledges) them by their readings."""
+    acked = patient.acknowledged.seqs
+    open_ = sorted(
+        (measured_time(r, now), r.seq)
+        for r in patient.readings
+        if r.kind == CALL_KIND and not r.invalid and r.seq not in acked
+    )
+    if not open_:
+        return []
+    seqs = tuple(seq for _, seq in open_)
+    return [Item("call_me", CALL_KIND, open_[0][0], len(open_), seqs=seqs)]
+
+
 def _reading_items(patient: PatientData, now: datetime, tz: tzinfo, rules: Rules) -> list[Item]:
     acked = patient.acknowledged.seqs
     schedule = _times(patient.plan)
     found: dict[tuple[State, str], list[tuple[datetime, Reading, tuple[str, ...]]]] = {}
     for reading in patient.readings:
-        if reading.invalid or reading.seq in acked:
-            continue
+        if reading.invalid or reading.seq in acked or reading.kind == CALL_KIND:
+            continue  # a call request is a request, not a measurement: _call_items
         at = measured_time(reading, now)
         red = (
             ()
@@ -345,7 +366,8 @@ def triage(
     """The patient's worklist items, worst first, then oldest first."""
     _aware("now", now)
     items = (
-        _reading_items(patient, now, tz, rules)
+        _call_items(patient, now)
+        + _reading_items(patient, now, tz, rules)
         + _questionnaire_items(patient)
         + _missing_items(patient, now, tz, rules)
         + _hub_items(patient, now, rules)
@@ -403,9 +425,9 @@ _NOTHING = len(set(RANK.values()))  # the rank of a patient with nothing to see
 
 
 def patient_order(summary: Summary) -> tuple[int, float, str]:
-    """Red first, then yellow, missing, odd time, then the hub's states; within one, the
-    oldest first; patients with nothing last; the patient id breaks ties, so the order is
-    total."""
+    """A call request first, then red, yellow, missing, odd time, then the hub's states;
+    within one, the oldest first; patients with nothing last; the patient id breaks ties, so
+    the order is total."""
     rank = _NOTHING if summary.worst is None else RANK[summary.worst]
     since = summary.since.timestamp() if summary.since is not None else float("inf")
     return (rank, since, summary.patient)

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from hub import ipc
 from hub.config import ConfigError, HubConfig
+from hub.core.call_request import CallAcknowledged
 from hub.core.care_plan import CarePlan
 from hub.core.live import LiveBoard, progressed, result_stored, session_ended, session_started
 from hub.core.pipeline import outbox_alarm, status_reading, to_reading
@@ -374,6 +375,10 @@ class HubDaemon:
             # New readings and batches are sealed to the new key; readings sealed before stay
             # as they are (the centre keeps its old keys to open them).
             self.sealer.centre = key
+        elif isinstance(doc.content, CallAcknowledged):
+            # Kept above with the request's answer (ReadingStore.save_document): the screen's
+            # status says a nurse is calling.
+            log.info("a nurse is calling about call request %s", doc.content.request_id)
         log.info("took %s version %d from the centre", doc_type, doc.version)
 
     async def _housekeeping(self, uplink: Uplink) -> None:

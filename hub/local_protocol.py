@@ -26,6 +26,7 @@ from pydantic import (
     model_serializer,
 )
 
+from hub.core.call_request import CallStateName, RequestId
 from hub.core.care_plan import CarePlan
 from hub.errors import HubError
 from hub.wire.strict import first_problem
@@ -96,6 +97,15 @@ class MessageReadRequest(Request):
     version: int
 
 
+class CallMeRequest(Request):
+    """Ring meg ("call me"): the patient asks to be called. The screen chooses `request_id` (a
+    UUID, say) for each tap it means as a new request and sends the same id again when it
+    retries."""
+
+    op = "call_me"
+    request_id: RequestId
+
+
 class LiveRequest(Request):
     op = "live"
     boot: str | None = Field(None, max_length=64)
@@ -116,6 +126,10 @@ PROBLEMS: dict[type[Request], dict[str, str]] = {
         "response": "not a FHIR QuestionnaireResponse (response must be a JSON object)"
     },
     MessageReadRequest: {"version": "which message? (version)"},
+    CallMeRequest: {
+        "request_id": "request_id is the screen's id for this request: 8 to 64 letters, "
+        "digits, - or _"
+    },
     LiveRequest: {
         "boot": "boot is the text an earlier live answer gave, or null",
         "version": "version is the whole number an earlier live answer gave, or null",
@@ -207,6 +221,18 @@ class Message(_Strict):
     read_at: str | None
 
 
+class CallState(_Strict):
+    """The patient's newest call request, for the screen: "none" (never asked), "asked" (at
+    `asked_at`, hub time; not yet answered) or "acknowledged" (a nurse said she is calling, at
+    `acknowledged_at`, the centre's time). An acknowledged request stays the newest until the
+    patient asks again: how long to show "the nurse is calling you" is the screen's choice."""
+
+    state: CallStateName = "none"
+    request_id: str | None = None
+    asked_at: str | None = None
+    acknowledged_at: str | None = None
+
+
 class StatusAnswer(Answer):
     hub_id: str
     readings: list[StatusReading]  # the latest of each kind, newest first
@@ -223,6 +249,7 @@ class StatusAnswer(Answer):
     downlink_refused: str | None
     history: list[HistoryEntry]  # oldest first
     waiting_in_memory: int
+    call_request: CallState = CallState()  # "Ring meg"; a daemon that has none: "none"
 
 
 class StoredReading(_Strict):
@@ -284,6 +311,11 @@ class MessageReadAnswer(Answer):
     version: int
 
 
+class CallMeAnswer(Answer):
+    call_request: CallState  # the request now open (this one, or one asked before)
+    stored_before: bool  # true: nothing new was stored (the same request, or one still open)
+
+
 class LiveSession(_Strict):
     key: str  # address@started_at
     device_address: str
@@ -320,6 +352,7 @@ OPS: dict[str, Op] = {
         Op(ForgetRequest, ForgetAnswer),
         Op(AnswerRequest, AnswerStored),
         Op(MessageReadRequest, MessageReadAnswer),
+        Op(CallMeRequest, CallMeAnswer),
         Op(LiveRequest, LiveAnswer),
     )
 }

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from hub.core.answers import AnswerError, to_answer_reading, to_receipt_reading
+from hub.core.call_request import CallRequest, to_call_reading
 from hub.core.pipeline import status_reading
 from hub.core.reading import now_utc
 from hub.devices.ble.session import PairingError
@@ -17,6 +18,9 @@ from hub.local_protocol import (
     Answer,
     AnswerRequest,
     AnswerStored,
+    CallMeAnswer,
+    CallMeRequest,
+    CallState,
     Device,
     DevicesAnswer,
     DevicesRequest,
@@ -128,6 +132,7 @@ class SocketOps:
                 for r in store.history(trend_start)
             ],
             waiting_in_memory=hub.incoming.qsize(),
+            call_request=call_state(store.latest_call()),
         )
         # Kept only if nothing changed while it was built (nothing awaits above: it cannot).
         self._status = (inputs, answer)
@@ -172,6 +177,20 @@ class SocketOps:
         self.hub.uplink.wake.set()
         return MessageReadAnswer(version=version)
 
+    async def call_me(self, req: CallMeRequest) -> CallMeAnswer | Refusal:
+        """Ring meg ("call me"): store the request for the centre (once per id; while one is
+        open, that one is the answer and nothing is stored)."""
+        try:
+            call, stored = self.hub.store.ask_call(
+                req.request_id, to_call_reading(req.request_id, now_utc())
+            )
+        except StoreError as exc:
+            return Refusal(error=str(exc))  # nothing stored: the screen asks again
+        if stored:
+            log.info("stored call request %s", call.request_id)
+            self.hub.uplink.wake.set()
+        return CallMeAnswer(call_request=call_state(call), stored_before=not stored)
+
     async def answer(self, req: AnswerRequest) -> AnswerStored | Refusal:
         """Store the patient's answers: a sequence number, sealed, like any reading."""
         try:
@@ -210,6 +229,17 @@ class SocketOps:
         return ForgetAnswer(address=address)
 
 
+def call_state(call: CallRequest | None) -> CallState:
+    if call is None:
+        return CallState()
+    return CallState(
+        state=call.state,
+        request_id=call.request_id,
+        asked_at=call.asked_at,
+        acknowledged_at=call.acknowledged_at,
+    )
+
+
 ROUTES: dict[str, Route[Any]] = {
     StatusRequest.op: Route(StatusRequest, SocketOps.status),
     ReadingsRequest.op: Route(ReadingsRequest, SocketOps.readings),
@@ -218,5 +248,6 @@ ROUTES: dict[str, Route[Any]] = {
     ForgetRequest.op: Route(ForgetRequest, SocketOps.forget),
     AnswerRequest.op: Route(AnswerRequest, SocketOps.answer),
     MessageReadRequest.op: Route(MessageReadRequest, SocketOps.message_read),
+    CallMeRequest.op: Route(CallMeRequest, SocketOps.call_me),
     LiveRequest.op: Route(LiveRequest, SocketOps.live),
 }

@@ -21,6 +21,7 @@ from typing import Any, Protocol, TypeVar, cast
 
 import sqlite_utils
 
+from hub.core.call_request import CallRequest, decide
 from hub.core.outbox import OutboxItem, SealedSegment
 from hub.core.reading import (
     READING_COLUMNS,
@@ -190,6 +191,20 @@ def _v9(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v10(db: sqlite_utils.Database) -> None:
+    """Ring meg ("call me"): the patient's requests to be called, and when the centre answered
+    each."""
+    db.execute(
+        """CREATE TABLE call_requests (
+            request_id TEXT PRIMARY KEY,
+            seq INTEGER,
+            asked_at TEXT NOT NULL,
+            acknowledged_at TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX call_requests_asked ON call_requests (asked_at)")
+
+
 # The hour a reading was measured in, as the trends group them ('YYYY-MM-DDTHH'), spelled
 # as readings_trend indexes it.
 _HOUR = "substr(measured_at, 1, 13)"
@@ -212,6 +227,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v7,
     _v8,
     _v9,
+    _v10,
 ]
 
 # The kinds present, one index seek each (readings_kind_seq): DISTINCT or GROUP BY would
@@ -355,19 +371,55 @@ class ReadingStore:
         Returns None, storing nothing and taking no sequence number, when a reading with the
         same record key (a record the device sent before) is already stored.
         """
-        r = reading
-        stored_at = now_utc()
         with self._transaction("store a reading in"):
-            if r.record_key is not None and not self._remember(r):
-                return None
-            seq: int = self.db.execute(
-                "UPDATE hub_sequence SET last = last + 1 WHERE id = 1 RETURNING last"
-            ).fetchone()[0]
-            stored = r.stored(seq, stored_at)
-            self.db.execute(_INSERT_READING, stored.to_columns())
-            if self.sealer is not None:
-                self._seal(stored, r.priority)
+            return self._add(reading)
+
+    def _add(self, r: NewReading) -> int | None:
+        """`add`, inside the caller's transaction."""
+        if r.record_key is not None and not self._remember(r):
+            return None
+        seq: int = self.db.execute(
+            "UPDATE hub_sequence SET last = last + 1 WHERE id = 1 RETURNING last"
+        ).fetchone()[0]
+        stored = r.stored(seq, now_utc())
+        self.db.execute(_INSERT_READING, stored.to_columns())
+        if self.sealer is not None:
+            self._seal(stored, r.priority)
         return seq
+
+    def ask_call(self, request_id: str, reading: NewReading) -> tuple[CallRequest, bool]:
+        """The patient asks to be called: store the request's item and note it open, in one
+        transaction; True if it was stored now. The same request again gives its state; while
+        another is open, that one is given back and nothing is stored
+        (hub/core/call_request.py's `decide`)."""
+        with self._transaction("store a call request in"):
+            known = self._call("WHERE request_id = ?", [request_id])
+            latest = self._call("ORDER BY asked_at DESC, rowid DESC LIMIT 1", [])
+            match decide(request_id, latest, known, datetime.now(UTC)):
+                case "known":
+                    assert known is not None
+                    return known, False
+                case "open":
+                    assert latest is not None
+                    return latest, False
+            seq = self._add(reading)
+            self.db.execute(
+                "INSERT INTO call_requests (request_id, seq, asked_at) VALUES (?, ?, ?)",
+                [request_id, seq, reading.received_at],
+            )
+        return CallRequest(request_id, reading.received_at), True
+
+    def latest_call(self) -> CallRequest | None:
+        """The newest call request (open or answered), for the screen's status."""
+        return self._memo(
+            ("call",), lambda: self._call("ORDER BY asked_at DESC, rowid DESC LIMIT 1", [])
+        )
+
+    def _call(self, tail: str, params: list[Any]) -> CallRequest | None:
+        row = self.db.execute(
+            f"SELECT request_id, asked_at, acknowledged_at FROM call_requests {tail}", params
+        ).fetchone()
+        return None if row is None else CallRequest(*row)
 
     def _remember(self, r: NewReading) -> bool:
         """Note a device record's digest until the device can no longer send it again; False
@@ -651,7 +703,8 @@ class ReadingStore:
     def save_document(
         self, doc_type: str, version: int, issued_at: str, content: dict[str, Any]
     ) -> None:
-        """Keep the newest document of a type from the centre; messages are all kept."""
+        """Keep the newest document of a type from the centre; messages are all kept; a call
+        acknowledgement answers its request."""
         at = now_utc()
         with self._transaction("keep what the centre sent in"):
             self.db.execute(
@@ -666,6 +719,14 @@ class ReadingStore:
                     "INSERT INTO patient_messages (version, text, issued_at, received_at)"
                     " VALUES (?, ?, ?, ?)",
                     [version, content["text"], issued_at, at],
+                )
+            elif doc_type == "call_ack":
+                # The nurse's answer, at the centre's time; the first answer stands. One for a
+                # request this hub does not hold (its store was replaced) changes nothing.
+                self.db.execute(
+                    "UPDATE call_requests SET acknowledged_at = coalesce(acknowledged_at, ?)"
+                    " WHERE request_id = ?",
+                    [issued_at, content["request_id"]],
                 )
 
     def document(self, doc_type: str) -> dict[str, Any] | None:

@@ -48,8 +48,14 @@ WRONG: dict[str, list[object]] = {
     "version": ["3", 1.5, True, [3], {"v": 3}],
     "boot": [5, True, ["a"], {"b": 1}, "x" * 65],
     "wait_s": ["1", True, [1], -0.5],
+    "request_id": [5, True, None, ["a" * 10], "short", "x" * 65, "with space 1", "æøå12345"],
 }
-REQUIRED = {"address": "forget", "response": "answer", "version": "message_read"}
+REQUIRED = {
+    "address": "forget",
+    "response": "answer",
+    "version": "message_read",
+    "request_id": "call_me",
+}
 
 
 def _cases() -> list[tuple[str, str, object]]:
@@ -81,6 +87,7 @@ OWN_ARGUMENTS: dict[str, dict[str, object]] = {
     "forget": {"address": "00:BB:00:00:00:02"},
     "message_read": {"version": 1},
     "answer": {"response": {}},
+    "call_me": {"request_id": "6f1c2d0e-8a4b-4c57-9b1e-2f0d3c4a5b6e"},
 }
 
 
@@ -224,6 +231,7 @@ NOT_FIELDS = {
     "false",
     "null",
     "centre_time",  # the ack's field (above)
+    "call_ack",  # the downlink document that answers a call request (above)
     # Device values: free-form, per device (docs/devices.md).
     "type",
     "systolic",

@@ -22,6 +22,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from pydantic import AfterValidator, Field, ValidationError, ValidationInfo, create_model
 
+from hub.core.call_request import KIND as CALL_KIND
+from hub.core.call_request import CallRequestValues
 from hub.core.canonical import canonical_json
 from hub.core.outbox import SealedItem, SealedSegment
 from hub.core.reading import WIRE_FIELDS
@@ -168,6 +170,15 @@ def _open_one(
             EnvelopeError,
             context=made,
         ).model_dump()
+    if item["kind"] == CALL_KIND:
+        # A call request is acted on by a nurse: its values must be exactly what the hub
+        # sends (hub/core/call_request.py), or it is refused alone, saying why.
+        try:
+            CallRequestValues.model_validate(item["values"])
+        except ValidationError as exc:
+            raise EnvelopeError(
+                f"item {entry.seq} is not valid: values.{strict.first_problem(exc, '(top)')}"
+            ) from None
     return item, made[_VALUES_JSON]
 
 

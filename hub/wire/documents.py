@@ -1,4 +1,5 @@
-"""What the centre sends a hub: care plans, messages for the patient, new centre keys.
+"""What the centre sends a hub: care plans, messages for the patient, new centre keys, and the
+nurse's answer to a call request.
 
 Every document is signed by the centre, numbered, and sealed to the hub: `version` grows by one
 or more with each document of its type for this hub. The hub takes a document only if it opens
@@ -27,6 +28,7 @@ from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
+from hub.core.call_request import CallAcknowledged
 from hub.core.canonical import canonical_json
 from hub.core.care_plan import CarePlan, PatientMessage
 from hub.wire.envelope import EnvelopeError, read_object
@@ -69,6 +71,7 @@ CONTENT: dict[str, type[BaseModel]] = {
     "care_plan": CarePlan,
     "message": PatientMessage,
     "centre_key": CentreKeyNotice,
+    "call_ack": CallAcknowledged,  # a nurse is calling the patient about her request
 }
 
 

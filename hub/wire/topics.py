@@ -10,8 +10,8 @@ from typing import Literal
 NAMESPACE = "dho/v1"
 HUB_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{2,62}$"
 _HUB_ID = HUB_ID_PATTERN[1:-1]
-DocType = Literal["care_plan", "message", "centre_key"]
-DOC_TYPES: tuple[DocType, ...] = ("care_plan", "message", "centre_key")
+DocType = Literal["care_plan", "message", "centre_key", "call_ack"]
+DOC_TYPES: tuple[DocType, ...] = ("care_plan", "message", "centre_key", "call_ack")
 
 # A persistent session (clean_start false) the broker keeps for a week: a hub that is offline
 # for days still gets the acks and documents queued for it.
