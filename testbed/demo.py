@@ -1,6 +1,10 @@
 """The demo: a simulated home (emulated devices, BlueZoo, Mosquitto, centre, hub) plus the screen.
 
-    python -m testbed.demo [--lang en] [--every 8] [--headless] [--devices cuff ...]
+    python -m testbed.demo [--lang en] [--quick | --every 180] [--headless] [--devices cuff ...]
+
+The devices take turns, at a person's pace by default: one measurement in the home every three
+minutes, so each of the five devices measures every quarter of an hour; `--quick` makes it one
+every two seconds.
 
 Ctrl-C stops everything it started.
 """
@@ -14,6 +18,7 @@ import shutil
 import signal
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -25,14 +30,58 @@ from testbed.peripherals.__main__ import KINDS
 
 DEMO_DEVICES = list(KINDS)  # a home with every kind of device the hub reads
 
+# Seconds between two measurements in the home. A person's pace: she goes from one device to the
+# next every few minutes, not every few seconds. The quick version is for a look at the screens.
+PERSON_PACE = 180.0
+QUICK_PACE = 2.0
+# The first device measures soon after the start (a demo that shows nothing for three minutes
+# looks broken); the others follow one turn each.
+FIRST_AFTER = 30.0
 
-def main() -> None:
+
+@dataclass(frozen=True)
+class Turn:
+    """When one emulated device measures: first after `first` seconds, then every `every`."""
+
+    kind: str
+    first: float
+    every: float
+
+
+def turns(devices: list[str], gap: float) -> list[Turn]:
+    """The devices take turns, one measurement in the home every `gap` seconds: so none measure
+    at the same moment, and each one measures every `gap` times the number of devices."""
+    lead = min(gap, FIRST_AFTER)
+    return [Turn(kind, lead + i * gap, gap * len(devices)) for i, kind in enumerate(devices)]
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, not {text}")
+    return value
+
+
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--lang", choices=["nb", "nn", "en"], default="nb")
-    parser.add_argument(
-        "--every", type=float, default=8.0, help="seconds between the emulated cuff's measurements"
+    pace = parser.add_mutually_exclusive_group()
+    pace.add_argument(
+        "--every",
+        type=_seconds,
+        default=PERSON_PACE,
+        metavar="SECONDS",
+        help="seconds between two measurements in the home; the devices take turns "
+        "(default: %(default)s, a person's pace)",
+    )
+    pace.add_argument(
+        "--quick",
+        dest="every",
+        action="store_const",
+        const=QUICK_PACE,
+        help=f"the quick demo: a measurement every {QUICK_PACE:g} seconds",
     )
     parser.add_argument(
         "--headless",
@@ -47,7 +96,11 @@ def main() -> None:
         default=DEMO_DEVICES,
         help="emulated devices in the home (default: %(default)s)",
     )
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = parser().parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="dho-demo-", dir="/tmp"))
     print(f"Starting a simulated home in {workdir} (logs in {workdir / 'logs'}) ...")
     home = SimulatedHome(workdir)
@@ -58,8 +111,8 @@ def main() -> None:
         _, web = home.start_web()
         nurse = home.add_people(password=DEMO_PASSWORD)
         home.start_hub()
-        for kind in args.devices:
-            home.start_device(kind, KINDS[kind][2], args.every)
+        for turn in turns(args.devices, args.every):
+            home.start_device(turn.kind, KINDS[turn.kind][2], turn.every, turn.first)
         for kind in args.devices:
             # What the technician does at installation: pair each device with the hub.
             device = home.pair(DEVICE_ADAPTERS[KINDS[kind][2]])

@@ -211,19 +211,15 @@ class SimulatedHome:
         wait_until(answering, 30, "the hub daemon to answer on its socket", interval=0.1)
         return hub
 
-    def start_device(self, kind: str, adapter: str, every: float) -> Process:
+    def start_device(
+        self, kind: str, adapter: str, every: float, first: float | None = None
+    ) -> Process:
+        """An emulated device that measures every `every` seconds, the first time after `first`
+        (default: `every`)."""
+        timing = ["--every", str(every)] + ([] if first is None else ["--first", str(first)])
         return self._start(
             kind,
-            [
-                sys.executable,
-                "-m",
-                "testbed.peripherals",
-                kind,
-                "--adapter",
-                adapter,
-                "--every",
-                str(every),
-            ],
+            [sys.executable, "-m", "testbed.peripherals", kind, "--adapter", adapter, *timing],
         )
 
     def pair(
