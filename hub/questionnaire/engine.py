@@ -12,10 +12,12 @@ import math
 import operator
 import re
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import Any
 
 from hub.errors import HubError
 from hub.questionnaire.model import (
+    FHIR_INTEGER,
     AnswerOption,
     AnswerValue,
     Coding,
@@ -50,7 +52,8 @@ class AnswersIncomplete(HubError, ValueError):
 
 
 def check_answer(item: Item, value: object) -> AnswerValue:
-    """The value if it fits the question, else AnswerInvalid saying why."""
+    """The value if it fits the question (a number within the item's bounds), else
+    AnswerInvalid saying why."""
     ok = {
         "boolean": isinstance(value, bool),
         "integer": isinstance(value, int) and not isinstance(value, bool),
@@ -61,7 +64,33 @@ def check_answer(item: Item, value: object) -> AnswerValue:
     }.get(item.type, False)
     if not ok:
         raise AnswerInvalid(f"{value!r} is not an answer to {item.link_id} ({item.type})")
+    if isinstance(value, int | float) and item.type in ("integer", "decimal"):
+        _check_bounds(item, value)
     return value  # type: ignore[return-value]
+
+
+def _check_bounds(item: Item, value: float) -> None:
+    """The questionnaire's minValue, maxValue and maxDecimalPlaces; and always a finite number
+    (an integer one FHIR can carry)."""
+    least, most = item.min_value, item.max_value
+    if not math.isfinite(value) or (
+        item.type == "integer" and not FHIR_INTEGER[0] <= value <= FHIR_INTEGER[1]
+    ):
+        raise AnswerInvalid(f"{value!r} is not a number {item.link_id} can hold")
+    if least is not None and value < least:
+        raise AnswerInvalid(f"{value!r} is below {item.link_id}'s least answer {least}")
+    if most is not None and value > most:
+        raise AnswerInvalid(f"{value!r} is above {item.link_id}'s largest answer {most}")
+    if item.decimals is not None and decimal_places(value) > item.decimals:
+        raise AnswerInvalid(
+            f"{value!r} has more than the {item.decimals} decimals {item.link_id} takes"
+        )
+
+
+def decimal_places(value: float) -> int:
+    """Decimals of a number as written shortest (38.6 has 1, 38.0 and 38 have 0)."""
+    exponent = Decimal(repr(value)).normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
 
 
 def _option_for(item: Item, value: object) -> AnswerOption | None:

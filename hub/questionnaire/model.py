@@ -5,18 +5,22 @@ string (and text), date; items nested under groups and under questions; `require
 `enableWhen` with every R4 operator and `enableBehavior`; answer options as `answerOption`
 (valueCoding, valueString, valueInteger, valueDate) or as an `answerValueSet` that is either a
 contained ValueSet or one of the few HL7 value sets built in here (`KNOWN_VALUE_SETS`; the hub
-has no terminology server); ordinal scores from the `ordinalValue` or `itemWeight` extensions.
+has no terminology server); ordinal scores from the `ordinalValue` or `itemWeight` extensions;
+bounds on integer and decimal questions from the `minValue`, `maxValue` and `maxDecimalPlaces`
+extensions.
 
 An item without text is shown by its code's display (or else its code, or else its linkId), as
 questionnaires written for clinicians often are. A choice with no answer options can be answered
 by no one: a required one is refused, an optional one is not asked. An open-choice without
 options is a free-text question. Anything else in the JSON (other extensions, text, meta) is
-ignored; an item type the engine cannot ask, or a broken reference, is refused with the item's
-path.
+ignored; an item type the engine cannot ask, a field of the wrong JSON type, or a broken
+reference, is refused with the item's path: whatever the JSON, parsing ends in a Questionnaire or
+a QuestionnaireError, never another exception.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -41,6 +45,22 @@ ANSWER_TYPES: dict[str, type | tuple[type, ...]] = {
     "answerDate": str,
 }
 
+
+# FHIR R4 extensions on Questionnaire.item (each 0..1). minValue and maxValue take the item's own
+# data type (valueInteger on an integer item, valueDecimal on a decimal one); maxDecimalPlaces
+# takes valueInteger.
+MIN_VALUE = "http://hl7.org/fhir/StructureDefinition/minValue"
+MAX_VALUE = "http://hl7.org/fhir/StructureDefinition/maxValue"
+MAX_DECIMAL_PLACES = "http://hl7.org/fhir/StructureDefinition/maxDecimalPlaces"
+BOUND_NAMES = {MIN_VALUE: "minValue", MAX_VALUE: "maxValue", MAX_DECIMAL_PLACES: "maxDecimalPlaces"}
+BOUND_VALUE_KEY = {"integer": "valueInteger", "decimal": "valueDecimal"}
+FHIR_INTEGER = (-(2**31), 2**31 - 1)  # FHIR's integer is 32-bit signed
+# Sizes far past any questionnaire a patient answers daily on a touchscreen, and short of what
+# would make every step of the screen slow or nesting exhaust Python's recursion.
+MAX_ITEMS = 200
+MAX_DEPTH = 16  # deeper than the downlink carries: its JSON depth limit nests items 15 deep
+MAX_OPTIONS = 100  # answer options of one item, or concepts of one contained ValueSet
+MAX_DECIMALS = 6  # maxDecimalPlaces: a keypad takes no more
 
 V2_0136 = "http://terminology.hl7.org/CodeSystem/v2-0136"  # HL7 v2 yes/no indicator
 DATA_ABSENT_REASON = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
@@ -123,6 +143,11 @@ class Item:
     path: str = ""  # where it stands in the JSON, for messages
     prefix: str = ""  # "1.2", "(a)": shown before the text
     codes: tuple[Coding, ...] = ()
+    # Bounds of an integer or decimal question (FHIR minValue / maxValue, inclusive; an int on
+    # an integer item); None where the questionnaire gives none.
+    min_value: int | float | None = None
+    max_value: int | float | None = None
+    decimals: int | None = None  # maxDecimalPlaces of a decimal item; None: not given
 
     @property
     def is_question(self) -> bool:
@@ -163,16 +188,21 @@ def parse_questionnaire(obj: Any) -> Questionnaire:
     """Read and check a Questionnaire; QuestionnaireError says what is wrong and where."""
     if not isinstance(obj, dict) or obj.get("resourceType") != "Questionnaire":
         raise QuestionnaireError("not a FHIR Questionnaire (resourceType)")
-    url = obj.get("url") or (f"urn:dho:questionnaire:{obj['id']}" if obj.get("id") else None)
-    if not isinstance(url, str):
+    given_url = _string(obj, "url", "questionnaire")
+    given_id = _string(obj, "id", "questionnaire")
+    url = given_url or (f"urn:dho:questionnaire:{given_id}" if given_id else None)
+    if url is None:
         raise QuestionnaireError("the questionnaire has neither url nor id")
     contained = {
-        f"#{r.get('id')}": r
-        for r in obj.get("contained", [])
-        if isinstance(r, dict) and r.get("resourceType") == "ValueSet"
+        f"#{r['id']}": r
+        for r in _list(obj, "contained", "questionnaire")
+        if isinstance(r, dict)
+        and r.get("resourceType") == "ValueSet"
+        and isinstance(r.get("id"), str)
     }
+    reader = _Reader(contained)
     items = tuple(
-        _item(raw, f"item[{n}]", contained)
+        reader.item(raw, f"item[{n}]", 1)
         for n, raw in enumerate(_list(obj, "item", "questionnaire"))
     )
     if not items:
@@ -185,12 +215,13 @@ def parse_questionnaire(obj: Any) -> Questionnaire:
     for item in _walk(items):
         for condition in item.enable_when:
             _check_condition(item, condition, by_link_id)
-    version = obj.get("version")
     return Questionnaire(
         url=url,
-        version=str(version) if version else None,
-        title=str(obj.get("title") or obj.get("name") or url),
-        language=obj.get("language"),
+        version=_string(obj, "version", "questionnaire") or None,
+        title=_string(obj, "title", "questionnaire")
+        or _string(obj, "name", "questionnaire")
+        or url,
+        language=_string(obj, "language", "questionnaire") or None,
         items=items,
         by_link_id=by_link_id,
     )
@@ -207,97 +238,235 @@ def _walk(items: tuple[Item, ...]) -> list[Item]:
 def _list(obj: dict[str, Any], key: str, where: str) -> list[Any]:
     value = obj.get(key, [])
     if not isinstance(value, list):
-        raise QuestionnaireError(f"{where}: {key} must be a list")
+        raise QuestionnaireError(f"{where}: {key} must be a list, not {_shown(value)}")
     return value
 
 
-def _item(raw: Any, path: str, contained: dict[str, Any]) -> Item:
-    if not isinstance(raw, dict):
-        raise QuestionnaireError(f"{path}: not an item")
-    link_id = raw.get("linkId")
-    if not isinstance(link_id, str) or not link_id:
-        raise QuestionnaireError(f"{path}: linkId is missing")
-    kind = ALIASES.get(raw.get("type", ""), raw.get("type"))
-    if kind not in QUESTION_TYPES | {"group", "display"}:
-        raise QuestionnaireError(
-            f"{path} ({link_id}): item type {raw.get('type')!r} cannot be asked on this screen"
-        )
-    if ("answerValueSet" in raw or "answerOption" in raw) and kind != "choice":
-        raise QuestionnaireError(  # R4 allows them; this screen offers options for choices
-            f"{path} ({link_id}): answer options on a {raw.get('type')!r} item are not "
-            "supported here (only on choice and open-choice)"
-        )
-    options = _options(raw, path, link_id, contained) if kind == "choice" else ()
-    if kind == "choice" and not options:
-        if raw.get("type") == "open-choice":
-            kind = "string"  # nothing to choose from: the free text open-choice allows
-        elif raw.get("required"):
+def _string(obj: dict[str, Any], key: str, where: str) -> str:
+    """A text field ("" when absent or null); any other JSON type is refused."""
+    value = obj.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise QuestionnaireError(f"{where}: {key} must be a text, not {_shown(value)}")
+    return value
+
+
+def _shown(value: Any) -> str:
+    """A value for a message: short, whatever the JSON (a repr of deep nesting could fail)."""
+    if isinstance(value, str):
+        return repr(value if len(value) <= 60 else value[:57] + "...")
+    if value is None or isinstance(value, bool | int | float):
+        return "null" if value is None else repr(value)
+    if isinstance(value, dict):
+        return "an object"
+    return "a list" if isinstance(value, list) else type(value).__name__
+
+
+@dataclass
+class _Reader:
+    """Reads items, counting them on the way (a huge questionnaire is refused early)."""
+
+    contained: dict[str, Any]
+    count: int = 0
+
+    def item(self, raw: Any, path: str, depth: int) -> Item:
+        if not isinstance(raw, dict):
+            raise QuestionnaireError(f"{path}: not an item")
+        self.count += 1
+        if self.count > MAX_ITEMS:
             raise QuestionnaireError(
-                f"{path} ({link_id}): a required choice needs answer "
-                "options (answerOption or answerValueSet)"
+                f"{path}: more than {MAX_ITEMS} items; a questionnaire for the patient's screen "
+                "must be shorter"
             )
-    conditions = tuple(
-        _condition(c, f"{path}.enableWhen[{n}]")
-        for n, c in enumerate(_list(raw, "enableWhen", path))
-    )
-    behavior = raw.get("enableBehavior", "all")
-    if len(conditions) > 1 and "enableBehavior" not in raw:
-        raise QuestionnaireError(f"{path} ({link_id}): several enableWhen need enableBehavior")
-    if behavior not in ("all", "any"):
-        raise QuestionnaireError(f"{path} ({link_id}): enableBehavior {behavior!r}")
-    children = tuple(
-        _item(child, f"{path}.item[{n}]", contained)
-        for n, child in enumerate(_list(raw, "item", path))
-    )
-    if kind == "display" and children:
-        raise QuestionnaireError(f"{path} ({link_id}): a display item cannot have nested items")
-    return Item(
-        link_id=link_id,
-        type=kind,
-        text=str(raw.get("text", "")),
-        required=bool(raw.get("required", False)),
-        options=options,
-        enable_when=conditions,
-        enable_behavior=behavior,
-        items=children,
-        path=path,
-        prefix=str(raw.get("prefix", "")),
-        codes=_codes(raw.get("code")),
-    )
+        if depth > MAX_DEPTH:
+            raise QuestionnaireError(
+                f"{path}: items nested more than {MAX_DEPTH} deep; flatten the questionnaire"
+            )
+        link_id = raw.get("linkId")
+        if not isinstance(link_id, str) or not link_id:
+            raise QuestionnaireError(f"{path}: linkId is missing")
+        return self._item(raw, path, link_id, depth)
+
+    def _item(self, raw: dict[str, Any], path: str, link_id: str, depth: int) -> Item:
+        where = f"{path} ({link_id})"
+        given_type = raw.get("type")
+        kind = ALIASES.get(given_type, given_type) if isinstance(given_type, str) else None
+        if kind not in QUESTION_TYPES | {"group", "display"}:
+            raise QuestionnaireError(
+                f"{where}: item type {_shown(given_type)} cannot be asked on this screen"
+            )
+        required = raw.get("required", False)
+        if not isinstance(required, bool):
+            raise QuestionnaireError(f"{where}: required must be true or false")
+        if ("answerValueSet" in raw or "answerOption" in raw) and kind != "choice":
+            raise QuestionnaireError(  # R4 allows them; this screen offers options for choices
+                f"{where}: answer options on a {given_type!r} item are not "
+                "supported here (only on choice and open-choice)"
+            )
+        options = self._options(raw, path, link_id) if kind == "choice" else ()
+        if kind == "choice" and not options:
+            if given_type == "open-choice":
+                kind = "string"  # nothing to choose from: the free text open-choice allows
+            elif required:
+                raise QuestionnaireError(
+                    f"{where}: a required choice needs answer "
+                    "options (answerOption or answerValueSet)"
+                )
+        conditions = tuple(
+            _condition(c, f"{path}.enableWhen[{n}]")
+            for n, c in enumerate(_list(raw, "enableWhen", path))
+        )
+        behavior = raw.get("enableBehavior", "all")
+        if len(conditions) > 1 and "enableBehavior" not in raw:
+            raise QuestionnaireError(f"{where}: several enableWhen need enableBehavior")
+        if behavior not in ("all", "any"):
+            raise QuestionnaireError(
+                f"{where}: enableBehavior {_shown(behavior)} is neither 'all' nor 'any'"
+            )
+        least, most, decimals = _bounds(raw, where, kind)
+        children = tuple(
+            self.item(child, f"{path}.item[{n}]", depth + 1)
+            for n, child in enumerate(_list(raw, "item", path))
+        )
+        if kind == "display" and children:
+            raise QuestionnaireError(f"{where}: a display item cannot have nested items")
+        return Item(
+            link_id=link_id,
+            type=kind,
+            text=_string(raw, "text", where),
+            required=required,
+            options=options,
+            enable_when=conditions,
+            enable_behavior=behavior,
+            items=children,
+            path=path,
+            prefix=_string(raw, "prefix", where),
+            codes=_codes(raw.get("code")),
+            min_value=least,
+            max_value=most,
+            decimals=decimals,
+        )
+
+    def _options(self, raw: dict[str, Any], path: str, link_id: str) -> tuple[AnswerOption, ...]:
+        if "answerValueSet" in raw:
+            found = _value_set_options(raw["answerValueSet"], path, link_id, self.contained)
+        else:
+            found = _answer_options(_list(raw, "answerOption", path), path, link_id)
+        if len(found) > MAX_OPTIONS:
+            raise QuestionnaireError(
+                f"{path} ({link_id}): {len(found)} answer options; the screen shows at most "
+                f"{MAX_OPTIONS}"
+            )
+        return found
+
+
+def _bounds(
+    raw: dict[str, Any], where: str, kind: str
+) -> tuple[int | float | None, int | float | None, int | None]:
+    """minValue, maxValue and maxDecimalPlaces of an item, checked: each at most once, of the
+    item's own type, finite, minValue not above maxValue, only where this hub uses them."""
+    given: dict[str, Any] = {}
+    for n, ext in enumerate(_list(raw, "extension", where)):
+        if not isinstance(ext, dict):
+            raise QuestionnaireError(f"{where}: extension[{n}] is not an extension")
+        url = ext.get("url")
+        if not isinstance(url, str) or url not in BOUND_NAMES:
+            continue
+        name = BOUND_NAMES[url]
+        if name in given:
+            raise QuestionnaireError(f"{where}: {name} is given twice; give it once")
+        given[name] = _extension_value(ext, f"{where} {name}")
+    if not given:
+        return None, None, None
+    if kind not in BOUND_VALUE_KEY:
+        raise QuestionnaireError(
+            f"{where}: {', '.join(given)} on a {kind} item; this hub takes bounds only on "
+            "integer and decimal items"
+        )
+    least = _bound(given, "minValue", kind, where)
+    most = _bound(given, "maxValue", kind, where)
+    if least is not None and most is not None and least > most:
+        raise QuestionnaireError(f"{where}: minValue {least} is above maxValue {most}")
+    return least, most, _decimal_places(given, kind, where)
+
+
+def _extension_value(ext: dict[str, Any], where: str) -> tuple[str, Any]:
+    values = [(k, v) for k, v in ext.items() if isinstance(k, str) and k.startswith("value")]
+    if len(values) != 1:
+        raise QuestionnaireError(f"{where}: the extension needs exactly one value[x]")
+    return values[0]
+
+
+def _bound(given: dict[str, Any], name: str, kind: str, where: str) -> int | float | None:
+    if name not in given:
+        return None
+    key, value = given[name]
+    wanted = BOUND_VALUE_KEY[kind]
+    if key != wanted:
+        raise QuestionnaireError(f"{where}: {name} of a {kind} item must be {wanted}, not {key}")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise QuestionnaireError(f"{where}: {name} must be a number, not {_shown(value)}")
+    if kind == "integer" and not (
+        isinstance(value, int) and FHIR_INTEGER[0] <= value <= FHIR_INTEGER[1]
+    ):
+        raise QuestionnaireError(f"{where}: {name} {_shown(value)} is not a FHIR integer")
+    if not math.isfinite(value):
+        raise QuestionnaireError(f"{where}: {name} {_shown(value)} is not a finite number")
+    return value
+
+
+def _decimal_places(given: dict[str, Any], kind: str, where: str) -> int | None:
+    if "maxDecimalPlaces" not in given:
+        return None
+    key, value = given["maxDecimalPlaces"]
+    if kind != "decimal":
+        raise QuestionnaireError(f"{where}: maxDecimalPlaces on an integer item; leave it out")
+    if key != "valueInteger" or isinstance(value, bool) or not isinstance(value, int):
+        raise QuestionnaireError(f"{where}: maxDecimalPlaces must be a valueInteger")
+    if not 0 <= value <= MAX_DECIMALS:
+        raise QuestionnaireError(
+            f"{where}: maxDecimalPlaces {value}; this screen takes 0 to {MAX_DECIMALS}"
+        )
+    return value
 
 
 def _codes(raw: Any) -> tuple[Coding, ...]:
     """The item's codes, for showing an item without text (a malformed one is passed over:
     the engine does not need them)."""
     return tuple(
-        Coding(c.get("system"), c["code"], c.get("display"))
+        Coding(_or_none(c.get("system")), c["code"], _or_none(c.get("display")))
         for c in (raw if isinstance(raw, list) else [])
         if isinstance(c, dict) and isinstance(c.get("code"), str)
     )
 
 
+def _or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 def _score(extensions: Any) -> float | None:
     for ext in extensions if isinstance(extensions, list) else []:
-        if isinstance(ext, dict) and ext.get("url") in SCORE_EXTENSIONS:
+        url = ext.get("url") if isinstance(ext, dict) else None
+        if isinstance(url, str) and url in SCORE_EXTENSIONS:
             value = ext.get("valueDecimal", ext.get("valueInteger"))
             if isinstance(value, int | float) and not isinstance(value, bool):
-                return float(value)
+                return float(value) if math.isfinite(value) else None
     return None
 
 
 def _coding(raw: Any, where: str, system: str | None = None) -> Coding:
-    if not isinstance(raw, dict) or not isinstance(raw.get("code"), str):
+    if not isinstance(raw, dict) or not isinstance(raw.get("code"), str) or not raw["code"]:
         raise QuestionnaireError(f"{where}: a coding needs a code")
-    return Coding(raw.get("system", system), raw["code"], raw.get("display"))
+    own_system, display = raw.get("system", system), raw.get("display")
+    if not isinstance(own_system, str | None) or not isinstance(display, str | None):
+        raise QuestionnaireError(f"{where}: a coding's system and display must be texts")
+    return Coding(own_system, raw["code"], display)
 
 
-def _options(
-    raw: dict[str, Any], path: str, link_id: str, contained: dict[str, Any]
-) -> tuple[AnswerOption, ...]:
-    if "answerValueSet" in raw:
-        return _value_set_options(raw["answerValueSet"], path, link_id, contained)
+def _answer_options(given: list[Any], path: str, link_id: str) -> tuple[AnswerOption, ...]:
     options = []
-    for n, option in enumerate(_list(raw, "answerOption", path)):
+    for n, option in enumerate(given):
         where = f"{path}.answerOption[{n}]"
         if not isinstance(option, dict):
             raise QuestionnaireError(f"{where}: not an answer option")
@@ -307,8 +476,8 @@ def _options(
             if score is None:  # some tools put it on the coding instead
                 score = _score(option["valueCoding"].get("extension"))
             options.append(AnswerOption(coding, score))
-        elif isinstance(option.get("valueInteger"), int):
-            options.append(AnswerOption(option["valueInteger"], _score(option.get("extension"))))
+        elif isinstance(number := option.get("valueInteger"), int) and not isinstance(number, bool):
+            options.append(AnswerOption(number, _score(option.get("extension"))))
         elif isinstance(text := option.get("valueString", option.get("valueDate")), str):
             options.append(AnswerOption(text, _score(option.get("extension"))))
         else:
@@ -325,15 +494,23 @@ def _value_set_options(
         if known is not None:
             return known
         raise QuestionnaireError(
-            f"{path} ({link_id}): answerValueSet {ref!r} is not a contained ValueSet nor one "
+            f"{path} ({link_id}): answerValueSet {_shown(ref)} is not a contained ValueSet nor one "
             f"built in ({', '.join(sorted(KNOWN_VALUE_SETS))}); this hub has no terminology "
             "server"
         )
+    where = f"{path} ({link_id}) answerValueSet {ref}"
+    compose = value_set.get("compose", {})
+    if not isinstance(compose, dict):
+        raise QuestionnaireError(f"{where}: compose must be an object")
     options = []
-    for include in value_set.get("compose", {}).get("include", []):
-        for concept in include.get("concept", []):
-            coding = _coding(concept, f"{path} answerValueSet {ref}", include.get("system"))
+    for include in _list(compose, "include", where):
+        if not isinstance(include, dict) or not isinstance(include.get("system"), str | None):
+            raise QuestionnaireError(f"{where}: an include must be an object with a text system")
+        for concept in _list(include, "concept", where):
+            coding = _coding(concept, where, include.get("system"))
             options.append(AnswerOption(coding, _score(concept.get("extension"))))
+            if len(options) > MAX_OPTIONS:  # refused by the caller; stop reading here
+                return tuple(options)
     return tuple(options)
 
 
@@ -341,11 +518,11 @@ def _condition(raw: Any, where: str) -> EnableWhen:
     if not isinstance(raw, dict) or not isinstance(raw.get("question"), str):
         raise QuestionnaireError(f"{where}: enableWhen needs a question")
     operator = raw.get("operator")
-    if operator not in OPERATORS:
+    if not isinstance(operator, str) or operator not in OPERATORS:
         raise QuestionnaireError(
-            f"{where}: operator {operator!r} is not one of {', '.join(sorted(OPERATORS))}"
+            f"{where}: operator {_shown(operator)} is not one of {', '.join(sorted(OPERATORS))}"
         )
-    answers = [(k, v) for k, v in raw.items() if k.startswith("answer")]
+    answers = [(k, v) for k, v in raw.items() if isinstance(k, str) and k.startswith("answer")]
     if len(answers) != 1:
         raise QuestionnaireError(f"{where}: enableWhen needs exactly one answer[x]")
     key, value = answers[0]
@@ -358,6 +535,8 @@ def _condition(raw: Any, where: str) -> EnableWhen:
         raise QuestionnaireError(f"{where}: {key} is not supported here")
     if isinstance(answer, bool) and key != "answerBoolean":
         raise QuestionnaireError(f"{where}: {key} holds true/false")
+    if isinstance(answer, float) and not math.isfinite(answer):
+        raise QuestionnaireError(f"{where}: {key} is not a finite number")
     if operator == "exists" and not isinstance(answer, bool):
         raise QuestionnaireError(f"{where}: 'exists' needs answerBoolean")
     return EnableWhen(raw["question"], operator, answer)
