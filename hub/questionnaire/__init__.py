@@ -26,3 +26,19 @@ def load_shipped(name: str, language: str) -> Questionnaire:
         )
     text = resources.files(__package__).joinpath("data", f"{name}.{language}.json").read_text()
     return parse_questionnaire(json.loads(text))
+
+
+@functools.cache
+def shipped_urls() -> dict[str, str]:
+    """Each shipped questionnaire's canonical url, as its own files give it, to its name: what a
+    care plan names it by. Every language of one must give the same url, and no two the same."""
+    found: dict[str, str] = {}
+    for name in SHIPPED:
+        urls = {load_shipped(name, language).url for language in SHIPPED_LANGUAGES}
+        if len(urls) != 1:
+            raise QuestionnaireError(f"the languages of {name!r} give different urls: {urls}")
+        (url,) = urls
+        if url in found:
+            raise QuestionnaireError(f"{name!r} and {found[url]!r} both give the url {url}")
+        found[url] = name
+    return found

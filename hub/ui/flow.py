@@ -2,15 +2,22 @@
 
 The items to ask are recomputed from the answers after every step, so a branch opens or closes
 the moment the answer that decides it is given; going back keeps the answers given so far.
+
+The counter on screen is `Walk.number`: 1 on the first item, one more for every step forward,
+one less for every step back, so it never jumps. A total ("3 of 5") is `Walk.total`, given only
+where it cannot change: a questionnaire without branching. With branching the count of what is
+left depends on answers not given yet, and a total that grew as branches opened ("1 of 5, 2 of
+6, 5 of 7") is what confused patients.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from typing import Any
 
 from hub.core.care_plan import CarePlan
-from hub.questionnaire import SHIPPED_LANGUAGES, load_shipped
+from hub.questionnaire import SHIPPED_LANGUAGES, load_shipped, shipped_urls
 from hub.questionnaire.engine import (
     build_response,
     check_answer,
@@ -24,13 +31,12 @@ from hub.questionnaire.model import (
     QuestionnaireError,
     parse_questionnaire,
 )
+from hub.ui.keypad import DEFAULT_BOUNDS, Bounds
 
 # Patient screens use the shipped version of a questionnaire the care plan names, in the
-# screen's language (bokmål, nynorsk or English).
-SHIPPED_URLS = {
-    "urn:dho:questionnaire:copd-daily": "copd-daily",
-    "urn:dho:questionnaire:heart-failure-daily": "heart-failure-daily",
-}
+# screen's language (bokmål, nynorsk or English). The urls are read from the shipped files
+# themselves, so a url and a file cannot be paired wrongly by hand.
+SHIPPED_URLS = shipped_urls()
 
 
 def questionnaire_for(plan: CarePlan | None, language: str) -> Questionnaire | None:
@@ -48,14 +54,40 @@ def questionnaire_for(plan: CarePlan | None, language: str) -> Questionnaire | N
     return parse_questionnaire(given)
 
 
-__all__ = ["QuestionnaireError", "Walk", "questionnaire_for"]
+def keypad_bounds(item: Item) -> Bounds:
+    """What the number keypad takes for an integer or decimal item: the questionnaire's
+    minValue, maxValue and maxDecimalPlaces, and the keypad's defaults for what it leaves out.
+    The keypad types no minus sign, so a least answer below 0 is taken as 0."""
+    default = DEFAULT_BOUNDS[item.type]
+    least = default.least if item.min_value is None else Decimal(str(item.min_value))
+    least = max(least, Decimal(0))
+    if item.max_value is not None:
+        most = Decimal(str(item.max_value))
+    else:  # room for one more digit than the least answer has, at the very least
+        most = max(default.most, Decimal(10) ** (len(str(int(least))) + 1) - 1)
+    if item.type == "integer":
+        decimals = 0
+    else:
+        decimals = default.decimals if item.decimals is None else item.decimals
+    return Bounds(least, max(most, least), decimals)
+
+
+def keypad_answer(item: Item, typed: Decimal) -> int | float:
+    """The keypad's number as the answer `Walk.answer` takes for the item."""
+    return int(typed) if item.type == "integer" else float(typed)
+
+
+__all__ = ["QuestionnaireError", "Walk", "keypad_answer", "keypad_bounds", "questionnaire_for"]
 
 
 @dataclass(frozen=True)
 class Walk:
     questionnaire: Questionnaire
     answers: dict[str, AnswerValue] = field(default_factory=dict)
-    at: str | None = None  # linkId of the item on screen; None before the first
+    at: str | None = None  # linkId of the item on screen; None before the first, "" after
+    # The linkIds of the items shown before the one on screen, in the order the patient saw
+    # them: back goes to the last of them, and the counter is their number plus one.
+    trail: tuple[str, ...] = ()
 
     @property
     def items(self) -> list[Item]:
@@ -69,8 +101,28 @@ class Walk:
         return next((i for i in items if i.link_id == self.at), None)
 
     @property
+    def number(self) -> int:
+        """The counter on screen: 1 on the first item, one more after each step forward, one
+        less after each step back; never below 1."""
+        return len(self.trail) + 1
+
+    @property
+    def total(self) -> int | None:
+        """How many items the patient is asked in all, where no answer can change it: a
+        questionnaire without enableWhen, walked in order. None: show the number alone."""
+        questionnaire_items = self.questionnaire.by_link_id.values()
+        if any(item.enable_when for item in questionnaire_items):
+            return None
+        items, current = self.items, self.current
+        if current is None or items.index(current) + 1 != self.number:
+            return None  # finished, or an item shown out of order (`go_to`)
+        return len(items)
+
+    @property
     def position(self) -> tuple[int, int]:
-        """(number of the item on screen, how many there are now), counting from 1."""
+        """Deprecated for the counter (the total grows as branches open and the number jumps):
+        show `number`, and `total` where it is not None. (number of the item on screen among
+        those enabled now, how many are enabled now), counting from 1."""
         items, current = self.items, self.current
         index = items.index(current) + 1 if current in items else len(items)
         return index, len(items)
@@ -88,16 +140,39 @@ class Walk:
         return replace(self, answers=answers).step(1)
 
     def step(self, by: int) -> Walk:
-        """Next (1) or previous (-1) item; past the last one the walk is finished."""
+        """Next (1) or previous (-1) item; past the last one the walk is finished. Back goes
+        to the item shown before, whose answer is kept."""
+        if by not in (1, -1):
+            raise ValueError(f"a walk steps by 1 or -1, not {by}")
+        if by < 0:
+            return self._back()
         items, current = self.items, self.current
-        if self.finished and by < 0 and items:
-            return replace(self, at=items[-1].link_id)
         if current is None:
             return self
-        index = items.index(current) + by
-        if index < 0:
-            return self
-        return replace(self, at=items[index].link_id if index < len(items) else "")
+        index = items.index(current) + 1
+        return replace(
+            self,
+            at=items[index].link_id if index < len(items) else "",
+            trail=(*self.trail, current.link_id),
+        )
+
+    def _back(self) -> Walk:
+        enabled = {item.link_id for item in self.items}
+        trail = list(self.trail)
+        while trail:
+            # Only an answer that switches off an item shown earlier (an enableWhen on a later
+            # question) makes this pass over one: that item is no longer asked.
+            previous = trail.pop()
+            if previous in enabled:
+                return replace(self, at=previous, trail=tuple(trail))
+        return self
+
+    def go_to(self, link_id: str) -> Walk:
+        """Show an item out of order (a required one still unanswered, found at the end): one
+        step forward for the counter, and back returns to the item shown before it."""
+        current = self.current
+        trail = self.trail if current is None else (*self.trail, current.link_id)
+        return replace(self, at=link_id, trail=trail)
 
     @property
     def finished(self) -> bool:
