@@ -108,7 +108,7 @@ async def test_heart_failure_check_in_english_at_80x24(daemon: FakeDaemon, sock_
         await tap(pilot, "#questionnaire-start")
         await tap(pilot, "#answer-no", "lying flat")
         await tap(pilot, "#option-0", "ankles")
-        await tap(pilot, "#answer-yes", "gained more than 2 kg")
+        await tap(pilot, "#answer-yes", "weight gone up by more than 2 kilos")
         await tap(pilot, "#answer-yes", "dizzy")  # opens "Have you fallen?"
         await tap(pilot, "#answer-no", "fallen")
         await tap(pilot, "#option-1", "energy")
