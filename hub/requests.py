@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from hub.core.answers import AnswerError, to_answer_reading, to_receipt_reading
-from hub.core.call_request import CallRequest, to_call_reading
+from hub.core.call_request import CallRequest, CallRequestError, to_call_reading
 from hub.core.pipeline import status_reading
 from hub.core.reading import now_utc
 from hub.devices.ble.session import PairingError
@@ -184,7 +184,7 @@ class SocketOps:
             call, stored = self.hub.store.ask_call(
                 req.request_id, to_call_reading(req.request_id, now_utc())
             )
-        except StoreError as exc:
+        except (CallRequestError, StoreError) as exc:
             return Refusal(error=str(exc))  # nothing stored: the screen asks again
         if stored:
             log.info("stored call request %s", call.request_id)

@@ -305,6 +305,7 @@ class ReadingStore:
         readings are stored unsealed and `seal_backlog` seals them later. `digest_key` keys the
         digests that recognise a record a device sends again (the daemon's is derived from its
         signing key), remembered for `record_memory_days`."""
+        self.path = path  # before the upgrade: a step that fails names the file
         self.sealer = sealer
         self.digest_key = digest_key
         self.record_memory = timedelta(days=record_memory_days)
@@ -326,7 +327,6 @@ class ReadingStore:
                 self._migrate()
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open reading store {path}: {exc}") from exc
-        self.path = path
         # Answers kept until the store changes (see _memo), one per question.
         self._memo_state: tuple[int, int] = (-1, -1)
         self._memos: dict[str, tuple[tuple[str, ...], Any]] = {}

@@ -22,6 +22,7 @@ from hub.core.call_request import (
     STALE_AFTER,
     CallAcknowledged,
     CallRequest,
+    CallRequestError,
     CallRequestValues,
     decide,
     to_call_reading,
@@ -71,7 +72,7 @@ def test_a_request_is_one_urgent_item_recognised_by_its_id() -> None:
 
 @pytest.mark.parametrize("bad", ["short", "", "x" * 65, "has space 123", "ÆØÅæøå123", "a/b/c/d/e"])
 def test_an_id_the_centre_would_refuse_is_never_stored(bad: str) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(CallRequestError, match="request_id"):
         to_call_reading(bad, ASKED)
 
 

@@ -1,9 +1,9 @@
 """The worklist's kept summaries as a state machine (hypothesis): readings arrive (late ones
-too), findings are acknowledged, readings marked invalid, care plans changed, hubs report their
-outbox alarms, time passes over
-scheduled times, the refresher computes ahead and again, in any order; after every step a page
-shows exactly what a worklist computed from nothing shows at that moment. On SQLite and
-PostgreSQL. `DHO_MODEL_EXAMPLES` raises the number of runs (default 10)."""
+too), patients ask to be called (Ring meg), findings are acknowledged, readings marked invalid,
+care plans changed, hubs report their outbox alarms, time passes over scheduled times, the
+refresher computes ahead and again, in any order; after every step a page shows exactly what a
+worklist computed from nothing shows at that moment. On SQLite and PostgreSQL.
+`DHO_MODEL_EXAMPLES` raises the number of runs (default 10)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from centre.records.models import Hub, Reading
 from centre.store import CentreStore
 from centre.web import worklist_data
 from centre.web.worklist_data import build, forget_summaries, load, load_worklist, row_keys
+from hub.core.call_request import KIND as CALL
 from hub.wire.status import read_status, status_payload
 from tests.test_web_worklist import NOW, World, send_plan
 from tests.test_web_worklist import world as world
@@ -95,6 +96,23 @@ class KeptSummaries(RuleBasedStateMachine):
             problems=("cuff_loose",) if outcome != "ok" else (),
         )
         self.readings.append(reading)
+
+    @rule(
+        patient=st.integers(0, PATIENTS - 1),
+        # Twenty days ago: past the worklist's window, kept while unanswered (OPEN_WINDOW).
+        minutes_ago=st.sampled_from([0, 5, 600, 20 * 24 * 60]),
+    )
+    def the_patient_asks_to_be_called(self, patient: int, minutes_ago: int) -> None:
+        """Ring meg: a call request item, as the ingest stores it (answered by acknowledging
+        it, below: the web's "I am calling now" is that and a document to the hub)."""
+        at = self.now - timedelta(minutes=minutes_ago)
+        request = self.world.reading(
+            self.hubs[patient],
+            NOW - at,
+            kind=CALL,
+            values={"request_id": f"model-{len(self.readings):04d}", "asked_at": at.isoformat()},
+        )
+        self.readings.append(request)
 
     @rule(patient=st.integers(0, PATIENTS - 1), everything=st.booleans())
     def a_nurse_acknowledges(self, patient: int, everything: bool) -> None:

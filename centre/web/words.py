@@ -25,6 +25,7 @@ from django.utils.translation import pgettext
 from centre.care_plan_form import EDITOR_UNITS
 from hub.core.answers import KIND as ANSWERS
 from hub.core.answers import RECEIPT_KIND as RECEIPT
+from hub.core.call_request import KIND as CALL
 from hub.core.plausibility import RANGES, standard_value
 from hub.devices.ieee11073 import SpecialValue
 
@@ -41,6 +42,7 @@ KIND_LABELS: Mapping[str, StrOrPromise] = {
     "questionnaire": _("Questionnaire"),  # the schedule's and triage's name for it
     ANSWERS: _("Questionnaire"),
     RECEIPT: _("Message read"),
+    CALL: _("Call request"),
 }
 # Lower case: they run inside a sentence ("systolic above the care plan's limit"); a label
 # that heads a field takes capfirst of them.

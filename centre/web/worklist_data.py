@@ -7,8 +7,9 @@ acknowledgements; the latest care plan of each hub; when each hub last delivered
 patient's latest review. Triage itself is centre/triage.py; this module only feeds it.
 
 The window: every reading of the last WINDOW, and the readings of the last OPEN_WINDOW that were
-not ok, or are questionnaire answers (which the centre alone judges), and are not acknowledged
-(a red reading or answer left alone for three weeks must still show).
+not ok, or are questionnaire answers (which the centre alone judges) or call requests, and are
+not acknowledged (a red reading, an answer or a call request left alone for three weeks must
+still show).
 
 A patient's readings are those of her episodes' hubs measured within each episode's
 [started, ended): a hub reused for the next patient never mixes the two.
@@ -53,6 +54,7 @@ from centre.records.models import AcceptedBatch, Document, Hub, OutboxAlarmChang
 from centre.records.models import Reading as ReadingRow
 from centre.reports import DONE_KIND
 from hub.core.answers import KIND as ANSWERS
+from hub.core.call_request import KIND as CALL
 from hub.core.care_plan import CarePlan
 from hub.core.outcome import Outcome
 from hub.wire.status import Alarm
@@ -698,7 +700,8 @@ def _readings(
     rows = (
         ReadingRow.objects.filter(hub_id__in=hubs, measured_at__gte=now - OPEN_WINDOW)
         # Answers come "ok" from the hub: the centre judges their score, so they stay as long.
-        .filter(Q(measured_at__gte=now - WINDOW) | ~Q(outcome="ok") | Q(kind=ANSWERS))
+        # A call request unanswered stays as long, however old: she is still waiting.
+        .filter(Q(measured_at__gte=now - WINDOW) | ~Q(outcome="ok") | Q(kind__in=(ANSWERS, CALL)))
         .annotate(invalid=Exists(ReadingMark.objects.filter(reading=OuterRef("pk"))))
         .order_by()
         .values_list(

@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hub.core.canonical import canonical_json
 from hub.core.reading import URGENT, NewReading
+from hub.errors import HubError
 
 KIND = "call_request"
 CHARACTERISTIC = "dho:call-request"  # not a GATT characteristic: where it came from
@@ -36,6 +37,10 @@ STALE_AFTER = timedelta(hours=12)
 # An ISO 8601 time with its zone, as the hub writes them (now_utc); bounded for the centre.
 _STAMP = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?(Z|[+-]\d\d:\d\d)$"
 Stamp = Annotated[str, Field(pattern=_STAMP)]
+
+
+class CallRequestError(HubError, ValueError):
+    """A call request the hub will not store (the centre would refuse it), and why."""
 
 
 class _Strict(BaseModel):
@@ -76,7 +81,13 @@ def to_call_reading(request_id: str, asked_at: str) -> NewReading:
     """The outbox item for a new request. Urgent: a patient waiting by the phone goes ahead of
     a backlog of routine readings."""
     values = {"request_id": request_id, "asked_at": asked_at}
-    CallRequestValues.model_validate(values)  # what the centre would refuse is never stored
+    try:
+        CallRequestValues.model_validate(values)  # what the centre would refuse: never stored
+    except ValidationError as exc:
+        where = ".".join(str(part) for part in exc.errors()[0]["loc"])
+        raise CallRequestError(
+            f"not a call request the centre takes: {where} ({exc.errors()[0]['msg']})"
+        ) from None
     return NewReading(
         kind=KIND,
         characteristic=CHARACTERISTIC,

@@ -8,6 +8,7 @@ receipt through the downlink. Every view and every change is written to the audi
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -41,6 +42,7 @@ from centre.errors import CentreError
 from centre.followup.models import Acknowledgement, Review
 from centre.people.access import patients_for
 from centre.people.models import Municipality, Patient, Team
+from centre.records.models import Reading
 from centre.web.audit import audit
 from centre.web.views.worklist_html import rows_html
 from centre.web.words import kind_words, reasons_words
@@ -50,14 +52,17 @@ from centre.web.worklist_data import (
     Entry,
     Row,
     item_keys,
+    reading_id_of,
     row_keys,
     rows_of,
     triaged,
 )
+from hub.core.call_request import KIND as CALL
 
 log = logging.getLogger(__name__)
 
 STATE_LABELS: Mapping[str, Any] = {
+    "call_me": gettext_lazy("Asked to be called"),
     "red": gettext_lazy("Red"),
     "yellow": gettext_lazy("Yellow"),
     "missing": gettext_lazy("Missing"),
@@ -75,6 +80,12 @@ NOTICES: Mapping[str, Any] = {
         "Tell a technician; the acknowledgement stands."
     ),
     "nothing": gettext_lazy("Nothing was acknowledged: it had been done already."),
+    "calling": gettext_lazy("The patient's screen now says that you are calling her."),
+    "call_failed": gettext_lazy(
+        "The patient's hub could not be told that you are calling, so the call request stays "
+        "on the worklist: press the button again later. Call her all the same, and tell a "
+        "technician."
+    ),
     "reviewed": gettext_lazy("The patients with nothing to see are marked as reviewed."),
     "changed": gettext_lazy(
         "Acknowledged what you saw. The patient has findings that came after the page was "
@@ -397,6 +408,9 @@ class Asked:
 # The buttons of a row's form: each posts its finding's keys (or all the row's) as its value.
 ACTIONS: Mapping[str, Asked] = {
     "acknowledge": Asked(),
+    # A call request's one button ("I am calling now"): acknowledging a call request, by this
+    # button or another, tells her hub that a nurse is calling (`tell_calling`).
+    "call_back": Asked(),
     "acknowledge_with_receipt": Asked(receipt=True),
     "acknowledge_all": Asked(all=True),
     "acknowledge_all_with_receipt": Asked(all=True, receipt=True),
@@ -423,6 +437,12 @@ def acknowledge(request: HttpRequest, patient_id: str) -> HttpResponse:
     current = set(row_keys(entry.summary.items))
     wanted = asked(request.POST)
     chosen = [key for key in wanted.keys if key in current]
+    # A call request is answered only once her hub has been told, so that her screen says a
+    # nurse is calling: one whose hub could not be told stays on the worklist, to press again
+    # (her hub keeps it open meanwhile, and she cannot ask again until it has gone stale).
+    calls = call_requests(chosen)
+    told = {key for key, (hub_id, request_id) in calls.items() if tell_calling(hub_id, request_id)}
+    chosen = [key for key in chosen if key not in calls or key in told]
     # Reviewed: only when this leaves nothing of hers unacknowledged. A finding that came
     # after the page was drawn is not among the keys posted, and she has not seen it.
     reviewed = wanted.all and bool(chosen) and set(chosen) == current
@@ -433,17 +453,19 @@ def acknowledge(request: HttpRequest, patient_id: str) -> HttpResponse:
             )
         if reviewed:
             Review.objects.create(patient=patient, by=_user(request))
+    if told:
+        audit(request, "change", _told(len(told)), patient)
+    if len(told) < len(calls):
+        if chosen:
+            audit(request, "change", _acknowledged(len(chosen)), patient)
+        return _back(request, "call_failed")
     if not chosen:
         return _back(request, "nothing")
     if reviewed:
         audit(request, "change", _("reviewed: all findings acknowledged"), patient)
-    audit(
-        request,
-        "change",
-        ngettext("acknowledged %(count)d finding", "acknowledged %(count)d findings", len(chosen))
-        % {"count": len(chosen)},
-        patient,
-    )
+    audit(request, "change", _acknowledged(len(chosen)), patient)
+    if told and not wanted.receipt:
+        return _back(request, "calling")
     if not wanted.receipt:
         return _back(request, "acknowledged" if reviewed or not wanted.all else "changed")
     if entry.hub_id is None or not send_receipt(entry.hub_id):
@@ -490,6 +512,50 @@ def send_receipt(hub_id: str) -> bool:
         publish(config, [issue(config, hub_id, "message", {"text": text})])
     except (CentreError, OSError) as exc:
         log.warning("receipt to hub %s not sent: %s", hub_id, exc)
+        return False
+    return True
+
+
+def _acknowledged(count: int) -> str:
+    return ngettext("acknowledged %(count)d finding", "acknowledged %(count)d findings", count) % {
+        "count": count
+    }
+
+
+def _told(count: int) -> str:
+    return ngettext(
+        "told the patient's hub that a nurse is calling about %(count)d request",
+        "told the patient's hub that a nurse is calling about %(count)d requests",
+        count,
+    ) % {"count": count}
+
+
+def call_requests(keys: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """The call requests among the keys ("reading:<id>" of kind call_request): key -> (hub
+    id, request id)."""
+    ids = {rid: key for key in keys if (rid := reading_id_of(key)) is not None}
+    rows = Reading.objects.filter(id__in=ids, kind=CALL).values_list("id", "hub_id", "values_json")
+    found = {}
+    for rid, hub_id, values in rows:
+        try:
+            request_id = json.loads(values)["request_id"]
+        except (ValueError, KeyError, TypeError):
+            request_id = None  # the ingest checked it (hub/wire/batch.py): never seen
+        # One that cannot be answered is still the nurse's to acknowledge: (hub, "") is
+        # never sent, and left on the worklist.
+        found[ids[rid]] = (str(hub_id), request_id if isinstance(request_id, str) else "")
+    return found
+
+
+def tell_calling(hub_id: str, request_id: str) -> bool:
+    """Send the request's hub the signed answer that a nurse is calling (a "call_ack"
+    document, centre/downlink.py); False (and a log line saying why) if it could not be
+    handed to the broker."""
+    try:
+        config = centre_config()
+        publish(config, [issue(config, hub_id, "call_ack", {"request_id": request_id})])
+    except (CentreError, OSError) as exc:
+        log.warning("hub %s not told that a nurse is calling: %s", hub_id, exc)
         return False
     return True
 
