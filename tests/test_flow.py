@@ -229,3 +229,30 @@ Walking.TestCase.settings = settings(
     max_examples=150, stateful_step_count=30, suppress_health_check=[HealthCheck.too_slow]
 )
 test_walking = Walking.TestCase
+
+
+def test_an_answer_that_switches_on_an_earlier_item_steps_on_from_the_one_answered() -> None:
+    """An enableWhen on a later question (legal in FHIR, not in the shipped questionnaires):
+    the walk goes on from the item answered and finds the earlier one at the end."""
+    q = parse_questionnaire(
+        {
+            "resourceType": "Questionnaire",
+            "url": "urn:test:forward",
+            "item": [
+                {
+                    "linkId": "early",
+                    "type": "boolean",
+                    "required": True,
+                    "enableWhen": [{"question": "late", "operator": "=", "answerBoolean": True}],
+                },
+                {"linkId": "late", "type": "boolean", "required": True},
+            ],
+        }
+    )
+    walk = Walk(q)
+    assert (walk.number, walk.current, walk.total) == (1, q.by_link_id["late"], None)
+    walk = walk.answer(True)
+    assert walk.finished and walk.missing == ["early"]
+    walk = walk.go_to("early")
+    assert (walk.number, walk.at) == (2, "early")
+    assert (walk.step(-1).number, walk.step(-1).at) == (1, "late")

@@ -137,7 +137,9 @@ class Walk:
             answers.pop(item.link_id, None)
         else:
             answers[item.link_id] = check_answer(item, value)
-        return replace(self, answers=answers).step(1)
+        # On from the item answered, even when the walk had not named one yet (at None): an
+        # answer that switched on an item before it must not make that one "the first".
+        return replace(self, answers=answers, at=item.link_id).step(1)
 
     def step(self, by: int) -> Walk:
         """Next (1) or previous (-1) item; past the last one the walk is finished. Back goes
