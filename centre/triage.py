@@ -415,7 +415,11 @@ def summarise(
         worst=worst.state if worst else None,
         since=worst.since if worst else None,
         counts=counts,
-        last_measured=max((measured_time(r, now) for r in patient.readings), default=None),
+        # A call request is no measurement: "last measured" must not say she measured just
+        # now when she only asked to be called.
+        last_measured=max(
+            (measured_time(r, now) for r in patient.readings if r.kind != CALL_KIND), default=None
+        ),
         last_delivered=max((r.received_at for r in patient.readings), default=None),
         items=ordered,
     )

@@ -270,6 +270,10 @@ def test_a_patient_who_asked_to_be_called_comes_before_an_older_red_one() -> Non
         key=patient_order,
     )
     assert [s.patient for s in ordered] == ["waited_longer", "waiting", "red"]
+    # Asking is no measurement: "last measured" is her reading's time, or none.
+    last = {s.patient: (s.last_measured, s.last_delivered) for s in ordered}
+    assert last["waiting"] == (None, NOW - timedelta(minutes=1) + timedelta(seconds=2))
+    assert last["red"][0] == NOW - timedelta(days=1)
 
 
 # --- the centre's ingest: hostile call request items -----------------------------------------

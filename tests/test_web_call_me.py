@@ -1,8 +1,9 @@
 """Ring meg ("call me") on the worklist (Django's test client, SQLite and PostgreSQL): a patient
 who asked to be called comes first, with since when, and her request has one button, "I am
 calling now"; pressing it (or acknowledging all of her row) acknowledges the request, tells her
-hub and writes the audit log; a request whose hub cannot be told stays on the worklist. The
-real hub and broker: tests/test_call_me_end_to_end.py."""
+hub and writes the audit log; a request whose hub cannot be told stays on the worklist; her
+patient page lists it among her readings. The real hub and broker:
+tests/test_call_me_end_to_end.py."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from centre.people.models import AuditEntry
 from centre.records.models import Hub, Reading
 from centre.web.views import worklist as worklist_view
 from centre.web.views.worklist import STATE_LABELS, moment
+from centre.web.words import kind_words
 from hub.core.call_request import KIND
 from tests.test_web_worklist import (
     BP_PLAN,
@@ -151,3 +153,16 @@ def test_another_patients_request_or_a_made_up_key_tells_no_hub(
         assert "notice=nothing" in response["Location"]
     assert told == [] and not Acknowledgement.objects.exists()
     assert state_of(page(kari), other) == state_of(page(kari), caller) == "call_me"
+
+
+def test_the_patient_page_shows_her_call_request_among_her_readings(
+    world: World, kari: Client
+) -> None:
+    caller, hub = world.followed("Caller", BP_PLAN)
+    asks(world, hub, timedelta(minutes=5), "request-0001")
+    world.reading(hub, timedelta(hours=2), values=HIGH)
+    response = kari.get(f"/patients/{caller.id}/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    with translation.override(settings.LANGUAGE_CODE):
+        assert kind_words(KIND) in html
