@@ -197,7 +197,6 @@ def _v10(db: sqlite_utils.Database) -> None:
     db.execute(
         """CREATE TABLE call_requests (
             request_id TEXT PRIMARY KEY,
-            seq INTEGER,
             asked_at TEXT NOT NULL,
             acknowledged_at TEXT
         )"""
@@ -402,10 +401,12 @@ class ReadingStore:
                 case "open":
                     assert latest is not None
                     return latest, False
-            seq = self._add(reading)
+            # Its item goes the readings' way (and may be renumbered on the way): the request
+            # is kept here by its id alone.
+            self._add(reading)
             self.db.execute(
-                "INSERT INTO call_requests (request_id, seq, asked_at) VALUES (?, ?, ?)",
-                [request_id, seq, reading.received_at],
+                "INSERT INTO call_requests (request_id, asked_at) VALUES (?, ?)",
+                [request_id, reading.received_at],
             )
         return CallRequest(request_id, reading.received_at), True
 
