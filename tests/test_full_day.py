@@ -14,8 +14,8 @@ import pytest
 
 from hub.ui.app import PatientScreenApp
 from hub.ui.measuring_screen import MeasuringScreen
-from tests.test_questionnaire_screen import TOUCHSCREEN, answers_of, tap
-from tests.ui_support import FakeDaemon, shown, wait_until
+from tests.test_questionnaire_screen import TOUCHSCREEN, answers_of
+from tests.ui_support import FakeDaemon, shown, tap, wait_until
 
 NOW = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)  # 10.30 in Oslo: every morning task is due
 CUFF, SCALE = "00:BB:00:00:00:02", "00:BB:00:00:00:04"
@@ -114,13 +114,13 @@ async def test_a_full_morning_by_touch(daemon: FakeDaemon, sock_path: Path, lang
     await daemon.start()
     app = PatientScreenApp(sock_path, language, poll_interval=0.05, clock=lambda: NOW)
     async with app.run_test(size=TOUCHSCREEN) as pilot:
-        await wait_until(
-            pilot, lambda: shown(app, "#tasks-due").count(words["due"]) == 3, "three tasks due"
-        )
-        # The nurse's message, read with one tap.
+        # The nurse's message first, on its own screen, read with one tap.
         await tap(pilot, "#message-read")
         await wait_until(pilot, lambda: shown(app, "#message-read") == "", "the message read")
         assert daemon.status["messages"][0]["read_at"] is not None
+        await wait_until(
+            pilot, lambda: shown(app, "#tasks-due").count(words["due"]) == 3, "three tasks due"
+        )
 
         # Blood pressure: the cuff connects, its pressure moves, the result comes.
         await daemon.set_live(
@@ -153,7 +153,7 @@ async def test_a_full_morning_by_touch(daemon: FakeDaemon, sock_path: Path, lang
         await wait_until(pilot, lambda: not isinstance(app.screen, MeasuringScreen), "home")
 
         # The daily questions, no branch opened.
-        await tap(pilot, "#questionnaire-start")
+        await tap(pilot, "#next-action")
         await tap(pilot, "#answer-no", asked["breath-lying"][:20])
         await tap(pilot, "#option-0", asked["ankles"][:20])
         await tap(pilot, "#answer-no", asked["weight-gain"][:20])
@@ -176,6 +176,9 @@ async def test_a_full_morning_by_touch(daemon: FakeDaemon, sock_path: Path, lang
             ),
             "every task done",
         )
+        # The readings, a page each after today's tasks.
+        while not shown(app, "#bp-value"):
+            await tap(pilot, "#page-next")
         assert shown(app, "#bp-value") == "132/84"
     (response,) = daemon.answers
     assert response["language"] == language

@@ -16,7 +16,7 @@ from testbed.home import SimulatedHome
 from testbed.peripherals.cuff import EmulatedCuff
 from tests.conftest import eventually, hub_log, readings
 from tests.test_device_cuff import started
-from tests.ui_support import screen_text, shown, wait_until
+from tests.ui_support import screen_text, shown, tap, wait_until
 
 CUFF = DEVICE_ADAPTERS["hci1"]
 PRESSURES = [20, 60, 110, 160, 185, 170, 150, 130, 105, 90, 70]
@@ -145,7 +145,7 @@ async def test_the_patient_screen_follows_the_cuff_from_pressure_to_result(
             await measuring
             assert isinstance(app.screen, MeasuringScreen)
             assert shown(app, "#m-title") == "Blodtrykk"
-            await pilot.click("#m-done")
+            await tap(pilot, "#m-done")
             await wait_until(pilot, lambda: not isinstance(app.screen, MeasuringScreen), "home")
             # The home screen has the same reading, from the daemon's store.
             await wait_until(pilot, lambda: shown(app, "#bp-value") == "138/86", "the card")

@@ -15,8 +15,8 @@ from hub.ui.i18n import Catalogue
 from hub.ui.measuring import RESULT_SHOWN, measuring_view, session_to_show
 from hub.ui.measuring_screen import MeasuringScreen
 from hub.ui.present import measurement_advice, present_status
-from tests.test_questionnaire_screen import TOUCHSCREEN, answers_of, tap, with_plan
-from tests.ui_support import FakeDaemon, screen_text, shown, status_of, wait_until
+from tests.test_questionnaire_screen import TOUCHSCREEN, answers_of, with_plan
+from tests.ui_support import FakeDaemon, screen_text, shown, status_of, tap, wait_until
 
 CUFF = "00:BB:00:00:00:02"
 NB, EN = Catalogue("nb"), Catalogue("en")
@@ -189,7 +189,7 @@ def test_a_device_fault_says_whom_to_call_when_the_care_plan_has_a_number() -> N
     assert "{phone}" not in measurement_advice(["cuff_too_loose"], NB, "55 00 00 00")
 
 
-def test_advice_comes_once_each_in_a_fixed_order_and_only_for_known_problems() -> None:
+def test_advice_is_one_instruction_the_first_in_a_fixed_order_for_known_problems() -> None:
     advice = measurement_advice(
         [
             "body_movement_detected",
@@ -201,11 +201,11 @@ def test_advice_comes_once_each_in_a_fixed_order_and_only_for_known_problems() -
         ],
         EN,
     )
-    lines = advice.splitlines()
-    assert lines[0].startswith("The cuff was too loose")
-    assert lines[1].startswith("You moved")
-    assert lines[2].startswith("Put your finger")
-    assert len(lines) == 3
+    # Never two instructions at once: the cuff is fixed before anything else is tried.
+    assert advice.startswith("The cuff was too loose") and "\n" not in advice
+    moved = measurement_advice(["sensor_displaced", "body_movement_detected"], EN)
+    assert moved.startswith("You moved") and "\n" not in moved
+    assert measurement_advice([7, "pulse_rate_NaN"], EN) == ""
     assert measurement_advice("cuff_too_loose", EN) == ""  # not a list: nothing to say
 
 
@@ -281,7 +281,10 @@ async def test_a_cuff_measurement_from_start_to_result_by_touch(
         await wait_until(pilot, lambda: shown(app, "#bp-value") == "168/97", "the result")
         assert shown(app, "#m-progress") == ""  # the pressure gives way to the result
         note = shown(app, "#bp-note")
-        assert "Ring oppfølgingstjenesten på 22 33 44 55" in note and "Du beveget deg" in note
+        # One instruction at a time: a disturbed measurement is measured again before anyone
+        # is called about its value; the value is still marked beyond the limit in words.
+        assert "Du beveget deg" in note and "Ring" not in note
+        assert shown(app, "#bp-flag") == "\N{BLACK UP-POINTING TRIANGLE} Over grensen"
         assert shown(app, "#m-done") == "OK"
         await tap(pilot, "#m-done")
         await wait_until(pilot, lambda: not isinstance(app.screen, MeasuringScreen), "home")
@@ -291,7 +294,29 @@ async def test_a_cuff_measurement_from_start_to_result_by_touch(
         assert not isinstance(app.screen, MeasuringScreen)
 
 
-async def test_a_measurement_arriving_during_the_questionnaire_keeps_the_answers(
+def weight_session(problems: tuple[str, ...] = (), outcome: str = "ok") -> dict[str, Any]:
+    return session(
+        datetime.now(UTC),
+        profile="weight_scale",
+        results=(
+            {
+                "kind": "weight",
+                "seq": 3,
+                "device_time": None,
+                "measured_at": iso(datetime.now(UTC)),
+                "time_source": "hub",
+                "received_at": iso(datetime.now(UTC)),
+                "outcome": outcome,
+                "problems": list(problems),
+                "values": {"weight": 81.35, "unit": "kg"},
+                "synced": False,
+                "synced_at": None,
+            },
+        ),
+    )
+
+
+async def test_a_measurement_during_the_questionnaire_waits_until_it_ends(
     daemon: FakeDaemon,
     sock_path: Path,
 ) -> None:
@@ -299,51 +324,56 @@ async def test_a_measurement_arriving_during_the_questionnaire_keeps_the_answers
     await daemon.start()
     app = PatientScreenApp(sock_path, "nb", poll_interval=0.1)
     async with app.run_test(size=TOUCHSCREEN) as pilot:
-        await wait_until(pilot, lambda: bool(shown(app, "#questionnaire-start")), "the button")
-        await tap(pilot, "#questionnaire-start")
+        await wait_until(pilot, lambda: bool(shown(app, "#next-action")), "the button")
+        await tap(pilot, "#next-action")
         await tap(pilot, "#option-3", "Hvordan er pusten")
         await wait_until(pilot, lambda: "sitter stille" in shown(app, "#q-text"), "question 2")
-        # The scale sends a weight while the patient is answering.
-        await daemon.set_live(
-            [
-                session(
-                    datetime.now(UTC),
-                    profile="weight_scale",
-                    results=(
-                        {
-                            "kind": "weight",
-                            "seq": 3,
-                            "device_time": None,
-                            "measured_at": iso(datetime.now(UTC)),
-                            "time_source": "hub",
-                            "received_at": iso(datetime.now(UTC)),
-                            "outcome": "ok",
-                            "problems": [],
-                            "values": {"weight": 81.35, "unit": "kg"},
-                            "synced": False,
-                            "synced_at": None,
-                        },
-                    ),
-                )
-            ]
-        )
+        # The scale sends a weight while the patient is answering: it waits.
+        await daemon.set_live([weight_session()])
+        await pilot.pause(0.5)
+        assert not isinstance(app.screen, MeasuringScreen), "the questionnaire is not interrupted"
+        assert shown(app, "#q-progress") == "Spørsmål 2"
+        while not shown(app, "#q-done"):
+            if shown(app, "#answer-no"):
+                await tap(pilot, "#answer-no")
+            elif shown(app, "#q-display-ok"):
+                await tap(pilot, "#q-display-ok")
+            else:
+                await tap(pilot, "#q-skip")
+        await tap(pilot, "#q-done", "Takk!")
+        # The questionnaire is over: now the weight is shown.
         await wait_until(pilot, lambda: shown(app, "#kind-weight-value") == "81,4", "the weight")
         assert shown(app, "#m-title") == "Vekt"
+    (response,) = daemon.answers
+    answers = answers_of(response)
+    assert answers["breath"] == "much-worse"
+    assert (answers["breath-rest"], answers["cough"], answers["rescue"]) == (False,) * 3
+
+
+async def test_a_value_beyond_the_limits_interrupts_the_questionnaire_and_keeps_the_answers(
+    daemon: FakeDaemon,
+    sock_path: Path,
+) -> None:
+    with_plan(daemon, "urn:dho:questionnaire:copd-daily")
+    await daemon.start()
+    app = PatientScreenApp(sock_path, "nb", poll_interval=0.1)
+    async with app.run_test(size=TOUCHSCREEN) as pilot:
+        await wait_until(pilot, lambda: bool(shown(app, "#next-action")), "the button")
+        await tap(pilot, "#next-action")
+        await tap(pilot, "#option-3", "Hvordan er pusten")
+        await wait_until(pilot, lambda: "sitter stille" in shown(app, "#q-text"), "question 2")
+        await daemon.set_live([weight_session(("weight_above_care_plan",), "flagged")])
+        await wait_until(pilot, lambda: shown(app, "#kind-weight-value") == "81,4", "the weight")
+        assert "Over grensen" in shown(app, "#kind-weight-flag")
         await tap(pilot, "#m-done")
         # Back where the patient was; the answers given before the weight came are kept.
         await wait_until(
             pilot, lambda: "sitter stille" in shown(app, "#q-text"), "the questionnaire again"
         )
-        assert shown(app, "#q-progress") == "Spørsmål 2 av 6"
-        for question in ("sitter stille", "Hoster du", "mer slim", "anfallsmedisin"):
-            await tap(pilot, "#answer-no", question)
-        await tap(pilot, "#q-skip", "noe annet")
-        await tap(pilot, "#q-done", "Takk!")
-        await wait_until(pilot, lambda: bool(shown(app, "#questionnaire-start")), "home again")
-    (response,) = daemon.answers
-    answers = answers_of(response)
-    assert answers["breath"] == "much-worse"
-    assert (answers["breath-rest"], answers["cough"], answers["rescue"]) == (False,) * 3
+        assert shown(app, "#q-progress") == "Spørsmål 2"
+        await tap(pilot, "#q-back")
+        await wait_until(pilot, lambda: "Hvordan er pusten" in shown(app, "#q-text"), "question 1")
+        assert app.screen.walk.answers["breath"].code == "much-worse"  # type: ignore[attr-defined]
 
 
 async def test_the_screen_goes_away_when_a_device_had_nothing_new(
@@ -393,7 +423,7 @@ async def test_the_daemon_going_away_mid_measurement_closes_the_screen_and_says_
         await daemon.stop()
         await wait_until(
             pilot,
-            lambda: "Huben svarer ikke" in shown(app, "#daemon-state"),
+            lambda: "Målestasjonen svarer ikke" in shown(app, "#standing"),
             f"the daemon-down banner; shown:\n{screen_text(app)}",
         )
         assert not isinstance(app.screen, MeasuringScreen)

@@ -6,35 +6,17 @@ from __future__ import annotations
 from typing import Any
 
 from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
-from textual.pilot import Pilot
 
 from hub.core.care_plan import CarePlan
 from hub.local_protocol import AnswerStored, Refusal
 from hub.ui.app import PatientScreenApp
-from tests.ui_support import FakeDaemon, shown, wait_until
+from tests.ui_support import FakeDaemon, shown, tap, wait_until
 
 TOUCHSCREEN = (100, 30)  # a 7" 800x480 panel with the kiosk font
 
 
 def with_plan(daemon: FakeDaemon, url: str) -> None:
     daemon.status["care_plan"] = {"questionnaire": {"resourceType": "Questionnaire", "url": url}}
-
-
-async def tap(pilot: Pilot[None], selector: str, expect: str | None = None) -> None:
-    """Press a button as a finger would, after waiting for it (and the question) to show."""
-    app = pilot.app
-    if expect is not None:
-        await wait_until(pilot, lambda: expect in shown(app, "#q-text"), f"question {expect!r}")
-    # Shown and laid out: a screen just pushed has its widgets before it has their places.
-    await wait_until(
-        pilot,
-        lambda: bool(shown(app, selector)) and app.screen.query_one(selector).region.area > 0,
-        f"button {selector}",
-    )
-    assert await pilot.click(selector), f"{selector} could not be pressed"
-    # As a person taps: a Button ignores presses for 0.2 s after one (Textual's active
-    # effect), which also swallows the double taps of a shaking hand.
-    await pilot.pause(0.25)
 
 
 def answers_of(response: dict[str, Any]) -> dict[str, Any]:
@@ -61,13 +43,13 @@ async def test_copd_check_by_touch_in_bokmal_with_every_branch(
     async with app.run_test(size=TOUCHSCREEN) as pilot:
         await wait_until(
             pilot,
-            lambda: shown(app, "#questionnaire-start") == "Svar på dagens spørsmål",
+            lambda: shown(app, "#next-action") == "Svar på dagens spørsmål",
             "the questionnaire button",
         )
-        await tap(pilot, "#questionnaire-start")
-        assert shown(app, "#q-progress") == "Spørsmål 1 av 5"
+        await tap(pilot, "#next-action")
+        assert shown(app, "#q-progress") == "Spørsmål 1"
         await tap(pilot, "#option-3", "Hvordan er pusten")  # Mye verre: opens a question
-        assert shown(app, "#q-progress") == "Spørsmål 2 av 6"
+        assert shown(app, "#q-progress") == "Spørsmål 2"
         await tap(pilot, "#answer-no", "sitter stille")
         await tap(pilot, "#q-back", "Hoster du")  # back: the earlier answer is kept
         await tap(pilot, "#answer-yes", "sitter stille")
@@ -75,16 +57,25 @@ async def test_copd_check_by_touch_in_bokmal_with_every_branch(
         await tap(pilot, "#answer-yes", "mer slim")
         await tap(pilot, "#option-2", "farge")  # green or brown
         await tap(pilot, "#answer-yes", "anfallsmedisin")
-        for _ in range(5):
-            await tap(pilot, "#q-plus", "Hvor mange ganger")
-        await tap(pilot, "#q-minus")
+        # The keypad: 5, 1 is more than the question takes (at most 50), said in words.
+        await tap(pilot, "#key-5", "Hvor mange ganger")
+        await tap(pilot, "#key-1")
+        assert shown(app, "#q-number") == "51"
+        await tap(pilot, "#q-number-ok")
+        assert shown(app, "#q-number-message") == "For stort. Svar fra 0 til 50."
+        assert "Hvor mange ganger" in shown(app, "#q-text"), "not taken"
+        await tap(pilot, "#key-erase")
+        await tap(pilot, "#key-erase")
+        assert app.screen.query_one("#key-comma").disabled, "a count takes no comma"
+        await tap(pilot, "#key-4")
         assert shown(app, "#q-number") == "4"
         await tap(pilot, "#q-number-ok")
         await tap(pilot, "#q-display-ok", "Ring oppfølgingstjenesten i dag")  # >= 4 opened it
-        await tap(pilot, "#q-skip", "noe annet")
+        # Free text needs a keyboard the patient does not have: left for the nurse's call.
+        await tap(pilot, "#q-display-ok", "sykepleieren med deg når hun ringer")
         await wait_until(pilot, lambda: "Takk!" in shown(app, "#q-text"), "the thank-you")
         await tap(pilot, "#q-done")
-        await wait_until(pilot, lambda: bool(shown(app, "#questionnaire-start")), "home again")
+        await wait_until(pilot, lambda: bool(shown(app, "#next-action")), "home again")
     (response,) = daemon.answers
     QuestionnaireResponse.model_validate(response)
     assert response["questionnaire"] == "urn:dho:questionnaire:copd-daily|1"
@@ -105,7 +96,7 @@ async def test_heart_failure_check_in_english_at_80x24(daemon: FakeDaemon, sock_
     await daemon.start()
     app = PatientScreenApp(sock_path, "en", poll_interval=0.05)
     async with app.run_test(size=(80, 24)) as pilot:
-        await tap(pilot, "#questionnaire-start")
+        await tap(pilot, "#next-action")
         await tap(pilot, "#answer-no", "lying flat")
         await tap(pilot, "#option-0", "ankles")
         await tap(pilot, "#answer-yes", "weight gone up by more than 2 kilos")
@@ -134,7 +125,7 @@ async def test_answers_the_daemon_could_not_store_are_kept_and_sent_again(
     await daemon.start()
     app = PatientScreenApp(sock_path, "en", poll_interval=0.05)
     async with app.run_test(size=TOUCHSCREEN) as pilot:
-        await tap(pilot, "#questionnaire-start")
+        await tap(pilot, "#next-action")
         for selector in ("#answer-no", "#option-0", "#answer-no", "#answer-no", "#option-0"):
             await tap(pilot, selector)
         await wait_until(
@@ -155,20 +146,40 @@ async def test_cancel_goes_home_and_a_broken_questionnaire_is_not_offered(
     await daemon.start()
     app = PatientScreenApp(sock_path, "nb", poll_interval=0.05)
     async with app.run_test(size=TOUCHSCREEN) as pilot:
-        await tap(pilot, "#questionnaire-start")
-        await tap(pilot, "#q-cancel", "Hvordan er pusten")
-        await wait_until(pilot, lambda: bool(shown(app, "#questionnaire-start")), "home")
+        await tap(pilot, "#next-action")
+        await tap(pilot, "#option-3", "Hvordan er pusten")
+        # One tap on "Avbryt" asks first; "Fortsett å svare" goes back to the same question.
+        await tap(pilot, "#q-cancel", "sitter stille")
+        assert shown(app, "#notice-title") == "Avslutte nå?"
+        await tap(pilot, "#stop-no")
+        await tap(pilot, "#q-cancel", "sitter stille")
+        await tap(pilot, "#stop-yes")
+        await wait_until(
+            pilot,
+            lambda: shown(app, "#next-action") == "Fortsett på dagens spørsmål",
+            "home, offering to go on",
+        )
         assert daemon.answers == []
+        # Later today: on from where the patient stopped, the answer given before kept.
+        await tap(pilot, "#next-action")
+        await wait_until(pilot, lambda: "sitter stille" in shown(app, "#q-text"), "question 2")
+        assert shown(app, "#q-progress") == "Spørsmål 2"
+        await tap(pilot, "#q-back")
+        await wait_until(pilot, lambda: "Hvordan er pusten" in shown(app, "#q-text"), "question 1")
+        assert app.screen.walk.answers["breath"].code == "much-worse"  # type: ignore[attr-defined]
+        await tap(pilot, "#q-cancel")
+        await tap(pilot, "#stop-yes")
+        await wait_until(pilot, lambda: bool(shown(app, "#next-action")), "home")
         # A new care plan with a questionnaire that cannot be asked: the last good one stays.
         daemon.status["care_plan"] = {
             "questionnaire": {"resourceType": "Questionnaire", "url": "urn:x", "item": []}
         }
         await pilot.pause(0.3)
-        assert shown(app, "#questionnaire-start") == "Svar på dagens spørsmål"
+        assert shown(app, "#next-action") == "Fortsett på dagens spørsmål"
         daemon.status["care_plan"] = {}
         await wait_until(
             pilot,
-            lambda: shown(app, "#questionnaire-start") == "",
+            lambda: shown(app, "#next-action") == "",
             "no questionnaire without one in the care plan",
         )
 

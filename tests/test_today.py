@@ -11,7 +11,7 @@ from hub.local_protocol import StatusAnswer
 from hub.ui.app import PatientScreenApp
 from hub.ui.i18n import Catalogue
 from hub.ui.today import newest_message, task_state, tasks_view
-from tests.ui_support import FakeDaemon, shown, status_of, wait_until
+from tests.ui_support import FakeDaemon, shown, status_of, tap, wait_until
 
 NB = Catalogue("nb")
 DASH = "\N{EN DASH}"  # as the catalogues write it
@@ -100,15 +100,21 @@ async def test_home_shows_the_due_task_and_the_message_until_it_is_read(
     await daemon.start()
     app = PatientScreenApp(sock_path, "nb", poll_interval=0.05)
     async with app.run_test(size=(100, 30)) as pilot:
+        # The message comes first, on a screen of its own, until the patient has read it.
+        await wait_until(
+            pilot,
+            lambda: shown(app, "#notice-text") == "Husk å veie deg i morgen.",
+            "the message",
+        )
+        assert shown(app, "#notice-title") == "Melding fra oppfølgingstjenesten"
+        assert shown(app, "#message-read") == "Jeg har lest meldingen"
+        await tap(pilot, "#message-read")
         await wait_until(
             pilot,
             lambda: shown(app, "#tasks-due") == f"Nå: Mål blodtrykket {DASH} kl. 00.00",
             "the due task",
         )
-        assert shown(app, "#message-text") == "Husk å veie deg i morgen."
-        assert shown(app, "#message-read") == "Jeg har lest meldingen"
-        await pilot.click("#message-read")
-        await wait_until(pilot, lambda: shown(app, "#message-text") == "", "the message to go")
+        assert shown(app, "#next-action") == "Mål blodtrykket nå"
     assert daemon.status["messages"][0]["read_at"] is not None
 
 

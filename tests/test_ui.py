@@ -26,7 +26,7 @@ from hub.ui.present import (
     present_status,
     slug_for,
 )
-from tests.ui_support import FakeDaemon, reading_of, shown, status_of, wait_until
+from tests.ui_support import FakeDaemon, reading_of, shown, status_of, tap, wait_until
 
 NB = Catalogue("nb")
 EN = Catalogue("en")
@@ -93,7 +93,7 @@ def test_catalogues_use_the_same_placeholders(language: str) -> None:
 def test_nynorsk_is_its_own_language() -> None:
     nn = Catalogue("nn")
     assert nn.translate("app.title") == "Målingane mine"
-    assert nn.translate("q.progress", n=2, total=5) == "Spørsmål 2 av 5"
+    assert nn.translate("next.weight") == "Veg deg no"
     assert nn.translate("sync.waiting") != Catalogue("nb").translate("sync.waiting")
 
 
@@ -385,7 +385,7 @@ async def test_shows_waiting_then_sent(daemon: FakeDaemon, sock_path: Path) -> N
         assert (shown(app, "#bp-pulse-label"), shown(app, "#bp-pulse")) == ("Puls", "70")
         assert shown(app, "#bp-time") == f"Målt kl. {oslo_hhmm(received)}"
         assert shown(app, "#bp-sync") == WAITING_NB
-        assert shown(app, "#daemon-state") == ""
+        assert "svarer ikke" not in shown(app, "#standing")
         assert shown(app, "#no-readings") == ""
 
         synced_at = datetime.now(UTC)
@@ -406,7 +406,7 @@ async def test_no_readings_yet(daemon: FakeDaemon, sock_path: Path) -> None:
         await wait_until(
             pilot, lambda: "Ingen målinger ennå" in shown(app, "#no-readings"), "the calm message"
         )
-        assert shown(app, "#daemon-state") == ""
+        assert "svarer ikke" not in shown(app, "#standing")
         assert not app.query("#bp-card")
 
 
@@ -415,20 +415,26 @@ async def test_daemon_down_then_recovers(daemon: FakeDaemon, sock_path: Path) ->
     app = PatientScreenApp(sock_path, poll_interval=0.1)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(
-            pilot, lambda: "Huben svarer ikke" in shown(app, "#daemon-state"), "the down message"
+            pilot,
+            lambda: "Målestasjonen svarer ikke" in shown(app, "#standing"),
+            "the down message",
         )
-        assert "Målingene dine er trygge" in shown(app, "#daemon-state")
+        assert "Målingene dine er trygge" in shown(app, "#standing")
         # We do not know yet whether there are readings, so we do not claim there are none.
         assert shown(app, "#no-readings") == ""
 
         await daemon.start()
         await wait_until(pilot, lambda: shown(app, "#bp-value") == "128/82", "the reading")
-        await wait_until(pilot, lambda: shown(app, "#daemon-state") == "", "the banner to go")
+        await wait_until(
+            pilot, lambda: "svarer ikke" not in shown(app, "#standing"), "the banner to go"
+        )
 
         # Down again: say so, and keep showing the last reading rather than an empty screen.
         await daemon.stop()
         await wait_until(
-            pilot, lambda: "Huben svarer ikke" in shown(app, "#daemon-state"), "the down message"
+            pilot,
+            lambda: "Målestasjonen svarer ikke" in shown(app, "#standing"),
+            "the down message",
         )
         assert shown(app, "#bp-value") == "128/82"
 
@@ -439,7 +445,9 @@ async def test_refusing_daemon_counts_as_not_answering(daemon: FakeDaemon, sock_
     app = PatientScreenApp(sock_path, poll_interval=0.1)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(
-            pilot, lambda: "Huben svarer ikke" in shown(app, "#daemon-state"), "the down message"
+            pilot,
+            lambda: "Målestasjonen svarer ikke" in shown(app, "#standing"),
+            "the down message",
         )
 
 
@@ -464,12 +472,16 @@ async def test_a_malformed_status_answer_is_the_hub_not_answering(
         # The daemon's answer breaks the contract: sent raw, past the stand-in's models.
         daemon.status_reply = {**status_of({"readings": [good]}).model_dump(mode="json"), **broken}
         await wait_until(
-            pilot, lambda: "Huben svarer ikke" in shown(app, "#daemon-state"), "the down message"
+            pilot,
+            lambda: "Målestasjonen svarer ikke" in shown(app, "#standing"),
+            "the down message",
         )
         assert shown(app, "#bp-value") == "128/82"  # the last good answer stays
         assert app.is_running
         daemon.status_reply = None
-        await wait_until(pilot, lambda: shown(app, "#daemon-state") == "", "the banner to go")
+        await wait_until(
+            pilot, lambda: "svarer ikke" not in shown(app, "#standing"), "the banner to go"
+        )
 
 
 async def test_failed_measurement_on_screen(daemon: FakeDaemon, sock_path: Path) -> None:
@@ -498,24 +510,24 @@ async def test_language_toggle(daemon: FakeDaemon, sock_path: Path) -> None:
         assert str(button.label) == "Nynorsk"  # the button names the language it switches to
         assert button.size.height >= 3  # a touch target an unsteady finger can hit
 
-        await pilot.click("#lang-toggle")
-        await wait_until(pilot, lambda: shown(app, "#title") == "Målingane mine", "nynorsk")
+        await tap(pilot, "#lang-toggle")
+        await wait_until(pilot, lambda: app.title == "Målingane mine", "nynorsk")
         assert shown(app, "#bp-sync").startswith("Sendt til oppfølgingstenesta kl. ")
         assert str(button.label) == "English"
         await wait_until(pilot, lambda: not button.has_class("-active"), "the button to be ready")
-        await pilot.click("#lang-toggle")
+        await tap(pilot, "#lang-toggle")
         await wait_until(pilot, lambda: shown(app, "#bp-title") == "Blood pressure", "English")
         assert (
             shown(app, "#bp-sync")
             == f"Sent to the follow-up service at {oslo_hhmm(synced_at, ':')}"
         )
         assert shown(app, "#bp-pulse-label") == "Pulse"
-        assert shown(app, "#title") == "My measurements"
+        assert app.title == "My measurements"
         assert str(button.label) == "Norsk (bokmål)"
 
         # A pressed button ignores taps for a moment (which also absorbs a trembling double tap).
         await wait_until(pilot, lambda: not button.has_class("-active"), "the button to be ready")
-        await pilot.click("#lang-toggle")
+        await tap(pilot, "#lang-toggle")
         await wait_until(pilot, lambda: shown(app, "#bp-title") == "Blodtrykk", "bokmål again")
         assert shown(app, "#bp-sync").startswith("Sendt til oppfølgingstjenesten kl. ")
 

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import copy
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,9 @@ from hub.local_protocol import (
     OPS,
     Answer,
     AnswerStored,
+    CallMeAnswer,
+    CallMeRequest,
+    CallState,
     LiveAnswer,
     LiveRequest,
     LiveSession,
@@ -114,6 +118,9 @@ class FakeDaemon:
         self.live_reply: dict[str, Any] | None = None  # set: "live" answers this raw instead
         self.status_reply: dict[str, Any] | None = None  # set: "status" answers this raw
         self._live_changed = asyncio.Condition()
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # "asked_at" of a call
+        self.call_requests: list[str] = []  # request ids the screen sent with "call_me"
+        self.call_reply: Refusal | None = None  # set: "call_me" is refused with this
 
     async def set_live(self, sessions: list[dict[str, Any]]) -> None:
         """What the devices do now; a screen waiting on "live" hears of it at once."""
@@ -140,6 +147,17 @@ class FakeDaemon:
                 return MessageReadAnswer(version=req.version)
         return Refusal(error=f"there is no message {req.version}")
 
+    def _call_me(self, req: CallMeRequest) -> CallMeAnswer | Refusal:
+        """As the daemon: noted as asked (now), shown in the status from then on."""
+        if self.call_reply is not None:
+            return self.call_reply
+        self.call_requests.append(req.request_id)
+        state = CallState(
+            state="asked", request_id=req.request_id, asked_at=self.clock().isoformat()
+        )
+        self.status["call_request"] = state.model_dump()
+        return CallMeAnswer(call_request=state, stored_before=False)
+
     async def handle(self, req: dict[str, Any]) -> Answer | Refusal | dict[str, Any]:
         op = req.get("op")
         if not isinstance(op, str) or op not in OPS:
@@ -152,6 +170,8 @@ class FakeDaemon:
             return await self._live(request)
         if isinstance(request, MessageReadRequest):
             return self._message_read(request)
+        if isinstance(request, CallMeRequest):
+            return self._call_me(request)
         if op == "answer":
             self.answers.append(req["response"])
             return self.answer_reply
@@ -206,3 +226,23 @@ async def wait_until(pilot: Pilot[None], condition: Callable[[], bool], what: st
         if loop.time() > deadline:
             pytest.fail(f"still waiting for {what}; the screen shows:\n{screen_text(pilot.app)}")
         await pilot.pause(0.05)
+
+
+async def tap(pilot: Pilot[Any], selector: str, expect: str | None = None) -> None:
+    """Press a button as a finger would: once it (and the question `expect`) shows, is laid
+    out, and the screen takes taps again after its last change (hub.ui.touch)."""
+    app = pilot.app
+    if expect is not None:
+        await wait_until(pilot, lambda: expect in shown(app, "#q-text"), f"question {expect!r}")
+    # Shown and laid out: a screen just pushed has its widgets before it has their places.
+    await wait_until(
+        pilot,
+        lambda: bool(shown(app, selector)) and app.screen.query_one(selector).region.area > 0,
+        f"button {selector}",
+    )
+    pause = getattr(app, "tap_pause", None)
+    if pause is not None:
+        await wait_until(pilot, pause.taking_taps, "the screen to take taps again")
+    assert await pilot.click(selector), f"{selector} could not be pressed"
+    # As a person taps: a Button ignores presses for 0.2 s after one (Textual's active effect).
+    await pilot.pause(0.25)

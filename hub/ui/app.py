@@ -8,20 +8,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import ClassVar
 
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
-from textual.widgets import Button
+from textual.screen import Screen
 
 from hub.ipc import DaemonUnavailable, ask
 from hub.local_protocol import (
     A,
+    CallMeAnswer,
+    CallMeRequest,
     LiveAnswer,
     LiveRequest,
     LiveSession,
@@ -34,12 +37,23 @@ from hub.local_protocol import (
 )
 from hub.questionnaire.model import Questionnaire
 from hub.ui.flow import QuestionnaireError, Walk, questionnaire_for
+from hub.ui.home import (
+    QUESTIONNAIRE,
+    TODAY_PAGE,
+    NextAction,
+    call_line,
+    next_action,
+    page_after,
+    standing,
+)
 from hub.ui.i18n import DEFAULT_LANGUAGE, Catalogue, other_language
-from hub.ui.measuring import measuring_view, session_to_show
+from hub.ui.measuring import measuring_view, needs_nurse_now, session_to_show
 from hub.ui.measuring_screen import MeasuringScreen
-from hub.ui.present import ReadingView, present_status
+from hub.ui.notice_screen import NoticeScreen
+from hub.ui.present import OSLO, ReadingView, centre_phone, present_status
 from hub.ui.questionnaire_screen import QuestionnaireScreen
-from hub.ui.today import MessageView, newest_message, tasks_view
+from hub.ui.today import MessageView, TaskView, newest_message, tasks_view
+from hub.ui.touch import TapPause, TouchButton
 from hub.ui.widgets import ReadingCard, Text
 
 log = logging.getLogger(__name__)
@@ -65,54 +79,173 @@ class PatientScreenApp(App[None]):
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         super().__init__()
+        # 50x15 (the kiosk's 16x32 font) takes 2-row buttons; 24 rows and more take 3.
+        self.VERTICAL_BREAKPOINTS = [(0, "-short"), (20, "-tall")]
         self.socket_path = socket_path
         self.poll_interval = poll_interval
         self.now = clock  # "today", "yesterday" and due tasks are relative to it
         self.catalogue = Catalogue(language)
+        self.tap_pause = TapPause()  # hub.ui.touch: no tap is taken just after a screen change
         self._status: StatusAnswer | None = None  # last good answer, kept while daemon is down
         self._daemon_ok: bool | None = None  # None until the first answer or failure
         self._render_lock = asyncio.Lock()  # the poller and the language button both re-render
         self._questionnaire: Questionnaire | None = None
         self._message: MessageView | None = None
         self._read_here: set[int] = set()  # read on this screen, before the daemon's next answer
+        self._shown_messages: set[int] = set()  # put on screen once; home has no message box
+        self._shown_calls: set[str] = set()  # call requests whose answer was put on screen
         self._live: list[LiveSession] = []  # the daemon's device sessions (`live`), newest last
         self._closed_sessions: set[str] = set()  # sessions the patient closed: not shown again
+        self._held_sessions: set[str] = set()  # waiting for the questionnaire to end
+        self._next: NextAction | None = None
+        self._page: str | None = None  # the page of home shown: TODAY_PAGE or a card's slug
+        self._pages: list[str] = []
+        self._saved_walk: tuple[date, Walk] | None = None  # a questionnaire left for later today
 
     @property
     def language(self) -> str:
         return self.catalogue.language
 
     def compose(self) -> ComposeResult:
-        yield Text(id="title")
-        yield Text(id="daemon-state")
-        yield Text(id="outbox-alarm")
-        with Vertical(id="message-box"):
-            yield Text(id="message-title")
-            yield Text(id="message-text")
-            yield Button("", id="message-read")
-        with Vertical(id="today"):
-            yield Text(id="tasks-due")
-            yield Text(id="tasks-rest")
-        with VerticalScroll(id="readings"):
+        yield TouchButton("", id="next-action", classes="top-band")
+        yield Text(id="standing")
+        yield Text(id="call-state")
+        with Vertical(id="page"):
+            with Vertical(id="today"):
+                yield Text(id="tasks-title", classes="card-title")
+                yield Text(id="tasks-due")
+                yield Text(id="tasks-rest")
             yield Text(id="no-readings")
         with Horizontal(id="footer"):
-            yield Button("", id="questionnaire-start")
-            yield Button("", id="lang-toggle")
+            yield TouchButton("\N{BLACK LEFT-POINTING TRIANGLE}", id="page-prev", classes="pager")
+            yield TouchButton("\N{BLACK RIGHT-POINTING TRIANGLE}", id="page-next", classes="pager")
+            yield TouchButton("", id="call-me")
+            yield TouchButton("", id="lang-toggle")
 
     async def on_mount(self) -> None:
+        self.screen_change_signal.subscribe(self, lambda _: self.tap_pause.screen_changed())
         await self._render()
         self.run_worker(self._poll_forever(), name="poll", group="poll", exclusive=True)
         self.run_worker(self._follow_live(), name="live", group="live", exclusive=True)
 
-    async def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "lang-toggle":
+    async def on_button_pressed(self, event: TouchButton.Pressed) -> None:
+        pressed = event.button.id
+        if pressed == "lang-toggle":
             self.catalogue = Catalogue(other_language(self.language))
             await self._render()
-        elif event.button.id == "message-read" and self._message is not None:
-            await self._mark_read(self._message.version)
-        elif event.button.id == "questionnaire-start" and self._questionnaire is not None:
-            walk = Walk(self._questionnaire)
-            await self.push_screen(QuestionnaireScreen(walk, self.catalogue, self.socket_path))
+        elif pressed in ("page-prev", "page-next"):
+            self._page = page_after(self._pages, self._page, -1 if pressed == "page-prev" else 1)
+            self.tap_pause.screen_changed()
+            await self._render()
+        elif pressed == "next-action" and self._next is not None:
+            await self._do_next(self._next)
+        elif pressed == "call-me":
+            await self._offer_call()
+
+    async def _do_next(self, action: NextAction) -> None:
+        if action.kind == QUESTIONNAIRE:
+            await self._start_questionnaire()
+            return
+        cat = self.catalogue
+        key = f"howto.{action.kind}"
+        title = cat.translate(
+            f"kind.{action.kind}" if cat.has(f"kind.{action.kind}") else "kind.unknown"
+        )
+        text = cat.translate(key if cat.has(key) else "howto.measure")
+        await self.push_screen(
+            NoticeScreen(title, text, [("howto-back", cat.translate("howto.back"))], name="howto")
+        )
+
+    async def _start_questionnaire(self) -> None:
+        if self._questionnaire is None:
+            return
+        walk = Walk(self._questionnaire)
+        saved = self._saved_walk
+        if (
+            saved is not None
+            and saved[0] == self._today()
+            and saved[1].questionnaire == walk.questionnaire
+        ):
+            walk = saved[1]  # left earlier today: on from where the patient stopped
+        screen = QuestionnaireScreen(walk, self.catalogue, self.socket_path)
+        await self.push_screen(screen, lambda sent: self._questionnaire_closed(screen, sent))
+
+    def _questionnaire_closed(self, screen: QuestionnaireScreen, sent: bool | None) -> None:
+        self._saved_walk = None if sent else (self._today(), screen.walk)
+        self.call_later(self._render)  # a measurement held back meanwhile is shown now
+
+    def _today(self) -> date:
+        return self.now().astimezone(OSLO).date()
+
+    async def _offer_call(self) -> None:
+        cat = self.catalogue
+        choices = [("call-no", cat.translate("call.no")), ("call-yes", cat.translate("call.yes"))]
+        notice = NoticeScreen(
+            cat.translate("call.title"), cat.translate("call.ask"), choices, name="call"
+        )
+        await self.push_screen(notice, self._call_chosen)
+
+    async def _call_chosen(self, choice: str | None) -> None:
+        if choice != "call-yes":
+            return
+        request = CallMeRequest(request_id=str(uuid.uuid4()))
+        try:
+            answer = await self._ask(request, CallMeAnswer)
+        except DaemonUnavailable as exc:
+            answer = Refusal(error=str(exc))
+        if isinstance(answer, Refusal):
+            log.warning("call request not taken: %s", answer.error)
+            await self._say_call_failed()
+            return
+        log.info("the patient asked to be called (%s)", answer.call_request.request_id)
+        await self.poll_once()  # home says at once that the nurse has been asked
+
+    async def _say_call_failed(self) -> None:
+        cat = self.catalogue
+        phone = centre_phone(self._status)
+        text = (
+            cat.translate("call.failed_phone", phone=phone)
+            if phone
+            else cat.translate("call.failed")
+        )
+        ok = [("call-failed-ok", cat.translate("q.ok"))]
+        await self.push_screen(
+            NoticeScreen(cat.translate("call.title"), text, ok, name="call-failed")
+        )
+
+    def _show_call_answer(self) -> None:
+        """The nurse's "I am calling you" on a screen of its own, once, over home only."""
+        call = None if self._status is None else self._status.call_request
+        if call is None or call.state != "acknowledged" or call.request_id is None:
+            return
+        if call.request_id in self._shown_calls or len(self.screen_stack) > 1:
+            return
+        if not call_line(call, self.now(), self.catalogue):
+            return  # answered long ago: not news
+        self._shown_calls.add(call.request_id)
+        cat = self.catalogue
+        ok = [("call-answer-ok", cat.translate("q.ok"))]
+        text = cat.translate("call.acknowledged")
+        self.push_screen(NoticeScreen(cat.translate("call.title"), text, ok, name="call-answer"))
+
+    def _show_message(self) -> None:
+        """The nurse's newest unread message on its own screen, once, over home only."""
+        message = self._message
+        if message is None or message.read or message.version in self._read_here:
+            return
+        if message.version in self._shown_messages or len(self.screen_stack) > 1:
+            return
+        self._shown_messages.add(message.version)
+        cat = self.catalogue
+        button = [("message-read", cat.translate("message.read"))]
+        notice = NoticeScreen(cat.translate("message.title"), message.text, button, name="message")
+        version = message.version
+
+        async def closed(choice: str | None) -> None:
+            if choice == "message-read":
+                await self._mark_read(version)
+
+        self.push_screen(notice, closed)
 
     async def _mark_read(self, version: int) -> None:
         """Tell the daemon (which sends the centre a receipt); the next poll shows it read."""
@@ -216,26 +349,39 @@ class PatientScreenApp(App[None]):
     def _measuring_screen(self) -> MeasuringScreen | None:
         return next((s for s in self.screen_stack if isinstance(s, MeasuringScreen)), None)
 
+    def _answering(self) -> bool:
+        """The patient is in the questionnaire (or deciding whether to leave it)."""
+        return any(isinstance(s, QuestionnaireScreen) for s in self.screen_stack)
+
     async def _show_measuring(self) -> None:
-        """Bring up, update or close the measuring screen for what the devices do now."""
+        """Bring up, update or close the measuring screen for what the devices do now.
+
+        During the questionnaire a measurement waits until it ends, unless the value is
+        beyond the care plan's limits: then the patient is told at once."""
         # A daemon that stopped answering knows nothing of its devices any more.
         sessions = self._live if self._daemon_ok is not False else []
-        session = session_to_show(sessions, self._closed_sessions, self.now())
+        session = session_to_show(sessions, self._closed_sessions, self.now(), self._held_sessions)
         screen = self._measuring_screen()
         if session is None:
             if screen is not None and screen is self.screen:
                 screen.dismiss(None)  # gone by itself: not closed by the patient
+            return
+        if screen is None and self._answering() and not needs_nurse_now(session):
+            self._held_sessions.add(session.key)
             return
         view = measuring_view(session, self._status, self.now(), self.catalogue)
         done = self.catalogue.translate("measuring.done")
         if screen is not None:
             await screen.show(view, done)
             return
+        if isinstance(self.screen, NoticeScreen) and self.screen.id == "howto":
+            self.screen.dismiss(None)  # the instruction is done with: the device is measuring
         await self.push_screen(MeasuringScreen(view, done), self._closed_measuring)
 
     def _closed_measuring(self, key: str | None) -> None:
         if key is not None:
             self._closed_sessions.add(key)
+            self._held_sessions.discard(key)
 
     async def _render(self) -> None:
         try:
@@ -248,27 +394,28 @@ class PatientScreenApp(App[None]):
         async with self._render_lock:
             cat = self.catalogue
             self.title = cat.translate("app.title")
-            self.query_one("#title", Text).update(self.title)
-            self.query_one("#lang-toggle", Button).label = cat.translate("lang.toggle")
+            if not self.screen_stack:
+                return  # the app is closing
+            home = self.screen_stack[0]
+            home.query_one("#lang-toggle", TouchButton).label = cat.translate("lang.toggle")
+            home.query_one("#call-me", TouchButton).label = cat.translate("call.button")
             if self._status is not None:
                 self._take_questionnaire(self._status)  # in the language now chosen
-            start = self.query_one("#questionnaire-start", Button)
-            start.label = cat.translate("q.start")
-            start.display = self._questionnaire is not None
-            banner = self.query_one("#daemon-state", Text)
-            down = self._daemon_ok is False
-            banner.update(cat.translate("daemon.down" if down else "daemon.connecting"))
-            banner.display = self._daemon_ok is not True
-
+            now = self.now()
+            tasks = () if self._status is None else tasks_view(self._status, now, cat)
+            self._render_next(home, tasks, cat)
+            said = standing(self._status, self._daemon_ok, now, cat)
+            sentence = home.query_one("#standing", Text)
+            sentence.update(said.text)
+            sentence.set_class(said.warning, "warning")
+            call = home.query_one("#call-state", Text)
+            status = self._status
+            call.update("" if status is None else call_line(status.call_request, now, cat))
+            call.display = bool(call.content)
             views: tuple[ReadingView, ...] = ()
-            alarm = ""
             if self._status is not None:
-                shown = present_status(self._status, self.now(), cat)
-                views, alarm = shown.readings, shown.alarm
-            alarm_banner = self.query_one("#outbox-alarm", Text)
-            alarm_banner.update(alarm)
-            alarm_banner.display = bool(alarm)
-            self._render_today(cat)
+                views = present_status(self._status, now, cat).readings
+            self._render_today(home, tasks, cat)
             try:
                 await self._show_measuring()  # its sync state and language follow the status
             except NoMatches:
@@ -276,44 +423,66 @@ class PatientScreenApp(App[None]):
             except Exception:
                 # A broken live session is not a daemon that stopped answering.
                 log.exception("measuring screen could not be shown")
-            no_readings = self.query_one("#no-readings", Text)
+            no_readings = home.query_one("#no-readings", Text)
             no_readings.update(
                 f"{cat.translate('readings.none')}\n\n{cat.translate('readings.none_hint')}"
             )
             # Before the first answer we do not know whether there are readings: say nothing.
             no_readings.display = self._status is not None and not views
-            await self._show_cards(views)
+            await self._show_cards(home, views, bool(tasks))
+            self._show_message()
+            self._show_call_answer()
 
-    def _render_today(self, cat: Catalogue) -> None:
-        status = self._status
-        now = self.now()
-        tasks = () if status is None else tasks_view(status, now, cat)
+    def _render_next(
+        self, home: Screen[object], tasks: tuple[TaskView, ...], cat: Catalogue
+    ) -> None:
+        saved = self._saved_walk
+        resumable = saved is not None and saved[0] == self._today()
+        action = next_action(tasks, self._questionnaire is not None, resumable, cat)
+        button = home.query_one("#next-action", TouchButton)
+        if action != self._next:
+            self.tap_pause.screen_changed()  # another action under the same finger
+        self._next = action
+        button.label = action.label if action is not None else ""
+        button.display = action is not None
+
+    def _render_today(
+        self, home: Screen[object], tasks: tuple[TaskView, ...], cat: Catalogue
+    ) -> None:
         due = "\n".join(t.text for t in tasks if t.state == "due")
         rest = "\n".join(t.text for t in tasks if t.state != "due")
+        home.query_one("#tasks-title", Text).update(cat.translate("tasks.title"))
         for selector, text in (("#tasks-due", due), ("#tasks-rest", rest)):
-            widget = self.query_one(selector, Text)
+            widget = home.query_one(selector, Text)
             widget.update(text)
             widget.display = bool(text)
-        self.query_one("#today").display = bool(tasks)
-        message = None if status is None else newest_message(status)
-        self._message = message
-        unread = message is not None and not message.read and message.version not in self._read_here
-        self.query_one("#message-box").display = unread
-        if message is not None:
-            self.query_one("#message-title", Text).update(cat.translate("message.title"))
-            self.query_one("#message-text", Text).update(message.text)
-            self.query_one("#message-read", Button).label = cat.translate("message.read")
+        status = self._status
+        self._message = None if status is None else newest_message(status)
 
-    async def _show_cards(self, views: tuple[ReadingView, ...]) -> None:
-        container = self.query_one("#readings", VerticalScroll)
-        cards = list(container.query(ReadingCard))
+    async def _show_cards(
+        self, home: Screen[object], views: tuple[ReadingView, ...], today: bool
+    ) -> None:
+        """Home shows one page at a time: today's tasks, then a reading of each kind."""
+        page = home.query_one("#page", Vertical)
+        cards = list(page.query(ReadingCard))
         if [card.id for card in cards] == [f"{v.slug}-card" for v in views]:
             for card, view in zip(cards, views, strict=True):
                 card.show(view)
-            return
-        # A new kind or a new order (newest first): rebuild; it happens once per new measurement.
-        await container.remove_children(ReadingCard)
-        await container.mount_all(ReadingCard(view) for view in views)
+        else:
+            # A new kind or a new order (newest first): rebuild, once per new measurement.
+            await page.remove_children(ReadingCard)
+            await page.mount_all(ReadingCard(view) for view in views)
+        self._pages = ([TODAY_PAGE] if today else []) + [v.slug for v in views]
+        if self._page not in self._pages:
+            self._page = self._pages[0] if self._pages else None
+        home.query_one("#today").display = self._page == TODAY_PAGE
+        for card in page.query(ReadingCard):
+            card.display = card.id == f"{self._page}-card"
+        at = self._pages.index(self._page) if self._page in self._pages else 0
+        home.query_one("#page-prev").display = len(self._pages) > 1
+        home.query_one("#page-next").display = len(self._pages) > 1
+        home.query_one("#page-prev", TouchButton).disabled = at == 0
+        home.query_one("#page-next", TouchButton).disabled = at >= len(self._pages) - 1
 
 
 def run(socket_path: Path, language: str) -> None:

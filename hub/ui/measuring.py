@@ -59,23 +59,37 @@ def _shown_results(session: LiveSession) -> list[StatusReading]:
 
 
 def session_to_show(
-    sessions: Sequence[LiveSession], closed: Iterable[str], now: datetime
+    sessions: Sequence[LiveSession],
+    closed: Iterable[str],
+    now: datetime,
+    held: Iterable[str] = (),
 ) -> LiveSession | None:
     """The session the measuring screen should show now, or None (the screen goes away).
 
     The newest one that is connected, or that ended recently having measured something; not
     one the patient has closed. A device that connected with nothing new is not worth a screen.
+    A session `held` back while the patient answered the questionnaire is shown however long
+    ago it ended: the patient has not seen its result yet.
     """
-    closed = set(closed)
+    closed, held = set(closed), set(held)
     for session in reversed(sessions):
         if session.key in closed:
             continue
         if session.ended_at is None:
             return session
         measured = _shown_results(session) or session.progress
-        if measured and not _ended_long_ago(session, now):
+        if measured and (session.key in held or not _ended_long_ago(session, now)):
             return session
     return None
+
+
+def needs_nurse_now(session: LiveSession) -> bool:
+    """A result beyond the care plan's limits: told at once, even during the questionnaire."""
+    return any(
+        problem.endswith(("_above_care_plan", "_below_care_plan"))
+        for reading in _shown_results(session)
+        for problem in reading.problems
+    )
 
 
 def _progress_digits(progress: Mapping[str, Any] | None, cat: Catalogue) -> tuple[str | None, str]:

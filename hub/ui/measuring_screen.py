@@ -10,9 +10,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Button, Digits
+from textual.widgets import Digits
 
 from hub.ui.measuring import MeasuringView
+from hub.ui.touch import TouchButton
 from hub.ui.widgets import ReadingCard, Text
 
 
@@ -42,7 +43,10 @@ class MeasuringScreen(Screen[str]):
                 yield Text(view.progress_unit, id="m-progress-unit", classes="unit")
             with Vertical(id="m-result"):
                 pass
-        yield Button(self.done_label, id="m-done")
+        # In the closing band, where home shows only a reading (patient.tcss, "Bands").
+        with Horizontal(classes="closing-band"):
+            yield TouchButton(self.done_label, id="m-done")
+        yield Text("", classes="bottom-band")
 
     async def on_mount(self) -> None:
         await self._render_view()
@@ -60,7 +64,7 @@ class MeasuringScreen(Screen[str]):
         self.query_one("#m-progress", Digits).update(view.progress or "")
         self.query_one("#m-progress-unit", Text).update(view.progress_unit)
         self.query_one("#m-progress-row").display = view.progress is not None
-        self.query_one("#m-done", Button).label = self.done_label
+        self.query_one("#m-done", TouchButton).label = self.done_label
         await self._show_result()
 
     async def _show_result(self) -> None:
@@ -77,7 +81,7 @@ class MeasuringScreen(Screen[str]):
             await box.remove_children()
             await box.mount(ReadingCard(result))
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
+    def on_button_pressed(self, event: TouchButton.Pressed) -> None:
         if event.button.id == "m-done":
             event.stop()
             self.action_done()

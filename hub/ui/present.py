@@ -28,7 +28,9 @@ EARLIEST_PLAUSIBLE = datetime(2020, 1, 1, tzinfo=UTC)
 # Kinds that are no measurement of their own: a glucose record's meal and medication context
 # (detail of another reading), the patient's questionnaire answers and message receipts (shown
 # as done tasks). No card of their own.
-DETAIL_KINDS = frozenset({"glucose_context", "questionnaire_response", "message_receipt"})
+DETAIL_KINDS = frozenset(
+    {"glucose_context", "questionnaire_response", "message_receipt", "call_request"}
+)
 # Short, readable widget-id prefixes for the kinds we know; others get a sanitised kind name.
 SLUGS = {"blood_pressure": "bp"}
 
@@ -51,6 +53,8 @@ class ReadingView:
     sync: str
     synced: bool
     trend: tuple[float, ...] = ()  # the last 14 days, one value a day: a sparkline
+    flag: str = ""  # "▲ Over grensen": beyond the care plan's limits, in words and a symbol
+    trend_label: str = ""  # "Siste 14 dager": what the sparkline shows
 
     @property
     def failed(self) -> bool:
@@ -263,19 +267,38 @@ _ADVICE_ORDER = {key: n for n, key in enumerate(dict.fromkeys(ADVICE.values()))}
 
 
 def measurement_advice(problems: object, cat: Catalogue, phone: object = None) -> str:
-    """What to do about how the device says the measurement went, one line per advice."""
+    """What to do about how the device says the measurement went: one instruction, the first
+    in the order above (fix the cuff before sitting still), or "" when there is none."""
     codes = problems if isinstance(problems, list | tuple) else []
     keys = sorted(
         {ADVICE[c] for c in codes if isinstance(c, str) and c in ADVICE},
         key=_ADVICE_ORDER.__getitem__,
     )
+    if not keys:
+        return ""
+    key = keys[0]
     has_phone = isinstance(phone, str) and bool(phone)
-    return "\n".join(
-        cat.translate(f"{k}_phone", phone=phone)
-        if has_phone and cat.has(f"{k}_phone")
-        else cat.translate(k)
-        for k in keys
+    if has_phone and cat.has(f"{key}_phone"):
+        return cat.translate(f"{key}_phone", phone=phone)
+    return cat.translate(key)
+
+
+def _measure_again(problems: object) -> bool:
+    """The device says the measurement was disturbed: it is measured again before anything
+    else is done about its value."""
+    codes = problems if isinstance(problems, list | tuple) else []
+    return any(
+        ADVICE.get(c) not in (None, "advice.irregular_pulse") for c in codes if isinstance(c, str)
     )
+
+
+def flag_text(problems: object, cat: Catalogue) -> str:
+    """A value beyond the care plan's limits said with a word and a symbol, not colour alone."""
+    codes = problems if isinstance(problems, list | tuple) else []
+    for side in ("above", "below"):
+        if any(isinstance(c, str) and c.endswith(f"_{side}_care_plan") for c in codes):
+            return cat.translate(f"flag.{side}")
+    return ""
 
 
 def limit_advice(problems: object, phone: object, cat: Catalogue) -> str:
@@ -307,14 +330,16 @@ def present_reading(
         if failed:
             value, note = None, cat.translate("reading.failed")
         problems = reading.problems
-        notes = (
-            note or limit_advice(problems, phone, cat),
-            measurement_advice(problems, cat, phone) if advice else "",
-        )
-        note = "\n".join(n for n in notes if n)
+        # Never two instructions at once: a disturbed measurement is measured again first; a
+        # value beyond the limits is then called about (and "nothing to do" is not said).
+        redo = advice and _measure_again(problems)
+        limit = "" if redo else limit_advice(problems, phone, cat)
+        told = measurement_advice(problems, cat, phone) if advice and not limit else ""
+        note = "\n".join(n for n in (note or limit, told) if n)
+        flag = flag_text(problems, cat)
     else:
         # No display rules for this kind yet: say that it arrived rather than guess at fields.
-        value, unit, note = None, "", cat.translate("reading.received")
+        value, unit, note, flag = None, "", cat.translate("reading.received"), ""
     title_key = f"kind.{kind}" if cat.has(f"kind.{kind}") else "kind.unknown"
     pulse, pulse_note = _pulse(values.get("pulse_rate"), cat)
     if failed:
@@ -334,7 +359,9 @@ def present_reading(
         measured=cat.translate("measured", when=format_when(moment, now, cat)) if moment else "",
         sync=sync_text(reading, now, cat),
         synced=reading.synced,
-        trend=trend(kind, history, now),
+        trend=(days := trend(kind, history, now)),
+        flag="" if failed else flag,
+        trend_label=cat.translate("trend.label", days=14) if len(days) >= 2 else "",
     )
 
 

@@ -34,6 +34,8 @@ class ReadingCard(Vertical):
             yield Text(id=f"{slug}-pulse-label", classes="pulse-label")
             yield Digits(id=f"{slug}-pulse", classes="value")
             yield Text(id=f"{slug}-pulse-unit", classes="unit")
+        yield Text(id=f"{slug}-flag", classes="flag")
+        yield Text(id=f"{slug}-trend-label", classes="trend-label")
         yield Sparkline([], id=f"{slug}-trend", classes="trend")
         yield Text(id=f"{slug}-note", classes="note")
         yield Text(id=f"{slug}-time", classes="time")
@@ -52,6 +54,9 @@ class ReadingCard(Vertical):
         self.query_one(f"#{slug}-title", Text).update(view.title)
         self.query_one(f"#{slug}-row").display = view.value is not None or view.pulse is not None
         self._set_digits(f"#{slug}-value", view.value)
+        self.query_one(f"#{slug}-value").set_class(bool(view.flag), "flagged")
+        self._set_text(f"#{slug}-flag", view.flag)
+        self._set_text(f"#{slug}-trend-label", view.trend_label)
         self._set_text(f"#{slug}-unit", view.unit if view.value is not None else "")
         self._set_text(f"#{slug}-pulse-label", view.pulse_label if view.pulse else "")
         self._set_digits(f"#{slug}-pulse", view.pulse)

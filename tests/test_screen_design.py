@@ -1,0 +1,332 @@
+"""The patient screen's rules for eyes and fingers, checked on the drawn screens at the kiosk's
+50x15 and at 80x24 and 100x30 (issue 14, docs/kiosk.md):
+
+- no trap: a tap just after the screen changed is not taken (hub.ui.touch), and a button that
+  closes a screen never sits where home has a button;
+- meaning without colour and a contrast of at least 7:1 for every text;
+- "Ring meg" asks first, reaches the daemon once, and the nurse's answer shows.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.app import App
+from textual.geometry import Region
+from textual.pilot import Pilot
+from textual.widget import Widget
+from textual.widgets import Button, Digits, Static
+
+from hub.local_protocol import Refusal
+from hub.ui.app import PatientScreenApp
+from hub.ui.measuring_screen import MeasuringScreen
+from hub.ui.touch import TAP_PAUSE_S, TapPause
+from tests.test_questionnaire_screen import with_plan
+from tests.test_snapshots import HOME_STATUS, NOW, SIZES, at, reading, session
+from tests.ui_support import FakeDaemon, shown, tap, wait_until
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_tap_is_taken_only_once_the_pause_after_a_change_is_over() -> None:
+    clock = FakeClock()
+    pause = TapPause(clock)
+    assert pause.taking_taps(), "a screen that has not changed takes taps"
+    pause.screen_changed()
+    for later, taken in (
+        (0.0, False),
+        (0.3, False),
+        (TAP_PAUSE_S - 0.01, False),
+        (TAP_PAUSE_S, True),
+        (2.0, True),
+    ):
+        clock.now = 100.0 + later
+        assert pause.taking_taps() is taken, later
+
+
+async def test_a_double_tap_answers_one_question_not_two(
+    daemon: FakeDaemon, sock_path: Path
+) -> None:
+    with_plan(daemon, "urn:dho:questionnaire:heart-failure-daily")
+    await daemon.start()
+    app = PatientScreenApp(sock_path, "en", poll_interval=0.05)
+    async with app.run_test(size=SIZES["kiosk"]) as pilot:
+        await tap(pilot, "#next-action")
+        # A shaking finger: "No", and the same place again 0.25 s later, which on the next
+        # question is one of its answers.
+        await wait_until(pilot, lambda: "lying flat" in shown(app, "#q-text"), "question 1")
+        await pilot.pause(0.1)
+        clock = FakeClock()  # the pause counted on a clock of the test's: a busy machine is slow
+        app.tap_pause = TapPause(clock)
+        finger = app.screen.query_one("#answer-no").region.center
+        await tap(pilot, "#answer-no")
+        assert "ankles" in shown(app, "#q-text")
+        clock.now += 0.25
+        under = app.screen.get_widget_at(*finger)[0]
+        assert str(under.id).startswith("option-"), "the second tap lands on an answer"
+        await pilot.click(offset=finger)
+        await pilot.pause(0.1)
+        walk = app.screen.walk  # type: ignore[attr-defined]
+        assert "ankles" in shown(app, "#q-text"), "the second tap of a double tap is not taken"
+        assert walk.number == 2 and "ankles" not in walk.answers
+        # A tap after the pause is taken.
+        clock.now += TAP_PAUSE_S
+        await tap(pilot, f"#{under.id}")
+        await wait_until(pilot, lambda: app.screen.walk.number == 3, "question 3")  # type: ignore[attr-defined]
+
+
+async def test_a_double_tap_on_a_result_does_not_open_anything_on_home(
+    daemon: FakeDaemon, sock_path: Path
+) -> None:
+    await to_home(daemon)
+    app = PatientScreenApp(sock_path, "nb", poll_interval=0.05, clock=lambda: NOW)
+    async with app.run_test(size=SIZES["kiosk"]) as pilot:
+        await wait_until(pilot, lambda: bool(shown(app, "#next-action")), "home")
+        await daemon.set_live([session(results=(RESULT,))])
+        await wait_until(pilot, lambda: bool(shown(app, "#m-done")), "the result")
+        await pilot.pause(0.1)
+        finger = app.screen.query_one("#m-done").region.center
+        await tap(pilot, "#m-done")
+        # The second tap of the finger, just after home came back, at the same place.
+        await wait_until(pilot, lambda: not isinstance(app.screen, MeasuringScreen), "home")
+        await pilot.click(offset=finger)
+        await pilot.pause(TAP_PAUSE_S)
+        assert len(app.screen_stack) == 1, "nothing opened"
+
+
+RESULT = reading(
+    "blood_pressure",
+    {"systolic": 171.0, "diastolic": 96.0, "unit": "mmHg", "pulse_rate": 81.0},
+    0.5,
+    outcome="flagged",
+    problems=["systolic_above_care_plan"],
+)
+
+
+async def to_home(daemon: FakeDaemon) -> None:
+    """A daemon with the snapshots' home, its message already read."""
+    daemon.status = copy.deepcopy(HOME_STATUS)
+    daemon.status["messages"][0]["read_at"] = at(30)
+    await daemon.start()
+
+
+def home_buttons(app: App[Any]) -> dict[str, Region]:
+    home = app.screen_stack[0]
+    return {
+        str(b.id): b.region
+        for b in home.query(Button)
+        if b.display and b.visible and b.region.area > 0
+    }
+
+
+Opening = Callable[[Pilot[None], FakeDaemon], Awaitable[None]]
+
+
+async def open_measuring(pilot: Pilot[None], daemon: FakeDaemon) -> None:
+    await daemon.set_live([session(results=(RESULT,))])
+
+
+async def open_howto(pilot: Pilot[None], daemon: FakeDaemon) -> None:
+    await tap(pilot, "#next-action")
+
+
+async def open_call(pilot: Pilot[None], daemon: FakeDaemon) -> None:
+    await tap(pilot, "#call-me")
+
+
+async def open_stop(pilot: Pilot[None], daemon: FakeDaemon) -> None:
+    daemon.status["care_plan"]["schedule"] = []  # nothing to measure: the questionnaire leads
+    await wait_until(pilot, lambda: "spørsmål" in shown(pilot.app, "#next-action"), "the button")
+    await tap(pilot, "#next-action")
+    await tap(pilot, "#q-cancel")
+
+
+async def open_thanks(pilot: Pilot[None], daemon: FakeDaemon) -> None:
+    daemon.status["care_plan"]["schedule"] = []
+    await wait_until(pilot, lambda: "spørsmål" in shown(pilot.app, "#next-action"), "the button")
+    await tap(pilot, "#next-action")
+    await tap(pilot, "#option-1", "pusten")
+    while not shown(pilot.app, "#q-done"):
+        for choice in ("#answer-no", "#q-display-ok", "#q-skip"):
+            if shown(pilot.app, choice):
+                await tap(pilot, choice)
+                break
+        else:
+            await pilot.pause(0.05)
+
+
+# Each screen that goes back to home, and the buttons that take it there.
+CLOSING: dict[str, tuple[Opening, tuple[str, ...]]] = {
+    "measuring": (open_measuring, ("#m-done",)),
+    "howto": (open_howto, ("#howto-back",)),
+    "call": (open_call, ("#call-no", "#call-yes")),
+    "stop": (open_stop, ("#stop-yes",)),
+    "thanks": (open_thanks, ("#q-done",)),
+}
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("screen", CLOSING)
+async def test_a_closing_button_never_sits_on_a_button_of_home(
+    daemon: FakeDaemon, sock_path: Path, size: str, screen: str
+) -> None:
+    opening, closing = CLOSING[screen]
+    await to_home(daemon)
+    app = PatientScreenApp(sock_path, "nb", poll_interval=0.05, clock=lambda: NOW)
+    async with app.run_test(size=SIZES[size]) as pilot:
+        await wait_until(pilot, lambda: bool(shown(app, "#next-action")), "home")
+        await pilot.pause(0.1)
+        home = home_buttons(app)
+        assert {"next-action", "call-me", "lang-toggle", "page-next"} <= set(home)
+        await opening(pilot, daemon)
+        for selector in closing:
+            await wait_until(pilot, lambda s=selector: bool(shown(app, s)), selector)  # type: ignore[misc]
+            await pilot.pause(0.1)
+            region = app.screen.query_one(selector).region
+            for name, under in home.items():
+                assert not region.overlaps(under), f"{selector} at {region} lies on home's #{name}"
+
+
+def luminance(red: int, green: int, blue: int) -> float:
+    """WCAG 2 relative luminance of an sRGB colour."""
+
+    def channel(value: int) -> float:
+        c = value / 255
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    return 0.2126 * channel(red) + 0.7152 * channel(green) + 0.0722 * channel(blue)
+
+
+def contrast(fg: tuple[int, int, int], bg: tuple[int, int, int]) -> float:
+    light, dark = sorted((luminance(*fg), luminance(*bg)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def test_the_contrast_measure_is_wcags() -> None:
+    assert contrast((255, 255, 255), (0, 0, 0)) == pytest.approx(21.0)
+    assert contrast((0, 0, 0), (0, 0, 0)) == pytest.approx(1.0)
+    assert contrast((0x76, 0x76, 0x76), (255, 255, 255)) == pytest.approx(4.54, abs=0.01)
+
+
+def texts_drawn(app: App[Any]) -> list[Widget]:
+    found = []
+    for widget in app.screen.query("*"):
+        if not isinstance(widget, Static | Button | Digits) or widget.region.area == 0:
+            continue
+        if (
+            not widget.visible or not shown(app, f"#{widget.id}")
+            if widget.id
+            else not widget.visible
+        ):
+            continue
+        found.append(widget)
+    return found
+
+
+SCREENS_TO_READ: dict[str, Opening] = {
+    "home": lambda pilot, daemon: pilot.pause(0),
+    "measuring": open_measuring,
+    "howto": open_howto,
+    "call": open_call,
+}
+
+
+@pytest.mark.parametrize("screen", SCREENS_TO_READ)
+async def test_every_text_has_a_contrast_of_at_least_seven(
+    daemon: FakeDaemon, sock_path: Path, screen: str
+) -> None:
+    await to_home(daemon)
+    app = PatientScreenApp(sock_path, "nb", poll_interval=0.05, clock=lambda: NOW)
+    async with app.run_test(size=SIZES["kiosk"]) as pilot:
+        await wait_until(pilot, lambda: bool(shown(app, "#next-action")), "home")
+        await SCREENS_TO_READ[screen](pilot, daemon)
+        await pilot.pause(0.5)
+        checked = 0
+        for widget in texts_drawn(app):
+            _, _, background, color = widget.colors
+            bg = background.rgb
+            fg = (background + color).rgb  # a colour with alpha, as drawn on its background
+            ratio = contrast(fg, bg)
+            assert ratio >= 7, f"#{widget.id} {fg} on {bg}: {ratio:.1f}:1"
+            checked += 1
+        assert checked >= 3, "the screen shows texts to check"
+
+
+async def test_a_value_beyond_the_limits_is_said_in_words_not_only_in_colour(
+    daemon: FakeDaemon, sock_path: Path
+) -> None:
+    await to_home(daemon)
+    app = PatientScreenApp(sock_path, "nb", poll_interval=0.05, clock=lambda: NOW)
+    async with app.run_test(size=SIZES["kiosk"]) as pilot:
+        while not shown(app, "#bp-value"):
+            await tap(pilot, "#page-next")
+        assert shown(app, "#bp-flag") == "\N{BLACK UP-POINTING TRIANGLE} Over grensen"
+        assert "høyere enn grensen" in shown(app, "#bp-note")
+
+
+async def test_ring_meg_asks_first_then_reaches_the_daemon_once_and_the_answer_shows(
+    daemon: FakeDaemon, sock_path: Path
+) -> None:
+    await to_home(daemon)
+    daemon.clock = lambda: NOW - timedelta(minutes=1)
+    app = PatientScreenApp(sock_path, "nb", poll_interval=0.05, clock=lambda: NOW)
+    async with app.run_test(size=SIZES["kiosk"]) as pilot:
+        await wait_until(pilot, lambda: bool(shown(app, "#next-action")), "home")
+        await tap(pilot, "#call-me")
+        assert shown(app, "#notice-text") == "Vil du at sykepleieren skal ringe deg?"
+        await tap(pilot, "#call-no")
+        await wait_until(pilot, lambda: len(app.screen_stack) == 1, "home")
+        assert daemon.call_requests == [], "no is no"
+        await tap(pilot, "#call-me")
+        await tap(pilot, "#call-yes")
+        await wait_until(
+            pilot,
+            lambda: shown(app, "#call-state").startswith("Du ba om å bli ringt kl. 10.29"),
+            "the request noted on home",
+        )
+        assert len(daemon.call_requests) == 1
+        # The nurse answers at the centre; the daemon's status says so.
+        daemon.status["call_request"] = {
+            **daemon.status["call_request"],
+            "state": "acknowledged",
+            "acknowledged_at": NOW.isoformat(),
+        }
+        await wait_until(
+            pilot, lambda: shown(app, "#notice-text") == "Sykepleieren ringer deg snart.", "answer"
+        )
+        await tap(pilot, "#call-answer-ok")
+        await wait_until(
+            pilot, lambda: shown(app, "#call-state") == "Sykepleieren ringer deg snart.", "home"
+        )
+        await pilot.pause(0.3)
+        assert len(app.screen_stack) == 1, "the answer is put on screen once"
+
+
+async def test_a_call_request_the_daemon_cannot_take_says_so_with_the_number(
+    daemon: FakeDaemon, sock_path: Path
+) -> None:
+    await to_home(daemon)
+    daemon.call_reply = Refusal(error="the disk is full")
+    app = PatientScreenApp(sock_path, "nb", poll_interval=0.05, clock=lambda: NOW)
+    async with app.run_test(size=SIZES["kiosk"]) as pilot:
+        await wait_until(pilot, lambda: bool(shown(app, "#next-action")), "home")
+        await tap(pilot, "#call-me")
+        await tap(pilot, "#call-yes")
+        await wait_until(
+            pilot,
+            lambda: "55 00 00 00" in shown(app, "#notice-text"),
+            "the failure, with whom to call",
+        )
+        assert "kunne ikke sendes" in shown(app, "#notice-text")
+        assert shown(app, "#call-state") == ""
