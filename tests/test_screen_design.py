@@ -31,6 +31,11 @@ from tests.test_snapshots import HOME_STATUS, NOW, SIZES, at, reading, session
 from tests.ui_support import FakeDaemon, shown, tap, wait_until
 
 
+def center(region: Region) -> tuple[int, int]:
+    x, y = region.center
+    return int(x), int(y)
+
+
 class FakeClock:
     def __init__(self) -> None:
         self.now = 100.0
@@ -69,7 +74,7 @@ async def test_a_double_tap_answers_one_question_not_two(
         await pilot.pause(0.1)
         clock = FakeClock()  # the pause counted on a clock of the test's: a busy machine is slow
         app.tap_pause = TapPause(clock)
-        finger = app.screen.query_one("#answer-no").region.center
+        finger = center(app.screen.query_one("#answer-no").region)
         await tap(pilot, "#answer-no")
         assert "ankles" in shown(app, "#q-text")
         clock.now += 0.25
@@ -96,7 +101,7 @@ async def test_a_double_tap_on_a_result_does_not_open_anything_on_home(
         await daemon.set_live([session(results=(RESULT,))])
         await wait_until(pilot, lambda: bool(shown(app, "#m-done")), "the result")
         await pilot.pause(0.1)
-        finger = app.screen.query_one("#m-done").region.center
+        finger = center(app.screen.query_one("#m-done").region)
         await tap(pilot, "#m-done")
         # The second tap of the finger, just after home came back, at the same place.
         await wait_until(pilot, lambda: not isinstance(app.screen, MeasuringScreen), "home")
@@ -220,17 +225,13 @@ def test_the_contrast_measure_is_wcags() -> None:
 
 
 def texts_drawn(app: App[Any]) -> list[Widget]:
-    found = []
+    """The texts, digits and buttons on screen now, drawn and not empty."""
+    found: list[Widget] = []
     for widget in app.screen.query("*"):
         if not isinstance(widget, Static | Button | Digits) or widget.region.area == 0:
             continue
-        if (
-            not widget.visible or not shown(app, f"#{widget.id}")
-            if widget.id
-            else not widget.visible
-        ):
-            continue
-        found.append(widget)
+        if widget.visible and (shown(app, f"#{widget.id}") if widget.id else True):
+            found.append(widget)
     return found
 
 
