@@ -231,6 +231,10 @@ class CallState(_Strict):
     request_id: str | None = None
     asked_at: str | None = None
     acknowledged_at: str | None = None
+    # Whether the centre holds the request (it acknowledged the batch carrying it). Until then
+    # it waits on the hub (offline, say) and the screen must not say the nurse has been told.
+    # A daemon from before it leaves it out: False, the cautious reading.
+    delivered: bool = False
 
 
 class StatusAnswer(Answer):

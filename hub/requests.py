@@ -237,6 +237,7 @@ def call_state(call: CallRequest | None) -> CallState:
         request_id=call.request_id,
         asked_at=call.asked_at,
         acknowledged_at=call.acknowledged_at,
+        delivered=call.delivered,
     )
 
 

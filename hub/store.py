@@ -21,6 +21,7 @@ from typing import Any, Protocol, TypeVar, cast
 
 import sqlite_utils
 
+from hub.core.call_request import KIND as CALL_KIND
 from hub.core.call_request import CallRequest, decide
 from hub.core.outbox import OutboxItem, SealedSegment
 from hub.core.reading import (
@@ -204,6 +205,18 @@ def _v10(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX call_requests_asked ON call_requests (asked_at)")
 
 
+def _v11(db: sqlite_utils.Database) -> None:
+    """Ring meg: when the centre acknowledged the batch that carried each request. Until then
+    the screen must not say the nurse has been told (the hub may be offline); kept here, not
+    looked up in the readings, whose plaintext is deleted after the screen's window."""
+    db.execute("ALTER TABLE call_requests ADD COLUMN delivered_at TEXT")
+    db.execute(
+        "UPDATE call_requests SET delivered_at = (SELECT max(synced_at) FROM readings"
+        " WHERE kind = 'call_request' AND readings.synced_at IS NOT NULL"
+        " AND json_extract(values_json, '$.request_id') = call_requests.request_id)"
+    )
+
+
 # The hour a reading was measured in, as the trends group them ('YYYY-MM-DDTHH'), spelled
 # as readings_trend indexes it.
 _HOUR = "substr(measured_at, 1, 13)"
@@ -227,6 +240,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v8,
     _v9,
     _v10,
+    _v11,
 ]
 
 # The kinds present, one index seek each (readings_kind_seq): DISTINCT or GROUP BY would
@@ -418,7 +432,8 @@ class ReadingStore:
 
     def _call(self, tail: str, params: list[Any]) -> CallRequest | None:
         row = self.db.execute(
-            f"SELECT request_id, asked_at, acknowledged_at FROM call_requests {tail}", params
+            f"SELECT request_id, asked_at, acknowledged_at, delivered_at FROM call_requests {tail}",
+            params,
         ).fetchone()
         return None if row is None else CallRequest(*row)
 
@@ -617,6 +632,14 @@ class ReadingStore:
                     f"UPDATE readings SET synced_at = ? WHERE seq IN ({marks})"
                     " AND synced_at IS NULL",
                     [at, *chunk],
+                )
+                # A call request among them has reached the centre (by its id: the item may
+                # have been renumbered on the way).
+                self.db.execute(
+                    "UPDATE call_requests SET delivered_at = coalesce(delivered_at, ?)"
+                    " WHERE request_id IN (SELECT json_extract(values_json, '$.request_id')"
+                    f" FROM readings WHERE kind = ? AND seq IN ({marks}))",
+                    [at, CALL_KIND, *chunk],
                 )
             renumbered = {
                 old: new for old in sorted(conflicts) if (new := self._renumber(old)) is not None

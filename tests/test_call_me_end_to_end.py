@@ -64,6 +64,7 @@ def test_ring_meg_reaches_the_centre_once_and_the_nurses_answer_reaches_the_scre
             "request_id": None,
             "asked_at": None,
             "acknowledged_at": None,
+            "delivered": False,
         }
 
         # The patient taps; the screen resends the same request; she taps again meanwhile.
@@ -132,3 +133,31 @@ def test_ring_meg_reaches_the_centre_once_and_the_nurses_answer_reaches_the_scre
         assert state_of(page(client), patient) == "call_me"
     finally:
         connection.close()
+
+
+def test_the_screen_is_told_a_request_was_delivered_only_once_the_centre_holds_it(
+    home: SimulatedHome,
+) -> None:
+    """Stored on the hub is not told to the nurse: with the broker down the request waits in
+    the outbox and the status says `delivered` false (the screen then says it is not sent yet,
+    and to phone if it is urgent); once the centre acknowledges its batch, true."""
+    home.broker.stop()
+    home.start_hub()
+    asked = home.ask_hub("call_me", request_id=FIRST)
+    assert asked["ok"] and asked["call_request"]["delivered"] is False
+    status = home.hub_status()
+    assert status["call_request"]["state"] == "asked"
+    assert status["call_request"]["delivered"] is False
+    assert status["pending"] == 1 and not status["broker_connected"]
+
+    home.broker.start()  # same ports: the hub reconnects by itself
+    home.start_centre(taking_batches=True)
+    delivered = wait_for(
+        lambda: (s := home.hub_status())["call_request"]["delivered"] and s,
+        "the centre's ack of the request",
+    )
+    assert delivered["pending"] == 0
+    assert delivered["call_request"]["state"] == "asked"  # delivered, not yet answered
+    assert [r["values"]["request_id"] for r in home.centre_readings() if r["kind"] == KIND] == [
+        FIRST
+    ]

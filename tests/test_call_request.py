@@ -147,10 +147,35 @@ def test_the_store_keeps_one_open_request_and_takes_the_nurses_answer(tmp_path: 
 @pytest.mark.parametrize(
     ("call", "shown"),
     [
-        (None, {"state": "none", "request_id": None, "asked_at": None, "acknowledged_at": None}),
+        (
+            None,
+            {
+                "state": "none",
+                "request_id": None,
+                "asked_at": None,
+                "acknowledged_at": None,
+                "delivered": False,
+            },
+        ),
         (
             CallRequest(ID, ASKED),
-            {"state": "asked", "request_id": ID, "asked_at": ASKED, "acknowledged_at": None},
+            {
+                "state": "asked",
+                "request_id": ID,
+                "asked_at": ASKED,
+                "acknowledged_at": None,
+                "delivered": False,
+            },
+        ),
+        (
+            CallRequest(ID, ASKED, None, "2026-12-03T09:01:00.000+00:00"),
+            {
+                "state": "asked",
+                "request_id": ID,
+                "asked_at": ASKED,
+                "acknowledged_at": None,
+                "delivered": True,
+            },
         ),
         (
             CallRequest(ID, ASKED, "2026-12-03T09:02:00.000+00:00"),
@@ -159,6 +184,8 @@ def test_the_store_keeps_one_open_request_and_takes_the_nurses_answer(tmp_path: 
                 "request_id": ID,
                 "asked_at": ASKED,
                 "acknowledged_at": "2026-12-03T09:02:00.000+00:00",
+                # Answered by a nurse: the centre holds it, even had its batch's ack been lost.
+                "delivered": True,
             },
         ),
     ],

@@ -66,15 +66,23 @@ CallStateName = Literal["none", "asked", "acknowledged"]
 @dataclass(frozen=True)
 class CallRequest:
     """A request as the hub keeps it: asked at (hub time), acknowledged at (the centre's time
-    of the nurse's answer), or not yet."""
+    of the nurse's answer), or not yet; delivered at (hub time: when the centre acknowledged
+    the batch carrying it), or not yet."""
 
     request_id: str
     asked_at: str
     acknowledged_at: str | None = None
+    delivered_at: str | None = None
 
     @property
     def state(self) -> CallStateName:
         return "asked" if self.acknowledged_at is None else "acknowledged"
+
+    @property
+    def delivered(self) -> bool:
+        """Whether the centre holds it: its batch acknowledged, or a nurse answered it (she
+        can only answer what the centre holds, even if that batch's ack was lost)."""
+        return self.delivered_at is not None or self.acknowledged_at is not None
 
 
 def to_call_reading(request_id: str, asked_at: str) -> NewReading:

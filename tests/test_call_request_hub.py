@@ -1,0 +1,70 @@
+"""Ring meg, hub side, after the attacker review: a stored request is not a delivered one (the
+screen must not say the nurse has been told while the item waits on the hub), a hub clock that
+ran ahead cannot keep an old request "latest", and the status' times are checked instants.
+The real daemon and broker: tests/test_call_me_end_to_end.py."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from hub.core.call_request import KIND, to_call_reading
+from hub.core.reading import now_utc
+from hub.requests import call_state
+from hub.store import ReadingStore
+from hub.wire.sealing import ItemSealer
+from tests.test_call_request import ID
+from tests.test_delivery_model import new_reading
+from tests.test_envelope import CENTRE
+
+
+def test_a_request_is_delivered_once_the_centre_acknowledges_its_batch(tmp_path: Path) -> None:
+    """Stored is not told: while its item waits on the hub (offline, say) the screen must not
+    say the nurse has been told. Delivered once the centre acknowledges the batch carrying it,
+    also under the number it was renumbered to; other readings' acks do not count."""
+    store = ReadingStore(tmp_path / "hub.sqlite", sealer=ItemSealer("hub-0001", CENTRE.public))
+    call, _ = store.ask_call(ID, to_call_reading(ID, now_utc()))
+    assert not call.delivered
+    routine = store.add(new_reading(1, urgent=False))
+    assert routine is not None
+    store.settle([routine], [], routine, "2026-12-03T09:01:00.000+00:00")
+    latest = store.latest_call()
+    assert latest is not None and not latest.delivered and not call_state(latest).delivered
+    # The centre held another reading under the request's number: it is renumbered, unsent.
+    (item_seq,) = [r.seq for r in store.all() if r.kind == KIND]
+    renumbered = store.settle([], [item_seq], item_seq, "2026-12-03T09:02:00.000+00:00")
+    new_seq = renumbered.renumbered[item_seq]
+    assert not store.latest_call().delivered  # type: ignore[union-attr]
+    store.settle([new_seq], [], new_seq, "2026-12-03T09:03:00.000+00:00")
+    delivered = store.latest_call()
+    assert delivered is not None and delivered.delivered_at == "2026-12-03T09:03:00.000+00:00"
+    assert call_state(delivered).delivered and call_state(delivered).state == "asked"
+    # A repeated ack keeps the first time.
+    store.settle([new_seq], [], new_seq, "2026-12-03T09:09:00.000+00:00")
+    assert store.latest_call() == delivered
+    store.close()
+
+
+def test_a_store_from_before_delivery_was_kept_learns_it_from_its_readings(
+    tmp_path: Path,
+) -> None:
+    """Upgrading (store version 10 to 11): a request whose item the centre already
+    acknowledged reads as delivered, an unacknowledged one does not."""
+    path = tmp_path / "hub.sqlite"
+    store = ReadingStore(path, sealer=ItemSealer("hub-0001", CENTRE.public))
+    store.ask_call(ID, to_call_reading(ID, now_utc()))
+    (seq,) = [r.seq for r in store.all()]
+    store.settle([seq], [], seq, "2026-12-03T09:03:00.000+00:00")
+    store.save_document("call_ack", 1, "2026-12-03T09:05:00.000+00:00", {"request_id": ID})
+    store.ask_call("later-request", to_call_reading("later-request", now_utc()))
+    store.close()
+    with sqlite3.connect(path) as conn:  # as a hub from before wrote it
+        conn.execute("ALTER TABLE call_requests DROP COLUMN delivered_at")
+        conn.execute("PRAGMA user_version = 10")
+    conn.close()
+    reopened = ReadingStore(path)
+    delivered = reopened._call("WHERE request_id = ?", [ID])
+    assert delivered is not None and delivered.delivered_at == "2026-12-03T09:03:00.000+00:00"
+    latest = reopened.latest_call()
+    assert latest is not None and latest.request_id == "later-request" and not latest.delivered
+    reopened.close()
