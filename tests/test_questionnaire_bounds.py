@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from hub.questionnaire import SHIPPED, SHIPPED_LANGUAGES, load_shipped
@@ -150,36 +150,107 @@ def test_keypad_bounds_from_the_item_and_the_keypad_defaults() -> None:
     assert keypad_bounds(item_of("decimal")) == DEFAULT_BOUNDS["decimal"]
     two = item_of("decimal", ext(MAX_DECIMAL_PLACES, valueInteger=2))
     assert keypad_bounds(two) == Bounds(Decimal(0), Decimal("999.9"), 2)
-    # The keypad has no minus sign: a least answer below 0 is 0 there.
-    below = item_of("integer", ext(MIN_VALUE, valueInteger=-5), ext(MAX_VALUE, valueInteger=5))
-    assert keypad_bounds(below) == Bounds(Decimal(0), Decimal(5), 0)
     # A least answer past the default largest one: room for more digits.
     big = item_of("integer", ext(MIN_VALUE, valueInteger=1500))
     assert keypad_bounds(big) == Bounds(Decimal(1500), Decimal(99999), 0)
+    # ... but never past what the engine takes: an integer FHIR carries, a decimal up to 1e9.
+    huge = item_of("integer", ext(MIN_VALUE, valueInteger=2_000_000_000))
+    assert keypad_bounds(huge) == Bounds(Decimal(2_000_000_000), Decimal(2**31 - 1), 0)
+    large = item_of("decimal", ext(MIN_VALUE, valueDecimal=5e8))
+    assert keypad_bounds(large) == Bounds(Decimal(500_000_000), Decimal(10**9), 1)
+    # The keypad has no minus sign: an item made without the reader (which refuses bounds
+    # below 0) has a least answer below 0 taken as 0.
+    below = Item("n", "integer", min_value=-5, max_value=5)
+    assert keypad_bounds(below) == Bounds(Decimal(0), Decimal(5), 0)
+
+
+@pytest.mark.parametrize(
+    ("kind", "extensions", "message"),
+    [
+        ("integer", [ext(MAX_VALUE, valueInteger=-1)], "maxValue -1 allows answers below 0"),
+        (
+            "decimal",
+            [ext(MIN_VALUE, valueDecimal=-10.0), ext(MAX_VALUE, valueDecimal=10.0)],
+            "minValue -10.0 allows answers below 0, and the patient's keypad has no minus key",
+        ),
+        ("integer", [ext(MIN_VALUE, valueInteger=-(2**31))], "allows answers below 0"),
+        (
+            "decimal",
+            [ext(MIN_VALUE, valueDecimal=9007199254740993)],
+            "larger than the patient's keypad takes for a decimal item; give bounds from 0 to",
+        ),
+        ("decimal", [ext(MAX_VALUE, valueDecimal=1e9 + 0.5)], "larger than the patient's keypad"),
+    ],
+)
+def test_bounds_the_keypad_cannot_honour_are_refused_saying_why(
+    kind: str, extensions: list[Any], message: str
+) -> None:
+    """A number the patient cannot type (below 0: no minus key), or one a decimal answer
+    cannot hold exactly, would make the keypad say OK to an answer the engine refuses."""
+    with pytest.raises(QuestionnaireError, match=message):
+        item_of(kind, *extensions)
+
+
+# Bounds of every size a questionnaire may give: none, small, below 0, FHIR's integer ends,
+# around 2**53 (where a float stops holding every whole number), and any finite float.
+BOUND = st.one_of(
+    st.none(),
+    st.integers(-50, 5000),
+    st.integers(-(2**31), 2**31 - 1),
+    st.integers(2**53 - 3, 2**53 + 3),
+    st.floats(-1e12, 1e17, allow_nan=False, allow_infinity=False),
+    st.floats(0, 10, allow_nan=False).map(lambda f: round(f, 3)),
+)
+KEYS = st.lists(st.sampled_from([*"0123456789", ","]), max_size=18).map("".join)
+
+
+def typed(bounds: Bounds, text: str) -> NumberEntry:
+    entry = NumberEntry(bounds)
+    for key in text:
+        entry = entry.press(key)
+    return entry
+
+
+def written(number: Decimal, decimals: int) -> str:
+    """A number as the keypad's keys for it (rounded to the decimals it takes)."""
+    return f"{number:.{decimals}f}".replace(".", ",")
 
 
 @given(
-    least=st.integers(-100, 2000),
-    span=st.integers(0, 5000),
-    places=st.integers(0, 3),
-    digits=st.lists(st.sampled_from("0123456789,"), max_size=8),
+    kind=st.sampled_from(["integer", "decimal"]),
+    least=BOUND,
+    most=BOUND,
+    places=st.one_of(st.none(), st.integers(0, 6)),
+    keys=KEYS,
 )
+@example(kind="integer", least=None, most=-1, places=None, keys="0")
+@example(kind="decimal", least=-10.0, most=-0.5, places=None, keys="0")
+@example(kind="integer", least=2_000_000_000, most=None, places=None, keys="99999999999")
+@example(kind="decimal", least=9007199254740993, most=None, places=None, keys="9007199254740993")
 def test_what_the_keypad_says_ok_to_the_engine_takes(
-    least: int, span: int, places: int, digits: list[str]
+    kind: str, least: float | None, most: float | None, places: int | None, keys: str
 ) -> None:
-    """Whatever the bounds, a number the keypad lets OK take is an answer the engine takes."""
-    item = item_of(
-        "decimal",
-        ext(MIN_VALUE, valueDecimal=least / 10),
-        ext(MAX_VALUE, valueDecimal=(least + span) / 10),
-        ext(MAX_DECIMAL_PLACES, valueInteger=places),
-    )
-    entry = NumberEntry(keypad_bounds(item))
-    for key in digits:
-        entry = entry.press(key)
-    if entry.verdict == "ok" and entry.value is not None:
-        answer = keypad_answer(item, entry.value)
-        assert check_answer(item, answer) == answer
+    """For any number item the hub's reader accepts, a number the keypad lets OK take is an
+    answer the engine takes: typed key by key, and typed as the least and the largest answer
+    the keypad allows (where a float rounding or a clamped bound would show)."""
+    value_key = "valueInteger" if kind == "integer" else "valueDecimal"
+    extensions = [
+        ext(url, **{value_key: bound})
+        for url, bound in ((MIN_VALUE, least), (MAX_VALUE, most))
+        if bound is not None
+    ]
+    if places is not None and kind == "decimal":
+        extensions.append(ext(MAX_DECIMAL_PLACES, valueInteger=places))
+    try:
+        item = item_of(kind, *extensions)
+    except QuestionnaireError:
+        return  # refused with words: never on a patient's keypad
+    bounds = keypad_bounds(item)
+    for text in (keys, written(bounds.least, bounds.decimals), written(bounds.most, 0)):
+        entry = typed(bounds, text)
+        if entry.verdict == "ok" and entry.value is not None:
+            answer = keypad_answer(item, entry.value)
+            assert check_answer(item, answer) == answer, (text, bounds)
 
 
 @pytest.mark.parametrize("name", SHIPPED)

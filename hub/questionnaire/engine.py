@@ -77,14 +77,21 @@ def _check_bounds(item: Item, value: float) -> None:
         item.type == "integer" and not FHIR_INTEGER[0] <= value <= FHIR_INTEGER[1]
     ):
         raise AnswerInvalid(f"{value!r} is not a number {item.link_id} can hold")
-    if least is not None and value < least:
+    # Compared as written (shortest), as the keypad compares what was typed with the bounds
+    # (hub.ui.flow.keypad_bounds): both see 0.1 as 0.1, never as a binary fraction.
+    if least is not None and as_written(value) < as_written(least):
         raise AnswerInvalid(f"{value!r} is below {item.link_id}'s least answer {least}")
-    if most is not None and value > most:
+    if most is not None and as_written(value) > as_written(most):
         raise AnswerInvalid(f"{value!r} is above {item.link_id}'s largest answer {most}")
     if item.decimals is not None and decimal_places(value) > item.decimals:
         raise AnswerInvalid(
             f"{value!r} has more than the {item.decimals} decimals {item.link_id} takes"
         )
+
+
+def as_written(value: float) -> Decimal:
+    """A finite number as the Decimal it is written as, shortest (0.1 is 0.1)."""
+    return Decimal(repr(value))
 
 
 def decimal_places(value: float) -> int:

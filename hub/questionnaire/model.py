@@ -61,6 +61,10 @@ MAX_ITEMS = 200
 MAX_DEPTH = 16  # deeper than the downlink carries: its JSON depth limit nests items 15 deep
 MAX_OPTIONS = 100  # answer options of one item, or concepts of one contained ValueSet
 MAX_DECIMALS = 6  # maxDecimalPlaces: a keypad takes no more
+# The largest bound a decimal item may give: with MAX_DECIMALS decimals an answer up to it has
+# at most 15 significant digits, so the keypad's number survives the float the answer is kept
+# as (past 2**53 a float answer rounds below a bound the keypad said it met).
+DECIMAL_LIMIT = 10**9
 
 V2_0136 = "http://terminology.hl7.org/CodeSystem/v2-0136"  # HL7 v2 yes/no indicator
 DATA_ABSENT_REASON = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
@@ -386,6 +390,14 @@ def _bounds(
         )
     least = _bound(given, "minValue", kind, where)
     most = _bound(given, "maxValue", kind, where)
+    for name, value in (("minValue", least), ("maxValue", most)):
+        if value is not None and value < 0:
+            # -10..10 would be typed as 0..10: a loss of 2 taken as a gain of 2.
+            raise QuestionnaireError(
+                f"{where}: {name} {_shown(value)} allows answers below 0, and the patient's "
+                "keypad has no minus key; ask for a number from 0 up (for a change, ask "
+                "whether it went up or down, then by how much)"
+            )
     if least is not None and most is not None and least > most:
         raise QuestionnaireError(f"{where}: minValue {least} is above maxValue {most}")
     return least, most, _decimal_places(given, kind, where)
@@ -413,6 +425,11 @@ def _bound(given: dict[str, Any], name: str, kind: str, where: str) -> int | flo
         raise QuestionnaireError(f"{where}: {name} {_shown(value)} is not a FHIR integer")
     if not math.isfinite(value):
         raise QuestionnaireError(f"{where}: {name} {_shown(value)} is not a finite number")
+    if kind == "decimal" and abs(value) > DECIMAL_LIMIT:
+        raise QuestionnaireError(
+            f"{where}: {name} {_shown(value)} is larger than the patient's keypad takes for a "
+            f"decimal item; give bounds from 0 to {DECIMAL_LIMIT}"
+        )
     return value
 
 

@@ -19,12 +19,15 @@ from typing import Any
 from hub.core.care_plan import CarePlan
 from hub.questionnaire import SHIPPED_LANGUAGES, load_shipped, shipped_urls
 from hub.questionnaire.engine import (
+    as_written,
     build_response,
     check_answer,
     missing_required,
     questions,
 )
 from hub.questionnaire.model import (
+    DECIMAL_LIMIT,
+    FHIR_INTEGER,
     AnswerValue,
     Item,
     Questionnaire,
@@ -56,15 +59,18 @@ def questionnaire_for(plan: CarePlan | None, language: str) -> Questionnaire | N
 
 def keypad_bounds(item: Item) -> Bounds:
     """What the number keypad takes for an integer or decimal item: the questionnaire's
-    minValue, maxValue and maxDecimalPlaces, and the keypad's defaults for what it leaves out.
-    The keypad types no minus sign, so a least answer below 0 is taken as 0."""
+    minValue, maxValue and maxDecimalPlaces, and the keypad's defaults for what it leaves out,
+    never more than check_answer takes (an integer FHIR can carry; a decimal up to
+    DECIMAL_LIMIT). parse_questionnaire refuses bounds below 0 (the keypad types no minus
+    sign); an item made otherwise has a least answer below 0 taken as 0."""
     default = DEFAULT_BOUNDS[item.type]
-    least = default.least if item.min_value is None else Decimal(str(item.min_value))
+    least = default.least if item.min_value is None else as_written(item.min_value)
     least = max(least, Decimal(0))
     if item.max_value is not None:
-        most = Decimal(str(item.max_value))
+        most = as_written(item.max_value)
     else:  # room for one more digit than the least answer has, at the very least
         most = max(default.most, Decimal(10) ** (len(str(int(least))) + 1) - 1)
+    most = min(most, Decimal(FHIR_INTEGER[1] if item.type == "integer" else DECIMAL_LIMIT))
     if item.type == "integer":
         decimals = 0
     else:
