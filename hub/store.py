@@ -217,6 +217,13 @@ def _v11(db: sqlite_utils.Database) -> None:
     )
 
 
+# The newest call request is the one stored last, not the one with the latest asked_at: a
+# request asked while the hub's clock ran ahead would stay "newest" after the clock was put
+# right, and the screen would show it instead of the one she just made. (The rowid keeps the
+# order rows were stored in: none is ever deleted, and the hub never runs VACUUM, which may
+# renumber a table without an INTEGER PRIMARY KEY.)
+_NEWEST_CALL = "ORDER BY rowid DESC LIMIT 1"
+
 # The hour a reading was measured in, as the trends group them ('YYYY-MM-DDTHH'), spelled
 # as readings_trend indexes it.
 _HOUR = "substr(measured_at, 1, 13)"
@@ -407,7 +414,7 @@ class ReadingStore:
         (hub/core/call_request.py's `decide`)."""
         with self._transaction("store a call request in"):
             known = self._call("WHERE request_id = ?", [request_id])
-            latest = self._call("ORDER BY asked_at DESC, rowid DESC LIMIT 1", [])
+            latest = self._call(_NEWEST_CALL, [])
             match decide(request_id, latest, known, datetime.now(UTC)):
                 case "known":
                     assert known is not None
@@ -426,9 +433,7 @@ class ReadingStore:
 
     def latest_call(self) -> CallRequest | None:
         """The newest call request (open or answered), for the screen's status."""
-        return self._memo(
-            ("call",), lambda: self._call("ORDER BY asked_at DESC, rowid DESC LIMIT 1", [])
-        )
+        return self._memo(("call",), lambda: self._call(_NEWEST_CALL, []))
 
     def _call(self, tail: str, params: list[Any]) -> CallRequest | None:
         row = self.db.execute(

@@ -6,9 +6,10 @@ The real daemon and broker: tests/test_call_me_end_to_end.py."""
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from hub.core.call_request import KIND, to_call_reading
+from hub.core.call_request import KIND, CallRequest, decide, to_call_reading
 from hub.core.reading import now_utc
 from hub.requests import call_state
 from hub.store import ReadingStore
@@ -68,3 +69,29 @@ def test_a_store_from_before_delivery_was_kept_learns_it_from_its_readings(
     latest = reopened.latest_call()
     assert latest is not None and latest.request_id == "later-request" and not latest.delivered
     reopened.close()
+
+
+def test_a_request_asked_while_the_clock_ran_ahead_holds_nothing_back(tmp_path: Path) -> None:
+    """The hub's clock ran a day ahead when she asked, and NTP put it right since: that
+    request must neither stay open (blocking her new one for a day and a half) nor stay the
+    newest (after its answer, every tap stored a new urgent item while the screen showed the
+    old one)."""
+    now = datetime.now(UTC)
+    ahead = CallRequest("future-request-1", (now + timedelta(days=1)).isoformat())
+    assert decide("now-request-01", ahead, None, now) == "store"
+    just_asked = CallRequest("just-asked-01", now.isoformat())
+    assert decide("now-request-01", just_asked, None, now) == "open"
+
+    store = ReadingStore(tmp_path / "hub.sqlite")
+    store.ask_call(ahead.request_id, to_call_reading(ahead.request_id, ahead.asked_at))
+    call, stored = store.ask_call("now-request-01", to_call_reading("now-request-01", now_utc()))
+    assert stored and call.request_id == "now-request-01"
+    store.save_document("call_ack", 1, now_utc(), {"request_id": ahead.request_id})
+    latest = store.latest_call()
+    assert latest is not None and latest.request_id == "now-request-01"
+    assert latest.state == "asked"
+    for n in range(3):  # taps while hers is open store nothing
+        tap = f"tap-number-{n:04d}"
+        assert store.ask_call(tap, to_call_reading(tap, now_utc())) == (latest, False)
+    assert [r.values["request_id"] for r in store.all()] == [ahead.request_id, "now-request-01"]
+    store.close()

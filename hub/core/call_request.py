@@ -8,9 +8,8 @@ item's record key). The nurse's answer comes back as a signed downlink document 
 hub/wire/documents.py) naming the request.
 
 One open request at a time: asking again while one is open (not yet acknowledged, and asked
-less than STALE_AFTER ago) gives the open one back and stores nothing; after the nurse's answer
-the patient may ask again. Pure; no
-I/O.
+less than STALE_AFTER ago, not later than now) gives the open one back and stores nothing;
+after the nurse's answer the patient may ask again. Pure; no I/O.
 """
 
 from __future__ import annotations
@@ -139,4 +138,7 @@ def _stale(call: CallRequest, now: datetime) -> bool:
         return True  # not a time this hub wrote: it cannot hold back a new request
     if asked.tzinfo is None:
         asked = asked.replace(tzinfo=UTC)
-    return now - asked > STALE_AFTER
+    # Asked "later than now": the hub's clock ran ahead then (and was put right since). How
+    # long ago she asked is unknown, so it holds nothing back; else it would stay open for
+    # as long as the clock was ahead, plus half a day.
+    return asked > now or now - asked > STALE_AFTER
