@@ -208,10 +208,12 @@ def _local_date(instant: datetime, tz: tzinfo) -> date:
 
 def _call_items(patient: PatientData, now: datetime) -> list[Item]:
     """The patient's call requests no nurse has answered, as one item since the oldest: the
-    nurse answers (acknowledges) them by their readings."""
+    nurse answers (acknowledges) them by their readings. Since when by the centre's receipt,
+    not the hub's own time of asking: a hub whose clock (or holder) back-dates a request would
+    otherwise go above every patient who really asked earlier."""
     acked = patient.acknowledged.seqs
     open_ = sorted(
-        (measured_time(r, now), r.seq)
+        (r.received_at, r.seq)
         for r in patient.readings
         if r.kind == CALL_KIND and not r.invalid and r.seq not in acked
     )

@@ -277,8 +277,8 @@ def test_a_call_request_is_the_first_item_until_answered(
     items = triage(patient, NOW)
     assert [(i.state, i.kind, i.count) for i in items] == states
     if items and items[0].state == "call_me":
-        first = min(r.measured_at for r in readings if r.kind == KIND)
-        assert items[0].since == first, "since when she has been waiting"
+        first = min(r.received_at for r in readings if r.kind == KIND)
+        assert items[0].since == first, "since when she has been waiting (the centre's time)"
 
 
 def test_a_patient_who_asked_to_be_called_comes_before_an_older_red_one() -> None:
@@ -301,6 +301,20 @@ def test_a_patient_who_asked_to_be_called_comes_before_an_older_red_one() -> Non
     last = {s.patient: (s.last_measured, s.last_delivered) for s in ordered}
     assert last["waiting"] == (None, NOW - timedelta(minutes=1) + timedelta(seconds=2))
     assert last["red"][0] == NOW - timedelta(days=1)
+
+
+def test_callers_rank_by_when_the_centre_received_the_request_not_the_hubs_clock() -> None:
+    """A hub that back-dates its request (a wrong clock, or a holder of its key) does not go
+    above a patient whose request reached the centre earlier."""
+    honest = Reading(KIND, 1, {}, "ok", NOW - timedelta(hours=2), NOW - timedelta(hours=2))
+    back_dated = Reading(KIND, 2, {}, "ok", NOW - timedelta(days=9), NOW - timedelta(minutes=1))
+    rows = {"honest": PatientData(readings=(honest,)), "cheat": PatientData(readings=(back_dated,))}
+    ordered = sorted(
+        (summarise(pid, data, triage(data, NOW), NOW) for pid, data in rows.items()),
+        key=patient_order,
+    )
+    assert [s.patient for s in ordered] == ["honest", "cheat"]
+    assert ordered[1].since == NOW - timedelta(minutes=1)
 
 
 # --- the centre's ingest: hostile call request items -----------------------------------------

@@ -8,6 +8,7 @@ tests/test_call_me_end_to_end.py."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import timedelta
 
 import pytest
@@ -19,7 +20,7 @@ from centre.followup.models import Acknowledgement, Review
 from centre.people.models import AuditEntry
 from centre.records.models import Hub, Reading
 from centre.web.views import worklist as worklist_view
-from centre.web.views.worklist import STATE_LABELS, moment
+from centre.web.views.worklist import STATE_LABELS, CallToTell, moment
 from centre.web.words import kind_words
 from hub.core.call_request import KIND
 from tests.test_web_worklist import (
@@ -52,9 +53,9 @@ def told(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
     """The hubs told that a nurse is calling (hub id, request id), instead of the broker."""
     calls: list[tuple[str, str]] = []
 
-    def tell(hub_id: str, request_id: str) -> bool:
-        calls.append((hub_id, request_id))
-        return True
+    def tell(asked: Sequence[CallToTell]) -> set[CallToTell]:
+        calls.extend((call.hub_id, call.request_id) for call in asked)
+        return set(asked)
 
     monkeypatch.setattr(worklist_view, "tell_calling", tell)
     return calls
@@ -74,7 +75,7 @@ def test_who_asked_to_be_called_comes_first_with_since_when_and_one_button(
     row = row_of(html, caller)
     with translation.override(settings.LANGUAGE_CODE):
         assert str(STATE_LABELS["call_me"]) in row
-    since = moment(request.measured_at)
+    since = moment(request.received_at)  # the centre's time: a hub's clock may be wrong
     assert since is not None and f'<time datetime="{since.iso}">{since.text}</time>' in row
     assert keys_in(row, "call_back") == [f"reading:{request.id}"]
     # The red reading keeps its own buttons; the request has only "I am calling now".

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from django import forms
 from django.conf import settings
@@ -25,7 +25,7 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ImproperlyConfigured
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import render
 from django.urls import NoReverseMatch, path, reverse
@@ -37,12 +37,12 @@ from django.views.decorators.http import require_GET, require_POST
 
 from centre import triage
 from centre.config import CentreConfig, load_centre_config
-from centre.downlink import issue, publish
+from centre.downlink import Outgoing, issue, publish
 from centre.errors import CentreError
 from centre.followup.models import Acknowledgement, Review
 from centre.people.access import patients_for
-from centre.people.models import Municipality, Patient, Team
-from centre.records.models import Reading
+from centre.people.models import CareEpisode, Municipality, Patient, Team
+from centre.records.models import Hub, Reading
 from centre.web.audit import audit
 from centre.web.views.worklist_html import rows_html
 from centre.web.words import kind_words, reasons_words
@@ -58,6 +58,7 @@ from centre.web.worklist_data import (
     triaged,
 )
 from hub.core.call_request import KIND as CALL
+from hub.core.call_request import CallAcknowledged
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,23 @@ NOTICES: Mapping[str, Any] = {
         "The patient's hub could not be told that you are calling, so the call request stays "
         "on the worklist: press the button again later. Call her all the same, and tell a "
         "technician."
+    ),
+    # A call request answered at the centre only (`call_fate`): nothing was sent to a hub.
+    "call_episode_ended": gettext_lazy(
+        "Acknowledged at the centre only: her care episode with that hub has ended (the hub may "
+        "now be another patient's), so no hub was told. Call her on the phone number you have."
+    ),
+    "call_hub_revoked": gettext_lazy(
+        "Acknowledged at the centre only: her hub is revoked, so it was not told that you are "
+        "calling. Call her all the same."
+    ),
+    "call_unreadable": gettext_lazy(
+        "Acknowledged at the centre only: the call request has no id her hub would recognise "
+        "(it was stored by an older version), so her hub was not told. Call her all the same."
+    ),
+    "called_quietly": gettext_lazy(
+        "Marked as called. Her hub was not told: her screen still says she is waiting for a "
+        "call. Tell a technician."
     ),
     "reviewed": gettext_lazy("The patients with nothing to see are marked as reviewed."),
     "changed": gettext_lazy(
@@ -362,8 +380,37 @@ def worklist(request: HttpRequest) -> HttpResponse:
     filters = WorklistFilter(_user(request), request.GET or None)
     context = _context(request, filters)
     context["notice"] = NOTICES.get(request.GET.get("notice", ""))
+    if request.GET.get("notice") == "call_failed":
+        context["call_offer"] = call_offer(request, str(request.GET.get("call", "")), context)
     audit(request, "view", _("worklist"))
     return render(request, "web/worklist.html", context)
+
+
+@dataclass(frozen=True)
+class CallOffer:
+    """After her hub could not be told: the button that marks her call requests as called
+    without telling the hub (the nurse has called her on the phone)."""
+
+    name: str
+    action: str
+    keys: str
+
+
+def call_offer(
+    request: HttpRequest, patient_id: str, context: Mapping[str, Any]
+) -> CallOffer | None:
+    """The offer for the patient named in the address, if she is the user's and still has open
+    call requests; None otherwise."""
+    try:
+        patient = _patient_or_404(request, patient_id)
+    except Http404:
+        return None
+    (entry,) = triaged(Patient.objects.filter(id=patient.id), timezone.now())
+    keys = row_keys(item for item in entry.summary.items if item.state == "call_me")
+    if not keys:
+        return None
+    action = reverse("web:acknowledge", args=[str(patient.id)]) + f"?{context['query']}"
+    return CallOffer(patient.name, action, " ".join(keys))
 
 
 @require_GET
@@ -389,10 +436,12 @@ def _patient_or_404(request: HttpRequest, patient_id: str) -> Patient:
     return found
 
 
-def _back(request: HttpRequest, notice: str) -> HttpResponseRedirect:
+def _back(request: HttpRequest, notice: str, more: str = "") -> HttpResponseRedirect:
     filters = WorklistFilter(_user(request), request.GET or None)
     query = _and(filters.query(), f"page={_page_number(request)}")
-    return HttpResponseRedirect(f"{reverse('web:worklist')}?{query}&notice={notice}")
+    return HttpResponseRedirect(
+        f"{reverse('web:worklist')}?{query}&notice={notice}" + (f"&{more}" if more else "")
+    )
 
 
 @dataclass(frozen=True)
@@ -403,6 +452,7 @@ class Asked:
     keys: tuple[str, ...] = ()
     all: bool = False
     receipt: bool = False
+    quietly: bool = False  # call requests acknowledged without telling the hub
 
 
 # The buttons of a row's form: each posts its finding's keys (or all the row's) as its value.
@@ -411,6 +461,9 @@ ACTIONS: Mapping[str, Asked] = {
     # A call request's one button ("I am calling now"): acknowledging a call request, by this
     # button or another, tells her hub that a nurse is calling (`tell_calling`).
     "call_back": Asked(),
+    # Offered after her hub could not be told (`call_failed`): the nurse has called her, and
+    # the request leaves the worklist although the hub still shows it open.
+    "call_back_quietly": Asked(quietly=True),
     "acknowledge_with_receipt": Asked(receipt=True),
     "acknowledge_all": Asked(all=True),
     "acknowledge_all_with_receipt": Asked(all=True, receipt=True),
@@ -439,10 +492,19 @@ def acknowledge(request: HttpRequest, patient_id: str) -> HttpResponse:
     chosen = [key for key in wanted.keys if key in current]
     # A call request is answered only once her hub has been told, so that her screen says a
     # nurse is calling: one whose hub could not be told stays on the worklist, to press again
-    # (her hub keeps it open meanwhile, and she cannot ask again until it has gone stale).
-    calls = call_requests(chosen)
-    told = {key for key, (hub_id, request_id) in calls.items() if tell_calling(hub_id, request_id)}
-    chosen = [key for key in chosen if key not in calls or key in told]
+    # or to mark as called without telling (her hub keeps it open meanwhile). One whose hub
+    # can never be told (`call_fate`) is answered at the centre alone, and the nurse is told.
+    calls = call_requests(patient, chosen, timezone.now())
+    fates: dict[str, Fate] = {
+        key: "quietly" if wanted.quietly and fate == "tell" else fate
+        for key, (_, fate) in calls.items()
+    }
+    to_tell = {key: call for key, (call, _) in calls.items() if fates[key] == "tell"}
+    reached = tell_calling(list(to_tell.values()))
+    told = {key for key, call in to_tell.items() if call in reached}
+    failed = set(to_tell) - told
+    chosen = [key for key in chosen if key not in failed]
+    untold = [fates[key] for key in chosen if key in calls and key not in told]
     # Reviewed: only when this leaves nothing of hers unacknowledged. A finding that came
     # after the page was drawn is not among the keys posted, and she has not seen it.
     reviewed = wanted.all and bool(chosen) and set(chosen) == current
@@ -455,15 +517,21 @@ def acknowledge(request: HttpRequest, patient_id: str) -> HttpResponse:
             Review.objects.create(patient=patient, by=_user(request))
     if told:
         audit(request, "change", _told(len(told)), patient)
-    if len(told) < len(calls):
+    for fate in dict.fromkeys(untold):
+        audit(request, "change", _untold(untold.count(fate), fate), patient)
+    if failed:
         if chosen:
             audit(request, "change", _acknowledged(len(chosen)), patient)
-        return _back(request, "call_failed")
+        return _back(request, "call_failed", f"call={patient.id}")
     if not chosen:
         return _back(request, "nothing")
     if reviewed:
         audit(request, "change", _("reviewed: all findings acknowledged"), patient)
     audit(request, "change", _acknowledged(len(chosen)), patient)
+    if untold and not wanted.receipt:
+        return _back(
+            request, min((UNTOLD_NOTICE[fate] for fate in untold), key=_UNTOLD_ORDER.index)
+        )
     if told and not wanted.receipt:
         return _back(request, "calling")
     if not wanted.receipt:
@@ -522,6 +590,20 @@ def _acknowledged(count: int) -> str:
     }
 
 
+def _untold(count: int, fate: Fate) -> str:
+    why = {
+        "episode_ended": _("her care episode with that hub has ended"),
+        "hub_revoked": _("her hub is revoked"),
+        "unreadable": _("the request has no id a hub recognises"),
+        "quietly": _("marked as called after her hub could not be told"),
+    }.get(fate, fate)
+    return ngettext(
+        "acknowledged %(count)d call request without telling the patient's hub: %(why)s",
+        "acknowledged %(count)d call requests without telling the patient's hub: %(why)s",
+        count,
+    ) % {"count": count, "why": why}
+
+
 def _told(count: int) -> str:
     return ngettext(
         "told the patient's hub that a nurse is calling about %(count)d request",
@@ -530,34 +612,133 @@ def _told(count: int) -> str:
     ) % {"count": count}
 
 
-def call_requests(keys: Sequence[str]) -> dict[str, tuple[str, str]]:
-    """The call requests among the keys ("reading:<id>" of kind call_request): key -> (hub
-    id, request id)."""
+# What becomes of a call request the nurse answers: "tell" her hub (a call_ack document), or
+# acknowledge it at the centre alone because no hub can rightly be told: her care episode with
+# that hub has ended (the hub may be the next patient's, whose screen would say a nurse is
+# calling her), the hub is revoked, or the request has no id a hub would take (stored before
+# the ingest checked them). "quietly": the nurse chose to, after her hub could not be reached.
+Fate = Literal["tell", "episode_ended", "hub_revoked", "unreadable", "quietly"]
+UNTOLD_NOTICE: Mapping[Fate, str] = {
+    "episode_ended": "call_episode_ended",
+    "hub_revoked": "call_hub_revoked",
+    "unreadable": "call_unreadable",
+    "quietly": "called_quietly",
+}
+_UNTOLD_ORDER = list(UNTOLD_NOTICE.values())  # the one notice said when several apply
+
+
+@dataclass(frozen=True)
+class CallToTell:
+    """A call request's answer as the hub is sent it: which hub, which request."""
+
+    hub_id: str
+    request_id: str
+
+
+def call_fate(
+    call: CallToTell | None,
+    asked_at: datetime,
+    open_episodes: Sequence[tuple[str, datetime]],
+    revoked: bool,
+) -> Fate:
+    """Whether a call request's hub may be told (pure). `call`: None when its request id is
+    not one a hub takes; `asked_at`: the reading's time, which places it in an episode;
+    `open_episodes`: the patient's episodes under way, (hub id, started). Her hub is told only
+    when the episode the request belongs to is still under way: else the hub has moved on."""
+    hub_id = call.hub_id if call is not None else None
+    if not any(hub == hub_id and started <= asked_at for hub, started in open_episodes):
+        return "episode_ended" if call is not None else "unreadable"
+    if revoked:
+        return "hub_revoked"
+    return "tell" if call is not None else "unreadable"
+
+
+def request_id_of(values_json: str) -> str | None:
+    """The request id a call request reading holds, if it is one a hub would take (one stored
+    before the ingest checked them may hold none, or a bad one): None otherwise."""
+    try:
+        request_id = json.loads(values_json)["request_id"]
+        CallAcknowledged.model_validate({"request_id": request_id})
+    except (ValueError, KeyError, TypeError) as exc:  # pydantic's ValidationError included
+        log.warning("a call request cannot be answered to its hub: %s", str(exc)[:200])
+        return None
+    return str(request_id)
+
+
+def call_requests(
+    patient: Patient, keys: Sequence[str], now: datetime
+) -> dict[str, tuple[CallToTell, Fate]]:
+    """The call requests among the patient's keys ("reading:<id>" of kind call_request): key ->
+    (what her hub would be told, whether it may be told: `call_fate`)."""
     ids = {rid: key for key in keys if (rid := reading_id_of(key)) is not None}
-    rows = Reading.objects.filter(id__in=ids, kind=CALL).values_list("id", "hub_id", "values_json")
+    rows = list(
+        Reading.objects.filter(id__in=ids, kind=CALL).values_list(
+            "id", "hub_id", "values_json", "measured_at"
+        )
+    )
+    hubs = {str(hub_id) for _, hub_id, _, _ in rows}
+    revoked = set(
+        Hub.objects.filter(hub_id__in=hubs, revoked_at__isnull=False).values_list(
+            "hub_id", flat=True
+        )
+    )
+    open_episodes = list(
+        CareEpisode.objects.filter(patient=patient, started__lte=now)
+        .filter(Q(ended__isnull=True) | Q(ended__gt=now))
+        .values_list("hub_id", "started")
+    )
     found = {}
-    for rid, hub_id, values in rows:
-        try:
-            request_id = json.loads(values)["request_id"]
-        except (ValueError, KeyError, TypeError):
-            request_id = None  # the ingest checked it (hub/wire/batch.py): never seen
-        # One that cannot be answered is still the nurse's to acknowledge: (hub, "") is
-        # never sent, and left on the worklist.
-        found[ids[rid]] = (str(hub_id), request_id if isinstance(request_id, str) else "")
+    for rid, hub_id, values, asked_at in rows:
+        request_id = request_id_of(values)
+        call = CallToTell(str(hub_id), request_id) if request_id is not None else None
+        fate = call_fate(call, asked_at, open_episodes, str(hub_id) in revoked)
+        found[ids[rid]] = (call or CallToTell(str(hub_id), ""), fate)
     return found
 
 
-def tell_calling(hub_id: str, request_id: str) -> bool:
-    """Send the request's hub the signed answer that a nurse is calling (a "call_ack"
-    document, centre/downlink.py); False (and a log line saying why) if it could not be
-    handed to the broker."""
+class UnanswerableCall(CentreError, ValueError):
+    """A call request whose answer no hub would take (its id is not one a hub chooses)."""
+
+
+def call_ack(config: CentreConfig, call: CallToTell) -> Outgoing:
+    """The signed call_ack document for one request; UnanswerableCall for an id a hub would
+    refuse (`call_requests` leaves those out: this guards any other caller)."""
+    try:
+        CallAcknowledged.model_validate({"request_id": call.request_id})
+    except ValueError:  # pydantic's ValidationError
+        raise UnanswerableCall(
+            f"request id {call.request_id[:80]!r} is not one a hub takes: acknowledge the "
+            "request at the centre alone"
+        ) from None
+    return issue(config, call.hub_id, "call_ack", {"request_id": call.request_id})
+
+
+def tell_calling(calls: Sequence[CallToTell]) -> set[CallToTell]:
+    """Send each request's hub the signed answer that a nurse is calling (a "call_ack"
+    document, centre/downlink.py), all through one connection to the broker; the ones handed
+    to it. One that cannot be made (a hub without a key) is left out, with a log line saying
+    why; if the broker cannot be reached, none is."""
+    if not calls:
+        return set()
     try:
         config = centre_config()
-        publish(config, [issue(config, hub_id, "call_ack", {"request_id": request_id})])
     except (CentreError, OSError) as exc:
-        log.warning("hub %s not told that a nurse is calling: %s", hub_id, exc)
-        return False
-    return True
+        log.warning("no hub told that a nurse is calling: %s", exc)
+        return set()
+    made: dict[CallToTell, Outgoing] = {}
+    for call in dict.fromkeys(calls):
+        try:
+            made[call] = call_ack(config, call)
+        except (CentreError, OSError) as exc:
+            log.warning("hub %s not told that a nurse is calling: %s", call.hub_id, exc)
+    if not made:
+        return set()
+    try:
+        publish(config, list(made.values()))
+    except (CentreError, OSError) as exc:
+        log.warning("%d hubs not told that a nurse is calling: %s", len(made), exc)
+        return set()
+    return set(made)
 
 
 urlpatterns = [
