@@ -29,7 +29,7 @@ from pydantic import (
 from hub.core.call_request import CallStateName, RequestId
 from hub.core.care_plan import CarePlan
 from hub.errors import HubError
-from hub.wire.strict import first_problem
+from hub.wire.strict import Stamp, first_problem
 
 PAIR_SCAN_MAX_S = 600.0  # ten minutes of looking for a device in pairing mode is plenty
 
@@ -228,9 +228,11 @@ class CallState(_Strict):
     patient asks again: how long to show "the nurse is calling you" is the screen's choice."""
 
     state: CallStateName = "none"
-    request_id: str | None = None
-    asked_at: str | None = None
-    acknowledged_at: str | None = None
+    request_id: RequestId | None = None
+    # Checked instants (an offset, a year the screen can show): "9999-12-31T23:59:59-14:00"
+    # is refused here, not left to crash the screen's time formatting.
+    asked_at: Stamp | None = None
+    acknowledged_at: Stamp | None = None
     # Whether the centre holds the request (it acknowledged the batch carrying it). Until then
     # it waits on the hub (offline, say) and the screen must not say the nurse has been told.
     # A daemon from before it leaves it out: False, the cautious reading.

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from pydantic import TypeAdapter, ValidationError
+
 from hub.core.answers import AnswerError, to_answer_reading, to_receipt_reading
 from hub.core.call_request import CallRequest, CallRequestError, to_call_reading
 from hub.core.pipeline import status_reading
@@ -46,6 +48,7 @@ from hub.local_protocol import (
     parse,
 )
 from hub.store import StoreError
+from hub.wire.strict import Stamp
 
 if TYPE_CHECKING:
     from hub.daemon import HubDaemon
@@ -230,15 +233,33 @@ class SocketOps:
 
 
 def call_state(call: CallRequest | None) -> CallState:
+    """The screen's view of a call request. A time that is no instant the screen can show
+    (a centre's call_ack may carry any issued_at) is left out, with a warning, rather than
+    failing the whole status the screen asks for every second."""
     if call is None:
         return CallState()
     return CallState(
         state=call.state,
         request_id=call.request_id,
-        asked_at=call.asked_at,
-        acknowledged_at=call.acknowledged_at,
+        asked_at=_instant_or_none(call.asked_at, "asked_at", call.request_id),
+        acknowledged_at=_instant_or_none(call.acknowledged_at, "acknowledged_at", call.request_id),
         delivered=call.delivered,
     )
+
+
+_STAMP: TypeAdapter[str] = TypeAdapter(Stamp)
+
+
+def _instant_or_none(text: str | None, name: str, request_id: str) -> str | None:
+    if text is None:
+        return None
+    try:
+        return _STAMP.validate_python(text)
+    except ValidationError:
+        log.warning(
+            "call request %s: %s %r is not a time the screen can show", request_id, name, text[:40]
+        )
+        return None
 
 
 ROUTES: dict[str, Route[Any]] = {

@@ -8,15 +8,20 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from hub.core.call_request import KIND, CallRequest, decide, to_call_reading
 from hub.core.reading import now_utc
+from hub.local_protocol import StatusAnswer, UnreadableAnswer, read_answer
 from hub.requests import call_state
 from hub.store import ReadingStore
 from hub.wire.sealing import ItemSealer
 from tests.test_call_request import ID
 from tests.test_delivery_model import new_reading
 from tests.test_envelope import CENTRE
+from tests.ui_support import BASE_STATUS
 
 
 def test_a_request_is_delivered_once_the_centre_acknowledges_its_batch(tmp_path: Path) -> None:
@@ -94,4 +99,37 @@ def test_a_request_asked_while_the_clock_ran_ahead_holds_nothing_back(tmp_path: 
         tap = f"tap-number-{n:04d}"
         assert store.ask_call(tap, to_call_reading(tap, now_utc())) == (latest, False)
     assert [r.values["request_id"] for r in store.all()] == [ahead.request_id, "now-request-01"]
+    store.close()
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        {"state": "asked", "request_id": ID, "asked_at": "9999-12-31T23:59:59-14:00"},
+        {"state": "asked", "request_id": ID, "asked_at": "2026-12-03T09:00:00"},  # no offset
+        {"state": "asked", "request_id": ID, "asked_at": "yesterday"},
+        {"state": "acknowledged", "request_id": ID, "acknowledged_at": "0001-01-01T00:00:00Z"},
+        {"state": "asked", "request_id": "no good id"},
+    ],
+)
+def test_a_status_with_times_the_screen_cannot_show_is_unreadable(call: dict[str, Any]) -> None:
+    """The screen formats these times; a hostile or broken one is refused with the status it
+    came in (which the screen treats as a daemon it cannot read), never formatted."""
+    with pytest.raises(UnreadableAnswer):
+        read_answer(StatusAnswer, {**BASE_STATUS.model_dump(mode="json"), "call_request": call})
+
+
+def test_a_nurses_answer_with_a_time_no_screen_can_show_leaves_the_time_out(
+    tmp_path: Path,
+) -> None:
+    """A call_ack's issued_at is the centre's word: one beyond the calendar the screen shows
+    must not fail every status the daemon answers; the answer stands, its time is left out."""
+    store = ReadingStore(tmp_path / "hub.sqlite")
+    store.ask_call(ID, to_call_reading(ID, now_utc()))
+    store.save_document("call_ack", 1, "9999-12-31T23:59:59-14:00", {"request_id": ID})
+    state = call_state(store.latest_call())
+    assert (state.state, state.acknowledged_at, state.delivered) == ("acknowledged", None, True)
+    assert state.asked_at is not None
+    status = BASE_STATUS.model_copy(update={"call_request": state})
+    assert read_answer(StatusAnswer, status.model_dump(mode="json")) == status
     store.close()

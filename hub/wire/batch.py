@@ -35,12 +35,11 @@ from hub.wire.envelope import (
     BatchHeader,
     EnvelopeError,
     Seq,
-    Stamp,
     open_envelope,
     seal_envelope,
 )
 from hub.wire.sealing import ITEM_DEPTH, open_item_with, open_segment, read_item
-from hub.wire.strict import MAX_INT
+from hub.wire.strict import MAX_INT, Stamp
 from hub.wire.suites import CentreKey, CentreKeyPair
 
 MAX_RAW_HEX = 2 * 128 * 1024  # a questionnaire response is at most 64 KiB (docs/protocol.md)

@@ -15,16 +15,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from pydantic import AfterValidator, Field
+from pydantic import Field
 
 from hub.core.canonical import canonical_json
 from hub.wire import strict
-from hub.wire.strict import MAX_SEQ, WireError
+from hub.wire.strict import MAX_SEQ, Stamp, WireError
 from hub.wire.suites import SUITES, CentreKey, CentreKeyPair, suite_for
 from hub.wire.topics import HUB_ID_PATTERN
 
@@ -38,28 +38,6 @@ MAX_ITEMS = 10_000  # per batch; a hub sends at most sync.batch_max (200 by defa
 UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 KEY_ID = r"^[0-9a-f]{16}$"
 Seq = Annotated[int, Field(ge=1, le=MAX_SEQ)]
-
-
-# Far enough apart for any clock a device was ever reset to, and far from the calendar's ends,
-# where showing a time in Norway's zone overflows (a stamp of 9999-12-31T23:30Z broke pages).
-FIRST_YEAR, LAST_YEAR = 1900, 2200
-
-
-def _instant(text: str) -> str:
-    """An ISO 8601 date-time with its offset (the centre stores it as a point in time)."""
-    try:
-        moment = datetime.fromisoformat(text)
-        if moment.utcoffset() is None:
-            raise ValueError("no offset")
-        year = moment.astimezone(UTC).year  # a zone may move it past the calendar's ends
-        if not FIRST_YEAR <= year <= LAST_YEAR:
-            raise ValueError(f"year {year} is outside {FIRST_YEAR}-{LAST_YEAR}")
-    except (ValueError, OverflowError) as exc:
-        raise ValueError(f"{text[:40]!r} is not a date-time with an offset ({exc})") from None
-    return text
-
-
-Stamp = Annotated[str, Field(min_length=10, max_length=40), AfterValidator(_instant)]
 
 
 class EnvelopeError(WireError):

@@ -14,8 +14,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from hub.core.canonical import canonical_json
-from hub.wire.envelope import Stamp
-from hub.wire.strict import MAX_INT, Schema, WireError, load, parse
+from hub.wire.strict import MAX_INT, Schema, Stamp, WireError, load, parse
 from hub.wire.topics import HUB_ID_PATTERN
 
 MAX_STATUS_BYTES = 1024

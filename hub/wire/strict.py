@@ -12,15 +12,40 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any, TypeVar
+from datetime import UTC, datetime
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from hub.errors import HubError
 
 MAX_DEPTH = 32
 MAX_INT = 2**63 - 1  # what SQLite stores; no count, version or sequence number needs more
 MAX_SEQ = 2**53 - 1  # the largest integer every JSON reader holds exactly
+
+
+# Far enough apart for any clock a device was ever reset to, and far from the calendar's ends,
+# where showing a time in Norway's zone overflows (a stamp of 9999-12-31T23:30Z broke pages).
+FIRST_YEAR, LAST_YEAR = 1900, 2200
+
+
+def _instant(text: str) -> str:
+    """An ISO 8601 date-time with its offset (the centre stores it as a point in time)."""
+    try:
+        moment = datetime.fromisoformat(text)
+        if moment.utcoffset() is None:
+            raise ValueError("no offset")
+        year = moment.astimezone(UTC).year  # a zone may move it past the calendar's ends
+        if not FIRST_YEAR <= year <= LAST_YEAR:
+            raise ValueError(f"year {year} is outside {FIRST_YEAR}-{LAST_YEAR}")
+    except (ValueError, OverflowError) as exc:
+        raise ValueError(f"{text[:40]!r} is not a date-time with an offset ({exc})") from None
+    return text
+
+
+# Here, not beside the envelope, so the patient screen can check its status' times without
+# loading the cryptography the envelope needs.
+Stamp = Annotated[str, Field(min_length=10, max_length=40), AfterValidator(_instant)]
 
 
 class WireError(HubError, ValueError):
