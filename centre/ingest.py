@@ -11,14 +11,17 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from centre.errors import CentreError
 from centre.keyring import Keyring
 from centre.presence import too_far_ahead
 from centre.store import CentreStore, ReplayedBatch, RevokedHub, StoredBatch, UnknownHub, now_utc
+from hub.core.call_request import KIND as CALL_KIND
 from hub.wire.batch import OpenedBatch, open_batch
 from hub.wire.envelope import Ack, EnvelopeError, read_header, sign_ack, to_ranges
 from hub.wire.public_keys import KeyFileError, ed25519_public
@@ -51,6 +54,14 @@ GROUP_READINGS = 2_000
 """A group (`Ingest.handle_group`, one transaction) takes at most this many messages and this
 many readings: the commit and its fsync are paid once per group, and no hub's ack waits behind
 more than a group's work."""
+
+# A hub holds one call request open at a time (hub/core/call_request.py: another only after a
+# nurse's answer or 12 hours): more than this many unanswered are not a patient asking, but a
+# hub (or a holder of its key) flooding the worklist and the nurse's "I am calling now". Those
+# beyond are refused alone; she is first on the worklist already. Counted over the window in
+# which the worklist shows an unanswered request.
+MAX_OPEN_CALLS = 5
+OPEN_CALLS_WINDOW = timedelta(days=90)  # centre/web/worklist_data.py OPEN_WINDOW
 
 # A sealed reading takes about 650 bytes in a batch; a message counts at least one reading for
 # every this many bytes of it (`readings_in`).
@@ -103,10 +114,11 @@ class Ingest:
             log.warning("the connection to the centre's database was broken; connected again")
         replies: list[Reply | None] = [None] * len(messages)
         enrolled: dict[str, tuple[str, bool] | None] = {}  # each hub's key, asked once a group
+        calls: dict[str, set[int]] = {}  # each hub's open call requests, this group's counted
         opened = [
             found
             for index, message in enumerate(messages)
-            if (found := self._open(index, message, enrolled)) is not None
+            if (found := self._open(index, message, enrolled, calls)) is not None
         ]
         for index, reply in self._store_group(opened).items():
             replies[index] = reply
@@ -121,7 +133,11 @@ class Ingest:
             return False
 
     def _open(
-        self, index: int, message: Message, enrolled: dict[str, tuple[str, bool] | None]
+        self,
+        index: int,
+        message: Message,
+        enrolled: dict[str, tuple[str, bool] | None],
+        calls: dict[str, set[int]],
     ) -> _Opened | None:
         """The message's batch opened and checked; None for a status (recorded here) or a
         message refused (logged and recorded here)."""
@@ -134,6 +150,11 @@ class Ingest:
             if hub_id is None:
                 raise EnvelopeError(f"message on unexpected topic {topic[:200]}")
             batch = self._open_batch(hub_id, message.payload, enrolled)
+            if any(item["kind"] == CALL_KIND for item in batch.items):
+                if hub_id not in calls:
+                    since = datetime.now(UTC) - OPEN_CALLS_WINDOW
+                    calls[hub_id] = self.store.open_call_requests(hub_id, since)
+                batch = capped_calls(batch, calls[hub_id], MAX_OPEN_CALLS)
             return _Opened(index, topic, hub_id, batch)
         except Exception as exc:  # anything: refused and recorded, never fatal
             self._record(self._refusal(topic, hub_id, exc))
@@ -314,6 +335,40 @@ def _conflict_reason(hub_id: str, stored: StoredBatch) -> str:
         "its counter went back (a lost write, a restored SD card). The centre keeps what it "
         "has; the hub renumbers these readings and sends them again"
     )
+
+
+class TooManyOpenCalls(CentreError):
+    """A call request beyond the MAX_OPEN_CALLS a hub may have unanswered: refused alone."""
+
+    def __init__(self, most: int) -> None:
+        super().__init__(
+            f"a call request beyond the {most} this hub has that no nurse has answered yet: "
+            "refused; the patient is first on the worklist already (a hub asks once at a time: "
+            "if it sends more, check it)"
+        )
+
+
+def capped_calls(batch: OpenedBatch, open_calls: set[int], most: int) -> OpenedBatch:
+    """The batch with its new call requests beyond `most` open for the hub refused alone (in
+    `refused`, like any item the centre cannot take); `open_calls`, the numbers of the hub's
+    open ones, gains those kept. One re-sent (its number among them) is not counted again."""
+    texts: list[str | None] = [*batch.values_json] or [None] * len(batch.items)
+    items: list[dict[str, Any]] = []
+    kept_texts: list[str | None] = []
+    refused = dict(batch.refused)
+    for item, text in zip(batch.items, texts, strict=True):
+        seq = item["seq"]
+        if item["kind"] == CALL_KIND and seq not in open_calls:
+            if len(open_calls) >= most:
+                refused[seq] = str(TooManyOpenCalls(most))
+                continue
+            open_calls.add(seq)
+        items.append(item)
+        kept_texts.append(text)
+    if len(items) == len(batch.items):
+        return batch
+    values_json = [t for t in kept_texts if t is not None] if batch.values_json else []
+    return replace(batch, items=items, refused=refused, values_json=values_json)
 
 
 def group_size(readings: Sequence[int]) -> int:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from centre.errors import CentreError
 from centre.presence import Presence, merge
 from centre.web.runtime import database_alias, prepare
+from hub.core.call_request import KIND as CALL_KIND
 from hub.core.reading import WIRE_FIELDS
 from hub.wire.status import HubStatus
 
@@ -362,6 +363,27 @@ class CentreStore:
                     if held_digest in wanted:
                         contents.add(held_digest)
         return _Held(by_seq, contents)
+
+    def open_call_requests(self, hub_id: str, since: datetime) -> set[int]:
+        """The numbers of the hub's call requests received since `since` that no nurse has
+        acknowledged (the ingest caps them: centre/ingest.py MAX_OPEN_CALLS)."""
+        from django.db.models import CharField, Exists, OuterRef, Value
+        from django.db.models.functions import Cast, Concat
+
+        from centre.followup.models import Acknowledgement
+        from centre.records.models import Reading
+
+        # The worklist acknowledges a reading as "reading:<its id>" (centre/web/worklist_data.py).
+        answered = Acknowledgement.objects.using(self.alias).filter(
+            key=Concat(Value("reading:"), Cast(OuterRef("id"), CharField()))
+        )
+        rows = (
+            Reading.objects.using(self.alias)
+            .filter(hub_id=hub_id, kind=CALL_KIND, received_at__gte=since)
+            .exclude(Exists(answered))
+            .values_list("seq", flat=True)
+        )
+        return set(rows)
 
     def highest_held(self, hub_id: str) -> int:
         from centre.records.models import Reading
