@@ -33,7 +33,7 @@ DEMO_DEVICES = list(KINDS)  # a home with every kind of device the hub reads
 # Seconds between two measurements in the home. A person's pace: she goes from one device to the
 # next every few minutes, not every few seconds. The quick version is for a look at the screens.
 PERSON_PACE = 180.0
-QUICK_PACE = 2.0
+QUICK_PACE = 10.0  # time to read a result and tap OK before the next one comes
 # The first device measures soon after the start (a demo that shows nothing for three minutes
 # looks broken); the others follow one turn each.
 FIRST_AFTER = 30.0

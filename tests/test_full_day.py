@@ -27,6 +27,13 @@ WORDS = {
         "thanks": "Takk",
         "done_button": "OK",
     },
+    "nn": {
+        "message": "Eg har lese meldinga",
+        "due": "No:",
+        "done": "gjort i dag",
+        "thanks": "Takk",
+        "done_button": "OK",
+    },
     "en": {
         "message": "I have read the message",
         "due": "Now:",
@@ -83,8 +90,16 @@ def session(
     }
 
 
-@pytest.mark.parametrize("language", ["nb", "en"])
-async def test_a_full_morning_by_touch(daemon: FakeDaemon, sock_path: Path, language: str) -> None:
+KIOSK = (50, 15)  # the 7" panel with the kiosk's 16x32 font (docs/kiosk.md)
+
+
+@pytest.mark.parametrize(
+    ("language", "size"),
+    [("nb", KIOSK), ("nn", KIOSK), ("en", KIOSK), ("nb", TOUCHSCREEN), ("en", (80, 24))],
+)
+async def test_a_full_morning_by_touch(
+    daemon: FakeDaemon, sock_path: Path, language: str, size: tuple[int, int]
+) -> None:
     words, asked = WORDS[language], questions(language)
     daemon.status.update(
         {
@@ -113,7 +128,7 @@ async def test_a_full_morning_by_touch(daemon: FakeDaemon, sock_path: Path, lang
     )
     await daemon.start()
     app = PatientScreenApp(sock_path, language, poll_interval=0.05, clock=lambda: NOW)
-    async with app.run_test(size=TOUCHSCREEN) as pilot:
+    async with app.run_test(size=size) as pilot:
         # The nurse's message first, on its own screen, read with one tap.
         await tap(pilot, "#message-read")
         await wait_until(pilot, lambda: shown(app, "#message-read") == "", "the message read")

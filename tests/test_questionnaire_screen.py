@@ -70,9 +70,16 @@ async def test_copd_check_by_touch_in_bokmal_with_every_branch(
         await tap(pilot, "#key-4")
         assert shown(app, "#q-number") == "4"
         await tap(pilot, "#q-number-ok")
-        await tap(pilot, "#q-display-ok", "Ring oppfølgingstjenesten i dag")  # >= 4 opened it
-        # Free text needs a keyboard the patient does not have: left for the nurse's call.
-        await tap(pilot, "#q-display-ok", "sykepleieren med deg når hun ringer")
+        # >= 4 opened the advice, which is not a numbered question.
+        await wait_until(
+            pilot, lambda: "Ring oppfølgingstjenesten i dag" in shown(app, "#q-text"), "advice"
+        )
+        assert shown(app, "#q-progress") == ""
+        await tap(pilot, "#q-display-ok")
+        # Free text needs a keyboard the patient does not have: "Ring meg" instead.
+        await wait_until(pilot, lambda: "trykke «Ring meg»" in shown(app, "#q-text"), "free text")
+        assert shown(app, "#q-progress") == "Spørsmål 8", "the advice was not counted"
+        await tap(pilot, "#q-display-ok")
         await wait_until(pilot, lambda: "Takk!" in shown(app, "#q-text"), "the thank-you")
         await tap(pilot, "#q-done")
         await wait_until(pilot, lambda: bool(shown(app, "#next-action")), "home again")

@@ -30,6 +30,8 @@ from tests.test_questionnaire_screen import with_plan
 from tests.test_snapshots import HOME_STATUS, NOW, SIZES, at, reading, session
 from tests.ui_support import FakeDaemon, shown, tap, wait_until
 
+NBSP = "\N{NO-BREAK SPACE}"  # a phone number is never broken across lines
+
 
 def center(region: Region) -> tuple[int, int]:
     x, y = region.center
@@ -326,8 +328,40 @@ async def test_a_call_request_the_daemon_cannot_take_says_so_with_the_number(
         await tap(pilot, "#call-yes")
         await wait_until(
             pilot,
-            lambda: "55 00 00 00" in shown(app, "#notice-text"),
+            lambda: "55 00 00 00".replace(" ", NBSP) in shown(app, "#notice-text"),
             "the failure, with whom to call",
         )
         assert "kunne ikke sendes" in shown(app, "#notice-text")
         assert shown(app, "#call-state") == ""
+
+
+@pytest.mark.parametrize(
+    "asked_at", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00", "not a time", ""]
+)
+def test_a_call_time_past_the_calendar_says_nothing_rather_than_crash(asked_at: str) -> None:
+    from hub.local_protocol import CallState
+    from hub.ui.home import call_line
+    from hub.ui.i18n import Catalogue
+
+    call = CallState.model_construct(state="asked", request_id="r" * 8, asked_at=asked_at)
+    assert call_line(call, NOW, Catalogue("nb")) == ""
+
+
+async def test_the_questions_are_there_while_a_measurement_is_due(
+    daemon: FakeDaemon, sock_path: Path
+) -> None:
+    """A lost or broken meter must not keep the patient from the day's questions."""
+    await to_home(daemon)
+    app = PatientScreenApp(sock_path, "nb", poll_interval=0.05, clock=lambda: NOW)
+    async with app.run_test(size=SIZES["kiosk"]) as pilot:
+        await wait_until(
+            pilot, lambda: shown(app, "#next-action") == "Mål oksygenmetningen nå", "home"
+        )
+        await wait_until(
+            pilot,
+            lambda: shown(app, "#questionnaire-start") == "Svar på dagens spørsmål",
+            "the questions on today's page",
+        )
+        await tap(pilot, "#questionnaire-start")
+        await wait_until(pilot, lambda: "Hvordan er pusten" in shown(app, "#q-text"), "question 1")
+        assert app.screen.query_one("#q-back").disabled, "nothing to go back to"

@@ -72,12 +72,22 @@ HOME_STATUS: dict[str, Any] = {
         reading("spo2", {"spo2": 93.0, "pulse_rate": 88.0}, 14 * 60, synced=False, synced_at=None),
     ],
     "history": [
-        {
-            "kind": "weight",
-            "measured_at": at(140 + day * 1440),
-            "values": {"weight": 82.4 - day * 0.3},
-        }
-        for day in range(13, -1, -1)
+        *(
+            {
+                "kind": "weight",
+                "measured_at": at(140 + day * 1440),
+                "values": {"weight": 82.4 - day * 0.3},
+            }
+            for day in range(13, -1, -1)
+        ),
+        *(
+            {
+                "kind": "blood_pressure",
+                "measured_at": at(20 + day * 1440),
+                "values": {"systolic": 168.0 - day * 2, "diastolic": 90.0},
+            }
+            for day in range(13, -1, -1)
+        ),
     ],
     "care_plan": {
         "schedule": [
@@ -90,6 +100,7 @@ HOME_STATUS: dict[str, Any] = {
             "resourceType": "Questionnaire",
             "url": "urn:dho:questionnaire:copd-daily",
         },
+        "thresholds": {"blood_pressure": {"systolic": {"max": 160}}},
         "centre_phone": "55 00 00 00",
     },
     "messages": [
@@ -280,7 +291,7 @@ SCREENS: dict[str, tuple[Steps | None, Callable[[Any], bool]]] = {
     "question-choice": (questions_first, lambda app: bool(shown(app, "#option-3"))),
     "question-yes-no": (to_boolean, lambda app: bool(shown(app, "#answer-yes"))),
     "question-keypad": (to_keypad, lambda app: bool(shown(app, "#q-number-message"))),
-    "question-for-the-call": (to_free_text, lambda app: "ringer" in shown(app, "#q-text")),
+    "question-for-the-call": (to_free_text, lambda app: "Ring meg" in shown(app, "#q-text")),
     "question-stop": (to_stop, lambda app: bool(shown(app, "#stop-yes"))),
     "questionnaire-sent": (to_thanks, lambda app: bool(shown(app, "#q-done"))),
     "measuring": (

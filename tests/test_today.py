@@ -11,6 +11,7 @@ from hub.local_protocol import StatusAnswer
 from hub.ui.app import PatientScreenApp
 from hub.ui.i18n import Catalogue
 from hub.ui.today import newest_message, task_state, tasks_view
+from hub.ui.trend_chart import trend_rows
 from tests.ui_support import FakeDaemon, shown, status_of, tap, wait_until
 
 NB = Catalogue("nb")
@@ -119,8 +120,6 @@ async def test_home_shows_the_due_task_and_the_message_until_it_is_read(
 
 
 async def test_a_card_draws_the_fourteen_day_trend(daemon: FakeDaemon, sock_path: Path) -> None:
-    from textual.widgets import Sparkline
-
     now = datetime.now(UTC)
     days = [now - timedelta(days=n) for n in (2, 1, 0)]
     daemon.status["readings"] = [
@@ -142,8 +141,8 @@ async def test_a_card_draws_the_fourteen_day_trend(daemon: FakeDaemon, sock_path
     app = PatientScreenApp(sock_path, "nb", poll_interval=0.05)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_until(pilot, lambda: shown(app, "#kind-weight-value") == "81,2", "the weight")
-        line = app.screen.query_one("#kind-weight-trend", Sparkline)
-        assert line.display and list(line.data or []) == [80.1, 80.9, 81.2]
+        assert shown(app, "#kind-weight-trend") == "\n".join(trend_rows((80.1, 80.9, 81.2), None))
+        assert shown(app, "#kind-weight-trend-label") == "Siste 14 dager"
 
 
 async def test_a_reminder_brings_the_task_forward_at_its_time_and_stops_once_done(

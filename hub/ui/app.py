@@ -10,6 +10,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import ClassVar
@@ -115,6 +116,8 @@ class PatientScreenApp(App[None]):
                 yield Text(id="tasks-title", classes="card-title")
                 yield Text(id="tasks-due")
                 yield Text(id="tasks-rest")
+                # The questions without a measurement first: a lost meter must not keep them.
+                yield TouchButton("", id="questionnaire-start")
             yield Text(id="no-readings")
         with Horizontal(id="footer"):
             yield TouchButton("\N{BLACK LEFT-POINTING TRIANGLE}", id="page-prev", classes="pager")
@@ -132,6 +135,7 @@ class PatientScreenApp(App[None]):
         pressed = event.button.id
         if pressed == "lang-toggle":
             self.catalogue = Catalogue(other_language(self.language))
+            self.tap_pause.screen_changed()  # every word changed under the finger
             await self._render()
         elif pressed in ("page-prev", "page-next"):
             self._page = page_after(self._pages, self._page, -1 if pressed == "page-prev" else 1)
@@ -141,6 +145,8 @@ class PatientScreenApp(App[None]):
             await self._do_next(self._next)
         elif pressed == "call-me":
             await self._offer_call()
+        elif pressed == "questionnaire-start":
+            await self._start_questionnaire()
 
     async def _do_next(self, action: NextAction) -> None:
         if action.kind == QUESTIONNAIRE:
@@ -161,12 +167,14 @@ class PatientScreenApp(App[None]):
             return
         walk = Walk(self._questionnaire)
         saved = self._saved_walk
+        canonical = walk.questionnaire.canonical
         if (
             saved is not None
-            and saved[0] == self._today()
-            and saved[1].questionnaire == walk.questionnaire
+            and saved[1].questionnaire.canonical == canonical
+            and (saved[0] == self._today())
         ):
-            walk = saved[1]  # left earlier today: on from where the patient stopped
+            # Left earlier today: on from where the patient stopped, in the language now shown.
+            walk = replace(saved[1], questionnaire=walk.questionnaire)
         screen = QuestionnaireScreen(walk, self.catalogue, self.socket_path)
         await self.push_screen(screen, lambda sent: self._questionnaire_closed(screen, sent))
 
@@ -408,10 +416,14 @@ class PatientScreenApp(App[None]):
             sentence = home.query_one("#standing", Text)
             sentence.update(said.text)
             sentence.set_class(said.warning, "warning")
-            call = home.query_one("#call-state", Text)
+            # One sentence: where "Ring meg" stands, unless something needs saying more.
             status = self._status
-            call.update("" if status is None else call_line(status.call_request, now, cat))
-            call.display = bool(call.content)
+            phone = centre_phone(status)
+            asked = "" if status is None else call_line(status.call_request, now, cat, phone)
+            call = home.query_one("#call-state", Text)
+            call.update(asked)
+            call.display = bool(asked)
+            sentence.display = said.warning or not asked
             views: tuple[ReadingView, ...] = ()
             if self._status is not None:
                 views = present_status(self._status, now, cat).readings
@@ -445,6 +457,14 @@ class PatientScreenApp(App[None]):
         self._next = action
         button.label = action.label if action is not None else ""
         button.display = action is not None
+        other_way = home.query_one("#questionnaire-start", TouchButton)
+        other_way.label = cat.translate("q.start")
+        answered = any(t.kind == QUESTIONNAIRE and t.state == "done" for t in tasks)
+        other_way.display = (
+            self._questionnaire is not None
+            and not answered
+            and (action is None or action.kind != QUESTIONNAIRE)
+        )
 
     def _render_today(
         self, home: Screen[object], tasks: tuple[TaskView, ...], cat: Catalogue

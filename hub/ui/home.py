@@ -80,21 +80,29 @@ def standing(
 
 
 def page_after(pages: Sequence[str], current: str | None, by: int) -> str | None:
-    """The page `by` steps from `current` (the first page if it is gone), staying in range."""
+    """The page `by` steps from `current`, staying in range; the first page if it is gone."""
     if not pages:
         return None
-    index = pages.index(current) if current in pages else 0
-    return pages[max(0, min(len(pages) - 1, index + by))]
+    if current not in pages:
+        return pages[0]
+    return pages[max(0, min(len(pages) - 1, pages.index(current) + by))]
 
 
-def call_line(call: CallState, now: datetime, cat: Catalogue) -> str:
-    """Where the patient's "Ring meg" stands, in one sentence ("" when there is nothing to say)."""
+def call_line(call: CallState, now: datetime, cat: Catalogue, phone: str | None = None) -> str:
+    """Where the patient's "Ring meg" stands, in one sentence ("" when there is nothing to say).
+    "The nurse has been told" only once the centre holds the request: until then it waits on
+    the measuring station, and an urgent matter is a phone call."""
     if call.state == "acknowledged":
         answered = parse_time(call.acknowledged_at)
         if answered is not None and now - answered <= CALL_ANSWER_SHOWN:
             return cat.translate("call.acknowledged")
         return ""
     asked = parse_time(call.asked_at)
-    if call.state == "asked" and asked is not None and now - asked <= CALL_ASKED_SHOWN:
-        return cat.translate("call.asked", when=format_when(asked, now, cat))
-    return ""
+    if call.state != "asked" or asked is None or now - asked > CALL_ASKED_SHOWN:
+        return ""
+    when = format_when(asked, now, cat)
+    if call.delivered:
+        return cat.translate("call.asked", when=when)
+    if phone:
+        return cat.translate("call.waiting_phone", when=when, phone=phone)
+    return cat.translate("call.waiting", when=when)

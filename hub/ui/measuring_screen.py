@@ -29,7 +29,7 @@ class MeasuringScreen(Screen[str]):
     ]
 
     def __init__(self, view: MeasuringView, done_label: str) -> None:
-        super().__init__(id="measuring")
+        super().__init__()  # no fixed id: the next one may come while this one is closing
         self.view = view
         self.done_label = done_label
 

@@ -54,7 +54,8 @@ class ReadingView:
     synced: bool
     trend: tuple[float, ...] = ()  # the last 14 days, one value a day: a sparkline
     flag: str = ""  # "▲ Over grensen": beyond the care plan's limits, in words and a symbol
-    trend_label: str = ""  # "Siste 14 dager": what the sparkline shows
+    trend_label: str = ""  # "Siste 14 dager": what the trend shows, and its limit if any
+    trend_limit: float | None = None  # the care plan's limit, drawn across the trend
 
     @property
     def failed(self) -> bool:
@@ -97,9 +98,11 @@ def parse_time(text: object) -> datetime | None:
         return None
     try:
         moment = datetime.fromisoformat(text)
-    except ValueError:
+        moment = moment.replace(tzinfo=OSLO) if moment.tzinfo is None else moment
+        moment.astimezone(UTC).astimezone(OSLO)  # year 9999 at -14:00 is past datetime's end
+    except (ValueError, OverflowError):
         return None
-    return moment.replace(tzinfo=OSLO) if moment.tzinfo is None else moment
+    return moment
 
 
 def measured_at(reading: StatusReading) -> datetime | None:
@@ -319,9 +322,11 @@ def present_reading(
     history: Sequence[HistoryEntry] = (),
     phone: str | None = None,
     advice: bool = False,
+    limit: float | None = None,
 ) -> ReadingView:
     """One reading's card. ``advice``: also say what to do about the device's complaints
-    (measure again ...), which is for the moment of measuring, not for later."""
+    (measure again ...), which is for the moment of measuring, not for later. ``limit``: the
+    care plan's limit of the value the trend draws, marked on it."""
     kind, values = reading.kind, reading.values
     rule = DISPLAY_RULES.get(kind)
     failed = reading.outcome == "failed"  # the hub's verdict, whatever the digits say
@@ -333,9 +338,9 @@ def present_reading(
         # Never two instructions at once: a disturbed measurement is measured again first; a
         # value beyond the limits is then called about (and "nothing to do" is not said).
         redo = advice and _measure_again(problems)
-        limit = "" if redo else limit_advice(problems, phone, cat)
-        told = measurement_advice(problems, cat, phone) if advice and not limit else ""
-        note = "\n".join(n for n in (note or limit, told) if n)
+        call = "" if redo else limit_advice(problems, phone, cat)
+        told = measurement_advice(problems, cat, phone) if advice and not call else ""
+        note = "\n".join(n for n in (note or call, told) if n)
         flag = flag_text(problems, cat)
     else:
         # No display rules for this kind yet: say that it arrived rather than guess at fields.
@@ -361,14 +366,35 @@ def present_reading(
         synced=reading.synced,
         trend=(days := trend(kind, history, now)),
         flag="" if failed else flag,
-        trend_label=cat.translate("trend.label", days=14) if len(days) >= 2 else "",
+        trend_label=_trend_label(kind, limit, cat) if len(days) >= 2 else "",
+        trend_limit=limit,
     )
 
 
+def _trend_label(kind: str, limit: float | None, cat: Catalogue) -> str:
+    if limit is None:
+        return cat.translate("trend.label", days=14)
+    decimals = 1 if kind in ("weight", "temperature", "glucose", "body_composition") else 0
+    shown = format_number(limit, cat, decimals)
+    return cat.translate("trend.label_limit", days=14, limit=shown)
+
+
+def trend_limit(status: StatusAnswer, kind: str) -> float | None:
+    """The care plan's limit of the value the trend draws: its maximum, else its minimum."""
+    plan, field = status.care_plan, TREND_FIELDS.get(kind)
+    if plan is None or field is None:
+        return None
+    found = plan.thresholds.get(kind, {}).get(field)
+    if found is None:
+        return None
+    return found.max if found.max is not None else found.min
+
+
 def centre_phone(status: StatusAnswer | None) -> str | None:
-    """The number the care plan gives the patient to call, if any."""
+    """The number the care plan gives the patient to call, if any, never broken across lines."""
     plan = None if status is None else status.care_plan
-    return None if plan is None else plan.centre_phone
+    phone = None if plan is None else plan.centre_phone
+    return None if phone is None else phone.replace(" ", "\N{NO-BREAK SPACE}")
 
 
 def present_status(status: StatusAnswer, now: datetime, cat: Catalogue) -> StatusView:
@@ -378,7 +404,8 @@ def present_status(status: StatusAnswer, now: datetime, cat: Catalogue) -> Statu
     for reading in status.readings:
         if reading.kind in DETAIL_KINDS:
             continue
-        view = present_reading(reading, now, cat, status.history, phone)
+        limit = trend_limit(status, reading.kind)
+        view = present_reading(reading, now, cat, status.history, phone, limit=limit)
         # The daemon sends the newest first; one card per kind keeps widget ids unique.
         views.setdefault(view.slug, view)
     return StatusView(

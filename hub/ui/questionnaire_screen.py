@@ -11,6 +11,7 @@ again.
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +24,7 @@ from textual.widgets import Digits
 
 from hub.ipc import DaemonUnavailable, ask
 from hub.local_protocol import AnswerRequest, AnswerStored
+from hub.questionnaire.engine import AnswerInvalid
 from hub.questionnaire.model import Item
 from hub.ui.flow import Walk, keypad_answer, keypad_bounds
 from hub.ui.i18n import Catalogue
@@ -30,6 +32,8 @@ from hub.ui.keypad import COMMA, DIGITS, ERASE, NumberEntry, typed_again
 from hub.ui.notice_screen import NoticeScreen
 from hub.ui.touch import TouchButton
 from hub.ui.widgets import Text
+
+log = logging.getLogger(__name__)
 
 SEND_WITHIN_S = 5.0  # then the patient is offered to try again
 NUMBER_TYPES = ("integer", "decimal")
@@ -78,16 +82,20 @@ class QuestionnaireScreen(Screen[bool]):
             yield Text("", classes="bottom-band")
         elif self.outcome is None:
             with Horizontal(id="q-footer"):
-                yield TouchButton(self.t("q.back"), id="q-back", classes="nav")
+                back = TouchButton(self.t("q.back"), id="q-back", classes="nav")
+                back.disabled = not self.walk.trail  # nothing before the first question
+                yield back
                 yield TouchButton(self.t("q.cancel"), id="q-cancel", classes="nav")
 
     def _progress(self) -> str:
-        if self.walk.finished or self.outcome is not None:
-            return ""
-        walk = self.walk
+        walk, item = self.walk, self.walk.current
+        if walk.finished or self.outcome is not None or item is None or not item.is_question:
+            return ""  # advice is not a question: it is neither numbered nor counted
+        by_id = walk.questionnaire.by_link_id
+        asked = sum(1 for link_id in walk.trail if (i := by_id.get(link_id)) and i.is_question)
         if walk.total is None:  # answers may still open or close questions: no total
-            return self.t("q.number", n=walk.number)
-        return self.t("q.number_of", n=walk.number, total=walk.total)
+            return self.t("q.number", n=asked + 1)
+        return self.t("q.number_of", n=asked + 1, total=walk.total)
 
     def _text(self, item: Item | None) -> str:
         if self.outcome is not None:
@@ -183,7 +191,13 @@ class QuestionnaireScreen(Screen[bool]):
         if pressed == "q-back":
             self.walk = self.walk.step(-1)
         elif item is not None and (value := self._value(pressed, item)) is not _NOTHING:
-            self.walk = self.walk.answer(value)
+            try:
+                self.walk = self.walk.answer(value)
+            except AnswerInvalid as exc:
+                # The keypad and the questionnaire's rules disagree: say so, stay on the question.
+                log.error("answer to %s refused: %s", item.link_id, exc)
+                self.notify(self.t("q.refused"), severity="warning")
+                return
         else:
             return
         if self.walk.finished:

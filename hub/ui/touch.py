@@ -9,7 +9,7 @@ during which no button takes a tap.
 TAP_PAUSE_S is 0.5 s: the time two taps may be apart and still count as one double-click in the
 desktops' defaults (GTK's gtk-double-click-time 400 ms, Windows 500 ms), so the second tap of a
 double tap falls inside it; a person who has read the new screen and means to tap again takes
-longer than that (tests/test_touch.py shows both).
+longer than that (tests/test_screen_design.py shows both).
 """
 
 from __future__ import annotations

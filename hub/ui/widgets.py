@@ -6,9 +6,10 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Digits, Sparkline, Static
+from textual.widgets import Digits, Static
 
 from hub.ui.present import ReadingView
+from hub.ui.trend_chart import trend_rows
 
 
 class Text(Static):
@@ -35,11 +36,12 @@ class ReadingCard(Vertical):
             yield Digits(id=f"{slug}-pulse", classes="value")
             yield Text(id=f"{slug}-pulse-unit", classes="unit")
         yield Text(id=f"{slug}-flag", classes="flag")
-        yield Text(id=f"{slug}-trend-label", classes="trend-label")
-        yield Sparkline([], id=f"{slug}-trend", classes="trend")
         yield Text(id=f"{slug}-note", classes="note")
         yield Text(id=f"{slug}-time", classes="time")
         yield Text(id=f"{slug}-sync", classes="sync-state")
+        # Last: at 50x15 a card with something to say has no room left for it (patient.tcss).
+        yield Text(id=f"{slug}-trend", classes="trend")
+        yield Text(id=f"{slug}-trend-label", classes="trend-label")
 
     def on_mount(self) -> None:
         self._render_view()
@@ -61,11 +63,13 @@ class ReadingCard(Vertical):
         self._set_text(f"#{slug}-pulse-label", view.pulse_label if view.pulse else "")
         self._set_digits(f"#{slug}-pulse", view.pulse)
         self._set_text(f"#{slug}-pulse-unit", view.pulse_unit if view.pulse else "")
-        self._set_text(f"#{slug}-note", "\n".join(n for n in (view.note, view.pulse_note) if n))
+        said = "\n".join(n for n in (view.note, view.pulse_note) if n)
+        self._set_text(f"#{slug}-note", said)
+        self.set_class(bool(said), "has-note")
         self._set_text(f"#{slug}-time", view.measured)
-        sparkline = self.query_one(f"#{slug}-trend", Sparkline)
-        sparkline.data = list(view.trend)
-        sparkline.display = len(view.trend) >= 2  # one point is no trend
+        # One point is no trend.
+        chart = trend_rows(view.trend, view.trend_limit) if len(view.trend) >= 2 else ()
+        self._set_text(f"#{slug}-trend", "\n".join(chart))
         sync = self.query_one(f"#{slug}-sync", Text)
         sync.update(view.sync)
         sync.set_class(view.synced, "synced").set_class(not view.synced, "waiting")

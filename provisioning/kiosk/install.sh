@@ -32,7 +32,7 @@ foot_is_new_enough() {
 refuse_old_foot() {
     version=$1
     echo "This system offers foot ${version:-none}; the patient screen needs foot $FOOT_MIN or" >&2
-    echo "newer, or a tap on the screen does nothing. Install Raspberry Pi OS or Debian 13" >&2
+    echo "newer, or a tap on the screen does nothing. Install Raspberry Pi OS or Debian based on Debian 13" >&2
     echo "(trixie) or later on the hub, then run this again. See docs/kiosk.md." >&2
     exit 1
 }
