@@ -8,7 +8,7 @@ kg and m, or lb and in (``unit="lb"``).
 """
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hub.devices.body_composition import (
     build_body_composition_feature,
@@ -45,11 +45,27 @@ BODY_COMPOSITION_FEATURES = build_body_composition_feature(
 
 
 @dataclass
+class DemoWeight:
+    """One person's weight from one weighing to the next: a slow walk of a few hundred grams
+    around where it started, not a new person each time (the screen's 14-day trend shows it)."""
+
+    kg: float | None = None
+
+    def step(self, rng: random.Random) -> float:
+        if self.kg is None:
+            self.kg = round(rng.uniform(62.0, 90.0), 1)
+        else:
+            self.kg = round(min(150.0, max(40.0, self.kg + rng.gauss(0.0, 0.4))), 1)
+        return self.kg
+
+
+@dataclass
 class EmulatedScale(EmulatedDevice):
     adapter: str = "hci3"
     name: str = "DHO sim scale"
     base_path: str = "/no/dho/sim/scale"
     unit: MassUnit = "kg"  # "lb": weight in lb, height in inches
+    person: DemoWeight = field(default_factory=DemoWeight)
 
     def build(self) -> None:
         self.peripheral.add_service(WEIGHT_SCALE_SERVICE)
@@ -83,8 +99,8 @@ class EmulatedScale(EmulatedDevice):
         return value
 
     def demo_measurement(self, rng: random.Random) -> None:
-        height = rng.choice((1.62, 1.70, 1.78, 1.85))
-        weight = round(rng.uniform(55.0, 110.0), 1)
+        height = 1.70
+        weight = self.person.step(rng)
         bmi = round(weight / height**2, 1)
         if self.unit == "lb":
             self.measure(round(weight / 0.45359237, 1), bmi, round(height / 0.0254, 1))
@@ -98,6 +114,7 @@ class EmulatedBodyCompositionScale(EmulatedDevice):
     name: str = "DHO sim body composition scale"
     base_path: str = "/no/dho/sim/bcs"
     unit: MassUnit = "kg"
+    person: DemoWeight = field(default_factory=DemoWeight)
 
     def build(self) -> None:
         self.peripheral.add_service(BODY_COMPOSITION_SERVICE)
@@ -140,7 +157,7 @@ class EmulatedBodyCompositionScale(EmulatedDevice):
         return value
 
     def demo_measurement(self, rng: random.Random) -> None:
-        weight = round(rng.uniform(55.0, 110.0), 1)
+        weight = self.person.step(rng)
         self.measure(
             round(rng.uniform(12.0, 38.0), 1),
             weight=weight if self.unit == "kg" else round(weight / 0.45359237, 1),
