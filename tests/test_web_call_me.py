@@ -14,7 +14,8 @@ from datetime import timedelta
 import pytest
 from django.conf import settings
 from django.test import Client
-from django.utils import translation
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
 from centre.followup.models import Acknowledgement, Review
 from centre.people.models import AuditEntry
@@ -156,14 +157,38 @@ def test_another_patients_request_or_a_made_up_key_tells_no_hub(
     assert state_of(page(kari), other) == state_of(page(kari), caller) == "call_me"
 
 
-def test_the_patient_page_shows_her_call_request_among_her_readings(
-    world: World, kari: Client
+def section(html: str, section_id: str) -> str:
+    start = html.find(f'<section id="{section_id}"')
+    return html[start : html.index("</section>", start)] if start >= 0 else ""
+
+
+def test_the_patient_page_lists_her_call_requests_apart_from_her_readings(
+    world: World, kari: Client, told: list[tuple[str, str]]
 ) -> None:
+    """When she asked and who answered when, in words; not a row of the readings table with
+    the request's id and an ISO time, and no point on a plot."""
     caller, hub = world.followed("Caller", BP_PLAN)
-    asks(world, hub, timedelta(minutes=5), "request-0001")
+    answered = asks(world, hub, timedelta(days=2), "request-0001")
+    kari.post(f"/worklist/acknowledge/{caller.id}/", {"call_back": f"reading:{answered.id}"})
+    waiting = asks(world, hub, timedelta(minutes=5), "request-0002")
     world.reading(hub, timedelta(hours=2), values=HIGH)
     response = kari.get(f"/patients/{caller.id}/")
     assert response.status_code == 200
     html = response.content.decode()
+    calls = section(html, "calls")
+    rows = calls.split("<tr>")[2:]  # after the header row
+    ack = Acknowledgement.objects.get(key=f"reading:{answered.id}")
+    local = timezone.localtime
+    assert [f"{local(waiting.measured_at):%d.%m.%Y %H:%M}" in rows[0], len(rows)] == [True, 2]
     with translation.override(settings.LANGUAGE_CODE):
-        assert kind_words(KIND) in html
+        assert gettext("not answered yet") in rows[0]
+        assert f"{local(ack.at):%d.%m.%Y %H:%M}" in rows[1] and "Kari" in rows[1]
+        assert kind_words(KIND) not in section(html, "readings")
+    assert "request-000" not in html
+
+
+def test_a_patient_who_never_asked_has_no_call_list(world: World, kari: Client) -> None:
+    caller, hub = world.followed("Caller", BP_PLAN)
+    world.reading(hub, timedelta(hours=2), values=HIGH)
+    html = kari.get(f"/patients/{caller.id}/").content.decode()
+    assert section(html, "readings") and not section(html, "calls")

@@ -35,6 +35,7 @@ from centre.triage import OSLO
 from centre.web.trends import Point
 from hub.core.answers import KIND as ANSWERS
 from hub.core.answers import RECEIPT_KIND as RECEIPT
+from hub.core.call_request import KIND as CALL
 from hub.core.care_plan import CarePlan, outside_limits
 
 MAX_WEEKS = 52  # a year: the longest period a report covers
@@ -178,7 +179,7 @@ def _readings(
         return {}, False
     in_period = ReadingModel.objects.filter(
         hub_id__in=hubs, measured_at__gte=start, measured_at__lt=end
-    ).exclude(kind=RECEIPT)
+    ).exclude(kind__in=(RECEIPT, CALL))  # not measurements: not counted as measuring
     # Marks are few: one query of their own, not a subquery on every reading.
     marks = {
         rid: (at, why)

@@ -41,6 +41,7 @@ from centre.people.access import patients_for
 from centre.people.models import CareEpisode, Patient
 from centre.records.models import Document, Reading
 from centre.web.audit import audit
+from centre.web.patient_calls import call_rows
 from centre.web.trends import Point, Words, trend_svg
 from centre.web.words import (
     kind_words,
@@ -54,6 +55,7 @@ from centre.web.words import (
 from centre.web.words import values_text as values_text  # its pairs, as sent (tests)
 from hub.core.answers import KIND as ANSWERS
 from hub.core.answers import RECEIPT_KIND as RECEIPT
+from hub.core.call_request import KIND as CALL
 from hub.core.care_plan import CarePlan, Limit, PatientMessage
 from hub.core.plausibility import RANGES, standard_value
 from hub.questionnaire.engine import total_score
@@ -73,7 +75,7 @@ MAX_NOTES = 200
 MAX_REASON = 500
 MAX_NOTE = 2000  # centre/notes/models.py MAX_TEXT (imported only once that app is installed)
 NOTES_APP = "centre.notes"
-NOT_PLOTTED = frozenset({ANSWERS, RECEIPT})
+NOT_PLOTTED = frozenset({ANSWERS, RECEIPT, CALL})  # no measurements
 ANSWER_DEPTH = 8  # nested answer items shown; deeper ones are left out
 MAX_LINES = 500  # questions shown of one response
 
@@ -414,6 +416,7 @@ def _page(
             for r, values in answered
         ],
         "messages": _messages(episodes),
+        "calls": call_rows(patient, readings),
         "notes_on": notes_installed(),
         "notes": _notes(patient),
         "today": timezone.localdate(),
