@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from decimal import ROUND_CEILING, Decimal
 from typing import Any, cast
 
 from hub.errors import HubError
@@ -61,6 +62,9 @@ MAX_ITEMS = 200
 MAX_DEPTH = 16  # deeper than the downlink carries: its JSON depth limit nests items 15 deep
 MAX_OPTIONS = 100  # answer options of one item, or concepts of one contained ValueSet
 MAX_DECIMALS = 6  # maxDecimalPlaces: a keypad takes no more
+# Decimals the keypad takes on a decimal item without maxDecimalPlaces (a measure with one
+# decimal); hub.ui.flow.keypad_bounds uses it, so bounds are checked against what is typable.
+DEFAULT_DECIMALS = 1
 # The largest bound a decimal item may give: with MAX_DECIMALS decimals an answer up to it has
 # at most 15 significant digits, so the keypad's number survives the float the answer is kept
 # as (past 2**53 a float answer rounds below a bound the keypad said it met).
@@ -400,7 +404,42 @@ def _bounds(
             )
     if least is not None and most is not None and least > most:
         raise QuestionnaireError(f"{where}: minValue {least} is above maxValue {most}")
-    return least, most, _decimal_places(given, kind, where)
+    decimals = _decimal_places(given, kind, where)
+    _check_answerable(least, most, kind, decimals, where)
+    return least, most, decimals
+
+
+def _check_answerable(
+    least: float | None, most: float | None, kind: str, decimals: int | None, where: str
+) -> None:
+    """Refuse bounds no keypad answer meets: the least number from minValue up with the
+    decimals the keypad takes is above maxValue (0.2 to 0.8 with no decimals). A required
+    question like that can never be answered, only cancelled, every day."""
+    if most is None:  # the keypad's own largest answer is never below a minValue it takes
+        return
+    places = 0 if kind == "integer" else DEFAULT_DECIMALS if decimals is None else decimals
+    step = Decimal(1).scaleb(-places)
+    first = (_written(least or 0) / step).to_integral_value(ROUND_CEILING) * step
+    if first <= _written(most):
+        return
+    if kind == "integer":
+        allowed = "an integer item takes whole numbers only"
+    elif decimals is None:
+        allowed = f"without maxDecimalPlaces the keypad takes {places} decimal"
+    else:
+        allowed = f"maxDecimalPlaces {places}"
+    raise QuestionnaireError(
+        f"{where}: no answer fits: from minValue {_shown(least)} to maxValue {_shown(most)} "
+        f"there is no number the patient can type ({allowed}); the first from minValue up "
+        f"is {first}. Widen minValue or maxValue, or allow more decimals with "
+        "maxDecimalPlaces"
+    )
+
+
+def _written(value: float) -> Decimal:
+    """A bound as the Decimal it is written as, shortest (0.1 is 0.1, as the keypad and
+    engine compare it)."""
+    return Decimal(repr(value))
 
 
 def _extension_value(ext: dict[str, Any], where: str) -> tuple[str, Any]:
@@ -430,7 +469,8 @@ def _bound(given: dict[str, Any], name: str, kind: str, where: str) -> int | flo
             f"{where}: {name} {_shown(value)} is larger than the patient's keypad takes for a "
             f"decimal item; give bounds from 0 to {DECIMAL_LIMIT}"
         )
-    return value
+    # 0.0 for -0.0, which the patient's screen showed as "-0".
+    return 0.0 if value == 0 and isinstance(value, float) else value
 
 
 def _decimal_places(given: dict[str, Any], kind: str, where: str) -> int | None:

@@ -27,6 +27,7 @@ from hub.questionnaire.engine import (
 )
 from hub.questionnaire.model import (
     DECIMAL_LIMIT,
+    DEFAULT_DECIMALS,
     FHIR_INTEGER,
     AnswerValue,
     Item,
@@ -65,7 +66,8 @@ def keypad_bounds(item: Item) -> Bounds:
     sign); an item made otherwise has a least answer below 0 taken as 0."""
     default = DEFAULT_BOUNDS[item.type]
     least = default.least if item.min_value is None else as_written(item.min_value)
-    least = max(least, Decimal(0))
+    # Not max(least, 0): that keeps a least of Decimal("-0.0"), shown to the patient as "-0".
+    least = least if least > 0 else Decimal(0)
     if item.max_value is not None:
         most = as_written(item.max_value)
     else:  # room for one more digit than the least answer has, at the very least
@@ -74,8 +76,9 @@ def keypad_bounds(item: Item) -> Bounds:
     if item.type == "integer":
         decimals = 0
     else:
-        decimals = default.decimals if item.decimals is None else item.decimals
-    return Bounds(least, max(most, least), decimals)
+        # The default parse_questionnaire checked the bounds against: some answer is typable.
+        decimals = DEFAULT_DECIMALS if item.decimals is None else item.decimals
+    return Bounds(least, most if most > least else least, decimals)
 
 
 def keypad_answer(item: Item, typed: Decimal) -> int | float:
