@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hub.core.plausibility import standard_value
+from hub.core.printable import check_printable
 
 
 class _Frozen(BaseModel):
@@ -38,6 +39,12 @@ class CarePlan(_Frozen):
 
 class PatientMessage(_Frozen):
     text: str = Field(min_length=1, max_length=2000)
+
+    @field_validator("text")
+    @classmethod
+    def _printable(cls, text: str) -> str:
+        # Shown on her terminal: an ESC in it would be a command to it (hub/core/printable.py).
+        return check_printable(text, "the message to the patient")
 
 
 def outside_limits(kind: str, values: dict[str, Any], plan: CarePlan | None) -> tuple[str, ...]:

@@ -17,9 +17,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from textual import events
+from textual.content import Content, ContentText
 from textual.widgets import Button
+
+from hub.ui.plain import plain
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +47,16 @@ class TapPause:
 class TouchButton(Button):
     """A Button that ignores a tap while its app's TapPause says the screen just changed.
 
-    A key press (a technician's keyboard) is not a tap and is taken at once.
+    A key press (a technician's keyboard) is not a tap and is taken at once. A label given as
+    text is shown as written, never read as markup (hub/ui/plain.py): labels come from data.
     """
+
+    def __init__(self, label: ContentText | None = None, *args: Any, **kwargs: Any) -> None:
+        # Button.__init__ sets the label without validate_label: make it plain here too.
+        super().__init__(plain(label) if isinstance(label, str) else label, *args, **kwargs)
+
+    def validate_label(self, label: ContentText) -> Content:
+        return plain(label) if isinstance(label, str) else super().validate_label(label)
 
     async def _on_click(self, event: events.Click) -> None:
         # Textual calls Button._on_click after this one unless the default is prevented.

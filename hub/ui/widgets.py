@@ -6,17 +6,23 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.visual import VisualType
 from textual.widgets import Digits, Static
 
+from hub.core.printable import printable
 from hub.ui.present import ReadingView
 from hub.ui.trend_chart import trend_rows
 
 
 class Text(Static):
-    """A Static that never interprets markup: text from the daemon is shown as it is."""
+    """A Static that never interprets markup: text from the daemon is shown as it is, but for
+    control characters, which are replaced (an ESC would be a command to the terminal)."""
 
     def __init__(self, content: str = "", **kwargs: Any) -> None:
-        super().__init__(content, markup=False, **kwargs)
+        super().__init__(printable(content), markup=False, **kwargs)
+
+    def update(self, content: VisualType = "", *, layout: bool = True) -> None:
+        super().update(printable(content) if isinstance(content, str) else content, layout=layout)
 
 
 class ReadingCard(Vertical):
@@ -76,7 +82,7 @@ class ReadingCard(Vertical):
 
     def _set_digits(self, selector: str, value: str | None) -> None:
         digits = self.query_one(selector, Digits)
-        digits.update(value or "")
+        digits.update(printable(value or ""))  # Digits writes a character it has no glyph for
         digits.display = value is not None
 
     def _set_text(self, selector: str, text: str) -> None:
