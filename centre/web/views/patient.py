@@ -58,6 +58,7 @@ from hub.core.answers import RECEIPT_KIND as RECEIPT
 from hub.core.call_request import KIND as CALL
 from hub.core.care_plan import CarePlan, Limit, PatientMessage
 from hub.core.plausibility import RANGES, standard_value
+from hub.core.printable import first_control, normal_newlines
 from hub.questionnaire.engine import total_score
 
 log = logging.getLogger(__name__)
@@ -328,6 +329,23 @@ class MessageForm(forms.Form):
         strip=True,
         widget=forms.Textarea,
     )
+
+    def clean_text(self) -> str:
+        """Refused here, as the hub would refuse it (hub/core/printable.py): a control
+        character (pasted from elsewhere, often) is a command to the patient's screen."""
+        text: str = self.cleaned_data["text"]
+        found = first_control(text)
+        if found is not None:
+            raise forms.ValidationError(
+                _(
+                    "Character %(place)s of the message is a control character (%(code)s), "
+                    "not a letter: the patient's screen would take it as a command. Remove it, "
+                    "or type the message instead of pasting it."
+                ),
+                code="control_character",
+                params={"place": found[0], "code": found[1]},
+            )
+        return normal_newlines(text)  # a browser sends a newline as CR LF
 
 
 class NoteDoneForm(forms.Form):
