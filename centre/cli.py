@@ -347,9 +347,12 @@ def _send(config_path: Path, hub_id: str, doc_type: str, content: dict[str, obje
 
 
 def _send_care_plan(args: argparse.Namespace) -> int:
+    from hub.wire import strict
+
     try:
-        content = json.loads(args.file.read_text())
-    except (OSError, ValueError) as exc:
+        # Strictly, as a hub reads it: a key given twice (the last wins in json) is refused.
+        content = strict.load(args.file.read_bytes(), "the file")
+    except (OSError, ValueError) as exc:  # WireError is a ValueError
         raise ConfigError(f"cannot read care plan {args.file}: {exc}") from exc
     return _send(args.config, args.hub_id, "care_plan", content)
 

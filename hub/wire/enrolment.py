@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from hub.core.canonical import canonical_json
 from hub.errors import HubError
+from hub.wire import strict
 from hub.wire.hub_key import load_hub_key
 from hub.wire.pki import CertificateError, Identity, check_identity
 from hub.wire.public_keys import KeyFileError, ed25519_public, public_text
@@ -91,7 +92,7 @@ def open_bundle(raw: bytes, expected_centre: str | None = None) -> EnrolmentBund
 
 def _parse(raw: bytes) -> tuple[EnrolmentBundle, bytes, bytes]:
     try:
-        outer = json.loads(raw)
+        outer = strict.load(raw, "the bundle")  # a WireError is a ValueError, as json's
         inner: dict[str, Any] = dict(outer["bundle"])
         signature = base64.b64decode(outer["signature"], validate=True)
         version = inner.pop("v")

@@ -2,9 +2,11 @@
 
 Python's `json` accepts what would later crash a worker: `NaN` and `Infinity`, `1e999`
 (infinite), integers of any length, lone surrogates (which SQLite cannot encode), and nesting
-deep enough to raise RecursionError. `load` refuses all of these with a WireError that says
-what was wrong, so a hostile message becomes one logged refusal and never an exception that
-escapes. Pure functions; no I/O.
+deep enough to raise RecursionError. And it takes an object that gives a key twice, keeping
+the last: `{"request_id":"a","request_id":"b"}` reads as one thing to a checker that reads the
+first and another to us (a signature, a log, a proxy). `load` refuses all of these with a
+WireError that says what was wrong, so a hostile message becomes one logged refusal and never
+an exception that escapes. Pure functions; no I/O.
 """
 
 from __future__ import annotations
@@ -70,20 +72,47 @@ def _bounded_int(text: str) -> int:
     return value
 
 
+class _KeyTwice(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object's members as a dict, refusing a key given twice (json keeps the last)."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _KeyTwice(key)
+            seen.add(key)
+    return obj
+
+
 def load(
     raw: bytes, what: str, max_depth: int = MAX_DEPTH, error: type[WireError] = WireError
 ) -> Any:
     """The JSON value in `raw`, or `error` (a WireError) naming `what` and the reason. Used for
     everything that crosses a boundary: batches at the centre, acks and documents at the hub,
-    requests on the hub's local socket."""
+    requests on the hub's local socket, a questionnaire uploaded at the centre."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise error(f"{what} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     try:
         value = json.loads(
-            text, parse_constant=_constant, parse_float=_finite, parse_int=_bounded_int
+            text,
+            parse_constant=_constant,
+            parse_float=_finite,
+            parse_int=_bounded_int,
+            object_pairs_hook=_unique_keys,
         )
+    except _KeyTwice as exc:
+        raise error(
+            f"{what} gives the key {_shown_key(exc.key)} twice in one object; give each key "
+            "once (which one was meant cannot be told)"
+        ) from None
     except RecursionError:
         raise error(f"{what} is nested deeper than {max_depth} levels") from None
     except ValueError as exc:
@@ -96,6 +125,11 @@ def load(
     if texts or text.count("{") + text.count("[") > max_depth:
         _check_tree(value, what, max_depth, error, texts=texts)
     return value
+
+
+def _shown_key(key: str) -> str:
+    """A key for a message: short, and its escapes shown (it may hold anything)."""
+    return ascii(key if len(key) <= 40 else key[:37] + "...")
 
 
 # A \u escape of a surrogate, paired or not; also matches an escaped backslash followed by
