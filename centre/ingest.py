@@ -59,7 +59,9 @@ more than a group's work."""
 # nurse's answer or 12 hours): more than this many unanswered are not a patient asking, but a
 # hub (or a holder of its key) flooding the worklist and the nurse's "I am calling now". Those
 # beyond are refused alone; she is first on the worklist already. Counted over the window in
-# which the worklist shows an unanswered request.
+# which the worklist shows an unanswered request, and only since the hub's latest care episode
+# began or ended (CentreStore.open_call_requests): the previous patient's unanswered requests
+# are not the next one's, and must not refuse her first.
 MAX_OPEN_CALLS = 5
 OPEN_CALLS_WINDOW = timedelta(days=90)  # centre/web/worklist_data.py OPEN_WINDOW
 

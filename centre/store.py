@@ -365,8 +365,13 @@ class CentreStore:
         return _Held(by_seq, contents)
 
     def open_call_requests(self, hub_id: str, since: datetime) -> set[int]:
-        """The numbers of the hub's call requests received since `since` that no nurse has
-        acknowledged (the ingest caps them: centre/ingest.py MAX_OPEN_CALLS)."""
+        """The numbers of the hub's call requests stored since `since` and since the hub's
+        latest care episode began or ended, that no nurse has acknowledged (the ingest caps
+        them: centre/ingest.py MAX_OPEN_CALLS). A request stored before that boundary was the
+        previous patient's (or asked between patients): she cannot answer it from her row,
+        and counting it refused the next patient's first 'Ring meg' for up to 90 days. By
+        the centre's clock (stored_at), as the worklist places a request in an episode: the
+        hub's own clock may be days behind (centre/web/worklist_data.py)."""
         from django.db.models import CharField, Exists, OuterRef, Value
         from django.db.models.functions import Cast, Concat
 
@@ -377,13 +382,27 @@ class CentreStore:
         answered = Acknowledgement.objects.using(self.alias).filter(
             key=Concat(Value("reading:"), Cast(OuterRef("id"), CharField()))
         )
+        since = max([since, *self._episode_boundaries(hub_id)])
         rows = (
             Reading.objects.using(self.alias)
-            .filter(hub_id=hub_id, kind=CALL_KIND, received_at__gte=since)
+            .filter(hub_id=hub_id, kind=CALL_KIND, stored_at__gte=since)
             .exclude(Exists(answered))
             .values_list("seq", flat=True)
         )
         return set(rows)
+
+    def _episode_boundaries(self, hub_id: str) -> list[datetime]:
+        """When the hub's latest care episode began, and when its latest ended (none: not
+        there), up to now."""
+        from django.db.models import Max
+
+        from centre.people.models import CareEpisode
+
+        now = datetime.now(UTC)
+        episodes = CareEpisode.objects.using(self.alias).filter(hub_id=hub_id)
+        started = episodes.filter(started__lte=now).aggregate(at=Max("started"))["at"]
+        ended = episodes.filter(ended__lte=now).aggregate(at=Max("ended"))["at"]
+        return [at for at in (started, ended) if at is not None]
 
     def highest_held(self, hub_id: str) -> int:
         from centre.records.models import Reading

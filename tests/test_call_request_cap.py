@@ -15,6 +15,7 @@ from django.contrib.auth.models import User
 
 from centre.followup.models import Acknowledgement
 from centre.ingest import MAX_OPEN_CALLS, Ingest, Message
+from centre.people.models import CareEpisode
 from centre.store import CentreStore
 from hub.core.call_request import KIND
 from hub.wire.envelope import Ack, open_ack
@@ -96,3 +97,30 @@ def test_open_call_requests_are_those_no_nurse_has_answered(world: World, centre
     found = store.open_call_requests(hub.hub_id, NOW - timedelta(days=90))
     assert found == {waiting.seq}
     assert old.seq not in store.open_call_requests(hub.hub_id, NOW - timedelta(days=90))
+
+
+def test_the_previous_patients_unanswered_requests_do_not_refuse_the_next_patients(
+    world: World, centre_db: str
+) -> None:
+    """On SQLite and PostgreSQL: a hub may ask again after 12 hours unanswered, so the previous
+    patient can leave MAX_OPEN_CALLS unanswered; once the hub is the next patient's, they count
+    no more (they stay the previous patient's to answer, on her row): counted, they refused the
+    next patient's first request for up to 90 days, while her screen said she was waiting."""
+    anne, hub = world.followed("Anne", BP_PLAN, started=NOW - timedelta(days=30))
+    for n in range(MAX_OPEN_CALLS):  # every 12 hours over a weekend, nobody answered
+        asks(world, hub, timedelta(days=5, hours=-12 * n), f"anne-{n:04d}")
+    store = CentreStore(centre_db)
+    assert len(store.open_call_requests(hub.hub_id, NOW - timedelta(days=90))) == MAX_OPEN_CALLS
+    episode = CareEpisode.objects.get(patient=anne)
+    episode.ended = NOW - timedelta(days=2)
+    episode.save()
+    # Between two patients: what the hub asks is no one's, and counts from the end on.
+    assert store.open_call_requests(hub.hub_id, NOW - timedelta(days=90)) == set()
+    between = asks(world, hub, timedelta(days=1, hours=12), "between-0001")
+    assert store.open_call_requests(hub.hub_id, NOW - timedelta(days=90)) == {between.seq}
+    # The hub goes to Berit: only what is asked in her episode counts.
+    berit = world.patient("Berit")
+    CareEpisode.objects.create(patient=berit, hub_id=hub.hub_id, started=NOW - timedelta(days=1))
+    assert store.open_call_requests(hub.hub_id, NOW - timedelta(days=90)) == set()
+    hers = asks(world, hub, timedelta(minutes=5), "berit-0001")
+    assert store.open_call_requests(hub.hub_id, NOW - timedelta(days=90)) == {hers.seq}
