@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Decimal
 from typing import Any, cast
 
+from hub.core.printable import unprintable_in
 from hub.errors import HubError
 
 SCORE_EXTENSIONS = frozenset(
@@ -223,12 +224,12 @@ def parse_questionnaire(obj: Any) -> Questionnaire:
     for item in _walk(items):
         for condition in item.enable_when:
             _check_condition(item, condition, by_link_id)
+    title = _string(obj, "title", "questionnaire") or _string(obj, "name", "questionnaire") or url
+    _check_shown_texts(title, items)
     return Questionnaire(
         url=url,
         version=_string(obj, "version", "questionnaire") or None,
-        title=_string(obj, "title", "questionnaire")
-        or _string(obj, "name", "questionnaire")
-        or url,
+        title=title,
         language=_string(obj, "language", "questionnaire") or None,
         items=items,
         by_link_id=by_link_id,
@@ -626,3 +627,25 @@ def _check_condition(item: Item, condition: EnableWhen, by_link_id: dict[str, It
         raise QuestionnaireError(
             f"{where}: the answer does not fit {target.type} question {target.link_id!r}"
         )
+
+
+def _check_shown_texts(title: str, items: tuple[Item, ...]) -> None:
+    """Refuse a control character in any text the screen shows (the title, each item's label,
+    each option's): on the patient's terminal it would be a command (hub/core/printable.py)."""
+    shown = [("the title", title)]
+    for item in _walk(items):
+        where = f"{item.path} ({item.link_id})"
+        shown.append((f"{where} text", item.label))
+        shown.extend(
+            (f"{where} answer option {n + 1}", option.label)
+            for n, option in enumerate(item.options)
+            if option.label_key is None  # the screen's own words are shown for these
+        )
+    for where, text in shown:
+        bad = unprintable_in(text)
+        if bad is not None:
+            raise QuestionnaireError(
+                f"{where} holds a control character, {bad}: on the patient's screen it would "
+                "be a command to the terminal, not text. Remove it and upload the questionnaire "
+                "again"
+            )
