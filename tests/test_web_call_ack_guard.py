@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -34,12 +35,23 @@ from centre.downlink import Outgoing
 from centre.followup.models import Acknowledgement
 from centre.people.models import AuditEntry, CareEpisode
 from centre.records.models import Hub
+from centre.web.accounts import add_user
 from centre.web.views import worklist as worklist_view
 from centre.web.views.worklist import CallToTell, _untold, call_fate
 from hub.core.call_request import KIND
 from tests.test_web_call_me import asks
 from tests.test_web_call_me import told as told
-from tests.test_web_worklist import BP_PLAN, NOW, World, keys_in, page, row_of, state_of
+from tests.test_web_signin import PASSWORD
+from tests.test_web_worklist import (
+    BP_PLAN,
+    NOW,
+    World,
+    keys_in,
+    page,
+    row_of,
+    sign_in,
+    state_of,
+)
 from tests.test_web_worklist import kari as kari
 from tests.test_web_worklist import world as world
 
@@ -248,3 +260,115 @@ def test_one_press_hands_all_its_answers_to_the_broker_through_one_connection(
     assert "notice=calling" in response["Location"]
     assert [len(docs) for docs in published] == [4]
     assert Acknowledgement.objects.count() == 4
+
+
+# --- a hub whose clock is behind: placed by the centre's receipt -----------------------------
+
+
+def behind(world: World, hub: Hub, days: int, request_id: str) -> Any:
+    """A request as a hub whose clock is `days` behind sends it (asked_at, and so measured_at
+    and received_at, by its clock), stored by the centre 3 minutes ago."""
+    request = asks(world, hub, timedelta(days=days, minutes=3), request_id)
+    request.received_at = request.measured_at  # hub/core/call_request.py: both its asked_at
+    request.stored_at = NOW - timedelta(minutes=3)
+    request.save()
+    return request
+
+
+def test_a_request_from_a_hub_whose_clock_is_behind_reaches_her_row_and_her_hub(
+    world: World, kari: Client, told: list[tuple[str, str]]
+) -> None:
+    """By the hub's clock she asked before her episode began: she was on no worklist row,
+    while her screen said the nurse had it (a Raspberry Pi without a clock, before NTP)."""
+    caller, hub = world.followed("Caller", BP_PLAN, started=NOW - timedelta(hours=6))
+    request = behind(world, hub, 2, "request-0001")
+    assert state_of(page(kari), caller) == "call_me"
+    response = kari.post(
+        f"/worklist/acknowledge/{caller.id}/", {"call_back": f"reading:{request.id}"}
+    )
+    assert "notice=calling" in response["Location"]
+    assert told == [(hub.hub_id, "request-0001")]
+
+
+def test_a_request_from_a_hub_whose_clock_is_behind_is_not_the_previous_patients(
+    world: World, kari: Client, told: list[tuple[str, str]]
+) -> None:
+    """The hub's clock puts it in the previous patient's episode: it is the next patient's,
+    who holds the hub now, and her hub is told."""
+    first, hub = world.followed("First", BP_PLAN, started=NOW - timedelta(days=30))
+    following = end_and_give_to_next(world, first, hub)  # ended 2 days ago, hers 1 day ago
+    request = behind(world, hub, 3, "request-of-the-next")
+    html = page(kari)
+    assert state_of(html, first) == "none"
+    assert state_of(html, following) == "call_me"
+    response = kari.post(
+        f"/worklist/acknowledge/{following.id}/", {"call_back": f"reading:{request.id}"}
+    )
+    assert "notice=calling" in response["Location"]
+    assert told == [(hub.hub_id, "request-of-the-next")]
+
+
+# --- two nurses pressing "I am calling now" at once -------------------------------------------
+
+
+def test_of_two_nurses_pressing_at_once_one_calls_and_the_other_is_told_who(
+    world: World, kari: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Per presses while Kari's press is at the broker: only Kari's tells the hub; Per is told
+    that Kari is calling. (Both were told to call her, and the hub was told twice.)"""
+    add_user("per", "nurse", ["Øst"], PASSWORD, "Per Hansen")
+    per = Client()
+    sign_in(per, "per")
+    caller, hub = world.followed("Caller", BP_PLAN)
+    request = asks(world, hub, timedelta(minutes=5), "request-0001")
+    key = f"reading:{request.id}"
+    told: list[tuple[str, str]] = []
+    pers: list[str] = []
+
+    def tell(asked: Sequence[CallToTell]) -> set[CallToTell]:
+        told.extend((c.hub_id, c.request_id) for c in asked)
+        if len(told) == 1 and not pers:  # Per presses while Kari's press is at the broker
+            pers.append("")
+            pers[0] = per.post(f"/worklist/acknowledge/{caller.id}/", {"call_back": key})[
+                "Location"
+            ]
+        return set(asked)
+
+    monkeypatch.setattr(worklist_view, "tell_calling", tell)
+    karis = kari.post(f"/worklist/acknowledge/{caller.id}/", {"call_back": key})["Location"]
+    assert "notice=calling" in karis
+    assert "notice=already_calling" in pers[0]
+    assert told == [(hub.hub_id, "request-0001")]
+    assert list(Acknowledgement.objects.values_list("by__username", flat=True)) == ["kari"]
+    notice = per.get(pers[0]).content.decode()
+    with translation.override(settings.LANGUAGE_CODE):
+        assert escape(worklist_view.already_calling("Kari Nordmann")) in notice
+
+
+def test_a_claim_whose_hub_could_not_be_told_is_undone_and_another_nurse_may_call(
+    world: World, kari: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Kari's press claims the request, her hub cannot be told: the claim is undone, so the
+    request stays on the worklist and Per's press, later, tells the hub."""
+    add_user("per", "nurse", ["Øst"], PASSWORD, "Per Hansen")
+    per = Client()
+    sign_in(per, "per")
+    caller, hub = world.followed("Caller", BP_PLAN)
+    request = asks(world, hub, timedelta(minutes=5), "request-0001")
+    key = f"reading:{request.id}"
+    reachable: list[bool] = [False]
+
+    def tell(asked: Sequence[CallToTell]) -> set[CallToTell]:
+        return set(asked) if reachable[0] else set()
+
+    monkeypatch.setattr(worklist_view, "tell_calling", tell)
+    failed = kari.post(f"/worklist/acknowledge/{caller.id}/", {"call_back": key})["Location"]
+    assert "notice=call_failed" in failed
+    assert not Acknowledgement.objects.exists()
+    assert state_of(page(kari), caller) == "call_me"
+    reachable[0] = True
+    assert (
+        "notice=calling"
+        in per.post(f"/worklist/acknowledge/{caller.id}/", {"call_back": key})["Location"]
+    )
+    assert list(Acknowledgement.objects.values_list("by__username", flat=True)) == ["per"]

@@ -12,7 +12,10 @@ not acknowledged (a red reading, an answer or a call request left alone for thre
 still show).
 
 A patient's readings are those of her episodes' hubs measured within each episode's
-[started, ended): a hub reused for the next patient never mixes the two.
+[started, ended): a hub reused for the next patient never mixes the two. A call request is
+placed by when the centre stored it (`placed_at`), not by the hub's time of asking: a hub whose
+clock is behind (a Raspberry Pi without a clock before NTP) put it in no episode, or in the
+previous patient's, while her screen said the nurse had it.
 
 Kept summaries (issue 13, "Figures": 2 000 patients, goal 300 ms): triage over every reading of
 every patient takes seconds, so each process keeps each patient's summary and computes it again
@@ -129,6 +132,14 @@ def open_episode(episodes: Sequence[Episode]) -> Episode | None:
     return max(running, key=lambda e: e.started) if running else None
 
 
+def placed_at(reading: triage.Reading) -> datetime:
+    """The moment that places a reading in a care episode: when it was measured, but for a call
+    request when the centre received it (`_readings` gives a call request the centre's receipt
+    as its received_at). A request must reach the patient whose episode holds the hub when it
+    arrives, whatever the hub's clock says: she waits for that call now."""
+    return reading.received_at if reading.kind == CALL else reading.measured_at
+
+
 def patient_data(patient_id: int, loaded: Loaded, now: datetime) -> triage.PatientData:
     """What triage needs for one patient, from what the queries found."""
     episodes = loaded.episodes.get(patient_id, ())
@@ -137,7 +148,7 @@ def patient_data(patient_id: int, loaded: Loaded, now: datetime) -> triage.Patie
         reading
         for hub in sorted(hubs)
         for reading in loaded.readings.get(hub, ())
-        if any(e.holds(hub, reading.measured_at) for e in episodes)
+        if any(e.holds(hub, placed_at(reading)) for e in episodes)
     )
     current = open_episode(episodes)
     plan, plan_since, hub_state = None, None, None
@@ -700,7 +711,9 @@ def _readings(
     rows = (
         ReadingRow.objects.filter(hub_id__in=hubs, measured_at__gte=now - OPEN_WINDOW)
         # Answers come "ok" from the hub: the centre judges their score, so they stay as long.
-        # A call request unanswered stays as long, however old: she is still waiting.
+        # A call request unanswered stays as long, however old: she is still waiting. (Chosen
+        # by the hub's time, for the (hub, measured_at) index: a request whose hub clock is
+        # more than OPEN_WINDOW behind is not read; the hub's clock is synchronised by NTP.)
         .filter(Q(measured_at__gte=now - WINDOW) | ~Q(outcome="ok") | Q(kind__in=(ANSWERS, CALL)))
         .annotate(invalid=Exists(ReadingMark.objects.filter(reading=OuterRef("pk"))))
         .order_by()
@@ -713,12 +726,17 @@ def _readings(
             "problems_json",
             UtcText("measured_at"),
             UtcText("received_at"),
+            UtcText("stored_at"),
             "invalid",
         )
     )
     by_hub: dict[str, list[triage.Reading]] = {}
-    for rid, hub_id, kind, values, outcome, problems, measured_raw, received, invalid in _raw(rows):
+    for row in _raw(rows):
+        rid, hub_id, kind, values, outcome, problems, measured_raw, received, stored, invalid = row
         measured = _moment(measured_raw)
+        # A call request's received_at is the hub's time of asking too: the centre's receipt
+        # (stored_at) stands for it, to place it in an episode and rank it (`placed_at`).
+        received = stored if kind == CALL else received
         old = measured < now - WINDOW
         if old and rid in silenced:
             continue  # only the unacknowledged are kept from the longer window

@@ -82,6 +82,11 @@ NOTICES: Mapping[str, Any] = {
     ),
     "nothing": gettext_lazy("Nothing was acknowledged: it had been done already."),
     "calling": gettext_lazy("The patient's screen now says that you are calling her."),
+    # Another nurse's press came first (`claim`); `worklist` names her when it can.
+    "already_calling": gettext_lazy(
+        "Another nurse is already calling her: her screen says that a nurse is calling. Do not "
+        "call her too."
+    ),
     "call_failed": gettext_lazy(
         "The patient's hub could not be told that you are calling, so the call request stays "
         "on the worklist: press the button again later. Call her all the same, and tell a "
@@ -382,6 +387,10 @@ def worklist(request: HttpRequest) -> HttpResponse:
     context["notice"] = NOTICES.get(request.GET.get("notice", ""))
     if request.GET.get("notice") == "call_failed":
         context["call_offer"] = call_offer(request, str(request.GET.get("call", "")), context)
+    if request.GET.get("notice") == "already_calling":
+        name = who_is_calling(request, str(request.GET.get("call", "")))
+        if name is not None:
+            context["notice"] = already_calling(name)
     audit(request, "view", _("worklist"))
     return render(request, "web/worklist.html", context)
 
@@ -499,35 +508,49 @@ def acknowledge(request: HttpRequest, patient_id: str) -> HttpResponse:
         key: "quietly" if wanted.quietly and fate == "tell" else fate
         for key, (_, fate) in calls.items()
     }
-    to_tell = {key: call for key, (call, _) in calls.items() if fates[key] == "tell"}
+    # Claimed before her hub is told, so that two nurses pressing at once do not both call
+    # her: the acknowledgement's unique constraint lets one press create it; the other finds
+    # it, and is told who is calling. A claim whose hub could not be told is undone.
+    claimed, taken = claim(patient, chosen, _user(request))
+    to_tell = {
+        key: call for key, (call, _) in calls.items() if fates[key] == "tell" and key in claimed
+    }
     reached = tell_calling(list(to_tell.values()))
     told = {key for key, call in to_tell.items() if call in reached}
     failed = set(to_tell) - told
+    if failed:
+        Acknowledgement.objects.filter(id__in=[claimed[key] for key in failed]).delete()
     chosen = [key for key in chosen if key not in failed]
-    untold = [fates[key] for key in chosen if key in calls and key not in told]
+    calling = [  # another nurse's press came first
+        key for key in chosen if key in calls and key in taken and taken[key] != _user(request)
+    ]
+    untold = [fates[key] for key in chosen if key in calls and key in claimed and key not in told]
     # Reviewed: only when this leaves nothing of hers unacknowledged. A finding that came
     # after the page was drawn is not among the keys posted, and she has not seen it.
     reviewed = wanted.all and bool(chosen) and set(chosen) == current
-    with transaction.atomic():
-        for key in chosen:
-            Acknowledgement.objects.get_or_create(
-                patient=patient, key=key, defaults={"by": _user(request)}
-            )
-        if reviewed:
-            Review.objects.create(patient=patient, by=_user(request))
+    if reviewed:
+        Review.objects.create(patient=patient, by=_user(request))
+    mine = [key for key in chosen if key not in calling]
     if told:
         audit(request, "change", _told(len(told)), patient)
     for fate in dict.fromkeys(untold):
         audit(request, "change", _untold(untold.count(fate), fate), patient)
     if failed:
-        if chosen:
-            audit(request, "change", _acknowledged(len(chosen)), patient)
+        if mine:
+            audit(request, "change", _acknowledged(len(mine)), patient)
         return _back(request, "call_failed", f"call={patient.id}")
     if not chosen:
+        # Her row as this press found it may already lack a request another nurse answered
+        # a moment ago: she is told who is calling, not that there was nothing to do.
+        if answered_by_another(patient, wanted.keys, _user(request)):
+            return _back(request, "already_calling", f"call={patient.id}")
         return _back(request, "nothing")
     if reviewed:
         audit(request, "change", _("reviewed: all findings acknowledged"), patient)
-    audit(request, "change", _acknowledged(len(chosen)), patient)
+    if mine:
+        audit(request, "change", _acknowledged(len(mine)), patient)
+    if calling and not told:
+        return _back(request, "already_calling", f"call={patient.id}")
     if untold and not wanted.receipt:
         return _back(
             request, min((UNTOLD_NOTICE[fate] for fate in untold), key=_UNTOLD_ORDER.index)
@@ -541,6 +564,60 @@ def acknowledge(request: HttpRequest, patient_id: str) -> HttpResponse:
     Acknowledgement.objects.filter(patient=patient, key__in=chosen).update(with_receipt=True)
     audit(request, "change", _("sent the patient a receipt"), patient)
     return _back(request, "receipt_sent")
+
+
+def claim(
+    patient: Patient, keys: Sequence[str], by: User
+) -> tuple[dict[str, int], dict[str, User]]:
+    """Acknowledge the keys in one transaction, committed before anything is sent: the ones this
+    call acknowledged (key -> the acknowledgement's id, to undo it), and the ones another had
+    acknowledged already (key -> who). Two presses at once: the unique constraint
+    `acknowledged_once` lets one of them create each key, and the other then finds it."""
+    claimed: dict[str, int] = {}
+    taken: dict[str, User] = {}
+    with transaction.atomic():
+        for key in keys:
+            found, created = Acknowledgement.objects.select_related("by").get_or_create(
+                patient=patient, key=key, defaults={"by": by}
+            )
+            if created:
+                claimed[key] = found.id
+            else:
+                taken[key] = found.by
+    return claimed, taken
+
+
+def answered_by_another(patient: Patient, keys: Sequence[str], user: User) -> bool:
+    """Whether any of the keys is one of the patient's call requests that another user has
+    acknowledged."""
+    answers = Acknowledgement.objects.filter(patient=patient, key__in=keys).exclude(by=user)
+    ids = {rid for key in answers.values_list("key", flat=True) if (rid := reading_id_of(key))}
+    return Reading.objects.filter(id__in=ids, kind=CALL).exists()
+
+
+def already_calling(name: str) -> str:
+    """The notice to a nurse whose press came second: who is calling the patient."""
+    return _(
+        "%(name)s is already calling her: her screen says that a nurse is calling. Do not "
+        "call her too."
+    ) % {"name": name}
+
+
+def who_is_calling(request: HttpRequest, patient_id: str) -> str | None:
+    """The name of the nurse who answered the newest of the call requests of the patient named
+    in the address, if she is the user's; None otherwise."""
+    try:
+        patient = _patient_or_404(request, patient_id)
+    except Http404:
+        return None
+    answers = Acknowledgement.objects.filter(patient=patient, key__startswith="reading:")
+    newest = list(answers.select_related("by").order_by("-at", "-id")[:50])
+    ids = {rid for answer in newest if (rid := reading_id_of(answer.key)) is not None}
+    calls = set(Reading.objects.filter(id__in=ids, kind=CALL).values_list("id", flat=True))
+    for answer in newest:
+        if reading_id_of(answer.key) in calls:
+            return answer.by.get_full_name() or answer.by.username
+    return None
 
 
 @require_POST
@@ -637,16 +714,18 @@ class CallToTell:
 
 def call_fate(
     call: CallToTell | None,
-    asked_at: datetime,
+    received_at: datetime,
     open_episodes: Sequence[tuple[str, datetime]],
     revoked: bool,
 ) -> Fate:
     """Whether a call request's hub may be told (pure). `call`: None when its request id is
-    not one a hub takes; `asked_at`: the reading's time, which places it in an episode;
-    `open_episodes`: the patient's episodes under way, (hub id, started). Her hub is told only
-    when the episode the request belongs to is still under way: else the hub has moved on."""
+    not one a hub takes; `received_at`: when the centre stored it, which places it in an
+    episode (as on the worklist, centre/web/worklist_data.py `placed_at`: the hub's clock may
+    be behind); `open_episodes`: the patient's episodes under way, (hub id, started). Her hub
+    is told only when the episode the request belongs to is still under way: else the hub has
+    moved on."""
     hub_id = call.hub_id if call is not None else None
-    if not any(hub == hub_id and started <= asked_at for hub, started in open_episodes):
+    if not any(hub == hub_id and started <= received_at for hub, started in open_episodes):
         return "episode_ended" if call is not None else "unreadable"
     if revoked:
         return "hub_revoked"
@@ -673,7 +752,7 @@ def call_requests(
     ids = {rid: key for key in keys if (rid := reading_id_of(key)) is not None}
     rows = list(
         Reading.objects.filter(id__in=ids, kind=CALL).values_list(
-            "id", "hub_id", "values_json", "measured_at"
+            "id", "hub_id", "values_json", "stored_at"
         )
     )
     hubs = {str(hub_id) for _, hub_id, _, _ in rows}
@@ -688,10 +767,10 @@ def call_requests(
         .values_list("hub_id", "started")
     )
     found = {}
-    for rid, hub_id, values, asked_at in rows:
+    for rid, hub_id, values, received_at in rows:
         request_id = request_id_of(values)
         call = CallToTell(str(hub_id), request_id) if request_id is not None else None
-        fate = call_fate(call, asked_at, open_episodes, str(hub_id) in revoked)
+        fate = call_fate(call, received_at, open_episodes, str(hub_id) in revoked)
         found[ids[rid]] = (call or CallToTell(str(hub_id), ""), fate)
     return found
 
