@@ -347,12 +347,13 @@ def _send(config_path: Path, hub_id: str, doc_type: str, content: dict[str, obje
 
 
 def _send_care_plan(args: argparse.Namespace) -> int:
-    from hub.wire import strict
+    from hub.wire.strict import unique_keys
 
     try:
-        # Strictly, as a hub reads it: a key given twice (the last wins in json) is refused.
-        content = strict.load(args.file.read_bytes(), "the file")
-    except (OSError, ValueError) as exc:  # WireError is a ValueError
+        # A key given twice is refused (json keeps the last); what else a hub would refuse (a
+        # NaN limit) is refused by check_sendable, saying so, before a version is spent.
+        content = json.loads(args.file.read_text(), object_pairs_hook=unique_keys)
+    except (OSError, ValueError) as exc:  # KeyTwice is a ValueError
         raise ConfigError(f"cannot read care plan {args.file}: {exc}") from exc
     return _send(args.config, args.hub_id, "care_plan", content)
 

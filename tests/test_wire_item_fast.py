@@ -161,9 +161,9 @@ REFUSED = [
         ("lone surrogate key", "lone surrogate"),
         ("one level too deep", "nested deeper than 72"),
         # A key given twice: json kept the last; strict.load refuses it (which was meant?).
-        ("seq said twice", "gives the key 'seq' twice"),
-        ("a value said twice", "gives the key 'x' twice"),
-        ("seq said twice, wrong last", "gives the key 'seq' twice"),
+        ("seq said twice", "the key 'seq' is given twice"),
+        ("a value said twice", "the key 'x' is given twice"),
+        ("seq said twice, wrong last", "the key 'seq' is given twice"),
         ("values too large", "more than"),
         ("control character", "not JSON"),
         ("overlong UTF-8", "not UTF-8"),

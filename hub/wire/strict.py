@@ -72,20 +72,26 @@ def _bounded_int(text: str) -> int:
     return value
 
 
-class _KeyTwice(ValueError):
+class KeyTwice(ValueError):
+    """An object that gives a key twice (json would keep the last)."""
+
     def __init__(self, key: str) -> None:
-        super().__init__(key)
+        super().__init__(
+            f"the key {_shown_key(key)} is given twice in one object; give each key once "
+            "(which one was meant cannot be told)"
+        )
         self.key = key
 
 
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """An object's members as a dict, refusing a key given twice (json keeps the last)."""
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object's members as a dict, refusing a key given twice with KeyTwice: json's
+    object_pairs_hook (`load` uses it; so can a reader that must stay lenient otherwise)."""
     obj = dict(pairs)
     if len(obj) != len(pairs):
         seen: set[str] = set()
         for key, _ in pairs:
             if key in seen:
-                raise _KeyTwice(key)
+                raise KeyTwice(key)
             seen.add(key)
     return obj
 
@@ -106,13 +112,10 @@ def load(
             parse_constant=_constant,
             parse_float=_finite,
             parse_int=_bounded_int,
-            object_pairs_hook=_unique_keys,
+            object_pairs_hook=unique_keys,
         )
-    except _KeyTwice as exc:
-        raise error(
-            f"{what} gives the key {_shown_key(exc.key)} twice in one object; give each key "
-            "once (which one was meant cannot be told)"
-        ) from None
+    except KeyTwice as exc:
+        raise error(f"{what}: {exc}") from None
     except RecursionError:
         raise error(f"{what} is nested deeper than {max_depth} levels") from None
     except ValueError as exc:
