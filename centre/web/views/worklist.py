@@ -515,7 +515,7 @@ def acknowledge(request: HttpRequest, patient_id: str) -> HttpResponse:
     to_tell = {
         key: call for key, (call, _) in calls.items() if fates[key] == "tell" and key in claimed
     }
-    reached = tell_calling(list(to_tell.values()))
+    reached = tell_calling(list(to_tell.values())) if to_tell else set()
     told = {key for key, call in to_tell.items() if call in reached}
     failed = set(to_tell) - told
     if failed:
