@@ -236,12 +236,41 @@ def test_which_session_is_shown() -> None:
         results=(bp_result(),),
         address="00:BB:00:00:00:09",
     )
-    assert session_to_show([old, empty], (), NOW) is None  # long gone, and nothing new
-    assert session_to_show([old, recent, empty], (), NOW) is recent
-    assert session_to_show([old, recent], (recent.key,), NOW) is None  # closed by the patient
+    assert session_to_show([old, empty], {}, NOW) is None  # long gone, and nothing new
+    assert session_to_show([old, recent, empty], {}, NOW) is recent
+    assert session_to_show([old, recent], {recent.key: 1}, NOW) is None  # closed by the patient
     connected = live(NOW)
-    assert session_to_show([recent, connected], (), NOW) is connected
-    assert session_to_show([], (), NOW) is None
+    assert session_to_show([recent, connected], {}, NOW) is connected
+    assert session_to_show([], {}, NOW) is None
+
+
+def test_a_result_on_screen_is_not_swapped_for_a_newer_one() -> None:
+    """The one she is reading stays until she closes it; the next comes after."""
+    first = live(NOW - timedelta(seconds=40), NOW - timedelta(seconds=20), results=(bp_result(),))
+    second = live(
+        NOW - timedelta(seconds=10),
+        NOW - timedelta(seconds=5),
+        results=(bp_result(),),
+        address="00:BB:00:00:00:09",
+    )
+    connected = live(NOW, address="00:BB:00:00:00:0A")
+    sessions = [first, second, connected]
+    assert session_to_show(sessions, {}, NOW, showing=first.key) is first
+    assert session_to_show(sessions, {first.key: 1}, NOW, showing=first.key) is connected
+    # One on screen that is no longer worth showing gives way.
+    assert session_to_show(sessions, {}, NOW + RESULT_SHOWN, showing=first.key) is connected
+    assert session_to_show(sessions, {}, NOW, showing="gone") is connected
+
+
+def test_closed_while_measuring_comes_back_with_its_result() -> None:
+    """OK pressed while the cuff still pumps: the result it then stores is shown."""
+    pumping = live(NOW - timedelta(seconds=30))
+    done = live(NOW - timedelta(seconds=30), NOW, results=(bp_result(),))
+    assert session_to_show([pumping], {pumping.key: 0}, NOW) is None
+    assert session_to_show([done], {pumping.key: 0}, NOW) is done
+    assert session_to_show([done], {pumping.key: 1}, NOW) is None
+    ended_empty = live(NOW - timedelta(seconds=30), NOW)
+    assert session_to_show([ended_empty], {pumping.key: 0}, NOW) is None
 
 
 # --- on the screen (pilot) -------------------------------------------------------------------
@@ -537,7 +566,62 @@ async def test_sessions_closed_long_ago_are_forgotten(daemon: FakeDaemon, sock_p
         await daemon.set_live([first])
         await tap(pilot, "#m-done")
         await wait_until(pilot, lambda: not isinstance(app.screen, MeasuringScreen), "home")
-        assert app._closed_sessions == {first["key"]}
+        assert app._closed_sessions == {first["key"]: 1}
         # The daemon keeps a few ended sessions; once it drops this one, so does the screen.
         await daemon.set_live([])
         await wait_until(pilot, lambda: not app._closed_sessions, "the key forgotten")
+
+
+async def test_ok_while_the_cuff_pumps_still_brings_up_the_result(
+    daemon: FakeDaemon, sock_path: Path
+) -> None:
+    """A patient who presses OK while the cuff inflates has not seen the result: a 190/110
+    with its advice comes on screen when the cuff stores it."""
+    await daemon.start()
+    app = PatientScreenApp(sock_path, "nb", poll_interval=0.05)
+    started = datetime.now(UTC)
+    pumping = session(started, progress={"cuff_pressure": 120.0, "unit": "mmHg"})
+    async with app.run_test(size=(50, 15)) as pilot:
+        await daemon.set_live([pumping])
+        await wait_until(pilot, lambda: isinstance(app.screen, MeasuringScreen), "measuring")
+        await tap(pilot, "#m-done")
+        await wait_until(pilot, lambda: not isinstance(app.screen, MeasuringScreen), "closed")
+        await daemon.set_live([session(started, results=(bp_result(190, 110),))])
+        await wait_until(
+            pilot,
+            lambda: (
+                isinstance(app.screen, MeasuringScreen) and shown(app, "#bp-value") == "190/110"
+            ),
+            "the result after all",
+        )
+        await tap(pilot, "#m-done")
+        await wait_until(pilot, lambda: not isinstance(app.screen, MeasuringScreen), "closed")
+        await pilot.pause(0.3)
+        assert not isinstance(app.screen, MeasuringScreen), "seen once: not again"
+
+
+async def test_a_second_result_waits_until_the_first_is_closed(
+    daemon: FakeDaemon, sock_path: Path
+) -> None:
+    """The result she is reading is never swapped for another under her finger; the next one
+    comes after her OK, on a new screen (so the tap pause holds her second tap)."""
+    await daemon.start()
+    app = PatientScreenApp(sock_path, "nb", poll_interval=0.05)
+    now = datetime.now(UTC)
+    first = session(now - timedelta(seconds=30), now, results=(bp_result(131, 85),))
+    second = session(now, now, results=(bp_result(142, 91, seq=6),), address="00:BB:00:00:00:09")
+    async with app.run_test(size=(50, 15)) as pilot:
+        await daemon.set_live([first])
+        await wait_until(pilot, lambda: shown(app, "#bp-value") == "131/85", "the first")
+        reading = app.screen
+        await daemon.set_live([first, second])
+        await pilot.pause(0.5)  # several live answers later
+        assert app.screen is reading and shown(app, "#bp-value") == "131/85"
+        await tap(pilot, "#m-done")
+        await wait_until(
+            pilot,
+            lambda: app.screen is not reading and shown(app, "#bp-value") == "142/91",
+            "the second, on a screen of its own",
+        )
+        await tap(pilot, "#m-done")
+        await wait_until(pilot, lambda: not isinstance(app.screen, MeasuringScreen), "home")

@@ -42,6 +42,7 @@ class MeasuringView:
     progress: str | None  # digits of the in-progress value, e.g. the cuff pressure
     progress_unit: str
     result: ReadingView | None  # the newest reading this session stored
+    seen: int = 0  # results the session had stored: closed at this many, it comes back with more
 
 
 def _kind(profile: str) -> str:
@@ -60,27 +61,38 @@ def _shown_results(session: LiveSession) -> list[StatusReading]:
 
 def session_to_show(
     sessions: Sequence[LiveSession],
-    closed: Iterable[str],
+    closed: Mapping[str, int],
     now: datetime,
     held: Iterable[str] = (),
+    showing: str | None = None,
 ) -> LiveSession | None:
     """The session the measuring screen should show now, or None (the screen goes away).
 
-    The newest one that is connected, or that ended recently having measured something; not
-    one the patient has closed. A device that connected with nothing new is not worth a screen.
-    A session `held` back while the patient answered the questionnaire is shown however long
-    ago it ended: the patient has not seen its result yet.
+    The one on screen while it is still worth showing: a result is never swapped for another
+    under the patient's finger; the next waits until she closes this one. Otherwise the newest
+    one that is connected, or that ended recently having measured something. `closed` maps a
+    session the patient closed to the results it had then: one that stores a result after she
+    closed it (she pressed OK while the cuff was still pumping) comes back with the result. A
+    device that connected with nothing new is not worth a screen. A session `held` back while
+    the patient answered the questionnaire is shown however long ago it ended: the patient has
+    not seen its result yet.
     """
-    closed, held = set(closed), set(held)
-    for session in reversed(sessions):
-        if session.key in closed:
-            continue
-        if session.ended_at is None:
-            return session
-        measured = _shown_results(session) or session.progress
-        if measured and (session.key in held or not _ended_long_ago(session, now)):
-            return session
-    return None
+    held = set(held)
+    worth = [s for s in sessions if _worth_showing(s, closed, now, held)]
+    current = next((s for s in worth if s.key == showing), None)
+    return current or (worth[-1] if worth else None)
+
+
+def _worth_showing(
+    session: LiveSession, closed: Mapping[str, int], now: datetime, held: set[str]
+) -> bool:
+    results = len(_shown_results(session))
+    if session.key in closed and results <= closed[session.key]:
+        return False
+    if session.ended_at is None:
+        return True
+    measured = results or session.progress
+    return bool(measured) and (session.key in held or not _ended_long_ago(session, now))
 
 
 def needs_nurse_now(session: LiveSession) -> bool:
@@ -136,6 +148,7 @@ def measuring_view(
             phase="result",
             hint=cat.translate(hint),
             result=_result_view(newest, status, now, cat),
+            seen=len(results),
         )
     digits, unit = _progress_digits(session.progress, cat)
     if session.ended_at is not None:
@@ -151,9 +164,8 @@ def _result_view(
     result: StatusReading, status: StatusAnswer | None, now: datetime, cat: Catalogue
 ) -> ReadingView:
     reading = result if status is None else _fresher(result, status.readings)
-    view = present_reading(reading, now, cat, phone=centre_phone(status), advice=True)
+    # Before the first status: just stored, and said to be on its way (the hub is usually online).
     online = status is None or status.broker_connected
-    if not reading.synced and online:
-        # Just stored and the hub is online: "waiting for the network" would be untrue.
-        view = replace(view, sync=cat.translate("sync.stored"))
-    return view
+    return present_reading(
+        reading, now, cat, phone=centre_phone(status), advice=True, online=online
+    )

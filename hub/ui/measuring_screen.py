@@ -13,7 +13,7 @@ from textual.screen import Screen
 from textual.widgets import Digits
 
 from hub.ui.measuring import MeasuringView
-from hub.ui.touch import TouchButton
+from hub.ui.touch import TapPause, TouchButton
 from hub.ui.widgets import ReadingCard, Text
 
 
@@ -21,8 +21,9 @@ def _hint_classes(view: MeasuringView) -> str:
     return "warning" if view.phase == "not_finished" else ""
 
 
-class MeasuringScreen(Screen[str]):
-    """Dismissed with the key of the session shown, so that it is not shown again."""
+class MeasuringScreen(Screen[tuple[str, int]]):
+    """Dismissed with the key of the session shown and the results it showed, so that it is
+    not shown again unless it stores another."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "done", show=False),  # technicians at a keyboard
@@ -53,6 +54,8 @@ class MeasuringScreen(Screen[str]):
 
     async def show(self, view: MeasuringView, done_label: str) -> None:
         if (view, done_label) != (self.view, self.done_label):
+            if view.key != self.view.key or view.seen != self.view.seen:
+                self._words_changed()  # another result under the finger: a new screen to her
             self.view, self.done_label = view, done_label
             await self._render_view()
 
@@ -87,4 +90,9 @@ class MeasuringScreen(Screen[str]):
             self.action_done()
 
     def action_done(self) -> None:
-        self.dismiss(self.view.key)
+        self.dismiss((self.view.key, self.view.seen))
+
+    def _words_changed(self) -> None:
+        pause = getattr(self.app, "tap_pause", None)
+        if isinstance(pause, TapPause):
+            pause.screen_changed()
