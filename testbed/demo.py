@@ -4,7 +4,7 @@
 
 The devices take turns, at a person's pace by default: one measurement in the home every three
 minutes, so each of the five devices measures every quarter of an hour; `--quick` makes it one
-every two seconds.
+every ten seconds.
 
 Ctrl-C stops everything it started.
 """

@@ -10,17 +10,18 @@ import polib
 import pytest
 
 from hub.local_protocol import CallState
-from hub.ui.home import QUESTIONNAIRE, call_line, next_action, page_after, standing
+from hub.ui.home import GIVE_WAY, QUESTIONNAIRE, call_line, next_action, page_after, standing
 from hub.ui.i18n import LANGUAGES, Catalogue
 from hub.ui.today import TaskView
 from tests.ui_support import status_of
 
 NB = Catalogue("nb")
 NOW = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)  # 10.30 in Oslo
+LATE = timedelta(hours=2)  # due since 08.30
 
 
-def task(kind: str, state: str) -> TaskView:
-    return TaskView(kind, state, f"{kind} {state}")
+def task(kind: str, state: str, ago: timedelta = timedelta(minutes=5)) -> TaskView:
+    return TaskView(kind, state, f"{kind} {state}", NOW - ago)
 
 
 @pytest.mark.parametrize(
@@ -54,12 +55,42 @@ def task(kind: str, state: str) -> TaskView:
         ([], False, False, None),
         # A kind without words of its own still says "measure now".
         ([task("ecg", "due")], False, False, ("ecg", "Mål nå")),
+        # Measurements due for half an hour without coming (a lost meter) give way to the
+        # questions; one due for less still comes first; with the questions answered (or none)
+        # the measurement is the next thing again.
+        (
+            [task("spo2", "due", LATE), task("questionnaire", "later")],
+            True,
+            False,
+            (QUESTIONNAIRE, "Svar på dagens spørsmål"),
+        ),
+        (
+            [task("spo2", "due", LATE), task("weight", "due")],
+            True,
+            False,
+            ("spo2", "Mål oksygenmetningen nå"),
+        ),
+        ([task("spo2", "due", LATE)], True, True, (QUESTIONNAIRE, "Fortsett på dagens spørsmål")),
+        (
+            [task("spo2", "due", LATE), task("questionnaire", "done")],
+            True,
+            False,
+            ("spo2", "Mål oksygenmetningen nå"),
+        ),
+        ([task("spo2", "due", LATE)], False, False, ("spo2", "Mål oksygenmetningen nå")),
+        (
+            [task("spo2", "due", GIVE_WAY - timedelta(seconds=1))],
+            True,
+            False,
+            ("spo2", "Mål oksygenmetningen nå"),
+        ),
+        ([task("spo2", "due", GIVE_WAY)], True, False, (QUESTIONNAIRE, "Svar på dagens spørsmål")),
     ],
 )
 def test_next_action(
     tasks: list[TaskView], has_questionnaire: bool, resumable: bool, expected: Any
 ) -> None:
-    action = next_action(tasks, has_questionnaire, resumable, NB)
+    action = next_action(tasks, has_questionnaire, resumable, NB, NOW)
     assert (None if action is None else (action.kind, action.label)) == expected
 
 
@@ -153,6 +184,28 @@ def call(**fields: Any) -> CallState:
 )
 def test_where_ring_meg_stands(state: CallState, phone: str | None, text: str) -> None:
     assert call_line(state, NOW, NB, phone) == text
+
+
+@pytest.mark.parametrize(
+    ("phone", "text"),
+    [
+        (None, "Du ba om å bli ringt kl. 10.29. Beskjeden er på vei til sykepleieren."),
+        (
+            "55\N{NO-BREAK SPACE}00",
+            "Du ba om å bli ringt kl. 10.29. Beskjeden er på vei til sykepleieren. "
+            "Haster det, ring 55\N{NO-BREAK SPACE}00.",
+        ),
+    ],
+)
+def test_a_request_not_yet_delivered_while_online_is_on_its_way(
+    phone: str | None, text: str
+) -> None:
+    """Online, "sent when the measuring station is online" would be untrue; still not "the
+    nurse has been told" before the centre holds it."""
+    asked = call(state="asked", asked_at="2026-11-22T09:29:00.000+00:00")
+    assert call_line(asked, NOW, NB, phone, online=True) == text
+    delivered = call(state="asked", asked_at="2026-11-22T09:29:00.000+00:00", delivered=True)
+    assert call_line(delivered, NOW, NB, phone, online=True).endswith("har fått beskjed.")
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 
 from hub.core.care_plan import CarePlan
@@ -12,7 +13,8 @@ from hub.local_protocol import AnswerStored, Refusal
 from hub.ui.app import PatientScreenApp
 from tests.ui_support import FakeDaemon, shown, tap, wait_until
 
-TOUCHSCREEN = (100, 30)  # a 7" 800x480 panel with the kiosk font
+TOUCHSCREEN = (100, 30)  # a 7" 800x480 panel with an 8x16 font
+KIOSK = (50, 15)  # the same panel with the kiosk's 16x32 font (docs/kiosk.md)
 
 
 def with_plan(daemon: FakeDaemon, url: str) -> None:
@@ -141,6 +143,40 @@ async def test_answers_the_daemon_could_not_store_are_kept_and_sent_again(
         daemon.answer_reply = AnswerStored(seq=9, stored_before=False)
         await tap(pilot, "#q-retry")
         await wait_until(pilot, lambda: "Thank you" in shown(app, "#q-text"), "the thank-you")
+    first, again = daemon.answers
+    assert first == again  # same id: the daemon stores it once however often it comes
+
+
+@pytest.mark.parametrize("size", [KIOSK, TOUCHSCREEN])
+async def test_answers_not_taken_can_wait_for_later_and_go_once_from_home(
+    daemon: FakeDaemon, sock_path: Any, size: tuple[int, int]
+) -> None:
+    """A daemon that will not take the answers does not trap the patient on "Try again": "Later"
+    goes home with them kept, home offers to go on, and going on sends them, with the same id,
+    so the daemon stores them once."""
+    with_plan(daemon, "urn:dho:questionnaire:heart-failure-daily")
+    daemon.answer_reply = Refusal(error="the disk is full")
+    await daemon.start()
+    app = PatientScreenApp(sock_path, "en", poll_interval=0.05)
+    async with app.run_test(size=size) as pilot:
+        await tap(pilot, "#next-action")
+        for selector in ("#answer-no", "#option-0", "#answer-no", "#answer-no", "#option-0"):
+            await tap(pilot, selector)
+        await wait_until(pilot, lambda: bool(shown(app, "#q-later")), "the failure")
+        await tap(pilot, "#q-later")
+        await wait_until(
+            pilot, lambda: shown(app, "#next-action") == "Continue today's questions", "home"
+        )
+        daemon.answer_reply = AnswerStored(seq=9, stored_before=False)
+        await tap(pilot, "#next-action")
+        await wait_until(pilot, lambda: "Thank you" in shown(app, "#q-text"), "sent from home")
+        await tap(pilot, "#q-done")
+        # Home again, with nothing kept to go on with (the fake daemon does not count answers
+        # as done, so the day's questions are offered afresh).
+        await wait_until(
+            pilot, lambda: shown(app, "#next-action") == "Answer today's questions", "home"
+        )
+        assert app._saved_walk is None and app._unsent is None
     first, again = daemon.answers
     assert first == again  # same id: the daemon stores it once however often it comes
 

@@ -24,8 +24,10 @@ from textual.widgets import Button, Digits, Static
 
 from hub.local_protocol import Refusal
 from hub.ui.app import PatientScreenApp
+from hub.ui.home import GIVE_WAY
 from hub.ui.measuring_screen import MeasuringScreen
 from hub.ui.touch import TAP_PAUSE_S, TapPause
+from hub.ui.widgets import glued_lines
 from tests.test_questionnaire_screen import with_plan
 from tests.test_snapshots import HOME_STATUS, NOW, SIZES, at, reading, session
 from tests.ui_support import FakeDaemon, shown, tap, wait_until
@@ -96,6 +98,8 @@ async def test_a_double_tap_answers_one_question_not_two(
 async def test_a_double_tap_on_a_result_does_not_open_anything_on_home(
     daemon: FakeDaemon, sock_path: Path
 ) -> None:
+    """The layout holds this by itself (home has no button where OK was); that the tap pause
+    holds a second tap is test_a_double_tap_answers_one_question_not_two."""
     await to_home(daemon)
     app = PatientScreenApp(sock_path, "nb", poll_interval=0.05, clock=lambda: NOW)
     async with app.run_test(size=SIZES["kiosk"]) as pilot:
@@ -205,6 +209,79 @@ async def test_a_closing_button_never_sits_on_a_button_of_home(
                 assert not region.overlaps(under), f"{selector} at {region} lies on home's #{name}"
 
 
+KINDS = ("weight", "blood_pressure", "spo2", "temperature", "glucose", "body_composition")
+
+
+def crowd(status: dict[str, Any], due: int) -> None:
+    """Home with `due` kinds due, readings waiting for the net, a call request not yet
+    delivered (three lines of words in some languages)."""
+    kinds = KINDS[:due]
+    status["care_plan"]["schedule"] = [{"kind": k, "times": ["10:15"]} for k in kinds] + [
+        {"kind": "questionnaire", "times": ["09:00"]}
+    ]
+    status["readings"] = [{**r, "synced": False, "synced_at": None} for r in status["readings"]]
+    status["pending"], status["broker_connected"] = 3, False
+    status["call_request"] = {
+        "state": "asked",
+        "request_id": "r1234567",
+        "asked_at": at(5),
+        "delivered": False,
+    }
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("language", ["nb", "nn", "en"])
+@pytest.mark.parametrize("due", [1, 2, 3, 6])
+async def test_a_crowded_home_keeps_the_closing_band_free(
+    daemon: FakeDaemon, sock_path: Path, size: str, language: str, due: int
+) -> None:
+    """However many words home has, its buttons are the next action at the top and the footer
+    at the bottom: the closing band (where every closing button sits) never holds one."""
+    await to_home(daemon)
+    crowd(daemon.status, due)
+    app = PatientScreenApp(sock_path, language, poll_interval=0.05, clock=lambda: NOW)
+    async with app.run_test(size=SIZES[size]) as pilot:
+        await wait_until(pilot, lambda: bool(shown(app, "#call-state")), "home, crowded")
+        await pilot.pause(0.1)
+        home = home_buttons(app)
+        height = SIZES[size][1]
+        band = 2 if height < 20 else 3  # the closing and bottom bands' rows (patient.tcss)
+        closing = Region(0, height - 2 * band, SIZES[size][0], band)
+        assert {"next-action", "call-me", "lang-toggle"} <= set(home)
+        for name, region in home.items():
+            assert not region.overlaps(closing), f"home's #{name} at {region} is in the band"
+
+
+@pytest.mark.parametrize(
+    ("text", "width", "lines"),
+    [
+        ("ring 55\u00a000\u00a000\u00a000.", 12, ["ring", "55\u00a000\u00a000\u00a000."]),
+        ("a b\n\nc", 10, ["a b", "", "c"]),
+        ("", 5, [""]),
+        ("abcdefghij", 4, ["abcd", "efgh", "ij"]),  # a word longer than the line is cut
+    ],
+)
+def test_lines_break_at_ordinary_spaces_only(text: str, width: int, lines: list[str]) -> None:
+    assert glued_lines(text, width).split("\n") == lines
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("language", ["nb", "nn", "en"])
+async def test_a_phone_number_is_never_broken_across_lines(
+    daemon: FakeDaemon, sock_path: Path, size: str, language: str
+) -> None:
+    """A number split as "55" and "00 00 00" is dialled wrong: the drawn lines hold it whole."""
+    await to_home(daemon)
+    crowd(daemon.status, 1)
+    app = PatientScreenApp(sock_path, language, poll_interval=0.05, clock=lambda: NOW)
+    async with app.run_test(size=SIZES[size]) as pilot:
+        await wait_until(pilot, lambda: bool(shown(app, "#call-state")), "the call line")
+        await pilot.pause(0.1)
+        widget = app.screen.query_one("#call-state", Widget)
+        drawn = [widget.render_line(y).text for y in range(widget.size.height)]
+        assert any("55 00 00 00" in line.replace("\u00a0", " ") for line in drawn), drawn
+
+
 def luminance(red: int, green: int, blue: int) -> float:
     """WCAG 2 relative luminance of an sRGB colour."""
 
@@ -264,6 +341,33 @@ async def test_every_text_has_a_contrast_of_at_least_seven(
             assert ratio >= 7, f"#{widget.id} {fg} on {bg}: {ratio:.1f}:1"
             checked += 1
         assert checked >= 3, "the screen shows texts to check"
+
+
+@pytest.mark.parametrize("readings", [0, 3])
+async def test_a_pager_with_nowhere_to_go_is_hidden_and_ring_meg_never_moves(
+    daemon: FakeDaemon, sock_path: Path, readings: int
+) -> None:
+    """◀ on the first page and ▶ on the last are not drawn and take no tap; their places are
+    kept, so "Ring meg" is in the same place with one page or many."""
+    await to_home(daemon)
+    daemon.status["readings"] = daemon.status["readings"][:readings]
+    app = PatientScreenApp(sock_path, "nb", poll_interval=0.05, clock=lambda: NOW)
+    async with app.run_test(size=SIZES["kiosk"]) as pilot:
+        await wait_until(pilot, lambda: bool(shown(app, "#next-action")), "home")
+        await pilot.pause(0.1)
+        assert app.screen.query_one("#call-me").region == Region(16, 13, 22, 2)
+        for _ in range(readings + 1):
+            prev, nxt = (app.screen.query_one(s, Button) for s in ("#page-prev", "#page-next"))
+            first, last = app._page == app._pages[0], app._page == app._pages[-1]
+            assert prev.visible is not first and prev.disabled is first
+            assert nxt.visible is not last and nxt.disabled is last
+            if last:
+                break
+            page = app._page
+            await tap(pilot, "#page-next")
+            await wait_until(pilot, lambda p=page: app._page != p, "the next page")  # type: ignore[misc]
+        assert app._page == app._pages[-1], "every page reached"
+        assert app.screen.query_one("#call-me").region == Region(16, 13, 22, 2)
 
 
 async def test_a_value_beyond_the_limits_is_said_in_words_not_only_in_colour(
@@ -347,21 +451,24 @@ def test_a_call_time_past_the_calendar_says_nothing_rather_than_crash(asked_at: 
     assert call_line(call, NOW, Catalogue("nb")) == ""
 
 
-async def test_the_questions_are_there_while_a_measurement_is_due(
+async def test_a_measurement_that_does_not_come_gives_way_to_the_questions(
     daemon: FakeDaemon, sock_path: Path
 ) -> None:
-    """A lost or broken meter must not keep the patient from the day's questions."""
+    """A lost or broken meter must not keep the patient from the day's questions: half an hour
+    after the measurement fell due (hub/ui/home.py GIVE_WAY) the questions are the next thing,
+    with the measurement still on today's list."""
     await to_home(daemon)
-    app = PatientScreenApp(sock_path, "nb", poll_interval=0.05, clock=lambda: NOW)
+    clock = [NOW]
+    app = PatientScreenApp(sock_path, "nb", poll_interval=0.05, clock=lambda: clock[0])
     async with app.run_test(size=SIZES["kiosk"]) as pilot:
         await wait_until(
             pilot, lambda: shown(app, "#next-action") == "Mål oksygenmetningen nå", "home"
         )
+        clock[0] = NOW + GIVE_WAY
         await wait_until(
-            pilot,
-            lambda: shown(app, "#questionnaire-start") == "Svar på dagens spørsmål",
-            "the questions on today's page",
+            pilot, lambda: shown(app, "#next-action") == "Svar på dagens spørsmål", "the questions"
         )
-        await tap(pilot, "#questionnaire-start")
+        assert shown(app, "#tasks-due").startswith("Nå: Mål oksygenmetningen")
+        await tap(pilot, "#next-action")
         await wait_until(pilot, lambda: "Hvordan er pusten" in shown(app, "#q-text"), "question 1")
         assert app.screen.query_one("#q-back").disabled, "nothing to go back to"

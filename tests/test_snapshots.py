@@ -93,7 +93,7 @@ HOME_STATUS: dict[str, Any] = {
         "schedule": [
             {"kind": "weight", "times": ["08:00"]},
             {"kind": "blood_pressure", "times": ["08:00", "20:00"]},
-            {"kind": "spo2", "times": ["08:00"]},
+            {"kind": "spo2", "times": ["10:15"]},  # due for 15 minutes: the next action
             {"kind": "questionnaire", "times": ["09:00"]},
         ],
         "questionnaire": {

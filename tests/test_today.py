@@ -119,6 +119,41 @@ async def test_home_shows_the_due_task_and_the_message_until_it_is_read(
     assert daemon.status["messages"][0]["read_at"] is not None
 
 
+async def test_a_message_the_daemon_could_not_mark_read_comes_back(
+    daemon: FakeDaemon,
+    sock_path: Path,
+) -> None:
+    """'Jeg har lest meldingen' that does not reach the store sends no receipt: the message
+    is not lost, it comes on screen again until the tap is taken."""
+    now = datetime.now(UTC)
+    daemon.status["messages"] = [
+        {
+            "version": 3,
+            "text": "Husk å veie deg i morgen.",
+            "read_at": None,
+            "issued_at": now.isoformat(),
+            "received_at": now.isoformat(),
+        }
+    ]
+    daemon.refuse_reads = 1
+    await daemon.start()
+    app = PatientScreenApp(sock_path, "nb", poll_interval=0.05)
+    async with app.run_test(size=(50, 15)) as pilot:
+        await wait_until(pilot, lambda: shown(app, "#notice-text") != "", "the message")
+        first = app.screen
+        await tap(pilot, "#message-read")
+        await wait_until(
+            pilot,
+            lambda: app.screen is not first and shown(app, "#notice-text") != "",
+            "the message again",
+        )
+        assert daemon.status["messages"][0]["read_at"] is None
+        await tap(pilot, "#message-read")
+        await wait_until(pilot, lambda: daemon.status["messages"][0]["read_at"], "read")
+        await pilot.pause(0.3)
+        assert app.screen is app.screen_stack[0], "home: read once, not shown again"
+
+
 async def test_a_card_draws_the_fourteen_day_trend(daemon: FakeDaemon, sock_path: Path) -> None:
     now = datetime.now(UTC)
     days = [now - timedelta(days=n) for n in (2, 1, 0)]

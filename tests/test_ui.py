@@ -34,6 +34,7 @@ EN = Catalogue("en")
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 # The en dash is the typography we want on screen.
 WAITING_NB = "Venter på nett – målingen er trygt lagret"  # noqa: RUF001
+STORED_NB = "Lagret – sendes til oppfølgingstjenesten nå"  # noqa: RUF001
 WAITING_EN = "Waiting for the network – the measurement is safely stored"  # noqa: RUF001
 
 
@@ -384,6 +385,7 @@ def oslo_hhmm(moment: datetime, sep: str = ".") -> str:
 async def test_shows_waiting_then_sent(daemon: FakeDaemon, sock_path: Path) -> None:
     received = datetime.now(UTC) - timedelta(minutes=2)
     daemon.status["readings"] = [bp_reading(received_at=received.isoformat())]
+    daemon.status["broker_connected"] = False
     await daemon.start()
     app = PatientScreenApp(sock_path, poll_interval=0.1)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -392,6 +394,13 @@ async def test_shows_waiting_then_sent(daemon: FakeDaemon, sock_path: Path) -> N
         assert (shown(app, "#bp-pulse-label"), shown(app, "#bp-pulse")) == ("Puls", "70")
         assert shown(app, "#bp-time") == f"Målt kl. {oslo_hhmm(received)}"
         assert shown(app, "#bp-sync") == WAITING_NB
+        # Online again: on its way now, as the sentence above says, not "waiting for the net".
+        daemon.status["broker_connected"] = True
+        await wait_until(
+            pilot,
+            lambda: shown(app, "#bp-sync") == STORED_NB,
+            "on its way",
+        )
         assert "svarer ikke" not in shown(app, "#standing")
         assert shown(app, "#no-readings") == ""
 
@@ -411,9 +420,13 @@ async def test_no_readings_yet(daemon: FakeDaemon, sock_path: Path) -> None:
     app = PatientScreenApp(sock_path, poll_interval=0.1)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(
-            pilot, lambda: "Ingen målinger ennå" in shown(app, "#no-readings"), "the calm message"
+            pilot,
+            lambda: (
+                shown(app, "#standing") == "Ingen målinger ennå"
+                and shown(app, "#no-readings") == "Når du har målt, vises resultatet her."
+            ),
+            "the calm message, said once",
         )
-        assert "svarer ikke" not in shown(app, "#standing")
         assert not app.query("#bp-card")
 
 
@@ -543,9 +556,7 @@ async def test_starts_in_english_when_asked(daemon: FakeDaemon, sock_path: Path)
     await daemon.start()
     app = PatientScreenApp(sock_path, language="en", poll_interval=0.1)
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_until(
-            pilot, lambda: "No measurements yet" in shown(app, "#no-readings"), "English"
-        )
+        await wait_until(pilot, lambda: "No measurements yet" in shown(app, "#standing"), "English")
 
 
 def test_run_starts_the_app(monkeypatch: pytest.MonkeyPatch, sock_path: Path) -> None:

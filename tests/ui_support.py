@@ -121,6 +121,7 @@ class FakeDaemon:
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # "asked_at" of a call
         self.call_requests: list[str] = []  # request ids the screen sent with "call_me"
         self.call_reply: Refusal | None = None  # set: "call_me" is refused with this
+        self.refuse_reads = 0  # message_read refused this many times
 
     async def set_live(self, sessions: list[dict[str, Any]]) -> None:
         """What the devices do now; a screen waiting on "live" hears of it at once."""
@@ -140,7 +141,10 @@ class FakeDaemon:
         return LiveAnswer(boot="fake", version=self.live_version, sessions=self.live_sessions)
 
     def _message_read(self, req: MessageReadRequest) -> MessageReadAnswer | Refusal:
-        """As the daemon: noted, and shown read from now on."""
+        """As the daemon: noted, and shown read from now on (refused while `refuse_reads`)."""
+        if self.refuse_reads:
+            self.refuse_reads -= 1
+            return Refusal(error="the store is busy")
         for message in self.status.get("messages", []):
             if message["version"] == req.version:
                 message["read_at"] = "2026-11-22T10:00:00.000+00:00"

@@ -52,7 +52,7 @@ from hub.ui.measuring import measuring_view, needs_nurse_now, session_to_show
 from hub.ui.measuring_screen import MeasuringScreen
 from hub.ui.notice_screen import NoticeScreen
 from hub.ui.present import OSLO, ReadingView, centre_phone, present_status
-from hub.ui.questionnaire_screen import QuestionnaireScreen
+from hub.ui.questionnaire_screen import QuestionnaireScreen, Unsent
 from hub.ui.today import MessageView, TaskView, newest_message, tasks_view
 from hub.ui.touch import TapPause, TouchButton
 from hub.ui.widgets import ReadingCard, Text
@@ -96,12 +96,15 @@ class PatientScreenApp(App[None]):
         self._shown_messages: set[int] = set()  # put on screen once; home has no message box
         self._shown_calls: set[str] = set()  # call requests whose answer was put on screen
         self._live: list[LiveSession] = []  # the daemon's device sessions (`live`), newest last
-        self._closed_sessions: set[str] = set()  # sessions the patient closed: not shown again
+        # Sessions the patient closed, with the results they had then: not shown again unless
+        # they store another.
+        self._closed_sessions: dict[str, int] = {}
         self._held_sessions: set[str] = set()  # waiting for the questionnaire to end
         self._next: NextAction | None = None
         self._page: str | None = None  # the page of home shown: TODAY_PAGE or a card's slug
         self._pages: list[str] = []
         self._saved_walk: tuple[date, Walk] | None = None  # a questionnaire left for later today
+        self._unsent: Unsent | None = None  # its finished answers the daemon did not take
 
     @property
     def language(self) -> str:
@@ -116,8 +119,6 @@ class PatientScreenApp(App[None]):
                 yield Text(id="tasks-title", classes="card-title")
                 yield Text(id="tasks-due")
                 yield Text(id="tasks-rest")
-                # The questions without a measurement first: a lost meter must not keep them.
-                yield TouchButton("", id="questionnaire-start")
             yield Text(id="no-readings")
         with Horizontal(id="footer"):
             yield TouchButton("\N{BLACK LEFT-POINTING TRIANGLE}", id="page-prev", classes="pager")
@@ -145,8 +146,6 @@ class PatientScreenApp(App[None]):
             await self._do_next(self._next)
         elif pressed == "call-me":
             await self._offer_call()
-        elif pressed == "questionnaire-start":
-            await self._start_questionnaire()
 
     async def _do_next(self, action: NextAction) -> None:
         if action.kind == QUESTIONNAIRE:
@@ -175,11 +174,13 @@ class PatientScreenApp(App[None]):
         ):
             # Left earlier today: on from where the patient stopped, in the language now shown.
             walk = replace(saved[1], questionnaire=walk.questionnaire)
-        screen = QuestionnaireScreen(walk, self.catalogue, self.socket_path)
+        unsent = self._unsent if walk.finished else None
+        screen = QuestionnaireScreen(walk, self.catalogue, self.socket_path, unsent)
         await self.push_screen(screen, lambda sent: self._questionnaire_closed(screen, sent))
 
     def _questionnaire_closed(self, screen: QuestionnaireScreen, sent: bool | None) -> None:
         self._saved_walk = None if sent else (self._today(), screen.walk)
+        self._unsent = None if sent else screen.unsent
         self.call_later(self._render)  # a measurement held back meanwhile is shown now
 
     def _today(self) -> date:
@@ -250,23 +251,25 @@ class PatientScreenApp(App[None]):
         version = message.version
 
         async def closed(choice: str | None) -> None:
-            if choice == "message-read":
-                await self._mark_read(version)
+            if choice != "message-read" or not await self._mark_read(version):
+                # Not read, or the daemon did not take it: shown again, and no receipt yet.
+                self._shown_messages.discard(version)
 
         self.push_screen(notice, closed)
 
-    async def _mark_read(self, version: int) -> None:
+    async def _mark_read(self, version: int) -> bool:
         """Tell the daemon (which sends the centre a receipt); the next poll shows it read."""
         try:
             answer = await self._ask(MessageReadRequest(version=version), MessageReadAnswer)
         except DaemonUnavailable as exc:
             log.warning("message %d not marked read: %s", version, exc)
-            return
+            return False
         if isinstance(answer, Refusal):
             log.warning("message %d not marked read: %s", version, answer.error)
-            return
+            return False
         self._read_here.add(version)
         await self._render()
+        return True
 
     async def _ask(
         self, req: Request, model: type[A], within_s: float = REQUEST_TIMEOUT
@@ -343,7 +346,8 @@ class PatientScreenApp(App[None]):
         live = answer if isinstance(answer, LiveAnswer) else None
         self._live = [] if live is None else live.sessions
         if live is not None:  # a session the daemon no longer holds cannot come back
-            self._closed_sessions &= {s.key for s in live.sessions}
+            held = {s.key for s in live.sessions}
+            self._closed_sessions = {k: n for k, n in self._closed_sessions.items() if k in held}
         try:
             async with self._render_lock:
                 await self._show_measuring()
@@ -368,8 +372,10 @@ class PatientScreenApp(App[None]):
         beyond the care plan's limits: then the patient is told at once."""
         # A daemon that stopped answering knows nothing of its devices any more.
         sessions = self._live if self._daemon_ok is not False else []
-        session = session_to_show(sessions, self._closed_sessions, self.now(), self._held_sessions)
         screen = self._measuring_screen()
+        showing = None if screen is None else screen.view.key
+        closed, held = self._closed_sessions, self._held_sessions
+        session = session_to_show(sessions, closed, self.now(), held, showing)
         if session is None:
             if screen is not None and screen is self.screen:
                 screen.dismiss(None)  # gone by itself: not closed by the patient
@@ -382,13 +388,14 @@ class PatientScreenApp(App[None]):
         if screen is not None:
             await screen.show(view, done)
             return
-        if isinstance(self.screen, NoticeScreen) and self.screen.id == "howto":
+        if isinstance(self.screen, NoticeScreen) and self.screen.name == "howto":
             self.screen.dismiss(None)  # the instruction is done with: the device is measuring
         await self.push_screen(MeasuringScreen(view, done), self._closed_measuring)
 
-    def _closed_measuring(self, key: str | None) -> None:
-        if key is not None:
-            self._closed_sessions.add(key)
+    def _closed_measuring(self, closed: tuple[str, int] | None) -> None:
+        if closed is not None:
+            key, seen = closed
+            self._closed_sessions[key] = seen
             self._held_sessions.discard(key)
 
     async def _render(self) -> None:
@@ -419,7 +426,11 @@ class PatientScreenApp(App[None]):
             # One sentence: where "Ring meg" stands, unless something needs saying more.
             status = self._status
             phone = centre_phone(status)
-            asked = "" if status is None else call_line(status.call_request, now, cat, phone)
+            asked = (
+                ""
+                if status is None
+                else call_line(status.call_request, now, cat, phone, status.broker_connected)
+            )
             call = home.query_one("#call-state", Text)
             call.update(asked)
             call.display = bool(asked)
@@ -436,9 +447,8 @@ class PatientScreenApp(App[None]):
                 # A broken live session is not a daemon that stopped answering.
                 log.exception("measuring screen could not be shown")
             no_readings = home.query_one("#no-readings", Text)
-            no_readings.update(
-                f"{cat.translate('readings.none')}\n\n{cat.translate('readings.none_hint')}"
-            )
+            # "Ingen målinger ennå" is the sentence above already: here only what comes.
+            no_readings.update(cat.translate("readings.none_hint"))
             # Before the first answer we do not know whether there are readings: say nothing.
             no_readings.display = self._status is not None and not views
             await self._show_cards(home, views, bool(tasks))
@@ -450,21 +460,13 @@ class PatientScreenApp(App[None]):
     ) -> None:
         saved = self._saved_walk
         resumable = saved is not None and saved[0] == self._today()
-        action = next_action(tasks, self._questionnaire is not None, resumable, cat)
+        action = next_action(tasks, self._questionnaire is not None, resumable, cat, self.now())
         button = home.query_one("#next-action", TouchButton)
         if action != self._next:
             self.tap_pause.screen_changed()  # another action under the same finger
         self._next = action
         button.label = action.label if action is not None else ""
         button.display = action is not None
-        other_way = home.query_one("#questionnaire-start", TouchButton)
-        other_way.label = cat.translate("q.start")
-        answered = any(t.kind == QUESTIONNAIRE and t.state == "done" for t in tasks)
-        other_way.display = (
-            self._questionnaire is not None
-            and not answered
-            and (action is None or action.kind != QUESTIONNAIRE)
-        )
 
     def _render_today(
         self, home: Screen[object], tasks: tuple[TaskView, ...], cat: Catalogue
@@ -499,8 +501,7 @@ class PatientScreenApp(App[None]):
         for card in page.query(ReadingCard):
             card.display = card.id == f"{self._page}-card"
         at = self._pages.index(self._page) if self._page in self._pages else 0
-        home.query_one("#page-prev").display = len(self._pages) > 1
-        home.query_one("#page-next").display = len(self._pages) > 1
+        # Always in their place, hidden when there is nowhere to go: "Ring meg" never moves.
         home.query_one("#page-prev", TouchButton).disabled = at == 0
         home.query_one("#page-next", TouchButton).disabled = at >= len(self._pages) - 1
 

@@ -3,9 +3,12 @@ then how things stand in one sentence, then the readings one page at a time.
 
 One instruction at a time: the next action is the first measurement due now in the care plan's
 order, and the questionnaire only when no measurement is due (it asks how the day has been, so it
-comes after the measurements of the morning). How things stand is the one sentence that matters
-most: the measuring station not answering, then readings not getting through, then what is
-waiting, then that everything has been sent.
+comes after the measurements of the morning), or when the measurements have been due for
+GIVE_WAY without coming: a lost or broken meter must not keep the patient from the questions.
+The measurement stays on today's list, and a meter that sends it later is taken as always.
+
+How things stand is the one sentence that matters most: the measuring station not answering,
+then readings not getting through, then what is waiting, then that everything has been sent.
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ from hub.ui.today import TaskView
 # while no one has answered (the daemon takes a new request after 12 h, hub.core.call_request).
 CALL_ANSWER_SHOWN = timedelta(hours=2)
 CALL_ASKED_SHOWN = timedelta(hours=12)
+# A measurement due this long gives way to the questions: long enough to fetch the cuff and
+# measure (a few minutes), short enough that a missing meter does not cost the morning.
+GIVE_WAY = timedelta(minutes=30)
 QUESTIONNAIRE = "questionnaire"
 TODAY_PAGE = "today"  # the page listing today's tasks, before the readings' pages
 
@@ -40,19 +46,30 @@ class Standing:
 
 
 def next_action(
-    tasks: Sequence[TaskView], has_questionnaire: bool, resumable: bool, cat: Catalogue
+    tasks: Sequence[TaskView],
+    has_questionnaire: bool,
+    resumable: bool,
+    cat: Catalogue,
+    now: datetime,
 ) -> NextAction | None:
     """The one thing to do now, or None when nothing is due and nothing is left to answer."""
-    for task in tasks:
-        if task.state == "due" and task.kind != QUESTIONNAIRE:
-            key = f"next.{task.kind}"
-            return NextAction(task.kind, cat.translate(key if cat.has(key) else "next.measure"))
+    due = [t for t in tasks if t.state == "due" and t.kind != QUESTIONNAIRE]
+    questions = _questions(tasks, has_questionnaire, resumable, cat)
+    waiting = all(t.at is not None and now - t.at >= GIVE_WAY for t in due)
+    if due and not (questions and waiting):
+        key = f"next.{due[0].kind}"
+        return NextAction(due[0].kind, cat.translate(key if cat.has(key) else "next.measure"))
+    return questions
+
+
+def _questions(
+    tasks: Sequence[TaskView], has_questionnaire: bool, resumable: bool, cat: Catalogue
+) -> NextAction | None:
     if not has_questionnaire:
         return None
-    answered = any(t.kind == QUESTIONNAIRE and t.state == "done" for t in tasks)
     if resumable:
         return NextAction(QUESTIONNAIRE, cat.translate("next.questionnaire_resume"))
-    if answered:
+    if any(t.kind == QUESTIONNAIRE and t.state == "done" for t in tasks):
         return None
     return NextAction(QUESTIONNAIRE, cat.translate("q.start"))
 
@@ -88,10 +105,16 @@ def page_after(pages: Sequence[str], current: str | None, by: int) -> str | None
     return pages[max(0, min(len(pages) - 1, pages.index(current) + by))]
 
 
-def call_line(call: CallState, now: datetime, cat: Catalogue, phone: str | None = None) -> str:
+def call_line(
+    call: CallState,
+    now: datetime,
+    cat: Catalogue,
+    phone: str | None = None,
+    online: bool = False,
+) -> str:
     """Where the patient's "Ring meg" stands, in one sentence ("" when there is nothing to say).
-    "The nurse has been told" only once the centre holds the request: until then it waits on
-    the measuring station, and an urgent matter is a phone call."""
+    "The nurse has been told" only once the centre holds the request: until then it is on its
+    way (the hub `online`) or waits on the measuring station, and an urgent matter is a call."""
     if call.state == "acknowledged":
         answered = parse_time(call.acknowledged_at)
         if answered is not None and now - answered <= CALL_ANSWER_SHOWN:
@@ -103,6 +126,7 @@ def call_line(call: CallState, now: datetime, cat: Catalogue, phone: str | None 
     when = format_when(asked, now, cat)
     if call.delivered:
         return cat.translate("call.asked", when=when)
+    key = "call.sending" if online else "call.waiting"
     if phone:
-        return cat.translate("call.waiting_phone", when=when, phone=phone)
-    return cat.translate("call.waiting", when=when)
+        return cat.translate(f"{key}_phone", when=when, phone=phone)
+    return cat.translate(key, when=when)

@@ -27,7 +27,8 @@ class NoticeScreen(Screen[str | None]):
     def __init__(
         self, title: str, text: str, buttons: Sequence[tuple[str, str]], *, name: str
     ) -> None:
-        super().__init__(id=name, classes="notice")
+        # A name, not an id: the next notice may come while this one is closing (DuplicateIds).
+        super().__init__(name=name, classes="notice")
         self.heading = title
         self.text = text
         self.buttons = tuple(buttons)  # (id, label), the safe choice first

@@ -148,9 +148,11 @@ def slug_for(kind: str) -> str:
     return "kind-" + (re.sub(r"[^a-z0-9]+", "-", kind.lower()).strip("-") or "unknown")
 
 
-def sync_text(reading: StatusReading, now: datetime, cat: Catalogue) -> str:
+def sync_text(reading: StatusReading, now: datetime, cat: Catalogue, online: bool) -> str:
+    """Whether the reading has reached the centre; not yet: on its way now, when the hub is
+    online, or waiting for the network (both safely stored)."""
     if not reading.synced:
-        return cat.translate("sync.waiting")
+        return cat.translate("sync.stored" if online else "sync.waiting")
     synced_at = parse_time(reading.synced_at)
     if synced_at is None:
         return cat.translate("sync.sent_untimed")
@@ -323,10 +325,12 @@ def present_reading(
     phone: str | None = None,
     advice: bool = False,
     limit: float | None = None,
+    online: bool = False,
 ) -> ReadingView:
     """One reading's card. ``advice``: also say what to do about the device's complaints
     (measure again ...), which is for the moment of measuring, not for later. ``limit``: the
-    care plan's limit of the value the trend draws, marked on it."""
+    care plan's limit of the value the trend draws, marked on it. ``online``: the hub is
+    connected to the centre, so a reading not yet sent is on its way now."""
     kind, values = reading.kind, reading.values
     rule = DISPLAY_RULES.get(kind)
     failed = reading.outcome == "failed"  # the hub's verdict, whatever the digits say
@@ -362,7 +366,7 @@ def present_reading(
         pulse_unit=cat.translate("pulse.unit"),
         pulse_note=pulse_note,
         measured=cat.translate("measured", when=format_when(moment, now, cat)) if moment else "",
-        sync=sync_text(reading, now, cat),
+        sync=sync_text(reading, now, cat, online),
         synced=reading.synced,
         trend=(days := trend(kind, history, now)),
         flag="" if failed else flag,
@@ -405,7 +409,9 @@ def present_status(status: StatusAnswer, now: datetime, cat: Catalogue) -> Statu
         if reading.kind in DETAIL_KINDS:
             continue
         limit = trend_limit(status, reading.kind)
-        view = present_reading(reading, now, cat, status.history, phone, limit=limit)
+        view = present_reading(
+            reading, now, cat, status.history, phone, limit=limit, online=status.broker_connected
+        )
         # The daemon sends the newest first; one card per kind keeps widget ids unique.
         views.setdefault(view.slug, view)
     return StatusView(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,19 +48,44 @@ def key_id(key: str) -> str:
     return KEY_IDS.get(key, f"key-{key}")
 
 
-class QuestionnaireScreen(Screen[bool]):
-    """Dismissed with True once the daemon has the answers, False if the patient stops (the
-    app keeps `walk`, with the answers so far, for later today)."""
+@dataclass(frozen=True)
+class Unsent:
+    """Answers finished but not taken by the daemon: sent again as they were, with the same
+    id, so that one the daemon did store after all is stored once."""
 
-    def __init__(self, walk: Walk, catalogue: Catalogue, socket_path: Path) -> None:
-        super().__init__(id="questionnaire")
+    response_id: str
+    response: dict[str, Any]
+
+
+class QuestionnaireScreen(Screen[bool]):
+    """Dismissed with True once the daemon has the answers, False if the patient stops or
+    leaves answers the daemon did not take for later (the app keeps `walk`, with the answers
+    so far, and `unsent`, for later today)."""
+
+    def __init__(
+        self, walk: Walk, catalogue: Catalogue, socket_path: Path, unsent: Unsent | None = None
+    ) -> None:
+        # No fixed id: the next one may be opened while this one is closing (DuplicateIds).
+        super().__init__(name="questionnaire")
         self.walk = walk
         self.catalogue = catalogue
         self.socket_path = socket_path
         self.entry: NumberEntry | None = None  # the number being typed, on a number question
-        self.response_id = str(uuid.uuid4())  # one per filling-in: a re-send is stored once
+        # One id per filling-in: a re-send is stored once.
+        self.response_id = unsent.response_id if unsent else str(uuid.uuid4())
         self.outcome: str | None = None  # "sending", "sent", "failed" once finished
-        self.response: dict[str, Any] | None = None  # made once; a retry sends the same
+        # Made once; a retry sends the same.
+        self.response: dict[str, Any] | None = unsent.response if unsent else None
+
+    @property
+    def unsent(self) -> Unsent | None:
+        if self.response is None or self.outcome == "sent":
+            return None
+        return Unsent(self.response_id, self.response)
+
+    async def on_mount(self) -> None:
+        if self.walk.finished and self.outcome is None:
+            await self._send()  # back to answers left unsent: send them, nothing to answer
 
     def t(self, key: str, **params: object) -> str:
         return self.catalogue.translate(key, **params)
@@ -77,8 +103,11 @@ class QuestionnaireScreen(Screen[bool]):
         if self.outcome in ("sent", "failed"):
             # In the closing band, where home shows only a reading (patient.tcss, "Bands").
             with Horizontal(classes="closing-band"):
-                button = ("q-done", "q.done") if self.outcome == "sent" else ("q-retry", "q.retry")
-                yield TouchButton(self.t(button[1]), id=button[0], classes="answer")
+                if self.outcome == "sent":
+                    yield TouchButton(self.t("q.done"), id="q-done", classes="answer")
+                else:  # home, the answers kept for later; or try again now
+                    yield TouchButton(self.t("q.later"), id="q-later", classes="answer")
+                    yield TouchButton(self.t("q.retry"), id="q-retry", classes="answer")
             yield Text("", classes="bottom-band")
         elif self.outcome is None:
             with Horizontal(id="q-footer"):
@@ -146,6 +175,8 @@ class QuestionnaireScreen(Screen[bool]):
             await self._ask_to_stop()
         elif pressed == "q-done":
             self.dismiss(True)
+        elif pressed == "q-later":
+            self.dismiss(False)
         elif pressed == "q-retry":
             await self._send()
         else:

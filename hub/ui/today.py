@@ -28,6 +28,7 @@ class TaskView:
     kind: str
     state: str  # "due", "later" or "done"
     text: str
+    at: datetime | None = None  # today's time of the slot shown (due since, or later at)
 
 
 @dataclass(frozen=True)
@@ -84,8 +85,10 @@ def tasks_view(status: StatusAnswer, now: datetime, cat: Catalogue) -> tuple[Tas
         kind = entry.kind
         state, slot = task_state(times, latest.get(READING_KIND.get(kind, kind)), now)
         name = cat.translate(f"task.{kind}" if cat.has(f"task.{kind}") else "kind.unknown")
-        when = format_clock(datetime.combine(now.date(), slot, OSLO), cat) if slot else ""
-        views.append(TaskView(kind, state, cat.translate(f"task.{state}", task=name, when=when)))
+        at = datetime.combine(now.astimezone(OSLO).date(), slot, OSLO) if slot else None
+        when = format_clock(at, cat) if at else ""
+        text = cat.translate(f"task.{state}", task=name, when=when)
+        views.append(TaskView(kind, state, text, at))
     return tuple(sorted(views, key=lambda v: STATE_ORDER[v.state]))
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
-from textual.app import ComposeResult
+from textual.app import ComposeResult, RenderResult
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.geometry import Size
 from textual.visual import VisualType
 from textual.widgets import Digits, Static
 
@@ -13,16 +16,48 @@ from hub.core.printable import printable
 from hub.ui.present import ReadingView
 from hub.ui.trend_chart import trend_rows
 
+NO_BREAK = "\N{NO-BREAK SPACE}"
+
+
+def glued_lines(text: str, width: int) -> str:
+    """`text` broken into lines of at most `width` characters at ordinary spaces only.
+
+    Textual (like Rich, Textualize/rich#4196) breaks lines at a no-break space, so a phone
+    number written "55 00 00 00" with them came out as "55" on one line and "00 00 00" on the
+    next. textwrap counts only ASCII whitespace as a place to break.
+    """
+    lines: list[str] = []
+    for paragraph in text.split("\n"):
+        lines += textwrap.wrap(paragraph, max(width, 1), break_on_hyphens=False) or [""]
+    return "\n".join(lines)
+
 
 class Text(Static):
     """A Static that never interprets markup: text from the daemon is shown as it is, but for
-    control characters, which are replaced (an ESC would be a command to the terminal)."""
+    control characters, which are replaced (an ESC would be a command to the terminal). A
+    no-break space holds its words together on one line."""
 
     def __init__(self, content: str = "", **kwargs: Any) -> None:
         super().__init__(printable(content), markup=False, **kwargs)
 
     def update(self, content: VisualType = "", *, layout: bool = True) -> None:
         super().update(printable(content) if isinstance(content, str) else content, layout=layout)
+
+    def _glued(self, width: int) -> Content | None:
+        visual = self.visual
+        if isinstance(visual, Content) and NO_BREAK in visual.plain:
+            return Content(glued_lines(visual.plain, width))
+        return None
+
+    def render(self) -> RenderResult:
+        glued = self._glued(self.content_size.width)
+        return glued if glued is not None else super().render()
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        glued = self._glued(width)
+        if glued is None:
+            return super().get_content_height(container, viewport, width)
+        return len(glued.plain.split("\n"))
 
 
 class ReadingCard(Vertical):
@@ -88,4 +123,6 @@ class ReadingCard(Vertical):
     def _set_text(self, selector: str, text: str) -> None:
         widget = self.query_one(selector, Text)
         widget.update(text)
-        widget.display = bool(text)
+        # A class, not `display`: set on the widget it would overrule the stylesheet's rules
+        # for what a small screen leaves out (patient.tcss, the trend at 50x15).
+        widget.set_class(not text, "empty")
