@@ -359,6 +359,14 @@ def _send_care_plan(args: argparse.Namespace) -> int:
 
 
 def _send_message(args: argparse.Namespace) -> int:
+    from hub.core.screen_text import MESSAGE_ROWS, message_rows
+
+    rows = message_rows(args.text)
+    if rows > MESSAGE_ROWS:  # the web's message form says the same
+        raise ConfigError(
+            f"the message takes {rows} lines on the patient's screen, which shows "
+            f"{MESSAGE_ROWS} whole: shorten it, or send it as two messages"
+        )
     return _send(args.config, args.hub_id, "message", {"text": args.text})
 
 

@@ -22,12 +22,12 @@ from textual.pilot import Pilot
 from textual.widget import Widget
 from textual.widgets import Button, Digits, Static
 
+from hub.core.screen_text import glued_lines
 from hub.local_protocol import Refusal
 from hub.ui.app import PatientScreenApp
 from hub.ui.home import GIVE_WAY
 from hub.ui.measuring_screen import MeasuringScreen
 from hub.ui.touch import TAP_PAUSE_S, TapPause
-from hub.ui.widgets import glued_lines
 from tests.test_questionnaire_screen import with_plan
 from tests.test_snapshots import HOME_STATUS, NOW, SIZES, at, reading, session
 from tests.ui_support import FakeDaemon, shown, tap, wait_until

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 from typing import Any
 
 from textual.app import ComposeResult, RenderResult
@@ -13,23 +12,11 @@ from textual.visual import VisualType
 from textual.widgets import Digits, Static
 
 from hub.core.printable import printable
+from hub.core.screen_text import glued_lines
 from hub.ui.present import ReadingView
 from hub.ui.trend_chart import trend_rows
 
 NO_BREAK = "\N{NO-BREAK SPACE}"
-
-
-def glued_lines(text: str, width: int) -> str:
-    """`text` broken into lines of at most `width` characters at ordinary spaces only.
-
-    Textual (like Rich, Textualize/rich#4196) breaks lines at a no-break space, so a phone
-    number written "55 00 00 00" with them came out as "55" on one line and "00 00 00" on the
-    next. textwrap counts only ASCII whitespace as a place to break.
-    """
-    lines: list[str] = []
-    for paragraph in text.split("\n"):
-        lines += textwrap.wrap(paragraph, max(width, 1), break_on_hyphens=False) or [""]
-    return "\n".join(lines)
 
 
 class Text(Static):

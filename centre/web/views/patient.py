@@ -59,6 +59,7 @@ from hub.core.call_request import KIND as CALL
 from hub.core.care_plan import CarePlan, Limit, PatientMessage
 from hub.core.plausibility import RANGES, standard_value
 from hub.core.printable import first_control, normal_newlines
+from hub.core.screen_text import MESSAGE_ROWS, message_rows
 from hub.questionnaire.engine import total_score
 
 log = logging.getLogger(__name__)
@@ -345,7 +346,18 @@ class MessageForm(forms.Form):
                 code="control_character",
                 params={"place": found[0], "code": found[1]},
             )
-        return normal_newlines(text)  # a browser sends a newline as CR LF
+        text = normal_newlines(text)  # a browser sends a newline as CR LF
+        rows = message_rows(text)
+        if rows > MESSAGE_ROWS:
+            raise forms.ValidationError(
+                _(
+                    "The message takes %(rows)s lines on the patient's screen, which shows "
+                    "%(most)s whole: shorten it, or send it as two messages."
+                ),
+                code="too_long_for_the_screen",
+                params={"rows": rows, "most": MESSAGE_ROWS},
+            )
+        return text
 
 
 class NoteDoneForm(forms.Form):
