@@ -39,7 +39,7 @@ from centre.web.accounts import add_user
 from centre.web.views import worklist as worklist_view
 from centre.web.views.worklist import CallToTell, _untold, call_fate
 from hub.core.call_request import KIND
-from tests.test_web_call_me import asks
+from tests.test_web_call_me import asks, section
 from tests.test_web_call_me import told as told
 from tests.test_web_signin import PASSWORD
 from tests.test_web_worklist import (
@@ -301,6 +301,12 @@ def test_a_request_from_a_hub_whose_clock_is_behind_is_not_the_previous_patients
     html = page(kari)
     assert state_of(html, first) == "none"
     assert state_of(html, following) == "call_me"
+    # Her patient page lists it too, and the previous patient's does not.
+    theirs, hers = (
+        section(kari.get(f"/patients/{p.id}/").content.decode(), "calls")
+        for p in (first, following)
+    )
+    assert theirs == "" and hers.count("<tr>") == 2  # the header and her request
     response = kari.post(
         f"/worklist/acknowledge/{following.id}/", {"call_back": f"reading:{request.id}"}
     )

@@ -179,7 +179,7 @@ def test_the_patient_page_lists_her_call_requests_apart_from_her_readings(
     rows = calls.split("<tr>")[2:]  # after the header row
     ack = Acknowledgement.objects.get(key=f"reading:{answered.id}")
     local = timezone.localtime
-    assert [f"{local(waiting.measured_at):%d.%m.%Y %H:%M}" in rows[0], len(rows)] == [True, 2]
+    assert [f"{local(waiting.stored_at):%d.%m.%Y %H:%M}" in rows[0], len(rows)] == [True, 2]
     with translation.override(settings.LANGUAGE_CODE):
         assert gettext("not answered yet") in rows[0]
         assert f"{local(ack.at):%d.%m.%Y %H:%M}" in rows[1] and "Kari" in rows[1]

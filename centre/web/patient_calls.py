@@ -4,9 +4,10 @@ the plots and the reports' counts, and listed here instead."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+
+from django.db.models import Q
 
 from centre.followup.models import Acknowledgement
 from centre.people.models import Patient
@@ -19,16 +20,17 @@ MAX_CALLS = 50  # a hub holds one open at a time: fifty is months of asking
 
 @dataclass(frozen=True)
 class CallRow:
-    asked_at: datetime
+    asked_at: datetime  # when the centre had it: the hub's clock may be wrong
     answered_at: datetime | None  # None: open, on the worklist
     answered_by: str
 
 
-def call_rows(patient: Patient, readings: Sequence[Reading]) -> list[CallRow]:
-    """Her call requests among the readings, newest first, with their answers."""
-    calls = sorted(
-        (r for r in readings if r.kind == CALL), key=lambda r: r.measured_at, reverse=True
-    )[:MAX_CALLS]
+def call_rows(patient: Patient, windows: Q | None) -> list[CallRow]:
+    """Her call requests stored within her episodes' `windows`, newest first, with their
+    answers."""
+    if windows is None:
+        return []
+    calls = list(Reading.objects.filter(windows, kind=CALL).order_by("-stored_at")[:MAX_CALLS])
     if not calls:
         return []
     acks = {
@@ -41,5 +43,5 @@ def call_rows(patient: Patient, readings: Sequence[Reading]) -> list[CallRow]:
     for reading in calls:
         ack = acks.get(f"{READING_KEY}{reading.id}")
         by = (ack.by.get_full_name() or ack.by.get_username()) if ack else ""
-        rows.append(CallRow(reading.measured_at, ack.at if ack else None, by))
+        rows.append(CallRow(reading.stored_at, ack.at if ack else None, by))
     return rows

@@ -101,9 +101,12 @@ def period_days(raw: str | None) -> int:
     return int(raw) if raw in {str(p) for p in PERIODS} else PERIODS[0]
 
 
-def episode_windows(episodes: Iterable[CareEpisode], since: datetime | None) -> Q | None:
-    """The readings or documents of these episodes' hubs within their [started, ended), and not
-    before `since`; None if there is no window (the patient has no episode)."""
+def episode_windows(
+    episodes: Iterable[CareEpisode], since: datetime | None, by: str = "measured_at"
+) -> Q | None:
+    """The readings of these episodes' hubs within their [started, ended), and not before
+    `since`, placed `by` when they were measured (or, for call requests, when the centre
+    stored them); None if there is no window (the patient has no episode)."""
     windows = Q()
     found = False
     for episode in episodes:
@@ -112,8 +115,8 @@ def episode_windows(episodes: Iterable[CareEpisode], since: datetime | None) -> 
         if episode.ended is not None:
             if episode.ended <= start:
                 continue
-            window &= Q(measured_at__lt=episode.ended)
-        windows |= window & Q(measured_at__gte=start)
+            window &= Q(**{f"{by}__lt": episode.ended})
+        windows |= window & Q(**{f"{by}__gte": start})
         found = True
     return windows if found else None
 
@@ -446,7 +449,8 @@ def _page(
             for r, values in answered
         ],
         "messages": _messages(episodes),
-        "calls": call_rows(patient, readings),
+        # Placed by when the centre had them, as the worklist does: a hub's clock may be wrong.
+        "calls": call_rows(patient, episode_windows(episodes, start, by="stored_at")),
         "notes_on": notes_installed(),
         "notes": _notes(patient),
         "today": timezone.localdate(),
