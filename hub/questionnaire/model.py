@@ -71,6 +71,19 @@ DEFAULT_DECIMALS = 1
 # as (past 2**53 a float answer rounds below a bound the keypad said it met).
 DECIMAL_LIMIT = 10**9
 
+# What one question screen holds at the patient screen's smallest size, the kiosk's 50x15 cells
+# (docs/kiosk.md): the whole text above the answer buttons, each button whole with its label. A
+# questionnaire past these pushed its answer buttons off the screen: the patient could only
+# cancel, every day. Measured by tests/test_questionnaire_fit.py (pilot tests at 50x15, 80x24 and
+# 100x30 in nb, nn and en; 50x15 is the size that binds). Characters, measured with Norwegian
+# text whose words are up to 20 letters: a text of longer words wraps sooner.
+SCREEN_TEXT_CHARS = 140  # an item's text with its prefix: 3 lines of 48 columns above the keypad
+SCREEN_LINE_CHARS = 48  # a line break in a text ends a line this long: it counts as 48
+# An optional integer or decimal: "Hopp over" under the keypad leaves one line for the text.
+SCREEN_TEXT_CHARS_KEYPAD_SKIP = 48
+SCREEN_ANSWER_BUTTONS = 6  # a choice's options, and "Hopp over" on an optional one: 3 rows of 2
+SCREEN_OPTION_CHARS = 34  # an option's label: 2 lines of an answer button 21 columns wide
+
 V2_0136 = "http://terminology.hl7.org/CodeSystem/v2-0136"  # HL7 v2 yes/no indicator
 DATA_ABSENT_REASON = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
 
@@ -226,6 +239,7 @@ def parse_questionnaire(obj: Any) -> Questionnaire:
             _check_condition(item, condition, by_link_id)
     title = _string(obj, "title", "questionnaire") or _string(obj, "name", "questionnaire") or url
     _check_shown_texts(title, items)
+    _check_fits_screen(items)
     return Questionnaire(
         url=url,
         version=_string(obj, "version", "questionnaire") or None,
@@ -648,4 +662,53 @@ def _check_shown_texts(title: str, items: tuple[Item, ...]) -> None:
                 f"{where} holds a control character, {bad}: on the patient's screen it would "
                 "be a command to the terminal, not text. Remove it and upload the questionnaire "
                 "again"
+            )
+
+
+def _screen_chars(text: str) -> int:
+    """A text's length on the screen: a line break ends its line, so counts as a whole line."""
+    return len(text) + text.count("\n") * (SCREEN_LINE_CHARS - 1)
+
+
+def _check_fits_screen(items: tuple[Item, ...]) -> None:
+    """Refuse an item the patient's screen at 50x15 cannot show whole with its answers (the
+    SCREEN_ limits): a text too long, too many options, an option's label too long."""
+    for item in _walk(items):
+        if item.type == "group":  # not shown: its items are
+            continue
+        where = f"{item.path} ({item.link_id})"
+        limit, why = SCREEN_TEXT_CHARS, "above its answers"
+        if item.type in ("integer", "decimal") and not item.required:
+            limit = SCREEN_TEXT_CHARS_KEYPAD_SKIP
+            why = "above the number keypad and 'skip' of an optional number question"
+        length = _screen_chars(item.label)
+        if length > limit:
+            breaks = f" (a line break counts as {SCREEN_LINE_CHARS}: it ends its line)"
+            breaks = breaks if "\n" in item.label else ""
+            raise QuestionnaireError(
+                f"{where} text is {length} characters long{breaks}; the patient's screen at its "
+                f"smallest (50x15) shows at most {limit} {why}, or the answer buttons are pushed "
+                "off it. Shorten the text and upload the questionnaire again"
+            )
+        if item.type == "choice":
+            _check_options_fit(item, where)
+
+
+def _check_options_fit(item: Item, where: str) -> None:
+    buttons = len(item.options) + (0 if item.required else 1)
+    if buttons > SCREEN_ANSWER_BUTTONS:
+        skip = "" if item.required else " and 'skip' (the question is optional)"
+        raise QuestionnaireError(
+            f"{where}: {len(item.options)} answer options{skip} make {buttons} answer buttons; "
+            f"the patient's screen at its smallest (50x15) has room for "
+            f"{SCREEN_ANSWER_BUTTONS}. Give fewer options"
+            + ("" if item.required else ", or make the question required")
+        )
+    for n, option in enumerate(item.options):
+        length = _screen_chars(option.label)
+        if option.label_key is None and length > SCREEN_OPTION_CHARS:
+            raise QuestionnaireError(
+                f"{where} answer option {n + 1} is {length} characters long; an answer button "
+                f"on the patient's screen at its smallest (50x15) shows at most "
+                f"{SCREEN_OPTION_CHARS}. Shorten it and upload the questionnaire again"
             )
