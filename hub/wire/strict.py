@@ -72,7 +72,7 @@ def _bounded_int(text: str) -> int:
     return value
 
 
-class KeyTwice(ValueError):
+class KeyTwice(WireError):
     """An object that gives a key twice (json would keep the last)."""
 
     def __init__(self, key: str) -> None:
