@@ -94,6 +94,36 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_technician("forget"))
 
     p = sub.add_parser(
+        "wipe",
+        help="erase this hub for the next patient: keys first, then readings, answers, "
+        "messages and logs; unpair its devices (stop dho-hub first)",
+    )
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.set_defaults(func=_technician("wipe"))
+
+    p = sub.add_parser(
+        "status",
+        help="what the hub is doing: broker, deliveries, outbox, care plan, clock, devices, "
+        "screen (asks the daemon; exit 2 if it is not running)",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON (one object)")
+    p.set_defaults(func=_lazy("status", "status"))
+
+    p = sub.add_parser(
+        "doctor",
+        help="check D-Bus and BlueZ, the adapter, the broker, the keys, the clock, the disk, "
+        "the devices and the screen: one line each; exit 0 all ok, 1 a problem",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON (one array)")
+    p.add_argument(
+        "--quiet-hours",
+        type=float,
+        default=48.0,
+        help="a paired device not heard from for this long is a problem (default: %(default)s)",
+    )
+    p.set_defaults(func=_lazy("status", "doctor"))
+
+    p = sub.add_parser(
         "provision",
         help="make this hub itself: install the enrolment "
         "bundle from `centre enrol` (keys, certificates, centre, broker)",
@@ -120,8 +150,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _passkey(text: str) -> int:
-    if not (text.isdigit() and len(text) <= 6):
-        raise argparse.ArgumentTypeError("the passkey is the (up to) 6 digits the device shows")
+    # Checked before anything scans: a wrong PIN would only fail after the whole search.
+    # ASCII digits only (str.isdigit takes other scripts' digits, which int() accepts too).
+    if not (len(text) == 6 and all("0" <= c <= "9" for c in text)):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a passkey: type exactly the 6 digits the device shows, "
+            "leading zeros included (e.g. 012345)"
+        )
     return int(text)
 
 
@@ -137,14 +172,32 @@ def _technician(name: str) -> Callable[[argparse.Namespace], int]:
     return command
 
 
+def _lazy(module: str, name: str) -> Callable[[argparse.Namespace], int]:
+    """A command of hub/technician/<module>.py, imported only when it runs."""
+
+    def command(args: argparse.Namespace) -> int:
+        import importlib
+
+        run: Callable[[argparse.Namespace], int] = getattr(
+            importlib.import_module(f"hub.technician.{module}"), name
+        )
+        return run(args)
+
+    return command
+
+
 def _config(args: argparse.Namespace) -> HubConfig:
     return load_config(args.config)
 
 
 def _run(args: argparse.Namespace) -> int:
     from hub.daemon import run
+    from hub.technician.probes import require_bluetooth
 
-    run(_config(args))
+    config = _config(args)
+    # Without the bus the daemon would die of a raw connection error: a sentence instead.
+    require_bluetooth(config.bluetooth.adapter)
+    run(config)
     return 0
 
 

@@ -54,23 +54,28 @@ class SimulatedHome:
         except BaseException:
             self.bluetooth.stop()
             raise
-        self.hub_config = workdir / "hub" / "hub.toml"
-        # What the technician does: `centre enrol`, then `hub provision --bundle` on the hub.
-        self.bundle = workdir / "hub" / "bundle.json"
-        write_secret(self.bundle, enrol_hub(self.centre, hub_id))
-        provision(
-            self.hub_config,
-            self.bundle,
-            workdir / "hub" / "state",
-            expected_centre=public_keys(self.centre)["fingerprint"],
-            adapter="hci0",
-            # The bench's own clock stands in for an NTP-synchronised hub.
-            clock_source="assume_synchronised",
-        )
-        # Emulated devices go quiet at once when done; a short quiet period keeps tests brisk.
-        self.configure_hub(
-            bluetooth={"adapter": "hci0", "quiet_disconnect_s": 2.0, "scan_window_s": 5.0}
-        )
+        try:
+            self.hub_config = workdir / "hub" / "hub.toml"
+            # What the technician does: `centre enrol`, then `hub provision --bundle` on the hub.
+            self.bundle = workdir / "hub" / "bundle.json"
+            write_secret(self.bundle, enrol_hub(self.centre, hub_id))
+            provision(
+                self.hub_config,
+                self.bundle,
+                workdir / "hub" / "state",
+                expected_centre=public_keys(self.centre)["fingerprint"],
+                adapter="hci0",
+                # The bench's own clock stands in for an NTP-synchronised hub.
+                clock_source="assume_synchronised",
+            )
+            # Emulated devices go quiet at once when done; a short quiet period keeps tests brisk.
+            self.configure_hub(
+                bluetooth={"adapter": "hci0", "quiet_disconnect_s": 2.0, "scan_window_s": 5.0}
+            )
+        except BaseException:  # a failure or a signal (the demo's Stop): nothing left running
+            self.broker.stop()
+            self.bluetooth.stop()
+            raise
 
     def configure_hub(self, **sections: dict[str, Any]) -> None:
         """Change settings in the hub's config file (before the daemon starts)."""
@@ -230,7 +235,7 @@ class SimulatedHome:
         if address:
             args += ["--address", address]
         if passkey is not None:
-            args += ["--passkey", str(passkey)]
+            args += ["--passkey", f"{passkey:06d}"]  # leading zeros are part of it
         result = self.hub_cli(*args, timeout=timeout + 40)
         if result.returncode != 0:
             raise RuntimeError(f"hub pair failed: {result.stderr.strip()}")

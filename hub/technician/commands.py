@@ -18,6 +18,7 @@ from hub.config import HubConfig, load_config
 from hub.errors import HubError
 from hub.local_protocol import (
     Answer,
+    Device,
     DevicesAnswer,
     DevicesRequest,
     ForgetAnswer,
@@ -109,17 +110,49 @@ def decode(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+NO_DEVICES = "No devices are paired with this hub."
+
+
 def pair(args: argparse.Namespace) -> int:
     req = PairRequest(address=args.address, passkey=args.passkey, scan_s=args.timeout)
     answer = _ask(args, req, PairAnswer, args.timeout + 30)
     print(answer.device.model_dump_json())
+    # The JSON stays on stdout for scripts; the sentence goes to the technician.
+    print(clock_sentence(answer.device, _hub_clock_synchronised(args)), file=sys.stderr)
     return 0
+
+
+def _hub_clock_synchronised(args: argparse.Namespace) -> bool:
+    """Asked the way the daemon asks (same config, same kernel) when it decided at pairing."""
+    from hub.clock import hub_clock_synchronised
+
+    return hub_clock_synchronised(_config(args).clock.source)
+
+
+def clock_sentence(device: Device, hub_clock_synced: bool) -> str:
+    """Whether pairing set the device's clock, and if not, why and what happens next."""
+    if device.clock_set_at is not None:
+        return f"The device's clock was set to the hub's time at {device.clock_set_at}."
+    if not hub_clock_synced:
+        return (
+            "The device's clock was NOT set: the hub's own clock is not synchronised (no NTP "
+            "time yet; check the network and `timedatectl`). The hub sets it at the first "
+            "connection after its clock is synchronised; readings until then are stamped "
+            "with the time the hub received them."
+        )
+    return (
+        "The device's clock was not set: it offers no clock the hub may set (no writable "
+        "Current Time or Date Time, or its model's clock is left alone, docs/devices.md)."
+    )
 
 
 def devices(args: argparse.Namespace) -> int:
     found = _ask(args, DevicesRequest(), DevicesAnswer, 10).devices
     if args.json:
         print(json.dumps([d.model_dump(mode="json") for d in found], indent=2))
+        return 0
+    if not found:
+        print(NO_DEVICES)
         return 0
     for d in found:
         battery = "?" if d.battery_level is None else d.battery_level
@@ -159,4 +192,55 @@ def provision(args: argparse.Namespace) -> int:
             }
         )
     )
+    return 0
+
+
+def wipe(args: argparse.Namespace) -> int:
+    """Erase this hub for the next patient (hub/technician/wipe.py says in what order, and
+    what an overwrite on an SD card does not guarantee)."""
+    from hub.technician.wipe import WipeRefused, refuse_if_running, wipe
+
+    config = _config(args)
+    refuse_if_running(config)  # before asking: a running daemon is the first thing to fix
+    if not args.yes:
+        print(
+            f"This erases hub {config.hub_id} for the next patient: its keys, every reading, "
+            f"answer and message in {config.state_dir}, its logs there and {args.config}, and "
+            "unpairs its devices. Nothing can be recovered, and what the centre has not "
+            f"acknowledged is lost. Type the hub id ({config.hub_id}) to go on: ",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
+        typed = sys.stdin.readline().strip()
+        if typed != config.hub_id:
+            raise WipeRefused("not confirmed: nothing was erased")
+    result = wipe(config, args.config)
+    print(
+        f"hub {result.hub_id} wiped: {len(result.secrets)} key files erased first, then "
+        f"{len(result.data)} files (store, logs, config); bonds removed: "
+        f"{', '.join(result.bonds_removed) or 'none'}."
+    )
+    for address, why in result.bonds_kept:
+        print(
+            f"The bond with {address} was NOT removed ({why}): remove it with "
+            f"`bluetoothctl remove {address}`.",
+            file=sys.stderr,
+        )
+    if result.devices_unknown:
+        print(
+            "The store could not be read, so which devices were paired is unknown: list "
+            "them with `bluetoothctl devices Paired` and `bluetoothctl remove` each.",
+            file=sys.stderr,
+        )
+    if result.left:
+        names = ", ".join(str(p) for p in result.left)
+        print(
+            f"Not erased, not written by the hub: {names}. Look at them and remove them by "
+            "hand before the hub goes to the next patient.",
+            file=sys.stderr,
+        )
+    if not result.complete:
+        return 1
+    print(f"The hub is ready for `hub provision` ({config.state_dir}).")
     return 0

@@ -326,7 +326,7 @@ class DeviceWatcher:
         try:
             if passkey is not None:
                 await registration.register(PASSKEY_ENTRY)
-            await self._bond(sighting)
+            clock_written = await self._bond(sighting)
         except (*_TRANSIENT, AgentError) as exc:
             raise PairingError(f"pairing with {found} failed: {exc}") from exc
         finally:
@@ -336,9 +336,15 @@ class DeviceWatcher:
                     await registration.register(JUST_WORKS)
         model = model_for(sighting.name)
         log.info("paired %s %s (%s)", sighting.profile.title, found, model or sighting.name)
-        return KnownDevice(found, sighting.profile.name, sighting.name, now_utc(), bonded=True)
+        at = now_utc()
+        # `hub pair` tells the technician whether the clock was set: say so only if it was.
+        clock_set_at = at if clock_written else None
+        return KnownDevice(
+            found, sighting.profile.name, sighting.name, at, bonded=True, clock_set_at=clock_set_at
+        )
 
-    async def _bond(self, sighting: Sighting) -> None:
+    async def _bond(self, sighting: Sighting) -> bool:
+        """Bond, and set the device's clock on the same connection; True if it was written."""
         disconnected = asyncio.Event()
         client = self._client(sighting.device, disconnected)
         await client.connect()
@@ -346,7 +352,7 @@ class DeviceWatcher:
         try:
             await BleakLink(client, ctx.address).pair()
             # A&D sets the clock on the pairing connection; so does everyone else here.
-            await set_clock(BleakLink(client, ctx.address), ctx)
+            return await set_clock(BleakLink(client, ctx.address), ctx)
         finally:
             with contextlib.suppress(*_TRANSIENT):
                 await client.disconnect()
