@@ -89,6 +89,11 @@ def _store_in_use(db_path: Path) -> bool:
         fd = os.open(shm, os.O_RDWR)
     except FileNotFoundError:
         return False
+    except OSError as exc:  # the lock needs write access: another user's store
+        raise WipeRefused(
+            f"cannot tell whether a process has the store open ({shm}: {exc.strerror}); "
+            "run `hub wipe` as root with the daemon stopped"
+        ) from None
     try:
         fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, _SHM_DMS_BYTE)
     except OSError as exc:
