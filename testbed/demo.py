@@ -6,27 +6,36 @@ The devices take turns, at a person's pace by default: one measurement in the ho
 minutes, so each of the five devices measures every quarter of an hour; `--quick` makes it one
 every ten seconds.
 
-Ctrl-C stops everything it started.
+Ctrl-C (SIGINT), SIGTERM and closing its terminal (SIGHUP) stop everything it started and remove
+its work folder (unless --keep): tests/test_demo_signals.py. A demo killed with SIGKILL cannot
+clean up itself: a small watchdog it starts does, when the demo's end closes its pipe.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
+import os
 import shutil
 import signal
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
+from typing import IO, Any
 from zoneinfo import ZoneInfo
 
 from hub.config import load_config
 from testbed.bluetooth import DEVICE_ADAPTERS
 from testbed.home import SimulatedHome
 from testbed.peripherals.__main__ import KINDS
+from testbed.processes import RUN_MARKER, end_carrying, stop_all
 
 DEMO_DEVICES = list(KINDS)  # a home with every kind of device the hub reads
 
@@ -99,41 +108,127 @@ def parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Closing the terminal (SIGHUP), `kill` (SIGTERM) and Ctrl-C (SIGINT) all stop the demo.
+STOP_SIGNALS = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT)
+# Seconds the demo's processes have to end on SIGTERM before SIGKILL ends them.
+GRACE = 5.0
+
+
+class Stop(BaseException):
+    """A signal asked the demo to stop. Not an Exception, so no `except Exception` on the way
+    out holds it up (as KeyboardInterrupt is not)."""
+
+
+class Stopping:
+    """The demo's signal handler: the first signal raises Stop where the demo is (or, while the
+    patient screen runs, asks the screen to close, so that it gives the terminal back as it
+    found it); a signal during shutdown does not interrupt it but cuts the grace short."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        self.shutting_down = False
+        self.hurry = False
+        self.screen: Any = None  # the Textual app while it runs
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        if self.signal is None:
+            self.signal = signum
+            loop = _running_loop()
+            if self.screen is not None and loop is not None:
+                loop.call_soon_threadsafe(self.screen.exit)
+                return
+            raise Stop  # headless or starting up: stop wherever the demo is
+        # A second signal: only hurries the shutdown, never interrupts it; but a screen that
+        # did not close on the first one is left at once.
+        self.hurry = True
+        if self.screen is not None and not self.shutting_down:
+            raise Stop
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _say(text: str) -> None:
+    """Print, unless the terminal is gone (SIGHUP): stopping must go on without it."""
+    with contextlib.suppress(OSError, ValueError):
+        print(text, flush=True)
+
+
 def main() -> None:
     args = parser().parse_args()
+    stopping = Stopping()
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, stopping)
     workdir = Path(tempfile.mkdtemp(prefix="dho-demo-", dir="/tmp"))
-    print(f"Starting a simulated home in {workdir} (logs in {workdir / 'logs'}) ...")
-    home = SimulatedHome(workdir)
-    # SIGTERM (e.g. from a terminal closing) takes the same path out as Ctrl-C.
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    watchdog = None
     try:
-        home.start_centre()
-        _, web = home.start_web()
-        nurse = home.add_people(password=DEMO_PASSWORD)
-        home.start_hub()
-        for turn in turns(args.devices, args.every):
-            home.start_device(turn.kind, KINDS[turn.kind][2], turn.every, turn.first)
-        for kind in args.devices:
-            # What the technician does at installation: pair each device with the hub.
-            device = home.pair(DEVICE_ADAPTERS[KINDS[kind][2]])
-            print(f"paired {kind}: {device['address']} ({device['profile']})")
-        _send_care_plan(home, workdir)
-        _print_web(web, nurse)
-        socket_path = load_config(home.hub_config).socket_path
-        if args.headless:
-            _print_readings(home)
-        else:
-            from hub.ui.app import run
-
-            run(socket_path, args.lang)
-    except KeyboardInterrupt:
+        # Every process the demo starts inherits this: what escaped the demo's own bookkeeping
+        # is still found by it, and by the watchdog.
+        os.environ[RUN_MARKER] = str(workdir)
+        watchdog = _start_watchdog(workdir, args.keep)
+        _say(f"Starting a simulated home in {workdir} (logs in {workdir / 'logs'}) ...")
+        home = SimulatedHome(workdir)
+        _run(home, workdir, args, stopping)
+    except Stop:
         pass
     finally:
-        print("Stopping the simulated home ...")
-        home.stop()
+        stopping.shutting_down = True
+        _say("Stopping the simulated home ...")
+        stop_all(GRACE, hurry=lambda: stopping.hurry)
+        end_carrying(str(workdir), grace=0.0 if stopping.hurry else 2.0)
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
-        print("Stopped.")
+        if watchdog is not None:
+            watchdog.close()  # all done: the watchdog finds nothing left and ends
+        _say("Stopped.")
+
+
+def _run(home: SimulatedHome, workdir: Path, args: argparse.Namespace, stopping: Stopping) -> None:
+    home.start_centre()
+    _, web = home.start_web()
+    nurse = home.add_people(password=DEMO_PASSWORD)
+    home.start_hub()
+    for turn in turns(args.devices, args.every):
+        home.start_device(turn.kind, KINDS[turn.kind][2], turn.every, turn.first)
+    for kind in args.devices:
+        # What the technician does at installation: pair each device with the hub.
+        device = home.pair(DEVICE_ADAPTERS[KINDS[kind][2]])
+        _say(f"paired {kind}: {device['address']} ({device['profile']})")
+    _send_care_plan(home, workdir)
+    _print_web(web, nurse)
+    socket_path = load_config(home.hub_config).socket_path
+    if args.headless:
+        _print_readings(home)
+    else:
+        from hub.ui.app import PatientScreenApp
+
+        stopping.screen = PatientScreenApp(socket_path, args.lang)
+        try:
+            stopping.screen.run()  # until the patient's screen is closed, or a signal closes it
+        finally:
+            stopping.screen = None
+
+
+def _start_watchdog(workdir: Path, keep: bool) -> IO[bytes]:
+    """A small process in a session of its own that waits for the demo to end (its pipe closes
+    however the demo ends, SIGKILL included) and then ends whatever still carries the demo's
+    marker and removes the work folder (unless --keep)."""
+    read_end, write_end = os.pipe()  # not inherited by the demo's other children
+    subprocess.Popen(
+        [sys.executable, "-m", "testbed.processes", "watch", str(workdir)]
+        + (["--keep"] if keep else []),
+        stdin=read_end,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        env={k: v for k, v in os.environ.items() if k != RUN_MARKER},
+    )
+    os.close(read_end)
+    return os.fdopen(write_end, "wb")
 
 
 SCHEDULE = [
@@ -157,7 +252,7 @@ DEMO_PASSWORD = "demo-sykepleier-passord"  # a demo only: never a real centre's
 
 
 def _print_web(address: str, nurse: dict[str, str]) -> None:
-    print(
+    _say(
         f"\nThe follow-up centre's web: {address}/\n"
         f"  nurse: {nurse['username']}, password: {nurse['password']}\n"
         f"  second factor: add {nurse['otpauth_uri']} to an authenticator app, or get\n"
@@ -181,12 +276,12 @@ def _send_care_plan(home: SimulatedHome, workdir: Path) -> None:
     path = workdir / "care-plan.json"
     path.write_text(json.dumps(plan_around(datetime.now(UTC))))
     result = home.centre_cli("send-care-plan", home.hub_id, str(path))
-    print("care plan sent" if result.returncode == 0 else f"care plan: {result.stderr.strip()}")
+    _say("care plan sent" if result.returncode == 0 else f"care plan: {result.stderr.strip()}")
 
 
 def _print_readings(home: SimulatedHome) -> None:
     seen: set[int] = set()
-    print("Headless demo: printing each reading the centre stores. Ctrl-C stops.")
+    _say("Headless demo: printing each reading the centre stores. Ctrl-C stops.")
     while True:
         time.sleep(1)
         for process in home.processes:
@@ -195,7 +290,7 @@ def _print_readings(home: SimulatedHome) -> None:
             for row in home.centre_readings():
                 if row["seq"] not in seen:
                     seen.add(row["seq"])
-                    print(f"centre stored seq {row['seq']}: {json.dumps(row['values'])}")
+                    _say(f"centre stored seq {row['seq']}: {json.dumps(row['values'])}")
 
 
 if __name__ == "__main__":
