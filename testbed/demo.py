@@ -165,6 +165,7 @@ def main() -> None:
         signal.signal(signum, stopping)
     workdir = Path(tempfile.mkdtemp(prefix="dho-demo-", dir="/tmp"))
     watchdog = None
+    home: SimulatedHome | None = None
     try:
         # Every process the demo starts inherits this: what escaped the demo's own bookkeeping
         # is still found by it, and by the watchdog.
@@ -178,6 +179,10 @@ def main() -> None:
     finally:
         stopping.shutting_down = True
         _say("Stopping the simulated home ...")
+        if home is not None:
+            # The hub, the centre and the devices first, while the bus and the broker they
+            # talk to are still there: the hub does not end within the grace without its bus.
+            stop_all(GRACE, hurry=lambda: stopping.hurry, only=home.processes)
         stop_all(GRACE, hurry=lambda: stopping.hurry)
         end_carrying(str(workdir), grace=0.0 if stopping.hurry else 2.0)
         if not args.keep:

@@ -153,12 +153,16 @@ def _forget(process: Process) -> None:
         _running.remove(process)
 
 
-def stop_all(grace: float = 5.0, hurry: Callable[[], bool] = lambda: False) -> None:
-    """Stop every Process started here and not yet stopped, all at once: SIGTERM to each one's
-    group, then SIGKILL to the groups of those still running after `grace` seconds, or as soon
-    as `hurry()` says so (a second Ctrl-C). At once, so that a child ignoring SIGTERM neither
-    keeps the others waiting their turn nor outlives the demo."""
-    processes = list(_running)
+def stop_all(
+    grace: float = 5.0,
+    hurry: Callable[[], bool] = lambda: False,
+    only: Sequence[Process] | None = None,
+) -> None:
+    """Stop every Process started here and not yet stopped (or `only` those of them), all at
+    once: SIGTERM to each one's group, then SIGKILL to the groups of those still running after
+    `grace` seconds, or as soon as `hurry()` says so (a second Ctrl-C). At once, so that a
+    child ignoring SIGTERM neither keeps the others waiting their turn nor outlives the demo."""
+    processes = [p for p in _running if only is None or p in only]
     for process in processes:
         process.signal_group(signal.SIGTERM)
     deadline = time.monotonic() + grace
