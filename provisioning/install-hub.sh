@@ -1,0 +1,300 @@
+#!/bin/sh
+# Turns a fresh Raspberry Pi OS Lite / Debian (arm64) into a hub, as root, from a checkout of this
+# project (docs/operations.md, "Install the software"; tests/test_installer.py):
+#
+#   sh provisioning/install-hub.sh                   install on this system
+#   sh provisioning/install-hub.sh --wheel FILE      the software from a built wheel, not the checkout
+#   sh provisioning/install-hub.sh --root DIR        write into DIR instead of / (testing; no apt-get)
+#
+# It installs the Debian packages below, the users (systemd-sysusers), the software in
+# /opt/dho-hub/venv, the hub's two units (enabled, not started), /etc/dho-hub and
+# /var/lib/dho-hub, and then the patient screen's kiosk (provisioning/kiosk/install.sh). Run it
+# again at any time: it changes only what differs and says "Nothing to change" if nothing did. It
+# never writes hub.toml or keys: `hub provision` does (docs/operations.md, step 3).
+#
+# POSIX sh, like the kiosk's installer: a fresh Pi has sh, apt-get and systemd but not yet the
+# Python this project needs, so the installer cannot be Python itself.
+set -eu
+
+# Everything the hub needs from Debian, in one place (the kiosk's own list is in kiosk/install.sh).
+# python3-venv: the venv; bluez: bluetoothd and the `bluetooth` group the daemon unit joins;
+# dbus: the system bus to BlueZ; systemd: systemd-sysusers and the units.
+PACKAGES="python3 python3-venv bluez dbus systemd"
+KIOSK_PACKAGES="cage foot fonts-terminus-otb console-setup"
+UNITS="dho-hub.service dho-hub-ui.service"
+VENV=/opt/dho-hub/venv
+
+here=$(cd "$(dirname "$0")" && pwd)
+checkout=$(cd "$here/.." && pwd)
+root=""
+wheel=""
+changed=0
+
+usage() {
+    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
+}
+
+refuse() {
+    echo "$*" >&2
+    exit 1
+}
+
+while [ $# -gt 0 ]; do
+    case $1 in
+    --root)
+        [ $# -ge 2 ] || refuse "--root needs a directory"
+        root=$2
+        shift 2
+        ;;
+    --wheel)
+        [ $# -ge 2 ] || refuse "--wheel needs a file"
+        wheel=$2
+        shift 2
+        ;;
+    -h | --help)
+        usage
+        exit 0
+        ;;
+    *) refuse "Unknown argument: $1 (see --help)" ;;
+    esac
+done
+
+# --- checks, before anything is written -------------------------------------------------------
+
+is_debian() {
+    [ -r /etc/os-release ] || return 1
+    # shellcheck disable=SC1091
+    id_words=$(. /etc/os-release && echo "${ID:-} ${ID_LIKE:-}")
+    case " $id_words " in
+    *" debian "*) ;;
+    *) return 1 ;;
+    esac
+    command -v apt-get >/dev/null && command -v dpkg-query >/dev/null
+}
+
+if [ -z "$root" ]; then
+    if ! is_debian; then
+        name=$( (. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME") || echo "this system")
+        refuse "This installer is for Raspberry Pi OS or Debian (it uses apt-get and dpkg);
+$name is neither, or lacks apt-get. Install Raspberry Pi OS Lite (64-bit) on the hub and run
+it there. To see what it would write, without installing: --root DIR."
+    fi
+    if [ "$(id -u)" -ne 0 ]; then
+        refuse "Run this as root (sudo sh provisioning/install-hub.sh): it installs packages,
+creates users and writes to /etc, /opt and /var/lib. To try it without touching this system:
+--root DIR."
+    fi
+else
+    [ -d "$root" ] || refuse "--root $root: no such directory (make it first)"
+    root=$(cd "$root" && pwd)
+    [ "$root" != / ] || root=""
+fi
+for tool in systemd-sysusers systemctl; do
+    command -v "$tool" >/dev/null || refuse "$tool is missing: install the Debian package systemd."
+done
+if [ -n "$wheel" ]; then
+    [ -f "$wheel" ] || refuse "--wheel $wheel: no such file"
+    wheel=$(cd "$(dirname "$wheel")" && pwd)/$(basename "$wheel")
+fi
+# Only root can give files to the hub's users; --root as another user writes them as its own.
+owners=yes
+[ "$(id -u)" -eq 0 ] || owners=no
+
+say() { echo "$*"; }
+did() {
+    changed=1
+    echo "changed: $*"
+}
+
+# --- helpers: each one changes only what differs ----------------------------------------------
+
+package_installed() {
+    dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
+}
+
+missing_packages() {
+    for package in "$@"; do
+        package_installed "$package" || printf '%s ' "$package"
+    done
+}
+
+# put_file SOURCE TARGET MODE: TARGET gets SOURCE's bytes and MODE, owned by root.
+put_file() {
+    if cmp -s "$1" "$2" && [ "$(stat -c %a "$2")" = "$3" ]; then
+        say "ok: $2"
+    else
+        install -D -m "$3" "$1" "$2"
+        did "$2"
+    fi
+}
+
+# number_of FILE NAME: a user's or group's number in the root's passwd or group (root is 0 even
+# in a --root without passwd).
+number_of() {
+    if [ "$2" = root ]; then
+        echo 0
+    else
+        awk -F: -v name="$2" '$1 == name { print $3 }' "$root/etc/$1" 2>/dev/null
+    fi
+}
+
+# put_dir DIR USER GROUP MODE: DIR exists with this owner and mode; what is in it is not touched.
+put_dir() {
+    made=""
+    [ -d "$1" ] || { mkdir -p "$1" && made="made "; }
+    if [ $owners = yes ]; then
+        want="$(number_of passwd "$2"):$(number_of group "$3") $4"
+        have=$(stat -c '%u:%g %a' "$1")
+    else
+        want=$4
+        have=$(stat -c %a "$1")
+    fi
+    if [ "$have" = "$want" ] && [ -z "$made" ]; then
+        [ $owners = yes ] && say "ok: $1 ($2:$3 $4)" || say "ok: $1 ($4)"
+        return
+    fi
+    chmod "$4" "$1"
+    if [ $owners = yes ]; then
+        chown "$(number_of passwd "$2"):$(number_of group "$3")" "$1"
+        did "$made$1 ($2:$3 $4)"
+    else
+        did "$made$1 ($4; not given to $2:$3: not run as root)"
+    fi
+}
+
+# What the software in the venv was installed from: the wheel's hash, or the checkout's files.
+source_stamp() {
+    if [ -n "$wheel" ]; then
+        sha256sum "$wheel" | cut -d' ' -f1
+    else
+        (cd "$checkout" && find pyproject.toml hub centre -type f ! -name '*.pyc' |
+            LC_ALL=C sort | xargs sha256sum | sha256sum | cut -d' ' -f1)
+    fi
+}
+
+systemctl_root() {
+    if [ -n "$root" ]; then systemctl --root="$root" "$@"; else systemctl "$@"; fi
+}
+
+# --- 1. Debian packages -----------------------------------------------------------------------
+
+if [ -n "$root" ]; then
+    # apt-get into a directory that is not a booted system would run no maintainer scripts
+    # right; a test must not need the network either. So: nothing installed, nothing written.
+    say "--root: no Debian packages installed (on a hub: $PACKAGES)"
+else
+    missing=$(missing_packages $PACKAGES)
+    if [ -n "$missing" ]; then
+        apt-get update
+        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing
+        did "installed $missing"
+    else
+        say "ok: Debian packages $PACKAGES"
+    fi
+fi
+python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
+    refuse "The hub needs Python 3.11 or newer (Debian 12 or later): $(python3 --version 2>&1)."
+
+# --- 2. users ---------------------------------------------------------------------------------
+
+mkdir -p "$root/etc"
+put_file "$checkout/systemd/dho-hub.sysusers.conf" "$root/etc/sysusers.d/dho-hub.conf" 644
+users_present() {
+    for user in dho-hub dho-hub-ui; do
+        [ -n "$(number_of passwd $user)" ] || return 1
+    done
+    [ -n "$(number_of group dho-hub-sock)" ]
+}
+if users_present; then
+    say "ok: users dho-hub, dho-hub-ui and group dho-hub-sock"
+else
+    if [ -n "$root" ]; then systemd-sysusers --root="$root"; else systemd-sysusers; fi
+    users_present || refuse "systemd-sysusers did not create the hub's users; see its messages above."
+    did "users dho-hub, dho-hub-ui and group dho-hub-sock"
+fi
+
+# --- 3. the software --------------------------------------------------------------------------
+
+venv=$root$VENV
+if [ ! -x "$venv/bin/python" ]; then
+    python3 -m venv "$venv"
+    did "made the venv $VENV"
+fi
+stamp=$(source_stamp)
+if [ "$(cat "$venv/.dho-hub-source" 2>/dev/null)" = "$stamp" ]; then
+    say "ok: software in $VENV (installed from this same source)"
+else
+    # A reinstall, not an upgrade: the checkout keeps one version number across changes.
+    "$venv/bin/python" -m pip uninstall --quiet --yes dho-hub 2>/dev/null || true
+    "$venv/bin/python" -m pip install --quiet "${wheel:-$checkout}"
+    echo "$stamp" >"$venv/.dho-hub-source"
+    did "installed the software into $VENV from ${wheel:-$checkout}"
+fi
+link=$root/usr/local/bin/hub
+if [ "$(readlink "$link" 2>/dev/null)" = "$VENV/bin/hub" ]; then
+    say "ok: $link"
+else
+    mkdir -p "$root/usr/local/bin"
+    ln -sfn "$VENV/bin/hub" "$link"
+    did "$link -> $VENV/bin/hub"
+fi
+
+# --- 4. units ---------------------------------------------------------------------------------
+
+units_changed=$changed
+changed=0
+for unit in $UNITS; do
+    put_file "$checkout/systemd/$unit" "$root/etc/systemd/system/$unit" 644
+done
+[ $changed -eq 0 ] || [ -n "$root" ] || systemctl daemon-reload
+[ $changed -eq 0 ] || units_changed=1
+changed=$units_changed
+for unit in $UNITS; do
+    if [ "$(systemctl_root is-enabled "$unit" 2>/dev/null)" = enabled ]; then
+        say "ok: $unit enabled"
+    else
+        systemctl_root enable --quiet "$unit"
+        did "enabled $unit (starts at the next boot; not started now)"
+    fi
+done
+
+# --- 5. configuration and state ---------------------------------------------------------------
+
+put_dir "$root/etc/dho-hub" root root 755
+put_dir "$root/var/lib/dho-hub" dho-hub dho-hub-sock 700
+[ ! -e "$root/etc/dho-hub/hub.toml" ] || say "kept: $root/etc/dho-hub/hub.toml (never overwritten)"
+[ ! -d "$root/var/lib/dho-hub/keys" ] || say "kept: $root/var/lib/dho-hub/keys (never touched)"
+
+# --- 6. the patient screen's kiosk ------------------------------------------------------------
+
+kiosk=$checkout/provisioning/kiosk
+kiosk_installed() {
+    [ -z "$(missing_packages $KIOSK_PACKAGES)" ] &&
+        cmp -s "$kiosk/foot.ini" /etc/dho-hub/foot.ini &&
+        cmp -s "$kiosk/dho-hub-ui.pam" /etc/pam.d/dho-hub-ui &&
+        cmp -s "$kiosk/console-setup" /etc/default/console-setup &&
+        [ "$(systemctl is-enabled getty@tty1.service 2>/dev/null)" = masked ]
+}
+kiosk_failed=no
+if [ -n "$root" ]; then
+    # The kiosk's installer runs apt-get and systemctl on the running system.
+    say "--root: kiosk not installed; on the hub itself: sh provisioning/kiosk/install.sh"
+elif kiosk_installed; then
+    say "ok: kiosk (cage, foot, foot.ini, PAM service, console font, getty@tty1 masked)"
+elif sh "$kiosk/install.sh"; then
+    did "kiosk installed"
+else
+    kiosk_failed=yes
+fi
+
+# --- done -------------------------------------------------------------------------------------
+
+if [ $kiosk_failed = yes ]; then
+    refuse "The hub's software is installed, but not its patient screen: see the kiosk's message
+above (docs/kiosk.md)."
+fi
+if [ $changed -eq 0 ]; then
+    say "Nothing to change: this hub was already installed."
+else
+    say "Installed. Next: provision the hub with its bundle (docs/operations.md, step 3)."
+fi
