@@ -370,6 +370,25 @@ async def test_a_pager_with_nowhere_to_go_is_hidden_and_ring_meg_never_moves(
         assert app.screen.query_one("#call-me").region == Region(16, 13, 22, 2)
 
 
+async def test_home_changing_under_a_message_does_not_hold_back_its_tap(
+    daemon: FakeDaemon, sock_path: Path
+) -> None:
+    """The next action changing on home, hidden under the nurse's message, is no change under
+    the patient's finger: her tap on "Jeg har lest meldingen" is taken (it was ignored)."""
+    daemon.status = copy.deepcopy(HOME_STATUS)
+    await daemon.start()
+    app = PatientScreenApp(sock_path, "nb", poll_interval=0.05, clock=lambda: NOW)
+    async with app.run_test(size=SIZES["kiosk"]) as pilot:
+        await wait_until(pilot, lambda: bool(shown(app, "#message-read")), "the message")
+        await pilot.pause(TAP_PAUSE_S)
+        before = app._next
+        daemon.status["care_plan"]["schedule"] = []  # nothing to measure: the questions lead
+        await wait_until(pilot, lambda: app._next != before, "home's next action changed")
+        assert app.tap_pause.taking_taps()
+        await tap(pilot, "#message-read")
+        await wait_until(pilot, lambda: daemon.status["messages"][0]["read_at"], "read")
+
+
 async def test_a_value_beyond_the_limits_is_said_in_words_not_only_in_colour(
     daemon: FakeDaemon, sock_path: Path
 ) -> None:

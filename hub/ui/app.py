@@ -462,8 +462,10 @@ class PatientScreenApp(App[None]):
         resumable = saved is not None and saved[0] == self._today()
         action = next_action(tasks, self._questionnaire is not None, resumable, cat, self.now())
         button = home.query_one("#next-action", TouchButton)
-        if action != self._next:
-            self.tap_pause.screen_changed()  # another action under the same finger
+        if action != self._next and self.screen is home:
+            # Another action under the same finger. Not when a screen over home hides it: a tap
+            # on that screen's button was ignored because home changed underneath.
+            self.tap_pause.screen_changed()
         self._next = action
         button.label = action.label if action is not None else ""
         button.display = action is not None
