@@ -13,7 +13,7 @@ from textual.screen import Screen
 from textual.widgets import Digits
 
 from hub.ui.measuring import MeasuringView
-from hub.ui.touch import TapPause, TouchButton
+from hub.ui.touch import TouchButton, changed_under_the_finger
 from hub.ui.widgets import ReadingCard, Text
 
 
@@ -55,7 +55,7 @@ class MeasuringScreen(Screen[tuple[str, int]]):
     async def show(self, view: MeasuringView, done_label: str) -> None:
         if (view, done_label) != (self.view, self.done_label):
             if view.key != self.view.key or view.seen != self.view.seen:
-                self._words_changed()  # another result under the finger: a new screen to her
+                changed_under_the_finger(self.app)  # another result: a new screen to her
             self.view, self.done_label = view, done_label
             await self._render_view()
 
@@ -91,8 +91,3 @@ class MeasuringScreen(Screen[tuple[str, int]]):
 
     def action_done(self) -> None:
         self.dismiss((self.view.key, self.view.seen))
-
-    def _words_changed(self) -> None:
-        pause = getattr(self.app, "tap_pause", None)
-        if isinstance(pause, TapPause):
-            pause.screen_changed()

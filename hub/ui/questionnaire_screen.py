@@ -31,7 +31,7 @@ from hub.ui.flow import Walk, keypad_answer, keypad_bounds
 from hub.ui.i18n import Catalogue
 from hub.ui.keypad import COMMA, DIGITS, ERASE, NumberEntry, typed_again
 from hub.ui.notice_screen import NoticeScreen
-from hub.ui.touch import TouchButton
+from hub.ui.touch import TouchButton, changed_under_the_finger
 from hub.ui.widgets import Text
 
 log = logging.getLogger(__name__)
@@ -247,9 +247,7 @@ class QuestionnaireScreen(Screen[bool]):
 
     async def _show_next(self) -> None:
         await self.recompose()
-        pause = getattr(self.app, "tap_pause", None)
-        if pause is not None:
-            pause.screen_changed()  # a new question under the same finger
+        changed_under_the_finger(self.app)  # a new question under the same finger
 
     def _value(self, pressed: str, item: Item) -> Any:
         if pressed in ("answer-yes", "answer-no"):

@@ -44,6 +44,14 @@ class TapPause:
         return self.clock() - self._changed_at >= TAP_PAUSE_S
 
 
+def changed_under_the_finger(app: object) -> None:
+    """A screen's words or buttons were replaced in place: start its app's tap pause, as a new
+    screen does (an app without one, a test's, has nothing to start)."""
+    pause = getattr(app, "tap_pause", None)
+    if isinstance(pause, TapPause):
+        pause.screen_changed()
+
+
 class TouchButton(Button):
     """A Button that ignores a tap while its app's TapPause says the screen just changed.
 
