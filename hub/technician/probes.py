@@ -81,7 +81,7 @@ async def probe_bus(adapter: str, timeout_s: float = BUS_TIMEOUT_S) -> BusFacts:
             if owner is None or owner.message_type != MessageType.METHOD_RETURN:
                 return unreached
             if not owner.body[0]:
-                return BusFacts(address, None, False, adapter, False, False)
+                return unreached
             objects = await bus.call(
                 Message(
                     destination="org.bluez",
