@@ -23,6 +23,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -112,6 +113,7 @@ def parser() -> argparse.ArgumentParser:
 STOP_SIGNALS = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT)
 # Seconds the demo's processes have to end on SIGTERM before SIGKILL ends them.
 GRACE = 5.0
+SCREEN_CLOSE_S = 5.0  # after a stop signal, the screen's time to close before it is left
 
 
 class Stop(BaseException):
@@ -136,6 +138,11 @@ class Stopping:
             loop = _running_loop()
             if self.screen is not None and loop is not None:
                 loop.call_soon_threadsafe(self.screen.exit)
+                # A screen that does not close (its terminal gone under it) is left by a second
+                # signal of our own: one closed terminal sends only the one SIGHUP.
+                nudge = threading.Timer(SCREEN_CLOSE_S, self._screen_still_open, (signum,))
+                nudge.daemon = True
+                nudge.start()
                 return
             raise Stop  # headless or starting up: stop wherever the demo is
         # A second signal: only hurries the shutdown, never interrupts it; but a screen that
@@ -143,6 +150,10 @@ class Stopping:
         self.hurry = True
         if self.screen is not None and not self.shutting_down:
             raise Stop
+
+    def _screen_still_open(self, signum: int) -> None:
+        if self.screen is not None and not self.shutting_down:
+            os.kill(os.getpid(), signum)
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
