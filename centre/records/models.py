@@ -144,3 +144,45 @@ class Rejection(models.Model):
 
     class Meta:
         db_table = "rejections"
+
+
+class HubHealthReport(models.Model):
+    """The newest health report of each hub (hub/core/health.py), by the hub's time `at`: what
+    the technician's page shows. Every report is also kept as the item it came in (a reading of
+    kind "hub_health"): that is the history. A report older than the one held changes nothing."""
+
+    hub = models.OneToOneField(Hub, on_delete=models.PROTECT, primary_key=True, db_column="hub_id")
+    seq = models.BigIntegerField()  # the item's sequence number
+    at = models.DateTimeField()  # when the hub made it (hub time)
+    stored_at = models.DateTimeField()  # when the centre stored it (centre time)
+    software_version = models.CharField(max_length=40)
+    uptime_s = models.BigIntegerField()
+    disk_free_bytes = models.BigIntegerField()
+    disk_total_bytes = models.BigIntegerField()
+    clock_synced = models.BooleanField()
+    clock_offset_s = models.FloatField(null=True)
+    outbox_pending = models.BigIntegerField()
+    outbox_alarm = models.CharField(max_length=16, null=True)
+
+    class Meta:
+        db_table = "hub_health"
+
+
+class HubDeviceHealth(models.Model):
+    """Each device the newest health report of its hub names (replaced with each report): the
+    battery, last connection and clock the "battery low" and device lists filter on."""
+
+    hub = models.ForeignKey(Hub, on_delete=models.PROTECT, db_column="hub_id")
+    address = models.CharField(max_length=17)
+    profile = models.CharField(max_length=40)
+    name = models.CharField(max_length=64, null=True)
+    battery_level = models.SmallIntegerField(null=True)
+    last_connected_at = models.DateTimeField(null=True)
+    clock_set_at = models.DateTimeField(null=True)
+
+    class Meta:
+        db_table = "hub_device_health"
+        constraints = (
+            models.UniqueConstraint(fields=["hub", "address"], name="device_health_once"),
+        )
+        indexes = (models.Index(fields=["battery_level"], name="device_battery"),)
