@@ -221,6 +221,15 @@ class CentreStore:
     def is_revoked(self, hub_id: str) -> bool:
         return self._hubs().filter(hub_id=hub_id).exclude(revoked_at=None).exists()
 
+    def revoked_hubs(self) -> list[str]:
+        """The ids of the hubs revoked now (enrolled again: no longer), in order."""
+        return list(
+            self._hubs()
+            .exclude(revoked_at=None)
+            .order_by("hub_id")
+            .values_list("hub_id", flat=True)
+        )
+
     def hub_certificate(self, hub_id: str) -> str | None:
         """The serial of the hub's current certificate (None: not enrolled or not recorded)."""
         serial: str | None = (
