@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from hub.core.technician_pin import PinHash
 from hub.errors import HubError
 from hub.wire.public_keys import ed25519_public
 from hub.wire.suites import CentreKey, centre_key
@@ -105,6 +106,35 @@ class ClockSettings(Strict):
         return ZoneInfo(self.timezone)
 
 
+HEX = r"^[0-9a-f]+$"
+
+
+class TechnicianPin(Strict):
+    """The touchscreen's technician PIN, as a salted scrypt hash (hub/core/technician_pin.py);
+    written by `hub set-technician-pin`, never the PIN itself. Unset: no technician mode."""
+
+    salt: str = Field(pattern=HEX, min_length=32, max_length=128)
+    hash: str = Field(pattern=HEX, min_length=64, max_length=64)
+    n: int = Field(ge=2**14, le=2**20)
+    r: int = Field(ge=1, le=32)
+    p: int = Field(ge=1, le=16)
+
+    @field_validator("n")
+    @classmethod
+    def _power_of_two(cls, value: int) -> int:
+        if value & (value - 1):
+            raise ValueError("n must be a power of two")
+        return value
+
+    @property
+    def kept(self) -> PinHash:
+        return PinHash(bytes.fromhex(self.salt), bytes.fromhex(self.hash), self.n, self.r, self.p)
+
+    @classmethod
+    def of(cls, kept: PinHash) -> TechnicianPin:
+        return cls(salt=kept.salt.hex(), hash=kept.digest.hex(), n=kept.n, r=kept.r, p=kept.p)
+
+
 class HubConfig(Strict):
     hub_id: str = Field(pattern=HUB_ID_PATTERN)
     state_dir: Path
@@ -117,6 +147,7 @@ class HubConfig(Strict):
     centre: CentreKeys
     sync: SyncSettings = SyncSettings()
     bluetooth: BluetoothSettings = BluetoothSettings()
+    technician_pin: TechnicianPin | None = None
 
     @property
     def db_path(self) -> Path:

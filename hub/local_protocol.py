@@ -28,6 +28,7 @@ from pydantic import (
 
 from hub.core.call_request import CallStateName, RequestId
 from hub.core.care_plan import CarePlan
+from hub.core.technician_pin import PIN_PATTERN
 from hub.errors import HubError
 from hub.wire.strict import Stamp, first_problem
 
@@ -113,6 +114,14 @@ class LiveRequest(Request):
     wait_s: Seconds = Field(0.0, ge=0)
 
 
+class TechnicianUnlockRequest(Request):
+    """The touchscreen's technician PIN, checked by the daemon against the hash in its config,
+    with the lockout after wrong tries (hub/core/technician_pin.py). Never logged."""
+
+    op = "technician_unlock"
+    pin: Annotated[str, StringConstraints(pattern=PIN_PATTERN)]
+
+
 # What to say when an argument is wrong, per op.
 PROBLEMS: dict[type[Request], dict[str, str]] = {
     PairRequest: {
@@ -130,6 +139,8 @@ PROBLEMS: dict[type[Request], dict[str, str]] = {
         "request_id": "request_id is the screen's id for this request: 8 to 64 letters, "
         "digits, - or _"
     },
+    # The text sent is never repeated: it may be the PIN, mistyped by one digit.
+    TechnicianUnlockRequest: {"pin": "pin is the technician PIN: 6 to 12 digits (0-9)"},
     LiveRequest: {
         "boot": "boot is the text an earlier live answer gave, or null",
         "version": "version is the whole number an earlier live answer gave, or null",
@@ -339,6 +350,15 @@ class LiveAnswer(Answer):
     sessions: list[LiveSession]  # oldest first
 
 
+class TechnicianUnlockAnswer(Answer):
+    """Whether the PIN was right; if not, how many tries are left before the lockout, or (0
+    tries left) for how many seconds more no PIN is checked at all."""
+
+    unlocked: bool
+    tries_left: int
+    locked_for_s: float
+
+
 # --- the ops -------------------------------------------------------------------------------
 
 
@@ -360,6 +380,7 @@ OPS: dict[str, Op] = {
         Op(MessageReadRequest, MessageReadAnswer),
         Op(CallMeRequest, CallMeAnswer),
         Op(LiveRequest, LiveAnswer),
+        Op(TechnicianUnlockRequest, TechnicianUnlockAnswer),
     )
 }
 

@@ -3,7 +3,9 @@ and handler; the requests and answers are the models of hub.local_protocol."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -15,6 +17,7 @@ from hub.core.answers import AnswerError, to_answer_reading, to_receipt_reading
 from hub.core.call_request import CallRequest, CallRequestError, to_call_reading
 from hub.core.pipeline import status_reading
 from hub.core.reading import now_utc
+from hub.core.technician_pin import Lockout, after_try, locked_for, pin_matches, tries_left
 from hub.devices.ble.session import PairingError
 from hub.local_protocol import (
     Answer,
@@ -45,6 +48,8 @@ from hub.local_protocol import (
     StatusReading,
     StatusRequest,
     StoredReading,
+    TechnicianUnlockAnswer,
+    TechnicianUnlockRequest,
     parse,
 )
 from hub.store import StoreError
@@ -80,6 +85,12 @@ class SocketOps:
     def __init__(self, hub: HubDaemon) -> None:
         self.hub = hub
         self._status: tuple[tuple[object, ...], StatusAnswer] | None = None
+        # The touchscreen's technician PIN: wrong tries in a row and the lockout, for as long
+        # as the daemon runs (a restart of the screen keeps them). One try at a time, so that
+        # tries sent together cannot all be checked before the first wrong one is counted.
+        self._lockout = Lockout()
+        self._pin_turn = asyncio.Lock()
+        self.monotonic: Callable[[], float] = time.monotonic
 
     async def handle(self, req: dict[str, Any]) -> Reply:
         op = req.get("op")
@@ -231,6 +242,47 @@ class SocketOps:
         await self.hub.watcher.forget(address)
         return ForgetAnswer(address=address)
 
+    async def technician_unlock(
+        self, req: TechnicianUnlockRequest
+    ) -> TechnicianUnlockAnswer | Refusal:
+        """The PIN checked against the config's hash; while locked it is not checked at all.
+        The PIN itself is never logged, nor repeated in an answer."""
+        pin = self.hub.config.technician_pin
+        if pin is None:
+            return Refusal(
+                error="no technician PIN is set on this hub: set one with "
+                "`hub set-technician-pin`, then restart dho-hub"
+            )
+        async with self._pin_turn:
+            now = self.monotonic()
+            if locked_for(self._lockout, now) > 0:
+                return self._unlock_answer(False, now)
+            # scrypt takes a while (by design): in a thread, so the loop serves the devices.
+            right = await asyncio.to_thread(pin_matches, req.pin, pin.kept)
+            now = self.monotonic()
+            self._lockout = after_try(self._lockout, now, right)
+            answer = self._unlock_answer(right, now)
+        if right:
+            log.info("technician mode opened on the touchscreen")
+        elif answer.tries_left:
+            log.warning(
+                "a wrong technician PIN on the touchscreen (%d tries left)", answer.tries_left
+            )
+        else:
+            log.warning(
+                "technician PIN: %d wrong in a row, no PIN is checked for %.0f s",
+                self._lockout.failures,
+                answer.locked_for_s,
+            )
+        return answer
+
+    def _unlock_answer(self, right: bool, now: float) -> TechnicianUnlockAnswer:
+        return TechnicianUnlockAnswer(
+            unlocked=right,
+            tries_left=tries_left(self._lockout, now),
+            locked_for_s=round(locked_for(self._lockout, now), 1),
+        )
+
 
 def call_state(call: CallRequest | None) -> CallState:
     """The screen's view of a call request. A time that is no instant the screen can show
@@ -272,4 +324,5 @@ ROUTES: dict[str, Route[Any]] = {
     MessageReadRequest.op: Route(MessageReadRequest, SocketOps.message_read),
     CallMeRequest.op: Route(CallMeRequest, SocketOps.call_me),
     LiveRequest.op: Route(LiveRequest, SocketOps.live),
+    TechnicianUnlockRequest.op: Route(TechnicianUnlockRequest, SocketOps.technician_unlock),
 }

@@ -49,12 +49,25 @@ WRONG: dict[str, list[object]] = {
     "boot": [5, True, ["a"], {"b": 1}, "x" * 65],
     "wait_s": ["1", True, [1], -0.5],
     "request_id": [5, True, None, ["a" * 10], "short", "x" * 65, "with space 1", "æøå12345"],
+    "pin": [
+        123456,
+        True,
+        None,
+        "12345",
+        "1234567890123",
+        "12a456",
+        "١٢٣٤٥٦",
+        " 123456",
+        "123456\n",
+        ["1"],
+    ],
 }
 REQUIRED = {
     "address": "forget",
     "response": "answer",
     "version": "message_read",
     "request_id": "call_me",
+    "pin": "technician_unlock",
 }
 
 
@@ -88,6 +101,7 @@ OWN_ARGUMENTS: dict[str, dict[str, object]] = {
     "message_read": {"version": 1},
     "answer": {"response": {}},
     "call_me": {"request_id": "6f1c2d0e-8a4b-4c57-9b1e-2f0d3c4a5b6e"},
+    "technician_unlock": {"pin": "123456"},
 }
 
 
