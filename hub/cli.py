@@ -12,6 +12,7 @@ from pathlib import Path
 
 from hub.config import HubConfig, load_config
 from hub.errors import HubError
+from hub.update.commands import add_parser as add_update_parser
 
 DEFAULT_CONFIG = Path(os.environ.get("DHO_HUB_CONFIG", "/etc/dho-hub/hub.toml"))
 
@@ -146,6 +147,8 @@ def _parser() -> argparse.ArgumentParser:
         "directory dho-hub.service makes for it)",
     )
     p.set_defaults(func=_technician("provision"))
+
+    add_update_parser(sub)  # hub/update/commands.py: `hub update install|check|rollback|...`
     return parser
 
 
