@@ -24,6 +24,7 @@ INSTALLED_APPS = [
     "centre.records",
     "centre.followup",
     "centre.notes",
+    "centre.equipment",
     "centre.web",
 ]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
