@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from centre.config import CentreConfig, load_centre_config
 from centre.errors import CentreError
 from centre.keyring import create_key, current_key
-from centre.revocation import copy_to_broker, write_crl
+from centre.revocation import REVOKED_HUBS, copy_to_broker, write_crl
 from centre.store import CentreStore
 from hub.config import to_toml
 from hub.core.reading import now_utc
@@ -230,7 +230,8 @@ def broker_config(
     (so one hub cannot take over another's session), confined by pattern ACLs and, for what
     it subscribes to, by a plugin built here (HUB_SUBSCRIPTIONS). The centre's workers: their
     own listener, so that several may connect under one certificate name. Both listeners check
-    the centre CA's revocation list (centre/revocation.py).
+    the centre CA's revocation list (centre/revocation.py), and the hubs' listener the list of
+    hubs revoked now, through the plugin, which shuts a revoked hub out without a reload.
     """
     if config.hub_broker.port == config.mqtt.port:
         raise EnrolmentError(
@@ -279,6 +280,7 @@ def broker_config(
         f"\n# Hubs\nlistener {config.hub_broker.port} {hub_bind}\n{tls}"
         f"use_username_as_clientid true\nacl_file {files.hub_acl}\n"
         f"plugin {plugin}\nplugin_opt_subscribe {' '.join(HUB_SUBSCRIPTIONS)}\n"
+        f"plugin_opt_revoked_users {crl.with_name(REVOKED_HUBS)}\n"
         f"\n# The centre's ingest workers\nlistener {config.mqtt.port} {centre_bind}\n{tls}"
         f"acl_file {files.centre_acl}\n"
         f"plugin {plugin}\nplugin_opt_trusted_user {config.ingest_name}\n"

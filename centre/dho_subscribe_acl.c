@@ -11,13 +11,23 @@
  *                             as written, `%u` standing for the client's user name (its
  *                             certificate's name)
  *   plugin_opt_trusted_user   a user name whose subscriptions are left to the acl_file
+ *   plugin_opt_revoked_users  a file of user names (hub ids), one a line, that the centre
+ *                             revoked (centre/revocation.py rewrites it whole on each change)
  * Every other SUBSCRIBE is refused: MQTT v5 SUBACK reason 0x87 "Not authorized".
- * Publishing and delivery are left to the acl_file.
+ * Publishing and delivery are left to the acl_file, except for a revoked user: everything it
+ * asks is refused (publishing, subscribing, and delivery to it), from the first check after the
+ * file names it (the file is looked at again at most once a second). The broker's TLS check of
+ * the CRL refuses the certificate only after a reload; this does not wait for one. Mosquitto
+ * 2.0.11 (Debian 12) sends no tick to a plugin loaded per listener, so a revoked hub that is
+ * connected stays connected, refused everything, until the broker reloads or restarts; where
+ * the broker sends ticks, the plugin also disconnects it within a second.
  */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include <mosquitto.h>
 #include <mosquitto_broker.h>
@@ -25,6 +35,8 @@
 
 #define MAX_FILTERS 16
 #define MAX_TOPIC 512
+#define MAX_REVOKED 100000
+#define MAX_NAME 64
 
 /* One per listener that loads the plugin (the library itself is loaded once). */
 struct acl {
@@ -33,7 +45,104 @@ struct acl {
 	int filter_count;
 	char *trusted_user;
 	char *filters_text;
+	char *revoked_path;
+	char **revoked; /* sorted, for bsearch */
+	int revoked_count;
+	struct stat revoked_seen; /* of the file as last read: reread when it changes */
+	time_t revoked_checked_s;
+	bool kick_due;
 };
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool is_revoked(const struct acl *acl, const char *user)
+{
+	if(!user || acl->revoked_count == 0) return false;
+	return bsearch(&user, acl->revoked, (size_t)acl->revoked_count, sizeof(char *), by_name) != NULL;
+}
+
+static void forget_revoked(struct acl *acl)
+{
+	int i;
+
+	for(i = 0; i < acl->revoked_count; i++) free(acl->revoked[i]);
+	free(acl->revoked);
+	acl->revoked = NULL;
+	acl->revoked_count = 0;
+}
+
+/* Read the revoked names again if the file changed. A file that is missing is an empty list (a
+ * centre that never revoked anything); one that cannot be read keeps the list as it was. */
+static void reload_revoked(struct acl *acl)
+{
+	struct stat now;
+	FILE *f;
+	char line[MAX_NAME + 2];
+	char **names;
+	int count = 0;
+
+	if(stat(acl->revoked_path, &now) != 0){
+		memset(&now, 0, sizeof(now));
+	}
+	if(now.st_ino == acl->revoked_seen.st_ino && now.st_mtime == acl->revoked_seen.st_mtime
+			&& now.st_size == acl->revoked_seen.st_size
+			&& now.st_ctime == acl->revoked_seen.st_ctime){
+		return;
+	}
+	names = calloc(MAX_REVOKED, sizeof(char *));
+	if(!names) return;
+	f = now.st_ino ? fopen(acl->revoked_path, "r") : NULL;
+	if(now.st_ino && !f){
+		free(names);
+		mosquitto_log_printf(MOSQ_LOG_ERR, "dho: cannot read %s", acl->revoked_path);
+		return;
+	}
+	while(f && count < MAX_REVOKED && fgets(line, sizeof(line), f)){
+		size_t len = strcspn(line, "\r\n");
+		if(line[len] == '\0' && !feof(f)){ /* longer than any hub id: skip the rest of it */
+			int c;
+			while((c = fgetc(f)) != EOF && c != '\n');
+			continue;
+		}
+		line[len] = '\0';
+		if(len == 0) continue;
+		names[count] = strdup(line);
+		if(names[count]) count++;
+	}
+	if(f) fclose(f);
+	qsort(names, (size_t)count, sizeof(char *), by_name);
+	forget_revoked(acl);
+	acl->revoked = names;
+	acl->revoked_count = count;
+	acl->revoked_seen = now;
+	acl->kick_due = true;
+	mosquitto_log_printf(MOSQ_LOG_NOTICE, "dho: %d revoked hubs in %s", count, acl->revoked_path);
+}
+
+/* About once a second, where the broker sends ticks: reread the list if it changed, and
+ * disconnect every revoked user that is connected (by name, across the whole broker; a name not
+ * connected costs a look through the clients). */
+static int on_tick(int event, void *event_data, void *userdata)
+{
+	struct mosquitto_evt_tick *ed = event_data;
+	struct acl *acl = userdata;
+	int i;
+
+	(void)event;
+	if(ed->now_s == acl->revoked_checked_s) return MOSQ_ERR_SUCCESS;
+	acl->revoked_checked_s = ed->now_s;
+	reload_revoked(acl);
+	if(acl->kick_due){
+		acl->kick_due = false;
+		for(i = 0; i < acl->revoked_count; i++){
+			mosquitto_kick_client_by_username(acl->revoked[i], false);
+		}
+	}
+	return MOSQ_ERR_SUCCESS;
+}
 
 int mosquitto_plugin_version(int supported_version_count, const int *supported_versions)
 {
@@ -73,9 +182,19 @@ static int on_acl_check(int event, void *event_data, void *userdata)
 	int i;
 
 	(void)event;
+	user = mosquitto_client_username(ed->client);
+	if(acl->revoked_path && time(NULL) != acl->revoked_checked_s){
+		acl->revoked_checked_s = time(NULL);
+		reload_revoked(acl);
+	}
+	if(acl->revoked_path && is_revoked(acl, user)){
+		mosquitto_log_printf(MOSQ_LOG_NOTICE, "dho: refused revoked hub %s: %s",
+				user, ed->topic);
+		acl->kick_due = true;
+		return MOSQ_ERR_ACL_DENIED;
+	}
 	if(ed->access != MOSQ_ACL_SUBSCRIBE) return MOSQ_ERR_PLUGIN_DEFER;
 
-	user = mosquitto_client_username(ed->client);
 	if(user && acl->trusted_user && strcmp(user, acl->trusted_user) == 0){
 		return MOSQ_ERR_PLUGIN_DEFER;
 	}
@@ -109,6 +228,8 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 					token = strtok_r(NULL, " ", &save)){
 				acl->filters[acl->filter_count++] = token;
 			}
+		}else if(strcmp(options[i].key, "revoked_users") == 0 && !acl->revoked_path){
+			acl->revoked_path = strdup(options[i].value);
 		}else{
 			mosquitto_log_printf(MOSQ_LOG_ERR, "dho: unknown plugin option %s", options[i].key);
 			return MOSQ_ERR_INVAL;
@@ -116,6 +237,12 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 	}
 	acl->identifier = identifier;
 	*userdata = acl;
+	if(acl->revoked_path){
+		reload_revoked(acl);
+		if(mosquitto_callback_register(identifier, MOSQ_EVT_TICK, on_tick, NULL, acl)){
+			return MOSQ_ERR_UNKNOWN;
+		}
+	}
 	return mosquitto_callback_register(identifier, MOSQ_EVT_ACL_CHECK, on_acl_check, NULL, acl);
 }
 
@@ -127,6 +254,11 @@ int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *options, int 
 	(void)option_count;
 	if(acl){
 		mosquitto_callback_unregister(acl->identifier, MOSQ_EVT_ACL_CHECK, on_acl_check, NULL);
+		if(acl->revoked_path){
+			mosquitto_callback_unregister(acl->identifier, MOSQ_EVT_TICK, on_tick, NULL);
+		}
+		forget_revoked(acl);
+		free(acl->revoked_path);
 		free(acl->trusted_user);
 		free(acl->filters_text);
 		free(acl);

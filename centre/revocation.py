@@ -6,6 +6,11 @@ of an id enrolled before, which revokes the certificate it replaces), to the cen
 and to every broker directory `centre broker-config` wrote. The broker reads it when it starts
 and on SIGHUP; a connection it already has stays open until the broker restarts
 (tests/test_revocation.py), so the operator restarts it: `RESTART_BROKER`.
+
+Beside each copy lies the list of the hubs revoked now, by id (`REVOKED_HUBS`): the broker's
+plugin (centre/dho_subscribe_acl.c) rereads it within a second, refuses everything such a hub
+asks and disconnects it, without a reload. A revoked hub is shut out at once, from the web page
+as from the command line; a superseded certificate (the hub enrolled again) needs the reload.
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ from centre.config import CentreConfig
 from centre.errors import CentreError
 from centre.store import CentreStore
 from hub.wire.pki import Identity, Revoked, revocation_list
+
+REVOKED_HUBS = "revoked-hubs"
+"""The file beside each copy of the CRL naming the hubs revoked now, one id a line."""
 
 RESTART_BROKER = "systemctl restart mosquitto"
 """What the operator runs after a revocation (a reload, SIGHUP, re-reads the CRL for new
@@ -62,12 +70,16 @@ def add_broker_crl(config: CentreConfig, path: Path) -> None:
 
 
 def write_crl(config: CentreConfig, ca: Identity) -> tuple[Path, ...]:
-    """Write the CRL naming every certificate revoked so far to each copy; returns the paths."""
-    pem = revocation_list(ca, _revoked(config))
+    """Write the CRL naming every certificate revoked so far to each copy, and the hubs revoked
+    now beside it (REVOKED_HUBS); returns the CRLs' paths."""
+    pem, hubs = _revoked(config)
+    crl = revocation_list(ca, pem)
+    names = "".join(f"{hub_id}\n" for hub_id in hubs).encode()
     paths = crl_paths(config)
     for path in paths:
         try:
-            _replace(path, pem)
+            _replace(path, crl)
+            _replace(path.with_name(REVOKED_HUBS), names)
         except OSError as exc:
             raise RevocationError(
                 f"cannot write the revocation list {path}: {exc}. The centre's record is "
@@ -78,13 +90,15 @@ def write_crl(config: CentreConfig, ca: Identity) -> tuple[Path, ...]:
     return paths
 
 
-def _revoked(config: CentreConfig) -> list[Revoked]:
+def _revoked(config: CentreConfig) -> tuple[list[Revoked], list[str]]:
+    """The certificates revoked so far, and the hubs revoked now."""
     store = CentreStore(config.database_url)
     try:
-        return [
+        certificates = [
             Revoked(serial, datetime.fromisoformat(at))
             for serial, at in store.revoked_certificates()
         ]
+        return certificates, store.revoked_hubs()
     finally:
         store.close()  # leave no -wal/-shm behind owned by whoever ran this (root)
 
@@ -95,9 +109,11 @@ def copy_to_broker(config: CentreConfig, ca: Identity, path: Path) -> None:
     centre's database, whose files must stay the centre user's."""
     add_broker_crl(config, path)
     centre_copy = centre_crl_path(config)
-    if centre_copy.exists():
+    hubs = centre_copy.with_name(REVOKED_HUBS)
+    if centre_copy.exists() and hubs.exists():
         _replace(path, centre_copy.read_bytes())
-    else:  # a centre set up before revocation existed
+        _replace(path.with_name(REVOKED_HUBS), hubs.read_bytes())
+    else:  # a centre set up before revocation (or the list of revoked hubs) existed
         write_crl(config, ca)
 
 

@@ -31,7 +31,7 @@ from hub.wire.public_keys import public_text
 from hub.wire.topics import batch_topic, downlink_topic
 from testbed.home import SimulatedHome
 from testbed.processes import wait_until
-from tests.test_broker_acl import never_connects, puback, received
+from tests.test_broker_acl import NOT_AUTHORISED, never_connects, puback, received, suback
 from tests.test_centre_ingest import TOPIC, envelope
 from tests.test_envelope import CENTRE, HUB_KEY
 
@@ -346,3 +346,56 @@ def test_broker_config_gives_the_broker_the_centres_list_and_every_later_one(
     other = serial_text(bundle_identity(enrol_hub(centre, "hub-0002")).cert)
     enrol_hub(centre, "hub-0002")
     assert revoked_serials(centre, broker_copy) == {first, other}
+
+
+def test_revoking_shuts_a_connected_hub_out_without_a_reload(home: SimulatedHome) -> None:
+    """What the technician's page and `centre revoke` do, with no broker reload: the broker's
+    plugin reads the list of revoked hubs beside the CRL and refuses everything the hub asks,
+    and delivers nothing to it, connected or connecting again; another hub goes on; enrolled
+    again, the hub is back under its new certificate."""
+    identity = bundle_identity(home.bundle.read_bytes())
+    hub = connect_as(home, identity, home.hub_id)
+    assert connects(hub, home.broker.port)
+    down = received(hub, downlink_topic(home.hub_id, "+"))
+    assert puback(hub, batch_topic(home.hub_id)) < 128
+    reloads = home.broker_log().count("Reloading config")
+    revoke_hub(home.centre, load_ca(home.centre), home.hub_id)
+    listed = home.workdir / "broker" / "crl" / "revoked-hubs"
+    assert listed.read_text() == f"{home.hub_id}\n"
+    wait_until(
+        lambda: not hub.is_connected() or puback(hub, batch_topic(home.hub_id)) == NOT_AUTHORISED,
+        10,
+        "the broker to refuse the revoked hub's batches",
+        0.3,
+    )
+    centre = home.mqtt_client(home.centre.ingest_name, centre_side=True)
+    assert puback(centre, downlink_topic(home.hub_id, "message")) < 128
+    with pytest.raises(queue.Empty):
+        down.get(timeout=1.0)
+    stop(hub)
+    # A new connection may complete its handshake until the broker reloads the CRL, but it is
+    # refused what it asks just the same.
+    again = connect_as(home, identity, home.hub_id)
+    if connects(again, home.broker.port, timeout=5):
+        assert puback(again, batch_topic(home.hub_id)) == NOT_AUTHORISED
+        assert suback(again, downlink_topic(home.hub_id, "+")) == NOT_AUTHORISED
+    stop(again)
+    assert home.broker_log().count("Reloading config") == reloads  # no reload was needed
+    assert f"dho: refused revoked hub {home.hub_id}" in home.broker_log()
+    other = home.mqtt_client("hub-bbbb")
+    assert puback(other, batch_topic("hub-bbbb")) < 128
+    stop(other)
+    renewed = bundle_identity(enrol_hub(home.centre, home.hub_id))
+    assert listed.read_text() == ""
+
+    def renewed_publishes() -> bool:
+        back = connect_as(home, renewed, home.hub_id)
+        try:
+            return connects(back, home.broker.port, timeout=2) and (
+                puback(back, batch_topic(home.hub_id)) < 128
+            )
+        finally:
+            stop(back)
+
+    wait_until(renewed_publishes, 30, "the hub enrolled again to publish", 0.5)
+    stop(centre)
