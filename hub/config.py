@@ -69,6 +69,16 @@ class SyncSettings(Strict):
     record_memory_days: float = Field(default=90.0, gt=0, le=3660)
     # The outbox's share of the SD card; an alarm is raised at 80 % and nothing is dropped.
     outbox_budget_mb: float = Field(default=256.0, gt=0)
+    # How often the daemon reports its health to the centre (hub/core/health.py), after one
+    # report when it starts; 0: never (a bench whose tests count every item). Seconds.
+    health_every_s: float = Field(default=21600.0, ge=0, le=7 * 86400)
+
+    @field_validator("health_every_s")
+    @classmethod
+    def _health_every(cls, value: float) -> float:
+        if 0 < value < 1:
+            raise ValueError("health reports at most once a second (or 0: never)")
+        return value
 
 
 class BluetoothSettings(Strict):

@@ -15,14 +15,17 @@ import logging
 import signal
 import sys
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from hub import ipc
+from hub import health_facts, ipc
 from hub.config import ConfigError, HubConfig
 from hub.core.call_request import CallAcknowledged
 from hub.core.care_plan import CarePlan
+from hub.core.health import KIND as HEALTH_KIND
+from hub.core.health import health_report, report_due, to_health_reading
 from hub.core.live import LiveBoard, progressed, result_stored, session_ended, session_started
 from hub.core.pipeline import outbox_alarm, status_reading, to_reading
 from hub.core.reading import URGENT, now_utc
@@ -93,6 +96,7 @@ class HubDaemon:
         self.incoming: asyncio.Queue[DeviceEvent] = asyncio.Queue()
         self.live = LiveBoard()  # what the devices are doing now, for the measuring screen
         self.store_problem: str | None = None  # why the last write failed, until one succeeds
+        self.started = time.monotonic()  # the daemon's uptime, in its health reports
 
     def _hub_seal_key(self) -> HubKeyPair | None:
         """The key care plans and messages are sealed to; None (reported) if this hub has none:
@@ -209,6 +213,8 @@ class HubDaemon:
                 start("broker events", uplink.take_broker_events())
                 start("downlink", uplink.take_documents())
                 start("housekeeping", self._housekeeping(uplink))
+                if self.config.sync.health_every_s:  # 0: never (a bench)
+                    start("health reports", self._report_health(uplink))
                 # Its sessions are tasks of this group too ("session with <address>").
                 start("device watcher", self.watcher.run(parts))
         except BaseExceptionGroup as group:
@@ -410,6 +416,39 @@ class HubDaemon:
                 await asyncio.wait_for(
                     self._acks_arrived.wait(), HOUSEKEEPING_S - HOUSEKEEPING_MIN_S
                 )
+
+    async def _report_health(self, uplink: Uplink) -> None:
+        """A health report for the centre now (the daemon has started), then every
+        sync.health_every_s; none while the last one still waits (hub/core/health.py)."""
+        while True:
+            self._commit_health(uplink)
+            await asyncio.sleep(self.config.sync.health_every_s)
+
+    def _commit_health(self, uplink: Uplink) -> None:
+        store = self.store
+        newest = next((r for r in store.latest_per_kind() if r.kind == HEALTH_KIND), None)
+        if not report_due(newest is not None and newest.synced_at is None):
+            assert newest is not None
+            log.info("no new health report: number %d still waits for the centre", newest.seq)
+            return
+        facts = health_facts.gather(
+            started=self.started,
+            state_dir=self.config.state_dir,
+            clock_source=self.config.clock.source,
+            clock_offset_s=uplink.clock_offset_s,
+            outbox_pending=store.pending_count(),
+            outbox_alarm=self.outbox_alarm,
+            devices=store.devices(),
+        )
+        try:
+            seq = store.add(to_health_reading(health_report(facts), now_utc()))
+        except StoreError as exc:
+            # Not retried: a report is about now, and the next one comes in its turn.
+            log.warning("health report not stored: %s", exc)
+            return
+        if seq is not None:
+            log.info("stored health report seq %d", seq)
+            uplink.wake.set()
 
     async def _prune(self) -> None:
         sync = self.config.sync

@@ -15,6 +15,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from hub.core.answers import AnswerError, to_answer_reading, to_receipt_reading
 from hub.core.call_request import CallRequest, CallRequestError, to_call_reading
+from hub.core.health import KIND as HEALTH_KIND
 from hub.core.pipeline import status_reading
 from hub.core.reading import now_utc
 from hub.core.technician_pin import Lockout, after_try, locked_for, pin_matches, tries_left
@@ -127,8 +128,12 @@ class SocketOps:
             return self._status[1]
         answer = StatusAnswer(
             hub_id=hub.config.hub_id,
+            # The hub's health reports are the technician's, not the patient's: no card, no
+            # trend, no "sent at" on her screen.
             readings=[
-                StatusReading.model_validate(status_reading(r)) for r in store.latest_per_kind()
+                StatusReading.model_validate(status_reading(r))
+                for r in store.latest_per_kind()
+                if r.kind != HEALTH_KIND
             ],
             pending=store.pending_count(),
             broker_connected=hub.uplink.ready.is_set(),
@@ -144,6 +149,7 @@ class SocketOps:
             history=[
                 HistoryEntry(kind=r.kind, measured_at=r.measured_at, values=r.values)
                 for r in store.history(trend_start)
+                if r.kind != HEALTH_KIND
             ],
             waiting_in_memory=hub.incoming.qsize(),
             call_request=call_state(store.latest_call()),

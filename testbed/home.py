@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -31,6 +32,9 @@ class SimulatedHome:
         self.workdir = workdir
         self.hub_id = hub_id
         self.processes: list[Process] = []
+        # The hub's health reports (sync.health_every_s), applied by start_hub: none by default,
+        # since most tests count the hub's items by number; a test of them sets seconds.
+        self.health_every_s = 0.0
         self.centre_config = workdir / "centre" / "centre.toml"
         hub_port, centre_port = free_port(), free_port()
         self.centre = init_centre(
@@ -70,7 +74,8 @@ class SimulatedHome:
             )
             # Emulated devices go quiet at once when done; a short quiet period keeps tests brisk.
             self.configure_hub(
-                bluetooth={"adapter": "hci0", "quiet_disconnect_s": 2.0, "scan_window_s": 5.0}
+                bluetooth={"adapter": "hci0", "quiet_disconnect_s": 2.0, "scan_window_s": 5.0},
+                sync={"health_every_s": self.health_every_s},
             )
         except BaseException:  # a failure or a signal (the demo's Stop): nothing left running
             self.broker.stop()
@@ -201,6 +206,9 @@ class SimulatedHome:
 
     def start_hub(self) -> Process:
         """Start the hub daemon and return once it answers on its socket."""
+        # A config a test made unreadable on purpose is left as it is, for the hub to refuse.
+        with contextlib.suppress(ValueError, OSError):
+            self.configure_hub(sync={"health_every_s": self.health_every_s})
         hub = self._start(
             "hub", [sys.executable, "-m", "hub.cli", "--config", str(self.hub_config), "run"]
         )

@@ -27,9 +27,10 @@ MAX_CLOCK_AHEAD = timedelta(minutes=5)
 EARLIEST_PLAUSIBLE = datetime(2020, 1, 1, tzinfo=UTC)
 # Kinds that are no measurement of their own: a glucose record's meal and medication context
 # (detail of another reading), the patient's questionnaire answers and message receipts (shown
-# as done tasks). No card of their own.
+# as done tasks), and the hub's health reports (the technician's; the daemon leaves them out of
+# `status`). No card of their own.
 DETAIL_KINDS = frozenset(
-    {"glucose_context", "questionnaire_response", "message_receipt", "call_request"}
+    {"glucose_context", "questionnaire_response", "message_receipt", "call_request", "hub_health"}
 )
 # Short, readable widget-id prefixes for the kinds we know; others get a sanitised kind name.
 SLUGS = {"blood_pressure": "bp"}
