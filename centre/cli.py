@@ -204,6 +204,9 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("end-episode", help="end the care episode of the patient with this hub")
     p.add_argument("hub")
     p.set_defaults(func=_end_episode)
+    from centre.equipment.commands import add_commands  # `centre equipment ...` (issue 15)
+
+    add_commands(sub)
     p = sub.add_parser("readings", help="print the readings the centre holds")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_readings)

@@ -64,6 +64,9 @@ class Equipment(models.Model):
     # lifecycle.Item.key_at_return: a hub's signing-key fingerprint when its last use ended.
     key_at_return = models.CharField(max_length=64, null=True, blank=True)
     notes = models.TextField(_("notes"), blank=True, max_length=2000)
+    # One more with every change: a form carries the number it was shown with, so a form sent
+    # again (a replayed POST, a second tab) after the equipment changed is refused.
+    version = models.PositiveIntegerField(default=0)
     added = models.DateTimeField(_("added"), auto_now_add=True)
 
     class Meta:

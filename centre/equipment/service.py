@@ -32,6 +32,13 @@ class EquipmentError(CentreError, ValueError):
     """Equipment that cannot be added or found as asked; says why."""
 
 
+class Changed(EquipmentError):
+    """The equipment changed after the page (or command) that asks was shown."""
+
+    def __init__(self) -> None:
+        super().__init__("it changed since the page was shown: look at it again")
+
+
 @dataclass
 class Change:
     """What one change did: to the equipment, and to which patients' care."""
@@ -122,12 +129,12 @@ def find(reference: str) -> Equipment:
     return found
 
 
-def deploy(pk: int, patient_id: int, *, by: str) -> Change:
+def deploy(pk: int, patient_id: int, *, by: str, seen: int | None = None) -> Change:
     """Into the patient's care episode: a hub starts it (or takes her open one with that very
     hub); a device joins her open episode."""
     try:
         with transaction.atomic():
-            equipment = _locked(pk)
+            equipment = _locked(pk, seen)
             # Locked too: two hubs deployed to her at once must not both start an episode.
             patient = Patient.objects.select_for_update().get(pk=patient_id)
             open_episode = (
@@ -161,36 +168,38 @@ def deploy(pk: int, patient_id: int, *, by: str) -> Change:
     return Change(equipment, patient)
 
 
-def give_back(pk: int, *, by: str) -> Change:
-    return _take(pk, lifecycle.give_back, "given back", by)
+def give_back(pk: int, note: str = "", *, by: str, seen: int | None = None) -> Change:
+    return _take(pk, lifecycle.give_back, "given back", by, note, seen)
 
 
-def mark_faulty(pk: int, note: str = "", *, by: str) -> Change:
-    return _take(pk, lifecycle.mark_faulty, "marked faulty", by, note)
+def mark_faulty(pk: int, note: str = "", *, by: str, seen: int | None = None) -> Change:
+    return _take(pk, lifecycle.mark_faulty, "marked faulty", by, note, seen)
 
 
-def restock(pk: int, *, memory_cleared: bool = False, by: str) -> Change:
+def restock(
+    pk: int, note: str = "", *, memory_cleared: bool = False, by: str, seen: int | None = None
+) -> Change:
     with transaction.atomic():
-        equipment = _locked(pk)
+        equipment = _locked(pk, seen)
         key = _key_now(equipment)
-        _save(equipment, lifecycle.restock(item_of(equipment), key, memory_cleared))
+        _save(equipment, lifecycle.restock(item_of(equipment), key, memory_cleared), note)
         _audit(by, equipment, "back in stock", None)
     return Change(equipment)
 
 
-def retire(pk: int, note: str = "", *, by: str) -> Change:
+def retire(pk: int, note: str = "", *, by: str, seen: int | None = None) -> Change:
     with transaction.atomic():
-        equipment = _locked(pk)
+        equipment = _locked(pk, seen)
         _save(equipment, lifecycle.retire(item_of(equipment)), note)
         _audit(by, equipment, "retired", None)
     return Change(equipment)
 
 
-def _take(pk: int, decide: Taking, what: str, by: str, note: str = "") -> Change:
+def _take(pk: int, decide: Taking, what: str, by: str, note: str, seen: int | None) -> Change:
     """Give back or mark faulty: end its use, and for a hub her care episode and the uses of
     the devices in it (they come back with it: `returned`)."""
     with transaction.atomic():
-        equipment = _locked(pk)
+        equipment = _locked(pk, seen)
         taken = decide(item_of(equipment), _key_now(equipment))
         change = Change(equipment)
         now = datetime.now(UTC)
@@ -239,10 +248,13 @@ def _end(use: EquipmentUse, now: datetime) -> None:
     use.save(update_fields=["ended"])
 
 
-def _locked(pk: int) -> Equipment:
+def _locked(pk: int, seen: int | None = None) -> Equipment:
+    """The equipment, locked for this transaction; `seen`: the version the asker saw."""
     found = Equipment.objects.select_for_update().filter(pk=pk).first()
     if found is None:
         raise EquipmentError(f"no equipment number {pk}")
+    if seen is not None and seen != found.version:
+        raise Changed
     return found
 
 
@@ -272,7 +284,8 @@ def _key_now(equipment: Equipment) -> str | None:
 def _save(equipment: Equipment, item: lifecycle.Item, note: str = "") -> None:
     equipment.state = item.state.value
     equipment.key_at_return = item.key_at_return
-    fields = ["state", "key_at_return"]
+    equipment.version += 1
+    fields = ["state", "key_at_return", "version"]
     if note.strip():
         line = f"{datetime.now(UTC):%Y-%m-%d} {item.state.value}: {note.strip()[:NOTE_MAX]}"
         equipment.notes = "\n".join(filter(None, (equipment.notes, line)))[-NOTES_KEPT:]
