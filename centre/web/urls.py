@@ -18,5 +18,6 @@ urlpatterns = [
     path("", include(worklist.urlpatterns)),
     path("patients/", include(patient.urlpatterns)),
     path("reports/", include("centre.web.views.reports")),
+    path("technician/", include("centre.web.views.technician")),
     path("patients/<int:pk>/care-plan/", include("centre.web.views.care_plan")),
 ]
