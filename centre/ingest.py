@@ -255,6 +255,8 @@ class Ingest:
         )
         if done.conflicts:
             self._refuse(one.topic, hub_id, _conflict_reason(hub_id, done))
+        for reason in done.health_unreadable:  # stored and acknowledged all the same
+            self._refuse(one.topic, hub_id, reason)
         refused = one.batch.refused
         for seq, reason in list(refused.items())[:10]:  # the rest share the same cause
             self._refuse(

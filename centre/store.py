@@ -19,6 +19,8 @@ from centre.errors import CentreError
 from centre.presence import Presence, merge
 from centre.web.runtime import database_alias, prepare
 from hub.core.call_request import KIND as CALL_KIND
+from hub.core.health import KIND as HEALTH_KIND
+from hub.core.health import HealthUnreadable, HubHealth, read_health
 from hub.core.reading import WIRE_FIELDS
 from hub.wire.status import HubStatus
 
@@ -51,6 +53,10 @@ class StoredBatch:
     stored: tuple[int, ...] = ()
     """The numbers of the readings this batch stored (the `new` ones): `held` also names
     numbers whose reading sits under another number, which are not stored under theirs."""
+    health_unreadable: tuple[str, ...] = ()
+    """Why each health report this batch stored could not be taken as its hub's health (the
+    items are stored all the same, and acknowledged: a bad report never holds the hub's
+    outbox back). The ingest records each as a rejection."""
 
 
 class ReplayedBatch(CentreError, ValueError):
@@ -97,6 +103,25 @@ def _stamp(text: str) -> datetime:
 
 def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+def _moment(text: str | None) -> datetime | None:
+    return None if text is None else _stamp(text)
+
+
+_HEALTH_FIELDS = tuple(name for name in HubHealth.model_fields if name != "devices")
+
+
+def _health_data(report: Any, devices: list[dict[str, Any]]) -> dict[str, Any]:
+    """A HubHealthReport row as plain data."""
+    return {
+        "hub_id": report.hub_id,
+        "seq": report.seq,
+        "at": _iso(report.at),
+        "stored_at": _iso(report.stored_at),
+        **{name: getattr(report, name) for name in _HEALTH_FIELDS},
+        "devices": devices,
+    }
 
 
 class CentreStore:
@@ -344,8 +369,66 @@ class CentreStore:
             held = self._held_under(hub_id, items, digests)
             plan = _Placement.of(held, items, digests, texts)
             _insert_readings(connection, cursor, hub_id, batch_id, at, plan.new)
+            unreadable = tuple(
+                reason
+                for item, _, _ in sorted(plan.new, key=lambda new: new[0]["seq"])
+                if item["kind"] == HEALTH_KIND
+                and (reason := self._take_health(hub_id, item, at)) is not None
+            )
         stored = tuple(item["seq"] for item, _, _ in plan.new)
-        return StoredBatch(len(plan.new), tuple(plan.held), tuple(plan.conflicts), stored)
+        return StoredBatch(
+            len(plan.new), tuple(plan.held), tuple(plan.conflicts), stored, unreadable
+        )
+
+    def _take_health(self, hub_id: str, item: dict[str, Any], at: datetime) -> str | None:
+        """A health report just stored as an item, taken as the hub's newest health if it is
+        newer (by the hub's time) than the one held; a replayed or older one changes nothing.
+        Inside the batch's transaction, in a savepoint of its own: None, or why it was not
+        taken (the item stays stored either way)."""
+        from django.db import DatabaseError, transaction
+
+        seq = item["seq"]
+        try:
+            health = read_health(item["values"])
+        except HealthUnreadable as exc:
+            return f"health report {seq} of hub {hub_id} is stored, not read as its health: {exc}"
+        try:
+            with transaction.atomic(using=self.alias):
+                self._newest_health(hub_id, seq, _stamp(item["received_at"]), at, health)
+        except (DatabaseError, ValueError, OverflowError) as exc:
+            return (
+                f"health report {seq} of hub {hub_id} is stored but could not be recorded as "
+                f"its health ({type(exc).__name__}: {exc})"
+            )
+        return None
+
+    def _newest_health(
+        self, hub_id: str, seq: int, made: datetime, at: datetime, health: HubHealth
+    ) -> None:
+        from centre.records.models import HubDeviceHealth, HubHealthReport
+
+        reports = HubHealthReport.objects.using(self.alias)
+        held = reports.filter(hub_id=hub_id).values_list("at", flat=True).first()
+        if held is not None and held >= made:
+            return
+        fields = health.model_dump(exclude={"devices"})
+        reports.update_or_create(
+            hub_id=hub_id, defaults={"seq": seq, "at": made, "stored_at": at, **fields}
+        )
+        devices = HubDeviceHealth.objects.using(self.alias)
+        devices.filter(hub_id=hub_id).delete()
+        devices.bulk_create(
+            HubDeviceHealth(
+                hub_id=hub_id,
+                address=device.address.upper(),
+                profile=device.profile,
+                name=device.name,
+                battery_level=device.battery_level,
+                last_connected_at=_moment(device.last_connected_at),
+                clock_set_at=_moment(device.clock_set_at),
+            )
+            for device in health.devices
+        )
 
     def _held_under(self, hub_id: str, items: list[dict[str, Any]], digests: list[str]) -> _Held:
         """What the centre holds of this hub under the items' numbers and contents: one query
@@ -497,6 +580,83 @@ class CentreStore:
             reading["problems"] = json.loads(reading.pop("problems_json"))
             reading["values"] = json.loads(reading.pop("values_json"))
             out.append(reading)
+        return out
+
+    # Hub health (issue 15): the newest report of each hub, for the technician's page
+
+    def hub_health(self, hub_id: str) -> dict[str, Any] | None:
+        """The hub's newest health report as plain data (times as ISO 8601 UTC text), with its
+        `devices` (by address); None if the centre holds none for it."""
+        from centre.records.models import HubHealthReport
+
+        report = HubHealthReport.objects.using(self.alias).filter(hub_id=hub_id).first()
+        if report is None:
+            return None
+        return _health_data(report, self._health_devices([hub_id]).get(hub_id, []))
+
+    def hubs_health(self) -> list[dict[str, Any]]:
+        """Every enrolled hub, by id, with what the technician's page shows of it: `hub_id`,
+        `revoked_at`, its presence (`status_state`, `status_since`, `seen_at`) and `health`,
+        its newest health report as `hub_health` gives it (None: none yet). Three queries,
+        whatever the number of hubs."""
+        from centre.records.models import HubHealthReport
+
+        hubs = self._hubs().order_by("hub_id")
+        reports = {r.hub_id: r for r in HubHealthReport.objects.using(self.alias).all()}
+        devices = self._health_devices(None)
+        out = []
+        for hub_id, revoked_at, state, since, seen_at in hubs.values_list(
+            "hub_id", "revoked_at", "status_state", "status_since", "seen_at"
+        ):
+            report = reports.get(hub_id)
+            out.append(
+                {
+                    "hub_id": hub_id,
+                    "revoked_at": _iso(revoked_at),
+                    "status_state": state,
+                    "status_since": _iso(since),
+                    "seen_at": _iso(seen_at),
+                    "health": None
+                    if report is None
+                    else _health_data(report, devices.get(hub_id, [])),
+                }
+            )
+        return out
+
+    def health_history(self, hub_id: str, limit: int = 100) -> list[dict[str, Any]]:
+        """The hub's health reports as stored (every one, as the items they came in), newest
+        first by number: `seq`, `at` (the hub's time), `stored_at` and `values` as sent."""
+        from centre.records.models import Reading
+
+        rows = (
+            Reading.objects.using(self.alias)
+            .filter(hub_id=hub_id, kind=HEALTH_KIND)
+            .order_by("-seq")
+            .values_list("seq", "received_at", "stored_at", "values_json")[:limit]
+        )
+        return [
+            {"seq": seq, "at": _iso(made), "stored_at": _iso(stored), "values": json.loads(text)}
+            for seq, made, stored, text in rows
+        ]
+
+    def _health_devices(self, hub_ids: list[str] | None) -> dict[str, list[dict[str, Any]]]:
+        from centre.records.models import HubDeviceHealth
+
+        rows = HubDeviceHealth.objects.using(self.alias).order_by("hub_id", "address")
+        if hub_ids is not None:
+            rows = rows.filter(hub_id__in=hub_ids)
+        out: dict[str, list[dict[str, Any]]] = {}
+        for device in rows:
+            out.setdefault(device.hub_id, []).append(
+                {
+                    "address": device.address,
+                    "profile": device.profile,
+                    "name": device.name,
+                    "battery_level": device.battery_level,
+                    "last_connected_at": _iso(device.last_connected_at),
+                    "clock_set_at": _iso(device.clock_set_at),
+                }
+            )
         return out
 
     # Documents sent down

@@ -37,6 +37,7 @@ from hub.core.answers import KIND as ANSWERS
 from hub.core.answers import RECEIPT_KIND as RECEIPT
 from hub.core.call_request import KIND as CALL
 from hub.core.care_plan import CarePlan, outside_limits
+from hub.core.health import KIND as HUB_HEALTH
 
 MAX_WEEKS = 52  # a year: the longest period a report covers
 DEFAULT_WEEKS = 4
@@ -179,7 +180,7 @@ def _readings(
         return {}, False
     in_period = ReadingModel.objects.filter(
         hub_id__in=hubs, measured_at__gte=start, measured_at__lt=end
-    ).exclude(kind__in=(RECEIPT, CALL))  # not measurements: not counted as measuring
+    ).exclude(kind__in=(RECEIPT, CALL, HUB_HEALTH))  # not measurements: not counted as measuring
     # Marks are few: one query of their own, not a subquery on every reading.
     marks = {
         rid: (at, why)

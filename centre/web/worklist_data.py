@@ -59,6 +59,7 @@ from centre.reports import DONE_KIND
 from hub.core.answers import KIND as ANSWERS
 from hub.core.call_request import KIND as CALL
 from hub.core.care_plan import CarePlan
+from hub.core.health import KIND as HUB_HEALTH
 from hub.core.outcome import Outcome
 from hub.wire.status import Alarm
 
@@ -710,6 +711,7 @@ def _readings(
     }
     rows = (
         ReadingRow.objects.filter(hub_id__in=hubs, measured_at__gte=now - OPEN_WINDOW)
+        .exclude(kind=HUB_HEALTH)  # the hub's own health: the technician's, not hers
         # Answers come "ok" from the hub: the centre judges their score, so they stay as long.
         # A call request unanswered stays as long, however old: she is still waiting. (Chosen
         # by the hub's time, for the (hub, measured_at) index: a request whose hub clock is

@@ -57,6 +57,7 @@ from hub.core.answers import KIND as ANSWERS
 from hub.core.answers import RECEIPT_KIND as RECEIPT
 from hub.core.call_request import KIND as CALL
 from hub.core.care_plan import CarePlan, Limit, PatientMessage
+from hub.core.health import KIND as HUB_HEALTH
 from hub.core.plausibility import RANGES, standard_value
 from hub.core.printable import first_control, normal_newlines
 from hub.core.screen_text import MESSAGE_ROWS, message_rows
@@ -399,7 +400,9 @@ def _page(
     marks: dict[int, ReadingMark] = {}
     if windows is not None:
         readings = list(
-            Reading.objects.filter(windows).order_by("-measured_at", "-id")[:MAX_READINGS]
+            Reading.objects.filter(windows)
+            .exclude(kind=HUB_HEALTH)  # the hub's own health: the technician's, not hers
+            .order_by("-measured_at", "-id")[:MAX_READINGS]
         )
         marks = {
             m.reading_id: m

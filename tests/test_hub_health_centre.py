@@ -1,0 +1,204 @@
+"""The hub's health at the centre (issue 15): every report stored once as an item (the history),
+the newest by the hub's time kept as the hub's health with its devices, an older or replayed
+report changing nothing, an unreadable one stored, acknowledged and recorded as a rejection
+(on SQLite and PostgreSQL); and none of it in the nurse's worklist, patient page, reports or
+FHIR export. Pure and hub side: tests/test_hub_health.py."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from centre.ingest import Ingest
+from centre.store import CentreStore
+from hub.core.health import KIND, health_report, to_health_reading
+from hub.core.reading import KnownDevice
+from hub.wire.public_keys import public_text
+from hub.wire.status import HubStatus
+from tests.test_centre_ingest import acked
+from tests.test_envelope import CENTRE, HUB_KEY, header, item, sealed
+from tests.test_hub_health import CUFF, FACTS
+from tests.test_web_reports import ward as ward  # the fixture: a known fortnight of Ola's
+
+HUB, OTHER = "hub-0001", "hub-0002"
+B = [f"00000000-0000-4000-8000-{n:012d}" for n in range(10)]
+T0, T1, T2 = (f"2026-12-03T{h:02d}:00:00.000+00:00" for h in (3, 9, 15))
+
+
+def health_item(seq: int, at: str, **facts: Any) -> dict[str, Any]:
+    """The wire item of a health report made at `at` from FACTS changed by `facts`."""
+    reading = to_health_reading(health_report(replace(FACTS, **facts)), at)
+    return reading.stored(seq, at).to_wire()
+
+
+@pytest.fixture
+def store(centre_db: str) -> CentreStore:
+    centre = CentreStore(centre_db)
+    centre.enrol(HUB, "key-text")
+    centre.enrol(OTHER, "key-text")
+    return centre
+
+
+def test_the_newest_report_is_the_hubs_health_and_every_one_is_kept(store: CentreStore) -> None:
+    assert store.hub_health(HUB) is None
+    scale = KnownDevice("00:BB:00:00:00:05", "weight", "Scale", T0, True, battery_level=15)
+    first = store.store_batch(HUB, B[0], [health_item(1, T1, devices=(CUFF, scale))])
+    assert (first.new, first.held, first.health_unreadable) == (1, (1,), ())
+    held = store.hub_health(HUB)
+    assert held is not None
+    assert (held["seq"], held["at"], held["software_version"]) == (1, T1, "0.1.0")
+    assert (held["uptime_s"], held["clock_synced"], held["clock_offset_s"]) == (3600, True, -0.25)
+    assert (held["disk_free_bytes"], held["disk_total_bytes"]) == (10 << 30, 32 << 30)
+    assert (held["outbox_pending"], held["outbox_alarm"]) == (3, None)
+    assert [(d["address"], d["battery_level"]) for d in held["devices"]] == [
+        ("00:BB:00:00:00:02", 80),
+        ("00:BB:00:00:00:05", 15),
+    ]
+    cuff = held["devices"][0]
+    assert cuff["last_connected_at"] == "2026-12-03T07:00:00.123+00:00"
+    assert (cuff["profile"], cuff["name"]) == ("blood_pressure", "Cuff")
+
+    # A newer report replaces it, and its devices replace the devices.
+    newer = health_item(2, T2, outbox_alarm="near_full", devices=(replace(CUFF, battery_level=9),))
+    store.store_batch(HUB, B[1], [newer, item(3, 128.0)])
+    held = store.hub_health(HUB)
+    assert held is not None and (held["seq"], held["at"], held["outbox_alarm"]) == (
+        2,
+        T2,
+        "near_full",
+    )
+    assert [(d["address"], d["battery_level"]) for d in held["devices"]] == [
+        ("00:BB:00:00:00:02", 9)
+    ]
+
+    # An older report (a hub's backlog draining out of order) is kept, and changes nothing.
+    older = store.store_batch(HUB, B[2], [health_item(4, T0, software_version="0.0.9")])
+    assert older.new == 1 and store.hub_health(HUB) == held
+    # A report sent again (under a new batch id) is held once, and changes nothing either.
+    again = store.store_batch(HUB, B[3], [newer])
+    assert (again.new, again.held) == (0, (2,)) and store.hub_health(HUB) == held
+
+    history = store.health_history(HUB)
+    assert [(h["seq"], h["at"]) for h in history] == [(4, T0), (2, T2), (1, T1)]
+    assert history[1]["values"]["outbox_alarm"] == "near_full"
+    kinds = [(r["seq"], r["kind"]) for r in store.readings()]
+    assert kinds == [(1, KIND), (2, KIND), (3, "blood_pressure"), (4, KIND)]
+    assert store.hub_health(OTHER) is None
+
+
+def test_an_unreadable_report_is_stored_and_named_and_changes_nothing(store: CentreStore) -> None:
+    store.store_batch(HUB, B[0], [health_item(1, T1)])
+    held = store.hub_health(HUB)
+    bad = health_item(2, T2)
+    bad["values"] = {**bad["values"], "uptime_s": True, "extra": 1}
+    worse = health_item(3, T2.replace("15:", "16:"))
+    worse["values"] = [1, 2, 3]
+    done = store.store_batch(HUB, B[1], [bad, worse, item(4, 131.0)])
+    assert (done.new, done.held) == (3, (2, 3, 4))
+    assert [reason.split(": ", 1)[0] for reason in done.health_unreadable] == [
+        "health report 2 of hub hub-0001 is stored, not read as its health",
+        "health report 3 of hub hub-0001 is stored, not read as its health",
+    ]
+    assert "hub health" in done.health_unreadable[0]
+    assert store.hub_health(HUB) == held
+    assert [r["seq"] for r in store.readings()] == [1, 2, 3, 4]
+
+
+def test_reports_of_one_group_keep_the_newest(store: CentreStore) -> None:
+    with store.group():
+        store.store_batch(HUB, B[0], [health_item(1, T1)])
+        store.store_batch(HUB, B[1], [health_item(2, T2)])
+        store.store_batch(HUB, B[2], [health_item(3, T0)])
+        store.store_batch(OTHER, B[3], [health_item(1, T0, software_version="9.9")])
+    mine, other = store.hub_health(HUB), store.hub_health(OTHER)
+    assert mine is not None and other is not None
+    assert (mine["seq"], other["seq"], other["software_version"]) == (2, 1, "9.9")
+
+
+def test_every_hub_is_listed_with_its_presence_and_health(store: CentreStore) -> None:
+    store.store_batch(HUB, B[0], [health_item(1, T1)])
+    status = HubStatus(
+        v=1, hub_id=OTHER, state="online", at=T2, since=T1, alarm=None, care_plan_version=None
+    )
+    store.record_status(OTHER, status, live=True)
+    listed = store.hubs_health()
+    assert [h["hub_id"] for h in listed] == [HUB, OTHER]
+    mine, other = listed
+    assert mine["health"] == store.hub_health(HUB) and other["health"] is None
+    assert mine["seen_at"] is not None  # its batch was heard
+    assert (other["status_state"], other["status_since"]) == ("online", T1)
+    assert other["seen_at"] is not None and mine["revoked_at"] is None
+    store.revoke(OTHER)
+    assert store.hubs_health()[1]["revoked_at"] is not None
+
+
+# --- through the ingest: an unreadable report never holds the hub's outbox back ----------------
+
+
+@pytest.fixture
+def ingest(tmp_path: Path) -> Ingest:
+    store = CentreStore(tmp_path / "centre.sqlite", migrate=True)
+    store.enrol(HUB, public_text(HUB_KEY.public_key()))
+    return Ingest(store, {CENTRE.public.key_id: CENTRE}, Ed25519PrivateKey.generate())
+
+
+def test_an_unreadable_report_is_acknowledged_and_recorded_as_a_rejection(
+    ingest: Ingest, caplog: pytest.LogCaptureFixture
+) -> None:
+    bad = health_item(1, T1)
+    bad["values"] = {**bad["values"], "devices": [{"address": "x"}] * 17}
+    envelope = sealed(header(batch_id=B[0], seq_first=1, seq_last=2, count=2), [bad, item(2, 1.0)])
+    ack = acked(ingest, ingest.handle("dho/v1/hub/hub-0001/batch", envelope))
+    assert (ack.held, ack.refused, ack.conflicts) == (((1, 2),), (), ())
+    (rejection,) = ingest.store.rejections()
+    assert rejection["hub_id"] == HUB
+    assert rejection["reason"].startswith("health report 1 of hub hub-0001 is stored, not read")
+    assert "hub health devices: " in rejection["reason"]
+    assert "health report 1 of hub hub-0001" in caplog.text
+    assert [r["kind"] for r in ingest.store.readings()] == [KIND, "blood_pressure"]
+    assert ingest.store.hub_health(HUB) is None
+
+
+# --- the nurse sees none of it ------------------------------------------------------------------
+
+MARK = "health-7f3a"  # a software version no nurse's page may show
+
+
+def test_no_health_report_reaches_the_nurses_pages_reports_or_fhir(ward: dict[str, Any]) -> None:
+    from centre.records.models import Reading
+    from centre.web import report_data, worklist_data
+    from tests.test_web_reports import HUB as WARD_HUB
+    from tests.test_web_reports import TODAY, client_of, local, reading
+
+    day = TODAY - timedelta(days=2)
+    for hour in (2, 8, 14, 20):  # four a day, as a hub sends them; one at her measuring time
+        values = health_report(replace(FACTS, software_version=MARK)).model_dump(mode="json")
+        reading(WARD_HUB, local(day, hour, 10), values, kind=KIND)
+    assert Reading.objects.filter(kind=KIND).count() == 4
+    ola, client = ward["ola"], client_of()
+
+    now = local(TODAY, 0)
+    found = worklist_data._readings([WARD_HUB], now, {})
+    assert found[WARD_HUB] and KIND not in {r.kind for r in found[WARD_HUB]}
+    for url in ("/", f"/patients/{ola.pk}/", "/reports/?weeks=4"):
+        page = client.get(url)
+        assert page.status_code == 200, url
+        text = page.content.decode()
+        assert MARK not in text and KIND not in text, url
+    for table in ("adherence", "acknowledgement"):
+        csv = client.get(f"/reports/csv/?table={table}").content.decode()
+        assert MARK not in csv and KIND not in csv
+    start, end = report_data.bounds(report_data.period_of(4, TODAY))
+    loaded = report_data.load([ola.pk], start, end)
+    kinds = {r.kind for rows in loaded.readings.values() for r in rows}
+    assert "blood_pressure" in kinds and KIND not in kinds
+
+    fhir = client.get(f"/reports/patients/{ola.pk}/fhir/?weeks=4")
+    assert fhir.status_code == 200
+    assert MARK not in fhir.content.decode() and KIND not in fhir.content.decode()
+    assert fhir["X-Left-Out"] == "1"  # the control-solution test only: health is no reading
