@@ -18,6 +18,7 @@ urlpatterns = [
     path("", include(worklist.urlpatterns)),
     path("patients/", include(patient.urlpatterns)),
     path("reports/", include("centre.web.views.reports")),
+    path("equipment/", include("centre.web.views.equipment")),
     path("technician/", include("centre.web.views.technician")),
     path("patients/<int:pk>/care-plan/", include("centre.web.views.care_plan")),
 ]
