@@ -140,6 +140,13 @@ def test_a_hub_goes_back_in_stock_only_with_a_new_key() -> None:
     assert lifecycle.restock(lifecycle.mark_faulty(HUB, "k1").item, "k1").state is State.IN_STOCK
 
 
+def test_a_hub_enrolled_under_a_new_id_goes_back_in_stock_under_it() -> None:
+    back = replace(HUB, state=State.RETURNED, key_at_return="k1")
+    assert refusal(lambda: lifecycle.restock(back, None, hub_id="hub-0009")) == "no_key"
+    again = lifecycle.restock(back, "k9", hub_id="hub-0009")
+    assert (again.state, again.hub_id, again.key_at_return) == (State.IN_STOCK, "hub-0009", None)
+
+
 def test_a_device_goes_back_in_stock_when_its_memory_was_cleared() -> None:
     back = replace(CUFF, state=State.RETURNED)
     assert refusal(lambda: lifecycle.restock(back)) == "memory_not_cleared"

@@ -195,6 +195,25 @@ def test_a_hub_goes_to_her_open_episode_with_it_and_never_to_a_second_patient(
     assert reason("hub_not_enrolled", hub_id="hub-0003") in page(refused)
 
 
+def test_a_hub_wiped_and_enrolled_under_a_new_id_goes_back_in_stock_under_it(
+    ward: dict[str, Any],
+) -> None:
+    tina = signed_in("tina")
+    hub = add(tina, kind="hub", model="Pi", serial="1", hub_id="hub-0001")
+    add(tina, kind="hub", model="Pi", serial="2", hub_id="hub-0002")
+    assert act(tina, hub, "deploy", patient=ward["ola"].pk).status_code == 302
+    assert act(tina, hub, "return").status_code == 302
+    refused = act(tina, hub, "restock", hub_id="hub-0009")  # not enrolled yet
+    assert reason("no_key", hub_id="hub-0009") in page(refused)
+    refused = act(tina, hub, "restock", hub_id="hub-0002")  # another box's id
+    assert refused.status_code == 409 and state(hub) == "returned"
+    assert act(tina, hub, "restock", hub_id="../../etc").status_code == 400
+    Hub.objects.create(hub_id="hub-0009", signing_key="new key", enrolled_at="2026-12-01T00:00Z")
+    assert act(tina, hub, "restock", hub_id="hub-0009").status_code == 302
+    hub.refresh_from_db()
+    assert (hub.state, hub.hub_id) == ("in_stock", "hub-0009")
+
+
 def test_who_may_open_the_pages_and_deploy_to_whom(ward: dict[str, Any]) -> None:
     assert Client().get("/equipment/").status_code == 302, "to the login"
     kari = signed_in("kari")

@@ -61,6 +61,7 @@ def add_commands(sub: Any) -> None:
                 action="store_true",
                 help="a device: its stored measurements are cleared",
             )
+            p.add_argument("--hub-id", help="a hub: the new id it was enrolled under, if any")
         p.set_defaults(func=_change, action=name)
 
 
@@ -141,7 +142,9 @@ def _change(args: argparse.Namespace) -> int:
     elif args.action == "faulty":
         change = service.mark_faulty(pk, args.note, by=_by())
     elif args.action == "restock":
-        change = service.restock(pk, args.note, memory_cleared=args.memory_cleared, by=_by())
+        change = service.restock(
+            pk, args.note, memory_cleared=args.memory_cleared, hub_id=args.hub_id, by=_by()
+        )
     else:
         change = service.retire(pk, args.note, by=_by())
     shown = _shown(change.equipment)

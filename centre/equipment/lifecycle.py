@@ -23,8 +23,8 @@ Rules, chosen here:
   ends the care episode too); marking it faulty while in stock or returned ends nothing.
 - A hub that has served a patient goes back in stock only once it has been wiped: the proof is
   that the centre holds a new signing key for it (`hub wipe` destroys its keys; `centre enrol`
-  and `hub provision` make new ones). The fingerprint of its key is kept when its use ends and
-  compared when it is put back in stock.
+  and `hub provision` make new ones), under its hub id or a new one. The fingerprint of its key
+  is kept when its use ends and compared when it is put back in stock.
 - A device goes back in stock only when the technician confirms that its stored measurements
   were cleared (a cuff keeps records; the next patient's hub would download them): the centre
   cannot see that, so it asks.
@@ -223,19 +223,24 @@ def _taken(item: Item, state: State, key_now: str | None) -> Taken:
     return Taken(replace(item, state=state, key_at_return=key), ended_use=True, ends_episode=hub)
 
 
-def restock(item: Item, key_now: str | None = None, memory_cleared: bool = False) -> Item:
+def restock(
+    item: Item, key_now: str | None = None, memory_cleared: bool = False, hub_id: str | None = None
+) -> Item:
     """Back in stock, from returned or faulty (repaired). A hub that served a patient since it
-    was last in stock needs a new signing key at the centre (`key_now`, its fingerprint); a
-    device needs the technician's word that its stored measurements were cleared."""
+    was last in stock needs a new signing key at the centre (`key_now`, its fingerprint): under
+    its own hub id, or under the new `hub_id` it was enrolled as (docs/operations.md step 7
+    enrols a wiped hub under a new id). A device needs the technician's word that its stored
+    measurements were cleared."""
     _refuse_state(item, State.IN_STOCK)
+    named = hub_id or item.hub_id
     if item.kind is Kind.HUB and item.key_at_return is not None:
         if key_now is None:
-            raise Refused("no_key", hub_id=str(item.hub_id))
+            raise Refused("no_key", hub_id=str(named))
         if key_now == item.key_at_return:
-            raise Refused("not_wiped", hub_id=str(item.hub_id))
+            raise Refused("not_wiped", hub_id=str(named))
     if item.kind is Kind.DEVICE and not memory_cleared:
         raise Refused("memory_not_cleared")
-    return replace(item, state=State.IN_STOCK, key_at_return=None)
+    return replace(item, state=State.IN_STOCK, key_at_return=None, hub_id=named)
 
 
 def retire(item: Item) -> Item:

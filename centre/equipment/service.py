@@ -21,6 +21,7 @@ from centre.equipment.models import Equipment, EquipmentUse
 from centre.errors import CentreError
 from centre.people.models import AuditEntry, CareEpisode, Patient
 from centre.records.models import Hub
+from hub.wire.topics import HUB_ID_PATTERN
 
 _ADDRESS = re.compile(r"[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5}")
 NOTE_MAX = 200  # one note, as typed with a change
@@ -30,6 +31,10 @@ Taking = Callable[[lifecycle.Item, str | None], lifecycle.Taken]
 
 class EquipmentError(CentreError, ValueError):
     """Equipment that cannot be added or found as asked; says why."""
+
+
+class HubIdTaken(EquipmentError):
+    """The new hub id asked for is another piece of equipment's, or not a hub id."""
 
 
 class Changed(EquipmentError):
@@ -177,13 +182,27 @@ def mark_faulty(pk: int, note: str = "", *, by: str, seen: int | None = None) ->
 
 
 def restock(
-    pk: int, note: str = "", *, memory_cleared: bool = False, by: str, seen: int | None = None
+    pk: int,
+    note: str = "",
+    *,
+    memory_cleared: bool = False,
+    hub_id: str | None = None,
+    by: str,
+    seen: int | None = None,
 ) -> Change:
+    """Back in stock; a hub wiped and enrolled under a new id with `hub_id`."""
     with transaction.atomic():
         equipment = _locked(pk, seen)
-        key = _key_now(equipment)
-        _save(equipment, lifecycle.restock(item_of(equipment), key, memory_cleared), note)
-        _audit(by, equipment, "back in stock", None)
+        if hub_id is not None and hub_id != equipment.hub_id:
+            if equipment.kind != Kind.HUB or not re.fullmatch(HUB_ID_PATTERN, hub_id):
+                raise HubIdTaken(f"{hub_id[:63]!r} is not a hub id (or this is not a hub)")
+            if Equipment.objects.filter(hub_id=hub_id).exists():
+                raise HubIdTaken(f"hub {hub_id} is another piece of equipment already")
+        key = _key_now(equipment, hub_id)
+        item = lifecycle.restock(item_of(equipment), key, memory_cleared, hub_id)
+        what = "back in stock" if item.hub_id == equipment.hub_id else f"back in stock as {hub_id}"
+        _save(equipment, item, note)
+        _audit(by, equipment, what, None)
     return Change(equipment)
 
 
@@ -272,11 +291,13 @@ def _hub_at_centre(hub_id: str) -> lifecycle.HubAtCentre:
     )
 
 
-def _key_now(equipment: Equipment) -> str | None:
-    """The fingerprint of a hub's signing key at the centre now (None: a device, or no key)."""
+def _key_now(equipment: Equipment, hub_id: str | None = None) -> str | None:
+    """The fingerprint of a hub's signing key at the centre now, under its id or `hub_id`
+    (None: a device, or no key)."""
     if equipment.kind != Kind.HUB:
         return None
-    key = Hub.objects.filter(hub_id=equipment.hub_id).values_list("signing_key", flat=True)
+    named = hub_id or equipment.hub_id
+    key = Hub.objects.filter(hub_id=named).values_list("signing_key", flat=True)
     found = key.first()
     return key_fingerprint(found) if found else None
 
@@ -284,8 +305,9 @@ def _key_now(equipment: Equipment) -> str | None:
 def _save(equipment: Equipment, item: lifecycle.Item, note: str = "") -> None:
     equipment.state = item.state.value
     equipment.key_at_return = item.key_at_return
+    equipment.hub_id = item.hub_id
     equipment.version += 1
-    fields = ["state", "key_at_return", "version"]
+    fields = ["state", "key_at_return", "hub_id", "version"]
     if note.strip():
         line = f"{datetime.now(UTC):%Y-%m-%d} {item.state.value}: {note.strip()[:NOTE_MAX]}"
         equipment.notes = "\n".join(filter(None, (equipment.notes, line)))[-NOTES_KEPT:]

@@ -19,6 +19,7 @@ from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.core.validators import RegexValidator
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -33,6 +34,7 @@ from centre.equipment.models import Equipment, EquipmentUse
 from centre.people.access import patients_for
 from centre.people.models import Patient
 from centre.web.audit import audit
+from hub.wire.topics import HUB_ID_PATTERN
 
 if TYPE_CHECKING:  # generic for the type checker only (Django's classes are not at run time)
     _ModelForm = forms.ModelForm[Equipment]
@@ -97,6 +99,9 @@ same codes)."""
 CHANGED = gettext_lazy(
     "It changed since the page was shown (someone else, or a form sent twice): nothing was "
     "done. Look at it again."
+)
+HUB_ID_TAKEN = gettext_lazy(
+    "That hub id is another piece of equipment's, or this is not a hub: nothing was done."
 )
 DONE: Mapping[str, Any] = {
     "deploy": gettext_lazy("Deployed to %(patient)s."),
@@ -183,6 +188,12 @@ class ChangeForm(forms.Form):
     note = forms.CharField(label=gettext_lazy("Note"), required=False, max_length=200)
     memory_cleared = forms.BooleanField(
         label=gettext_lazy("Its stored measurements are cleared"), required=False
+    )
+    hub_id = forms.CharField(
+        label=gettext_lazy("New hub id, if it was enrolled under a new one"),
+        required=False,
+        max_length=63,
+        validators=[RegexValidator(HUB_ID_PATTERN, gettext_lazy("not a hub id"))],
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -332,6 +343,7 @@ def _change(action: str) -> Callable[[HttpRequest, int], HttpResponse]:
             return _detail(request, equipment, forms_shown={"change": form}, status=400)
         note = form.cleaned_data["note"]
         cleared = form.cleaned_data["memory_cleared"]
+        new_id = form.cleaned_data["hub_id"] or None
 
         def act(by: str, seen: int) -> service.Change:
             if action == "give_back":
@@ -339,7 +351,9 @@ def _change(action: str) -> Callable[[HttpRequest, int], HttpResponse]:
             if action == "faulty":
                 return service.mark_faulty(pk, note, by=by, seen=seen)
             if action == "restock":
-                return service.restock(pk, note, memory_cleared=cleared, by=by, seen=seen)
+                return service.restock(
+                    pk, note, memory_cleared=cleared, hub_id=new_id, by=by, seen=seen
+                )
             return service.retire(pk, note, by=by, seen=seen)
 
         return _apply(request, equipment, action, act, form.cleaned_data["seen"], {})
@@ -362,6 +376,8 @@ def _apply(
         return _detail(request, _equipment_or_404(equipment.pk), problem, status=409)
     except service.Changed:
         return _detail(request, _equipment_or_404(equipment.pk), str(CHANGED), status=409)
+    except service.HubIdTaken:
+        return _detail(request, _equipment_or_404(equipment.pk), str(HUB_ID_TAKEN), status=409)
     except service.EquipmentError:  # a race the database caught
         return _detail(request, _equipment_or_404(equipment.pk), str(CHANGED), status=409)
     messages.success(request, DONE[action] % words)
