@@ -20,5 +20,6 @@ urlpatterns = [
     path("reports/", include("centre.web.views.reports")),
     path("equipment/", include("centre.web.views.equipment")),
     path("technician/", include("centre.web.views.technician")),
+    path("technician/", include("centre.web.views.hub_enrolment")),
     path("patients/<int:pk>/care-plan/", include("centre.web.views.care_plan")),
 ]
