@@ -9,15 +9,18 @@ import html
 import os
 import subprocess
 import sys
+import threading
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
 from django.utils import translation
 
-from centre.equipment.lifecycle import REASONS
+from centre.equipment import service
+from centre.equipment.lifecycle import REASONS, Refused
 from centre.equipment.models import Equipment, EquipmentUse
 from centre.people.models import AuditEntry, CareEpisode, Municipality, Patient, Team
 from centre.records.models import Hub
@@ -306,6 +309,40 @@ def test_a_form_sent_again_after_a_change_is_refused(ward: dict[str, Any]) -> No
         assert str(CHANGED) in page(replayed)
     assert state(hub) == "in_stock"
     assert AuditEntry.objects.filter(action="change").count() == changes
+
+
+def test_of_two_technicians_deploying_one_hub_at_once_one_wins(ward: dict[str, Any]) -> None:
+    """The rows are locked (PostgreSQL) or the writers take turns (SQLite, BEGIN IMMEDIATE):
+    the second sees it deployed and is told so; one care episode, one use."""
+    hub = service.add("hub", "Pi", "1", hub_id="hub-0001", by="tina")
+    other = Patient.objects.create(
+        name="Per Øst",
+        birth_date=date(1990, 1, 1),
+        national_id="41019012393",
+        diagnosis="other",
+        team=ward["east"],
+    )
+    start = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def deploy(patient: Patient) -> None:
+        try:
+            start.wait()
+            service.deploy(hub.pk, patient.pk, by="tina")
+            outcomes.append("won")
+        except Refused as refused:
+            outcomes.append(refused.code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=deploy, args=(p,)) for p in (ward["ola"], other)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["deployed", "won"], "the loser hears that it is deployed"
+    assert CareEpisode.objects.filter(hub_id="hub-0001", ended=None).count() == 1
+    assert EquipmentUse.objects.filter(equipment=hub).count() == 1
 
 
 def test_the_words_and_profiles_match_the_rest_of_the_system() -> None:
