@@ -95,6 +95,14 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_technician("forget"))
 
     p = sub.add_parser(
+        "set-technician-pin",
+        help="set the PIN that opens technician mode on the touchscreen (6 to 12 digits, "
+        "typed twice, or one line on stdin); only its salted hash is kept in the config",
+    )
+    p.add_argument("--remove", action="store_true", help="remove the PIN: no technician mode")
+    p.set_defaults(func=_technician("set_technician_pin"))
+
+    p = sub.add_parser(
         "wipe",
         help="erase this hub for the next patient: keys first, then readings, answers, "
         "messages and logs; unpair its devices (stop dho-hub first)",
@@ -205,6 +213,9 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _ui(args: argparse.Namespace) -> int:
+    from functools import partial
+
+    from hub.clock import hub_clock_synchronised
     from hub.ui.app import run
 
     config = _config(args)
@@ -213,7 +224,13 @@ def _ui(args: argparse.Namespace) -> int:
     for handler in root.handlers[:]:
         root.removeHandler(handler)
     root.addHandler(_ui_log_handler(config.state_dir / "ui.log"))
-    run(config.socket_path, args.lang or config.language)
+    run(
+        config.socket_path,
+        args.lang or config.language,
+        technician=config.technician_pin is not None,
+        # As the daemon decides it at pairing: the screen's sentence about the device's clock.
+        hub_clock_synced=partial(hub_clock_synchronised, config.clock.source),
+    )
     return 0
 
 

@@ -1,4 +1,5 @@
-"""The technician's `hub` subcommands: readings, decode, pair, devices, forget, provision.
+"""The technician's `hub` subcommands: readings, decode, pair, devices, forget, provision,
+set-technician-pin.
 
 Each takes the parsed command line and returns the exit status; what goes wrong on purpose is a
 HubError, which `hub` prints as one line (hub/cli.py). They ask the daemon over its socket with
@@ -11,10 +12,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import TypeVar
 
 from hub import ipc
-from hub.config import HubConfig, load_config
+from hub.config import HubConfig, load_config, to_toml
 from hub.errors import HubError
 from hub.local_protocol import (
     Answer,
@@ -244,3 +246,86 @@ def wipe(args: argparse.Namespace) -> int:
         return 1
     print(f"The hub is ready for `hub provision` ({config.state_dir}).")
     return 0
+
+
+PIN_TABLE = "[technician_pin]"
+
+
+def set_technician_pin(args: argparse.Namespace) -> int:
+    """Set (or with --remove, take away) the touchscreen's technician PIN: only its salted
+    hash goes into hub.toml. The daemon reads it when it starts: restart dho-hub after."""
+    from hub.config import TechnicianPin
+    from hub.core.technician_pin import hash_pin
+
+    load_config(args.config)  # a hub config that loads, before anything is asked or written
+    text = args.config.read_text()
+    kept = _without_pin_table(text)
+    if args.remove:
+        if kept == text:
+            print("No technician PIN was set: nothing changed.", file=sys.stderr)
+            return 0
+        _replace_config(args.config, kept)
+        print(
+            "The technician PIN is removed: the touchscreen offers no technician mode once "
+            "dho-hub and dho-hub-ui are restarted.",
+            file=sys.stderr,
+        )
+        return 0
+    pin = TechnicianPin.of(hash_pin(_read_pin()))  # PinRefused (a HubError) says what a PIN is
+    table = to_toml({"technician_pin": pin.model_dump()})  # one table, "\n[...]" first
+    _replace_config(args.config, kept.rstrip("\n") + "\n" + table)
+    print(
+        "The technician PIN is set (its salted hash is in the config). Restart dho-hub and "
+        "dho-hub-ui: then a long press on the sentence under the top band opens technician "
+        "mode.",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _read_pin() -> str:
+    """The PIN, typed twice without echo at a terminal, or one line on stdin (a script)."""
+    import getpass
+
+    from hub.core.technician_pin import PinRefused, check_pin_text
+
+    if not sys.stdin.isatty():
+        return check_pin_text(sys.stdin.readline().rstrip("\r\n"))
+    pin = check_pin_text(getpass.getpass("Technician PIN (6 to 12 digits): "))
+    if getpass.getpass("The same PIN again: ") != pin:
+        raise PinRefused("the two PINs differ: nothing changed")
+    return pin
+
+
+def _without_pin_table(text: str) -> str:
+    """The config's text without its [technician_pin] table (every other line as it was, so a
+    technician's comments stay)."""
+    lines, out, inside = text.splitlines(keepends=True), [], False
+    for line in lines:
+        header = line.strip()
+        if header.startswith("["):
+            inside = header.split("#", 1)[0].strip() == PIN_TABLE
+        if not inside:
+            out.append(line)
+    return "".join(out)
+
+
+def _replace_config(path: Path, text: str) -> None:
+    """Write the new config next to the old, check that it loads, then put it in place
+    (rename: a reader sees the old file or the new, never half of one), keeping its mode."""
+    import os
+    import tempfile
+
+    mode = path.stat().st_mode & 0o777
+    fd, name = tempfile.mkstemp(prefix=".hub-", suffix=".toml", dir=path.parent)
+    new = Path(name)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(new, mode)
+        load_config(new)  # never put a config in place that the daemon would refuse
+        os.replace(new, path)
+    finally:
+        new.unlink(missing_ok=True)

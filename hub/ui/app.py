@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
@@ -15,6 +16,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import ClassVar
 
+from textual import events
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -53,6 +55,14 @@ from hub.ui.measuring_screen import MeasuringScreen
 from hub.ui.notice_screen import NoticeScreen
 from hub.ui.present import OSLO, ReadingView, centre_phone, present_status
 from hub.ui.questionnaire_screen import QuestionnaireScreen, Unsent
+from hub.ui.technician import idle_for, knocked
+from hub.ui.technician_screen import (
+    PinScreen,
+    Technician,
+    TechnicianPart,
+    TechnicianScreen,
+    TrialMeasurementScreen,
+)
 from hub.ui.today import MessageView, TaskView, newest_message, tasks_view
 from hub.ui.touch import TapPause, TouchButton
 from hub.ui.widgets import ReadingCard, Text
@@ -61,6 +71,8 @@ log = logging.getLogger(__name__)
 
 REQUEST_TIMEOUT = 3.0
 LIVE_WAIT_S = 20.0  # the daemon holds a `live` request this long when nothing happens
+KNOCK_TARGETS = ("standing", "call-state")  # the sentence under the top band: no button
+IDLE_CHECK_S = 1.0
 
 
 class PatientScreenApp(App[None]):
@@ -78,6 +90,10 @@ class PatientScreenApp(App[None]):
         language: str = DEFAULT_LANGUAGE,
         poll_interval: float = 1.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        *,
+        technician: bool = False,
+        hub_clock_synced: Callable[[], bool] = lambda: True,
+        technician_clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__()
         # 50x15 (the kiosk's 16x32 font) takes 2-row buttons; 24 rows and more take 3.
@@ -105,6 +121,12 @@ class PatientScreenApp(App[None]):
         self._pages: list[str] = []
         self._saved_walk: tuple[date, Walk] | None = None  # a questionnaire left for later today
         self._unsent: Unsent | None = None  # its finished answers the daemon did not take
+        # Technician mode (hub/ui/technician.py): offered only when the hub has a PIN.
+        self._technician = technician
+        self._hub_clock_synced = hub_clock_synced
+        self._technician_clock = technician_clock
+        self._knocks: tuple[float, ...] = ()
+        self._touched_at = technician_clock()
 
     @property
     def language(self) -> str:
@@ -131,6 +153,8 @@ class PatientScreenApp(App[None]):
         await self._render()
         self.run_worker(self._poll_forever(), name="poll", group="poll", exclusive=True)
         self.run_worker(self._follow_live(), name="live", group="live", exclusive=True)
+        if self._technician:
+            self.set_interval(IDLE_CHECK_S, self._leave_technician_if_idle)
 
     async def on_button_pressed(self, event: TouchButton.Pressed) -> None:
         pressed = event.button.id
@@ -146,6 +170,58 @@ class PatientScreenApp(App[None]):
             await self._do_next(self._next)
         elif pressed == "call-me":
             await self._offer_call()
+
+    async def on_click(self, event: events.Click) -> None:
+        """Five taps on the sentence under the top band, on home, ask for the technician PIN."""
+        if not self._technician or len(self.screen_stack) > 1:
+            return
+        if event.widget is None or event.widget.id not in KNOCK_TARGETS:
+            return
+        self._knocks, opened = knocked(self._knocks, self._technician_clock())
+        if opened:
+            self.technician_touched()
+            pin = PinScreen(self._technician_context())
+            await self.push_screen(pin, lambda _: self._pin_closed(pin))
+
+    def technician_touched(self) -> None:
+        self._touched_at = self._technician_clock()
+
+    def _technician_context(self) -> Technician:
+        return Technician(
+            catalogue=self.catalogue,
+            ask=self._ask,
+            now=self.now,
+            hub_clock_synced=self._hub_clock_synced,
+            touched=self.technician_touched,
+            status=lambda: self._status,
+            live=lambda: list(self._live),
+        )
+
+    async def _pin_closed(self, pin: PinScreen) -> None:
+        if pin.unlocked:
+            log.info("technician mode opened")
+            await self.push_screen(TechnicianScreen(self._technician_context()), self._left)
+
+    def _in_technician_mode(self) -> bool:
+        return any(isinstance(s, TechnicianPart) for s in self.screen_stack)
+
+    def _left(self, _: None) -> None:
+        """Technician mode closed: what its test measurements showed is not brought up again
+        on the patient's measuring screen."""
+        log.info("technician mode left")
+        for session in self._live:
+            self._closed_sessions[session.key] = len(session.results)
+
+    async def _leave_technician_if_idle(self) -> None:
+        if not self._in_technician_mode():
+            return
+        if not idle_for(self._touched_at, self._technician_clock()):
+            return
+        log.info("technician mode: no touch for a while, back to the patient's screen")
+        while len(self.screen_stack) > 1 and (
+            isinstance(self.screen, TechnicianPart) or (self.screen.name or "").startswith("tech-")
+        ):
+            await self.screen.dismiss(None)  # closed, its callback run, before the next
 
     async def _do_next(self, action: NextAction) -> None:
         if action.kind == QUESTIONNAIRE:
@@ -372,6 +448,11 @@ class PatientScreenApp(App[None]):
         beyond the care plan's limits: then the patient is told at once."""
         # A daemon that stopped answering knows nothing of its devices any more.
         sessions = self._live if self._daemon_ok is not False else []
+        if self._in_technician_mode():
+            # Not the patient's measuring screen over technician mode: its test screen shows it.
+            if isinstance(self.screen, TrialMeasurementScreen):
+                await self.screen.show_sessions(sessions)
+            return
         screen = self._measuring_screen()
         showing = None if screen is None else screen.view.key
         closed, held = self._closed_sessions, self._held_sessions
@@ -508,6 +589,15 @@ class PatientScreenApp(App[None]):
         home.query_one("#page-next", TouchButton).disabled = at >= len(self._pages) - 1
 
 
-def run(socket_path: Path, language: str) -> None:
-    """Run the patient's screen in the current terminal until it is closed."""
-    PatientScreenApp(socket_path, language).run()
+def run(
+    socket_path: Path,
+    language: str,
+    *,
+    technician: bool = False,
+    hub_clock_synced: Callable[[], bool] = lambda: True,
+) -> None:
+    """Run the patient's screen in the current terminal until it is closed; `technician`:
+    the hub has a technician PIN, so the screen offers technician mode."""
+    PatientScreenApp(
+        socket_path, language, technician=technician, hub_clock_synced=hub_clock_synced
+    ).run()
