@@ -464,24 +464,11 @@ def _restart_command(layout: Layout, settings: Settings) -> list[str] | None:
     return ["systemctl", "restart", "dho-hub.service", "dho-hub-ui.service"]
 
 
-def _health_commands(layout: Layout, settings: Settings) -> list[list[str]]:
-    if settings.health_commands is not None:
-        return settings.health_commands
-    hub = str(layout.current / "bin/hub")
-    if layout.testing or not layout.hub_config.exists():
-        # Not provisioned (or a --root): no daemon can run yet, but the software must.
-        return [[hub, "--help"]]
-    # The daemon answers on its socket (exit 0 only then): it started, opened its store and
-    # keys, and serves; systemd's own view first, as it is cheaper.
-    return [
-        ["systemctl", "is-active", "--quiet", "dho-hub.service"],
-        [hub, "--config", str(layout.hub_config), "status"],
-    ]
+HealthCheck = Callable[[float], str | None]  # given a timeout: None if healthy, else why not
 
 
-def _healthy_once(commands: list[list[str]], timeout: float) -> str | None:
-    """None if every command succeeds, else what the first failing one said."""
-    for command in commands:
+def _command_check(command: list[str]) -> HealthCheck:
+    def check(timeout: float) -> str | None:
         try:
             result = subprocess.run(
                 command,
@@ -493,11 +480,67 @@ def _healthy_once(commands: list[list[str]], timeout: float) -> str | None:
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
             return f"{command[0]}: {exc}"
-        if result.returncode != 0:
-            said = (result.stderr or result.stdout).strip().splitlines()
-            return f"{' '.join(command)} exited {result.returncode}" + (
-                f": {said[-1][:200]}" if said else ""
-            )
+        if result.returncode == 0:
+            return None
+        said = (result.stderr or result.stdout).strip().splitlines()
+        return f"{' '.join(command)} exited {result.returncode}" + (
+            f": {said[-1][:200]}" if said else ""
+        )
+
+    return check
+
+
+def _socket_check(socket_path: Path) -> HealthCheck:
+    """The daemon answers a status request on its socket. Asked by the updater's own code, the
+    release that ran before: a new release does not judge itself. Any well-formed answer will
+    do (not the contract's every field), so that a release may add to the contract."""
+
+    def check(timeout: float) -> str | None:
+        from hub.ipc import DaemonUnavailable, request_blocking
+
+        try:
+            answer = request_blocking(socket_path, "status", timeout=min(max(timeout, 1.0), 10))
+        except DaemonUnavailable as exc:
+            return str(exc)
+        return None if answer.get("ok") is True else f"the daemon answered {str(answer)[:200]}"
+
+    return check
+
+
+def _socket_path(hub_config: Path) -> Path:
+    """Where hub.toml puts the daemon's socket (socket_dir, else state_dir), read plainly: the
+    updater must not depend on the release's config schema."""
+    try:
+        data = tomllib.loads(hub_config.read_text())
+        where = data.get("socket_dir") or data["state_dir"]
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, KeyError) as exc:
+        raise UpdateError(
+            f"{hub_config} does not say where the daemon's socket is: {exc}"
+        ) from None
+    return Path(str(where)) / "hub.sock"
+
+
+def _health_checks(layout: Layout, settings: Settings) -> list[HealthCheck]:
+    if settings.health_commands is not None:
+        return [_command_check(command) for command in settings.health_commands]
+    hub = str(layout.current / "bin/hub")
+    if layout.testing or not layout.hub_config.exists():
+        # Not provisioned (or a --root): no daemon can run yet, but the software must.
+        return [_command_check([hub, "--help"])]
+    # systemd's view first (cheaper), then the daemon itself: it started, opened its store and
+    # keys, and serves its socket.
+    return [
+        _command_check(["systemctl", "is-active", "--quiet", "dho-hub.service"]),
+        _socket_check(_socket_path(layout.hub_config)),
+    ]
+
+
+def _healthy_once(checks: list[HealthCheck], timeout: float) -> str | None:
+    """None if every check passes, else what the first failing one said."""
+    for check in checks:
+        problem = check(timeout)
+        if problem is not None:
+            return problem
     return None
 
 
@@ -511,11 +554,11 @@ def restart_and_check(layout: Layout, settings: Settings, say: Say) -> str | Non
         result = subprocess.run(restart, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             return f"{' '.join(restart)} failed: {(result.stderr or result.stdout).strip()[:300]}"
-    commands = _health_commands(layout, settings)
+    checks = _health_checks(layout, settings)
     deadline = time.monotonic() + settings.health_timeout_s
     problem: str | None = "not checked"
     while True:
-        problem = _healthy_once(commands, deadline - time.monotonic())
+        problem = _healthy_once(checks, deadline - time.monotonic())
         if problem is None:
             break
         if time.monotonic() >= deadline:
@@ -523,7 +566,7 @@ def restart_and_check(layout: Layout, settings: Settings, say: Say) -> str | Non
         time.sleep(1.0)
     if settings.settle_s > 0:
         time.sleep(settings.settle_s)
-        problem = _healthy_once(commands, settings.health_timeout_s)
+        problem = _healthy_once(checks, settings.health_timeout_s)
         if problem is not None:
             return f"healthy, then not {settings.settle_s:g} s later: {problem}"
     return None
@@ -596,6 +639,7 @@ def _switch(
 ) -> str | None:
     """Runs `new` (old becomes `previous`), restarted and checked; None if healthy. On a
     problem, runs `old` again and returns the problem (the caller decides what `new` was)."""
+    kept = previous_version(layout)
     _write_trial(layout, old, new)
     _point(layout.previous, old)
     _point(layout.current, new)
@@ -604,7 +648,7 @@ def _switch(
     if problem is not None and old is not None:
         say(f"{version_text(new)} is not healthy: {problem}")
         _point(layout.current, old)
-        _point(layout.previous, None)
+        _point(layout.previous, kept)
         again = restart_and_check(layout, settings, say)
         if again is not None:
             layout.trial.unlink(missing_ok=True)
@@ -713,6 +757,8 @@ def install(
         problem = _switch(layout, settings, current, new, say)
         if problem is not None:
             _mark_failed(layout, new)
+            if previous_version(layout) == new:  # reinstalled over the kept one, and failed
+                _point(layout.previous, None)
             shutil.rmtree(target, ignore_errors=True)
             _prune(layout, say)
             return Outcome(
@@ -739,7 +785,6 @@ def rollback(layout: Layout, say: Say = print) -> Outcome:
         problem = _switch(layout, settings, current, target, say)
         if problem is not None:
             # Went back to what ran: both stay, the previous one as it was.
-            _point(layout.previous, target)
             return Outcome(
                 1,
                 f"{version_text(target)} did not come up healthy ({problem}); this hub runs "

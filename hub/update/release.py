@@ -159,9 +159,12 @@ def _release_file(entry: object, max_total: int) -> ReleaseFile:
         )
     if not isinstance(digest, str) or _SHA256.fullmatch(digest) is None:
         raise ReleaseError(f"the manifest's sha256 of {name} is not 64 lower-case hex digits")
-    if not isinstance(size, int) or isinstance(size, bool) or not 0 < size <= max_total:
+    if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
+        raise ReleaseError(f"the manifest's size of {name} is not a number of bytes above 0")
+    if size > max_total:
         raise ReleaseError(
-            f"the manifest's size of {name} is not a number of bytes from 1 to {max_total}"
+            f"{name} is {size} bytes, more than this hub takes ({max_total}; max_release_mb "
+            "in update.toml)"
         )
     return ReleaseFile(name=name, sha256=digest, size=size)
 
