@@ -5,10 +5,12 @@
 #   sh provisioning/install-hub.sh                   install on this system
 #   sh provisioning/install-hub.sh --wheel FILE      the software from a built wheel, not the checkout
 #   sh provisioning/install-hub.sh --root DIR        write into DIR instead of / (testing; no apt-get)
+#   sh provisioning/install-hub.sh --release-key FILE   pin the operator's release key (hub update)
 #
 # It installs the Debian packages below, the users (systemd-sysusers), the software in
-# /opt/dho-hub/venv, the hub's two units (enabled, not started), /etc/dho-hub and
-# /var/lib/dho-hub, and then the patient screen's kiosk (provisioning/kiosk/install.sh). Run it
+# /opt/dho-hub/releases/VERSION with /opt/dho-hub/venv linked to it (what `hub update` switches),
+# the hub's units (enabled, not started; they wait for hub.toml), the update timer, /etc/dho-hub
+# and /var/lib/dho-hub, and then the patient screen's kiosk (provisioning/kiosk/install.sh). Run it
 # again at any time: it changes only what differs and says "Nothing to change" if nothing did. It
 # never writes hub.toml or keys: `hub provision` does (docs/operations.md, step 3).
 #
@@ -21,17 +23,24 @@ set -eu
 # dbus: the system bus to BlueZ; systemd: systemd-sysusers and the units.
 PACKAGES="python3 python3-venv bluez dbus systemd"
 KIOSK_PACKAGES="cage foot fonts-terminus-otb console-setup"
-UNITS="dho-hub.service dho-hub-ui.service"
+UNITS="dho-hub.service dho-hub-ui.service dho-hub-update.service dho-hub-update.timer"
+# Enabled: the two services start at boot once provisioned, the timer looks for releases. The
+# update service itself is started by its timer only.
+ENABLED="dho-hub.service dho-hub-ui.service dho-hub-update.timer"
+# The units, /usr/local/bin/hub and `hub update` use this path; it is a link to the release that
+# runs, /opt/dho-hub/releases/VERSION (hub/update/install.py).
 VENV=/opt/dho-hub/venv
+RELEASES=/opt/dho-hub/releases
 
 here=$(cd "$(dirname "$0")" && pwd)
 checkout=$(cd "$here/.." && pwd)
 root=""
 wheel=""
+release_key=""
 changed=0
 
 usage() {
-    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 refuse() {
@@ -49,6 +58,11 @@ while [ $# -gt 0 ]; do
     --wheel)
         [ $# -ge 2 ] || refuse "--wheel needs a file"
         wheel=$2
+        shift 2
+        ;;
+    --release-key)
+        [ $# -ge 2 ] || refuse "--release-key needs a file (release-key.pub from hub update keygen)"
+        release_key=$2
         shift 2
         ;;
     -h | --help)
@@ -96,6 +110,21 @@ if [ -n "$wheel" ]; then
     [ -f "$wheel" ] || refuse "--wheel $wheel: no such file"
     wheel=$(cd "$(dirname "$wheel")" && pwd)/$(basename "$wheel")
 fi
+if [ -n "$release_key" ]; then
+    [ -f "$release_key" ] || refuse "--release-key $release_key: no such file"
+    # One base64 Ed25519 key (44 characters) a line, # comments: hub update keygen's format.
+    grep -v '^#' "$release_key" | grep -q '^[A-Za-z0-9+/]\{43\}=$' ||
+        refuse "--release-key $release_key: not a release key (release-key.pub from hub update keygen)"
+fi
+# The version installed: the wheel's (dho_hub-VERSION-...) or the checkout's pyproject.toml. It
+# names the release's directory, so only numbers and dots (as hub update requires).
+if [ -n "$wheel" ]; then
+    version=$(basename "$wheel" | cut -d- -f2)
+else
+    version=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$checkout/pyproject.toml" | head -n 1)
+fi
+echo "$version" | grep -Eq '^[0-9]+(\.[0-9]+){0,3}$' ||
+    refuse "The software's version '$version' is not numbers and dots (such as 0.2.0)."
 # Only root can give files to the hub's users; --root as another user writes them as its own.
 owners=yes
 [ "$(id -u)" -eq 0 ] || owners=no
@@ -215,20 +244,40 @@ fi
 
 # --- 3. the software --------------------------------------------------------------------------
 
-venv=$root$VENV
-if [ ! -x "$venv/bin/python" ]; then
-    python3 -m venv "$venv"
-    did "made the venv $VENV"
+# One venv per version, made where it stays (a venv's scripts name their interpreter by its full
+# path), and /opt/dho-hub/venv a link to it: `hub update` installs the next version beside it and
+# switches the link (docs/operations.md, "Updating hubs").
+release=$root$RELEASES/$version
+if [ ! -x "$release/bin/python" ]; then
+    python3 -m venv "$release"
+    did "made the venv $RELEASES/$version"
 fi
 stamp=$(source_stamp)
-if [ "$(cat "$venv/.dho-hub-source" 2>/dev/null)" = "$stamp" ]; then
-    say "ok: software in $VENV (installed from this same source)"
+if [ "$(cat "$release/.dho-hub-source" 2>/dev/null)" = "$stamp" ]; then
+    say "ok: software in $RELEASES/$version (installed from this same source)"
 else
     # A reinstall, not an upgrade: the checkout keeps one version number across changes.
-    "$venv/bin/python" -m pip uninstall --quiet --yes dho-hub 2>/dev/null || true
-    "$venv/bin/python" -m pip install --quiet "${wheel:-$checkout}"
-    echo "$stamp" >"$venv/.dho-hub-source"
-    did "installed the software into $VENV from ${wheel:-$checkout}"
+    "$release/bin/python" -m pip uninstall --quiet --yes dho-hub 2>/dev/null || true
+    "$release/bin/python" -m pip install --quiet "${wheel:-$checkout}"
+    echo "$stamp" >"$release/.dho-hub-source"
+    did "installed the software into $RELEASES/$version from ${wheel:-$checkout}"
+fi
+venv=$root$VENV
+if [ "$(readlink "$venv" 2>/dev/null)" = "releases/$version" ]; then
+    say "ok: $VENV -> releases/$version"
+else
+    if [ -L "$venv" ]; then
+        # Another release ran (an update, or another installer): it stays, as the one
+        # `hub update rollback` returns to.
+        ln -sfn "$(readlink "$venv")" "$root/opt/dho-hub/previous"
+    elif [ -d "$venv" ]; then
+        # A venv from before releases (installed by hand or by an older installer): the new
+        # release replaces it.
+        rm -rf "$venv"
+    fi
+    ln -sfn "releases/$version" "$root/opt/dho-hub/.venv.new"
+    mv -T "$root/opt/dho-hub/.venv.new" "$venv"
+    did "$VENV -> releases/$version"
 fi
 link=$root/usr/local/bin/hub
 if [ "$(readlink "$link" 2>/dev/null)" = "$VENV/bin/hub" ]; then
@@ -249,12 +298,12 @@ done
 [ $changed -eq 0 ] || [ -n "$root" ] || systemctl daemon-reload
 [ $changed -eq 0 ] || units_changed=1
 changed=$units_changed
-for unit in $UNITS; do
+for unit in $ENABLED; do
     if [ "$(systemctl_root is-enabled "$unit" 2>/dev/null)" = enabled ]; then
         say "ok: $unit enabled"
     else
         systemctl_root enable --quiet "$unit"
-        did "enabled $unit (starts at the next boot; not started now)"
+        did "enabled $unit (not started now)"
     fi
 done
 
@@ -262,6 +311,11 @@ done
 
 put_dir "$root/etc/dho-hub" root root 755
 put_dir "$root/var/lib/dho-hub" dho-hub dho-hub-sock 700
+if [ -n "$release_key" ]; then
+    put_file "$release_key" "$root/etc/dho-hub/release-key.pub" 644
+elif [ ! -e "$root/etc/dho-hub/release-key.pub" ]; then
+    say "no release key pinned: hub update refuses every release until one is (--release-key FILE)"
+fi
 [ ! -e "$root/etc/dho-hub/hub.toml" ] || say "kept: $root/etc/dho-hub/hub.toml (never overwritten)"
 [ ! -d "$root/var/lib/dho-hub/keys" ] || say "kept: $root/var/lib/dho-hub/keys (never touched)"
 

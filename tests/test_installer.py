@@ -28,8 +28,10 @@ import pytest
 ROOT = Path(__file__).parents[1]
 INSTALLER = ROOT / "provisioning" / "install-hub.sh"
 SYSTEMD = ROOT / "systemd"
-UNITS = ("dho-hub.service", "dho-hub-ui.service")
+SERVICES = ("dho-hub.service", "dho-hub-ui.service")
+UNITS = (*SERVICES, "dho-hub-update.service", "dho-hub-update.timer")
 VENV = Path("opt/dho-hub/venv")
+RELEASE = Path("opt/dho-hub/releases/0.1.0")
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0
@@ -134,12 +136,21 @@ def test_the_units_and_sysusers_file_are_copied_and_the_units_enabled(
         copy = root / "etc/systemd/system" / unit
         assert copy.read_bytes() == (SYSTEMD / unit).read_bytes()
         assert copy.stat().st_mode & 0o777 == 0o644
+    for unit in SERVICES:
         wanted = root / "etc/systemd/system/multi-user.target.wants" / unit
         assert os.readlink(wanted) == f"/etc/systemd/system/{unit}"
+    timer = root / "etc/systemd/system/timers.target.wants/dho-hub-update.timer"
+    assert os.readlink(timer) == "/etc/systemd/system/dho-hub-update.timer"
+    # The update service runs from its timer only.
+    assert not list(root.glob("etc/systemd/system/*.wants/dho-hub-update.service"))
     sysusers = root / "etc/sysusers.d/dho-hub.conf"
     assert sysusers.read_bytes() == (SYSTEMD / "dho-hub.sysusers.conf").read_bytes()
     # Only the hub's units: the centre's have no place on a hub.
-    assert sorted(p.name for p in (root / "etc/systemd/system").glob("*.service")) == sorted(UNITS)
+    installed_units = [
+        p.name for p in (root / "etc/systemd/system").iterdir() if p.name.startswith("dho-")
+    ]
+    assert sorted(installed_units) == sorted(UNITS)
+    assert not list((root / "etc/systemd/system").glob("*centre*"))
 
 
 def test_the_users_and_the_directories_have_the_owners_and_modes_the_units_expect(
@@ -167,8 +178,16 @@ def test_the_users_and_the_directories_have_the_owners_and_modes_the_units_expec
 
 
 def test_the_venvs_hub_command_runs_from_the_venv(installed: Installed) -> None:
+    """The software is a release of its own, /opt/dho-hub/releases/0.1.0, and the path the
+    units and /usr/local/bin/hub name, /opt/dho-hub/venv, a relative link to it (what `hub
+    update` switches; tests/test_update.py)."""
     root = installed.root
     assert os.readlink(root / "usr/local/bin/hub") == f"/{VENV}/bin/hub"
+    assert os.readlink(root / VENV) == "releases/0.1.0"
+    assert (root / RELEASE / "bin/python").exists()
+    assert (root / RELEASE / ".dho-hub-source").read_text().strip() == hashlib.sha256(
+        installed.wheel.read_bytes()
+    ).hexdigest()
     hub = root / VENV / "bin/hub"
     deps = sysconfig.get_paths()["purelib"]  # this test venv's: bleak, pydantic, textual, ...
     env = {**os.environ, "PYTHONPATH": deps, "PYTHONDONTWRITEBYTECODE": "1"}
@@ -296,3 +315,77 @@ def test_it_refuses_a_root_that_does_not_exist(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "no such directory" in result.stderr
     assert not (tmp_path / "nowhere").exists()
+
+
+def condition(root: Path, unit: str) -> subprocess.CompletedProcess[str]:
+    """`systemd-analyze condition` on the unit installed in root, its paths seen in root: the
+    root's /etc bound over /etc in a mount namespace of its own (the host's stays as it is)."""
+    script = (
+        f'mount --bind "{root}/etc" /etc && '
+        f'exec systemd-analyze condition --root="{root}" --unit="$1"'
+    )
+    return subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", unit],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_the_hub_units_wait_for_the_config_without_failing(
+    installed: Installed, tmp_path: Path
+) -> None:
+    """Installed and enabled before `hub provision`, the daemon and the screen are skipped
+    ("Conditions failed": inactive, not failed, no restart every 5 s) until hub.toml exists;
+    then they start. The update service likewise waits for update.toml and the release key."""
+    if shutil.which("unshare") is None or shutil.which("systemd-analyze") is None:
+        pytest.skip("needs unshare (util-linux) and systemd-analyze (systemd)")
+    root = tmp_path / "root"
+    shutil.copytree(installed.root, root, symlinks=True)
+    for unit in SERVICES:
+        text = (root / "etc/systemd/system" / unit).read_text()
+        # The condition names the file the unit's command reads.
+        assert "ConditionPathExists=/etc/dho-hub/hub.toml" in text
+        assert "--config /etc/dho-hub/hub.toml" in text
+    tty0 = Path("/dev/tty0").exists()  # the screen's other condition: a console to show on
+    for unit in (*SERVICES, "dho-hub-update.service"):
+        before = condition(root, unit)
+        assert before.returncode != 0, before.stdout + before.stderr
+        assert "ConditionPathExists=/etc/" in before.stderr
+        assert "failed" in before.stderr
+    (root / "etc/dho-hub/hub.toml").write_text('hub_id = "hub-0001"\n')
+    after = condition(root, "dho-hub.service")
+    assert after.returncode == 0, after.stderr
+    assert "ConditionPathExists=/etc/dho-hub/hub.toml succeeded" in after.stderr
+    screen = condition(root, "dho-hub-ui.service")
+    assert "ConditionPathExists=/etc/dho-hub/hub.toml succeeded" in screen.stderr
+    assert (screen.returncode == 0) == tty0, screen.stderr
+    (root / "etc/dho-hub/update.toml").write_text('url = "https://centre.example/r"\n')
+    (root / "etc/dho-hub/release-key.pub").write_text("A" * 43 + "=\n")
+    update = condition(root, "dho-hub-update.service")
+    assert update.returncode == 0, update.stderr
+
+
+def test_a_release_key_is_pinned_and_a_venv_from_before_releases_replaced(
+    installed: Installed, tmp_path: Path
+) -> None:
+    root = tmp_path / "root"
+    shutil.copytree(installed.root, root, symlinks=True)
+    # A hub installed before releases: /opt/dho-hub/venv a directory.
+    (root / VENV).unlink()
+    (root / VENV / "bin").mkdir(parents=True)
+    (root / VENV / "bin/hub").write_text("#!/bin/sh\n")
+    key = tmp_path / "release-key.pub"
+    key.write_text("# DHO hub release key\n" + "B" * 43 + "=\n")
+    result = run("--root", root, "--wheel", installed.wheel, "--release-key", key)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert os.readlink(root / VENV) == "releases/0.1.0"
+    pinned = root / "etc/dho-hub/release-key.pub"
+    assert pinned.read_bytes() == key.read_bytes()
+    assert pinned.stat().st_mode & 0o777 == 0o644
+    assert "no release key pinned" not in result.stdout
+    assert "no release key pinned" in installed.first.stdout
+    key.write_text("not a key\n")
+    refused = run("--root", root, "--wheel", installed.wheel, "--release-key", key)
+    assert refused.returncode == 1
+    assert "not a release key" in refused.stderr
