@@ -519,3 +519,50 @@ def test_nothing_is_trusted_without_a_pinned_key(operator: Operator, tmp_path: P
     assert result.returncode == 2
     assert "no release key is pinned on this hub" in result.stderr
     assert "--release-key" in result.stderr
+
+
+def test_the_default_health_check_on_a_provisioned_hub_asks_the_daemons_socket(
+    short_tmp: Path,
+) -> None:
+    """On a real hub (not --root) with hub.toml: systemd's word, then a status request on the
+    daemon's socket (socket_dir from hub.toml) asked by the updater's own code. Here the
+    socket check alone, against a stand-in that answers well, badly, or not at all."""
+    import socket as sockets
+
+    from hub.update.install import Layout, Settings, _health_checks, _socket_check, _socket_path
+
+    config = short_tmp / "etc/dho-hub/hub.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(f'hub_id = "h"\nstate_dir = "/nowhere"\nsocket_dir = "{short_tmp}"\n')
+    path = _socket_path(config)
+    assert path == short_tmp / "hub.sock"
+    layout = Layout(Path("/"))
+    checks = _health_checks(layout, Settings())
+    assert len(checks) == 1  # / has no hub.toml here: the software's --help only
+
+    def stand_in(answer: bytes) -> threading.Thread:
+        server = sockets.socket(sockets.AF_UNIX, sockets.SOCK_STREAM)
+        path.unlink(missing_ok=True)
+        server.bind(str(path))
+        server.listen(1)
+
+        def serve() -> None:
+            with server:
+                conn, _ = server.accept()
+                with conn:
+                    conn.recv(4096)
+                    conn.sendall(answer)
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        return thread
+
+    check = _socket_check(path)
+    stand_in(b'{"ok": true, "hub_id": "h"}\n')
+    assert check(5.0) is None
+    stand_in(b'{"ok": false, "error": "busy"}\n')
+    assert "the daemon answered" in (check(5.0) or "")
+    stand_in(b"not json\n")
+    assert "answered no JSON" in (check(5.0) or "")
+    path.unlink()
+    assert "not answering" in (check(1.0) or "")
