@@ -22,8 +22,10 @@ the number of queries of each page.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import math
+import pstats
 import random
 import statistics
 import tempfile
@@ -61,6 +63,8 @@ class Figures:
     times_ms: list[float]  # wall clock
     cpu_ms: list[float]  # this process's CPU (the machine may be busy with other work)
     queries: int
+    query_ms: float  # the database's time for the queries of one page (Django's measure)
+    slowest: str
     size_kb: float
 
 
@@ -216,7 +220,7 @@ def signed_in() -> Client:
     return client
 
 
-def timed(label: str, address: str, client: Client, runs: int) -> Figures:
+def timed(label: str, address: str, client: Client, runs: int, profile: bool) -> Figures:
     def one() -> tuple[float, float, int]:
         start, cpu = time.perf_counter(), time.process_time()
         response = client.get(address)
@@ -229,11 +233,20 @@ def timed(label: str, address: str, client: Client, runs: int) -> Figures:
     times = [one() for _ in range(runs)]
     with CaptureQueriesContext(connection) as captured:
         client.get(address)
+    queries = captured.captured_queries
+    slowest = max(queries, key=lambda q: float(q["time"]))
+    if profile:
+        profiler = cProfile.Profile()
+        profiler.runcall(one)
+        print(f"--- profile of {label} ---")
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
     return Figures(
         label,
         [t for t, _, _ in times],
         [c for _, c, _ in times],
-        len(captured.captured_queries),
+        len(queries),
+        sum(float(q["time"]) for q in queries) * 1000,
+        f"{float(slowest['time']) * 1000:.0f} ms: {slowest['sql'][:160]}",
         times[-1][2] / 1024,
     )
 
@@ -257,15 +270,18 @@ def measure(name: str, kind: str, folder: Path, args: argparse.Namespace, pg: An
             ("the list, last page", f"/technician/?page={last}"),
             ("a hub's page", f"/technician/hubs/{ids[len(ids) // 2]}/"),
         ]
-        figures = [timed(label, address, client, args.runs) for label, address in pages]
+        figures = [
+            timed(label, address, client, args.runs, args.profile) for label, address in pages
+        ]
         print(f"\n=== {name}: {args.hubs} hubs, {args.devices} devices each, {args.runs} runs ===")
         for fig in figures:
             print(
                 f"{fig.label}: p50 {statistics.median(fig.times_ms):.0f} ms, "
                 f"p95 {p95(fig.times_ms):.0f} ms wall; CPU p50 "
                 f"{statistics.median(fig.cpu_ms):.0f} ms, p95 {p95(fig.cpu_ms):.0f} ms; "
-                f"{fig.queries} queries; {fig.size_kb:.0f} KiB"
+                f"{fig.queries} queries taking {fig.query_ms:.0f} ms; {fig.size_kb:.0f} KiB"
             )
+            print(f"    slowest query {fig.slowest}")
 
 
 def main() -> None:
@@ -275,6 +291,7 @@ def main() -> None:
     parser.add_argument("--history", type=int, default=20, help="health reports kept per hub")
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--only", choices=("sqlite", "postgres"))
+    parser.add_argument("--profile", action="store_true", help="cProfile one render of each")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="dho-bench-technician-") as folder:
         if args.only != "postgres":
