@@ -516,13 +516,28 @@ class ReadingStore:
         return None if row[0] is None else int(row[0])
 
     def save_device(self, device: KnownDevice) -> None:
+        """Record a device as paired, with what pairing learnt (its connection, whether its
+        clock was set, its battery); what pairing did not learn is kept from before."""
         with self._transaction("record the paired device in"):
             self.db.execute(
-                "INSERT INTO devices (address, profile, name, paired_at, bonded)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (address) DO UPDATE SET"
+                "INSERT INTO devices (address, profile, name, paired_at, bonded,"
+                " last_connected_at, clock_set_at, battery_level)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (address) DO UPDATE SET"
                 " profile = excluded.profile, name = excluded.name,"
-                " paired_at = excluded.paired_at, bonded = excluded.bonded",
-                [device.address, device.profile, device.name, device.paired_at, int(device.bonded)],
+                " paired_at = excluded.paired_at, bonded = excluded.bonded,"
+                " last_connected_at = coalesce(excluded.last_connected_at, last_connected_at),"
+                " clock_set_at = coalesce(excluded.clock_set_at, clock_set_at),"
+                " battery_level = coalesce(excluded.battery_level, battery_level)",
+                [
+                    device.address,
+                    device.profile,
+                    device.name,
+                    device.paired_at,
+                    int(device.bonded),
+                    device.last_connected_at,
+                    device.clock_set_at,
+                    device.battery_level,
+                ],
             )
 
     def forget_device(self, address: str) -> bool:

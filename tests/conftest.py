@@ -143,10 +143,11 @@ def devices(home: SimulatedHome) -> list[dict[str, Any]]:
 
 
 async def session_noted(home: SimulatedHome, after: str | None = None) -> str:
-    """Wait until the hub notes a session with the first device ending (later than ``after``);
-    return when it ended."""
+    """Wait until the hub notes a session with the first device ending (later than ``after``,
+    or than its pairing, which is noted as its first connection); return when it ended."""
+    after = after or devices(home)[0]["paired_at"]
     at: str = await eventually(
-        lambda: (t := devices(home)[0]["last_connected_at"]) and (after is None or t > after) and t,
+        lambda: (t := devices(home)[0]["last_connected_at"]) and t > after and t,
         what="the session end to be noted",
     )
     return at

@@ -222,6 +222,31 @@ def test_known_devices(tmp_path: Path) -> None:
     assert not store.forget_device("00:BB")
 
 
+def test_what_pairing_learnt_of_a_device_is_kept(tmp_path: Path) -> None:
+    """`hub pair` then `hub devices`: the clock set at pairing, its battery and connection show
+    at once (issue 15: clock_set_at was null until the next connection). Paired again, what the
+    second pairing did not learn is kept."""
+    from hub.core.reading import KnownDevice
+
+    store = ReadingStore(tmp_path / "hub.sqlite")
+    paired = KnownDevice(
+        "00:BB", "blood_pressure", "cuff", "2026-11-22T10:00:00Z", True,
+        last_connected_at="2026-11-22T10:00:01Z", clock_set_at="2026-11-22T10:00:01Z",
+        battery_level=64,
+    )  # fmt: skip
+    store.save_device(paired)
+    assert store.devices() == [paired]
+    again = KnownDevice("00:BB", "blood_pressure", "cuff", "2026-11-23T09:00:00Z", True)
+    store.save_device(again)
+    (device,) = store.devices()
+    assert device.paired_at == "2026-11-23T09:00:00Z"
+    assert (device.last_connected_at, device.clock_set_at, device.battery_level) == (
+        "2026-11-22T10:00:01Z",
+        "2026-11-22T10:00:01Z",
+        64,
+    )
+
+
 def test_v1_database_upgrades_in_place(tmp_path: Path) -> None:
     path = tmp_path / "hub.sqlite"
     conn = sqlite3.connect(path, isolation_level=None)

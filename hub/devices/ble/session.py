@@ -340,7 +340,13 @@ class DeviceWatcher:
         # `hub pair` tells the technician whether the clock was set: say so only if it was.
         clock_set_at = at if clock_written else None
         return KnownDevice(
-            found, sighting.profile.name, sighting.name, at, bonded=True, clock_set_at=clock_set_at
+            found,
+            sighting.profile.name,
+            sighting.name,
+            at,
+            bonded=True,
+            last_connected_at=at,  # it connected to bond
+            clock_set_at=clock_set_at,
         )
 
     async def _bond(self, sighting: Sighting) -> bool:
