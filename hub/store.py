@@ -515,6 +515,12 @@ class ReadingStore:
         ).fetchone()
         return None if row[0] is None else int(row[0])
 
+    def last_synced_at(self) -> str | None:
+        """When the centre last acknowledged a reading still kept here (None: none kept): the
+        last delivery, as `hub status` tells it after a restart. Once, at the daemon's start."""
+        row = self.db.execute("SELECT max(synced_at) FROM readings").fetchone()
+        return None if row[0] is None else str(row[0])
+
     def save_device(self, device: KnownDevice) -> None:
         """Record a device as paired, with what pairing learnt (its connection, whether its
         clock was set, its battery); what pairing did not learn is kept from before."""

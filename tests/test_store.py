@@ -63,6 +63,19 @@ def test_settle_only_touches_the_acknowledged_items(tmp_path: Path) -> None:
     assert {r.seq: r.synced_at for r in store.all()}[2] == "2026-11-22T10:41:00+00:00"
 
 
+def test_the_last_delivery_is_known_again_after_a_restart(tmp_path: Path) -> None:
+    """`hub status` after the daemon restarted: the last delivery is the newest acknowledgement
+    the store holds (issue 15: it said "unknown" until the next ack)."""
+    store = sealing_store(tmp_path / "hub.sqlite")
+    assert store.last_synced_at() is None
+    for _ in range(3):
+        store.add(reading())
+    store.settle([1], [], 0, "2026-11-22T10:41:00+00:00")
+    store.settle([2], [], 0, "2026-11-22T10:43:00+00:00")
+    store.close()
+    assert sealing_store(tmp_path / "hub.sqlite").last_synced_at() == "2026-11-22T10:43:00+00:00"
+
+
 def test_durability_settings(tmp_path: Path) -> None:
     store = ReadingStore(tmp_path / "hub.sqlite")
     assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

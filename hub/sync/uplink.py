@@ -141,7 +141,8 @@ class Uplink:
         self.alarm: str | None = None
         self.care_plan_version = care_plan_version  # the plan held, said in the status
         self.since = now_utc()  # when the current connection began (set with its will)
-        self.last_ack_at: str | None = None
+        # The last delivery: after a restart, the newest acknowledgement the store still holds.
+        self.last_ack_at: str | None = store.last_synced_at()
         # Centre clock minus hub clock, from the last ack of the batch in flight; None until then.
         self.clock_offset_s: float | None = None
         self._loop = asyncio.get_running_loop()
