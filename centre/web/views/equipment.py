@@ -20,7 +20,6 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.core.validators import RegexValidator
-from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import URLPattern, path
@@ -226,9 +225,7 @@ def equipment_list(request: HttpRequest) -> HttpResponse:
 
 def _list(request: HttpRequest, add: AddForm, status: int = 200) -> HttpResponse:
     chosen = ListFilter(request.GET or None)
-    items = Equipment.objects.annotate(
-        in_use=Count("uses", filter=Q(uses__ended__isnull=True))
-    ).order_by("kind", "model", "serial", "pk")
+    items = Equipment.objects.order_by("kind", "model", "serial", "pk")
     if chosen.is_valid():  # a filter that is not one of ours filters nothing (and says so)
         if chosen.cleaned_data["kind"]:
             items = items.filter(kind=chosen.cleaned_data["kind"])
