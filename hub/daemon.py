@@ -86,6 +86,7 @@ class HubDaemon:
             record_memory_days=config.sync.record_memory_days,
         )
         self.outbox_alarm: str | None = None
+        self.outbox_bytes: int | None = None  # as housekeeping last measured it
         self.downlink_refused: str | None = None  # why the last document was refused
         self.hub_seal_key = self._hub_seal_key()
         notice = self._stored_document("centre_key")
@@ -398,7 +399,8 @@ class HubDaemon:
             if pruned_at is None or loop.time() - pruned_at >= PRUNE_EVERY_S:
                 await self._prune()
                 pruned_at = loop.time()
-            alarm = outbox_alarm(self.store.outbox_bytes(), sync.outbox_budget_mb)
+            self.outbox_bytes = self.store.outbox_bytes()
+            alarm = outbox_alarm(self.outbox_bytes, sync.outbox_budget_mb)
             if alarm != self.outbox_alarm:
                 self.outbox_alarm = alarm
                 if alarm:

@@ -267,6 +267,7 @@ class StatusAnswer(Answer):
     history: list[HistoryEntry]  # oldest first
     waiting_in_memory: int
     call_request: CallState = CallState()  # "Ring meg"; a daemon that has none: "none"
+    outbox_bytes: int | None = None  # sealed bytes waiting, as last measured (each minute)
 
 
 class StoredReading(_Strict):

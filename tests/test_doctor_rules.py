@@ -238,7 +238,7 @@ def test_status_alarms_and_absences_in_words() -> None:
     )
     text = "\n".join(lines(view))
     assert "NOT connected to centre.example:8883: connection refused" in text
-    assert "none since the daemon started" in text
+    assert "none this hub still knows of" in text
     assert "ALARM over budget" in text
     assert "none received yet" in text
     assert "NOT synchronised" in text and "offset from the centre unknown" in text
@@ -249,4 +249,10 @@ def test_status_alarms_and_absences_in_words() -> None:
         "problem": "connection refused",
     }
     assert data["care_plan_version"] is None
-    assert data["outbox"]["used_mb"] is None  # not tracked by the daemon's status
+    assert data["outbox"]["used_mb"] is None  # not measured yet (the daemon's first minute)
+
+
+def test_status_tells_the_outbox_used_as_last_measured() -> None:
+    view = _view(outbox_bytes=3 * 1024 * 1024 + 512 * 1024)
+    assert "3.5 MB used of budget 256 MB, no alarm" in "\n".join(lines(view))
+    assert to_json(view)["outbox"]["used_mb"] == 3.5

@@ -52,6 +52,7 @@ def daemon(tmp_path: Path) -> Iterator[Any]:
         uplink=SimpleNamespace(ready=asyncio.Event(), last_ack_at=None, clock_offset_s=None),
         store_problem=None,
         outbox_alarm=None,
+        outbox_bytes=None,
         care_plan=None,
         sealer=SimpleNamespace(centre=SimpleNamespace(key_id="key-1")),
         downlink_refused=None,
@@ -114,6 +115,10 @@ CHANGES: dict[str, tuple[Callable[[Any], None], Callable[[StatusAnswer], object]
     "outbox alarm": (
         lambda hub: setattr(hub, "outbox_alarm", "near_full"),
         lambda a: a.outbox_alarm,
+    ),
+    "outbox size": (
+        lambda hub: setattr(hub, "outbox_bytes", 123_456),
+        lambda a: a.outbox_bytes,
     ),
     "care plan": (_plan, lambda a: a.care_plan),
     "centre key": (_key, lambda a: a.centre_key_id),

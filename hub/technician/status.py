@@ -19,6 +19,12 @@ from hub.errors import HubError
 from hub.local_protocol import DevicesAnswer, StatusAnswer
 
 UNKNOWN = "unknown"
+MB = 1024 * 1024  # the outbox budget's megabyte (hub/core/pipeline.py outbox_alarm)
+
+
+def _used(outbox_bytes: int | None) -> str:
+    """The outbox's size as the daemon last measured it (each minute); nothing before that."""
+    return "" if outbox_bytes is None else f"{outbox_bytes / MB:.1f} MB used of "
 
 
 class DaemonNotRunning(HubError):
@@ -50,7 +56,11 @@ def to_json(view: StatusView) -> dict[str, Any]:
         "last_delivery_at": s.last_ack_at,
         "pending": s.pending,
         "waiting_in_memory": s.waiting_in_memory,
-        "outbox": {"budget_mb": view.outbox_budget_mb, "alarm": s.outbox_alarm, "used_mb": None},
+        "outbox": {
+            "budget_mb": view.outbox_budget_mb,
+            "alarm": s.outbox_alarm,
+            "used_mb": None if s.outbox_bytes is None else round(s.outbox_bytes / MB, 3),
+        },
         "care_plan_version": s.care_plan_version or None,
         "clock": {"synchronised": view.clock_synchronised, "offset_s": s.hub_clock_offset_s},
         "store_problem": s.store_problem,
@@ -93,11 +103,11 @@ def lines(view: StatusView) -> list[str]:
         + (
             f"{s.last_ack_at} (the centre's acknowledgement)"
             if s.last_ack_at
-            else "none since the daemon started"
+            else "none this hub still knows of"
         ),
         f"pending         {s.pending} readings wait for the centre"
         + (f", {s.waiting_in_memory} more in memory" if s.waiting_in_memory else ""),
-        f"outbox          budget {view.outbox_budget_mb:g} MB, {alarm}",
+        f"outbox          {_used(s.outbox_bytes)}budget {view.outbox_budget_mb:g} MB, {alarm}",
         "care plan       "
         + (f"version {s.care_plan_version}" if s.care_plan_version else "none received yet"),
         f"clock           {_clock(view.clock_synchronised, s.hub_clock_offset_s)}",
