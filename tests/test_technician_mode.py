@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -236,8 +237,9 @@ async def test_pair_test_measure_list_and_forget_from_the_touchscreen(
 
 
 async def test_wrong_pins_lock_the_way_in_and_a_restarted_screen_is_still_locked(
-    pinned_home: SimulatedHome,
+    pinned_home: SimulatedHome, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)  # everything the screen logs
     home = pinned_home
     wrong = ("111111", "000000", "739147", "7391460", "123456789012")
     async with screen_app(home).run_test(size=(50, 15)) as pilot:
@@ -273,6 +275,8 @@ async def test_wrong_pins_lock_the_way_in_and_a_restarted_screen_is_still_locked
     assert "technician PIN: 5 wrong in a row" in log
     for pin in (*wrong, PIN):
         assert pin not in log, f"a PIN in the hub's log: {pin}"
+        assert pin not in caplog.text, f"a PIN in the screen's log: {pin}"
+    assert "technician mode: a wrong PIN (0 tries left" in caplog.text  # the screen's log
 
 
 async def test_the_daemon_checks_the_pin_and_holds_the_lockout(pinned_home: SimulatedHome) -> None:

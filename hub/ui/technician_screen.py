@@ -182,6 +182,12 @@ class PinScreen(TechnicianPart):
             self.dismiss(None)
             return
         else:
+            # The journal's line for the technician; never the PIN.
+            log.warning(
+                "technician mode: a wrong PIN (%d tries left, locked for %.0f s)",
+                answer.tries_left,
+                answer.locked_for_s,
+            )
             said.update(unlock_said(answer, self.tech.catalogue))
         said.add_class("warning")
         changed_under_the_finger(self.app)
