@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from centre.errors import CentreError
-from centre.presence import Presence, merge
+from centre.presence import AHEAD_MOST, Presence, merge
 from centre.web.runtime import database_alias, prepare
 from hub.core.call_request import KIND as CALL_KIND
 from hub.core.health import KIND as HEALTH_KIND
@@ -392,9 +392,17 @@ class CentreStore:
             health = read_health(item["values"])
         except HealthUnreadable as exc:
             return f"health report {seq} of hub {hub_id} is stored, not read as its health: {exc}"
+        made = _stamp(item["received_at"])
+        if made > at + AHEAD_MOST:
+            # Taken, it would hide every true report after it until real time caught up.
+            return (
+                f"health report {seq} of hub {hub_id} is stored, not taken as its health: it is "
+                f"dated {_iso(made)}, more than an hour ahead of the centre's clock (check the "
+                "hub's time synchronisation)"
+            )
         try:
             with transaction.atomic(using=self.alias):
-                self._newest_health(hub_id, seq, _stamp(item["received_at"]), at, health)
+                self._newest_health(hub_id, seq, made, at, health)
         except (DatabaseError, ValueError, OverflowError) as exc:
             return (
                 f"health report {seq} of hub {hub_id} is stored but could not be recorded as "

@@ -27,7 +27,7 @@ from tests.test_web_reports import ward as ward  # the fixture: a known fortnigh
 
 HUB, OTHER = "hub-0001", "hub-0002"
 B = [f"00000000-0000-4000-8000-{n:012d}" for n in range(10)]
-T0, T1, T2 = (f"2026-12-03T{h:02d}:00:00.000+00:00" for h in (3, 9, 15))
+T0, T1, T2 = (f"2026-11-22T{h:02d}:00:00.000+00:00" for h in (3, 9, 15))  # past
 
 
 def health_item(seq: int, at: str, **facts: Any) -> dict[str, Any]:
@@ -107,6 +107,24 @@ def test_an_unreadable_report_is_stored_and_named_and_changes_nothing(store: Cen
     assert "hub health" in done.health_unreadable[0]
     assert store.hub_health(HUB) == held
     assert [r["seq"] for r in store.readings()] == [1, 2, 3, 4]
+
+
+def test_a_report_dated_far_ahead_is_stored_and_hides_no_later_true_one(
+    store: CentreStore,
+) -> None:
+    """A hub whose clock ran years ahead: its report, taken as the newest, would hide every true
+    report after it. Stored as an item, named, and not taken."""
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    ahead = (now + timedelta(hours=2)).isoformat(timespec="milliseconds")
+    done = store.store_batch(HUB, B[0], [health_item(1, ahead)])
+    assert done.new == 1 and "more than an hour ahead" in done.health_unreadable[0]
+    assert store.hub_health(HUB) is None
+    true = (now - timedelta(minutes=1)).isoformat(timespec="milliseconds")
+    assert store.store_batch(HUB, B[1], [health_item(2, true)]).health_unreadable == ()
+    held = store.hub_health(HUB)
+    assert held is not None and held["seq"] == 2
 
 
 def test_reports_of_one_group_keep_the_newest(store: CentreStore) -> None:
