@@ -125,7 +125,7 @@ class TechnicianPin(Strict):
 
     salt: str = Field(pattern=HEX, min_length=32, max_length=128)
     hash: str = Field(pattern=HEX, min_length=64, max_length=64)
-    n: int = Field(ge=2**14, le=2**20)
+    n: int = Field(ge=2**14, le=2**17)  # 16 to 128 MiB a try: a Pi 3 has 1 GiB
     r: int = Field(ge=1, le=32)
     p: int = Field(ge=1, le=16)
 

@@ -121,7 +121,7 @@ def test_the_config_keeps_the_hash_and_gives_it_back() -> None:
         {"hash": "AB" * 32},  # upper case: not what the command writes
         {"n": 3000},  # not a power of two
         {"n": 2**10},  # too cheap
-        {"n": 2**24},  # more memory than a Pi should give a try
+        {"n": 2**18},  # 256 MiB a try: more than a Pi should give
         {"r": 0},
         {"p": 0},
         {"pin": "123456"},  # the PIN itself has no place in the config
