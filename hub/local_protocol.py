@@ -268,6 +268,7 @@ class StatusAnswer(Answer):
     waiting_in_memory: int
     call_request: CallState = CallState()  # "Ring meg"; a daemon that has none: "none"
     outbox_bytes: int | None = None  # sealed bytes waiting, as last measured (each minute)
+    broker_problem: str | None = None  # why the broker connection is down or refused
 
 
 class StoredReading(_Strict):

@@ -252,7 +252,47 @@ def test_status_alarms_and_absences_in_words() -> None:
     assert data["outbox"]["used_mb"] is None  # not measured yet (the daemon's first minute)
 
 
+def test_status_tells_what_the_daemon_heard_from_the_broker() -> None:
+    refused = "the broker refused this hub's subscriptions (Not authorized): is the hub revoked"
+    connected = "\n".join(lines(_view(broker_problem=refused)))
+    assert f"connected to centre.example:8883, but {refused}" in connected
+    lost = "the connection was lost: Keep alive timeout"
+    view = replace(_view(broker_connected=False, broker_problem=lost), broker_problem=None)
+    assert f"NOT connected to centre.example:8883: {lost}" in "\n".join(lines(view))
+    assert to_json(view)["broker"]["problem"] == lost
+    probed = replace(view, broker_problem="TLS refused: certificate revoked")
+    assert "NOT connected to centre.example:8883: TLS refused: certificate revoked" in "\n".join(
+        lines(probed)
+    )  # what the probe finds now goes before what the daemon last heard
+
+
 def test_status_tells_the_outbox_used_as_last_measured() -> None:
     view = _view(outbox_bytes=3 * 1024 * 1024 + 512 * 1024)
     assert "3.5 MB used of budget 256 MB, no alarm" in "\n".join(lines(view))
     assert to_json(view)["outbox"]["used_mb"] == 3.5
+
+
+def test_a_suback_with_refusals_says_the_hub_may_be_revoked() -> None:
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.reasoncodes import ReasonCode
+
+    from hub.sync.uplink import refused_subscriptions
+
+    granted = ReasonCode(PacketTypes.SUBACK, identifier=1)
+    refused = ReasonCode(PacketTypes.SUBACK, identifier=0x87)
+    assert refused_subscriptions([granted, granted]) is None
+    said = refused_subscriptions([granted, refused, refused])
+    assert said is not None and "Not authorized" in said and "revoked" in said
+    assert said.count("Not authorized") == 1
+
+
+def test_a_connection_lost_without_words_points_to_hub_doctor() -> None:
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.reasoncodes import ReasonCode
+
+    from hub.sync.uplink import lost_because
+
+    unspecified = ReasonCode(PacketTypes.DISCONNECT, identifier=0x80)
+    assert "hub doctor" in lost_because(unspecified, "b", 8883)
+    taken_over = ReasonCode(PacketTypes.DISCONNECT, identifier=0x8E)
+    assert lost_because(taken_over, "b", 8883) == "the connection was lost: Session taken over"

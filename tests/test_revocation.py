@@ -324,7 +324,9 @@ async def test_a_revoked_hub_daemon_cannot_reach_the_broker_again(home: Simulate
         lambda: home.broker_log().count(refused) >= 2,
         what="the broker to refuse the hub's attempts",
     )
-    assert not home.hub_status()["broker_connected"]
+    status = home.hub_status()
+    assert not status["broker_connected"]
+    assert "cannot connect to" in status["broker_problem"]  # `hub status` says why
     assert home.broker_log().count(connected) == sessions  # no connection since the restart
     other = home.mqtt_client("hub-bbbb")
     assert puback(other, batch_topic("hub-bbbb")) < 128

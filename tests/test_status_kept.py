@@ -49,7 +49,9 @@ def daemon(tmp_path: Path) -> Iterator[Any]:
     hub = Daemon(
         config=SimpleNamespace(hub_id="hub-0001"),
         store=store,
-        uplink=SimpleNamespace(ready=asyncio.Event(), last_ack_at=None, clock_offset_s=None),
+        uplink=SimpleNamespace(
+            ready=asyncio.Event(), last_ack_at=None, clock_offset_s=None, broker_problem=None
+        ),
         store_problem=None,
         outbox_alarm=None,
         outbox_bytes=None,
@@ -115,6 +117,10 @@ CHANGES: dict[str, tuple[Callable[[Any], None], Callable[[StatusAnswer], object]
     "outbox alarm": (
         lambda hub: setattr(hub, "outbox_alarm", "near_full"),
         lambda a: a.outbox_alarm,
+    ),
+    "broker problem": (
+        lambda hub: setattr(hub.uplink, "broker_problem", "the connection was lost: gone"),
+        lambda a: a.broker_problem,
     ),
     "outbox size": (
         lambda hub: setattr(hub, "outbox_bytes", 123_456),

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import ParamSpec
@@ -76,6 +76,33 @@ class CallbackFailed:
 
 
 BrokerEvent = Subscribed | Lost | AckArrived | DocumentArrived | CallbackFailed
+
+
+def broker_unreachable(host: str, port: int) -> str:
+    return (
+        f"cannot connect to {host}:{port} (network, TLS or a refused certificate: "
+        "`hub doctor` tries it and says which)"
+    )
+
+
+def lost_because(reason: object, host: str, port: int) -> str:
+    """Why the connection went, in the broker's words; paho names a socket or TLS failure of
+    its reconnection only "Unspecified error", which says nothing a technician can act on."""
+    if str(reason) == "Unspecified error":
+        return broker_unreachable(host, port)
+    return f"the connection was lost: {reason}"
+
+
+def refused_subscriptions(reasons: Sequence[object]) -> str | None:
+    """What a SUBACK's reason codes say is wrong; None if the broker granted every one. A
+    hub the centre revoked is refused them ("Not authorized")."""
+    refused = [str(r) for r in reasons if getattr(r, "is_failure", False)]
+    if not refused:
+        return None
+    return (
+        f"the broker refused this hub's subscriptions ({', '.join(dict.fromkeys(refused))}): "
+        "is the hub revoked at the centre?"
+    )
 
 
 def status_payload(
@@ -143,6 +170,8 @@ class Uplink:
         self.since = now_utc()  # when the current connection began (set with its will)
         # The last delivery: after a restart, the newest acknowledgement the store still holds.
         self.last_ack_at: str | None = store.last_synced_at()
+        # Why the broker connection is down or refused, in the broker's words; None when fine.
+        self.broker_problem: str | None = None
         # Centre clock minus hub clock, from the last ack of the batch in flight; None until then.
         self.clock_offset_s: float | None = None
         self._loop = asyncio.get_running_loop()
@@ -158,6 +187,7 @@ class Uplink:
         client.on_subscribe = self._on_paho_thread(self._on_subscribe)
         client.on_disconnect = self._on_paho_thread(self._on_disconnect)
         client.on_message = self._on_paho_thread(self._on_message)
+        client.on_connect_fail = self._on_paho_thread(self._on_connect_fail)
         client.reconnect_delay_set(1, 30)
         self._new_will(client)
         return client
@@ -241,18 +271,27 @@ class Uplink:
         self, client: mqtt.Client, _u: object, _f: object, reason: object, _p: object
     ) -> None:
         log.info("broker connection: %s", reason)
-        if not getattr(reason, "is_failure", False):
+        if getattr(reason, "is_failure", False):
+            self.broker_problem = f"the broker refused the connection: {reason}"
+        else:
             hub_id = self.config.hub_id
             client.publish(status_topic(hub_id), self._status("online"), qos=1, retain=True)
             client.subscribe([(ack_topic(hub_id), 1), (downlink_topic(hub_id, "+"), 1)])
 
-    def _on_subscribe(self, *_: object) -> None:
+    def _on_connect_fail(self, *_: object) -> None:
+        self.broker_problem = broker_unreachable(self.config.mqtt.host, self.config.mqtt.port)
+
+    def _on_subscribe(
+        self, _c: object, _u: object, _mid: object, reasons: Sequence[object], _p: object
+    ) -> None:
+        self.broker_problem = refused_subscriptions(reasons)
         self._hand_over(Subscribed())
 
     def _on_disconnect(
         self, _c: object, _u: object, _f: object, reason: object, _p: object
     ) -> None:
         log.warning("broker connection lost: %s", reason)
+        self.broker_problem = lost_because(reason, self.config.mqtt.host, self.config.mqtt.port)
         self._new_will(self._client)  # before paho reconnects, on this same thread
         self._hand_over(Lost())
 

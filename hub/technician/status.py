@@ -51,7 +51,7 @@ def to_json(view: StatusView) -> dict[str, Any]:
         "broker": {
             "address": view.broker,
             "connected": s.broker_connected,
-            "problem": view.broker_problem,
+            "problem": view.broker_problem or s.broker_problem,
         },
         "last_delivery_at": s.last_ack_at,
         "pending": s.pending,
@@ -82,12 +82,16 @@ def to_json(view: StatusView) -> dict[str, Any]:
 
 def lines(view: StatusView) -> list[str]:
     s = view.status
-    why = view.broker_problem or (
-        "the broker takes this hub's certificate; the daemon is reconnecting "
-        "(journalctl -u dho-hub says why)"
+    why = (
+        view.broker_problem
+        or s.broker_problem
+        or (
+            "the broker takes this hub's certificate; the daemon is reconnecting "
+            "(journalctl -u dho-hub says why)"
+        )
     )
     broker = (
-        f"connected to {view.broker}"
+        f"connected to {view.broker}" + (f", but {s.broker_problem}" if s.broker_problem else "")
         if s.broker_connected
         else f"NOT connected to {view.broker}: {why}"
     )
