@@ -566,3 +566,44 @@ def test_the_default_health_check_on_a_provisioned_hub_asks_the_daemons_socket(
     assert "answered no JSON" in (check(5.0) or "")
     path.unlink()
     assert "not answering" in (check(1.0) or "")
+
+
+def test_a_release_pip_cannot_install_leaves_the_hub_as_it_was(
+    operator: Operator, base_hub: Path, tmp_path: Path
+) -> None:
+    """Signed and whole, but not a wheel pip takes: nothing switched, nothing restarted."""
+    bad = tmp_path / "dho_hub-0.2.0-py3-none-any.whl"
+    bad.write_bytes(b"not a zip archive")
+    made = hub("update", "make", "--key", operator.key, "--out", tmp_path / "bad.release", bad)
+    assert made.returncode == 0, made.stderr
+    refused(base_hub, tmp_path / "bad.release", "installing the release failed")
+    assert not (base_hub / "restarts").exists()
+
+
+def test_two_updates_never_run_at_once(operator: Operator, base_hub: Path) -> None:
+    import fcntl
+
+    with open(base_hub / BASE / ".update.lock", "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        refused(base_hub, operator.release("0.2.0"), "another `hub update` is running")
+
+
+def test_when_the_old_release_does_not_come_up_either_it_says_so(
+    operator: Operator, tmp_path: Path
+) -> None:
+    """Nothing is healthy (a broken adapter, say): the new release is rolled back all the same,
+    and the technician is told that the old one fails too, with where to look."""
+    root = new_hub(operator, Path(tempfile.mkdtemp(prefix="dho-un-", dir="/tmp")))
+    try:
+        settings(root, health_commands=[["false"]])
+        result = hub("update", "--root", root, "install", operator.release("0.2.0"))
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "0.2.0 did not come up" in result.stderr
+        assert "rolled back to 0.1.0, but it does not come up either" in result.stderr
+        assert "journalctl -u dho-hub" in result.stderr
+        assert running(root) == "releases/0.1.0"
+        assert releases(root) == ["0.1.0"]
+        assert (root / BASE / "failed-versions").read_text().split() == ["0.2.0"]
+        assert not (root / BASE / "update-trial.json").exists()
+    finally:
+        shutil.rmtree(root.parent, ignore_errors=True)

@@ -754,7 +754,13 @@ def install(
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         installed_s = time.monotonic() - started
-        problem = _switch(layout, settings, current, new, say)
+        try:
+            problem = _switch(layout, settings, current, new, say)
+        except UpdateError:
+            # Back on the old release, which does not come up either: the new one goes anyway.
+            _mark_failed(layout, new)
+            shutil.rmtree(target, ignore_errors=True)
+            raise
         if problem is not None:
             _mark_failed(layout, new)
             if previous_version(layout) == new:  # reinstalled over the kept one, and failed
