@@ -423,7 +423,11 @@ class HubDaemon:
         """A health report for the centre now (the daemon has started), then every
         sync.health_every_s; none while the last one still waits (hub/core/health.py)."""
         while True:
-            self._commit_health(uplink)
+            try:
+                self._commit_health(uplink)
+            except (ValueError, OSError):
+                # The report is the technician's; the patient's readings must not stop for it.
+                log.exception("health report not made")
             await asyncio.sleep(self.config.sync.health_every_s)
 
     def _commit_health(self, uplink: Uplink) -> None:
