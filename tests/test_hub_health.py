@@ -9,10 +9,13 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from hub.config import SyncSettings
@@ -145,6 +148,7 @@ DEVICE_CASES: list[tuple[str, KnownDevice, dict[str, Any] | None]] = [
     ("no name", replace(CUFF, name=None), {"name": None}),
     ("a name of control bytes", replace(CUFF, name="\x00\x1b[2J"), {"name": "[2J"}),
     ("a long name", replace(CUFF, name="N" * 100), {"name": "N" * 64}),
+    ("a lone surrogate", replace(CUFF, name="a\ud800b"), {"name": "a?b"}),
     ("no profile", replace(CUFF, profile=""), {"profile": "unknown"}),
     (
         "a stamp not a time",
@@ -333,3 +337,47 @@ def test_a_report_waits_in_the_routine_lane_behind_an_urgent_reading(tmp_path: P
     # Stored once per moment: the same report again takes no number.
     assert store.add(to_health_reading(health_report(FACTS), AT)) is None
     store.close()
+
+
+# --- whatever the facts, a report the centre takes ----------------------------------------------
+
+_texts = st.text(st.characters(codec=None, exclude_categories=()), max_size=120) | st.none()
+_numbers = st.floats(allow_nan=True, allow_infinity=True) | st.integers(-(1 << 70), 1 << 70)
+_known = st.builds(
+    KnownDevice,
+    address=st.from_regex(r"[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}", fullmatch=True) | st.text(),
+    profile=st.text(max_size=80),
+    name=_texts,
+    paired_at=st.just(AT),
+    bonded=st.booleans(),
+    last_connected_at=_texts | st.datetimes(timezones=st.just(UTC)).map(datetime.isoformat),
+    clock_set_at=_texts,
+    battery_level=st.integers(-(1 << 40), 1 << 40) | st.none() | st.booleans(),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    version=st.text(max_size=80),
+    uptime=_numbers,
+    free=st.integers(-(1 << 60), 1 << 60) | st.none(),
+    total=st.integers(-(1 << 60), 1 << 60) | st.none(),
+    offset=_numbers | st.none(),
+    pending=st.integers(-(1 << 60), 1 << 70),
+    alarm=_texts,
+    devices=st.lists(_known, max_size=24),
+)
+def test_any_facts_make_a_report_the_centre_reads_back(
+    version: str,
+    uptime: float,
+    free: int | None,
+    total: int | None,
+    offset: float | None,
+    pending: int,
+    alarm: str | None,
+    devices: list[KnownDevice],
+) -> None:
+    facts = HealthFacts(version, uptime, free, total, True, offset, pending, alarm, devices)
+    report = health_report(facts)
+    item = to_health_reading(report, AT)
+    assert read_health(json.loads(canonical_json(item.values))) == report

@@ -226,7 +226,12 @@ def _alarm(alarm: str | None) -> Literal["near_full", "over_budget"] | None:
 
 
 def _text(text: str | None, most: int) -> str:
-    return "" if text is None else _CONTROL.sub("", text).strip()[:most]
+    """Text the centre takes: no control characters, no lone surrogates (the wire's strict
+    reader would refuse the whole item), at most `most` characters."""
+    if text is None:
+        return ""
+    valid = text.encode("utf-8", "replace").decode("utf-8")
+    return _CONTROL.sub("", valid).strip()[:most]
 
 
 def _bounded_int(value: float | None, most: int) -> int:
