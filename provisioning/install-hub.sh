@@ -113,8 +113,12 @@ fi
 if [ -n "$release_key" ]; then
     [ -f "$release_key" ] || refuse "--release-key $release_key: no such file"
     # One base64 Ed25519 key (44 characters) a line, # comments: hub update keygen's format.
-    grep -v '^#' "$release_key" | grep -q '^[A-Za-z0-9+/]\{43\}=$' ||
+    # At least one key, and no line that is neither (hub update would refuse the file).
+    key_pattern='^[A-Za-z0-9+/]\{43\}=$'
+    if ! grep -q "$key_pattern" "$release_key" ||
+        grep -v '^#' "$release_key" | grep -v '^$' | grep -qv "$key_pattern"; then
         refuse "--release-key $release_key: not a release key (release-key.pub from hub update keygen)"
+    fi
 fi
 # The version installed: the wheel's (dho_hub-VERSION-...) or the checkout's pyproject.toml. It
 # names the release's directory, so only numbers and dots (as hub update requires).
@@ -247,13 +251,29 @@ fi
 # One venv per version, made where it stays (a venv's scripts name their interpreter by its full
 # path), and /opt/dho-hub/venv a link to it: `hub update` installs the next version beside it and
 # switches the link (docs/operations.md, "Updating hubs").
+venv=$root$VENV
+running=$(readlink "$venv" 2>/dev/null | sed -n 's|^releases/||p')
+newer=$(printf '%s\n%s\n' "$running" "$version" | sort -V | tail -n 1)
+if [ -n "$running" ] && [ "$running" != "$version" ] && [ "$newer" = "$running" ] &&
+    [ -x "$root$RELEASES/$running/bin/python" ]; then
+    # `hub update` brought this hub past the checkout's version: installing the checkout would
+    # take it back (and an old release may bring back a fixed flaw). By hand: hub update.
+    version=$running
+    keep_running=yes
+else
+    keep_running=no
+fi
 release=$root$RELEASES/$version
-if [ ! -x "$release/bin/python" ]; then
+if [ $keep_running = yes ]; then
+    say "kept: $VENV -> releases/$running (newer than this installer's software; hub update installed it)"
+elif [ ! -x "$release/bin/python" ]; then
     python3 -m venv "$release"
     did "made the venv $RELEASES/$version"
 fi
 stamp=$(source_stamp)
-if [ "$(cat "$release/.dho-hub-source" 2>/dev/null)" = "$stamp" ]; then
+if [ $keep_running = yes ]; then
+    :
+elif [ "$(cat "$release/.dho-hub-source" 2>/dev/null)" = "$stamp" ]; then
     say "ok: software in $RELEASES/$version (installed from this same source)"
 else
     # A reinstall, not an upgrade: the checkout keeps one version number across changes.
@@ -262,7 +282,6 @@ else
     echo "$stamp" >"$release/.dho-hub-source"
     did "installed the software into $RELEASES/$version from ${wheel:-$checkout}"
 fi
-venv=$root$VENV
 if [ "$(readlink "$venv" 2>/dev/null)" = "releases/$version" ]; then
     say "ok: $VENV -> releases/$version"
 else

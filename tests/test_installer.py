@@ -385,7 +385,37 @@ def test_a_release_key_is_pinned_and_a_venv_from_before_releases_replaced(
     assert pinned.stat().st_mode & 0o777 == 0o644
     assert "no release key pinned" not in result.stdout
     assert "no release key pinned" in installed.first.stdout
-    key.write_text("not a key\n")
-    refused = run("--root", root, "--wheel", installed.wheel, "--release-key", key)
-    assert refused.returncode == 1
-    assert "not a release key" in refused.stderr
+    for text in ("not a key\n", "B" * 43 + "=\nnot a key\n"):  # hub update would refuse both
+        key.write_text(text)
+        refused = run("--root", root, "--wheel", installed.wheel, "--release-key", key)
+        assert refused.returncode == 1
+        assert "not a release key" in refused.stderr
+
+
+def test_a_newer_release_hub_update_installed_is_kept(installed: Installed, tmp_path: Path) -> None:
+    """Run again on a hub that `hub update` brought to 0.2.0, the installer of 0.1.0 keeps it
+    running (installing its own would take the hub back to an older release)."""
+    root = tmp_path / "root"
+    shutil.copytree(installed.root, root, symlinks=True)
+    newer = root / "opt/dho-hub/releases/0.2.0"
+    shutil.copytree(root / RELEASE, newer, symlinks=True)
+    (root / VENV).unlink()
+    (root / VENV).symlink_to("releases/0.2.0")
+    result = run("--root", root, "--wheel", installed.wheel)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert os.readlink(root / VENV) == "releases/0.2.0"
+    assert not (root / "opt/dho-hub/previous").exists()
+    assert (
+        "kept: /opt/dho-hub/venv -> releases/0.2.0 (newer than this installer's software"
+        in result.stdout
+    )
+    assert "installed the software" not in result.stdout
+    # An older one running (a rollback, say) is not kept: the installer's is newer.
+    (root / VENV).unlink()
+    (root / VENV).symlink_to("releases/0.0.9")
+    (root / "opt/dho-hub/releases/0.0.9/bin").mkdir(parents=True)
+    (root / "opt/dho-hub/releases/0.0.9/bin/python").symlink_to("/usr/bin/python3")
+    older = run("--root", root, "--wheel", installed.wheel)
+    assert older.returncode == 0, older.stdout + older.stderr
+    assert os.readlink(root / VENV) == "releases/0.1.0"
+    assert os.readlink(root / "opt/dho-hub/previous") == "releases/0.0.9"

@@ -438,8 +438,15 @@ def _sync_dir(directory: Path) -> None:
 
 @contextlib.contextmanager
 def _locked(layout: Layout) -> Iterator[None]:
-    layout.base.mkdir(parents=True, exist_ok=True)
-    with open(layout.lock, "a") as handle:
+    try:
+        layout.base.mkdir(parents=True, exist_ok=True)
+        handle = open(layout.lock, "a")  # noqa: SIM115 (closed by the with below)
+    except PermissionError:
+        raise UpdateError(
+            f"hub update writes {layout.base} and restarts the hub's services: run it as root "
+            "(sudo hub update ...)"
+        ) from None
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
