@@ -226,6 +226,8 @@ def test_who_may_open_the_pages_and_deploy_to_whom(ward: dict[str, Any]) -> None
     hub = add(tina, kind="hub", model="Pi", serial="1", hub_id="hub-0001")
     assert "Ola" in page(tina.get(f"/equipment/{hub.pk}/")), "her team's patients to choose"
     assert "Ola" not in page(vera.get(f"/equipment/{hub.pk}/"))
+    assert 'id="no-patients"' in adam.get(f"/equipment/{hub.pk}/").content.decode()
+    assert 'id="no-patients"' not in tina.get(f"/equipment/{hub.pk}/").content.decode()
     for stranger in (vera, adam):  # another team's patient, or no team at all
         refused = act(stranger, hub, "deploy", patient=ward["ola"].pk)
         assert refused.status_code == 400
