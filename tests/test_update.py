@@ -607,3 +607,36 @@ def test_when_the_old_release_does_not_come_up_either_it_says_so(
         assert not (root / BASE / "update-trial.json").exists()
     finally:
         shutil.rmtree(root.parent, ignore_errors=True)
+
+
+def test_a_hub_healthy_once_and_not_after_settle_s_is_not_healthy(tmp_path: Path) -> None:
+    """The check is repeated settle_s after the first healthy answer: a daemon that answers
+    once and then dies of its first reading is rolled back. A restart that fails is a problem
+    at once."""
+    from hub.update.install import Layout, Settings, restart_and_check
+
+    count = tmp_path / "count"
+    # Healthy the first time only.
+    once = ["sh", "-c", f"test ! -e {count} && touch {count}"]
+    said: list[str] = []
+    layout = Layout(tmp_path)
+    settle = Settings(
+        restart_command=["true"], health_commands=[once], health_timeout_s=3, settle_s=0.2
+    )
+    assert restart_and_check(layout, settle, said.append) == (
+        f"healthy, then not 0.2 s later: {' '.join(once)} exited 1"
+    )
+    count.unlink()
+    no_settle = Settings(
+        restart_command=["true"], health_commands=[once], health_timeout_s=3, settle_s=0
+    )
+    assert restart_and_check(layout, no_settle, said.append) is None
+    failing = Settings(
+        restart_command=["sh", "-c", "echo unit not found >&2; exit 5"],
+        health_commands=[["true"]],
+        health_timeout_s=3,
+        settle_s=0,
+    )
+    assert restart_and_check(layout, failing, said.append) == (
+        "sh -c echo unit not found >&2; exit 5 failed: unit not found"
+    )
