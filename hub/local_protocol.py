@@ -255,6 +255,8 @@ class StatusAnswer(Answer):
     readings: list[StatusReading]  # the latest of each kind, newest first
     pending: int
     broker_connected: bool
+    # `pending` less the hub's own health report waiting: what the patient's screen counts.
+    patient_pending: int | None = None
     last_ack_at: str | None
     hub_clock_offset_s: float | None
     store_problem: str | None

@@ -128,16 +128,21 @@ class SocketOps:
         )
         if self._status is not None and self._status[0] == inputs:
             return self._status[1]
+        latest = store.latest_per_kind()
+        pending = store.pending_count()
+        # A health report waits at most one at a time (hub/core/health.py, report_due).
+        health_waiting = any(r.kind == HEALTH_KIND and r.synced_at is None for r in latest)
         answer = StatusAnswer(
             hub_id=hub.config.hub_id,
             # The hub's health reports are the technician's, not the patient's: no card, no
             # trend, no "sent at" on her screen.
             readings=[
                 StatusReading.model_validate(status_reading(r))
-                for r in store.latest_per_kind()
+                for r in latest
                 if r.kind != HEALTH_KIND
             ],
-            pending=store.pending_count(),
+            pending=pending,
+            patient_pending=max(0, pending - health_waiting),
             broker_connected=hub.uplink.ready.is_set(),
             broker_problem=hub.uplink.broker_problem,
             last_ack_at=hub.uplink.last_ack_at,

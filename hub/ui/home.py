@@ -85,7 +85,8 @@ def standing(
     alarm = alarm_text(status, cat)
     if alarm:
         return Standing(alarm, warning=True)
-    if status.pending > 0 or any(not r.synced for r in status.readings):
+    own = status.pending if status.patient_pending is None else status.patient_pending
+    if own > 0 or any(not r.synced for r in status.readings):
         key = "standing.sending" if status.broker_connected else "standing.waiting"
         return Standing(cat.translate(key), warning=False)
     sent = [t for r in status.readings if (t := parse_time(r.synced_at)) is not None]
