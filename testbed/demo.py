@@ -113,6 +113,7 @@ def parser() -> argparse.ArgumentParser:
 STOP_SIGNALS = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT)
 # Seconds the demo's processes have to end on SIGTERM before SIGKILL ends them.
 GRACE = 5.0
+DEMO_HEALTH_EVERY_S = 60.0  # the hub's health on the technician's page, a minute old at most
 SCREEN_CLOSE_S = 5.0  # after a stop signal, the screen's time to close before it is left
 
 
@@ -184,6 +185,7 @@ def main() -> None:
         watchdog = _start_watchdog(workdir, args.keep)
         _say(f"Starting a simulated home in {workdir} (logs in {workdir / 'logs'}) ...")
         home = SimulatedHome(workdir)
+        home.health_every_s = DEMO_HEALTH_EVERY_S
         _run(home, workdir, args, stopping)
     except Stop:
         pass
@@ -207,6 +209,7 @@ def _run(home: SimulatedHome, workdir: Path, args: argparse.Namespace, stopping:
     home.start_centre()
     _, web = home.start_web()
     nurse = home.add_people(password=DEMO_PASSWORD)
+    technician = home.add_user("tekniker", "technician", [], DEMO_PASSWORD, "Tora Tekniker")
     home.start_hub()
     for turn in turns(args.devices, args.every):
         home.start_device(turn.kind, KINDS[turn.kind][2], turn.every, turn.first)
@@ -215,7 +218,7 @@ def _run(home: SimulatedHome, workdir: Path, args: argparse.Namespace, stopping:
         device = home.pair(DEVICE_ADAPTERS[KINDS[kind][2]])
         _say(f"paired {kind}: {device['address']} ({device['profile']})")
     _send_care_plan(home, workdir)
-    _print_web(web, nurse)
+    _print_web(web, nurse, technician)
     socket_path = load_config(home.hub_config).socket_path
     if args.headless:
         _print_readings(home)
@@ -267,12 +270,15 @@ DEMO_PLAN = {
 DEMO_PASSWORD = "demo-sykepleier-passord"  # a demo only: never a real centre's
 
 
-def _print_web(address: str, nurse: dict[str, str]) -> None:
+def _print_web(address: str, nurse: dict[str, str], technician: dict[str, str]) -> None:
     _say(
         f"\nThe follow-up centre's web: {address}/\n"
         f"  nurse: {nurse['username']}, password: {nurse['password']}\n"
         f"  second factor: add {nurse['otpauth_uri']} to an authenticator app, or get\n"
         f"  the code now with: .venv/bin/python -m testbed.totp {nurse['totp_secret']}\n"
+        f"  technician (Hubs and devices, Equipment): {technician['username']}, password:"
+        f" {technician['password']}, code: .venv/bin/python -m testbed.totp"
+        f" {technician['totp_secret']}\n"
     )
 
 

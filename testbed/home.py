@@ -180,16 +180,15 @@ class SimulatedHome:
         return self.add_nurse(nurse, team, password)
 
     def add_nurse(self, username: str, team: str, password: str = "") -> dict[str, str]:
-        args = [
-            "add-user",
-            username,
-            "--role",
-            "nurse",
-            "--team",
-            team,
-            "--name",
-            "Siri Sykepleier",
-        ]
+        return self.add_user(username, "nurse", [team], password, "Siri Sykepleier")
+
+    def add_user(
+        self, username: str, role: str, teams: list[str], password: str = "", name: str = ""
+    ) -> dict[str, str]:
+        """`centre add-user` as the administrator runs it; her name, password and TOTP secret."""
+        args = ["add-user", username, "--role", role, "--name", name]
+        for team in teams:
+            args += ["--team", team]
         done = subprocess.run(
             [sys.executable, "-m", "centre.cli", "--config", str(self.centre_config), *args]
             + (["--password-stdin"] if password else []),
