@@ -3,7 +3,10 @@
 Protocol: a Unix stream socket; the client sends one JSON object on one line, the daemon
 answers with one JSON object on one line and closes. See docs/protocol.md ("Local socket").
 Whoever can open the socket is trusted to ask, not to be well-formed: every connection gets one
-answer, a slow or idle one is cut off, and the number of connections is capped.
+answer, a slow or idle one is cut off, and the number of connections is capped. Who asked (the
+kernel's SO_PEERCRED: the client's pid, uid and gid when it connected) is read here, once per
+connection, and given to the handler as plain data (`peer()`); the ops that change the hub's
+devices need more than the socket's group (hub/core/technician_unlock.py).
 """
 
 from __future__ import annotations
@@ -14,7 +17,10 @@ import json
 import logging
 import os
 import socket
+import struct
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +51,39 @@ MAX_ANSWER = 256 * 1024 * 1024  # a technician's full listing of a long-offline 
 MAX_CLIENTS = 32
 READ_TIMEOUT_S = 5.0  # clients send their line at once; an idle connection is cut off
 WRITE_TIMEOUT_S = 60.0  # a client that does not read its answer is cut off
+
+
+@dataclass(frozen=True)
+class Peer:
+    """The credentials of a client of the socket, as the kernel saw them when it connected
+    (its effective uid and gid): not anything the client says."""
+
+    pid: int
+    uid: int
+    gid: int
+
+
+_UCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
+# The peer of the connection whose request is being answered: each connection is a task of its
+# own, so a handler called from it (and whatever it awaits) sees its own peer.
+_PEER: ContextVar[Peer | None] = ContextVar("hub_socket_peer", default=None)
+
+
+def peer() -> Peer | None:
+    """Who sent the request being answered; None outside a connection's handler, or if the
+    kernel would not say (then the ops behind the technician PIN are refused)."""
+    return _PEER.get()
+
+
+def peer_credentials(sock: Any) -> Peer | None:
+    """SO_PEERCRED of a connected Unix socket; None if it has none (not a Unix socket)."""
+    try:
+        raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size)
+        pid, uid, gid = _UCRED.unpack(raw)
+    except (OSError, AttributeError, struct.error, TypeError) as exc:
+        log.warning("no peer credentials on the hub socket: %s", exc)
+        return None
+    return Peer(pid, uid, gid)
 
 
 class BadRequest(HubError, ValueError):
@@ -158,6 +197,7 @@ async def serve(
 
     async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         admitted = clients.admit()
+        _PEER.set(peer_credentials(writer.get_extra_info("socket")))
         answer: Reply | None = None
         try:
             answer = await _answer(reader, handler, read_timeout) if admitted else _busy(clients)

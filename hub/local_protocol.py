@@ -122,6 +122,12 @@ class TechnicianUnlockRequest(Request):
     pin: Annotated[str, StringConstraints(pattern=PIN_PATTERN)]
 
 
+class TechnicianLockRequest(Request):
+    """The screen left technician mode: the unlock its PIN gave its user ends now."""
+
+    op = "technician_lock"
+
+
 # What to say when an argument is wrong, per op.
 PROBLEMS: dict[type[Request], dict[str, str]] = {
     PairRequest: {
@@ -181,7 +187,9 @@ class Answer(_Strict):
     ok: Literal[True] = True
 
 
-ErrorKind = Literal["bad_request", "busy", "internal", "stopping"]
+# needs_technician: `pair` or `forget` from a user that is neither root nor the daemon's and
+# holds no technician unlock (hub/core/technician_unlock.py); nothing was done.
+ErrorKind = Literal["bad_request", "busy", "internal", "stopping", "needs_technician"]
 
 
 class Refusal(_Strict):
@@ -363,6 +371,12 @@ class TechnicianUnlockAnswer(Answer):
     locked_for_s: float
 
 
+class TechnicianLockAnswer(Answer):
+    """Whether the sender held an unlock until now (false: it held none, or it had run out)."""
+
+    was_unlocked: bool
+
+
 # --- the ops -------------------------------------------------------------------------------
 
 
@@ -385,6 +399,7 @@ OPS: dict[str, Op] = {
         Op(CallMeRequest, CallMeAnswer),
         Op(LiveRequest, LiveAnswer),
         Op(TechnicianUnlockRequest, TechnicianUnlockAnswer),
+        Op(TechnicianLockRequest, TechnicianLockAnswer),
     )
 }
 

@@ -1,10 +1,15 @@
 """What the daemon answers on the local socket (hub.sock): a table from op to its request model
-and handler; the requests and answers are the models of hub.local_protocol."""
+and handler; the requests and answers are the models of hub.local_protocol.
+
+`pair` and `forget` change whose readings reach the centre: they run only for root, the
+daemon's own user, or a user holding a technician unlock (hub/core/technician_unlock.py; who
+asked is the kernel's word, hub.ipc.peer)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -19,7 +24,16 @@ from hub.core.health import KIND as HEALTH_KIND
 from hub.core.pipeline import status_reading
 from hub.core.reading import now_utc
 from hub.core.technician_pin import Lockout, after_try, locked_for, pin_matches, tries_left
+from hub.core.technician_unlock import (
+    BY_UNLOCK,
+    Unlocks,
+    after_lock,
+    after_unlock,
+    decide,
+    unlocked_for,
+)
 from hub.devices.ble.session import PairingError
+from hub.ipc import Peer, peer
 from hub.local_protocol import (
     Answer,
     AnswerRequest,
@@ -49,6 +63,8 @@ from hub.local_protocol import (
     StatusReading,
     StatusRequest,
     StoredReading,
+    TechnicianLockAnswer,
+    TechnicianLockRequest,
     TechnicianUnlockAnswer,
     TechnicianUnlockRequest,
     parse,
@@ -76,7 +92,7 @@ class Route(Generic[R]):
     """How one op is answered: its arguments read as `request`, then handled."""
 
     request: type[R]
-    handle: Callable[[SocketOps, R], Awaitable[Reply]]
+    handle: Callable[[SocketOps, R, Peer | None], Awaitable[Reply]]
 
 
 class SocketOps:
@@ -92,8 +108,15 @@ class SocketOps:
         self._lockout = Lockout()
         self._pin_turn = asyncio.Lock()
         self.monotonic: Callable[[], float] = time.monotonic
+        # Who holds a technician unlock (a right PIN from that uid, recently), and who needs
+        # none: root and the daemon's own user (SO_PEERCRED gives effective uids).
+        self._unlocks = Unlocks()
+        self.daemon_uid = os.geteuid()
 
-    async def handle(self, req: dict[str, Any]) -> Reply:
+    async def handle(self, req: dict[str, Any], asker: Peer | None = None) -> Reply:
+        """Answer one request; `asker`: who sent it (by default the socket's peer of the
+        connection being answered, hub.ipc.peer)."""
+        asker = asker if asker is not None else peer()
         op = req.get("op")
         route = ROUTES.get(op) if isinstance(op, str) else None
         if route is None:
@@ -103,9 +126,23 @@ class SocketOps:
             request = parse(route.request, {k: v for k, v in req.items() if k != "op"})
         except RequestRefused as exc:
             return Refusal(error=str(exc))
-        return await route.handle(self, request)
+        uid = None if asker is None else asker.uid
+        verdict = decide(self._unlocks, route.request.op, uid, self.daemon_uid, self.monotonic())
+        self._unlocks = verdict.unlocks
+        if not verdict.allowed:
+            log.warning(
+                "refused %s on the hub socket to uid %s (pid %s): %s",
+                route.request.op,
+                uid,
+                None if asker is None else asker.pid,
+                verdict.why,
+            )
+            return Refusal(error=verdict.why, error_kind="needs_technician")
+        if verdict.why == BY_UNLOCK:
+            log.info("%s for uid %s, under its technician unlock", route.request.op, uid)
+        return await route.handle(self, request, asker)
 
-    async def status(self, _: StatusRequest) -> StatusAnswer:
+    async def status(self, _: StatusRequest, _asker: Peer | None = None) -> StatusAnswer:
         """Asked every second by the patient screen: built again only when something it shows
         may have changed (the store, the hour the trends start in, the daemon's own fields),
         otherwise the same answer as last time."""
@@ -167,17 +204,17 @@ class SocketOps:
         self._status = (inputs, answer)
         return answer
 
-    async def readings(self, _: ReadingsRequest) -> ReadingsAnswer:
+    async def readings(self, _: ReadingsRequest, _asker: Peer | None = None) -> ReadingsAnswer:
         return ReadingsAnswer(
             readings=[StoredReading.model_validate(r.to_json()) for r in self.hub.store.all()]
         )
 
-    async def devices(self, _: DevicesRequest) -> DevicesAnswer:
+    async def devices(self, _: DevicesRequest, _asker: Peer | None = None) -> DevicesAnswer:
         return DevicesAnswer(
             devices=[Device.model_validate(d.to_json()) for d in self.hub.store.devices()]
         )
 
-    async def live(self, req: LiveRequest) -> LiveAnswer:
+    async def live(self, req: LiveRequest, _asker: Peer | None = None) -> LiveAnswer:
         wait_s = min(req.wait_s, LIVE_WAIT_MAX_S)
         return LiveAnswer.model_validate(
             await self.hub.live.newer_than(req.boot, req.version, wait_s)
@@ -193,7 +230,9 @@ class SocketOps:
         start = datetime.now(UTC) - timedelta(days=TREND_DAYS)
         return start.replace(minute=0, second=0, microsecond=0).isoformat(timespec="seconds")
 
-    async def message_read(self, req: MessageReadRequest) -> MessageReadAnswer | Refusal:
+    async def message_read(
+        self, req: MessageReadRequest, _asker: Peer | None = None
+    ) -> MessageReadAnswer | Refusal:
         """The patient read a message: note it, and send the centre a receipt (once)."""
         version, at = req.version, now_utc()
         try:
@@ -206,7 +245,9 @@ class SocketOps:
         self.hub.uplink.wake.set()
         return MessageReadAnswer(version=version)
 
-    async def call_me(self, req: CallMeRequest) -> CallMeAnswer | Refusal:
+    async def call_me(
+        self, req: CallMeRequest, _asker: Peer | None = None
+    ) -> CallMeAnswer | Refusal:
         """Ring meg ("call me"): store the request for the centre (once per id; while one is
         open, that one is the answer and nothing is stored)."""
         try:
@@ -220,7 +261,9 @@ class SocketOps:
             self.hub.uplink.wake.set()
         return CallMeAnswer(call_request=call_state(call), stored_before=not stored)
 
-    async def answer(self, req: AnswerRequest) -> AnswerStored | Refusal:
+    async def answer(
+        self, req: AnswerRequest, _asker: Peer | None = None
+    ) -> AnswerStored | Refusal:
         """Store the patient's answers: a sequence number, sealed, like any reading."""
         try:
             reading = to_answer_reading(req.response, now_utc())
@@ -234,7 +277,7 @@ class SocketOps:
         self.hub.uplink.wake.set()
         return AnswerStored(seq=seq, stored_before=False)
 
-    async def pair(self, req: PairRequest) -> PairAnswer | Refusal:
+    async def pair(self, req: PairRequest, _asker: Peer | None = None) -> PairAnswer | Refusal:
         timeout = PAIR_TIMEOUT_S if req.scan_s is None else req.scan_s
         try:
             device = await self.hub.watcher.pair(req.address, req.passkey, timeout)
@@ -246,7 +289,9 @@ class SocketOps:
             return Refusal(error=f"paired, but not recorded: {exc}; pair it again")
         return PairAnswer(device=Device.model_validate(device.to_json()))
 
-    async def forget(self, req: ForgetRequest) -> ForgetAnswer | Refusal:
+    async def forget(
+        self, req: ForgetRequest, _asker: Peer | None = None
+    ) -> ForgetAnswer | Refusal:
         address = req.address.upper()
         try:
             known = self.hub.store.forget_device(address)
@@ -258,10 +303,11 @@ class SocketOps:
         return ForgetAnswer(address=address)
 
     async def technician_unlock(
-        self, req: TechnicianUnlockRequest
+        self, req: TechnicianUnlockRequest, asker: Peer | None = None
     ) -> TechnicianUnlockAnswer | Refusal:
         """The PIN checked against the config's hash; while locked it is not checked at all.
-        The PIN itself is never logged, nor repeated in an answer."""
+        The PIN itself is never logged, nor repeated in an answer. A right PIN unlocks `pair`
+        and `forget` for the uid that sent it (hub/core/technician_unlock.py)."""
         pin = self.hub.config.technician_pin
         if pin is None:
             return Refusal(
@@ -277,8 +323,13 @@ class SocketOps:
             now = self.monotonic()
             self._lockout = after_try(self._lockout, now, right)
             answer = self._unlock_answer(right, now)
+            if right and asker is not None:
+                self._unlocks = after_unlock(self._unlocks, asker.uid, now)
         if right:
-            log.info("technician mode opened on the touchscreen")
+            log.info(
+                "technician mode opened on the touchscreen (pair and forget unlocked for uid %s)",
+                None if asker is None else asker.uid,
+            )
         elif answer.tries_left:
             log.warning(
                 "a wrong technician PIN on the touchscreen (%d tries left)", answer.tries_left
@@ -290,6 +341,19 @@ class SocketOps:
                 answer.locked_for_s,
             )
         return answer
+
+    async def technician_lock(
+        self, _: TechnicianLockRequest, asker: Peer | None = None
+    ) -> TechnicianLockAnswer:
+        """The screen left technician mode: the sender's unlock ends now (others' stay)."""
+        if asker is None:
+            return TechnicianLockAnswer(was_unlocked=False)
+        now = self.monotonic()
+        was = unlocked_for(self._unlocks, asker.uid, now) > 0
+        self._unlocks = after_lock(self._unlocks, asker.uid, now)
+        if was:
+            log.info("technician mode left: pair and forget locked again for uid %s", asker.uid)
+        return TechnicianLockAnswer(was_unlocked=was)
 
     def _unlock_answer(self, right: bool, now: float) -> TechnicianUnlockAnswer:
         return TechnicianUnlockAnswer(
@@ -340,4 +404,5 @@ ROUTES: dict[str, Route[Any]] = {
     CallMeRequest.op: Route(CallMeRequest, SocketOps.call_me),
     LiveRequest.op: Route(LiveRequest, SocketOps.live),
     TechnicianUnlockRequest.op: Route(TechnicianUnlockRequest, SocketOps.technician_unlock),
+    TechnicianLockRequest.op: Route(TechnicianLockRequest, SocketOps.technician_lock),
 }

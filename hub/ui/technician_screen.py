@@ -36,6 +36,8 @@ from hub.local_protocol import (
     Refusal,
     Request,
     StatusAnswer,
+    TechnicianLockAnswer,
+    TechnicianLockRequest,
     TechnicianUnlockAnswer,
     TechnicianUnlockRequest,
 )
@@ -63,6 +65,7 @@ log = logging.getLogger(__name__)
 KEY_ROWS = (DIGITS[:5], (*DIGITS[5:], ERASE))  # 1-5 / 6-9, 0, erase
 ERASE_LABEL = "\N{ERASE TO THE LEFT}"
 UNLOCK_WITHIN_S = 15.0  # scrypt in the daemon, on a busy Pi
+LOCK_WITHIN_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,14 @@ class Technician:
         if isinstance(answer, Refusal):
             return answer.error
         return answer
+
+    async def lock(self) -> None:
+        """Technician mode is left: the daemon ends the unlock the PIN gave this screen's user
+        (`pair` and `forget` are refused again). If the daemon does not hear it, the unlock
+        runs out by itself (hub/core/technician_unlock.py UNLOCK_S)."""
+        answer = await self.asked(TechnicianLockRequest(), TechnicianLockAnswer, LOCK_WITHIN_S)
+        if isinstance(answer, str):
+            log.warning("technician mode: the daemon did not lock pairing again: %s", answer)
 
 
 class TechnicianPart(Screen[None]):
@@ -214,6 +225,13 @@ class TechnicianScreen(TechnicianPart):
 
     async def on_mount(self) -> None:
         await self.refresh_summary()
+
+    def on_unmount(self) -> None:
+        """Technician mode left (its button, Escape, or untouched for IDLE_S): pairing and
+        forgetting are locked again at once, not only when the unlock runs out. On the app's
+        loop: this screen's own workers end with it."""
+        if self.app.is_running:
+            self.app.run_worker(self.tech.lock(), name="technician lock", exit_on_error=False)
 
     async def on_screen_resume(self) -> None:
         await self.refresh_summary()  # back from pairing or forgetting: the count changed
