@@ -390,3 +390,34 @@ def test_set_technician_pin_refuses_what_is_no_pin_and_changes_nothing(
     if typed.strip():
         assert typed.strip() not in said  # a mistyped PIN is not repeated
     assert hub_toml.read_bytes() == before
+
+
+async def test_a_pairing_refused_for_an_expired_unlock_says_to_type_the_pin_again() -> None:
+    """The daemon's `needs_technician` refusal (its 5 minutes ran out, hub/core/
+    technician_unlock.py) is told in the screen's language with what to do; any other refusal
+    stays the daemon's own sentence."""
+    from hub.local_protocol import PairAnswer, PairRequest, Refusal
+    from hub.ui.technician_screen import Technician
+
+    def technician(refusal: Refusal) -> Technician:
+        async def ask(*_: object) -> Refusal:
+            return refusal
+
+        return Technician(
+            catalogue=NB,
+            ask=ask,
+            now=lambda: datetime.now(UTC),
+            hub_clock_synced=lambda: True,
+            touched=lambda: None,
+            status=lambda: None,
+            live=lambda: [],
+        )
+
+    expired = Refusal(error="pairing needs the technician PIN", error_kind="needs_technician")
+    said = await technician(expired).asked(PairRequest(passkey=None, scan_s=1.0), PairAnswer, 1)
+    assert said == NB.translate("tech.pin.again") and "teknikerkoden" in said
+    other = Refusal(error="no device found within 60 s")
+    assert (
+        await technician(other).asked(PairRequest(passkey=None, scan_s=1.0), PairAnswer, 1)
+        == other.error
+    )

@@ -91,6 +91,9 @@ class Technician:
             log.warning("technician mode: %s: %s", req.op, exc)
             return self.t("tech.no_answer")
         if isinstance(answer, Refusal):
+            if answer.error_kind == "needs_technician":  # the PIN's 5 minutes ran out
+                log.warning("technician mode: %s refused: %s", req.op, answer.error)
+                return self.t("tech.pin.again")
             return answer.error
         return answer
 
