@@ -87,6 +87,9 @@ class HubDaemon:
         )
         self.outbox_alarm: str | None = None
         self.outbox_bytes: int | None = None  # as housekeeping last measured it
+        # Set when the devices change (pair, forget): a health report goes now, so the centre's
+        # page shows the new patient's devices before the technician leaves the home.
+        self.health_wanted = asyncio.Event()
         self.downlink_refused: str | None = None  # why the last document was refused
         self.hub_seal_key = self._hub_seal_key()
         notice = self._stored_document("centre_key")
@@ -421,14 +424,17 @@ class HubDaemon:
 
     async def _report_health(self, uplink: Uplink) -> None:
         """A health report for the centre now (the daemon has started), then every
-        sync.health_every_s; none while the last one still waits (hub/core/health.py)."""
+        sync.health_every_s and when the devices change; none while the last one still waits
+        (hub/core/health.py)."""
         while True:
             try:
                 self._commit_health(uplink)
             except (ValueError, OSError):
                 # The report is the technician's; the patient's readings must not stop for it.
                 log.exception("health report not made")
-            await asyncio.sleep(self.config.sync.health_every_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.health_wanted.wait(), self.config.sync.health_every_s)
+            self.health_wanted.clear()
 
     def _commit_health(self, uplink: Uplink) -> None:
         store = self.store

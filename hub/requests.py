@@ -287,6 +287,7 @@ class SocketOps:
             self.hub.store.save_device(device)
         except StoreError as exc:
             return Refusal(error=f"paired, but not recorded: {exc}; pair it again")
+        self.hub.health_wanted.set()  # the centre's page shows the device soon
         return PairAnswer(device=Device.model_validate(device.to_json()))
 
     async def forget(
@@ -300,6 +301,7 @@ class SocketOps:
         if not known:
             return Refusal(error=f"{address} is not a device of this hub")
         await self.hub.watcher.forget(address)
+        self.hub.health_wanted.set()
         return ForgetAnswer(address=address)
 
     async def technician_unlock(

@@ -113,3 +113,39 @@ async def test_health_reports_reach_the_centre_once_each_and_the_newest_is_held(
     assert [d["battery_level"] for d in newest["devices"]] == [BATTERY]
     assert not [r for r in store.rejections() if "health" in r["reason"]]
     store.close()
+
+
+async def test_pairing_sends_a_report_at_once_so_the_centre_shows_the_device(
+    home: SimulatedHome,
+) -> None:
+    """A technician pairs the new patient's cuff: the centre's page lists it from a report sent
+    right after the pairing, not hours later at the next interval (found by an outsider
+    following docs/operations.md step 7)."""
+    home.health_every_s = 3600.0
+    home.start_centre(taking_batches=True)
+    home.start_hub()
+    store = CentreStore(home.centre.database_url)
+    first = await eventually(
+        lambda: store.hub_health(home.hub_id), WAIT_S, "the report made at the daemon's start"
+    )
+    assert first["devices"] == []
+    cuff = EmulatedCuff(behaviour=Behaviour(battery_level=BATTERY))
+    await cuff.start()
+    try:
+        await pair(home, cuff)
+
+        def listed() -> dict[str, Any] | None:
+            held = store.hub_health(home.hub_id)
+            return held if held and [d["address"] for d in held["devices"]] else None
+
+        held = await eventually(listed, WAIT_S, "a report naming the paired cuff")
+        assert [d["address"] for d in held["devices"]] == [cuff.address]
+        home.hub_cli("forget", cuff.address)
+        await eventually(
+            lambda: (h := store.hub_health(home.hub_id)) and h["devices"] == [] and h,
+            WAIT_S,
+            "a report without the forgotten cuff",
+        )
+    finally:
+        await cuff.stop()
+        store.close()

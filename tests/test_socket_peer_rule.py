@@ -149,6 +149,7 @@ def stand_in_ops(clock: list[float]) -> tuple[SocketOps, StandIn]:
         config=SimpleNamespace(technician_pin=SimpleNamespace(kept=weak_hash(PIN))),
         watcher=devices,
         store=devices,
+        health_wanted=asyncio.Event(),
     )
     ops = SocketOps(hub)  # type: ignore[arg-type]
     ops.daemon_uid = DAEMON

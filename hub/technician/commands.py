@@ -276,8 +276,8 @@ def set_technician_pin(args: argparse.Namespace) -> int:
     _replace_config(args.config, kept.rstrip("\n") + "\n" + table)
     print(
         "The technician PIN is set (its salted hash is in the config). Restart dho-hub and "
-        "dho-hub-ui: then a long press on the sentence under the top band opens technician "
-        "mode.",
+        "dho-hub-ui: then five taps within 4 seconds on the sentence under the top band open "
+        "technician mode.",
         file=sys.stderr,
     )
     return 0
