@@ -32,11 +32,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except FileExistsError as exc:
         print(
-            f"hub: {exc.filename} exists already; a hub identity is never overwritten. "
-            "Remove it by hand only if this hub is being reset for a new patient.",
+            f"hub: {exc.filename} exists already; keys are never overwritten. A hub's own "
+            "identity goes only with hub wipe (a hub reset for a new patient); a release key "
+            "only by your hand, when you mean to replace it.",
             file=sys.stderr,
         )
         return 2
+    except BrokenPipeError:  # `hub doctor | head`: the reader left, nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 def _parser() -> argparse.ArgumentParser:

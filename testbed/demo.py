@@ -33,6 +33,7 @@ from typing import IO, Any
 from zoneinfo import ZoneInfo
 
 from hub.config import load_config
+from hub.core.health import KIND as HEALTH_KIND
 from testbed.bluetooth import DEVICE_ADAPTERS
 from testbed.home import SimulatedHome
 from testbed.peripherals.__main__ import KINDS
@@ -208,8 +209,11 @@ def main() -> None:
 def _run(home: SimulatedHome, workdir: Path, args: argparse.Namespace, stopping: Stopping) -> None:
     home.start_centre()
     _, web = home.start_web()
-    nurse = home.add_people(password=DEMO_PASSWORD)
-    technician = home.add_user("tekniker", "technician", [], DEMO_PASSWORD, "Tora Tekniker")
+    nurse = home.add_people(team=DEMO_TEAM, password=DEMO_PASSWORD)
+    # In the nurse's team: a technician deploys equipment to the patients of her teams.
+    technician = home.add_user(
+        "tekniker", "technician", [DEMO_TEAM], DEMO_PASSWORD, "Tora Tekniker"
+    )
     home.start_hub()
     for turn in turns(args.devices, args.every):
         home.start_device(turn.kind, KINDS[turn.kind][2], turn.every, turn.first)
@@ -219,6 +223,11 @@ def _run(home: SimulatedHome, workdir: Path, args: argparse.Namespace, stopping:
         _say(f"paired {kind}: {device['address']} ({device['profile']})")
     _send_care_plan(home, workdir)
     _print_web(web, nurse, technician)
+    _say(
+        "The hub's commands (hub status, hub doctor, hub devices) on this simulated home:\n"
+        f"  export DBUS_SYSTEM_BUS_ADDRESS={home.env['DBUS_SYSTEM_BUS_ADDRESS']}\n"
+        f"  .venv/bin/hub --config {home.hub_config} status\n"
+    )
     socket_path = load_config(home.hub_config).socket_path
     if args.headless:
         _print_readings(home)
@@ -267,7 +276,8 @@ DEMO_PLAN = {
 }
 
 
-DEMO_PASSWORD = "demo-sykepleier-passord"  # a demo only: never a real centre's
+DEMO_PASSWORD = "demo-sykepleier-passord"  # a demo only (both users): never a real centre's
+DEMO_TEAM = "Oppfølging Bergen"
 
 
 def _print_web(address: str, nurse: dict[str, str], technician: dict[str, str]) -> None:
@@ -312,7 +322,8 @@ def _print_readings(home: SimulatedHome) -> None:
             for row in home.centre_readings():
                 if row["seq"] not in seen:
                     seen.add(row["seq"])
-                    _say(f"centre stored seq {row['seq']}: {json.dumps(row['values'])}")
+                    if row["kind"] != HEALTH_KIND:  # the technician's, on Hubs and devices
+                        _say(f"centre stored seq {row['seq']}: {json.dumps(row['values'])}")
 
 
 if __name__ == "__main__":

@@ -219,6 +219,8 @@ def test_status_says_what_a_technician_acts_on() -> None:
     assert "pending         3 readings" in text
     assert "budget 256 MB, no alarm" in text
     assert "care plan       version 4" in text
+    assert "centre key      k1 (new readings are sealed to it)" in text  # rotate-key waits on it
+    assert to_json(_view())["centre_key_id"] == "k1"
     assert "synchronised; 0.2 s ahead of the centre" in text
     assert "battery unknown, clock set never" in text  # not known: said, not invented
     assert "patient screen  NOT running" in text

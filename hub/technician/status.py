@@ -62,6 +62,7 @@ def to_json(view: StatusView) -> dict[str, Any]:
             "used_mb": None if s.outbox_bytes is None else round(s.outbox_bytes / MB, 3),
         },
         "care_plan_version": s.care_plan_version or None,
+        "centre_key_id": s.centre_key_id,
         "clock": {"synchronised": view.clock_synchronised, "offset_s": s.hub_clock_offset_s},
         "store_problem": s.store_problem,
         "downlink_refused": s.downlink_refused,
@@ -115,6 +116,7 @@ def lines(view: StatusView) -> list[str]:
         "care plan       "
         + (f"version {s.care_plan_version}" if s.care_plan_version else "none received yet"),
         f"clock           {_clock(view.clock_synchronised, s.hub_clock_offset_s)}",
+        f"centre key      {s.centre_key_id} (new readings are sealed to it)",
     ]
     if s.store_problem:
         out.append(f"STORE PROBLEM   {s.store_problem}")
