@@ -193,6 +193,11 @@ class HubConfig(Strict):
 def load_config(path: Path) -> HubConfig:
     try:
         data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(
+            f"there is no hub config {path}: this hub is not provisioned yet "
+            "(hub provision --bundle ..., docs/operations.md step 3), or give --config"
+        ) from None
     except OSError as exc:
         raise ConfigError(f"cannot read hub config {path}: {exc}") from exc
     except tomllib.TOMLDecodeError as exc:

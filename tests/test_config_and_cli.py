@@ -60,7 +60,9 @@ def test_broken_config_says_what_is_wrong(tmp_path: Path, text: str, expected: s
 
 
 def test_missing_config_names_the_path(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"cannot read hub config .*nope\.toml"):
+    with pytest.raises(
+        ConfigError, match=r"no hub config .*nope\.toml: this hub is not provisioned"
+    ):
         load_config(tmp_path / "nope.toml")
 
 
@@ -77,7 +79,7 @@ def hub(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str
 def test_cli_reports_broken_config_without_traceback(tmp_path: Path) -> None:
     result = hub("--config", str(tmp_path / "missing.toml"), "readings", "--json")
     assert result.returncode == 2
-    assert "cannot read hub config" in result.stderr
+    assert "there is no hub config" in result.stderr and "hub provision" in result.stderr
     assert "Traceback" not in result.stderr
 
 
