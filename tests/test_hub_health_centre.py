@@ -7,7 +7,7 @@ FHIR export. Pure and hub side: tests/test_hub_health.py."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +136,87 @@ def test_reports_of_one_group_keep_the_newest(store: CentreStore) -> None:
     mine, other = store.hub_health(HUB), store.hub_health(OTHER)
     assert mine is not None and other is not None
     assert (mine["seq"], other["seq"], other["software_version"]) == (2, 1, "9.9")
+
+
+# --- a batch of many reports costs what one costs (issue 15 review) ---------------------------
+# A batch may hold 10 000 items: each health report taken in turn as the hub's newest (a
+# savepoint, an upsert, a delete and a 16-row insert each) held the ingest worker 16-21 s
+# (SQLite) and 48 s (PostgreSQL) for 2 000 of them. Only the newest is taken; every one is
+# still stored. The time is shown by bench/health_batch.py; here, the number of queries.
+
+SIXTEEN = tuple(
+    KnownDevice(f"00:BB:00:00:01:{n:02X}", "weight", f"Scale {n}", T0, True, battery_level=n)
+    for n in range(16)
+)
+
+
+def reports(first: int, count: int, start: datetime) -> list[dict[str, Any]]:
+    """`count` health reports numbered from `first`, each a minute after the one before."""
+    return [
+        health_item(first + n, (start + timedelta(minutes=n)).isoformat(), devices=SIXTEEN)
+        for n in range(count)
+    ]
+
+
+def queries_of(store: CentreStore, hub_id: str, batch_id: str, items: list[dict[str, Any]]) -> int:
+    from django.db import connections
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connections[store.alias]) as captured:
+        store.store_batch(hub_id, batch_id, items)
+    return len(captured.captured_queries)
+
+
+def test_a_batch_of_many_reports_takes_only_its_newest_with_the_queries_of_one(
+    store: CentreStore,
+) -> None:
+    day = datetime(2026, 11, 20, tzinfo=UTC)
+    one = queries_of(store, OTHER, B[0], reports(1, 1, day))
+    many = reports(1, 60, day)
+    newest = (day + timedelta(hours=2)).isoformat(timespec="milliseconds")
+    many[10] = health_item(11, newest, devices=SIXTEEN)  # the newest is not the last by number
+    assert queries_of(store, HUB, B[1], many) == one
+    held = store.hub_health(HUB)
+    assert held is not None and (held["seq"], held["at"]) == (11, newest)
+    assert len(held["devices"]) == 16
+    assert len(store.health_history(HUB)) == 60  # every report kept, once
+
+    # An older batch after it changes nothing; a newer one replaces it, once more in one go.
+    store.store_batch(HUB, B[2], reports(61, 5, day - timedelta(days=1)))
+    assert store.hub_health(HUB) == held
+    store.store_batch(HUB, B[3], reports(66, 5, day + timedelta(days=1)))
+    latest = store.hub_health(HUB)
+    assert latest is not None and latest["seq"] == 70
+
+
+def test_a_group_of_batches_takes_each_hubs_newest_once(store: CentreStore) -> None:
+    from django.db import connections
+    from django.test.utils import CaptureQueriesContext
+
+    day = datetime(2026, 11, 20, tzinfo=UTC)
+    with CaptureQueriesContext(connections[store.alias]) as captured, store.group():
+        store.store_batch(HUB, B[0], reports(1, 20, day))
+        store.store_batch(HUB, B[1], reports(21, 20, day + timedelta(days=1)))
+        store.store_batch(HUB, B[2], reports(41, 20, day - timedelta(days=1)))
+        store.store_batch(OTHER, B[3], reports(1, 3, day))
+    devices_written = [q for q in captured.captured_queries if "hub_device_health" in q["sql"]]
+    assert len([q for q in devices_written if "INSERT" in q["sql"].upper()]) == 2  # one a hub
+    mine, other = store.hub_health(HUB), store.hub_health(OTHER)
+    assert mine is not None and other is not None
+    assert (mine["seq"], other["seq"]) == (40, 3)
+    assert len(store.health_history(HUB)) == 60
+
+
+def test_a_batch_of_unreadable_reports_names_ten_and_counts_the_rest(store: CentreStore) -> None:
+    bad = reports(1, 25, datetime(2026, 11, 20, tzinfo=UTC))
+    for one in bad[:-1]:
+        one["values"] = {**one["values"], "uptime_s": "long"}
+    done = store.store_batch(HUB, B[0], bad)
+    assert done.new == 25 and len(done.health_unreadable) == 11
+    assert all(" is stored, not read as its health" in r for r in done.health_unreadable[:10])
+    assert done.health_unreadable[10].startswith("14 more health reports of hub hub-0001")
+    held = store.hub_health(HUB)
+    assert held is not None and held["seq"] == 25  # the one readable report is taken
 
 
 def test_every_hub_is_listed_with_its_presence_and_health(store: CentreStore) -> None:
