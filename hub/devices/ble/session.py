@@ -345,7 +345,6 @@ class DeviceWatcher:
             sighting.name,
             at,
             bonded=True,
-            last_connected_at=at,  # it connected to bond
             clock_set_at=clock_set_at,
         )
 
