@@ -512,6 +512,53 @@ def test_plain_http_is_refused_but_from_this_machine(base_hub: Path) -> None:
     refused(base_hub, "http://127.0.0.1:9/dho-hub.release", "cannot be fetched")
 
 
+class Redirecting(Handler):
+    """Answers /elsewhere/<name> with a 302 to plain http on another host, /here/<name> with a
+    302 to <name> on this same server, and serves files otherwise."""
+
+    def do_GET(self) -> None:
+        kind, _, name = self.path.lstrip("/").partition("/")
+        if kind in ("elsewhere", "here"):
+            host = "centre.example" if kind == "elsewhere" else self.headers["Host"]
+            self.send_response(302)
+            self.send_header("Location", f"http://{host}/{name}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        super().do_GET()
+
+
+def test_a_redirect_must_keep_to_the_same_rule(
+    operator: Operator, base_hub: Path, tmp_path: Path
+) -> None:
+    """urllib follows redirects: a 302 from an allowed URL to plain http on another host was
+    fetched, in clear text, as root (issue 15 review). Each hop now obeys the rule; refused
+    before any connection to that host (centre.example resolves nowhere)."""
+    from hub.update.install import UpdateError, open_source, transport_refusal
+
+    assert transport_refusal("https://centre.example/r") is None
+    assert transport_refusal("http://[::1]:8/r") is None
+    for bad in ("http://centre.example/r", "ftp://centre.example/r", "file:///etc/shadow"):
+        assert transport_refusal(bad) is not None, bad
+    shutil.copy(operator.release("0.2.0"), tmp_path / "dho-hub.release")
+    server = QuietServer(("127.0.0.1", 0), lambda *a: Redirecting(*a, directory=str(tmp_path)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        with (
+            pytest.raises(UpdateError, match=r"redirects to http://centre\.example/"),
+            open_source(f"{url}/elsewhere/dho-hub.release", 1 << 20),
+        ):
+            pytest.fail("followed a redirect to plain http on another host")
+        refused(base_hub, f"{url}/elsewhere/dho-hub.release", "fetched over https")
+        # A redirect the rule allows is followed.
+        with open_source(f"{url}/here/dho-hub.release", 1 << 20) as stream:
+            assert stream.read() == (tmp_path / "dho-hub.release").read_bytes()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_nothing_is_trusted_without_a_pinned_key(operator: Operator, tmp_path: Path) -> None:
     root = tmp_path / "root"
     (root / "etc/dho-hub").mkdir(parents=True)

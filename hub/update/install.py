@@ -37,7 +37,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -340,18 +340,49 @@ def _loopback(host: str | None) -> bool:
         return False
 
 
+def transport_refusal(url: str) -> str | None:
+    """Why a release may not be fetched from `url` (None: it may): https, or plain http to
+    this machine only. Pure; asked of the URL given and of every redirect it leads to."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == "https" or (parts.scheme == "http" and _loopback(parts.hostname)):
+        return None
+    return "a release is fetched over https (plain http only from this machine)"
+
+
+class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect only to a URL the same rule allows: urllib's own handler would follow
+    a 302 from the https URL given to plain http on another host (issue 15 review)."""
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: Any,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        refusal = transport_refusal(newurl)
+        if refusal is not None:
+            raise UpdateError(
+                f"{req.full_url} redirects to {newurl[:200]}: {refusal}; refused. Give the "
+                "release's final https address"
+            )
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
 @contextlib.contextmanager
 def open_source(source: str, max_bytes: int) -> Iterator[IO[bytes]]:
     """A release file on disk, or a URL: https, or plain http to this machine (a test server,
-    or a USB stick served locally). The signature, not the transport, is what is trusted."""
+    or a USB stick served locally), the same for every redirect on the way. The signature, not
+    the transport, is what is trusted."""
     parts = urllib.parse.urlsplit(source)
     if parts.scheme in ("http", "https"):
-        if parts.scheme == "http" and not _loopback(parts.hostname):
-            raise UpdateError(
-                f"{source}: a release is fetched over https (plain http only from this machine)"
-            )
+        refusal = transport_refusal(source)
+        if refusal is not None:
+            raise UpdateError(f"{source}: {refusal}")
         try:
-            response = urllib.request.urlopen(source, timeout=60)
+            response = urllib.request.build_opener(_CheckedRedirects()).open(source, timeout=60)
         except OSError as exc:
             raise UpdateError(f"the release at {source} cannot be fetched: {exc}") from None
         with response:
