@@ -16,7 +16,13 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from centre.config import CentreConfig, load_centre_config
 from centre.errors import CentreError
 from centre.keyring import create_key, current_key
-from centre.revocation import REVOKED_HUBS, copy_to_broker, write_crl
+from centre.revocation import (
+    REVOKED_HUBS,
+    copy_to_broker,
+    revocation_lock,
+    write_crl,
+    write_crl_locked,
+)
 from centre.store import CentreStore
 from hub.config import to_toml
 from hub.core.reading import now_utc
@@ -31,6 +37,17 @@ from hub.wire.topics import HUB_ID_PATTERN, ack_topic, batch_topic, downlink_top
 
 class EnrolmentError(CentreError, ValueError):
     """A hub cannot be enrolled as asked; says what to fix."""
+
+
+class EnrolledAlready(EnrolmentError):
+    """The hub id is enrolled already and enrolling it again was not asked for."""
+
+    def __init__(self, hub_id: str) -> None:
+        super().__init__(
+            f"hub {hub_id} is enrolled already: enrolling it again gives it new keys and revokes "
+            "its old certificate, so it must be asked for (the box on the enrol page)"
+        )
+        self.hub_id = hub_id
 
 
 def init_centre(
@@ -113,9 +130,11 @@ def public_keys(config: CentreConfig) -> dict[str, str]:
     }
 
 
-def enrol_hub(config: CentreConfig, hub_id: str) -> bytes:
+def enrol_hub(config: CentreConfig, hub_id: str, *, again: bool = True) -> bytes:
     """Make the hub's identity (signing key, TLS client certificate), record its public signing
-    key, and return the signed bundle that `hub provision --bundle` installs."""
+    key, and return the signed bundle that `hub provision --bundle` installs. `again` False: a
+    hub id enrolled already is refused (EnrolledAlready), decided inside the revocation lock so
+    that of two enrolments of one new id at once only one gets a bundle."""
     if not re.fullmatch(HUB_ID_PATTERN, hub_id):
         raise EnrolmentError(
             f"hub id {hub_id!r} is not valid: lower-case letters, digits and '-', 3-63 "
@@ -145,11 +164,20 @@ def enrol_hub(config: CentreConfig, hub_id: str) -> bytes:
     )
     sealed = seal_bundle(bundle, centre_signing)
     store = CentreStore(config.database_url)
-    store.enrol(hub_id, public_text(hub_key.public_key()))
-    store.set_hub_encryption_key(hub_id, seal_pair.public.suite, seal_pair.public.text)
-    # Revocation: this certificate is the hub's now; the one it replaces goes on the CRL.
-    if store.record_certificate(hub_id, serial_text(mqtt.cert)):
-        write_crl(config, load_ca(config))
+    # One critical section with every other enrolment and revocation on this host: "new or
+    # again", "revoked before" and the lists written all see one state of the database.
+    with revocation_lock(config):
+        known = store.batch_signing_key(hub_id)  # None: never enrolled; else (key, revoked)
+        if known is not None and not again:
+            raise EnrolledAlready(hub_id)
+        store.enrol(hub_id, public_text(hub_key.public_key()))
+        store.set_hub_encryption_key(hub_id, seal_pair.public.suite, seal_pair.public.text)
+        # Revocation: this certificate is the hub's now; the one it replaces goes on the CRL,
+        # and a hub revoked before comes off the broker's list (also one enrolled before
+        # serials were recorded, which has no serial to replace).
+        replaced = store.record_certificate(hub_id, serial_text(mqtt.cert))
+        if replaced or (known is not None and known[1]):
+            write_crl_locked(config, load_ca(config))
     return sealed
 
 

@@ -12,7 +12,9 @@
  *                             certificate's name)
  *   plugin_opt_trusted_user   a user name whose subscriptions are left to the acl_file
  *   plugin_opt_revoked_users  a file of user names (hub ids), one a line, that the centre
- *                             revoked (centre/revocation.py rewrites it whole on each change)
+ *                             revoked (centre/revocation.py rewrites it whole on each change);
+ *                             lines starting with '#' are skipped (the first is a generation,
+ *                             new at every write, so that every change is seen)
  * Every other SUBSCRIBE is refused: MQTT v5 SUBACK reason 0x87 "Not authorized".
  * Publishing and delivery are left to the acl_file, except for a revoked user: everything it
  * asks is refused (publishing, subscribing, and delivery to it), from the first check after the
@@ -22,6 +24,7 @@
  * connected stays connected, refused everything, until the broker reloads or restarts; where
  * the broker sends ticks, the plugin also disconnects it within a second.
  */
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +52,7 @@ struct acl {
 	char **revoked; /* sorted, for bsearch */
 	int revoked_count;
 	struct stat revoked_seen; /* of the file as last read: reread when it changes */
+	char revoked_first[MAX_NAME + 2]; /* its first line (the generation) as last read */
 	time_t revoked_checked_s;
 	bool kick_due;
 };
@@ -81,25 +85,36 @@ static void reload_revoked(struct acl *acl)
 	struct stat now;
 	FILE *f;
 	char line[MAX_NAME + 2];
+	char first[MAX_NAME + 2];
 	char **names;
 	int count = 0;
 
-	if(stat(acl->revoked_path, &now) != 0){
-		memset(&now, 0, sizeof(now));
-	}
-	if(now.st_ino == acl->revoked_seen.st_ino && now.st_mtime == acl->revoked_seen.st_mtime
-			&& now.st_size == acl->revoked_seen.st_size
-			&& now.st_ctime == acl->revoked_seen.st_ctime){
-		return;
-	}
-	names = calloc(MAX_REVOKED, sizeof(char *));
-	if(!names) return;
-	f = now.st_ino ? fopen(acl->revoked_path, "r") : NULL;
-	if(now.st_ino && !f){
-		free(names);
+	/* Changed: another inode, size or time (to the nanosecond), or another first line. The
+	 * first line settles what the times cannot: two writes within one clock tick, the second
+	 * given the inode the first freed, with the same size. */
+	memset(&now, 0, sizeof(now));
+	first[0] = '\0';
+	f = fopen(acl->revoked_path, "r");
+	if(!f && errno != ENOENT){
 		mosquitto_log_printf(MOSQ_LOG_ERR, "dho: cannot read %s", acl->revoked_path);
 		return;
 	}
+	if(f && (fstat(fileno(f), &now) != 0 || !fgets(first, sizeof(first), f))) first[0] = '\0';
+	if(now.st_ino == acl->revoked_seen.st_ino && now.st_size == acl->revoked_seen.st_size
+			&& now.st_mtim.tv_sec == acl->revoked_seen.st_mtim.tv_sec
+			&& now.st_mtim.tv_nsec == acl->revoked_seen.st_mtim.tv_nsec
+			&& now.st_ctim.tv_sec == acl->revoked_seen.st_ctim.tv_sec
+			&& now.st_ctim.tv_nsec == acl->revoked_seen.st_ctim.tv_nsec
+			&& strcmp(first, acl->revoked_first) == 0){
+		if(f) fclose(f);
+		return;
+	}
+	names = calloc(MAX_REVOKED, sizeof(char *));
+	if(!names){
+		if(f) fclose(f);
+		return;
+	}
+	if(f) rewind(f);
 	while(f && count < MAX_REVOKED && fgets(line, sizeof(line), f)){
 		size_t len = strcspn(line, "\r\n");
 		if(line[len] == '\0' && !feof(f)){ /* longer than any hub id: skip the rest of it */
@@ -108,7 +123,7 @@ static void reload_revoked(struct acl *acl)
 			continue;
 		}
 		line[len] = '\0';
-		if(len == 0) continue;
+		if(len == 0 || line[0] == '#') continue;
 		names[count] = strdup(line);
 		if(names[count]) count++;
 	}
@@ -118,6 +133,7 @@ static void reload_revoked(struct acl *acl)
 	acl->revoked = names;
 	acl->revoked_count = count;
 	acl->revoked_seen = now;
+	memcpy(acl->revoked_first, first, sizeof(first));
 	acl->kick_due = true;
 	mosquitto_log_printf(MOSQ_LOG_NOTICE, "dho: %d revoked hubs in %s", count, acl->revoked_path);
 }

@@ -11,11 +11,26 @@ Beside each copy lies the list of the hubs revoked now, by id (`REVOKED_HUBS`): 
 plugin (centre/dho_subscribe_acl.c) rereads it within a second, refuses everything such a hub
 asks and disconnects it, without a reload. A revoked hub is shut out at once, from the web page
 as from the command line; a superseded certificate (the hub enrolled again) needs the reload.
+
+Every writer (a web request, another worker process, the command line) reads the revoked set and
+writes both files inside one lock (`revocation_lock`, an flock on a file in the state
+directory), so the last files written are always the database's latest state: without it, an
+enrolment that read before a revocation could write its older list last, and the revoked hub
+would be on neither list. The lock holds for the processes of one host (SQLite or PostgreSQL);
+a centre whose web and command line run on several hosts needs one host to do all writing
+(docs/operations.md). The list's first line is a new generation comment at every write, so the
+plugin sees every change even when the file's inode, size and timestamps come out the same.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+import secrets
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -26,7 +41,11 @@ from centre.store import CentreStore
 from hub.wire.pki import Identity, Revoked, revocation_list
 
 REVOKED_HUBS = "revoked-hubs"
-"""The file beside each copy of the CRL naming the hubs revoked now, one id a line."""
+"""The file beside each copy of the CRL naming the hubs revoked now, one id a line, after a first
+line that starts with '#' (a generation, new at every write; readers skip such lines)."""
+
+LOCK = "revocation.lock"
+"""In the state directory: held while the revoked set is read and the lists are written."""
 
 RESTART_BROKER = "systemctl restart mosquitto"
 """What the operator runs after a revocation (a reload, SIGHUP, re-reads the CRL for new
@@ -69,12 +88,39 @@ def add_broker_crl(config: CentreConfig, path: Path) -> None:
         f.write(f"{path}\n")
 
 
+@contextmanager
+def revocation_lock(config: CentreConfig) -> Iterator[None]:
+    """Hold the centre's revocation lock (across processes and threads of this host: each call
+    opens the file anew, and flock locks belong to the open file). Not reentrant."""
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    # Read-only and public: root (`centre broker-config`) may be the one to create it, and the
+    # centre's user must still be able to open it; it holds nothing.
+    fd = os.open(config.state_dir / LOCK, os.O_RDONLY | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def read_revoked_hubs(path: Path) -> list[str]:
+    """The hub ids in a REVOKED_HUBS file (its '#' lines skipped)."""
+    lines = path.read_text().splitlines()
+    return [line for line in lines if line and not line.startswith("#")]
+
+
 def write_crl(config: CentreConfig, ca: Identity) -> tuple[Path, ...]:
     """Write the CRL naming every certificate revoked so far to each copy, and the hubs revoked
     now beside it (REVOKED_HUBS); returns the CRLs' paths."""
-    pem, hubs = _revoked(config)
+    with revocation_lock(config):
+        return write_crl_locked(config, ca)
+
+
+def write_crl_locked(config: CentreConfig, ca: Identity) -> tuple[Path, ...]:
+    pem, hubs = _revoked(config)  # read inside the lock: no older snapshot can be written last
     crl = revocation_list(ca, pem)
-    names = "".join(f"{hub_id}\n" for hub_id in hubs).encode()
+    generation = f"# generation {time.time_ns()} {secrets.token_hex(4)}\n"
+    names = (generation + "".join(f"{hub_id}\n" for hub_id in hubs)).encode()
     paths = crl_paths(config)
     for path in paths:
         try:
@@ -107,36 +153,42 @@ def copy_to_broker(config: CentreConfig, ca: Identity, path: Path) -> None:
     """Give a broker the centre's current CRL at `path`, and every later one. The centre's own
     copy is copied when there is one: `broker-config` runs as root and so keeps out of the
     centre's database, whose files must stay the centre user's."""
-    add_broker_crl(config, path)
-    centre_copy = centre_crl_path(config)
-    hubs = centre_copy.with_name(REVOKED_HUBS)
-    if centre_copy.exists() and hubs.exists():
-        _replace(path, centre_copy.read_bytes())
-        _replace(path.with_name(REVOKED_HUBS), hubs.read_bytes())
-    else:  # a centre set up before revocation (or the list of revoked hubs) existed
-        write_crl(config, ca)
+    with revocation_lock(config):  # no writer between the copy's read and its write
+        add_broker_crl(config, path)
+        centre_copy = centre_crl_path(config)
+        hubs = centre_copy.with_name(REVOKED_HUBS)
+        if centre_copy.exists() and hubs.exists():
+            _replace(path, centre_copy.read_bytes())
+            _replace(path.with_name(REVOKED_HUBS), hubs.read_bytes())
+        else:  # a centre set up before revocation (or the list of revoked hubs) existed
+            write_crl_locked(config, ca)
 
 
 def _replace(path: Path, data: bytes) -> None:
-    """Write a public file whole or not at all: a broker must never read half a CRL."""
+    """Write a public file whole or not at all: a broker must never read half a CRL. The
+    temporary file's name is this write's own, so that no two writers share one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    new = path.with_name(f".{path.name}.new")
-    fd = os.open(new, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.chmod(new, 0o644)
-    os.replace(new, path)
+    fd, new = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".new")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(new, 0o644)
+        os.replace(new, path)
+    except BaseException:
+        Path(new).unlink(missing_ok=True)
+        raise
 
 
 def revoke_hub(config: CentreConfig, ca: Identity, hub_id: str) -> Revocation:
     """Refuse the hub's batches from now on and put its certificate on the CRL. It comes back
     only through `centre enrol`, under a new certificate."""
-    try:
-        serial = CentreStore(config.database_url).revoke(hub_id)
-    except KeyError as exc:
-        raise RevocationError(
-            f"hub {hub_id} is not enrolled at this centre: check the hub id"
-        ) from exc
-    return Revocation(hub_id, serial, write_crl(config, ca))
+    with revocation_lock(config):  # one state of the database for enrolments and the lists
+        try:
+            serial = CentreStore(config.database_url).revoke(hub_id)
+        except KeyError as exc:
+            raise RevocationError(
+                f"hub {hub_id} is not enrolled at this centre: check the hub id"
+            ) from exc
+        return Revocation(hub_id, serial, write_crl_locked(config, ca))

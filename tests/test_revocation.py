@@ -22,7 +22,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from centre.admin import enrol_hub, init_centre, load_ca
 from centre.config import CentreConfig
 from centre.ingest import Ingest
-from centre.revocation import RESTART_BROKER, RevocationError, centre_crl_path, revoke_hub
+from centre.revocation import (
+    RESTART_BROKER,
+    REVOKED_HUBS,
+    RevocationError,
+    centre_crl_path,
+    read_revoked_hubs,
+    revoke_hub,
+)
 from centre.store import CentreStore
 from hub.files import write_secret
 from hub.mqtt import client_context, mqtt_client
@@ -363,7 +370,7 @@ def test_revoking_shuts_a_connected_hub_out_without_a_reload(home: SimulatedHome
     reloads = home.broker_log().count("Reloading config")
     revoke_hub(home.centre, load_ca(home.centre), home.hub_id)
     listed = home.workdir / "broker" / "crl" / "revoked-hubs"
-    assert listed.read_text() == f"{home.hub_id}\n"
+    assert read_revoked_hubs(listed) == [home.hub_id]
     wait_until(
         lambda: not hub.is_connected() or puback(hub, batch_topic(home.hub_id)) == NOT_AUTHORISED,
         10,
@@ -388,7 +395,7 @@ def test_revoking_shuts_a_connected_hub_out_without_a_reload(home: SimulatedHome
     assert puback(other, batch_topic("hub-bbbb")) < 128
     stop(other)
     renewed = bundle_identity(enrol_hub(home.centre, home.hub_id))
-    assert listed.read_text() == ""
+    assert read_revoked_hubs(listed) == []
 
     def renewed_publishes() -> bool:
         back = connect_as(home, renewed, home.hub_id)
@@ -401,3 +408,260 @@ def test_revoking_shuts_a_connected_hub_out_without_a_reload(home: SimulatedHome
 
     wait_until(renewed_publishes, 30, "the hub enrolled again to publish", 0.5)
     stop(centre)
+
+
+# --- one state of the database on both lists (issue 15 review) ---
+
+
+def listed_hubs(config: CentreConfig) -> list[str]:
+    return read_revoked_hubs(centre_crl_path(config).with_name(REVOKED_HUBS))
+
+
+def test_a_revocation_racing_an_enrolment_ends_on_both_lists(
+    centre: CentreConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An enrolment that read the revoked set before a revocation (another web request, or the
+    command line) must not write its older lists last: the revocation waits for the lock, then
+    reads and writes the latest state. Without the lock, hub-0001 is revoked in the database
+    but on neither the broker's list nor the CRL."""
+    import fcntl
+
+    import centre.revocation as revocation
+
+    serial = serial_text(bundle_identity(enrol_hub(centre, "hub-0001")).cert)
+    enrol_hub(centre, "hub-0002")
+    real_snapshot, real_flock = revocation._revoked, fcntl.flock
+    revoker_waits_or_is_done = threading.Event()
+
+    def flock(fd: int, operation: int) -> None:
+        if threading.current_thread().name == "revoke":
+            revoker_waits_or_is_done.set()  # at the lock, about to wait for the enrolment
+        real_flock(fd, operation)
+
+    def snapshot(config: CentreConfig):  # type: ignore[no-untyped-def]
+        got = real_snapshot(config)
+        if threading.current_thread().name == "enrol":  # read: now the revocation runs
+            revoker.start()
+            assert revoker_waits_or_is_done.wait(30)
+        return got
+
+    def revoke() -> None:
+        try:
+            revoke_hub(centre, load_ca(centre), "hub-0001")
+        finally:
+            revoker_waits_or_is_done.set()
+
+    monkeypatch.setattr(revocation, "_revoked", snapshot)
+    monkeypatch.setattr(fcntl, "flock", flock)
+    revoker = threading.Thread(target=revoke, name="revoke")
+    enrolment = threading.Thread(target=enrol_hub, args=(centre, "hub-0002"), name="enrol")
+    enrolment.start()
+    enrolment.join(60)
+    revoker.join(60)
+    assert CentreStore(centre.database_url).is_revoked("hub-0001")
+    assert listed_hubs(centre) == ["hub-0001"]
+    assert serial in revoked_serials(centre)
+
+
+def _enrol_and_revoke(config_path: str, hubs: list[str]) -> None:
+    """In a process of its own: enrol each hub, revoke it, enrol it again, revoke it."""
+    from centre.config import load_centre_config
+
+    config = load_centre_config(Path(config_path))
+    for hub_id in hubs:
+        for _ in range(2):
+            enrol_hub(config, hub_id)
+            revoke_hub(config, load_ca(config), hub_id)
+
+
+def test_processes_enrolling_and_revoking_at_once_leave_the_databases_state_on_the_lists(
+    centre: CentreConfig, tmp_path: Path
+) -> None:
+    """Real processes, each its own connection to the SQLite centre, write the lists at once;
+    every temporary file is their own, and the last lists are the database's (every hub
+    revoked)."""
+    import multiprocessing
+
+    spawn = multiprocessing.get_context("spawn")
+    batches = [[f"hub-{n}{i}00" for i in range(3)] for n in "ab"]
+    workers = [
+        spawn.Process(target=_enrol_and_revoke, args=(str(tmp_path / "centre.toml"), hubs))
+        for hubs in batches
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(240)
+        assert worker.exitcode == 0
+    store = CentreStore(centre.database_url)
+    every = sorted(h for hubs in batches for h in hubs)
+    assert listed_hubs(centre) == store.revoked_hubs() == every
+    assert len(revoked_serials(centre)) == 2 * 2 * 3
+    assert not [p.name for p in centre_crl_path(centre).parent.iterdir() if p.name.endswith(".new")]
+
+
+def test_each_write_has_a_temporary_file_of_its_own(
+    centre: CentreConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sources: list[str] = []
+    real_replace = os.replace
+
+    def replace(src: str, dst: Path) -> None:
+        if str(src).endswith(".new"):
+            sources.append(str(src))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    enrol_hub(centre, "hub-0001")
+    revoke_hub(centre, load_ca(centre), "hub-0001")
+    revoke_hub(centre, load_ca(centre), "hub-0001")
+    assert len(sources) == 4 and len(set(sources)) == 4
+
+
+def test_enrolling_again_lifts_the_brokers_revocation_of_a_hub_enrolled_before_serials(
+    centre: CentreConfig,
+) -> None:
+    """A hub enrolled by an older centre (no certificate serial), revoked, then enrolled again
+    has no serial to replace; the broker's list must still lose it."""
+    store = CentreStore(centre.database_url)
+    store.enrol("hub-0001", public_text(HUB_KEY.public_key()))
+    revoke_hub(centre, load_ca(centre), "hub-0001")
+    assert listed_hubs(centre) == ["hub-0001"]
+    enrol_hub(centre, "hub-0001")
+    assert not store.is_revoked("hub-0001")
+    assert listed_hubs(centre) == []
+
+
+def test_the_list_of_revoked_hubs_changes_at_every_write(centre: CentreConfig) -> None:
+    """Its first line is a new generation each time, so the broker's plugin sees every write
+    (even the same names, with the inode and size of the file it read)."""
+    enrol_hub(centre, "hub-0001")
+    revoke_hub(centre, load_ca(centre), "hub-0001")
+    listed = centre_crl_path(centre).with_name(REVOKED_HUBS)
+    first = listed.read_text()
+    revoke_hub(centre, load_ca(centre), "hub-0001")
+    second = listed.read_text()
+    assert first != second and first.startswith("# generation ")
+    assert read_revoked_hubs(listed) == ["hub-0001"]
+
+
+# --- the broker plugin's change check, on its own (centre/dho_subscribe_acl.c) ---
+
+PLUGIN_HARNESS = r"""
+#include "%s"
+void mosquitto_log_printf(int level, const char *fmt, ...) { (void)level; (void)fmt; }
+const char *mosquitto_client_id(const struct mosquitto *c) { (void)c; return ""; }
+const char *mosquitto_client_username(const struct mosquitto *c) { (void)c; return ""; }
+int mosquitto_kick_client_by_username(const char *u, bool w) { (void)u; (void)w; return 0; }
+int mosquitto_callback_register(mosquitto_plugin_id_t *i, int e, MOSQ_FUNC_generic_callback f,
+		const void *d, void *u) { (void)i; (void)e; (void)f; (void)d; (void)u; return 0; }
+int mosquitto_callback_unregister(mosquitto_plugin_id_t *i, int e, MOSQ_FUNC_generic_callback f,
+		const void *d) { (void)i; (void)e; (void)f; (void)d; return 0; }
+
+/* Each line read from stdin: look at the file as the broker does, print the revoked names. */
+int main(int argc, char **argv)
+{
+	struct mosquitto_opt opt = {"revoked_users", argv[1]};
+	void *userdata;
+	struct acl *acl;
+	char ask[8];
+	int i;
+
+	if(argc != 2 || mosquitto_plugin_init(NULL, &userdata, &opt, 1)) return 1;
+	acl = userdata;
+	while(fgets(ask, sizeof(ask), stdin)){
+		reload_revoked(acl);
+		for(i = 0; i < acl->revoked_count; i++) printf("%%s ", acl->revoked[i]);
+		printf("\n");
+		fflush(stdout);
+	}
+	return 0;
+}
+"""
+
+
+@pytest.fixture
+def plugin_check(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """The plugin's own C, run in a process of its own with the broker's calls stubbed."""
+    import shutil
+
+    from centre.admin import PLUGIN_NEEDS, PLUGIN_SOURCE
+
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        pytest.skip(f"no C compiler: install {PLUGIN_NEEDS}")
+    source = tmp_path / "harness.c"
+    source.write_text(PLUGIN_HARNESS % PLUGIN_SOURCE)
+    built = subprocess.run(
+        [compiler, "-O2", "-Wall", "-Werror", "-o", str(tmp_path / "harness"), str(source)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert built.returncode == 0, built.stderr
+    listed = tmp_path / "crl" / REVOKED_HUBS
+    listed.parent.mkdir()
+    process = subprocess.Popen(
+        [str(tmp_path / "harness"), str(listed)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdin is not None and process.stdout is not None
+
+    def check() -> list[str]:
+        process.stdin.write("?\n")  # type: ignore[union-attr]
+        process.stdin.flush()  # type: ignore[union-attr]
+        return process.stdout.readline().split()  # type: ignore[union-attr]
+
+    yield listed, check
+    process.stdin.close()
+    process.wait(10)
+
+
+def test_the_plugin_sees_a_change_with_the_same_inode_size_and_seconds(plugin_check) -> None:  # type: ignore[no-untyped-def]
+    """Two lists of the same size in one second, the second in the inode of the first, its
+    modification time set back: whole-second times, inode and size cannot tell them apart (ext4
+    hands a freed inode to the next file at once); the first line and the nanoseconds can."""
+    import time
+
+    listed, check = plugin_check
+    assert check() == []  # no file yet: no hub revoked
+    for _ in range(5):  # both writes must fall in one second of the clock
+        time.sleep(1 - time.time() % 1)
+        listed.write_text("hub-0001\n")
+        assert check() == ["hub-0001"]
+        seen = os.stat(listed)
+        with listed.open("r+") as f:  # same inode, same size
+            f.write("hub-0002\n")
+        os.utime(listed, ns=(seen.st_atime_ns, seen.st_mtime_ns))
+        now = os.stat(listed)
+        if int(now.st_ctime) == int(seen.st_ctime):
+            break
+    else:
+        pytest.fail("the machine never did two writes within one second")
+    assert (now.st_ino, now.st_size, int(now.st_mtime)) == (
+        seen.st_ino,
+        seen.st_size,
+        int(seen.st_mtime),
+    )
+    assert check() == ["hub-0002"]
+
+
+def test_the_plugin_reads_every_list_the_centre_writes(centre: CentreConfig, plugin_check) -> None:  # type: ignore[no-untyped-def]
+    """The centre's lists, written as fast as it can: hub-0001 revoked, enrolled again and
+    hub-0002 revoked; the plugin skips the generation line and sees the last list."""
+    from centre.revocation import add_broker_crl
+
+    listed, check = plugin_check
+    add_broker_crl(centre, listed.with_name("ca.crl"))
+    enrol_hub(centre, "hub-0001")
+    enrol_hub(centre, "hub-0002")
+    for _ in range(10):
+        revoke_hub(centre, load_ca(centre), "hub-0001")
+        assert check() == ["hub-0001"]
+        enrol_hub(centre, "hub-0001")
+        revoke_hub(centre, load_ca(centre), "hub-0002")
+        assert check() == ["hub-0002"]
+        enrol_hub(centre, "hub-0002")
+        assert check() == []

@@ -4,7 +4,9 @@ change in the audit log, hostile input refused in words. On SQLite and PostgreSQ
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -12,7 +14,7 @@ from django.test import Client
 from centre.admin import enrol_hub, init_centre, public_keys
 from centre.config import CentreConfig
 from centre.people.models import AuditEntry
-from centre.revocation import centre_crl_path
+from centre.revocation import centre_crl_path, read_revoked_hubs
 from centre.store import CentreStore
 from centre.web.accounts import add_user
 from hub.wire.enrolment import open_bundle
@@ -107,14 +109,14 @@ def test_revoking_asks_for_the_id_then_revokes_and_lists_the_hub_for_the_broker(
     assert 'id="revoked"' in done.content.decode()
     assert store(centre).is_revoked(HUB)
     assert revoked_serials(centre) == {serial}
-    assert centre_crl_path(centre).with_name("revoked-hubs").read_text() == f"{HUB}\n"
+    assert read_revoked_hubs(centre_crl_path(centre).with_name("revoked-hubs")) == [HUB]
     entry = AuditEntry.objects.get(what__contains=HUB)
     assert (entry.user, entry.action) == ("tekla", "change")
     # Revoked, the page says so and offers the way back; enrolling again lifts it.
     assert f'href="{ENROL}?hub={HUB}"' in tekla.get(revoke_page(HUB)).content.decode()
     tekla.post(ENROL, {"hub_id": HUB, "replace": "on"})
     assert not store(centre).is_revoked(HUB)
-    assert centre_crl_path(centre).with_name("revoked-hubs").read_text() == ""
+    assert read_revoked_hubs(centre_crl_path(centre).with_name("revoked-hubs")) == []
 
 
 def test_a_nurse_may_do_neither(centre: CentreConfig) -> None:
@@ -194,3 +196,48 @@ def test_only_get_and_post(centre: CentreConfig, tekla: Client) -> None:
     enrol_hub(centre, HUB)
     assert tekla.put(ENROL).status_code == 405
     assert tekla.delete(revoke_page(HUB)).status_code == 405
+
+
+def test_two_tabs_enrolling_one_new_id_at_once_get_one_bundle(
+    centre: CentreConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both requests look ("enrolled already?") before either enrols, neither asking to replace:
+    one gets the bundle, the other the "enrolled already" words, and the bundle given is the
+    hub's (not revoked by the other)."""
+    import centre.web.views.hub_enrolment as enrolment
+
+    both_looked = threading.Barrier(2, timeout=30)
+    real_store = enrolment._store
+
+    class LookingTogether:
+        def __init__(self) -> None:
+            self.inner = real_store()
+
+        def presence(self, hub_id: str) -> Any:
+            found = self.inner.presence(hub_id)
+            both_looked.wait()
+            return found
+
+    monkeypatch.setattr(enrolment, "_store", LookingTogether)
+    first = Client()
+    sign_in(first, "tekla")
+    second = Client()
+    second.cookies = first.cookies  # two tabs of one browser
+    answers: list[Any] = []
+    tabs = [
+        threading.Thread(target=lambda c=c: answers.append(c.post(ENROL, {"hub_id": HUB})))
+        for c in (first, second)
+    ]
+    for tab in tabs:
+        tab.start()
+    for tab in tabs:
+        tab.join(120)
+    assert [a.status_code for a in answers] == [200, 200]
+    bundles = [a for a in answers if a.get("Content-Disposition")]
+    assert len(bundles) == 1
+    (refused,) = [a for a in answers if not a.get("Content-Disposition")]
+    assert 'class="errorlist' in refused.content.decode()
+    serial = serial_text(bundle_identity(bundles[0].content).cert)
+    assert store(centre).hub_certificate(HUB) == serial
+    assert revoked_serials(centre) == set()
+    assert AuditEntry.objects.filter(what__contains=HUB, action="change").count() == 1

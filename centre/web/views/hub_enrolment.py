@@ -5,8 +5,10 @@ Enrolling gives the technician the hub's enrolment bundle as a download, for `hu
 --bundle` on the hub. The bundle holds the hub's private keys: it is sent once, never kept by
 the centre, never cached (Cache-Control: no-store). Enrolling an id that is enrolled already
 replaces its keys and certificate (the old certificate is revoked), so the form asks for it
-explicitly. Revoking asks for the hub id typed again; the broker refuses everything the hub asks
-from then on (centre/revocation.py, REVOKED_HUBS).
+explicitly; without it, "new" is decided inside enrol_hub's lock (of two tabs enrolling one new
+id at once, one gets the bundle, the other "enrolled already"). Revoking asks for the hub id
+typed again; the broker refuses everything the hub asks from then on (centre/revocation.py,
+REVOKED_HUBS).
 
 Technicians and administrators only; every enrolment and revocation is in the audit log.
 """
@@ -82,27 +84,24 @@ def _store() -> CentreStore:
 def enrol(request: HttpRequest) -> HttpResponse:
     if not may_enrol(request):
         raise PermissionDenied
-    from centre.admin import enrol_hub, public_keys
+    from centre.admin import EnrolledAlready, enrol_hub, public_keys
     from centre.web.views.patient import centre_config
 
     config = centre_config()
     form = EnrolForm(request.POST or None, initial={"hub_id": request.GET.get("hub", "")[:63]})
     if request.method == "POST" and form.is_valid():
         hub_id = form.cleaned_data["hub_id"]
-        enrolled = _store().presence(hub_id) is not None
-        if enrolled and not form.cleaned_data["replace"]:
-            form.add_error(
-                "replace",
-                _(
-                    "Hub %(hub)s is enrolled already. Tick the box to give it new keys: the hub "
-                    "then needs the new bundle (hub wipe, then hub provision), and its old "
-                    "certificate no longer connects."
-                )
-                % {"hub": hub_id},
-            )
+        replace = form.cleaned_data["replace"]
+        enrolled = _store().presence(hub_id) is not None  # for the audit's words only
+        if enrolled and not replace:
+            _enrolled_already(form, hub_id)
         else:
             try:
-                bundle = enrol_hub(config, hub_id)
+                # Decided again inside enrol_hub, atomically: another tab may have enrolled
+                # this id since it was looked at above.
+                bundle = enrol_hub(config, hub_id, again=replace)
+            except EnrolledAlready:
+                _enrolled_already(form, hub_id)
             except CentreError as exc:
                 log.warning("enrolling hub %s from the web failed: %s", hub_id, exc)
                 form.add_error("hub_id", str(exc))
@@ -115,6 +114,18 @@ def enrol(request: HttpRequest) -> HttpResponse:
         request,
         "web/hub_enrol.html",
         {"form": form, "fingerprint": public_keys(config)["fingerprint"]},
+    )
+
+
+def _enrolled_already(form: EnrolForm, hub_id: str) -> None:
+    form.add_error(
+        "replace",
+        _(
+            "Hub %(hub)s is enrolled already. Tick the box to give it new keys: the hub "
+            "then needs the new bundle (hub wipe, then hub provision), and its old "
+            "certificate no longer connects."
+        )
+        % {"hub": hub_id},
     )
 
 
