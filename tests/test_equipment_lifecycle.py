@@ -86,7 +86,7 @@ def test_each_change_from_each_state(
 
 
 def test_every_reason_reads_as_advice_without_gaps() -> None:
-    details = {"hub_id": "hub-0001", "other": "hub-0002"}
+    details = {"hub_id": "hub-0001", "other": "hub-0002", "old": "hub-0009"}
     for code, words in REASONS.items():
         said = str(Refused(code, **{k: v for k, v in details.items() if "{" + k in words}))
         assert "{" not in said and said[0].islower() and len(said) < 300, code
@@ -142,9 +142,29 @@ def test_a_hub_goes_back_in_stock_only_with_a_new_key() -> None:
 
 def test_a_hub_enrolled_under_a_new_id_goes_back_in_stock_under_it() -> None:
     back = replace(HUB, state=State.RETURNED, key_at_return="k1")
-    assert refusal(lambda: lifecycle.restock(back, None, hub_id="hub-0009")) == "no_key"
-    again = lifecycle.restock(back, "k9", hub_id="hub-0009")
+    fresh = lifecycle.NewHubId("hub-0009", True, enrolled_after_return=True, old_revoked=True)
+    assert refusal(lambda: lifecycle.restock(back, None, new_id=fresh)) == "no_key"
+    again = lifecycle.restock(back, "k9", new_id=fresh)
     assert (again.state, again.hub_id, again.key_at_return) == (State.IN_STOCK, "hub-0009", None)
+
+
+def test_a_new_hub_id_is_one_enrolled_after_it_came_back_and_the_old_one_revoked() -> None:
+    """Review of issue 15: a spare id enrolled before the hub came back shows nothing of this
+    box, and an old id still enrolled lets an unwiped box send as it."""
+    back = replace(HUB, state=State.RETURNED, key_at_return="k1")
+    fresh = lifecycle.NewHubId("hub-0009", True, enrolled_after_return=True, old_revoked=True)
+    spare = replace(fresh, enrolled_after_return=False)
+    assert refusal(lambda: lifecycle.restock(back, "k9", new_id=spare)) == "new_id_enrolled_before"
+    still = replace(fresh, old_revoked=False)
+    assert refusal(lambda: lifecycle.restock(back, "k9", new_id=still)) == "old_id_not_revoked"
+    unknown = replace(fresh, enrolled=False)
+    assert refusal(lambda: lifecycle.restock(back, "k9", new_id=unknown)) == "no_key"
+    # Faulty from stock (it served nobody): the old id must still be revoked first.
+    faulty = lifecycle.mark_faulty(HUB).item
+    assert refusal(lambda: lifecycle.restock(faulty, "k9", new_id=still)) == "old_id_not_revoked"
+    # Its own id again is no new id: the key rule alone.
+    same = replace(still, hub_id=str(HUB.hub_id), enrolled_after_return=False)
+    assert lifecycle.restock(back, "k2", new_id=same).hub_id == HUB.hub_id
 
 
 def test_a_device_goes_back_in_stock_when_its_memory_was_cleared() -> None:

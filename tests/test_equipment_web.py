@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from django.db import connection
 from django.test import Client
-from django.utils import translation
+from django.utils import timezone, translation
 
 from centre.equipment import service
 from centre.equipment.lifecycle import REASONS, Refused
@@ -211,10 +211,58 @@ def test_a_hub_wiped_and_enrolled_under_a_new_id_goes_back_in_stock_under_it(
     refused = act(tina, hub, "restock", hub_id="hub-0002")  # another box's id
     assert refused.status_code == 409 and state(hub) == "returned"
     assert act(tina, hub, "restock", hub_id="../../etc").status_code == 400
-    Hub.objects.create(hub_id="hub-0009", signing_key="new key", enrolled_at="2026-12-01T00:00Z")
+    Hub.objects.create(hub_id="hub-0009", signing_key="new key", enrolled_at=timezone.now())
+    refused = act(tina, hub, "restock", hub_id="hub-0009")  # its old identity can still send
+    assert reason("old_id_not_revoked", hub_id="hub-0009", old="hub-0001") in page(refused)
+    assert refused.status_code == 409 and state(hub) == "returned"
+    Hub.objects.filter(hub_id="hub-0001").update(revoked_at=timezone.now())
     assert act(tina, hub, "restock", hub_id="hub-0009").status_code == 302
     hub.refresh_from_db()
     assert (hub.state, hub.hub_id) == ("in_stock", "hub-0009")
+
+
+def test_a_returned_hub_is_not_restocked_under_a_spare_id_enrolled_before_it_came_back(
+    ward: dict[str, Any],
+) -> None:
+    """Review of issue 15: a spare id enrolled on the enrolment page (never provisioned) before
+    the hub came back proves nothing of the box; and while its old id is enrolled and not
+    revoked, an unwiped box could still send as it from the next patient's home. Either is
+    refused, nothing changed."""
+    tina = signed_in("tina")
+    hub = add(tina, kind="hub", model="Raspberry Pi 5 kit", serial="RPI-0001", hub_id="hub-0001")
+    Hub.objects.create(hub_id="hub-0009", signing_key="spare", enrolled_at="2026-01-01T00:00Z")
+    assert act(tina, hub, "deploy", patient=ward["ola"].pk).status_code == 302
+    assert act(tina, hub, "return", note="discharged").status_code == 302
+    refused = act(tina, hub, "restock", hub_id="hub-0009")
+    assert refused.status_code == 409 and state(hub) == "returned"
+    assert reason("new_id_enrolled_before", hub_id="hub-0009") in page(refused)
+    Hub.objects.filter(hub_id="hub-0001").update(revoked_at=timezone.now())
+    assert act(tina, hub, "restock", hub_id="hub-0009").status_code == 409, "revoked or not"
+    hub.refresh_from_db()
+    assert (hub.state, hub.hub_id) == ("returned", "hub-0001")
+
+
+@pytest.mark.parametrize(("who", "action"), [("vera", "return"), ("adam", "faulty")])
+def test_another_teams_technician_cannot_take_back_her_patients_hub(
+    ward: dict[str, Any], who: str, action: str
+) -> None:
+    """docs/security.md: another team's patient is a 404 for every page and action. Vera
+    (technician of team Vest) and Adam (administrator in no team) may not see Ola: taking back
+    or marking faulty the hub in her home is a 404 (and offered to neither), her care episode
+    and the hub unchanged, nothing audited as a change; `centre equipment` stays unlimited."""
+    tina = signed_in("tina")
+    hub = add(tina, kind="hub", model="Raspberry Pi 5 kit", serial="RPI-0001", hub_id="hub-0001")
+    assert act(tina, hub, "deploy", patient=ward["ola"].pk).status_code == 302
+    episode = CareEpisode.objects.get(patient=ward["ola"], ended=None)
+    changes = AuditEntry.objects.filter(action="change").count()
+    other = signed_in(who)
+    shown = other.get(f"/equipment/{hub.pk}/").content.decode()
+    assert 'id="give-back"' not in shown and 'id="faulty"' not in shown
+    assert act(other, hub, action, note="x").status_code == 404
+    episode.refresh_from_db()
+    assert episode.ended is None and state(hub) == "deployed"
+    assert AuditEntry.objects.filter(action="change").count() == changes
+    assert act(tina, hub, action, note="x").status_code == 302, "her own team's may"
 
 
 def test_who_may_open_the_pages_and_deploy_to_whom(ward: dict[str, Any]) -> None:

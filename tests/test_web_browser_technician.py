@@ -104,7 +104,7 @@ def test_a_technicians_round_in_the_browser(place: Place, served: str, browser: 
     values = to_health_reading(health, "2026-12-01T08:00:00+00:00").values
     for n in range(3):
         place.health_reading(weak, timedelta(hours=6 * n) + HOUR, values)
-    technician = add_user("tore", "technician", [], PASSWORD, "Tore Tekniker")
+    technician = add_user("tore", "technician", ["Vest"], PASSWORD, "Tore Tekniker")  # Berit's team
 
     sign_in(browser, served, technician)
     browser.get(f"{served}/")

@@ -143,17 +143,22 @@ def place(centre_db: str) -> Place:
     baerum = Municipality.objects.create(name="Bærum", number="3201")
     east = Team.objects.create(name="Øst", municipality=oslo)
     west = Team.objects.create(name="Vest", municipality=baerum)
-    add_user("tekla", "technician", [], PASSWORD, "Tekla Tekniker")
+    add_user("tekla", "technician", ["Øst"], PASSWORD, "Tekla Tekniker")
+    add_user("vera", "technician", ["Vest"], PASSWORD, "Vera Vest")
     add_user("ada", "administrator", [], PASSWORD, "Ada Admin")
     add_user("kari", "nurse", ["Øst", "Vest"], PASSWORD, "Kari Nordmann")
     return Place(oslo, baerum, east, west, national_ids(), itertools.count(1))
 
 
+def signed_in(username: str) -> Client:
+    client = Client()
+    sign_in(client, username)
+    return client
+
+
 @pytest.fixture
 def tekla(place: Place) -> Client:
-    client = Client()
-    sign_in(client, "tekla")
-    return client
+    return signed_in("tekla")
 
 
 def page(client: Client, path: str = "/technician/", **params: Any) -> str:
@@ -252,6 +257,31 @@ def test_the_page_shows_each_hubs_facts(place: Place, tekla: Client) -> None:
     assert bare is not None and "hub-never" in bare.group(0)
 
 
+@pytest.mark.parametrize("who", ["tekla", "ada"])
+def test_another_teams_patient_is_a_patient_of_her_team_and_not_found_by_name(
+    place: Place, who: str
+) -> None:
+    """docs/security.md: a user sees the patients of her own teams and no others, whatever her
+    role. Tekla is in team Øst, administrator Ada in no team: Eva of team Vest is "a patient of
+    Vest" (as on the Equipment page) with her municipality, on the list and the hub's page, and
+    her name finds nothing; the hub's own facts are every technician's."""
+    hub = place.hub("h-vest", "offline", seen=2 * DAY)
+    place.report(hub, batteries=(12,))
+    place.home(hub, "Eva Vestlending", place.west)
+    client = signed_in(who)
+    listed_page, hub_page = page(client), page(client, "/technician/hubs/h-vest/")
+    assert 'en pasient i Vest<br><span class="muted">Bærum</span>' in listed_page  # bokmål
+    assert "en pasient i Vest · Bærum" in hub_page
+    for html in (listed_page, hub_page):
+        assert "Eva" not in html and "Vestlending" not in html
+        assert "AA:BB:CC:00:00:01" in html and "12 %" in html
+    assert rows(page(client, q="Vestlending")) == []
+    assert rows(page(client, q="h-vest")) == ["h-vest"]  # the hub itself, by its id
+    vera = signed_in("vera")  # of team Vest: her name, and found by it
+    assert rows(page(vera, q="Vestlending")) == ["h-vest"]
+    assert "Eva Vestlending" in page(vera, "/technician/hubs/h-vest/")
+
+
 def test_a_hub_whose_episode_ended_names_no_patient(place: Place, tekla: Client) -> None:
     hub = place.hub("h-returned")
     place.home(hub, "Gammel Pasient", ended=True)
@@ -275,7 +305,8 @@ def test_filters_by_municipality_state_and_text(place: Place, tekla: Client) -> 
     assert rows(page(tekla, state="never")) == ["h-never"]
     assert rows(page(tekla, q="BAERUM")) == ["h-baerum"]  # hub id, any case
     assert rows(page(tekla, q="aa:bb:cc:00:00:01")) == ["h-oslo"]  # a device's address
-    assert rows(page(tekla, q="bærum")) == ["h-baerum"]  # a patient's name
+    assert rows(page(tekla, q="Berit")) == []  # another team's patient: not found by name
+    assert rows(page(signed_in("vera"), q="bærum")) == ["h-baerum"]  # her team's, by name
     assert rows(page(tekla, q="Per")) == ["h-oslo"]
     assert rows(page(tekla, q="h-", state="offline", municipality=str(place.baerum.pk))) == [
         "h-baerum"

@@ -25,6 +25,9 @@ Rules, chosen here:
   that the centre holds a new signing key for it (`hub wipe` destroys its keys; `centre enrol`
   and `hub provision` make new ones), under its hub id or a new one. The fingerprint of its key
   is kept when its use ends and compared when it is put back in stock.
+- Under a new hub id, only one enrolled after the hub came back (a spare id enrolled before
+  proves nothing about this box), and only once its old hub id is revoked: an unwiped box keeps
+  its old identity's keys and could still send as it from the next patient's home.
 - A device goes back in stock only when the technician confirms that its stored measurements
   were cleared (a cuff keeps records; the next patient's hub would download them): the centre
   cannot see that, so it asks.
@@ -102,6 +105,16 @@ REASONS: Mapping[str, str] = {
         "hub {hub_id} is not enrolled at this centre, so nothing shows it was wiped: enrol it "
         "(centre enrol) and provision it (hub provision), then put it back in stock"
     ),
+    "new_id_enrolled_before": (
+        "hub {hub_id} was enrolled before this hub came back, so it shows nothing of this box: "
+        "wipe the hub (hub wipe), enrol it under a new id now (centre enrol) and provision it "
+        "(hub provision), then put it back in stock under that id"
+    ),
+    "old_id_not_revoked": (
+        "its old hub id {old} is still enrolled and not revoked (the box could still send as "
+        "it): revoke hub {old} first (centre revoke {old}, or Revoke on its page), then put it "
+        "back in stock under {hub_id}"
+    ),
     "memory_not_cleared": (
         "confirm that the device's stored measurements were cleared: the next patient's hub "
         "would otherwise receive them"
@@ -147,6 +160,16 @@ class HubAtCentre:
     enrolled: bool
     revoked: bool = False
     open_episode_patient: int | None = None  # the patient of its open care episode, if any
+
+
+@dataclass(frozen=True)
+class NewHubId:
+    """What putting a hub back in stock under a new hub id needs to know at the centre."""
+
+    hub_id: str
+    enrolled: bool  # the new id is enrolled at the centre
+    enrolled_after_return: bool  # enrolled after the hub's last use ended (or it had none)
+    old_revoked: bool  # its old hub id is revoked, or not enrolled at all
 
 
 @dataclass(frozen=True)
@@ -224,20 +247,32 @@ def _taken(item: Item, state: State, key_now: str | None) -> Taken:
 
 
 def restock(
-    item: Item, key_now: str | None = None, memory_cleared: bool = False, hub_id: str | None = None
+    item: Item,
+    key_now: str | None = None,
+    memory_cleared: bool = False,
+    new_id: NewHubId | None = None,
 ) -> Item:
     """Back in stock, from returned or faulty (repaired). A hub that served a patient since it
     was last in stock needs a new signing key at the centre (`key_now`, its fingerprint): under
-    its own hub id, or under the new `hub_id` it was enrolled as (docs/operations.md step 7
-    enrols a wiped hub under a new id). A device needs the technician's word that its stored
-    measurements were cleared."""
+    its own hub id, or under the new id it was enrolled as (`new_id`: docs/operations.md step 7
+    enrols a wiped hub under a new id), which must have been enrolled after it came back, and
+    its old id revoked. A device needs the technician's word that its stored measurements were
+    cleared."""
     _refuse_state(item, State.IN_STOCK)
-    named = hub_id or item.hub_id
+    renamed = new_id if new_id is not None and new_id.hub_id != item.hub_id else None
+    named = renamed.hub_id if renamed is not None else item.hub_id
     if item.kind is Kind.HUB and item.key_at_return is not None:
         if key_now is None:
             raise Refused("no_key", hub_id=str(named))
         if key_now == item.key_at_return:
             raise Refused("not_wiped", hub_id=str(named))
+    if renamed is not None:
+        if not renamed.enrolled:
+            raise Refused("no_key", hub_id=str(named))
+        if not renamed.enrolled_after_return:
+            raise Refused("new_id_enrolled_before", hub_id=str(named))
+        if not renamed.old_revoked:
+            raise Refused("old_id_not_revoked", hub_id=str(named), old=str(item.hub_id))
     if item.kind is Kind.DEVICE and not memory_cleared:
         raise Refused("memory_not_cleared")
     return replace(item, state=State.IN_STOCK, key_at_return=None, hub_id=named)

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 
 from centre.equipment import lifecycle
 from centre.equipment.lifecycle import Kind, State
@@ -35,6 +36,14 @@ class EquipmentError(CentreError, ValueError):
 
 class HubIdTaken(EquipmentError):
     """The new hub id asked for is another piece of equipment's, or not a hub id."""
+
+
+class NotYours(EquipmentError):
+    """The equipment is in use by a patient the asker may not see (another team's): the web
+    answers 404, as for every page of such a patient; nothing was done."""
+
+    def __init__(self) -> None:
+        super().__init__("it is in use by a patient you may not see: nothing was done")
 
 
 class Changed(EquipmentError):
@@ -173,12 +182,30 @@ def deploy(pk: int, patient_id: int, *, by: str, seen: int | None = None) -> Cha
     return Change(equipment, patient)
 
 
-def give_back(pk: int, note: str = "", *, by: str, seen: int | None = None) -> Change:
-    return _take(pk, lifecycle.give_back, "given back", by, note, seen)
+def give_back(
+    pk: int,
+    note: str = "",
+    *,
+    by: str,
+    seen: int | None = None,
+    visible: QuerySet[Patient] | None = None,
+) -> Change:
+    """`visible`: the patients the asker may see (the web's user: centre/people/access.py); the
+    equipment's open use must be one of theirs. None: anyone's (`centre equipment`, run by the
+    centre's administrator on the server)."""
+    return _take(pk, lifecycle.give_back, "given back", by, note, seen, visible)
 
 
-def mark_faulty(pk: int, note: str = "", *, by: str, seen: int | None = None) -> Change:
-    return _take(pk, lifecycle.mark_faulty, "marked faulty", by, note, seen)
+def mark_faulty(
+    pk: int,
+    note: str = "",
+    *,
+    by: str,
+    seen: int | None = None,
+    visible: QuerySet[Patient] | None = None,
+) -> Change:
+    """`visible` as for give_back."""
+    return _take(pk, lifecycle.mark_faulty, "marked faulty", by, note, seen, visible)
 
 
 def restock(
@@ -199,7 +226,8 @@ def restock(
             if Equipment.objects.filter(hub_id=hub_id).exists():
                 raise HubIdTaken(f"hub {hub_id} is another piece of equipment already")
         key = _key_now(equipment, hub_id)
-        item = lifecycle.restock(item_of(equipment), key, memory_cleared, hub_id)
+        renamed = _new_hub_id(equipment, hub_id) if hub_id is not None else None
+        item = lifecycle.restock(item_of(equipment), key, memory_cleared, renamed)
         what = "back in stock" if item.hub_id == equipment.hub_id else f"back in stock as {hub_id}"
         _save(equipment, item, note)
         _audit(by, equipment, what, None)
@@ -214,19 +242,31 @@ def retire(pk: int, note: str = "", *, by: str, seen: int | None = None) -> Chan
     return Change(equipment)
 
 
-def _take(pk: int, decide: Taking, what: str, by: str, note: str, seen: int | None) -> Change:
+def _take(
+    pk: int,
+    decide: Taking,
+    what: str,
+    by: str,
+    note: str,
+    seen: int | None,
+    visible: QuerySet[Patient] | None,
+) -> Change:
     """Give back or mark faulty: end its use, and for a hub her care episode and the uses of
     the devices in it (they come back with it: `returned`)."""
     with transaction.atomic():
         equipment = _locked(pk, seen)
-        taken = decide(item_of(equipment), _key_now(equipment))
-        change = Change(equipment)
-        now = datetime.now(UTC)
         use = (
             EquipmentUse.objects.select_related("episode__patient")
             .filter(equipment=equipment, ended=None)
             .first()
         )
+        # Checked under the lock: the use it ends is the one the asker may see.
+        mine = visible is None or use is None or visible.filter(pk=use.episode.patient_id).exists()
+        if not mine:
+            raise NotYours
+        taken = decide(item_of(equipment), _key_now(equipment))
+        change = Change(equipment)
+        now = datetime.now(UTC)
         if taken.ended_use and use is not None:
             _end(use, now)
             change.patient = use.episode.patient
@@ -288,6 +328,26 @@ def _hub_at_centre(hub_id: str) -> lifecycle.HubAtCentre:
         enrolled=hub is not None,
         revoked=hub is not None and hub["revoked_at"] is not None,
         open_episode_patient=holder,
+    )
+
+
+def _new_hub_id(equipment: Equipment, hub_id: str) -> lifecycle.NewHubId:
+    """The facts a restock under `hub_id` needs: when it was enrolled against when the hub's
+    last use ended, and whether its old hub id can still send."""
+    new = Hub.objects.filter(hub_id=hub_id).values("enrolled_at").first()
+    returned = (
+        EquipmentUse.objects.filter(equipment=equipment, ended__isnull=False)
+        .order_by("-ended")
+        .values_list("ended", flat=True)
+        .first()
+    )
+    old = Hub.objects.filter(hub_id=equipment.hub_id).values("revoked_at").first()
+    return lifecycle.NewHubId(
+        hub_id=hub_id,
+        enrolled=new is not None,
+        enrolled_after_return=new is not None
+        and (returned is None or new["enrolled_at"] > returned),
+        old_revoked=old is None or old["revoked_at"] is not None,
     )
 
 

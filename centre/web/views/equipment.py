@@ -5,7 +5,9 @@ retire. The rules are centre/equipment/lifecycle.py's; a refused change shows it
 
 Who may deploy to whom: a technician or administrator deploys only to the patients of the teams
 she is a member of (centre/people/access.py patients_for), as a nurse sees only those; one in no
-team deploys to nobody. A use by a patient she may not see is shown as "a patient of <team>".
+team deploys to nobody. A use by a patient she may not see is shown as "a patient of <team>",
+and taking back or marking faulty a piece in use by such a patient is a 404 (as every page of
+hers), nothing done.
 Every change is audited with its patient (service.py, in the change's transaction), and a page
 that names patients is audited as a view of each.
 """
@@ -86,6 +88,16 @@ REFUSALS: Mapping[str, Any] = {
     "no_key": gettext_lazy(
         "Hub %(hub_id)s is not enrolled at this centre, so nothing shows it was wiped: enrol it "
         "(centre enrol) and provision it (hub provision), then put it back in stock."
+    ),
+    "new_id_enrolled_before": gettext_lazy(
+        "Hub %(hub_id)s was enrolled before this hub came back, so it shows nothing of this "
+        "box: wipe the hub (hub wipe), enrol it under a new id now (centre enrol) and provision "
+        "it (hub provision), then put it back in stock under that id."
+    ),
+    "old_id_not_revoked": gettext_lazy(
+        "Its old hub id %(old)s is still enrolled and not revoked (the box could still send as "
+        "it): revoke hub %(old)s first (Revoke on its page, or centre revoke %(old)s), then put "
+        "it back in stock under %(hub_id)s."
     ),
     "memory_not_cleared": gettext_lazy(
         "Tick that the device's stored measurements were cleared: the next patient's hub would "
@@ -296,13 +308,15 @@ def _detail(
     seen = {"seen": equipment.version}
     given = dict(forms_shown or {})
     allowed = ALLOWED[State(equipment.state)]
+    # In use by another team's patient: not hers to take back (the forms would be a 404).
+    hers = all(use.episode.patient_id in visible for use in uses if use.ended is None)
     context = {
         "equipment": equipment,
         "rows": rows,
         "problem": problem,
         "may_deploy": State.DEPLOYED in allowed,
-        "may_give_back": State.RETURNED in allowed,
-        "may_mark_faulty": State.FAULTY in allowed,
+        "may_give_back": State.RETURNED in allowed and hers,
+        "may_mark_faulty": State.FAULTY in allowed and hers,
         "may_restock": State.IN_STOCK in allowed,
         "may_retire": State.RETIRED in allowed,
         "is_device": equipment.kind == Kind.DEVICE,
@@ -343,10 +357,11 @@ def _change(action: str) -> Callable[[HttpRequest, int], HttpResponse]:
         new_id = form.cleaned_data["hub_id"] or None
 
         def act(by: str, seen: int) -> service.Change:
+            mine = patients_for(request.user)
             if action == "give_back":
-                return service.give_back(pk, note, by=by, seen=seen)
+                return service.give_back(pk, note, by=by, seen=seen, visible=mine)
             if action == "faulty":
-                return service.mark_faulty(pk, note, by=by, seen=seen)
+                return service.mark_faulty(pk, note, by=by, seen=seen, visible=mine)
             if action == "restock":
                 return service.restock(
                     pk, note, memory_cleared=cleared, hub_id=new_id, by=by, seen=seen
@@ -368,6 +383,8 @@ def _apply(
 ) -> HttpResponse:
     try:
         change = act(request.user.get_username(), seen)
+    except service.NotYours:  # another team's patient: as every page of hers, not found
+        raise Http404 from None
     except Refused as refused:
         problem = str(REFUSALS[refused.code] % refused.details)
         return _detail(request, _equipment_or_404(equipment.pk), problem, status=409)

@@ -3,9 +3,12 @@ report and its devices, filtered by GET parameters (no JavaScript needed), and t
 hubs that need a technician: offline for more than a day, a device's battery low, the clock not
 synchronised. A page per hub adds its presence in full and the history of its health reports.
 
-Technicians and administrators only (a nurse gets 403). The page names each hub's patient and
-municipality (of the open care episode: which home to visit), never her health data; every view
-is written to the audit log, a hub's page under its patient.
+Technicians and administrators only (a nurse gets 403). Every hub's own facts are shown to
+every technician (they maintain all hubs); its home (the open care episode's) is the patient's
+name and municipality when she is one of the user's teams' (centre/people/access.py
+patients_for, as the Equipment page), else "a patient of <team>" and the municipality, and the
+search by name finds only the user's teams' patients. Never her health data; every view is
+written to the audit log, a hub's page under its patient.
 
 The lists' rules are defined once as predicates on a hub's facts (pure, `offline_for_a_day`...)
 and once as database filters (`PROBLEMS`) that say the same; tests/test_web_technician.py holds
@@ -26,7 +29,7 @@ from django import forms
 from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.urls import path, reverse
@@ -38,6 +41,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET
 
+from centre.people.access import patients_for
 from centre.people.models import CareEpisode, Municipality, Patient
 from centre.records.models import Hub, HubDeviceHealth, HubHealthReport, Reading
 from centre.web.audit import audit
@@ -244,7 +248,10 @@ def _in_municipality(now: datetime, municipality: str | None) -> QuerySet[Hub]:
     return hubs
 
 
-def hubs_wanted(wanted: Mapping[str, str], now: datetime) -> QuerySet[Hub]:
+def hubs_wanted(
+    wanted: Mapping[str, str], now: datetime, visible: QuerySet[Patient]
+) -> QuerySet[Hub]:
+    """`visible`: the patients the user may see; the search by name finds only theirs."""
     hubs = _in_municipality(now, wanted.get("municipality"))
     state = wanted.get("state")
     if state == "online":
@@ -255,7 +262,11 @@ def hubs_wanted(wanted: Mapping[str, str], now: datetime) -> QuerySet[Hub]:
         hubs = hubs.exclude(status_state__in=("online", "offline"))
     if text := wanted.get("q"):
         devices = HubDeviceHealth.objects.filter(address__icontains=text).values("hub_id")
-        homes = _open_episodes(now).filter(patient__name__icontains=text).values("hub_id")
+        homes = (
+            _open_episodes(now)
+            .filter(patient__name__icontains=text, patient__in=visible.values("pk"))
+            .values("hub_id")
+        )
         hubs = hubs.filter(Q(hub_id__icontains=text) | Q(hub_id__in=devices) | Q(hub_id__in=homes))
     if problem := wanted.get("problem"):
         hubs = hubs.filter(PROBLEMS[problem](now))
@@ -289,7 +300,9 @@ class HubShown:
     up_since: datetime | None  # the report's time less its uptime (hub time)
     disk_free_gib: float | None
     disk_free_percent: int | None  # None: the disk's size is not known
-    patient: str  # the open episode's, name only; "" when the hub is at no one's home
+    # The open episode's: her name, or "a patient of <team>" when she is not one of the user's
+    # teams'; "" when the hub is at no one's home.
+    patient: str
     municipality: str
     devices: tuple[DeviceShown, ...]
     problems: tuple[str, ...]  # keys of PROBLEMS the hub is in
@@ -359,23 +372,33 @@ def hub_shown(
     )
 
 
-def shown_hubs(hubs: Sequence[Hub], now: datetime) -> list[HubShown]:
-    """The rows for these hubs: three queries (reports, devices, homes), however many."""
+def shown_hubs(hubs: Sequence[Hub], now: datetime, visible: QuerySet[Patient]) -> list[HubShown]:
+    """The rows for these hubs: three queries (reports, devices, homes), however many. A home's
+    patient is named only when she is in `visible` (asked in the homes' query itself)."""
     ids = [hub.hub_id for hub in hubs]
     reports = {r.hub_id: r for r in HubHealthReport.objects.filter(hub_id__in=ids)}
     devices: dict[str, list[HubDeviceHealth]] = {}
     for device in HubDeviceHealth.objects.filter(hub_id__in=ids).order_by("hub_id", "address"):
         devices.setdefault(device.hub_id, []).append(device)
     homes: dict[str, tuple[str, str]] = {}
-    # Name and municipality only: the patient's health data is never read for this page.
+    # Name, team and municipality only: the patient's health data is never read for this page.
     found = (
         _open_episodes(now)
         .filter(hub_id__in=ids)
+        .annotate(hers=Exists(visible.filter(pk=OuterRef("patient_id"))))
         .order_by("started")
-        .values_list("hub_id", "patient__name", "patient__team__municipality__name")
+        .values_list(
+            "hub_id",
+            "hers",
+            "patient__name",
+            "patient__team__name",
+            "patient__team__municipality__name",
+        )
     )
-    for hub_id, name, place in found:
-        homes[hub_id] = (name, place)  # the latest started wins, should two overlap
+    other = _("a patient of %(team)s")  # the Equipment page's words
+    for hub_id, hers, name, team, place in found:
+        # The latest started wins, should two overlap.
+        homes[hub_id] = (name if hers else other % {"team": team}, place)
     return [
         hub_shown(h, reports.get(h.hub_id), devices.get(h.hub_id, []), homes.get(h.hub_id), now)
         for h in hubs
@@ -593,13 +616,14 @@ def hubs_page(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     filters = HubFilter(request.GET or None)
     wanted = filters.wanted()
-    page = Paginator(hubs_wanted(wanted, now), PAGE_HUBS).get_page(_page_number(request))
+    visible = patients_for(request.user)
+    page = Paginator(hubs_wanted(wanted, now, visible), PAGE_HUBS).get_page(_page_number(request))
     context = {
         "filters": filters,
         "filter_query": filters.query(),
         "lists": problem_lists(filters, now),
         "page": page,
-        "rows_html": rows_html(shown_hubs(list(page.object_list), now)),
+        "rows_html": rows_html(shown_hubs(list(page.object_list), now, visible)),
         "problem": PROBLEM_NAMES.get(wanted.get("problem", "")),
         "battery_low_at": BATTERY_LOW,
         "now": now,
@@ -656,7 +680,7 @@ def hub_page(request: HttpRequest, hub_id: str) -> HttpResponse:
     _allowed(request)
     now = timezone.now()
     hub = _hub_or_404(hub_id)
-    shown = shown_hubs([hub], now)[0]
+    shown = shown_hubs([hub], now, patients_for(request.user))[0]
     episode = (
         _open_episodes(now).filter(hub_id=hub.hub_id).order_by("-started").only("patient").first()
     )
