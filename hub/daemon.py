@@ -156,7 +156,7 @@ class HubDaemon:
             last_record_number=self.store.last_record_number,
             on_event=self.incoming.put_nowait,
         )
-        self._ops = SocketOps(self)
+        self._ops = SocketOps(self, lockout_keeper=self.store)  # the PIN's lockout kept
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -23,7 +23,16 @@ from hub.core.call_request import CallRequest, CallRequestError, to_call_reading
 from hub.core.health import KIND as HEALTH_KIND
 from hub.core.pipeline import status_reading
 from hub.core.reading import now_utc
-from hub.core.technician_pin import Lockout, after_try, locked_for, pin_matches, tries_left
+from hub.core.technician_pin import (
+    KeptLockout,
+    Lockout,
+    after_try,
+    from_kept,
+    locked_for,
+    pin_matches,
+    to_kept,
+    tries_left,
+)
 from hub.core.technician_unlock import (
     BY_UNLOCK,
     Unlocks,
@@ -95,19 +104,33 @@ class Route(Generic[R]):
     handle: Callable[[SocketOps, R, Peer | None], Awaitable[Reply]]
 
 
+class LockoutKeeper(Protocol):
+    """Where the PIN's lockout outlives a restart: the daemon's store (hub/store.py)."""
+
+    def pin_lockout(self) -> KeptLockout: ...
+
+    def keep_pin_lockout(self, kept: KeptLockout, /) -> None: ...
+
+
 class SocketOps:
     """The daemon's answers to the screen and the technician tools; the daemon stays the only
     writer of the store (these run on its loop)."""
 
-    def __init__(self, hub: HubDaemon) -> None:
+    def __init__(self, hub: HubDaemon, lockout_keeper: LockoutKeeper | None = None) -> None:
         self.hub = hub
         self._status: tuple[tuple[object, ...], StatusAnswer] | None = None
-        # The touchscreen's technician PIN: wrong tries in a row and the lockout, for as long
-        # as the daemon runs (a restart of the screen keeps them). One try at a time, so that
-        # tries sent together cannot all be checked before the first wrong one is counted.
+        # The touchscreen's technician PIN: wrong tries in a row and the lockout, kept in the
+        # daemon's store by `lockout_keeper` (the daemon passes its store) so that neither a
+        # restart of the screen nor of the daemon (pulling the plug) lifts them; read at the
+        # first try. None: in memory only (stand-ins that test other rules). One try at a
+        # time, so that tries sent together cannot all be checked before the first wrong one
+        # is counted.
         self._lockout = Lockout()
+        self._lockout_keeper = lockout_keeper
+        self._lockout_read = lockout_keeper is None
         self._pin_turn = asyncio.Lock()
         self.monotonic: Callable[[], float] = time.monotonic
+        self.wall: Callable[[], float] = time.time
         # Who holds a technician unlock (a right PIN from that uid, recently), and who needs
         # none: root and the daemon's own user (SO_PEERCRED gives effective uids).
         self._unlocks = Unlocks()
@@ -318,12 +341,15 @@ class SocketOps:
             )
         async with self._pin_turn:
             now = self.monotonic()
+            self._read_lockout(now)
             if locked_for(self._lockout, now) > 0:
                 return self._unlock_answer(False, now)
             # scrypt takes a while (by design): in a thread, so the loop serves the devices.
             right = await asyncio.to_thread(pin_matches, req.pin, pin.kept)
             now = self.monotonic()
-            self._lockout = after_try(self._lockout, now, right)
+            before, self._lockout = self._lockout, after_try(self._lockout, now, right)
+            if self._lockout != before:
+                self._keep_lockout(now)
             answer = self._unlock_answer(right, now)
             if right and asker is not None:
                 self._unlocks = after_unlock(self._unlocks, asker.uid, now)
@@ -356,6 +382,29 @@ class SocketOps:
         if was:
             log.info("technician mode left: pair and forget locked again for uid %s", asker.uid)
         return TechnicianLockAnswer(was_unlocked=was)
+
+    def _read_lockout(self, now: float) -> None:
+        """The lockout as kept before this daemon started, read once. A store that cannot be
+        read locks for the full time (the safe side), with the reason logged."""
+        if self._lockout_read or self._lockout_keeper is None:
+            return
+        try:
+            kept = self._lockout_keeper.pin_lockout()
+        except StoreError as exc:
+            log.error("technician PIN: the kept lockout cannot be read (%s): locked", exc)
+            kept = KeptLockout(failures=-1)  # breaks the rules: from_kept locks
+        self._lockout = from_kept(kept, now, self.wall())
+        self._lockout_read = True
+
+    def _keep_lockout(self, now: float) -> None:
+        """The lockout kept for the next start. A store that cannot be written leaves it in
+        memory for as long as the daemon runs (logged): the tries are counted all the same."""
+        if self._lockout_keeper is None:
+            return
+        try:
+            self._lockout_keeper.keep_pin_lockout(to_kept(self._lockout, now, self.wall()))
+        except StoreError as exc:
+            log.error("technician PIN: the lockout could not be kept for a restart: %s", exc)
 
     def _unlock_answer(self, right: bool, now: float) -> TechnicianUnlockAnswer:
         return TechnicianUnlockAnswer(

@@ -32,6 +32,7 @@ from hub.core.reading import (
     StoredReading,
     now_utc,
 )
+from hub.core.technician_pin import KeptLockout
 from hub.errors import HubError
 from hub.files import private_file
 
@@ -217,6 +218,19 @@ def _v11(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v12(db: sqlite_utils.Database) -> None:
+    """Issue 15 review: the technician PIN's wrong tries in a row and the end of its lock (wall
+    clock, Unix seconds), one row, so that a restart of the daemon (pulling the plug) lifts
+    neither (hub/core/technician_pin.py KeptLockout)."""
+    db.execute(
+        """CREATE TABLE technician_lockout (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            failures INTEGER NOT NULL,
+            locked_until REAL
+        )"""
+    )
+
+
 # The newest call request is the one stored last, not the one with the latest asked_at: a
 # request asked while the hub's clock ran ahead would stay "newest" after the clock was put
 # right, and the screen would show it instead of the one she just made. (The rowid keeps the
@@ -248,6 +262,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v9,
     _v10,
     _v11,
+    _v12,
 ]
 
 # The kinds present, one index seek each (readings_kind_seq): DISTINCT or GROUP BY would
@@ -560,6 +575,22 @@ class ReadingStore:
                 " clock_set_at = CASE WHEN ? THEN ? ELSE clock_set_at END,"
                 " battery_level = coalesce(?, battery_level) WHERE address = ?",
                 [at, int(clock_set), at, battery_level, address],
+            )
+
+    def pin_lockout(self) -> KeptLockout:
+        """The technician PIN's lockout as last kept (none kept: no wrong tries)."""
+        row = self.db.execute(
+            "SELECT failures, locked_until FROM technician_lockout WHERE id = 1"
+        ).fetchone()
+        return KeptLockout() if row is None else KeptLockout(int(row[0]), row[1])
+
+    def keep_pin_lockout(self, kept: KeptLockout) -> None:
+        with self._transaction("keep the technician PIN's lockout in"):
+            self.db.execute(
+                "INSERT INTO technician_lockout (id, failures, locked_until) VALUES (1, ?, ?)"
+                " ON CONFLICT (id) DO UPDATE SET failures = excluded.failures,"
+                " locked_until = excluded.locked_until",
+                [kept.failures, kept.locked_until],
             )
 
     def devices(self) -> list[KnownDevice]:

@@ -2,8 +2,9 @@
 emulated cuff on BlueZoo: the PIN set with `hub set-technician-pin`, five taps and the PIN on
 the keypad, pairing with the device-clock sentence, a test measurement stored as a normal
 reading, the device list, forgetting; and the hostile side: wrong PINs, the lockout (kept by
-the daemon across a restart of the screen), what is no PIN, tries sent at once, a hub without a
-PIN, the PIN never in a log; every button finger-sized; leaving by itself after five minutes.
+the daemon across a restart of the screen, and in its store across its own restart), what is
+no PIN, tries sent at once, a hub without a PIN, the PIN never in a log; every button
+finger-sized; leaving by itself after five minutes.
 
 The rules alone (hashing, the lockout state machine, the words): test_technician_mode_logic.py.
 """
@@ -17,6 +18,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,6 +29,7 @@ from textual.widgets import Button
 from hub.clock import hub_clock_synchronised
 from hub.config import load_config
 from hub.core.technician_pin import LOCK_S, MAX_FAILURES
+from hub.local_protocol import Refusal
 from hub.ui.app import PatientScreenApp
 from hub.ui.technician import IDLE_S, KNOCKS
 from hub.ui.technician_screen import (
@@ -308,6 +311,67 @@ async def test_the_daemon_checks_the_pin_and_holds_the_lockout(pinned_home: Simu
     assert (await asyncio.to_thread(home.ask_hub, "status"))["ok"] is True
     log = hub_log(home)
     assert PIN not in log and "100003" not in log
+
+
+async def test_pulling_the_plug_keeps_the_lockout(home: SimulatedHome) -> None:
+    """The lockout is kept in the daemon's store (issue 15 review): before, it lived in the
+    daemon's memory, and a power cycle gave five fresh tries per boot (a 6-digit PIN in weeks
+    with a smart plug). Here the daemon is killed as a power cut would (SIGKILL) and started
+    again: still locked, the right PIN not even checked."""
+    set_pin(home)
+    hub = home.start_hub()
+
+    def unlock_op(pin: str) -> dict[str, Any]:
+        return home.ask_hub("technician_unlock", pin=pin)
+
+    for n in range(MAX_FAILURES):
+        await asyncio.to_thread(unlock_op, f"{100000 + n:06d}")
+    hub.kill()
+    home.start_hub()
+    locked = await asyncio.to_thread(unlock_op, PIN)
+    assert (locked["unlocked"], locked["tries_left"]) == (False, 0), locked
+    assert 0 < locked["locked_for_s"] <= LOCK_S
+
+
+def test_a_restart_keeps_the_wrong_tries_and_the_lock(tmp_path: Path) -> None:
+    """The daemon's side with its real store, a restart being a new store and SocketOps on the
+    same file: the wrong tries in a row are kept, so is the lock (by the wall clock, as a boot
+    starts the monotonic clock again), and the lock still runs out."""
+    from types import SimpleNamespace
+
+    from hub.core.technician_pin import hash_pin
+    from hub.local_protocol import TechnicianUnlockRequest
+    from hub.requests import SocketOps
+    from hub.store import ReadingStore
+
+    kept = hash_pin(PIN)
+    clocks = {"monotonic": 1000.0, "wall": 1_800_000_000.0}
+
+    def start() -> SocketOps:
+        store = ReadingStore(tmp_path / "hub.sqlite")
+        hub = SimpleNamespace(config=SimpleNamespace(technician_pin=SimpleNamespace(kept=kept)))
+        ops = SocketOps(hub, lockout_keeper=store)  # type: ignore[arg-type]
+        ops.monotonic, ops.wall = (lambda: clocks["monotonic"]), (lambda: clocks["wall"])
+        return ops
+
+    def tries(ops: SocketOps, *pins: str) -> list[tuple[bool, int, float]]:
+        async def run() -> list[tuple[bool, int, float]]:
+            answers = []
+            for pin in pins:
+                answer = await ops.technician_unlock(TechnicianUnlockRequest(pin=pin))
+                assert not isinstance(answer, Refusal), answer
+                answers.append((answer.unlocked, answer.tries_left, answer.locked_for_s))
+            return answers
+
+        return asyncio.run(run())
+
+    assert tries(start(), "000001", "000002") == [(False, 4, 0.0), (False, 3, 0.0)]
+    clocks["monotonic"] = 5.0  # a boot: the monotonic clock starts again
+    assert tries(start(), "000003", "000004", "000005")[-1] == (False, 0, LOCK_S)
+    clocks["monotonic"], clocks["wall"] = 7.0, clocks["wall"] + 60  # a minute's power cut
+    assert tries(start(), PIN) == [(False, 0, LOCK_S - 60)]
+    clocks["wall"] += LOCK_S  # the lock ran out while the daemon was down
+    assert tries(start(), PIN) == [(True, MAX_FAILURES, 0.0)]
 
 
 async def test_a_hub_without_a_pin_offers_no_technician_mode(home: SimulatedHome) -> None:

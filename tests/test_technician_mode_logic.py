@@ -1,5 +1,6 @@
 """Technician mode's pure rules (issue 15): what a PIN is, its salted hash, the lockout after
-wrong tries (a state machine: a hypothesis stateful test holds its invariants after every step),
+wrong tries, kept across restarts (a state machine: a hypothesis stateful test holds its
+invariants after every step),
 the taps that ask for the PIN, the keypad's entries, and what the screens say.
 
 The daemon, the screens and the command that sets the PIN: tests/test_technician_mode.py."""
@@ -23,15 +24,18 @@ from hub.core.technician_pin import (
     LOCK_S,
     MAX_FAILURES,
     SALT_BYTES,
+    KeptLockout,
     Lockout,
     PinHash,
     PinRefused,
     after_try,
     check_pin_text,
+    from_kept,
     hash_pin,
     locked_for,
     pin_matches,
     settled,
+    to_kept,
     tries_left,
 )
 from hub.local_protocol import Device, TechnicianUnlockAnswer
@@ -169,14 +173,38 @@ def test_a_lock_runs_out_by_itself() -> None:
     assert tries_left(lock, 100.0 + LOCK_S) == MAX_FAILURES
 
 
+@pytest.mark.parametrize(
+    ("kept", "lock"),
+    [
+        (KeptLockout(), Lockout()),
+        (KeptLockout(3), Lockout(3)),
+        (KeptLockout(MAX_FAILURES, 2000.0 + 120), Lockout(MAX_FAILURES, 10.0 + 120)),
+        (KeptLockout(MAX_FAILURES, 2000.0), Lockout()),  # ran out while the daemon was down
+        # Kept while the wall clock ran a day ahead: never more than LOCK_S from now.
+        (KeptLockout(MAX_FAILURES, 2000.0 + 86400), Lockout(MAX_FAILURES, 10.0 + LOCK_S)),
+        # Kept states that break the rules lock for LOCK_S (the safe side).
+        (KeptLockout(MAX_FAILURES), Lockout(MAX_FAILURES, 10.0 + LOCK_S)),
+        (KeptLockout(-1), Lockout(MAX_FAILURES, 10.0 + LOCK_S)),
+        (KeptLockout(99), Lockout(MAX_FAILURES, 10.0 + LOCK_S)),
+        (KeptLockout(2, float("nan")), Lockout(MAX_FAILURES, 10.0 + LOCK_S)),
+    ],
+)
+def test_a_kept_lockout_as_a_starting_daemon_holds_it(kept: KeptLockout, lock: Lockout) -> None:
+    """At monotonic 10.0 (a fresh boot), wall clock 2000.0."""
+    assert from_kept(kept, 10.0, 2000.0) == lock
+
+
 class LockoutMachine(RuleBasedStateMachine):
-    """Tries, right and wrong, at times going forward: the lockout against a plain model (the
-    wrong tries in a row since the last right one or lock, and the end of the lock)."""
+    """Tries, right and wrong, at times going forward, and restarts of the daemon (the lockout
+    kept by the wall clock, the monotonic clock starting again at each boot): the lockout
+    against a plain model (the wrong tries in a row since the last right one or lock, and the
+    end of the lock), which a restart does not change."""
 
     def __init__(self) -> None:
         super().__init__()
         self.lock = Lockout()
-        self.now = 0.0
+        self.now = 0.0  # the daemon's monotonic clock
+        self.wall_ahead = 1_800_000_000.0  # the wall clock, less the monotonic clock
         self.model_wrong = 0
         self.model_until: float | None = None
 
@@ -188,6 +216,31 @@ class LockoutMachine(RuleBasedStateMachine):
         self.now += dt
         if self.model_until is not None and self.now >= self.model_until:
             self.model_wrong, self.model_until = 0, None
+
+    @rule(
+        down=st.floats(min_value=0, max_value=2 * LOCK_S, allow_nan=False),
+        boot=st.floats(min_value=0, max_value=1e6, allow_nan=False),
+    )
+    def a_restart(self, down: float, boot: float) -> None:
+        """The plug pulled for `down` seconds; the new daemon's monotonic clock reads `boot`."""
+        kept = to_kept(self.lock, self.now, self.now + self.wall_ahead)
+        wall = self.now + self.wall_ahead + down
+        self.time_passes(down)  # the model: only time passed
+        shift = boot - self.now
+        self.now, self.wall_ahead = boot, wall - boot
+        self.lock = from_kept(kept, self.now, wall)
+        if self.model_until is not None:
+            self.model_until += shift
+        # Through the wall clock and back, the lock's end moves by a rounding at most (so a
+        # lock ending just now may be ended or not); the model then takes the lock's own end,
+        # so that no later boundary is decided by that rounding.
+        ends = [
+            self.now if end is None else end for end in (self.model_until, self.lock.locked_until)
+        ]
+        assert abs(ends[0] - ends[1]) <= 1e-6, "a restart moved or lifted the lock"
+        if (self.lock.locked_until is None) != (self.model_until is None):
+            self.model_wrong = 0 if self.lock.locked_until is None else MAX_FAILURES
+        self.model_until = self.lock.locked_until
 
     @rule(right=st.booleans())
     def a_try(self, right: bool) -> None:

@@ -4,14 +4,17 @@ lockout after wrong tries. Pure: the daemon holds the hash and the lockout and a
 The hub keeps only a salted scrypt hash of the PIN (hub.toml `[technician_pin]`, a salt per
 hub). A PIN is 6 to 12 ASCII digits: on the screen's keypad, anything else cannot be typed. Six
 digits are a million PINs; five wrong tries lock the screen's way in for five minutes, so
-guessing at the screen takes years. Whoever reads hub.toml can try every PIN offline against the
-hash (scrypt makes each try cost memory and time): give every hub a PIN of its own.
+guessing at the screen takes years. The count and the lock outlive a restart of the daemon (it
+keeps them in its store, as KeptLockout): pulling the plug gives no fresh tries. Whoever reads
+hub.toml can try every PIN offline against the hash (scrypt makes each try cost memory and
+time): give every hub a PIN of its own.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 from dataclasses import dataclass, replace
 
@@ -133,3 +136,41 @@ def after_try(lock: Lockout, now: float, right: bool) -> Lockout:
     if failures >= MAX_FAILURES:
         return replace(lock, failures=MAX_FAILURES, locked_until=now + LOCK_S)
     return replace(lock, failures=failures)
+
+
+# --- the lockout across restarts -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeptLockout:
+    """The lockout as the daemon keeps it in its store, to outlive a restart: a monotonic clock
+    starts again at each boot, so the lock's end is kept by the wall clock (Unix seconds).
+    Without it, pulling the plug gave 5 fresh tries per boot (issue 15 review)."""
+
+    failures: int = 0
+    locked_until: float | None = None
+
+
+def to_kept(lock: Lockout, now: float, wall: float) -> KeptLockout:
+    """What to keep of `lock` at monotonic `now`, wall clock `wall`."""
+    lock = settled(lock, now)
+    if lock.locked_until is None:
+        return KeptLockout(lock.failures)
+    return KeptLockout(lock.failures, wall + locked_for(lock, now))
+
+
+def from_kept(kept: KeptLockout, now: float, wall: float) -> Lockout:
+    """The lockout a starting daemon holds from what was kept: the wrong tries in a row, and
+    the lock for what is left of it by the wall clock. Never locked for more than LOCK_S from
+    now (a clock that ran ahead when the lock was kept must not shut the technician out for
+    longer); a kept state that breaks the rules locks for LOCK_S (the safe side)."""
+    failures = kept.failures if 0 <= kept.failures <= MAX_FAILURES else MAX_FAILURES
+    until = kept.locked_until
+    if until is None:
+        if failures >= MAX_FAILURES:
+            return Lockout(MAX_FAILURES, now + LOCK_S)
+        return Lockout(failures)
+    left = until - wall if math.isfinite(until) else LOCK_S
+    if left <= 0:
+        return Lockout()  # the lock ran out while the daemon was down: a fresh count
+    return Lockout(MAX_FAILURES, now + min(left, LOCK_S))
