@@ -521,3 +521,19 @@ def test_the_lists_are_told_in_bokmaal_nynorsk_and_english(place: Place, tekla: 
         assert f'<html lang="{language}">' in html
         for word in expected:
             assert word in html, (language, word)
+
+
+def test_one_rule_says_who_works_on_hubs_and_devices(place: Place) -> None:
+    """Hubs and devices, enrolment and revocation, and Equipment ask the same predicate
+    (centre/people/access.py): technicians, administrators and superusers who are active."""
+    from django.contrib.auth.models import AnonymousUser, User
+
+    from centre.people.access import works_on_equipment
+
+    tekla, ada, kari = (User.objects.get(username=n) for n in ("tekla", "ada", "kari"))
+    assert works_on_equipment(tekla) and works_on_equipment(ada)
+    assert not works_on_equipment(kari) and not works_on_equipment(AnonymousUser())
+    tekla.is_active = False
+    assert not works_on_equipment(tekla)
+    root = User(username="root", is_superuser=True)
+    assert works_on_equipment(root)

@@ -32,7 +32,7 @@ from django.views.decorators.http import require_GET, require_POST
 from centre.equipment import service
 from centre.equipment.lifecycle import ALLOWED, Kind, Refused, State
 from centre.equipment.models import Equipment, EquipmentUse
-from centre.people.access import patients_for
+from centre.people.access import patients_for, works_on_equipment
 from centre.people.models import Patient
 from centre.web.audit import audit
 from hub.wire.topics import HUB_ID_PATTERN
@@ -45,7 +45,6 @@ else:
     _ModelChoice = forms.ModelChoiceField
 
 PAGE = 100
-ROLES = frozenset({"technician", "administrator"})
 
 REFUSALS: Mapping[str, Any] = {
     "retired": gettext_lazy("It is retired: retired equipment never goes back into use."),
@@ -213,10 +212,7 @@ class ChangeForm(forms.Form):
 
 
 def _technician(request: HttpRequest) -> None:
-    user = request.user
-    if not user.is_authenticated or not (
-        user.is_superuser or user.groups.filter(name__in=ROLES).exists()
-    ):
+    if not works_on_equipment(request.user):
         raise PermissionDenied
 
 

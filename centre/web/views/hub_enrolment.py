@@ -30,6 +30,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from centre.errors import CentreError
+from centre.people.access import works_on_equipment
 from centre.web.audit import audit
 from hub.wire.topics import HUB_ID_PATTERN
 
@@ -37,8 +38,6 @@ if TYPE_CHECKING:
     from centre.store import CentreStore
 
 log = logging.getLogger(__name__)
-
-ROLES_ALLOWED = ("technician", "administrator")
 
 _HUB_ID = RegexValidator(
     HUB_ID_PATTERN,
@@ -49,12 +48,7 @@ _HUB_ID = RegexValidator(
 
 
 def may_enrol(request: HttpRequest) -> bool:
-    user = request.user
-    return bool(
-        user.is_authenticated
-        and user.is_active
-        and (user.is_superuser or user.groups.filter(name__in=ROLES_ALLOWED).exists())
-    )
+    return works_on_equipment(request.user)
 
 
 class EnrolForm(forms.Form):

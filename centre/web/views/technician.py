@@ -26,7 +26,6 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from django import forms
-from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Exists, OuterRef, Q, QuerySet
@@ -41,7 +40,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET
 
-from centre.people.access import patients_for
+from centre.people.access import patients_for, works_on_equipment
 from centre.people.models import CareEpisode, Municipality, Patient
 from centre.records.models import Hub, HubDeviceHealth, HubHealthReport, Reading
 from centre.web.audit import audit
@@ -49,7 +48,6 @@ from hub.core.health import BATTERY_LOW, HealthUnreadable, HubHealth, read_healt
 from hub.core.health import KIND as HEALTH
 from hub.wire.topics import HUB_ID_PATTERN
 
-ROLES_ALLOWED = ("technician", "administrator")
 PAGE_HUBS = 100  # hubs per page: the page stays small however many hubs the centre has
 PREVIEW = 10  # hub ids named in each problem list at the top (its link shows them all)
 HISTORY = 50  # health reports on a hub's page, newest first
@@ -167,14 +165,8 @@ PROBLEMS: Mapping[str, Callable[[datetime], Q]] = {
 # Who may look.
 
 
-def may_see_hubs(user: User | AnonymousUser) -> bool:
-    if not user.is_authenticated or not user.is_active:
-        return False
-    return bool(user.is_superuser or user.groups.filter(name__in=ROLES_ALLOWED).exists())
-
-
 def _allowed(request: HttpRequest) -> None:
-    if not may_see_hubs(request.user):
+    if not works_on_equipment(request.user):
         raise PermissionDenied
 
 
