@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from hub.core.technician_pin import PIN_LENGTHS
+from hub.core.technician_unlock import UNLOCK_S
 from hub.local_protocol import Device, LiveSession, TechnicianUnlockAnswer
 from hub.ui.i18n import Catalogue
 from hub.ui.keypad import DIGITS, ERASE
@@ -22,7 +23,9 @@ from hub.ui.present import format_when, parse_time
 
 KNOCKS = 5  # taps on the sentence under the top band ...
 KNOCK_WINDOW_S = 4.0  # ... within this many seconds ask for the PIN
-IDLE_S = 300.0  # technician mode leaves by itself after five minutes without a touch
+# Technician mode leaves by itself after this long without a touch: as long as the daemon's
+# unlock lasts (hub/core/technician_unlock.py), never longer.
+IDLE_S = UNLOCK_S
 PASSKEY_DIGITS = 6  # a device's pairing passkey: exactly six digits, as `hub pair --passkey`
 PAIR_SCAN_S = 60.0  # how long pairing looks for the device, as `hub pair`'s default
 
