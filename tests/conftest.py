@@ -4,6 +4,7 @@ and the hub and centre as processes."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -45,6 +46,8 @@ def home(
     if report is not None and report.failed:
         for process in simulated.processes:
             print(f"---- {process.name} log ----\n{process.tail(40)}")
+        with contextlib.suppress(OSError):  # the broker is no Process of the home's
+            print(f"---- broker log ----\n{simulated.broker_log()[-4000:]}")
 
 
 def pytest_configure(config: pytest.Config) -> None:
