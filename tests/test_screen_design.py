@@ -146,6 +146,16 @@ Opening = Callable[[Pilot[None], FakeDaemon], Awaitable[None]]
 
 async def open_measuring(pilot: Pilot[None], daemon: FakeDaemon) -> None:
     await daemon.set_live([session(results=(RESULT,))])
+    app = pilot.app
+    await wait_until(  # the result shown and laid out: on a loaded machine that takes a while
+        pilot,
+        lambda: (
+            isinstance(app.screen, MeasuringScreen)
+            and bool(shown(app, "#m-done"))
+            and app.screen.query_one("#m-done").region.area > 0
+        ),
+        "the result",
+    )
 
 
 async def open_howto(pilot: Pilot[None], daemon: FakeDaemon) -> None:

@@ -36,12 +36,17 @@ class TapPause:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self._changed_at = -TAP_PAUSE_S
+        self.ignored = 0  # taps ignored so far: a tap that changed nothing says why in the log
 
     def screen_changed(self) -> None:
         self._changed_at = self.clock()
 
     def taking_taps(self) -> bool:
         return self.clock() - self._changed_at >= TAP_PAUSE_S
+
+    def ignore(self, button: str | None) -> None:
+        self.ignored += 1
+        log.info("tap on %s ignored: the screen changed just before", button)
 
 
 def changed_under_the_finger(app: object) -> None:
@@ -72,4 +77,4 @@ class TouchButton(Button):
         if isinstance(pause, TapPause) and not pause.taking_taps():
             event.prevent_default()
             event.stop()
-            log.info("tap on %s ignored: the screen changed just before", self.id)
+            pause.ignore(self.id)
