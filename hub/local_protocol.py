@@ -28,9 +28,10 @@ from pydantic import (
 
 from hub.core.call_request import CallStateName, RequestId
 from hub.core.care_plan import CarePlan
+from hub.core.problems import first_problem
 from hub.core.technician_pin import PIN_PATTERN
 from hub.errors import HubError
-from hub.wire.strict import Stamp, first_problem
+from hub.wire.strict import Stamp
 
 PAIR_SCAN_MAX_S = 600.0  # ten minutes of looking for a device in pairing mode is plenty
 

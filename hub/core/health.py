@@ -21,6 +21,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from hub.core.canonical import canonical_json
+from hub.core.problems import first_problem
 from hub.core.reading import ROUTINE, KnownDevice, NewReading
 from hub.errors import HubError
 
@@ -149,9 +150,7 @@ def read_health(values: object) -> HubHealth:
     try:
         return HubHealth.model_validate(values)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "the report"
-        raise HealthUnreadable(f"hub health {where}: {first['msg']}") from None
+        raise HealthUnreadable(f"hub health {first_problem(exc, 'the report')}") from None
 
 
 @dataclass(frozen=True)

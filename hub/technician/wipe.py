@@ -28,6 +28,7 @@ from pathlib import Path
 
 from hub.config import HubConfig
 from hub.errors import HubError
+from hub.files import sync_dir
 
 STORE_SUFFIXES = ("", "-wal", "-shm", "-journal")
 LOG_NAMES = ("ui.log",)  # and their rotations, ui.log.1 ...
@@ -157,17 +158,6 @@ def erase(path: Path, *, random: bool) -> None:
     path.unlink()
 
 
-def _sync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def wipe(config: HubConfig, config_path: Path) -> WipeResult:
     """Erase the hub (its daemon stopped): keys, store, logs and config; then its bonds."""
     refuse_if_running(config)
@@ -183,8 +173,8 @@ def wipe(config: HubConfig, config_path: Path) -> WipeResult:
     for path in data_files(config):
         erase(path, random=False)
         result.data.append(path)
-    _sync_dir(config.state_dir)
     if config.state_dir.is_dir():
+        sync_dir(config.state_dir)
         result.left = sorted(config.state_dir.iterdir())
     result.bonds_removed, result.bonds_kept = remove_bonds(config.bluetooth.adapter, devices or [])
     # The config last (it names the state folder: an interrupted wipe can be run again); it

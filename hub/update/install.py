@@ -42,6 +42,7 @@ from typing import IO, Any, BinaryIO
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from hub.errors import HubError
+from hub.files import sync_dir
 from hub.update.release import (
     DEFAULT_MAX_RELEASE_BYTES,
     MANIFEST_NAME,
@@ -456,15 +457,7 @@ def _point(link: Path, version: Version | None) -> None:
         temporary.unlink()
     os.symlink(f"releases/{version_text(version)}", temporary)
     os.replace(temporary, link)
-    _sync_dir(link.parent)
-
-
-def _sync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    sync_dir(link.parent)
 
 
 @contextlib.contextmanager
@@ -649,7 +642,7 @@ def _write_trial(layout: Layout, old: Version | None, new: Version) -> None:
     temporary = layout.trial.with_suffix(".new")
     temporary.write_text(text)
     os.replace(temporary, layout.trial)
-    _sync_dir(layout.base)
+    sync_dir(layout.base)
 
 
 def _mark_failed(layout: Layout, version: Version) -> None:

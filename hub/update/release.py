@@ -13,7 +13,6 @@ contract in pyproject.toml keeps it so). tests/test_update_release.py holds it t
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -24,6 +23,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from hub.errors import HubError
+from hub.wire.public_keys import KeyFileError, ed25519_public
 from hub.wire.strict import WireError, load
 
 FORMAT = "dho-hub-release/1"
@@ -222,12 +222,11 @@ def parse_public_keys(text: str) -> list[Ed25519PublicKey]:
         if not line or line.startswith("#"):
             continue
         try:
-            raw = base64.b64decode(line, validate=True)
-        except ValueError:
-            raw = b""
-        if len(raw) != 32:
-            raise ReleaseError(f"line {number} of the release key file is not a key (base64)")
-        keys.append(Ed25519PublicKey.from_public_bytes(raw))
+            keys.append(ed25519_public(line, f"line {number} of the release key file"))
+        except KeyFileError as exc:
+            raise ReleaseError(
+                f"line {number} of the release key file is not a key (base64)"
+            ) from exc
     return keys
 
 

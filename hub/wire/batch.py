@@ -26,6 +26,7 @@ from hub.core.call_request import KIND as CALL_KIND
 from hub.core.call_request import CallRequestValues
 from hub.core.canonical import canonical_json
 from hub.core.outbox import SealedItem, SealedSegment
+from hub.core.problems import first_problem
 from hub.core.reading import WIRE_FIELDS
 from hub.wire import strict
 from hub.wire.envelope import (
@@ -176,7 +177,7 @@ def _open_one(
             CallRequestValues.model_validate(item["values"])
         except ValidationError as exc:
             raise EnvelopeError(
-                f"item {entry.seq} is not valid: values.{strict.first_problem(exc, '(top)')}"
+                f"item {entry.seq} is not valid: values.{first_problem(exc, '(top)')}"
             ) from None
     return item, made[_VALUES_JSON]
 

@@ -19,6 +19,7 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from hub.core.problems import first_problem
 from hub.errors import HubError
 
 MAX_DEPTH = 32
@@ -226,11 +227,3 @@ def parse(
         return model.model_validate(value, context=context)
     except ValidationError as exc:
         raise error(f"{what} is not valid: {first_problem(exc, '(top)')}") from None
-
-
-def first_problem(exc: ValidationError, top: str) -> str:
-    """The first problem pydantic found, where it is, and how many there are: short, whatever
-    the input (pydantic's own message can quote all of it)."""
-    first = exc.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or top
-    return f"{where}: {first['msg']} ({exc.error_count()} problem(s))"
