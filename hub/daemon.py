@@ -242,12 +242,12 @@ class HubDaemon:
             if self._requests:
                 await asyncio.wait(self._requests)
 
-    async def _answer(self, request: dict[str, Any]) -> ipc.Reply:
+    async def _answer(self, request: dict[str, Any], asker: ipc.Peer | None) -> ipc.Reply:
         task = asyncio.current_task()
         assert task is not None
         self._requests.add(task)
         try:
-            return await self._ops.handle(request)
+            return await self._ops.handle(request, asker)
         finally:
             self._requests.discard(task)
 

@@ -5,8 +5,8 @@ answers with one JSON object on one line and closes. See docs/protocol.md ("Loca
 Whoever can open the socket is trusted to ask, not to be well-formed: every connection gets one
 answer, a slow or idle one is cut off, and the number of connections is capped. Who asked (the
 kernel's SO_PEERCRED: the client's pid, uid and gid when it connected) is read here, once per
-connection, and given to the handler as plain data (`peer()`); the ops that change the hub's
-devices need more than the socket's group (hub/core/technician_unlock.py).
+connection, and given to the handler with the request as plain data (Peer); the ops that change
+the hub's devices need more than the socket's group (hub/core/technician_unlock.py).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import os
 import socket
 import struct
 from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,7 +41,7 @@ from hub.wire.strict import WireError
 log = logging.getLogger(__name__)
 # The socket carries any JSON object; hub.requests answers with the models of hub.local_protocol.
 Reply = BaseModel | dict[str, Any]
-Handler = Callable[[dict[str, Any]], Awaitable[Reply]]
+Handler = Callable[[dict[str, Any], "Peer | None"], Awaitable[Reply]]
 MAX_REQUEST = 64 * 1024
 MAX_DEPTH = 64  # a questionnaire's nested groups stay far below this
 MAX_ANSWER = 256 * 1024 * 1024  # a technician's full listing of a long-offline hub
@@ -64,15 +63,6 @@ class Peer:
 
 
 _UCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
-# The peer of the connection whose request is being answered: each connection is a task of its
-# own, so a handler called from it (and whatever it awaits) sees its own peer.
-_PEER: ContextVar[Peer | None] = ContextVar("hub_socket_peer", default=None)
-
-
-def peer() -> Peer | None:
-    """Who sent the request being answered; None outside a connection's handler, or if the
-    kernel would not say (then the ops behind the technician PIN are refused)."""
-    return _PEER.get()
 
 
 def peer_credentials(sock: Any) -> Peer | None:
@@ -197,10 +187,12 @@ async def serve(
 
     async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         admitted = clients.admit()
-        _PEER.set(peer_credentials(writer.get_extra_info("socket")))
+        asker = peer_credentials(writer.get_extra_info("socket"))
         answer: Reply | None = None
         try:
-            answer = await _answer(reader, handler, read_timeout) if admitted else _busy(clients)
+            answer = (
+                await _answer(reader, handler, asker, read_timeout) if admitted else _busy(clients)
+            )
             await _send(writer, last.encode(answer))
         except asyncio.CancelledError:  # the daemon is stopping: say so, and no traceback
             if answer is None:
@@ -251,14 +243,18 @@ def _busy(clients: _Clients) -> Refusal:
     )
 
 
-async def _answer(reader: asyncio.StreamReader, handler: Handler, read_timeout: float) -> Reply:
-    """Read one request line and let the handler answer it; any failure becomes a refusal."""
+async def _answer(
+    reader: asyncio.StreamReader, handler: Handler, asker: Peer | None, read_timeout: float
+) -> Reply:
+    """Read one request line and let the handler answer it (told who asked: None if the kernel
+    would not say, and then the ops behind the technician PIN are refused); any failure becomes
+    a refusal."""
     op: object = None
     try:
         line = await _read_line(reader, read_timeout)
         req = parse_request(line)
         op = req.get("op")
-        return await handler(req)
+        return await handler(req, asker)
     except BadRequest as exc:
         log.warning("refused a request on the hub socket: %s", exc)
         return refusal("bad_request", f"bad request: {exc}")

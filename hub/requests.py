@@ -42,7 +42,7 @@ from hub.core.technician_unlock import (
     unlocked_for,
 )
 from hub.devices.ble.session import PairingError
-from hub.ipc import Peer, peer
+from hub.ipc import Peer
 from hub.local_protocol import (
     Answer,
     AnswerRequest,
@@ -136,10 +136,9 @@ class SocketOps:
         self._unlocks = Unlocks()
         self.daemon_uid = os.geteuid()
 
-    async def handle(self, req: dict[str, Any], asker: Peer | None = None) -> Reply:
-        """Answer one request; `asker`: who sent it (by default the socket's peer of the
-        connection being answered, hub.ipc.peer)."""
-        asker = asker if asker is not None else peer()
+    async def handle(self, req: dict[str, Any], asker: Peer | None) -> Reply:
+        """Answer one request; `asker`: who sent it, the socket's peer (hub.ipc.serve), None if
+        the kernel would not say."""
         op = req.get("op")
         route = ROUTES.get(op) if isinstance(op, str) else None
         if route is None:

@@ -174,7 +174,7 @@ class Echo:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
 
-    async def __call__(self, req: dict[str, Any]) -> dict[str, Any]:
+    async def __call__(self, req: dict[str, Any], _asker: ipc.Peer | None) -> dict[str, Any]:
         self.requests.append(req)
         if req.get("op") == "fail":
             raise KeyError("a bug in a handler")
@@ -269,7 +269,7 @@ async def test_a_crowd_of_idle_connections_does_not_starve_the_socket(
 async def test_a_long_request_being_handled_does_not_count_against_the_read_timeout(
     sock_path: Path,
 ) -> None:
-    async def slow(req: dict[str, Any]) -> dict[str, Any]:
+    async def slow(req: dict[str, Any], _asker: ipc.Peer | None) -> dict[str, Any]:
         await asyncio.sleep(2 * ipc.READ_TIMEOUT_S)  # as a "live" long poll or a "pair" scan
         return {"ok": True}
 
@@ -310,7 +310,7 @@ async def test_an_answer_that_breaks_the_contract_is_a_daemon_not_answering(
         BASE_STATUS.model_dump(mode="json"),
     ]
 
-    async def answer(req: dict[str, Any]) -> dict[str, Any]:
+    async def answer(req: dict[str, Any], _asker: ipc.Peer | None) -> dict[str, Any]:
         return replies.pop(0)
 
     server = await ipc.serve(sock_path, answer)
@@ -330,7 +330,7 @@ async def test_an_answer_that_breaks_the_contract_is_a_daemon_not_answering(
 def test_a_request_in_progress_when_the_daemon_stops_is_told_so(sock_path: Path) -> None:
     handling, stop = threading.Event(), threading.Event()
 
-    async def hold(req: dict[str, Any]) -> dict[str, Any]:
+    async def hold(req: dict[str, Any], _asker: ipc.Peer | None) -> dict[str, Any]:
         handling.set()
         await asyncio.sleep(3600)  # a long poll
         return {"ok": True}

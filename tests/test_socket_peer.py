@@ -111,8 +111,7 @@ def refused(answer: dict[str, Any]) -> bool:
 async def test_the_socket_tells_the_handler_the_peers_uid_from_the_kernel(open_dir: Path) -> None:
     sock = open_dir / "hub.sock"
 
-    async def who(req: dict[str, Any]) -> dict[str, Any]:
-        peer = ipc.peer()
+    async def who(req: dict[str, Any], peer: ipc.Peer | None) -> dict[str, Any]:
         assert peer is not None
         return {"ok": True, "uid": peer.uid, "gid": peer.gid, "said": req.get("uid")}
 
@@ -126,7 +125,6 @@ async def test_the_socket_tells_the_handler_the_peers_uid_from_the_kernel(open_d
     finally:
         server.close()
         await server.wait_closed()
-    assert ipc.peer() is None  # outside a connection's handler: nobody
 
 
 # --- the daemon's request handling over a real socket, its clock in the test's hands -------

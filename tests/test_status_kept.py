@@ -207,7 +207,7 @@ async def test_the_socket_encodes_a_kept_answer_once_and_a_new_or_dict_answer_ag
         encoded.append(answer)
         return real(answer)
 
-    async def handler(_: dict[str, Any]) -> Any:
+    async def handler(_: dict[str, Any], _asker: ipc.Peer | None) -> Any:
         return replies.pop(0)
 
     server = await ipc.serve(sock_path, handler)

@@ -228,7 +228,7 @@ DAEMON = DROP + textwrap.dedent("""
     from pathlib import Path
     from hub import ipc
 
-    async def answer(req):
+    async def answer(req, asker):
         return {"ok": True, "op": req.get("op")}
 
     async def main(socket_path):

@@ -18,7 +18,7 @@ from textual.pilot import Pilot
 from textual.widget import Widget
 from textual.widgets import Button, Digits, Static
 
-from hub.ipc import serve
+from hub.ipc import Peer, serve
 from hub.local_protocol import (
     OPS,
     Answer,
@@ -162,7 +162,9 @@ class FakeDaemon:
         self.status["call_request"] = state.model_dump()
         return CallMeAnswer(call_request=state, stored_before=False)
 
-    async def handle(self, req: dict[str, Any]) -> Answer | Refusal | dict[str, Any]:
+    async def handle(
+        self, req: dict[str, Any], _asker: Peer | None
+    ) -> Answer | Refusal | dict[str, Any]:
         op = req.get("op")
         if not isinstance(op, str) or op not in OPS:
             return Refusal(error=f"unknown op {op!r}")
