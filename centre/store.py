@@ -700,35 +700,6 @@ class CentreStore:
             return None
         return _health_data(report, self._health_devices([hub_id]).get(hub_id, []))
 
-    def hubs_health(self) -> list[dict[str, Any]]:
-        """Every enrolled hub, by id, with what the technician's page shows of it: `hub_id`,
-        `revoked_at`, its presence (`status_state`, `status_since`, `seen_at`) and `health`,
-        its newest health report as `hub_health` gives it (None: none yet). Three queries,
-        whatever the number of hubs."""
-        from centre.records.models import HubHealthReport
-
-        hubs = self._hubs().order_by("hub_id")
-        reports = {r.hub_id: r for r in HubHealthReport.objects.using(self.alias).all()}
-        devices = self._health_devices(None)
-        out = []
-        for hub_id, revoked_at, state, since, seen_at in hubs.values_list(
-            "hub_id", "revoked_at", "status_state", "status_since", "seen_at"
-        ):
-            report = reports.get(hub_id)
-            out.append(
-                {
-                    "hub_id": hub_id,
-                    "revoked_at": _iso(revoked_at),
-                    "status_state": state,
-                    "status_since": _iso(since),
-                    "seen_at": _iso(seen_at),
-                    "health": None
-                    if report is None
-                    else _health_data(report, devices.get(hub_id, [])),
-                }
-            )
-        return out
-
     def health_history(self, hub_id: str, limit: int = 100) -> list[dict[str, Any]]:
         """The hub's health reports as stored (every one, as the items they came in), newest
         first by number: `seq`, `at` (the hub's time), `stored_at` and `values` as sent."""

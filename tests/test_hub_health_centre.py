@@ -19,7 +19,6 @@ from centre.store import CentreStore
 from hub.core.health import KIND, health_report, to_health_reading
 from hub.core.reading import KnownDevice
 from hub.wire.public_keys import public_text
-from hub.wire.status import HubStatus
 from tests.test_centre_ingest import acked
 from tests.test_envelope import CENTRE, HUB_KEY, header, item, sealed
 from tests.test_hub_health import CUFF, FACTS
@@ -217,23 +216,6 @@ def test_a_batch_of_unreadable_reports_names_ten_and_counts_the_rest(store: Cent
     assert done.health_unreadable[10].startswith("14 more health reports of hub hub-0001")
     held = store.hub_health(HUB)
     assert held is not None and held["seq"] == 25  # the one readable report is taken
-
-
-def test_every_hub_is_listed_with_its_presence_and_health(store: CentreStore) -> None:
-    store.store_batch(HUB, B[0], [health_item(1, T1)])
-    status = HubStatus(
-        v=1, hub_id=OTHER, state="online", at=T2, since=T1, alarm=None, care_plan_version=None
-    )
-    store.record_status(OTHER, status, live=True)
-    listed = store.hubs_health()
-    assert [h["hub_id"] for h in listed] == [HUB, OTHER]
-    mine, other = listed
-    assert mine["health"] == store.hub_health(HUB) and other["health"] is None
-    assert mine["seen_at"] is not None  # its batch was heard
-    assert (other["status_state"], other["status_since"]) == ("online", T1)
-    assert other["seen_at"] is not None and mine["revoked_at"] is None
-    store.revoke(OTHER)
-    assert store.hubs_health()[1]["revoked_at"] is not None
 
 
 # --- through the ingest: an unreadable report never holds the hub's outbox back ----------------
