@@ -24,7 +24,6 @@ from hub import health_facts, ipc
 from hub.config import ConfigError, HubConfig
 from hub.core.call_request import CallAcknowledged
 from hub.core.care_plan import CarePlan
-from hub.core.health import KIND as HEALTH_KIND
 from hub.core.health import health_report, report_due, to_health_reading
 from hub.core.live import LiveBoard, progressed, result_stored, session_ended, session_started
 from hub.core.pipeline import outbox_alarm, status_reading, to_reading
@@ -438,10 +437,9 @@ class HubDaemon:
 
     def _commit_health(self, uplink: Uplink) -> None:
         store = self.store
-        newest = next((r for r in store.latest_per_kind() if r.kind == HEALTH_KIND), None)
-        if not report_due(newest is not None and newest.synced_at is None):
-            assert newest is not None
-            log.info("no new health report: number %d still waits for the centre", newest.seq)
+        waiting = store.health_report_waiting()
+        if not report_due(newest_is_pending=waiting is not None):
+            log.info("no new health report: number %s still waits for the centre", waiting)
             return
         facts = health_facts.gather(
             started=self.started,

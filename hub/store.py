@@ -23,6 +23,7 @@ import sqlite_utils
 
 from hub.core.call_request import KIND as CALL_KIND
 from hub.core.call_request import CallRequest, decide
+from hub.core.health import KIND as HEALTH_KIND
 from hub.core.outbox import OutboxItem, SealedSegment
 from hub.core.reading import (
     READING_COLUMNS,
@@ -897,6 +898,18 @@ class ReadingStore:
                 ),
             )
         )
+
+    def health_report_waiting(self) -> int | None:
+        """The number of the newest health report if it still waits for the centre: not
+        acknowledged, and not refused (a refused item is set aside and never sent again; were
+        it counted as waiting, no report would be made until it is pruned)."""
+        newest = next((r for r in self.latest_per_kind() if r.kind == HEALTH_KIND), None)
+        if newest is None or newest.synced_at is not None:
+            return None
+        refused = self.db.execute(
+            "SELECT 1 FROM outbox WHERE seq = ? AND priority = ?", [newest.seq, STRANDED]
+        ).fetchone()
+        return None if refused else newest.seq
 
     def pending_count(self) -> int:
         """Readings the centre has not acknowledged (sealed or still to be sealed)."""

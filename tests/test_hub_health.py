@@ -40,6 +40,7 @@ from tests.test_delivery_model import new_reading
 from tests.test_envelope import CENTRE
 
 AT = "2026-12-03T09:00:00.000+00:00"
+LATER = "2026-12-03T15:00:00.000+00:00"
 CUFF = KnownDevice(
     "00:BB:00:00:00:02",
     "blood_pressure",
@@ -290,6 +291,27 @@ def test_what_the_centre_does_not_take_as_a_health_report(values: object, where:
 def test_no_new_report_while_the_newest_waits_for_the_centre() -> None:
     assert report_due(newest_is_pending=False)
     assert not report_due(newest_is_pending=True)
+
+
+def test_the_store_says_which_report_waits_and_a_refused_one_does_not(tmp_path: Path) -> None:
+    """The daemon makes no report while the newest waits (report_due): acknowledged, or refused
+    by the centre and so never sent again, it no longer waits, or the reports would stop."""
+    store = ReadingStore(tmp_path / "hub.sqlite", sealer=ItemSealer("hub-0001", CENTRE.public))
+    assert store.health_report_waiting() is None  # none made yet
+    first = store.add(to_health_reading(health_report(FACTS), AT))
+    assert first is not None and store.health_report_waiting() == first
+    store.add(new_reading(1, urgent=False))  # a measurement after it changes nothing
+    assert store.health_report_waiting() == first
+    store.outbox(10, 1_000_000)  # sealed: still waiting
+    store.settle([first], [], first, AT)
+    assert store.health_report_waiting() is None
+    second = store.add(to_health_reading(health_report(FACTS), LATER))
+    assert second is not None and store.health_report_waiting() == second
+    store.outbox(10, 1_000_000)
+    store.settle([], [], first, AT, refused=[second])
+    assert store.pending_count() >= 1  # kept and counted, never sent again
+    assert store.health_report_waiting() is None
+    store.close()
 
 
 def test_the_interval_setting_defaults_to_six_hours_and_is_bounded() -> None:
