@@ -11,19 +11,19 @@ kiosk, a boot with the units) is in docs/operations.md, "Install the software"."
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import os
 import shutil
 import subprocess
 import sysconfig
 import tempfile
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.wheels import build_wheel
 
 ROOT = Path(__file__).parents[1]
 INSTALLER = ROOT / "provisioning" / "install-hub.sh"
@@ -40,33 +40,6 @@ pytestmark = pytest.mark.skipif(
     reason="needs root (to give files to the hub's users) and systemd's tools (Debian package "
     "systemd)",
 )
-
-
-def build_wheel(out: Path) -> Path:
-    """A wheel of the hub's package from this checkout, as hatchling lays it out (hatchling is
-    not here without the network): the package files, METADATA, the `hub` entry point, RECORD."""
-    name = "dho_hub-0.1.0"
-    files: dict[str, bytes] = {}
-    for path in sorted((ROOT / "hub").rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts:
-            files[path.relative_to(ROOT).as_posix()] = path.read_bytes()
-    info = f"{name}.dist-info"
-    files[f"{info}/METADATA"] = b"Metadata-Version: 2.1\nName: dho-hub\nVersion: 0.1.0\n"
-    files[f"{info}/WHEEL"] = (
-        b"Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
-    )
-    files[f"{info}/entry_points.txt"] = b"[console_scripts]\nhub = hub.cli:main\n"
-    record = []
-    for file, data in files.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-        record.append(f"{file},sha256={digest},{len(data)}")
-    record.append(f"{info}/RECORD,,")
-    files[f"{info}/RECORD"] = ("\n".join(record) + "\n").encode()
-    wheel = out / f"{name}-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w") as archive:
-        for file, data in files.items():
-            archive.writestr(file, data)
-    return wheel
 
 
 def run(*args: str | Path, user: int | None = None) -> subprocess.CompletedProcess[str]:

@@ -12,19 +12,19 @@ docs/operations.md, "Install the software"."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import os
 import shutil
 import subprocess
 import sysconfig
 import tempfile
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.wheels import build_wheel
 
 ROOT = Path(__file__).parents[1]
 INSTALLER = ROOT / "provisioning" / "install-centre.sh"
@@ -40,38 +40,6 @@ pytestmark = pytest.mark.skipif(
     reason="needs root (to give files to the centre's user) and systemd's tools (Debian package "
     "systemd)",
 )
-
-
-def build_wheel(out: Path) -> Path:
-    """A wheel of the hub and centre packages from this checkout, with both entry points and the
-    centre extra declared (its requirements come from this venv: PIP_NO_DEPS)."""
-    name = "dho_hub-0.1.0"
-    files: dict[str, bytes] = {}
-    for package in ("hub", "centre"):
-        for path in sorted((ROOT / package).rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts:
-                files[path.relative_to(ROOT).as_posix()] = path.read_bytes()
-    info = f"{name}.dist-info"
-    files[f"{info}/METADATA"] = (
-        b"Metadata-Version: 2.1\nName: dho-hub\nVersion: 0.1.0\nProvides-Extra: centre\n"
-    )
-    files[f"{info}/WHEEL"] = (
-        b"Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
-    )
-    files[f"{info}/entry_points.txt"] = (
-        b"[console_scripts]\nhub = hub.cli:main\ncentre = centre.cli:main\n"
-    )
-    record = []
-    for file, data in files.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-        record.append(f"{file},sha256={digest},{len(data)}")
-    record.append(f"{info}/RECORD,,")
-    files[f"{info}/RECORD"] = ("\n".join(record) + "\n").encode()
-    wheel = out / f"{name}-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w") as archive:
-        for file, data in files.items():
-            archive.writestr(file, data)
-    return wheel
 
 
 def run(*args: str | Path, user: int | None = None) -> subprocess.CompletedProcess[str]:
@@ -100,7 +68,7 @@ def installed() -> Iterator[Installed]:
     work = Path(tempfile.mkdtemp(prefix="dho-centre-install-", dir="/tmp"))
     root = work / "root"
     root.mkdir()
-    wheel = build_wheel(work)
+    wheel = build_wheel(work, centre=True)
     first = run("--root", root, "--wheel", wheel)
     assert first.returncode == 0, first.stdout + first.stderr
     yield Installed(root, wheel, first)

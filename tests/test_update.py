@@ -16,8 +16,6 @@ docs/operations.md, "Updating hubs"."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import http.server
 import io
 import json
@@ -30,12 +28,13 @@ import tarfile
 import tempfile
 import threading
 import time
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.wheels import build_wheel
 
 CHECKOUT = Path(__file__).parents[1]
 INSTALLER = CHECKOUT / "provisioning" / "install-hub.sh"
@@ -55,44 +54,6 @@ ENV = {
     "PYTHONPATH": sysconfig.get_paths()["purelib"],
     "PYTHONDONTWRITEBYTECODE": "1",
 }
-
-BROKEN_CLI = b"""\"\"\"A release whose hub cannot start.\"\"\"
-
-
-def main() -> int:
-    raise SystemExit("this release is broken")
-"""
-
-
-def build_wheel(out: Path, version: str, broken: bool = False) -> Path:
-    """A wheel of this checkout's hub package under `version` (as tests/test_installer.py
-    builds one; hatchling needs the network). `broken`: its hub/cli.py exits at once."""
-    name = f"dho_hub-{version}"
-    files: dict[str, bytes] = {}
-    for path in sorted((CHECKOUT / "hub").rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts:
-            files[path.relative_to(CHECKOUT).as_posix()] = path.read_bytes()
-    if broken:
-        files["hub/cli.py"] = BROKEN_CLI
-    info = f"{name}.dist-info"
-    files[f"{info}/METADATA"] = (
-        f"Metadata-Version: 2.1\nName: dho-hub\nVersion: {version}\n".encode()
-    )
-    files[f"{info}/WHEEL"] = (
-        b"Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
-    )
-    files[f"{info}/entry_points.txt"] = b"[console_scripts]\nhub = hub.cli:main\n"
-    record = []
-    for file, data in files.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-        record.append(f"{file},sha256={digest},{len(data)}")
-    record.append(f"{info}/RECORD,,")
-    files[f"{info}/RECORD"] = ("\n".join(record) + "\n").encode()
-    wheel = out / f"{name}-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w") as archive:
-        for file, data in files.items():
-            archive.writestr(file, data)
-    return wheel
 
 
 def hub(*args: str | Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
