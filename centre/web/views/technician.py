@@ -206,8 +206,9 @@ class HubFilter(forms.Form):
         super().__init__(data)
         place = self.fields["municipality"]
         assert isinstance(place, forms.ChoiceField)
-        places = Municipality.objects.order_by("name").values_list("pk", "name")
-        place.choices = [("", gettext_lazy("all")), *((str(pk), name) for pk, name in places)]
+        # By its municipality number (kommunenummer): a link says which municipality it lists.
+        places = Municipality.objects.order_by("name").values_list("number", "name")
+        place.choices = [("", gettext_lazy("all")), *places]
 
     def wanted(self) -> dict[str, str]:
         """The filters that are valid; a wrong one is shown with its error and not applied."""
@@ -235,7 +236,7 @@ def _open_episodes(now: datetime) -> QuerySet[CareEpisode]:
 def _in_municipality(now: datetime, municipality: str | None) -> QuerySet[Hub]:
     hubs = Hub.objects.all()
     if municipality:
-        homes = _open_episodes(now).filter(patient__team__municipality_id=int(municipality))
+        homes = _open_episodes(now).filter(patient__team__municipality__number=municipality)
         hubs = hubs.filter(hub_id__in=homes.values("hub_id"))
     return hubs
 
