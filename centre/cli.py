@@ -180,6 +180,17 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("enable-user", help="let a user switched off sign in again")
     p.add_argument("username")
     p.set_defaults(func=_enable_user)
+    for command, what in (
+        ("add-team-member", "put an existing user in a team: she sees its patients"),
+        ("remove-team-member", "take a user out of a team: she no longer sees its patients"),
+    ):
+        p = sub.add_parser(command, help=what)
+        p.add_argument("username")
+        p.add_argument("team")
+        p.add_argument(
+            "--municipality-number", help="the team's municipality, when two teams share its name"
+        )
+        p.set_defaults(func=_team_member, joining=command == "add-team-member")
     p = sub.add_parser("add-team", help="make a team of nurses in a municipality")
     p.add_argument("team")
     p.add_argument("--municipality", required=True, help="its name, e.g. Bergen")
@@ -444,6 +455,20 @@ def _enable_user(args: argparse.Namespace) -> int:
 
     switch_on(args.username)
     print(json.dumps({"username": args.username, "active": True}))
+    return 0
+
+
+def _team_member(args: argparse.Namespace) -> int:
+    _people_database(args)
+    from centre.web.accounts import join_team, leave_team
+
+    change = join_team if args.joining else leave_team
+    changed = change(args.username, args.team, args.municipality_number)
+    if not changed:  # run twice, or by two administrators: nothing to do is no failure
+        state = "in that team already" if args.joining else "not in that team"
+        print(f"centre: {args.username} is {state}; nothing changed", file=sys.stderr)
+    shown = {"username": args.username, "team": args.team, "member": args.joining}
+    print(json.dumps({**shown, "changed": changed}, ensure_ascii=False))
     return 0
 
 

@@ -1,11 +1,13 @@
 """Making the centre's users: a user with a role, in teams, with a second factor (TOTP) whose
 secret the new user puts in her authenticator app, and, where the centre signs in through an
-OIDC provider (HelseID), the person at the provider she is."""
+OIDC provider (HelseID), the person at the provider she is. Later: putting her in another team
+or taking her out of one, switching her off and on."""
 
 from __future__ import annotations
 
 import base64
 import getpass
+import re
 import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -15,6 +17,8 @@ from centre.people.access import ROLES
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
+
+    from centre.people.models import Team
 
 
 class AccountError(CentreError, ValueError):
@@ -75,6 +79,68 @@ def add_user(
             OidcIdentity.objects.create(user=user, subject=oidc_subject)
     secret = base64.b32encode(device.bin_key).decode()
     return NewUser(username, password, secret, device.config_url)
+
+
+def join_team(username: str, team: str, municipality: str | None = None) -> bool:
+    """Put an existing user in a team (a nurse who moves, a technician who should see the names
+    of that team's patients): she sees its patients from her next page on. False when she was
+    in it already (nothing changes, nothing is logged)."""
+    from django.db import transaction
+
+    with transaction.atomic():
+        user = _existing(username, "make her with `centre add-user`")
+        found = _team(team, municipality)
+        if found.members.filter(pk=user.pk).exists():
+            return False
+        found.members.add(user)
+        _audit(f"user {username} put in team {_named(found)} (centre add-team-member)")
+    return True
+
+
+def leave_team(username: str, team: str, municipality: str | None = None) -> bool:
+    """Take a user out of a team: from her next page on she no longer sees its patients (every
+    page asks centre.people.access). False when she was not in it (nothing changes)."""
+    from django.db import transaction
+
+    with transaction.atomic():
+        user = _existing(username, "usernames are case-sensitive")
+        found = _team(team, municipality)
+        if not found.members.filter(pk=user.pk).exists():
+            return False
+        found.members.remove(user)
+        _audit(f"user {username} taken out of team {_named(found)} (centre remove-team-member)")
+    return True
+
+
+def _team(name: str, municipality: str | None) -> Team:
+    """The team as `add-user --team` finds it (centre.people.registry.find_team), with words
+    that say what to do when there is none. A name no team can have (longer than the model's
+    100 characters, a NUL that PostgreSQL refuses in a query) is not looked up."""
+    from centre.people.models import Team
+    from centre.people.registry import RegistryError, find_team
+
+    if municipality is not None and not re.fullmatch(r"[0-9]{4}", municipality):
+        raise AccountError(
+            f"the municipality number {municipality[:20]!r} is refused: four digits "
+            "(Statistics Norway's kommunenummer)"
+        )
+    teams = Team.objects.filter(name=name)
+    if municipality is not None:
+        teams = teams.filter(municipality__number=municipality)
+    if not 0 < len(name) <= 100 or "\x00" in name or not teams.exists():
+        where = f" in municipality {municipality}" if municipality else ""
+        raise AccountError(
+            f"there is no team {name[:100]!r}{where}: check its name (case-sensitive), or make "
+            "it with `centre add-team`"
+        )
+    try:
+        return find_team(name, municipality)
+    except RegistryError as exc:  # two teams of that name, in two municipalities
+        raise AccountError(f"{exc} (--municipality-number)") from None
+
+
+def _named(team: Team) -> str:
+    return f"{team.name} ({team.municipality.name}, {team.municipality.number})"
 
 
 def link_oidc(username: str, subject: str) -> None:
