@@ -72,12 +72,12 @@ def fresh_database(kind: str, folder: Path, postgres: PostgresAddress | None) ->
 
     if kind == "sqlite":
         url = f"sqlite:///{folder / 'centre.sqlite'}"
-        CentreStore(url, migrate=True)  # a copy of a migrated file after the first
+        CentreStore(url, migrate=True).close()  # a copy of a migrated file after the first
         use_default(url)
         try:
             yield url
         finally:
-            connections["default"].close()
+            connections.close_all()  # a CentreStore's own alias too: each test's is another
         return
     assert postgres is not None, "the postgres fixture"
     template = _postgres_template(postgres)
@@ -93,7 +93,7 @@ def fresh_database(kind: str, folder: Path, postgres: PostgresAddress | None) ->
     try:
         yield url
     finally:
-        connections["default"].close()
+        connections.close_all()
         _drop(postgres, name)
 
 

@@ -57,6 +57,19 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 
+@pytest.fixture(autouse=True)
+def _database_connections_closed() -> Iterator[None]:
+    """Close the test thread's database connections after each test. A CentreStore opens one
+    per database, and each test's database is another: left open they piled up (1,100 files in
+    one worker) until a socket's number passed 1023, which paho's select() refuses, and the
+    centre's downlink inside the test process never connected (the broker saw "Protocol
+    error": tests/test_fd_hygiene.py)."""
+    yield
+    from django.db import connections
+
+    connections.close_all()
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def centre_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, migrated centre database as Django's default, on SQLite and on PostgreSQL: a

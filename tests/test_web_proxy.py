@@ -39,6 +39,7 @@ def proxied(centre_db: str) -> Iterator[str]:
         yield f"http://127.0.0.1:{server.effective_port}"
     finally:
         server.close()
+        server.task_dispatcher.shutdown()  # its worker threads too, not only the socket
         thread.join(timeout=10)
 
 
