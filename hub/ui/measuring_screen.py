@@ -3,7 +3,6 @@ closed with one large button (or by itself a while after the device has gone).""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import ClassVar
 
 from textual.app import ComposeResult
@@ -14,7 +13,7 @@ from textual.widgets import Digits
 
 from hub.ui.measuring import MeasuringView
 from hub.ui.touch import TouchButton, changed_under_the_finger
-from hub.ui.widgets import ReadingCard, Text
+from hub.ui.widgets import Text, show_result
 
 
 def _hint_classes(view: MeasuringView) -> str:
@@ -68,21 +67,7 @@ class MeasuringScreen(Screen[tuple[str, int]]):
         self.query_one("#m-progress-unit", Text).update(view.progress_unit)
         self.query_one("#m-progress-row").display = view.progress is not None
         self.query_one("#m-done", TouchButton).label = self.done_label
-        await self._show_result()
-
-    async def _show_result(self) -> None:
-        box = self.query_one("#m-result", Vertical)
-        box.display = self.view.result is not None
-        if self.view.result is None:
-            await box.remove_children()
-            return
-        result = replace(self.view.result, trend=())  # the home screen has the trend
-        cards = list(box.query(ReadingCard))
-        if cards and cards[0].id == f"{result.slug}-card":
-            cards[0].show(result)
-        else:
-            await box.remove_children()
-            await box.mount(ReadingCard(result))
+        await show_result(self.query_one("#m-result", Vertical), self.view.result)
 
     def on_button_pressed(self, event: TouchButton.Pressed) -> None:
         if event.button.id == "m-done":

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar
 
@@ -58,7 +58,7 @@ from hub.ui.technician import (
     unlock_said,
 )
 from hub.ui.touch import TouchButton, changed_under_the_finger
-from hub.ui.widgets import ReadingCard, Text
+from hub.ui.widgets import Text, show_result
 
 log = logging.getLogger(__name__)
 
@@ -470,17 +470,7 @@ class TrialMeasurementScreen(TechnicianPart):
         progress = self.query_one("#test-progress", Digits)
         progress.update(view.progress or "")
         progress.display = view.progress is not None and view.result is None
-        box = self.query_one("#test-result", Vertical)
-        if view.result is None:
-            await box.remove_children()
-            return
-        result = replace(view.result, trend=())
-        cards = list(box.query(ReadingCard))
-        if cards and cards[0].id == f"{result.slug}-card":
-            cards[0].show(result)
-        else:
-            await box.remove_children()
-            await box.mount(ReadingCard(result))
+        await show_result(self.query_one("#test-result", Vertical), view.result)
 
     def on_button_pressed(self, event: TouchButton.Pressed) -> None:
         event.stop()

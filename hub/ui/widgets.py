@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from textual.app import ComposeResult, RenderResult
@@ -113,3 +114,19 @@ class ReadingCard(Vertical):
         # A class, not `display`: set on the widget it would overrule the stylesheet's rules
         # for what a small screen leaves out (patient.tcss, the trend at 50x15).
         widget.set_class(not text, "empty")
+
+
+async def show_result(box: Vertical, result: ReadingView | None) -> None:
+    """The reading a device session stored, as one card in `box` without its trend (home has
+    the trend); the card kept and updated while the kind stays the same, so it does not blink."""
+    box.display = result is not None
+    if result is None:
+        await box.remove_children()
+        return
+    result = replace(result, trend=())
+    cards = list(box.query(ReadingCard))
+    if cards and cards[0].id == f"{result.slug}-card":
+        cards[0].show(result)
+    else:
+        await box.remove_children()
+        await box.mount(ReadingCard(result))
