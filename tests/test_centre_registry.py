@@ -80,8 +80,30 @@ def test_teams_of_one_name_in_two_municipalities_are_told_apart(hubs: CentreStor
         add_team("Bergen", "4601", "Oppfølging")
     with pytest.raises(RegistryError, match="4601 is Bergen, not Oslo"):
         add_team("Oslo", "4601", "Øst")
-    with pytest.raises(RegistryError, match="no team named"):
+    with pytest.raises(RegistryError, match="there is no team 'Vest'"):
         find_team("Vest")
+
+
+@pytest.mark.parametrize(
+    ("name", "number", "said"),
+    [
+        ("Oppfølging\x00", None, "there is no team"),  # PostgreSQL refuses a NUL in a query
+        ("O" * 100_000, None, "there is no team 'OOO"),
+        ("", None, "there is no team ''"),
+        ("x' OR '1'='1", None, "there is no team"),
+        ("Oppfølging", "46\x0001", "is refused: four digits"),
+        ("Oppfølging", "9" * 5_000, "is refused: four digits"),
+    ],
+)
+def test_a_team_no_one_can_have_is_refused_in_words(
+    hubs: CentreStore, name: str, number: str | None, said: str
+) -> None:
+    """`add-user --team` and `add-patient --team` look teams up here: hostile names end in a
+    refusal that says what to do, short, on both databases; never a database error."""
+    add_team("Bergen", "4601", "Oppfølging")
+    with pytest.raises(RegistryError, match=said) as refused:
+        find_team(name, number)
+    assert len(str(refused.value)) < 300
 
 
 def test_a_national_identity_number_is_registered_once(hubs: CentreStore) -> None:

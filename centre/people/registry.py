@@ -3,11 +3,14 @@ its municipality, a patient with her hub (a care episode starting now), the end 
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 from centre.errors import CentreError
 from centre.people.national_id import NationalIdError, birth_date, check_national_id
+
+TEAM_NAME_LONGEST = 100  # centre.people.models.Team.name
 
 if TYPE_CHECKING:
     from centre.people.models import Team
@@ -46,19 +49,31 @@ def add_team(municipality: str, number: str, team: str) -> int:
 
 
 def find_team(name: str, municipality_number: str | None = None) -> Team:
-    """The one team of that name (in that municipality, when given)."""
+    """The one team of that name (in that municipality, when given). A name no team can have
+    (empty, longer than the model's 100 characters, or with a NUL, which PostgreSQL refuses in
+    a query) and a municipality number that is not four digits are refused unasked."""
     from centre.people.models import Team
 
+    if municipality_number is not None and not re.fullmatch(r"[0-9]{4}", municipality_number):
+        raise RegistryError(
+            f"the municipality number {municipality_number[:20]!r} is refused: four digits "
+            "(Statistics Norway's kommunenummer)"
+        )
     teams = Team.objects.filter(name=name)
     if municipality_number is not None:
         teams = teams.filter(municipality__number=municipality_number)
-    found = list(teams.select_related("municipality")[:10])
+    possible = 0 < len(name) <= TEAM_NAME_LONGEST and "\x00" not in name
+    found = list(teams.select_related("municipality")[:10]) if possible else []
     if not found:
-        raise RegistryError(f"no team named {name!r}" + _in(municipality_number))
+        raise RegistryError(
+            f"there is no team {name[:TEAM_NAME_LONGEST]!r}{_in(municipality_number)}: check "
+            "its name (case-sensitive), or make it with `centre add-team`"
+        )
     if len(found) > 1:
         places = ", ".join(f"{t.municipality.name} ({t.municipality.number})" for t in found)
         raise RegistryError(
-            f"teams named {name!r} are in {places}: give the municipality's number too"
+            f"teams named {name!r} are in {places}: give the municipality's number too "
+            "(--municipality-number)"
         )
     return found[0]
 

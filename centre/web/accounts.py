@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import getpass
-import re
 import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -113,30 +112,13 @@ def leave_team(username: str, team: str, municipality: str | None = None) -> boo
 
 
 def _team(name: str, municipality: str | None) -> Team:
-    """The team as `add-user --team` finds it (centre.people.registry.find_team), with words
-    that say what to do when there is none. A name no team can have (longer than the model's
-    100 characters, a NUL that PostgreSQL refuses in a query) is not looked up."""
-    from centre.people.models import Team
+    """The team as `add-user --team` finds it (centre.people.registry.find_team)."""
     from centre.people.registry import RegistryError, find_team
 
-    if municipality is not None and not re.fullmatch(r"[0-9]{4}", municipality):
-        raise AccountError(
-            f"the municipality number {municipality[:20]!r} is refused: four digits "
-            "(Statistics Norway's kommunenummer)"
-        )
-    teams = Team.objects.filter(name=name)
-    if municipality is not None:
-        teams = teams.filter(municipality__number=municipality)
-    if not 0 < len(name) <= 100 or "\x00" in name or not teams.exists():
-        where = f" in municipality {municipality}" if municipality else ""
-        raise AccountError(
-            f"there is no team {name[:100]!r}{where}: check its name (case-sensitive), or make "
-            "it with `centre add-team`"
-        )
     try:
         return find_team(name, municipality)
-    except RegistryError as exc:  # two teams of that name, in two municipalities
-        raise AccountError(f"{exc} (--municipality-number)") from None
+    except RegistryError as exc:
+        raise AccountError(str(exc)) from None
 
 
 def _named(team: Team) -> str:
