@@ -3,7 +3,7 @@ and handler; the requests and answers are the models of hub.local_protocol.
 
 `pair` and `forget` change whose readings reach the centre: they run only for root, the
 daemon's own user, or a user holding a technician unlock (hub/core/technician_unlock.py; who
-asked is the kernel's word, hub.ipc.peer)."""
+asked is the kernel's word, SO_PEERCRED, read by hub.ipc.serve)."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ import hmac
 import json
 import logging
 import sqlite3
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -663,7 +663,8 @@ class ReadingStore:
         *different* reading under a new sequence number, sealed again; and move the sequence
         counter past the highest number the centre holds (it went back: a lost write, a
         restored SD card), so no new reading takes a number the centre has used. Items the centre
-        refused (it cannot store them) are set aside: kept, counted as pending, not sent again.
+        refused (it cannot store them) are set aside: kept, counted as pending, not sent again;
+        a refused health report is dropped instead (the next one replaces it).
         A `highest_held` far beyond this hub's own counter is not believed (only a holder of
         this hub's key could have put it there) and moves nothing."""
         with self._transaction("record the centre's acknowledgement in"):
@@ -678,6 +679,7 @@ class ReadingStore:
             elif highest_held > last:
                 self.db.execute("UPDATE hub_sequence SET last = ? WHERE id = 1", [highest_held])
             for chunk in _chunks(sorted(refused)):
+                self._drop_refused_health(chunk)
                 self.db.execute(
                     f"UPDATE outbox SET priority = ? WHERE seq IN ({','.join('?' * len(chunk))})",
                     [STRANDED, *chunk],
@@ -710,6 +712,25 @@ class ReadingStore:
                 [self.sealer.current_segment_id if self.sealer else ""],
             )
         return Settled(synced, renumbered)
+
+    def _drop_refused_health(self, refused: Sequence[int]) -> None:
+        """Health reports among items the centre refused leave the outbox (inside the caller's
+        transaction): a report says how the hub was then, and the next one replaces it. Kept,
+        it would count as waiting for good, as if it were one of the patient's readings."""
+        marks = ",".join("?" * len(refused))
+        dropped = [
+            seq
+            for (seq,) in self.db.execute(
+                f"SELECT seq FROM readings WHERE kind = ? AND seq IN ({marks})",
+                [HEALTH_KIND, *refused],
+            )
+        ]
+        if dropped:
+            marks = ",".join("?" * len(dropped))
+            self.db.execute(f"DELETE FROM outbox WHERE seq IN ({marks})", dropped)
+            log.warning(
+                "the centre refused health report(s) %s: dropped, the next replaces", dropped
+            )
 
     def _renumber(self, old: int) -> int | None:
         """Move an unsent reading to the next sequence number (inside the caller's transaction).
@@ -906,10 +927,15 @@ class ReadingStore:
         newest = next((r for r in self.latest_per_kind() if r.kind == HEALTH_KIND), None)
         if newest is None or newest.synced_at is not None:
             return None
-        refused = self.db.execute(
-            "SELECT 1 FROM outbox WHERE seq = ? AND priority = ?", [newest.seq, STRANDED]
+        # Waiting: still to be sealed, or sealed and in the outbox's lanes. Sealed and gone
+        # from the outbox unacknowledged, or set aside there: the centre refused it.
+        sealed, lane = self.db.execute(
+            "SELECT r.sealed, o.priority FROM readings r LEFT JOIN outbox o ON o.seq = r.seq"
+            " WHERE r.seq = ?",
+            [newest.seq],
         ).fetchone()
-        return None if refused else newest.seq
+        waiting = not sealed or (lane is not None and lane != STRANDED)
+        return newest.seq if waiting else None
 
     def pending_count(self) -> int:
         """Readings the centre has not acknowledged (sealed or still to be sealed)."""

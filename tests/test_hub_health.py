@@ -41,6 +41,7 @@ from tests.test_envelope import CENTRE
 
 AT = "2026-12-03T09:00:00.000+00:00"
 LATER = "2026-12-03T15:00:00.000+00:00"
+LAST = "2026-12-03T21:00:00.000+00:00"
 CUFF = KnownDevice(
     "00:BB:00:00:00:02",
     "blood_pressure",
@@ -293,24 +294,33 @@ def test_no_new_report_while_the_newest_waits_for_the_centre() -> None:
     assert not report_due(newest_is_pending=True)
 
 
-def test_the_store_says_which_report_waits_and_a_refused_one_does_not(tmp_path: Path) -> None:
-    """The daemon makes no report while the newest waits (report_due): acknowledged, or refused
-    by the centre and so never sent again, it no longer waits, or the reports would stop."""
+def test_the_store_says_which_report_waits_and_drops_a_refused_one(tmp_path: Path) -> None:
+    """The daemon makes no report while the newest waits (report_due). Acknowledged, it no
+    longer waits; refused by the centre, it leaves the outbox (the next report replaces it),
+    so it neither stops the reports nor counts as one of the patient's readings waiting. A
+    refused measurement is kept, set aside."""
     store = ReadingStore(tmp_path / "hub.sqlite", sealer=ItemSealer("hub-0001", CENTRE.public))
     assert store.health_report_waiting() is None  # none made yet
     first = store.add(to_health_reading(health_report(FACTS), AT))
-    assert first is not None and store.health_report_waiting() == first
-    store.add(new_reading(1, urgent=False))  # a measurement after it changes nothing
-    assert store.health_report_waiting() == first
+    measured = store.add(new_reading(1, urgent=False))
+    assert first is not None and measured is not None
+    assert store.health_report_waiting() == first  # a measurement after it changes nothing
     store.outbox(10, 1_000_000)  # sealed: still waiting
-    store.settle([first], [], first, AT)
-    assert store.health_report_waiting() is None
+    assert store.health_report_waiting() == first
+    store.settle([first, measured], [], measured, AT)
+    assert store.health_report_waiting() is None and store.pending_count() == 0
     second = store.add(to_health_reading(health_report(FACTS), LATER))
-    assert second is not None and store.health_report_waiting() == second
+    other = store.add(new_reading(2, urgent=False))
+    assert second is not None and other is not None
     store.outbox(10, 1_000_000)
-    store.settle([], [], first, AT, refused=[second])
-    assert store.pending_count() >= 1  # kept and counted, never sent again
+    store.settle([], [], measured, LATER, refused=[second, other])
     assert store.health_report_waiting() is None
+    assert store.pending_count() == 1  # the measurement, set aside; not the report
+    third = store.add(to_health_reading(health_report(FACTS), LAST))
+    assert third is not None and store.health_report_waiting() == third
+    store.outbox(10, 1_000_000)
+    store.settle([third], [], third, LAST)
+    assert store.health_report_waiting() is None and store.pending_count() == 1
     store.close()
 
 
