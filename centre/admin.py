@@ -45,7 +45,8 @@ class EnrolledAlready(EnrolmentError):
     def __init__(self, hub_id: str) -> None:
         super().__init__(
             f"hub {hub_id} is enrolled already: enrolling it again gives it new keys and revokes "
-            "its old certificate, so it must be asked for (the box on the enrol page)"
+            "its old certificate, which cuts off the hub that has them now, so it must be asked "
+            "for (the box on the enrol page; `centre enrol --replace`)"
         )
         self.hub_id = hub_id
 

@@ -103,12 +103,18 @@ def _parser() -> argparse.ArgumentParser:
         required=True,
         help="where to write the bundle (a secret: it holds the hub's keys)",
     )
+    p.add_argument(
+        "--replace",
+        action="store_true",
+        help="the hub id is enrolled already: give it new keys and revoke its old certificate "
+        "(the hub that has them now is cut off)",
+    )
     p.set_defaults(func=_enrol)
     p = sub.add_parser(
         "revoke",
         help="shut a hub out (stolen, lost, retired): its certificate "
         "goes on the broker's revocation list, its batches are refused; it comes "
-        "back only through `enrol`, under a new certificate",
+        "back only through `enrol --replace`, under a new certificate",
     )
     p.add_argument("hub_id")
     p.set_defaults(func=_revoke)
@@ -267,15 +273,29 @@ def _public_keys(args: argparse.Namespace) -> int:
 
 
 def _enrol(args: argparse.Namespace) -> int:
-    from centre.admin import enrol_hub, public_keys
+    from centre.admin import EnrolmentError, enrol_hub, public_keys
     from hub.files import write_secret
 
     config = load_centre_config(args.config)
     if args.out.exists():  # before enrolling: a key recorded for a bundle never written is lost
         raise FileExistsError(errno.EEXIST, "exists", str(args.out))
-    replaces = _current_certificate(config, args.hub_id)
-    bundle = enrol_hub(config, args.hub_id)
-    write_secret(args.out, bundle)
+    try:  # the file made first, empty: a bundle that cannot be written enrols nothing
+        write_secret(args.out, b"")
+    except OSError as exc:
+        raise EnrolmentError(
+            f"cannot write the bundle to {args.out}: {exc.strerror}. Nothing was enrolled; "
+            "give another --out"
+        ) from None
+    try:
+        replaces = _current_certificate(config, args.hub_id)
+        bundle = enrol_hub(config, args.hub_id, again=args.replace)
+    except BaseException:
+        args.out.unlink()
+        raise
+    with args.out.open("r+b") as f:
+        f.write(bundle)
+        f.flush()
+        os.fsync(f.fileno())
     print(
         json.dumps(
             {

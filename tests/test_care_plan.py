@@ -329,7 +329,7 @@ async def test_a_hub_enrolled_before_sealing_is_enrolled_again_and_keeps_its_rea
     assert_exactly_once(await drained(home, 20), 20)
     hub.stop()
     bundle = short_tmp / "again.bundle"
-    result = home.centre_cli("enrol", home.hub_id, "--out", str(bundle))
+    result = home.centre_cli("enrol", home.hub_id, "--out", str(bundle), "--replace")
     assert result.returncode == 0, result.stderr
     keys = config.signing_key_path.parent
     keys.rename(keys.with_name("keys.old"))

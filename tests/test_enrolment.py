@@ -63,6 +63,42 @@ def provision(tmp_path: Path, bundle: Path, *extra: str) -> subprocess.Completed
     )
 
 
+def test_enrolling_an_enrolled_hub_again_must_be_asked_for(tmp_path: Path, centre: Path) -> None:
+    """A second `centre enrol` of an id in use would revoke the certificate of the hub at the
+    patient's home: refused without --replace, and nothing changes; with it, a new bundle."""
+    first = tmp_path / "first.bundle"
+    enrol(centre, "hub-0042", first)
+    second = tmp_path / "second.bundle"
+    refused = run("centre", "--config", str(centre), "enrol", "hub-0042", "--out", str(second))
+    assert refused.returncode == 2, refused.stderr
+    assert "is enrolled already" in refused.stderr and "--replace" in refused.stderr
+    assert "Traceback" not in refused.stderr and not second.exists()
+    listed = run("centre", "--config", str(centre), "readings")  # the centre still answers
+    assert listed.returncode == 0, listed.stderr
+    again = run(
+        "centre", "--config", str(centre), "enrol", "hub-0042", "--out", str(second), "--replace"
+    )
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["revoked_certificate"]
+    assert second.read_bytes() != first.read_bytes()
+
+
+@pytest.mark.parametrize("where", ["under-a-file", "existing"])
+def test_a_bundle_that_cannot_be_written_enrols_nothing(
+    tmp_path: Path, centre: Path, where: str
+) -> None:
+    """The bundle's file is made before the hub is recorded: a wrong --out leaves the id free,
+    so enrolling it to a good path is a first enrolment, not a replacement."""
+    blocker = tmp_path / "afile"
+    blocker.write_text("not a folder")
+    out = blocker / "hub-0006.bundle" if where == "under-a-file" else blocker
+    failed = run("centre", "--config", str(centre), "enrol", "hub-0006", "--out", str(out))
+    assert failed.returncode == 2 and "Traceback" not in failed.stderr, failed.stderr
+    assert blocker.read_text() == "not a folder"
+    printed = enrol(centre, "hub-0006", tmp_path / "good.bundle")
+    assert "revoked_certificate" not in printed  # the first enrolment after all
+
+
 def test_enrol_then_provision_installs_identity_owner_only(tmp_path: Path, centre: Path) -> None:
     printed = enrol(centre, "hub-0042", tmp_path / "bundle.json")
     assert (tmp_path / "bundle.json").stat().st_mode & 0o777 == 0o600

@@ -122,8 +122,11 @@ def test_centre_revoke_tells_the_operator_what_to_do(centre: CentreConfig, tmp_p
     config = tmp_path / "centre.toml"
     enrolled = centre_cli(config, "enrol", "hub-0001", "--out", str(tmp_path / "b1"))
     assert "revoked_certificate" not in json.loads(enrolled.stdout)
+    refused = centre_cli(config, "enrol", "hub-0001", "--out", str(tmp_path / "b2"))
+    assert refused.returncode == 2 and "--replace" in refused.stderr  # a hub in use: asked
+    assert not (tmp_path / "b2").exists()
     again = json.loads(
-        centre_cli(config, "enrol", "hub-0001", "--out", str(tmp_path / "b2")).stdout
+        centre_cli(config, "enrol", "hub-0001", "--out", str(tmp_path / "b2"), "--replace").stdout
     )
     assert again["revoked_certificate"] == serial_text(
         bundle_identity((tmp_path / "b1").read_bytes()).cert
