@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -97,6 +98,25 @@ def test_a_bundle_that_cannot_be_written_enrols_nothing(
     assert blocker.read_text() == "not a folder"
     printed = enrol(centre, "hub-0006", tmp_path / "good.bundle")
     assert "revoked_certificate" not in printed  # the first enrolment after all
+
+
+def test_provision_makes_its_folders_with_the_documented_modes(
+    tmp_path: Path, centre: Path
+) -> None:
+    """The config's folder readable by the daemon's and the screen's users, the state folder by
+    the daemon alone (docs/operations.md, the file table), even under a tight umask."""
+    printed = enrol(centre, "hub-0042", tmp_path / "bundle.json")
+    old = os.umask(0o077)  # the child inherits it
+    try:
+        result = provision(
+            tmp_path, tmp_path / "bundle.json", "--centre-key", printed["centre_fingerprint"]
+        )
+    finally:
+        os.umask(old)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "hub").stat().st_mode & 0o777 == 0o755
+    assert (tmp_path / "hub" / "hub.toml").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "hub" / "state").stat().st_mode & 0o777 == 0o700
 
 
 def test_enrol_then_provision_installs_identity_owner_only(tmp_path: Path, centre: Path) -> None:

@@ -116,8 +116,8 @@ REASONS: Mapping[str, str] = {
         "back in stock under {hub_id}"
     ),
     "memory_not_cleared": (
-        "confirm that the device's stored measurements were cleared: the next patient's hub "
-        "would otherwise receive them"
+        "confirm that the device's stored measurements were cleared (--memory-cleared): the "
+        "next patient's hub would otherwise receive them"
     ),
 }
 """Why a change is refused, for the command line; the web has the same in its languages

@@ -57,6 +57,10 @@ def provision(
     ):
         if path.exists():
             raise FileExistsError(errno.EEXIST, "exists", str(path))
+    # Made here with their modes (docs/operations.md, the file table): the state folder only
+    # the daemon enters; the config's folder readable by the daemon's and the screen's users.
+    _folder(config_path.parent, 0o755)  # first: the state folder may lie inside it
+    _folder(config.state_dir, 0o700)
     write_secret(config.mqtt_ca_path, bundle.mqtt_ca_pem.encode())
     write_secret(config.mqtt_cert_path, bundle.mqtt_cert_pem.encode())
     write_secret(config.mqtt_key_path, bundle.mqtt_key_pem.encode())
@@ -68,3 +72,10 @@ def provision(
     except ConfigError as exc:  # what we wrote must load
         raise BundleError(f"the written config does not load: {exc}") from exc
     return bundle
+
+
+def _folder(path: Path, mode: int) -> None:
+    """Make `path` with `mode` whatever the umask; one that exists is the operator's, kept."""
+    if not path.exists():
+        path.mkdir(parents=True, mode=mode)
+        path.chmod(mode)
