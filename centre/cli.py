@@ -28,6 +28,12 @@ DEFAULT_CONFIG = Path(os.environ.get("DHO_CENTRE_CONFIG", "/etc/dho-centre/centr
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # Bytes that are not UTF-8 come in as surrogates, which no database takes: refused here,
+    # once, for every command (a path may hold them: the file system takes it as it is).
+    for name, value in vars(args).items():
+        if isinstance(value, str) and not _is_utf8(value):
+            print(f"centre: {name} is not valid UTF-8 text; type it again", file=sys.stderr)
+            return 2
     logging.basicConfig(
         level=os.environ.get("DHO_LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -52,10 +58,19 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except FileExistsError as exc:
         print(
-            f"centre: {exc.filename} exists already; centre keys are never overwritten.",
+            f"centre: {exc.filename} exists already; the centre never writes over a key, a "
+            "bundle or a config: give another path, or move that one away.",
             file=sys.stderr,
         )
         return 2
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -183,6 +183,16 @@ def test_the_command_line_puts_a_user_in_a_team_and_takes_her_out(
         assert run.stderr.startswith("centre: ") and words in run.stderr
         assert "Traceback" not in run.stderr
         assert run.stdout == ""
+    # Bytes that are not UTF-8 (a terminal in another encoding): refused before any lookup.
+    for args in ((b"tekla", b"\xff"), (b"\xfftekla", b"Oppf\xf8lging"), (b"tekla", b"V\xe6st")):
+        run_bytes = subprocess.run(
+            [sys.executable, "-m", "centre.cli", "--config", str(config), "add-team-member", *args],
+            capture_output=True,
+            timeout=120,
+        )
+        said = run_bytes.stderr.decode()
+        assert run_bytes.returncode == 2 and "is not valid UTF-8 text" in said, said
+        assert "Traceback" not in said
     assert [e.what[:40] for e in AuditEntry.objects.filter(action="change")] == [
         "user tekla put in team Oppfølging (Askøy",
         "user tekla taken out of team Oppfølging ",
