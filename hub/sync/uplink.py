@@ -275,7 +275,9 @@ class Uplink:
             self.broker_problem = f"the broker refused the connection: {reason}"
         else:
             hub_id = self.config.hub_id
-            client.publish(status_topic(hub_id), self._status("online"), qos=1, retain=True)
+            # "online" is said from the loop once subscribed (take_broker_events), where the
+            # alarm and the care plan version change: said here, an alarm raised between this
+            # and `ready` was in neither status (tests/test_outbox_alarm.py).
             client.subscribe([(ack_topic(hub_id), 1), (downlink_topic(hub_id, "+"), 1)])
 
     def _on_connect_fail(self, *_: object) -> None:
@@ -309,6 +311,7 @@ class Uplink:
             event = await self._events.get()
             if isinstance(event, Subscribed):
                 self.ready.set()
+                self._publish_online()
             elif isinstance(event, Lost):
                 self._lost()
             elif isinstance(event, AckArrived):
