@@ -80,6 +80,10 @@ def test_teams_of_one_name_in_two_municipalities_are_told_apart(hubs: CentreStor
         add_team("Bergen", "4601", "Oppfølging")
     with pytest.raises(RegistryError, match="4601 is Bergen, not Oslo"):
         add_team("Oslo", "4601", "Øst")
+    with pytest.raises(RegistryError, match="Bergen is municipality 4601, not 4602"):
+        add_team("Bergen", "4602", "Øst")
+    with pytest.raises(RegistryError, match="the municipality number '46' is refused: four"):
+        add_team("Bergen", "46", "Øst")
     with pytest.raises(RegistryError, match="there is no team 'Vest'"):
         find_team("Vest")
 

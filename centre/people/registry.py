@@ -26,14 +26,21 @@ def add_team(municipality: str, number: str, team: str) -> int:
 
     from centre.people.models import Municipality, Team
 
+    _check_number(number)
     with transaction.atomic():
         place = Municipality.objects.filter(number=number).first()
         if place is None:
+            named = Municipality.objects.filter(name=municipality).first()
+            if named is not None:
+                raise RegistryError(
+                    f"{named.name} is municipality {named.number}, not {number}: check the "
+                    "number (Statistics Norway's kommunenummer)"
+                )
             place = Municipality(number=number, name=municipality)
         elif place.name != municipality:
             raise RegistryError(
-                f"municipality number {number} is {place.name}, not {municipality}: "
-                "check the number (Statistics Norway's kommunenummer)"
+                f"municipality number {number} is {place.name}, not {municipality[:100]}: check "
+                "the name (as Statistics Norway writes it) and the number"
             )
         if Team.objects.filter(name=team, municipality__number=number).exists():
             raise RegistryError(f"{place.name} has a team named {team!r} already")
@@ -54,11 +61,8 @@ def find_team(name: str, municipality_number: str | None = None) -> Team:
     a query) and a municipality number that is not four digits are refused unasked."""
     from centre.people.models import Team
 
-    if municipality_number is not None and not re.fullmatch(r"[0-9]{4}", municipality_number):
-        raise RegistryError(
-            f"the municipality number {municipality_number[:20]!r} is refused: four digits "
-            "(Statistics Norway's kommunenummer)"
-        )
+    if municipality_number is not None:
+        _check_number(municipality_number)
     teams = Team.objects.filter(name=name)
     if municipality_number is not None:
         teams = teams.filter(municipality__number=municipality_number)
@@ -76,6 +80,14 @@ def find_team(name: str, municipality_number: str | None = None) -> Team:
             "(--municipality-number)"
         )
     return found[0]
+
+
+def _check_number(number: str) -> None:
+    if not re.fullmatch(r"[0-9]{4}", number):
+        raise RegistryError(
+            f"the municipality number {number[:20]!r} is refused: four digits "
+            "(Statistics Norway's kommunenummer)"
+        )
 
 
 def _in(number: str | None) -> str:
