@@ -123,6 +123,9 @@ def test_every_change_through_the_forms(ward: dict[str, Any]) -> None:
     # The hub comes back: her episode ends, the cuff comes back with it.
     back = act(tina, hub, "return", note="patient discharged")
     assert back.status_code == 302
+    with translation.override("nb"):
+        said = f"{Equipment.States.RETURNED.label}: patient discharged"
+    assert said in page(tina.get(f"/equipment/{hub.pk}/")), "the state in her language"
     episode.refresh_from_db()
     assert episode.ended is not None
     assert (state(hub), state(cuff)) == ("returned", "returned")

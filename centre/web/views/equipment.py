@@ -14,6 +14,7 @@ that names patients is audited as a view of each.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -269,6 +270,23 @@ def equipment_add(request: HttpRequest) -> HttpResponse:
     return redirect("web:equipment_detail", pk=made.pk)
 
 
+# A note as service._save writes it: "2026-12-03 returned: patient discharged".
+_NOTE_LINE = re.compile(r"(\d{4}-\d{2}-\d{2}) ([a-z_]+): (.*)")
+
+
+def notes_shown(notes: str) -> list[str]:
+    """The equipment's notes a line each, the state each was written in named in the page's
+    language (stored by its code, so that a note reads the same in every language)."""
+    states = dict(Equipment.States.choices)
+    shown = []
+    for line in notes.splitlines():
+        found = _NOTE_LINE.fullmatch(line)
+        if found and found[2] in states:
+            line = f"{found[1]} {states[found[2]]}: {found[3]}"
+        shown.append(line)
+    return shown
+
+
 @require_GET
 def equipment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     _technician(request)
@@ -308,6 +326,7 @@ def _detail(
     hers = all(use.episode.patient_id in visible for use in uses if use.ended is None)
     context = {
         "equipment": equipment,
+        "notes": notes_shown(equipment.notes),
         "rows": rows,
         "problem": problem,
         "may_deploy": State.DEPLOYED in allowed,
