@@ -212,6 +212,17 @@ def _parser() -> argparse.ArgumentParser:
             "--municipality-number", help="the team's municipality, when two teams share its name"
         )
         p.set_defaults(func=_team_member, joining=command == "add-team-member")
+    p = sub.add_parser(
+        "list-teams",
+        help="print every team, one JSON object a line: its municipality, its members and roles",
+    )
+    p.set_defaults(func=_list_teams)
+    p = sub.add_parser(
+        "list-users",
+        help="print every user, one JSON object a line: name, role, active, teams, second "
+        "factor and OIDC link set or not (never a secret)",
+    )
+    p.set_defaults(func=_list_users)
     p = sub.add_parser("add-team", help="make a team of nurses in a municipality")
     p.add_argument("team")
     p.add_argument("--municipality", required=True, help="its name, e.g. Bergen")
@@ -260,7 +271,7 @@ def _init(args: argparse.Namespace) -> int:
         args.suite,
         args.database,
     )
-    print(json.dumps(public_keys(config)))
+    print(_json(public_keys(config)))
     return 0
 
 
@@ -276,14 +287,14 @@ def _migrate(args: argparse.Namespace) -> int:
     CentreStore(config.database_url, migrate=True)
     if not config.web_secret_path.exists():  # a centre from before issue 13 has none
         write_secret(config.web_secret_path, secrets.token_urlsafe(48).encode())
-    print(json.dumps({"database": "up to date"}))
+    print(_json({"database": "up to date"}))
     return 0
 
 
 def _public_keys(args: argparse.Namespace) -> int:
     from centre.admin import public_keys
 
-    print(json.dumps(public_keys(load_centre_config(args.config))))
+    print(_json(public_keys(load_centre_config(args.config))))
     return 0
 
 
@@ -312,7 +323,7 @@ def _enrol(args: argparse.Namespace) -> int:
         f.flush()
         os.fsync(f.fileno())
     print(
-        json.dumps(
+        _json(
             {
                 "hub_id": args.hub_id,
                 "bundle": str(args.out),
@@ -349,16 +360,28 @@ def _revoke(args: argparse.Namespace) -> int:
 
     config = load_centre_config(args.config)
     done = revoke_hub(config, load_ca(config), args.hub_id)
-    note = (
-        _revoked_note(done.serial)
-        if done.serial
-        else {
+    note: dict[str, str | None]
+    if not done.changed and done.listed_before:  # run twice: the broker was told the first time
+        print(f"centre: hub {done.hub_id} was revoked already; nothing changed", file=sys.stderr)
+        note = {
+            "revoked_certificate": done.serial,
+            "note": f"hub {done.hub_id} was revoked already: nothing changed",
+        }
+    elif done.serial:
+        note = _revoked_note(done.serial)
+    else:
+        note = {
             "revoked_certificate": None,
             "then": "its batches are refused; its certificate was issued before the centre "
             "recorded serials and cannot be listed (docs/security.md, Known gaps)",
         }
-    )
-    print(json.dumps({"hub_id": done.hub_id, "crl": [str(p) for p in done.crl_paths], **note}))
+    if not done.changed and not done.listed_before:  # an earlier run could not write a list
+        note["note"] = (
+            f"hub {done.hub_id} was revoked already, but a revocation list did not name it "
+            "yet (the earlier run could not write it): it does now"
+        )
+    shown = {"hub_id": done.hub_id, "crl": [str(p) for p in done.crl_paths], **note}
+    print(_json({**shown, "changed": done.changed}))
     return 0
 
 
@@ -374,7 +397,7 @@ def _broker_config(args: argparse.Namespace) -> int:
         run_as=args.user,
     )
     print(
-        json.dumps(
+        _json(
             {
                 "conf": str(files.conf),
                 "hub_acl": str(files.hub_acl),
@@ -391,7 +414,7 @@ def _send(config_path: Path, hub_id: str, doc_type: str, content: dict[str, obje
     config = load_centre_config(config_path)
     outgoing = issue(config, hub_id, doc_type, content)
     publish(config, [outgoing])
-    print(json.dumps({"hub_id": hub_id, "type": doc_type, "version": outgoing.version}))
+    print(_json({"hub_id": hub_id, "type": doc_type, "version": outgoing.version}))
     return 0
 
 
@@ -425,7 +448,7 @@ def _rotate_key(args: argparse.Namespace) -> int:
     config = load_centre_config(args.config)
     key_id, notices = rotate_key(config, args.suite)
     publish(config, notices)
-    print(json.dumps({"key_id": key_id, "suite": args.suite, "hubs_told": len(notices)}))
+    print(_json({"key_id": key_id, "suite": args.suite, "hubs_told": len(notices)}))
     return 0
 
 
@@ -462,7 +485,7 @@ def _add_user(args: argparse.Namespace) -> int:
     shown = {"username": made.username, "totp_secret": made.totp_secret}
     if password is None:
         shown["password"] = made.password  # made here: shown once, never stored in clear
-    print(json.dumps({**shown, "otpauth_uri": made.otpauth_uri}))
+    print(_json({**shown, "otpauth_uri": made.otpauth_uri}))
     return 0
 
 
@@ -471,7 +494,7 @@ def _link_oidc(args: argparse.Namespace) -> int:
     from centre.web.accounts import link_oidc
 
     link_oidc(args.username, args.subject)
-    print(json.dumps({"username": args.username, "oidc_subject": args.subject.strip()}))
+    print(_json({"username": args.username, "oidc_subject": args.subject.strip()}))
     return 0
 
 
@@ -480,7 +503,7 @@ def _disable_user(args: argparse.Namespace) -> int:
     from centre.web.accounts import switch_off
 
     ended = switch_off(args.username)
-    print(json.dumps({"username": args.username, "active": False, "sessions_ended": ended}))
+    print(_json({"username": args.username, "active": False, "sessions_ended": ended}))
     return 0
 
 
@@ -489,7 +512,7 @@ def _enable_user(args: argparse.Namespace) -> int:
     from centre.web.accounts import switch_on
 
     switch_on(args.username)
-    print(json.dumps({"username": args.username, "active": True}))
+    print(_json({"username": args.username, "active": True}))
     return 0
 
 
@@ -503,8 +526,49 @@ def _team_member(args: argparse.Namespace) -> int:
         state = "in that team already" if args.joining else "not in that team"
         print(f"centre: {args.username} is {state}; nothing changed", file=sys.stderr)
     shown = {"username": args.username, "team": args.team, "member": args.joining}
-    print(json.dumps({**shown, "changed": changed}, ensure_ascii=False))
+    print(_json({**shown, "changed": changed}))
     return 0
+
+
+def _list_teams(args: argparse.Namespace) -> int:
+    _people_database(args)
+    from centre.people.registry import list_teams
+
+    return _print_lines(list_teams(), "no teams yet: make one with `centre add-team`")
+
+
+def _list_users(args: argparse.Namespace) -> int:
+    _people_database(args)
+    from centre.web.accounts import list_users
+
+    return _print_lines(list_users(), "no users yet: make one with `centre add-user`")
+
+
+def _print_lines(records: list[dict[str, object]], when_none: str) -> int:
+    """One JSON object a line (grep finds a user or a team, each line parses on its own); none
+    at all is said on standard error, so that standard output stays the list (empty)."""
+    if not records:
+        print(f"centre: {when_none}", file=sys.stderr)
+    for record in records:
+        print(_json(record))
+    return 0
+
+
+def _json(value: object, indent: int | None = None) -> str:
+    """JSON as a person reads it: Norwegian letters as they are ("Oppfølging", not
+    "Oppf\\u00f8lging"). What a terminal would act on rather than show stays escaped, as
+    ensure_ascii=False alone leaves it raw: json escapes only the C0 controls, not a C1 CSI or
+    a right-to-left override in a stored name. All of it is escaped, as before, when standard
+    output cannot encode it (a terminal in Latin-1 given a name in another script)."""
+    text = json.dumps(value, indent=indent, ensure_ascii=False)
+    if not all(line.isprintable() for line in text.split("\n")):  # indent's newlines are fine
+        # Only inside strings (outside is ASCII), where the escape means the same character.
+        text = "".join(c if c.isprintable() or c == "\n" else json.dumps(c)[1:-1] for c in text)
+    try:
+        text.encode(sys.stdout.encoding or "utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(value, indent=indent)
+    return text
 
 
 def _people_database(args: argparse.Namespace) -> None:
@@ -523,9 +587,7 @@ def _add_team(args: argparse.Namespace) -> int:
     _people_database(args)
     from centre.people.registry import add_team
 
-    print(
-        json.dumps({"team": args.team, "id": add_team(args.municipality, args.number, args.team)})
-    )
+    print(_json({"team": args.team, "id": add_team(args.municipality, args.number, args.team)}))
     return 0
 
 
@@ -542,7 +604,7 @@ def _add_patient(args: argparse.Namespace) -> int:
         args.hub,
         args.relatives,
     )
-    print(json.dumps({"patient": made, "hub": args.hub}, ensure_ascii=False))
+    print(_json({"patient": made, "hub": args.hub}))
     return 0
 
 
@@ -550,7 +612,7 @@ def _end_episode(args: argparse.Namespace) -> int:
     _people_database(args)
     from centre.people.registry import end_episode
 
-    print(json.dumps({"hub": args.hub, "episode_ended": end_episode(args.hub)}))
+    print(_json({"hub": args.hub, "episode_ended": end_episode(args.hub)}))
     return 0
 
 
@@ -559,19 +621,17 @@ def _readings(args: argparse.Namespace) -> int:
 
     rows = CentreStore(load_centre_config(args.config).database_url).readings()
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(_json(rows, indent=2))
     else:
         for r in rows:
-            print(f"{r['hub_id']} {r['seq']:>6} {r['kind']:<16} {json.dumps(r['values'])}")
+            print(f"{r['hub_id']} {r['seq']:>6} {r['kind']:<16} {_json(r['values'])}")
     return 0
 
 
 def _rejections(args: argparse.Namespace) -> int:
     from centre.store import CentreStore
 
-    print(
-        json.dumps(CentreStore(load_centre_config(args.config).database_url).rejections(), indent=2)
-    )
+    print(_json(CentreStore(load_centre_config(args.config).database_url).rejections(), indent=2))
     return 0
 
 

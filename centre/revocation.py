@@ -61,6 +61,11 @@ class Revocation:
     hub_id: str
     serial: str | None  # None: the hub was enrolled before serials were recorded
     crl_paths: tuple[Path, ...]
+    changed: bool = True  # False: the hub was revoked already (run twice); nothing was revoked
+    # Every revocation list named the hub before this run: the broker was told by an earlier
+    # one. False after an earlier run that could not write a list (RevocationError said to run
+    # it again): then this run is the one that tells the broker, and the restart is still due.
+    listed_before: bool = False
 
 
 def centre_crl_path(config: CentreConfig) -> Path:
@@ -185,10 +190,27 @@ def revoke_hub(config: CentreConfig, ca: Identity, hub_id: str) -> Revocation:
     """Refuse the hub's batches from now on and put its certificate on the CRL. It comes back
     only through `centre enrol`, under a new certificate."""
     with revocation_lock(config):  # one state of the database for enrolments and the lists
+        store = CentreStore(config.database_url)
+        already = store.is_revoked(hub_id)  # inside the lock: every revoke_hub and enrol takes it
         try:
-            serial = CentreStore(config.database_url).revoke(hub_id)
+            serial = store.revoke(hub_id)  # revoked already: keeps its first time, changes nothing
         except KeyError as exc:
             raise RevocationError(
                 f"hub {hub_id} is not enrolled at this centre: check the hub id"
             ) from exc
-        return Revocation(hub_id, serial, write_crl_locked(config, ca))
+        listed = already and listed_everywhere(config, hub_id)
+        # The lists are written even when nothing changed: a run that failed to write one asked
+        # for this run, and writing the same state again is harmless.
+        paths = write_crl_locked(config, ca)
+        return Revocation(hub_id, serial, paths, changed=not already, listed_before=listed)
+
+
+def listed_everywhere(config: CentreConfig, hub_id: str) -> bool:
+    """Whether every copy of the list of revoked hubs names the hub now."""
+    for path in crl_paths(config):
+        try:
+            if hub_id not in read_revoked_hubs(path.with_name(REVOKED_HUBS)):
+                return False
+        except OSError:  # missing or unreadable: it cannot have told its broker
+            return False
+    return True

@@ -13,6 +13,8 @@ from centre.people.national_id import NationalIdError, birth_date, check_nationa
 TEAM_NAME_LONGEST = 100  # centre.people.models.Team.name
 
 if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
     from centre.people.models import Team
 
 
@@ -80,6 +82,43 @@ def find_team(name: str, municipality_number: str | None = None) -> Team:
             "(--municipality-number)"
         )
     return found[0]
+
+
+def list_teams() -> list[dict[str, object]]:
+    """Every team, by municipality number and name, with its municipality and its members'
+    usernames and roles: what `centre list-teams` prints (the web's audit log, which says who
+    was put where, is for administrators only)."""
+    from centre.people.models import Team
+
+    teams = (
+        Team.objects.select_related("municipality")
+        .prefetch_related("members__groups")
+        .order_by("municipality__number", "name", "pk")
+    )
+    return [
+        {
+            "team": team.name,
+            "municipality": team.municipality.name,
+            "number": team.municipality.number,
+            "members": [
+                {"username": user.username, "role": role_of(user)}
+                for user in sorted(team.members.all(), key=lambda user: user.username)
+            ],
+        }
+        for team in teams
+    ]
+
+
+def role_of(user: User) -> str | None:
+    """The user's role (the group `centre add-user --role` put her in); roles given besides
+    it in Django's admin are named too, comma-separated, rather than hidden. None: no role."""
+    from centre.people.access import ROLES
+
+    groups = {group.name for group in user.groups.all()}  # all(): a prefetch is used
+    roles = [role for role in ROLES if role in groups]
+    if user.is_superuser:  # made by Django's createsuperuser, not by `centre add-user`
+        roles.append("superuser")
+    return ", ".join(roles) or None
 
 
 def _check_number(number: str) -> None:

@@ -111,6 +111,34 @@ def leave_team(username: str, team: str, municipality: str | None = None) -> boo
     return True
 
 
+def list_users() -> list[dict[str, object]]:
+    """Every user, by username: her full name, role, whether she may sign in, her teams, and
+    whether she has a second factor (a TOTP device) and a link to the OIDC provider. Never a
+    secret: no password hash, no TOTP key, not even the OIDC subject (HelseID's pid is her
+    national identity number); what `centre list-users` prints."""
+    from django.contrib.auth.models import User
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from centre.people.registry import role_of
+    from centre.web.models import OidcIdentity
+
+    users = User.objects.prefetch_related("groups", "teams__municipality").order_by("username")
+    with_totp = set(TOTPDevice.objects.filter(confirmed=True).values_list("user_id", flat=True))
+    with_oidc = set(OidcIdentity.objects.values_list("user_id", flat=True))
+    return [
+        {
+            "username": user.username,
+            "name": user.get_full_name(),
+            "role": role_of(user),
+            "active": user.is_active,
+            "teams": sorted(f"{t.name} ({t.municipality.number})" for t in user.teams.all()),
+            "second_factor": user.pk in with_totp,
+            "oidc_linked": user.pk in with_oidc,
+        }
+        for user in users
+    ]
+
+
 def _team(name: str, municipality: str | None) -> Team:
     """The team as `add-user --team` finds it (centre.people.registry.find_team)."""
     from centre.people.registry import RegistryError, find_team
