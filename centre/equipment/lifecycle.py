@@ -98,8 +98,8 @@ REASONS: Mapping[str, str] = {
     ),
     "not_wiped": (
         "hub {hub_id} still has the signing key it came back with, so it has not been wiped: "
-        "wipe it (hub wipe), enrol it again (centre enrol) and provision it (hub provision), "
-        "then put it back in stock"
+        "wipe it (hub wipe), enrol it under a new id (centre enrol <new id>) and provision it "
+        "(hub provision), then put it back in stock with --hub-id <new id>"
     ),
     "no_key": (
         "hub {hub_id} is not enrolled at this centre, so nothing shows it was wiped: enrol it "
