@@ -42,11 +42,16 @@ class EnrolmentError(CentreError, ValueError):
 class EnrolledAlready(EnrolmentError):
     """The hub id is enrolled already and enrolling it again was not asked for."""
 
-    def __init__(self, hub_id: str) -> None:
+    def __init__(self, hub_id: str, revoked: bool = False) -> None:
+        what = (
+            "is revoked: enrolling it again gives it new keys and lets it in again"
+            if revoked
+            else "is enrolled already: enrolling it again gives it new keys and revokes its old "
+            "certificate, which cuts off the hub that has them now"
+        )
         super().__init__(
-            f"hub {hub_id} is enrolled already: enrolling it again gives it new keys and revokes "
-            "its old certificate, which cuts off the hub that has them now, so it must be asked "
-            "for (the box on the enrol page; `centre enrol --replace`)"
+            f"hub {hub_id} {what}, so it must be asked for (the box on the enrol page; "
+            "`centre enrol --replace`)"
         )
         self.hub_id = hub_id
 
@@ -170,7 +175,7 @@ def enrol_hub(config: CentreConfig, hub_id: str, *, again: bool = True) -> bytes
     with revocation_lock(config):
         known = store.batch_signing_key(hub_id)  # None: never enrolled; else (key, revoked)
         if known is not None and not again:
-            raise EnrolledAlready(hub_id)
+            raise EnrolledAlready(hub_id, revoked=known[1])
         store.enrol(hub_id, public_text(hub_key.public_key()))
         store.set_hub_encryption_key(hub_id, seal_pair.public.suite, seal_pair.public.text)
         # Revocation: this certificate is the hub's now; the one it replaces goes on the CRL,

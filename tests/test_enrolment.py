@@ -82,6 +82,10 @@ def test_enrolling_an_enrolled_hub_again_must_be_asked_for(tmp_path: Path, centr
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["revoked_certificate"]
     assert second.read_bytes() != first.read_bytes()
+    # Revoked: asked for too, and said as it is (no hub of it left to cut off).
+    assert run("centre", "--config", str(centre), "revoke", "hub-0042").returncode == 0
+    third = run("centre", "--config", str(centre), "enrol", "hub-0042", "--out", str(first) + "3")
+    assert third.returncode == 2 and "hub hub-0042 is revoked: enrolling it again" in third.stderr
 
 
 @pytest.mark.parametrize("where", ["under-a-file", "existing"])
