@@ -8,6 +8,8 @@ import contextlib
 import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -198,3 +200,14 @@ def centre_sql(store: Any, statement: str, params: Sequence[Any] = ()) -> list[t
     with connections[store.alias].cursor() as cursor:
         cursor.execute(statement, params)
         return list(cursor.fetchall()) if cursor.description else []
+
+
+def centre_cli(config: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """The `centre` command, as an operator runs it, on the centre configured at `config`."""
+    return subprocess.run(
+        [sys.executable, "-m", "centre.cli", "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        timeout=120,
+    )

@@ -22,6 +22,7 @@ from centre.admin import init_centre
 from centre.config import load_centre_config
 from centre.people.models import Municipality, Team
 from centre.revocation import RESTART_BROKER, REVOKED_HUBS, add_broker_crl, read_revoked_hubs
+from tests.conftest import centre_cli
 from tests.test_web_signin import PASSWORD
 
 Centre = Callable[..., subprocess.CompletedProcess[str]]
@@ -37,13 +38,7 @@ def config(centre_db: str, tmp_path: Path) -> Path:
 @pytest.fixture
 def centre(config: Path) -> Centre:
     def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "centre.cli", "--config", str(config), *args],
-            capture_output=True,
-            text=True,
-            input=stdin,
-            timeout=120,
-        )
+        return centre_cli(config, *args, stdin=stdin)
 
     return run
 

@@ -10,7 +10,6 @@ import os
 import queue
 import signal
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -38,6 +37,7 @@ from hub.wire.public_keys import public_text
 from hub.wire.topics import batch_topic, downlink_topic
 from testbed.home import SimulatedHome
 from testbed.processes import wait_until
+from tests.conftest import centre_cli
 from tests.test_broker_acl import NOT_AUTHORISED, never_connects, puback, received, suback
 from tests.test_centre_ingest import TOPIC, envelope
 from tests.test_envelope import CENTRE, HUB_KEY
@@ -107,15 +107,6 @@ def test_revoking_a_hub_that_was_never_enrolled_says_so(centre: CentreConfig) ->
     with pytest.raises(RevocationError, match="hub-0009 is not enrolled at this centre"):
         revoke_hub(centre, load_ca(centre), "hub-0009")
     assert revoked_serials(centre) == set()
-
-
-def centre_cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "centre.cli", "--config", str(config), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def test_centre_revoke_tells_the_operator_what_to_do(centre: CentreConfig, tmp_path: Path) -> None:

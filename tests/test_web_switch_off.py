@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from centre.people.models import AuditEntry, Municipality, Team
 from centre.web.accounts import AccountError, add_user, link_oidc, switch_off, switch_on
+from tests.conftest import centre_cli
 from tests.test_web_signin import PASSWORD, code_for, sign_in
 
 
@@ -81,13 +81,7 @@ def test_the_command_line_switches_a_user_off_and_on(tmp_path: Path) -> None:
     init_centre(config, tmp_path / "state", "127.0.0.1", 8884, "127.0.0.1", 8883)
 
     def centre(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "centre.cli", "--config", str(config), *args],
-            capture_output=True,
-            text=True,
-            input=stdin,
-            timeout=120,
-        )
+        return centre_cli(config, *args, stdin=stdin)
 
     made = centre("add-team", "Øst", "--municipality", "Oslo", "--number", "0301")
     assert made.returncode == 0, made.stderr

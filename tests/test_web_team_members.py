@@ -17,6 +17,7 @@ from django.contrib.auth.models import User
 from centre.people.access import patients_for
 from centre.people.models import AuditEntry, Municipality, Patient, Team
 from centre.web.accounts import AccountError, add_user, join_team, leave_team
+from tests.conftest import centre_cli
 from tests.test_web_signin import PASSWORD
 from tests.test_web_technician import DAY, Place, page, rows, signed_in
 from tests.test_web_technician import place as place
@@ -142,13 +143,7 @@ def test_the_command_line_puts_a_user_in_a_team_and_takes_her_out(
     init_centre(config, state, "127.0.0.1", 8884, "127.0.0.1", 8883, database=centre_db)
 
     def centre(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "centre.cli", "--config", str(config), *args],
-            capture_output=True,
-            text=True,
-            input=stdin,
-            timeout=120,
-        )
+        return centre_cli(config, *args, stdin=stdin)
 
     for number, place_name in (("4601", "Bergen"), ("4627", "Askøy")):
         made = centre("add-team", "Oppfølging", "--municipality", place_name, "--number", number)
